@@ -1,0 +1,1 @@
+"""Pure computation on arrays and GeoDataFrames: no files, no HTTP, no settings."""

@@ -1,0 +1,13 @@
+"""Errors raised by the analytics package.
+
+Each also subclasses :class:`ValueError`, so callers that only know the standard
+exceptions still handle them.
+"""
+
+
+class AnalyticsError(ValueError):
+    """Base class of every analytics error."""
+
+
+class UnknownCRSError(AnalyticsError):
+    """A coordinate-system label names no supported system."""

@@ -1,0 +1,3 @@
+"""Geospatial analytics service for environmental-enforcement bureaus."""
+
+__version__ = "0.1.0"

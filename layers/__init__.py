@@ -1,0 +1,1 @@
+"""Turn analytic results into deliverables: GeoJSON, GeoPackage, tables, tiles, rasters, maps."""
