@@ -1,0 +1,13 @@
+"""Locations of the data bundled with the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The repository (or installed tree) root holding ``sample_geodata/``.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_GEODATA = PROJECT_ROOT / "sample_geodata"
+#: Guangxi region, cities and counties in WGS84 (see sample_geodata/README.md).
+BUNDLED_DIVISIONS = SAMPLE_GEODATA / "guangxi_divisions.geojson"
+#: The committed slice of the synthetic dataset used by tests and ``make run``.
+SAMPLE_SLICE = SAMPLE_GEODATA / "sample"
