@@ -1,0 +1,162 @@
+"""The ``geo-service`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from geo_service.errors import ServiceError
+from geo_service.filters import Filters
+from geo_service.settings import Settings, get_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Environmental-enforcement records on the map: ingest, analyse, serve.",
+)
+
+JurisdictionOpt = Annotated[str | None, typer.Option(help="adcode of a province, city or county")]
+IndustryOpt = Annotated[str | None, typer.Option(help="GB/T 4754 code or prefix, e.g. C26")]
+PeriodOpt = Annotated[str | None, typer.Option(help="2024, 2024-Q2 or 2024-05")]
+DateOpt = Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])]
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(json.dumps({"error": getattr(exc, "code", type(exc).__name__),
+                           "description": str(exc)}, ensure_ascii=False), err=True)  # fmt: skip
+    raise typer.Exit(2)
+
+
+def _echo_json(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+@app.command()
+def init(
+    boundaries: Annotated[
+        Path | None, typer.Option(help="divisions file (default: Guangxi)")
+    ] = None,
+) -> None:
+    """Create or migrate the store and load the bundled boundaries."""
+    from geo_service.boundaries import load_divisions, read_divisions_file
+    from geo_service.paths import BUNDLED_DIVISIONS
+    from geo_service.store import make_engine, migrate
+
+    settings = _settings()
+    try:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        count = load_divisions(engine, read_divisions_file(boundaries or BUNDLED_DIVISIONS))
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    _echo_json(
+        {"database": engine.url.render_as_string(hide_password=True), "jurisdictions": count}
+    )
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("data/sample"),
+    seed: int = 2024,
+    enterprises: int = 23_000,
+    cases: int = 20_000,
+    inspections: int = 60_000,
+) -> None:
+    """Write a seeded synthetic dataset (CSV, truth files) over the bundled boundaries."""
+    from geo_service.sample import write_sample
+
+    summary = write_sample(out, seed=seed, n_enterprises=enterprises, n_cases=cases,
+                           n_inspections=inspections)  # fmt: skip
+    _echo_json(summary)
+
+
+@app.command()
+def ingest(
+    path: Path,
+    kind: Annotated[str, typer.Option(help="enterprises, cases or inspections")],
+    crs: Annotated[str | None, typer.Option(help="CRS of rows without a crs cell")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="rejects CSV path")] = None,
+) -> None:
+    """Load a file; prints a JSON summary. Exit 0 when the file was read, even with rejects."""
+    from geo_service.ingest import IngestOptions, ingest_file
+    from geo_service.store import make_engine
+
+    settings = _settings()
+    options = IngestOptions(kind=kind, crs=crs, rejects_path=rejects,
+                            chunk_rows=settings.ingest_chunk_rows,
+                            progress=settings.progress and sys.stderr.isatty())  # fmt: skip
+    try:
+        summary = ingest_file(make_engine(settings.database_url), path, options)
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    _echo_json(summary)
+
+
+@app.command()
+def export(
+    layer: str,
+    fmt: Annotated[str, typer.Option("--format", help="geojson, gpkg, csv or xlsx")],
+    out: Annotated[Path, typer.Option()],
+    jurisdiction: JurisdictionOpt = None,
+    industry: IndustryOpt = None,
+    period: PeriodOpt = None,
+    start: DateOpt = None,
+    end: DateOpt = None,
+    violation_type: str | None = None,
+) -> None:
+    """Write a stored layer (cases, inspections, enterprises, jurisdictions) to a file."""
+    from geo_service.exports import export_layer
+    from geo_service.store import make_engine
+
+    try:
+        filters = Filters(jurisdiction=jurisdiction, industry=industry, period=period,
+                          start=start.date() if start else None,
+                          end=end.date() if end else None,
+                          violation_type=violation_type)  # fmt: skip
+        summary = export_layer(make_engine(_settings().database_url), layer, fmt, out, filters)
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    _echo_json(summary)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from geo_service.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Init the store, ingest the bundled sample slice, and serve (what `make run` does)."""
+    from geo_service.paths import SAMPLE_SLICE
+
+    init(boundaries=None)
+    for kind in ("enterprises", "cases", "inspections"):
+        ingest(SAMPLE_SLICE / f"{kind}.csv", kind=kind, crs=None,
+               rejects=_settings().data_dir / "rejects" / f"{kind}.rejects.csv")  # fmt: skip
+    serve(host=host, port=port)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,51 @@
+"""Errors of the service layer; the HTTP mapping of every error lives in one table here."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base class of errors raised by geo_service."""
+
+    code = "service_error"
+
+
+class InputFileError(ServiceError, ValueError):
+    """An input file cannot be read at all (format, encoding, header)."""
+
+    code = "bad_input_file"
+
+
+class StoreNotReadyError(ServiceError):
+    """The store has not been initialised (run ``geo-service init``)."""
+
+    code = "store_not_ready"
+
+
+class BadFilterError(ServiceError, ValueError):
+    """A filter (jurisdiction, industry, period, dates) cannot be understood."""
+
+    code = "bad_filter"
+
+
+class UnknownLayerError(ServiceError, LookupError):
+    """A layer name that does not exist."""
+
+    code = "unknown_layer"
+
+
+#: Exception class → HTTP status. The only place errors meet HTTP codes.
+HTTP_STATUS: dict[type[Exception], int] = {
+    BadFilterError: 400,
+    InputFileError: 400,
+    ValueError: 400,
+    UnknownLayerError: 404,
+    StoreNotReadyError: 503,
+}
+
+
+def http_status_for(exc: Exception) -> int:
+    """Return the HTTP status for an exception, most specific class first (500 if none)."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500

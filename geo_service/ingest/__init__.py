@@ -1,0 +1,6 @@
+"""Ingest of the bureaus' files: enterprises, penalty cases, inspection findings."""
+
+from geo_service.ingest.columns import KINDS
+from geo_service.ingest.pipeline import IngestOptions, ingest_file
+
+__all__ = ["KINDS", "IngestOptions", "ingest_file"]

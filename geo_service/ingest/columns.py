@@ -1,0 +1,117 @@
+"""Input columns of each record kind, with the English and usual Chinese headers."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from geo_service.errors import InputFileError
+
+KINDS = ("enterprises", "cases", "inspections")
+
+_COMMON: dict[str, tuple[str, ...]] = {
+    "credit_code": ("统一社会信用代码", "社会信用代码", "信用代码", "uscc"),
+    "address": ("地址", "详细地址", "单位地址", "注册地址", "生产经营场所地址"),
+    "lon": ("经度", "longitude", "lng", "x"),
+    "lat": ("纬度", "latitude", "y"),
+    "crs": ("坐标系", "坐标系统", "坐标类型"),
+    "adcode": ("行政区划代码", "区划代码", "行政区代码"),
+    "industry_code": ("行业代码", "国民经济行业代码", "行业类别代码"),
+}
+
+_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "enterprises": {
+        "name": ("单位名称", "企业名称", "污染源名称", "名称"),
+        "industry_name": ("行业类别", "行业名称", "所属行业"),
+        "category": ("监管类别", "重点类别", "监管类型"),
+        "permit_no": ("排污许可证编号", "许可证编号", "排污许可证号"),
+    },
+    "cases": {
+        "case_id": ("案件编号", "处罚决定书文号", "决定书文号", "案号"),
+        "decision_date": ("处罚决定日期", "决定日期", "处罚日期"),
+        "enterprise_name": ("当事人", "当事人名称", "企业名称", "单位名称"),
+        "violation_type": ("违法类型", "违法行为类型", "案件类型"),
+        "law_article": ("违反条款", "违法条款", "处罚依据"),
+        "description": ("违法事实", "主要违法事实", "案情简介"),
+        "penalty_amount": ("罚款金额", "罚款金额(元)", "罚款金额（元）", "罚没金额"),
+        "status": ("执行情况", "执行状态", "办理状态"),
+    },
+    "inspections": {
+        "inspection_id": ("检查编号", "检查记录编号", "任务编号"),
+        "inspection_date": ("检查日期", "检查时间", "执法日期"),
+        "enterprise_name": ("当事人", "企业名称", "单位名称", "被检查单位"),
+        "inspectors": ("执法人员", "检查人员"),
+        "problem_found": ("是否发现问题", "发现问题", "是否存在问题"),
+        "problem_category": ("问题类别", "问题类型"),
+        "description": ("检查情况", "检查内容", "现场检查情况"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What an ingest of one kind needs: its natural key, date and required columns."""
+
+    kind: str
+    id_column: str
+    date_column: str | None
+    required: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+SPECS: dict[str, KindSpec] = {
+    "enterprises": KindSpec(
+        "enterprises", "credit_code", None, ("credit_code", "name"),
+        ("credit_code", "name", "industry_code", "industry_name", "address", "lon", "lat",
+         "crs", "adcode", "category", "permit_no"),
+    ),
+    "cases": KindSpec(
+        "cases", "case_id", "decision_date", ("case_id", "decision_date"),
+        ("case_id", "decision_date", "enterprise_name", "credit_code", "industry_code",
+         "address", "lon", "lat", "crs", "violation_type", "law_article", "description",
+         "penalty_amount", "status", "adcode"),
+    ),
+    "inspections": KindSpec(
+        "inspections", "inspection_id", "inspection_date", ("inspection_id", "inspection_date"),
+        ("inspection_id", "inspection_date", "enterprise_name", "credit_code", "industry_code",
+         "address", "lon", "lat", "crs", "inspectors", "problem_found", "problem_category",
+         "description", "adcode"),
+    ),
+}  # fmt: skip
+
+
+def _key(header: str) -> str:
+    return unicodedata.normalize("NFKC", str(header)).strip().lstrip("\ufeff").lower()
+
+
+def map_headers(kind: str, headers: list[str]) -> dict[str, str]:
+    """Map a file's headers to canonical column names (unknown headers map to themselves).
+
+    Raises
+    ------
+    InputFileError
+        When two headers mean the same column, or the kind is unknown.
+
+    Examples
+    --------
+    >>> map_headers("cases", ["案件编号", "处罚决定日期", "经度", "备注"])
+    {'案件编号': 'case_id', '处罚决定日期': 'decision_date', '经度': 'lon', '备注': '备注'}
+    """
+    if kind not in SPECS:
+        raise InputFileError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    lookup: dict[str, str] = {}
+    for canonical in SPECS[kind].columns:
+        aliases = _ALIASES[kind].get(canonical, ()) + _COMMON.get(canonical, ())
+        for alias in (canonical, *aliases):
+            lookup.setdefault(_key(alias), canonical)
+    mapping: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for header in headers:
+        canonical = lookup.get(_key(header), str(header).strip())
+        if canonical in seen and canonical in SPECS[kind].columns:
+            raise InputFileError(
+                f"headers {seen[canonical]!r} and {header!r} both mean column {canonical!r}"
+            )
+        seen[canonical] = header
+        mapping[header] = canonical
+    return mapping

@@ -1,0 +1,217 @@
+"""The geocoding chain: row coordinates, then the register, then the address or adcode.
+
+Works on whole columns at once. Each step fills the rows still unplaced and
+records how (``geocode_method``) and how finely (``geocode_precision``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.coords import in_china_envelope, normalize_crs_name, to_wgs84
+from analytics.errors import UnknownCRSError
+from analytics.spatial_join import points_to_polygons
+from geo_service.boundaries import Divisions
+from geo_service.geocoding import Gazetteer, normalize_company_name
+from geo_service.geocoding.names import normalize_company_names
+from geo_service.ingest.parsing import blank, parse_numbers
+
+#: Columns the chain adds to each placed row.
+LOCATION_COLUMNS = (
+    "lon", "lat", "source_lon", "source_lat", "source_crs", "geocode_method",
+    "geocode_precision", "coord_flags", "adcode", "city_adcode", "province_adcode",
+)  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    """Per-row verdicts: the rejection reason and detail (None while the row is fine)."""
+
+    reason: pd.Series
+    detail: pd.Series
+
+    @classmethod
+    def empty(cls, index: pd.Index) -> Outcome:
+        """No row rejected yet."""
+        return cls(pd.Series(None, index=index, dtype=object),
+                   pd.Series(None, index=index, dtype=object))  # fmt: skip
+
+    @property
+    def ok(self) -> pd.Series:
+        """Rows not rejected so far."""
+        return self.reason.isna()
+
+    def reject(self, mask: pd.Series, reason: str, detail: str | pd.Series) -> None:
+        """Reject the rows of ``mask`` that are not rejected already."""
+        target = mask & self.ok
+        if not target.any():
+            return
+        self.reason[target] = reason
+        self.detail[target] = detail[target] if isinstance(detail, pd.Series) else detail
+
+
+class Register:
+    """The pollution-source register, for placing records by credit code or name."""
+
+    def __init__(self, enterprises: pd.DataFrame) -> None:
+        self.frame = enterprises.set_index("credit_code", drop=False)
+        by_name = enterprises[enterprises["name_norm"] != ""]
+        unique = ~by_name["name_norm"].duplicated(keep=False)  # ambiguous names never match
+        self._name_to_code = dict(
+            zip(by_name.loc[unique, "name_norm"], by_name.loc[unique, "credit_code"], strict=True)
+        )
+
+    def match(self, credit_codes: pd.Series, names: pd.Series) -> pd.Series:
+        """The register's credit code for each row (by code, then by name), else None."""
+        codes = credit_codes.fillna("").astype(str).str.strip().str.upper()
+        by_code = codes.where(codes.isin(self.frame.index))
+        by_name = normalize_company_names(names).map(self._name_to_code)
+        return by_code.fillna(by_name).astype(object).where(lambda s: s.notna(), None)
+
+
+class Locator:
+    """Places rows on the map with the stored divisions and register."""
+
+    def __init__(self, divisions: Divisions, register: Register | None) -> None:
+        self.divisions = divisions
+        self.counties = divisions.counties
+        self.register = register
+        self.gazetteer = Gazetteer(divisions.table[["adcode", "name", "level", "city_adcode"]])
+
+    def locate(self, rows: pd.DataFrame, outcome: Outcome, default_crs: str | None) -> pd.DataFrame:
+        """Place every row not yet rejected; rejects ``bad_coordinates`` and ``unlocatable``."""
+        out = pd.DataFrame(index=rows.index, columns=list(LOCATION_COLUMNS), dtype=object)
+        has_coords = self._from_coordinates(rows, outcome, default_crs, out)
+        todo = outcome.ok & ~has_coords
+        if self.register is not None and todo.any():
+            self._from_register(rows, todo, out)
+        todo = outcome.ok & out["geocode_method"].isna()
+        if todo.any():
+            self._from_divisions(rows, todo, out)
+        outcome.reject(
+            out["geocode_method"].isna(),
+            "unlocatable",
+            "no coordinates, no register match and no division named in the address",
+        )
+        return out
+
+    # -- step 1 --------------------------------------------------------------
+    def _from_coordinates(
+        self, rows: pd.DataFrame, outcome: Outcome, default_crs: str | None, out: pd.DataFrame
+    ) -> pd.Series:
+        lon_text, lat_text = _column(rows, "lon"), _column(rows, "lat")
+        has_lon, has_lat = ~blank(lon_text), ~blank(lat_text)
+        outcome.reject(has_lon ^ has_lat, "bad_coordinates", "only one of lon/lat given")
+        given = has_lon & has_lat & outcome.ok
+        if not given.any():
+            return given
+        x, y = parse_numbers(lon_text), parse_numbers(lat_text)
+        outcome.reject(given & (x.isna() | y.isna()), "bad_coordinates", "lon/lat not numbers")
+        crs = self._row_crs(rows, given & outcome.ok, outcome, default_crs)
+        work = given & outcome.ok
+        swap = work & ~_in_china(x, y) & _in_china(y, x)
+        x, y = x.where(~swap, y), y.where(~swap, x)
+        outcome.reject(work & ~_in_china(x, y), "bad_coordinates", "lon/lat outside China")
+        work &= outcome.ok
+        wx, wy = x.copy(), y.copy()
+        for name in crs[work].unique():
+            sel = work & (crs == name)
+            wx[sel], wy[sel] = to_wgs84(x[sel].to_numpy(), y[sel].to_numpy(), name)
+        county = self._county_of(wx, wy, work)
+        outcome.reject(work & county.isna(), "bad_coordinates", "outside the service area")
+        placed = work & county.notna()
+        source_x = parse_numbers(lon_text).where(~swap, parse_numbers(lat_text))
+        source_y = parse_numbers(lat_text).where(~swap, parse_numbers(lon_text))
+        out.loc[placed, ["lon", "lat"]] = np.column_stack([wx[placed], wy[placed]])
+        out.loc[placed, "source_lon"] = source_x[placed]
+        out.loc[placed, "source_lat"] = source_y[placed]
+        out.loc[placed, "source_crs"] = crs[placed]
+        out.loc[placed, ["geocode_method", "geocode_precision"]] = ("coordinates", "point")
+        out.loc[placed & swap, "coord_flags"] = "swapped"
+        self._set_divisions(out, placed, county)
+        return given
+
+    def _row_crs(
+        self, rows: pd.DataFrame, sel: pd.Series, outcome: Outcome, default_crs: str | None
+    ) -> pd.Series:
+        labels = _column(rows, "crs").fillna("").astype(str).str.strip()
+        labels = labels.where(labels != "", default_crs or "WGS84")
+        canonical = pd.Series(None, index=rows.index, dtype=object)
+        for label in labels[sel].unique():
+            mask = sel & (labels == label)
+            try:
+                canonical[mask] = normalize_crs_name(label)
+            except UnknownCRSError:
+                outcome.reject(mask, "bad_coordinates", f"unknown coordinate system {label!r}")
+        return canonical
+
+    def _county_of(self, lon: pd.Series, lat: pd.Series, sel: pd.Series) -> pd.Series:
+        result = pd.Series(None, index=lon.index, dtype=object)
+        if sel.any():
+            idx = points_to_polygons(lon[sel], lat[sel], list(self.counties.geometry))
+            codes = np.where(idx >= 0, self.counties["adcode"].to_numpy()[idx], None)
+            result[sel] = codes
+        return result
+
+    def _set_divisions(self, out: pd.DataFrame, sel: pd.Series, adcode: pd.Series) -> None:
+        table = self.divisions.table
+        codes = adcode[sel]
+        level = codes.map(table["level"])
+        out.loc[sel, "adcode"] = codes.where(level == "county")
+        out.loc[sel, "city_adcode"] = codes.map(table["city_adcode"])
+        out.loc[sel, "province_adcode"] = codes.map(table["province_adcode"])
+
+    # -- step 2 --------------------------------------------------------------
+    def _from_register(self, rows: pd.DataFrame, sel: pd.Series, out: pd.DataFrame) -> None:
+        assert self.register is not None
+        code = self.register.match(_column(rows, "credit_code")[sel],
+                                   _column(rows, "enterprise_name")[sel])  # fmt: skip
+        found = code.notna()
+        if not found.any():
+            return
+        ent = self.register.frame.loc[code[found].to_numpy()]
+        idx = code[found].index
+        for col in ("lon", "lat", "geocode_precision", "adcode", "city_adcode", "province_adcode"):
+            out.loc[idx, col] = ent[col].to_numpy()
+        out.loc[idx, "geocode_method"] = "register"
+        out.loc[idx, "register_code"] = ent["credit_code"].to_numpy()
+        out.loc[idx, "register_industry"] = ent["industry_code"].to_numpy()
+
+    # -- step 3 --------------------------------------------------------------
+    def _from_divisions(self, rows: pd.DataFrame, sel: pd.Series, out: pd.DataFrame) -> None:
+        table = self.divisions.table
+        found = self.gazetteer.resolve_many(_column(rows, "address")[sel])
+        adcode = found["adcode"].reindex(rows.index)
+        method = pd.Series(None, index=rows.index, dtype=object)
+        method[adcode.notna()] = "address"
+        stated = _column(rows, "adcode").fillna("").astype(str).str.strip()
+        usable = stated.map(table["level"]).isin(["city", "county"])
+        by_code = sel & adcode.isna() & usable
+        adcode[by_code] = stated[by_code]
+        method[by_code] = "adcode"
+        placed = sel & adcode.notna()
+        if not placed.any():
+            return
+        codes = adcode[placed]
+        out.loc[placed, "lon"] = codes.map(table["rep_lon"])
+        out.loc[placed, "lat"] = codes.map(table["rep_lat"])
+        out.loc[placed, "geocode_method"] = method[placed]
+        out.loc[placed, "geocode_precision"] = codes.map(table["level"])
+        self._set_divisions(out, placed, adcode)
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    if name in rows.columns:
+        return rows[name]
+    return pd.Series("", index=rows.index, dtype=object)
+
+
+def _in_china(x: pd.Series, y: pd.Series) -> pd.Series:
+    inside = in_china_envelope(x.fillna(-999.0).to_numpy(), y.fillna(-999.0).to_numpy())
+    return pd.Series(inside, index=x.index)
+
+
+__all__ = ["LOCATION_COLUMNS", "Locator", "Outcome", "Register", "normalize_company_name"]

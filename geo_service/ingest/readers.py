@@ -1,0 +1,229 @@
+"""Reading input files (CSV, XLSX, GeoJSON, GeoPackage) into rows of text.
+
+Every reader returns a :class:`RawTable`: the original headers, one string per
+cell (``""`` for empty), each row's number as a spreadsheet shows it (the header
+is row 1, so the first record is row 2), and which rows are malformed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo_service.errors import InputFileError
+
+_CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+_XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+_GEO_SUFFIXES = {".geojson", ".json", ".gpkg"}
+
+
+@dataclass
+class RawTable:
+    """The cells of an input file as text, before any interpretation."""
+
+    headers: list[str]
+    data: pd.DataFrame  # columns = headers, every cell a str
+    row_numbers: np.ndarray  # int64, header = 1
+    malformed: np.ndarray  # bool: the record did not have one field per header
+    raw_lines: list[list[str]] = field(default_factory=list)  # original fields of malformed rows
+    encoding: str | None = None
+    file_crs: str | None = None  # CRS of a GIS file's geometry, as a canonical name
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def decode_text(raw: bytes) -> tuple[str, str]:
+    """Decode CSV bytes as UTF-8 (with or without BOM), else GB18030 (a superset of GBK).
+
+    Examples
+    --------
+    >>> decode_text("案件编号".encode("gbk"))
+    ('案件编号', 'gb18030')
+    >>> decode_text("\\ufeff案件编号".encode("utf-8"))
+    ('案件编号', 'utf-8-sig')
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return raw.decode("utf-8", errors="strict"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030", errors="strict"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"the file is neither UTF-8 nor GB18030/GBK text (byte {exc.start})"
+        ) from exc
+
+
+def _frame(headers: list[str], rows: list[list[str]]) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({h: pd.Series([], dtype=object) for h in headers})
+    return pd.DataFrame(rows, columns=headers, dtype=object)
+
+
+def read_csv(path: Path) -> RawTable:
+    """Read a CSV file; records with more or fewer fields than the header are malformed."""
+    text, encoding = decode_text(path.read_bytes())
+    dialect: type[csv.Dialect] = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    headers = _headers(next(reader, None), path)
+    width = len(headers)
+    good: list[list[str]] = []
+    good_numbers: list[int] = []
+    bad: list[list[str]] = []
+    bad_numbers: list[int] = []
+    number = 1
+    for fields in reader:
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # blank line: not a record
+        number += 1
+        if len(fields) == width:
+            good.append(fields)
+            good_numbers.append(number)
+        else:
+            bad.append(fields)
+            bad_numbers.append(number)
+    return _assemble(headers, good, good_numbers, bad, bad_numbers, encoding)
+
+
+def _assemble(
+    headers: list[str],
+    good: list[list[str]],
+    good_numbers: list[int],
+    bad: list[list[str]],
+    bad_numbers: list[int],
+    encoding: str | None,
+) -> RawTable:
+    width = len(headers)
+    padded = [(f + [""] * width)[:width] for f in bad]
+    frame = _frame(headers, good + padded)
+    numbers = np.asarray(good_numbers + bad_numbers, dtype=np.int64)
+    malformed = np.zeros(len(numbers), dtype=bool)
+    malformed[len(good) :] = True
+    order = np.argsort(numbers, kind="stable")
+    frame = frame.iloc[order].reset_index(drop=True)
+    raw = [good_or_bad for _, good_or_bad in sorted(zip(bad_numbers, bad, strict=True))]
+    return RawTable(headers, frame, numbers[order], malformed[order], raw, encoding)
+
+
+def _headers(first: list[str] | None, path: Path) -> list[str]:
+    if not first or not any(h.strip() for h in first):
+        raise InputFileError(f"{path.name}: no header row")
+    headers = [h.strip().lstrip("\ufeff") for h in first]
+    dupes = sorted({h for h in headers if headers.count(h) > 1})
+    if dupes:
+        raise InputFileError(f"{path.name}: repeated headers {dupes}")
+    return headers
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_xlsx(path: Path) -> RawTable:
+    """Read the first sheet of an XLSX workbook (header in its first row)."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile/KeyError/... on bad files
+        raise InputFileError(f"{path.name}: not a readable XLSX workbook ({exc})") from exc
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        headers = _headers([_cell_text(v) for v in next(rows, ())], path)
+        width = len(headers)
+        good: list[list[str]] = []
+        numbers: list[int] = []
+        bad: list[list[str]] = []
+        bad_numbers: list[int] = []
+        for number, values in enumerate(rows, start=2):
+            cells = [_cell_text(v) for v in values]
+            if not any(cells):
+                continue
+            extra = cells[width:]
+            if any(extra):  # values beyond the last header
+                bad.append(cells)
+                bad_numbers.append(number)
+            else:
+                good.append((cells + [""] * width)[:width])
+                numbers.append(number)
+    finally:
+        workbook.close()
+    return _assemble(headers, good, numbers, bad, bad_numbers, None)
+
+
+def read_geofile(path: Path) -> RawTable:
+    """Read GeoJSON or GeoPackage features; point geometries become ``lon``/``lat`` cells."""
+    import pyogrio
+
+    try:
+        gdf = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio raises DataSourceError and others
+        raise InputFileError(f"{path.name}: not a readable GeoJSON/GeoPackage ({exc})") from exc
+    file_crs = _crs_name(gdf.crs)
+    geometry = gdf.geometry
+    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    headers = [str(c) for c in frame.columns]
+    frame = frame.map(_cell_text).astype(object)
+    frame.columns = headers
+    if "lon" not in headers and "lat" not in headers and "经度" not in headers:
+        points = geometry.where(
+            geometry.is_empty | geometry.isna(), geometry.representative_point()
+        )
+        has = ~(points.isna() | points.is_empty)
+        frame["lon"] = np.where(has, points.x.astype(str), "")
+        frame["lat"] = np.where(has, points.y.astype(str), "")
+        headers += ["lon", "lat"]
+    numbers = np.arange(2, len(frame) + 2, dtype=np.int64)
+    return RawTable(headers, frame.reset_index(drop=True), numbers,
+                    np.zeros(len(frame), dtype=bool), [], None, file_crs)  # fmt: skip
+
+
+def _crs_name(crs: object) -> str | None:
+    if crs is None:
+        return None
+    epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
+    if epsg == 4490:
+        return "CGCS2000"
+    if epsg == 4326 or "CRS84" in str(crs):
+        return "WGS84"
+    raise InputFileError(f"geometry CRS {crs} is not supported (use EPSG:4326 or EPSG:4490)")
+
+
+def read_table(path: Path) -> RawTable:
+    """Read any supported input file by its suffix."""
+    if not path.is_file():
+        raise InputFileError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix in _CSV_SUFFIXES:
+        return read_csv(path)
+    if suffix in _XLSX_SUFFIXES:
+        return read_xlsx(path)
+    if suffix in _GEO_SUFFIXES:
+        return read_geofile(path)
+    raise InputFileError(
+        f"{path.name}: unsupported file type {suffix!r} (CSV, XLSX, GeoJSON or GeoPackage)"
+    )

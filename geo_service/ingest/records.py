@@ -1,0 +1,109 @@
+"""Turning validated, located rows into the store's record columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from geo_service.geocoding.names import normalize_company_names
+from geo_service.ingest.columns import KindSpec
+from geo_service.ingest.locate import LOCATION_COLUMNS, Register
+from geo_service.ingest.parsing import parse_yes_no
+from geo_service.store.models import Enterprise
+
+_TEXT: dict[str, tuple[str, ...]] = {
+    "enterprises": ("credit_code", "name", "industry_code", "industry_name", "address",
+                    "permit_no"),
+    "cases": ("case_id", "enterprise_name", "credit_code", "industry_code", "address",
+              "violation_type", "law_article", "description", "status"),
+    "inspections": ("inspection_id", "enterprise_name", "credit_code", "industry_code",
+                    "inspectors", "problem_category", "description"),
+}  # fmt: skip
+_CATEGORIES = (("重点", "key"), ("key", "key"), ("特殊", "special"), ("special", "special"),
+               ("一般", "general"), ("general", "general"))  # fmt: skip
+_FLOAT_COLUMNS = ("lon", "lat", "source_lon", "source_lat")
+
+
+def load_register(engine: Engine) -> Register:
+    """The stored enterprises as a :class:`Register` for geocoding."""
+    cols = [Enterprise.credit_code, Enterprise.name_norm, Enterprise.industry_code,
+            Enterprise.lon, Enterprise.lat, Enterprise.geocode_precision, Enterprise.adcode,
+            Enterprise.city_adcode, Enterprise.province_adcode]  # fmt: skip
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(select(*cols)).all(), columns=[c.key for c in cols])
+    return Register(frame)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    text = values.fillna("").astype(str).str.strip()
+    return text.where(text != "", None).astype(object)
+
+
+def _category(values: pd.Series) -> pd.Series:
+    text = values.fillna("").astype(str).str.strip().str.lower()
+    out = pd.Series(None, index=values.index, dtype=object)
+    for needle, category in _CATEGORIES:
+        out[out.isna() & text.str.contains(needle, regex=False)] = category
+    return out
+
+
+def _attributes(rows: pd.DataFrame, extra: list[str]) -> pd.Series:
+    if not extra:
+        return pd.Series(None, index=rows.index, dtype=object)
+    cells = rows[extra].fillna("").astype(str)
+    return pd.Series(
+        [{k: v for k, v in zip(extra, vals, strict=True) if v.strip()} or None
+         for vals in cells.itertuples(index=False, name=None)],
+        index=rows.index, dtype=object,
+    )  # fmt: skip
+
+
+def build(
+    spec: KindSpec, rows: pd.DataFrame, located: pd.DataFrame, extra: list[str]
+) -> pd.DataFrame:
+    """Columns of the record table for accepted rows.
+
+    ``extra`` lists the file's columns after header mapping; those the kind does
+    not know are kept per row in ``attributes`` (with the stated ``adcode``).
+    """
+    out = pd.DataFrame(index=rows.index)
+    for column in _TEXT[spec.kind]:
+        out[column] = _text(rows[column]) if column in rows else None
+    if "register_code" in located:
+        matched = located["register_code"].notna()
+        out.loc[matched & out["credit_code"].isna(), "credit_code"] = located["register_code"]
+        fill = matched & out["industry_code"].isna()
+        out.loc[fill, "industry_code"] = located["register_industry"]
+    if spec.kind == "enterprises":
+        out["credit_code"] = out["credit_code"].str.upper()
+        out["name_norm"] = normalize_company_names(rows["name"])
+        out["category"] = _category(rows["category"]) if "category" in rows else None
+    if spec.date_column is not None:
+        out[spec.date_column] = pd.to_datetime(rows[spec.date_column]).dt.date
+    if spec.kind == "cases":
+        out["penalty_amount"] = rows.get("penalty_amount", np.nan)
+    if spec.kind == "inspections":
+        found = (
+            rows["problem_found"] if "problem_found" in rows else pd.Series("", index=rows.index)
+        )
+        out["problem_found"] = parse_yes_no(found)
+    for column in LOCATION_COLUMNS:
+        out[column] = located[column]
+    for column in _FLOAT_COLUMNS:
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype(np.float64)
+    unknown = [c for c in dict.fromkeys(extra) if c not in spec.columns]
+    attributes = _attributes(rows, [*unknown, *(["adcode"] if "adcode" in rows else [])])
+    out["attributes"] = attributes.map(_rename_stated)
+    return out
+
+
+def _rename_stated(attrs: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not isinstance(attrs, dict):
+        return None
+    if "adcode" in attrs:
+        attrs = dict(attrs)
+        attrs["stated_adcode"] = attrs.pop("adcode")
+    return attrs

@@ -1,0 +1,45 @@
+"""Alembic environment: runs migrations on the engine handed over by geo_service.store.db."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from geo_service.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave the PostGIS columns and indexes that migrations add by hand to themselves."""
+    return not (name == "geom" or (name or "").endswith("_geom"))
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes.get("engine") or create_engine(
+        str(config.get_main_option("sqlalchemy.url"))
+    )
+    with engine.begin() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_object,
+        )
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,170 @@
+"""The store's tables (SQLAlchemy 2 declarative), the same on SQLite and PostGIS.
+
+Geometry is written portably — lon/lat columns for points, WKB for polygons — and
+on PostgreSQL the migration adds generated PostGIS ``geom`` columns with GiST
+indexes derived from them, so that spatial SQL works without a second write path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
+
+
+class Jurisdiction(Base):
+    """An administrative division: province, prefecture city or county."""
+
+    __tablename__ = "jurisdictions"
+
+    adcode: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    level: Mapped[str] = mapped_column(String(8), index=True)  # province | city | county
+    parent_adcode: Mapped[str | None] = mapped_column(String(6), index=True)
+    city_adcode: Mapped[str | None] = mapped_column(String(6))
+    province_adcode: Mapped[str] = mapped_column(String(6))
+    rep_lon: Mapped[float] = mapped_column(Float)  # representative point (inside the polygon)
+    rep_lat: Mapped[float] = mapped_column(Float)
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)  # WGS84 (Multi)Polygon as WKB
+
+
+class LocatedMixin:
+    """Where a record is, how it was placed there, and which divisions hold it."""
+
+    lon: Mapped[float] = mapped_column(Float)  # WGS84
+    lat: Mapped[float] = mapped_column(Float)
+    source_lon: Mapped[float | None] = mapped_column(Float)  # as given in the file
+    source_lat: Mapped[float | None] = mapped_column(Float)
+    source_crs: Mapped[str | None] = mapped_column(String(16))
+    geocode_method: Mapped[str] = mapped_column(String(16))  # coordinates|register|address|adcode
+    geocode_precision: Mapped[str] = mapped_column(String(8))  # point|county|city
+    coord_flags: Mapped[str | None] = mapped_column(String(64))  # e.g. "swapped"
+    h3_15: Mapped[int] = mapped_column(BigInteger)  # H3 cell at resolution 15 (integer id)
+    adcode: Mapped[str | None] = mapped_column(String(6), index=True)  # county
+    city_adcode: Mapped[str | None] = mapped_column(String(6), index=True)
+    province_adcode: Mapped[str | None] = mapped_column(String(6))
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # unknown input columns
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_batches.id"))
+
+
+class Enterprise(LocatedMixin, Base):
+    """A pollution source in the register ("one file per source")."""
+
+    __tablename__ = "enterprises"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_norm: Mapped[str] = mapped_column(String(200), index=True)
+    industry_code: Mapped[str | None] = mapped_column(String(8), index=True)
+    industry_name: Mapped[str | None] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(8))  # key | special | general
+    permit_no: Mapped[str | None] = mapped_column(String(64))
+
+
+class PenaltyCase(LocatedMixin, Base):
+    """An administrative penalty case."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(100), unique=True)
+    decision_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    industry_code: Mapped[str | None] = mapped_column(String(8), index=True)
+    address: Mapped[str | None] = mapped_column(Text)
+    violation_type: Mapped[str | None] = mapped_column(String(100), index=True)
+    law_article: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    penalty_amount: Mapped[float | None] = mapped_column(Float)  # yuan
+    status: Mapped[str | None] = mapped_column(String(32))
+    problem_type: Mapped[int | None] = mapped_column(Integer)
+    problem_type_label: Mapped[str | None] = mapped_column(String(200))
+
+
+class Inspection(LocatedMixin, Base):
+    """An on-site inspection finding from a mobile enforcement terminal."""
+
+    __tablename__ = "inspections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[str] = mapped_column(String(100), unique=True)
+    inspection_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    industry_code: Mapped[str | None] = mapped_column(String(8), index=True)
+    inspectors: Mapped[str | None] = mapped_column(String(200))
+    problem_found: Mapped[bool | None] = mapped_column(Boolean)
+    problem_category: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    problem_type: Mapped[int | None] = mapped_column(Integer)
+    problem_type_label: Mapped[str | None] = mapped_column(String(200))
+
+
+class IngestBatch(Base):
+    """One ingested file: what it was, what happened to its rows."""
+
+    __tablename__ = "ingest_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    source_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    by_method: Mapped[dict[str, Any]] = mapped_column(JSON)
+    by_reason: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RejectedRow(Base):
+    """A row an ingest refused, with its reason and original values."""
+
+    __tablename__ = "rejected_rows"
+    __table_args__ = (Index("ix_rejected_rows_batch_row", "batch_id", "row_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
+    row_number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+#: The tables of point records, by the ingest kind that fills them.
+RECORD_TABLES: dict[str, type[LocatedMixin]] = {
+    "enterprises": Enterprise,
+    "cases": PenaltyCase,
+    "inspections": Inspection,
+}

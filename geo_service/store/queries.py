@@ -1,0 +1,99 @@
+"""Reading records and divisions back from the store, filtered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import ColumnElement, Engine, Table, func, select, true
+
+from analytics.cells import cells_to_strings
+from geo_service.errors import BadFilterError, UnknownLayerError
+from geo_service.filters import Filters
+from geo_service.store.models import RECORD_TABLES, IngestBatch, Jurisdiction
+
+_DATE_COLUMN = {"cases": "decision_date", "inspections": "inspection_date"}
+_TYPE_COLUMN = {"cases": "violation_type", "inspections": "problem_category"}
+_HIDDEN = ("id", "batch_id", "name_norm")
+
+
+def data_version(engine: Engine) -> int:
+    """A number that grows with every stored ingest batch (0 for an empty store)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(IngestBatch.id), 0))).scalar_one())
+
+
+def jurisdiction_level(engine: Engine, adcode: str) -> str:
+    """Level (province/city/county) of a stored jurisdiction; BadFilterError if unknown."""
+    with engine.connect() as conn:
+        level = conn.execute(
+            select(Jurisdiction.level).where(Jurisdiction.adcode == adcode)
+        ).scalar()
+    if level is None:
+        raise BadFilterError(f"jurisdiction {adcode} is not a loaded division")
+    return str(level)
+
+
+def _conditions(engine: Engine, kind: str, table: Table, filters: Filters) -> ColumnElement[bool]:
+    cond: ColumnElement[bool] = true()
+    if filters.jurisdiction:
+        level = jurisdiction_level(engine, filters.jurisdiction)
+        column = {"province": "province_adcode", "city": "city_adcode", "county": "adcode"}[level]
+        cond &= table.c[column] == filters.jurisdiction
+    if filters.industry:
+        cond &= table.c.industry_code.startswith(filters.industry.upper())
+    start, end = filters.date_range()
+    if kind in _DATE_COLUMN:
+        date = table.c[_DATE_COLUMN[kind]]
+        if start:
+            cond &= date >= start
+        if end:
+            cond &= date <= end
+    if filters.violation_type and kind in _TYPE_COLUMN:
+        cond &= table.c[_TYPE_COLUMN[kind]] == filters.violation_type
+    return cond
+
+
+def read_records(engine: Engine, kind: str, filters: Filters | None = None) -> gpd.GeoDataFrame:
+    """Point records of ``kind`` matching ``filters`` as a WGS84 GeoDataFrame.
+
+    Properties are the stored columns (``h3_15`` as its string id), ordered by
+    the natural key.
+    """
+    if kind not in RECORD_TABLES:
+        raise UnknownLayerError(f"no record layer {kind!r}")
+    table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    columns = [c for c in table.c if c.name not in _HIDDEN]
+    key = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}[kind]
+    query = select(*columns).where(_conditions(engine, kind, table, filters or Filters()))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(table.c[key])).all()
+    frame = pd.DataFrame(rows, columns=[c.name for c in columns])
+    frame["h3_15"] = cells_to_strings(frame["h3_15"].to_numpy()) if len(frame) else []
+    geometry = shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def read_jurisdictions(engine: Engine, filters: Filters | None = None) -> gpd.GeoDataFrame:
+    """The stored divisions (within ``filters.jurisdiction`` when set) as polygons."""
+    table: Table = Jurisdiction.__table__  # type: ignore[assignment]
+    cond: ColumnElement[bool] = true()
+    if filters and filters.jurisdiction:
+        code = filters.jurisdiction
+        cond = (table.c.adcode == code) | (table.c.parent_adcode == code) | (
+            table.c.city_adcode == code) | (table.c.province_adcode == code)  # fmt: skip
+    with engine.connect() as conn:
+        rows = conn.execute(select(table).where(cond).order_by(table.c.adcode)).mappings().all()
+    frame = pd.DataFrame([dict(r) for r in rows])
+    if frame.empty:
+        return gpd.GeoDataFrame({"adcode": []}, geometry=[], crs="EPSG:4326")
+    geometry = shapely.from_wkb(frame.pop("geom_wkb").to_numpy())
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def provenance(engine: Engine, layer: str, filters: Filters, **params: Any) -> dict[str, Any]:
+    """How a layer was made: its name, filters, parameters and the store's data version."""
+    return {"layer": layer, "filters": filters.as_dict(), "parameters": params,
+            "data_version": data_version(engine)}  # fmt: skip

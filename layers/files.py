@@ -1,0 +1,97 @@
+"""Writing a layer (a GeoDataFrame plus how it was made) as GeoJSON, GeoPackage, CSV or XLSX."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from layers.errors import UnsupportedFormatError
+
+FORMATS = ("geojson", "gpkg", "csv", "xlsx")
+
+
+def _plain_properties(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Properties with dates as ISO text and dicts as JSON text (portable everywhere)."""
+    props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    for column in props.columns:
+        values = props[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            props[column] = values.dt.strftime("%Y-%m-%d").astype(object)
+        elif values.dtype == object:
+            props[column] = values.map(_plain_value)
+    return props
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def to_geojson_dict(gdf: gpd.GeoDataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
+    """An RFC 7946 FeatureCollection (WGS84) with ``metadata`` as a foreign member."""
+    wgs84 = gdf.to_crs(4326) if gdf.crs is not None and not gdf.crs.equals(4326) else gdf
+    props = _plain_properties(wgs84).astype(object)
+    props = props.where(props.notna(), None)
+    geometries = [None if g is None else shapely.geometry.mapping(g) for g in wgs84.geometry]
+    features = [
+        {"type": "Feature", "properties": p, "geometry": g}
+        for p, g in zip(props.to_dict(orient="records"), geometries, strict=True)
+    ]
+    return {"type": "FeatureCollection", "metadata": metadata, "features": features}
+
+
+def write_layer(gdf: gpd.GeoDataFrame, path: Path, fmt: str, metadata: dict[str, Any]) -> Path:
+    """Write ``gdf`` to ``path`` in ``fmt`` with its provenance ``metadata``.
+
+    GeoJSON carries it as the foreign member ``metadata``; GeoPackage as dataset
+    metadata (JSON text under the key ``provenance``); CSV and XLSX as a side
+    file ``<path>.metadata.json`` (CSV) or a second sheet ``metadata`` (XLSX).
+    Points become ``lon``/``lat`` columns in CSV and XLSX, other geometries WKT.
+    """
+    if fmt not in FORMATS:
+        raise UnsupportedFormatError(f"format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta_text = json.dumps(metadata, ensure_ascii=False, default=str)
+    if fmt == "geojson":
+        with path.open("w", encoding="utf-8") as fh:
+            json.dump(to_geojson_dict(gdf, metadata), fh, ensure_ascii=False, default=str)
+        return path
+    if fmt == "gpkg":
+        out = gpd.GeoDataFrame(_plain_properties(gdf), geometry=gdf.geometry, crs=gdf.crs)
+        out.to_file(path, driver="GPKG", engine="pyogrio", metadata={"provenance": meta_text})
+        return path
+    table = _tabular(gdf)
+    if fmt == "csv":
+        table.to_csv(path, index=False, encoding="utf-8-sig")
+        path.with_name(path.name + ".metadata.json").write_text(meta_text, encoding="utf-8")
+        return path
+    meta_sheet = pd.DataFrame(
+        {
+            "key": list(metadata),
+            "value": [json.dumps(v, ensure_ascii=False, default=str) for v in metadata.values()],
+        }
+    )
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        table.to_excel(writer, index=False, sheet_name="data")
+        meta_sheet.to_excel(writer, index=False, sheet_name="metadata")
+    return path
+
+
+def _tabular(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+    props = _plain_properties(gdf)
+    geoms = gdf.geometry
+    if len(geoms) and bool((geoms.geom_type == "Point").all()):
+        props = props.drop(columns=[c for c in ("lon", "lat") if c in props])
+        props["lon"] = geoms.x.to_numpy()
+        props["lat"] = geoms.y.to_numpy()
+    else:
+        props["wkt"] = shapely.to_wkt(geoms.to_numpy(), rounding_precision=6)
+    return props

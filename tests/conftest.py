@@ -1,0 +1,106 @@
+"""Shared fixtures: stores on both backends (SQLite and PostgreSQL + PostGIS)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from geo_service.boundaries import load_divisions, read_divisions_file
+from geo_service.paths import BUNDLED_DIVISIONS
+from geo_service.store import make_engine, migrate
+from geo_service.store.models import RECORD_TABLES, IngestBatch, RejectedRow
+
+POSTGRES_URL = os.environ.get(
+    "GEO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _postgres_database(worker: str) -> str:
+    """Create a fresh database for this test worker on the PostgreSQL server; its URL."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"geo_test_{worker}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            available = conn.execute(
+                text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
+            ).scalar()
+    finally:
+        admin.dispose()
+    if not available:
+        raise RuntimeError("the PostGIS extension is not installed on the server")
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"PostGIS store required under CI=true: {reason}")
+    pytest.skip(f"PostGIS store unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def divisions_gdf():  # type: ignore[no-untyped-def]
+    """The bundled Guangxi divisions (read once)."""
+    return read_divisions_file(BUNDLED_DIVISIONS)
+
+
+def _prepared(engine: Engine, divisions_gdf) -> Engine:  # type: ignore[no-untyped-def]
+    migrate(engine)
+    load_divisions(engine, divisions_gdf)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory, divisions_gdf) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("store") / "geo.db"
+    engine = _prepared(make_engine(f"sqlite:///{path}"), divisions_gdf)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgis_store(worker_id: str, divisions_gdf) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    try:
+        url = _postgres_database(worker_id)
+        engine = _prepared(make_engine(url), divisions_gdf)
+    except Exception as exc:  # connection refused, missing extension, ...
+        _unavailable(str(exc).splitlines()[0])
+    yield engine
+    engine.dispose()
+
+
+def _clear_records(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(RejectedRow.__table__.delete())
+        for model in RECORD_TABLES.values():
+            conn.execute(model.__table__.delete())  # type: ignore[attr-defined]
+        conn.execute(IngestBatch.__table__.delete())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A migrated store with the Guangxi divisions and no records, on each backend."""
+    engine: Engine = request.getfixturevalue(f"{request.param}_store")
+    _clear_records(engine)
+    yield engine
+
+
+@pytest.fixture
+def sqlite_only_store(sqlite_store: Engine) -> Iterator[Engine]:
+    """The SQLite store alone, for tests about files rather than backends."""
+    _clear_records(sqlite_store)
+    yield sqlite_store
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary working folder for commands that write relative paths."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
