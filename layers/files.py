@@ -52,7 +52,7 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, fmt: str, metadata: dict[str,
     """Write ``gdf`` to ``path`` in ``fmt`` with its provenance ``metadata``.
 
     GeoJSON carries it as the foreign member ``metadata``; GeoPackage as dataset
-    metadata (JSON text under the key ``provenance``); CSV and XLSX as a side
+    layer metadata (JSON text under the key ``provenance``); CSV and XLSX as a side
     file ``<path>.metadata.json`` (CSV) or a second sheet ``metadata`` (XLSX).
     Points become ``lon``/``lat`` columns in CSV and XLSX, other geometries WKT.
     """

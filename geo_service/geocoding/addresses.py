@@ -88,11 +88,12 @@ class Gazetteer:
         """Resolve a column of addresses; columns ``adcode`` and ``precision`` (None if none)."""
         unique = pd.unique(addresses.fillna("").astype(str))
         found = {a: self.resolve(a) for a in unique}
-        keys = addresses.fillna("").astype(str)
+        matches = [found[a] for a in addresses.fillna("").astype(str)]
         return pd.DataFrame(
             {
-                "adcode": keys.map(lambda a: m.adcode if (m := found[a]) else None),
-                "precision": keys.map(lambda a: m.precision if (m := found[a]) else None),
+                "adcode": [m.adcode if m else None for m in matches],
+                "precision": [m.precision if m else None for m in matches],
             },
             index=addresses.index,
+            dtype=object,
         )

@@ -93,7 +93,7 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     rows = raw.data.rename(columns=mapping)
     outcome = validate(spec, raw, rows, options.today)
     register = records.load_register(engine) if spec.kind != "enterprises" else None
-    located = Locator(divisions, register).locate(rows, outcome, options.crs)
+    located = Locator(divisions, register).locate(rows, outcome, options.crs or raw.file_crs)
     ok = outcome.ok
     table_rows = records.build(spec, rows[ok], located[ok], extra=[mapping[h] for h in raw.headers])
     table_rows["h3_15"] = points_to_cells(
