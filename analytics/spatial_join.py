@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
 
 
 def points_to_polygons(
-    lon: ArrayLike, lat: ArrayLike, polygons: list[BaseGeometry] | NDArray[np.object_]
+    lon: ArrayLike, lat: ArrayLike, polygons: Sequence[BaseGeometry] | NDArray[np.object_]
 ) -> NDArray[np.int64]:
     """Index of the polygon containing each point, or -1 where none does.
 
-    Points on a shared edge go to the polygon with the lowest index, so every
-    point gets at most one polygon and the answer does not depend on order.
+    Points are sorted by longitude once; each polygon then tests only the points
+    inside its bounding box (two binary searches and a latitude mask) with a
+    prepared ``contains_xy``. Points on a shared edge go to the polygon with the
+    lowest index, so the answer does not depend on the order of the points.
 
     Parameters
     ----------
@@ -39,19 +42,23 @@ def points_to_polygons(
     x = np.asarray(lon, dtype=np.float64)
     y = np.asarray(lat, dtype=np.float64)
     result = np.full(x.shape[0], -1, dtype=np.int64)
-    finite = np.isfinite(x) & np.isfinite(y)
-    if not finite.any() or len(polygons) == 0:
-        return result
     geoms = np.asarray(polygons, dtype=object)
+    if x.size == 0 or geoms.size == 0:
+        return result
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    found = np.full(x.shape[0], -1, dtype=np.int64)  # in sorted order
     shapely.prepare(geoms)
-    points = shapely.points(x[finite], y[finite])
-    tree = STRtree(geoms)
-    point_idx, poly_idx = tree.query(points, predicate="intersects")
-    # keep the lowest polygon index per point: sort by (point, polygon), take first
-    order = np.lexsort((poly_idx, point_idx))
-    point_idx, poly_idx = point_idx[order], poly_idx[order]
-    first = np.ones(point_idx.shape[0], dtype=bool)
-    first[1:] = point_idx[1:] != point_idx[:-1]
-    finite_positions = np.flatnonzero(finite)
-    result[finite_positions[point_idx[first]]] = poly_idx[first]
+    bounds = shapely.bounds(geoms)
+    for i, geom in enumerate(geoms):
+        minx, miny, maxx, maxy = bounds[i]
+        lo = int(np.searchsorted(xs, minx, side="left"))
+        hi = int(np.searchsorted(xs, maxx, side="right"))
+        window = np.arange(lo, hi)
+        window = window[(found[lo:hi] < 0) & (ys[lo:hi] >= miny) & (ys[lo:hi] <= maxy)]
+        if window.size:
+            # intersects (not contains): points on the boundary belong to the polygon
+            hit = shapely.intersects_xy(geom, xs[window], ys[window])
+            found[window[hit]] = i
+    result[order] = found
     return result

@@ -26,6 +26,15 @@ def parse_dates(values: pd.Series, *, today: dt.date | None = None) -> pd.Series
     >>> parse_dates(s, today=dt.date(2026, 1, 1)).dt.strftime("%Y-%m-%d").tolist()
     ['2023-05-04', '2023-05-04', '2023-05-04', '2023-05-04', nan, nan]
     """
+    latest = pd.Timestamp(today or dt.date.today())
+    iso = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")  # the common case, fast
+    rest = iso.isna()
+    if rest.any():
+        iso[rest] = _parse_loose_dates(values[rest])
+    return iso.where((iso >= EARLIEST_DATE) & (iso <= latest))
+
+
+def _parse_loose_dates(values: pd.Series) -> pd.Series:
     text = values.fillna("").astype(str).str.strip()
     text = text.str.replace(r"[T ].*$", "", regex=True)
     for old, new in _DATE_SEPARATORS.items():
@@ -43,9 +52,7 @@ def parse_dates(values: pd.Series, *, today: dt.date | None = None) -> pd.Series
             "day": pd.to_numeric(parts[2], errors="coerce"),
         }
     )
-    parsed = pd.to_datetime(frame, errors="coerce")
-    latest = pd.Timestamp(today or dt.date.today())
-    return parsed.where((parsed >= EARLIEST_DATE) & (parsed <= latest))
+    return pd.to_datetime(frame, errors="coerce")
 
 
 def parse_amounts(values: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -20,7 +20,7 @@ from geo_service.ingest.locate import Locator, Outcome
 from geo_service.ingest.parsing import blank, parse_amounts, parse_dates
 from geo_service.ingest.readers import RawTable, file_sha256, read_table
 from geo_service.ingest.rejects import rejected_frame, write_rejects_csv
-from geo_service.ingest.writer import chunks, existing_keys, frame_to_rows, upsert_statement
+from geo_service.ingest.writer import bulk_indexes, count_rows, write_rows
 from geo_service.store.db import require_schema
 from geo_service.store.models import RECORD_TABLES, IngestBatch, RejectedRow
 
@@ -138,27 +138,30 @@ def _store(
              "started_at": started, "finished_at": started},
         ).scalar_one()  # fmt: skip
         table_rows = table_rows.assign(batch_id=batch_id)
-        keys = table_rows[spec.id_column].tolist()
-        updated = len(existing_keys(conn, table, spec.id_column, keys))
-        stmt = upsert_statement(table, spec.id_column, list(table_rows.columns), conn.dialect.name)
+        before = count_rows(conn, table)
         bar = tqdm(total=len(table_rows), desc=f"ingest {spec.kind}", unit="rows",
                    disable=not options.progress or None, leave=False)  # fmt: skip
-        for part in chunks(table_rows, options.chunk_rows):
-            conn.execute(stmt, frame_to_rows(part))
-            bar.update(len(part))
+        with bulk_indexes(conn, table, len(table_rows)):
+            for written in write_rows(conn, table, spec.id_column, table_rows, options.chunk_rows):
+                bar.update(written)
         bar.close()
+        # ids are unique within a batch (repeats are rejected), so the growth is the inserts
+        inserted = count_rows(conn, table) - before
+        updated = len(table_rows) - inserted
         if len(rejected):
-            conn.execute(insert(RejectedRow), frame_to_rows(rejected.assign(batch_id=batch_id)))
+            conn.execute(
+                insert(RejectedRow), rejected.assign(batch_id=batch_id).to_dict(orient="records")
+            )
         conn.execute(
             update(IngestBatch).where(IngestBatch.id == batch_id).values(
-                inserted=len(table_rows) - updated, updated=updated,
+                inserted=inserted, updated=updated,
                 finished_at=dt.datetime.now(dt.UTC)),
         )  # fmt: skip
     return {
         "rows": n_rows,
         "accepted": len(table_rows),
         "rejected": len(rejected),
-        "inserted": len(table_rows) - updated,
+        "inserted": inserted,
         "updated": updated,
         "by_method": by_method,
         "by_reason": by_reason,

@@ -72,26 +72,33 @@ def decode_text(raw: bytes) -> tuple[str, str]:
 
 def _frame(headers: list[str], rows: list[list[str]]) -> pd.DataFrame:
     if not rows:
-        return pd.DataFrame({h: pd.Series([], dtype=object) for h in headers})
-    return pd.DataFrame(rows, columns=headers, dtype=object)
+        return pd.DataFrame({h: pd.Series([], dtype="str") for h in headers})
+    return pd.DataFrame(rows, columns=headers, dtype="str")
 
 
 def read_csv(path: Path) -> RawTable:
-    """Read a CSV file; records with more or fewer fields than the header are malformed."""
+    """Read a CSV file; records with more or fewer fields than the header are malformed.
+
+    Well-formed files (one record per line, no blank lines) take a fast path
+    through pyarrow; anything else is read record by record with :mod:`csv`
+    so that every record keeps its exact row number.
+    """
     text, encoding = decode_text(path.read_bytes())
-    dialect: type[csv.Dialect] = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    tab = path.suffix.lower() == ".tsv"
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel_tab if tab else csv.excel)
     headers = _headers(next(reader, None), path)
-    width = len(headers)
+    fast = _read_csv_arrow(text, headers, "\t" if tab else ",")
+    if fast is not None:
+        numbers = np.arange(2, len(fast) + 2, dtype=np.int64)
+        return RawTable(headers, fast, numbers, np.zeros(len(fast), dtype=bool), [], encoding)
     good: list[list[str]] = []
     good_numbers: list[int] = []
     bad: list[list[str]] = []
     bad_numbers: list[int] = []
-    number = 1
-    for fields in reader:
+    width = len(headers)
+    for number, fields in enumerate(reader, start=2):
         if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue  # blank line: not a record
-        number += 1
+            continue  # a blank line is a row of the sheet, but not a record
         if len(fields) == width:
             good.append(fields)
             good_numbers.append(number)
@@ -99,6 +106,38 @@ def read_csv(path: Path) -> RawTable:
             bad.append(fields)
             bad_numbers.append(number)
     return _assemble(headers, good, good_numbers, bad, bad_numbers, encoding)
+
+
+def _read_csv_arrow(text: str, headers: list[str], delimiter: str) -> pd.DataFrame | None:
+    """All cells as text via pyarrow, or None when the file needs the careful path."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    invalid: list[int] = []
+
+    def on_invalid(_row: object) -> str:
+        invalid.append(1)
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(text.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=headers, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(headers, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    if invalid or table.num_rows + 1 != lines:
+        return None  # malformed records, blank lines or line breaks inside cells
+    return table.to_pandas()
 
 
 def _assemble(

@@ -123,6 +123,10 @@ def test_amounts_dates_and_attributes_are_parsed(messy) -> None:  # type: ignore
     assert first["penalty_amount"] == 50_000.0
     assert pd.Timestamp(first["decision_date"]).date() == dt.date(2024, 5, 4)
     assert set(pd.to_datetime(stored["decision_date"]).dt.date) == {dt.date(2024, 5, 4)}
+    with engine.connect() as conn:
+        attrs = dict(conn.execute(select(PenaltyCase.case_id, PenaltyCase.attributes)).all())
+    assert attrs["桂环罚〔2024〕5号"] == {"备注": "复查"}
+    assert attrs["桂环罚〔2024〕6号"] is None
     # the register filled the credit code of the row matched by name
     assert stored.loc["桂环罚〔2024〕102号", "credit_code"] == "91450100MA5K8XY394"
 
