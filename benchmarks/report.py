@@ -50,7 +50,8 @@ def best_of(repeats: int, fn: Callable[[], object]) -> float:
 
 def machine() -> str:
     """A one-line description of where the figures were measured."""
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def markdown(rows: list[Row]) -> str:
@@ -61,18 +62,17 @@ def markdown(rows: list[Row]) -> str:
     ]
     for r in rows:
         met = "—" if r.met is None else ("yes" if r.met else "**no**")
-        lines.append(
-            f"| {r.work} | {r.figure} | {r.target} | {met} | {r.baseline} | {r.baseline_figure} | {r.note} |"
-        )
+        cells = (r.work, r.figure, r.target, met, r.baseline, r.baseline_figure, r.note)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def update_doc(name: str, rows: list[Row], doc: Path = DOC) -> None:
     """Replace the section ``name`` of docs/benchmarks.md with a fresh table."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = f"{BEGIN.format(name=name)}\n_Measured {stamp} on {machine()}._\n\n{markdown(rows)}\n{END.format(name=name)}"
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
     begin, end = BEGIN.format(name=name), END.format(name=name)
+    block = f"{begin}\n_Measured {stamp} on {machine()}._\n\n{markdown(rows)}\n{end}"
+    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         tail = rest.split(end, 1)[1]

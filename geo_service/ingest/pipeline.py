@@ -107,6 +107,10 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     return summary
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
 def _rejects_path(path: Path, summary: dict[str, Any], options: IngestOptions) -> Path:
     if options.rejects_path is not None:
         return options.rejects_path
@@ -149,9 +153,7 @@ def _store(
         inserted = count_rows(conn, table) - before
         updated = len(table_rows) - inserted
         if len(rejected):
-            conn.execute(
-                insert(RejectedRow), rejected.assign(batch_id=batch_id).to_dict(orient="records")
-            )
+            conn.execute(insert(RejectedRow), _records(rejected.assign(batch_id=batch_id)))
         conn.execute(
             update(IngestBatch).where(IngestBatch.id == batch_id).values(
                 inserted=inserted, updated=updated,

@@ -31,7 +31,7 @@ def upsert_statement(table: Table, key: str, columns: list[str], dialect: str) -
     """``INSERT … ON CONFLICT (key) DO UPDATE`` setting every given column but the key."""
     stmt = _insert(table, dialect).values({c: None for c in columns})
     update = {c: stmt.excluded[c] for c in columns if c != key}
-    return stmt.on_conflict_do_update(index_elements=[key], set_=update)  # type: ignore[no-any-return]
+    return stmt.on_conflict_do_update(index_elements=[key], set_=update)
 
 
 def count_rows(conn: Connection, table: Table) -> int:
