@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import h3
 import numpy as np
+import pyarrow as pa
+import shapely
 from h3ronpy import vector
 from numpy.typing import ArrayLike, NDArray
 
@@ -38,3 +40,19 @@ def cells_to_strings(cells: ArrayLike) -> list[str]:
     ['8841524a1bfffff']
     """
     return [h3.int_to_str(int(c)) for c in np.asarray(cells, dtype=np.int64)]
+
+
+def cells_to_polygons(cells: ArrayLike) -> NDArray[np.object_]:
+    """Hexagon (or pentagon) polygons of H3 cells, WGS84, as shapely geometries.
+
+    Examples
+    --------
+    >>> poly = cells_to_polygons(points_to_cells([108.3], [22.8], 8))[0]
+    >>> poly.geom_type, len(poly.exterior.coords)
+    ('Polygon', 7)
+    """
+    ids = np.ascontiguousarray(cells, dtype=np.int64).astype(np.uint64)
+    if ids.size == 0:
+        return np.empty(0, dtype=object)
+    wkb = pa.array(vector.cells_to_wkb_polygons(ids)).to_numpy(zero_copy_only=False)
+    return np.asarray(shapely.from_wkb(wkb), dtype=object)

@@ -112,17 +112,59 @@ def export(
     start: DateOpt = None,
     end: DateOpt = None,
     violation_type: str | None = None,
+    resolution: Annotated[int | None, typer.Option(help="H3 resolution 5-10 (hexagons)")] = None,
 ) -> None:
-    """Write a stored layer (cases, inspections, enterprises, jurisdictions) to a file."""
+    """Write a layer to a file: records, jurisdictions or an analytic layer (built if missing)."""
     from geo_service.exports import export_layer
     from geo_service.store import make_engine
 
+    parameters = {} if resolution is None else {"resolution": resolution}
     try:
-        filters = Filters(jurisdiction=jurisdiction, industry=industry, period=period,
-                          start=start.date() if start else None,
-                          end=end.date() if end else None,
-                          violation_type=violation_type)  # fmt: skip
-        summary = export_layer(make_engine(_settings().database_url), layer, fmt, out, filters)
+        filters = _filters(jurisdiction, industry, period, start, end, violation_type)
+        engine = make_engine(_settings().database_url)
+        summary = export_layer(engine, layer, fmt, out, filters, parameters)
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    _echo_json(summary)
+
+
+def _filters(
+    jurisdiction: str | None,
+    industry: str | None,
+    period: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    violation_type: str | None,
+) -> Filters:
+    return Filters(
+        jurisdiction=jurisdiction,
+        industry=industry,
+        period=period,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        violation_type=violation_type,
+    )
+
+
+@app.command()
+def build(
+    jurisdiction: JurisdictionOpt = None,
+    industry: IndustryOpt = None,
+    period: PeriodOpt = None,
+    start: DateOpt = None,
+    end: DateOpt = None,
+    violation_type: str | None = None,
+    layer: Annotated[list[str] | None, typer.Option(help="only these layers")] = None,
+) -> None:
+    """Compute and store every analytic layer for the filters."""
+    from geo_service.build import build_layers
+    from geo_service.store import make_engine, require_schema
+
+    try:
+        filters = _filters(jurisdiction, industry, period, start, end, violation_type)
+        engine = make_engine(_settings().database_url)
+        require_schema(engine)
+        summary = build_layers(engine, filters, layer)
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(summary)

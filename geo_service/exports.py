@@ -1,4 +1,4 @@
-"""Exports of stored layers to files, with provenance."""
+"""Exports of layers to files, with provenance."""
 
 from __future__ import annotations
 
@@ -8,29 +8,39 @@ from typing import Any
 import geopandas as gpd
 from sqlalchemy import Engine
 
+from geo_service.build import ANALYTIC_LAYERS, analytic_layer
 from geo_service.errors import UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import provenance, read_jurisdictions, read_records
 from layers.files import write_layer
 
-EXPORTABLE = ("jurisdictions", *RECORD_TABLES)
+EXPORTABLE = ("jurisdictions", *RECORD_TABLES, *ANALYTIC_LAYERS)
 
 
-def load_layer(engine: Engine, layer: str, filters: Filters) -> gpd.GeoDataFrame:
-    """A stored layer as a GeoDataFrame."""
+def load_layer(
+    engine: Engine, layer: str, filters: Filters, parameters: dict[str, Any] | None = None
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """A layer as a GeoDataFrame and its provenance (analytic layers built when missing)."""
     if layer == "jurisdictions":
-        return read_jurisdictions(engine, filters)
+        return read_jurisdictions(engine, filters), provenance(engine, layer, filters)
     if layer in RECORD_TABLES:
-        return read_records(engine, layer, filters)
+        return read_records(engine, layer, filters), provenance(engine, layer, filters)
+    if layer in ANALYTIC_LAYERS:
+        stored = analytic_layer(engine, layer, filters, parameters or {})
+        return stored.frame(), stored.provenance()
     raise UnknownLayerError(f"no layer {layer!r} to export; choose from {', '.join(EXPORTABLE)}")
 
 
 def export_layer(
-    engine: Engine, layer: str, fmt: str, out: Path, filters: Filters
+    engine: Engine,
+    layer: str,
+    fmt: str,
+    out: Path,
+    filters: Filters,
+    parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``layer`` to ``out`` in ``fmt``; returns a summary with the feature count."""
-    gdf = load_layer(engine, layer, filters)
-    meta = provenance(engine, layer, filters)
+    gdf, meta = load_layer(engine, layer, filters, parameters)
     write_layer(gdf, out, fmt, meta)
     return {"layer": layer, "format": fmt, "path": str(out), "features": len(gdf), **meta}

@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -160,6 +161,24 @@ class RejectedRow(Base):
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class LayerBuild(Base):
+    """A built analytic layer for one set of filters and parameters (GeoParquet or GeoTIFF)."""
+
+    __tablename__ = "layer_builds"
+    __table_args__ = (UniqueConstraint("layer", "key", name="uq_layer_builds_layer_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    layer: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(64))  # sha256 of filters + parameters
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    n_features: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 #: The tables of point records, by the ingest kind that fills them.

@@ -76,6 +76,22 @@ def read_records(engine: Engine, kind: str, filters: Filters | None = None) -> g
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
 
+def read_frame(
+    engine: Engine, kind: str, filters: Filters | None, columns: list[str]
+) -> pd.DataFrame:
+    """Selected columns of the point records matching ``filters`` (no geometry), by row id."""
+    if kind not in RECORD_TABLES:
+        raise UnknownLayerError(f"no record layer {kind!r}")
+    table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    filters = filters or Filters()
+    if kind == "enterprises":  # the register is not dated and has no violation type
+        filters = Filters(jurisdiction=filters.jurisdiction, industry=filters.industry)
+    query = select(*(table.c[c] for c in columns)).where(_conditions(engine, kind, table, filters))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(table.c.id)).all()
+    return pd.DataFrame(rows, columns=columns)
+
+
 def read_jurisdictions(engine: Engine, filters: Filters | None = None) -> gpd.GeoDataFrame:
     """The stored divisions (within ``filters.jurisdiction`` when set) as polygons."""
     table: Table = Jurisdiction.__table__  # type: ignore[assignment]

@@ -70,3 +70,11 @@ def test_postgis_geometry_columns_follow_the_portable_ones(
     assert gist == ["ix_cases_geom", "ix_enterprises_geom", "ix_inspections_geom",
                     "ix_jurisdictions_geom"]  # fmt: skip
     assert srid == 4326
+
+
+def test_migrations_match_the_models(store: Engine) -> None:
+    from alembic import command
+
+    from geo_service.store.db import alembic_config
+
+    command.check(alembic_config(store))  # raises when the models need a new migration

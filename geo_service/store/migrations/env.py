@@ -10,7 +10,9 @@ target_metadata = Base.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    """Leave the PostGIS columns and indexes that migrations add by hand to themselves."""
+    """Leave PostGIS's own table and the geometry columns/indexes migrations add by hand."""
+    if type_ == "table" and name == "spatial_ref_sys":
+        return False
     return not (name == "geom" or (name or "").endswith("_geom"))
 
 
