@@ -1,0 +1,189 @@
+"""Generate and write the synthetic sample: ``write_sample``."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+import geopandas as gpd
+import numpy as np
+
+from geo_service.boundaries import read_divisions_file
+from geo_service.errors import ServiceError
+from geo_service.sample import mess as m
+from geo_service.sample import vocab
+from geo_service.sample.events import choose_structure, make_cases, make_inspections, make_rosters
+from geo_service.sample.places import HOT_SPOTS, PARKS, Geography, make_geography
+from geo_service.sample.readme import readme_text
+from geo_service.sample.register import make_register
+from geo_service.sample.render import make_strangers
+from geo_service.sample.tables import (
+    Sample,
+    case_rows,
+    enterprise_rows,
+    inspection_rows,
+    write_csv,
+)
+from geo_service.sample.truth import (
+    FILES,
+    truth_document,
+    write_expected_rejects,
+    write_truth_points,
+)
+
+#: Independent random streams, one per stage (adding a stage never shifts the others).
+_STREAMS: Final = (
+    "register",
+    "structure",
+    "cases",
+    "inspections",
+    "rosters",
+    "mess_register",
+    "mess_cases",
+    "mess_inspections",
+    "strangers",
+)
+
+
+class SampleError(ServiceError, ValueError):
+    """The sample cannot be generated with these parameters or boundaries."""
+
+    code = "bad_sample_parameters"
+
+
+def check_vocabulary(geo: Geography) -> None:
+    """Fail if a street, town, park or filler word contains a division name.
+
+    Addresses are built from these words after the city and county; a division
+    name inside them would make an address name a division it does not mean.
+    """
+    parks = [p.name for p in PARKS] + [h.park for h in HOT_SPOTS]
+    words = (
+        *vocab.STREETS,
+        *vocab.TOWNS,
+        *vocab.VILLAGES,
+        *vocab.PARK_ROADS,
+        *vocab.NOWHERE_ADDRESSES,
+        *parks,
+    )
+    names = geo.division_names()
+    clashes = sorted({w for w in words for n in names if n in w})
+    if clashes:
+        raise SampleError(f"address words name divisions: {', '.join(clashes)}")
+
+
+def generate_sample(
+    divisions: gpd.GeoDataFrame,
+    *,
+    seed: int,
+    n_enterprises: int,
+    n_cases: int,
+    n_inspections: int,
+) -> Sample:
+    """Generate everything in memory (see :func:`write_sample`)."""
+    if n_enterprises < 1 or n_cases < 0 or n_inspections < 0:
+        raise SampleError("need at least one enterprise and non-negative numbers of records")
+    geo = make_geography(divisions)
+    if geo.n == 0:
+        raise SampleError("the divisions hold no county")
+    check_vocabulary(geo)
+    streams = np.random.SeedSequence(seed).spawn(len(_STREAMS))
+    rngs = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, streams, strict=True)}
+    reg = make_register(geo, rngs["register"], n_enterprises, seed)
+    structure = choose_structure(geo, reg, rngs["structure"])
+    rosters = make_rosters(geo, reg, rngs["rosters"])
+    events = {
+        "cases": make_cases(geo, reg, structure, rngs["cases"], n_cases),
+        "inspections": make_inspections(
+            geo, reg, structure, rngs["inspections"], n_inspections, rosters
+        ),
+    }
+    mess = {
+        "cases": m.plan_mess(rngs["mess_cases"], "cases", n_cases),
+        "inspections": m.plan_mess(rngs["mess_inspections"], "inspections", n_inspections),
+    }
+    strangers = {}
+    for k, kind in enumerate(("cases", "inspections")):
+        rows = np.flatnonzero(mess[kind].defect == m.REASONS[kind].index("unlocatable"))
+        strangers[kind] = make_strangers(rngs["strangers"], reg, rows, seed + k)
+    return Sample(
+        seed,
+        geo,
+        reg,
+        m.plan_register_mess(rngs["mess_register"], reg.n),
+        structure,
+        events,
+        mess,
+        strangers,
+    )
+
+
+def write_sample(
+    out_dir: Path,
+    *,
+    seed: int = 2024,
+    n_enterprises: int = 23_000,
+    n_cases: int = 20_000,
+    n_inspections: int = 60_000,
+    divisions: gpd.GeoDataFrame | None = None,
+) -> dict[str, Any]:
+    """Write a seeded synthetic dataset over Guangxi, with its planted truth.
+
+    Files written to ``out_dir``: ``enterprises.csv`` (UTF-8, English headers),
+    ``cases.csv`` (GB18030, Chinese headers), ``inspections.csv`` (UTF-8 with
+    BOM, Chinese headers), ``truth.json``, ``truth_points.csv``,
+    ``expected_rejects.csv`` and ``README.md``. The same arguments give the same
+    bytes.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        Output folder (created if missing; files in it are overwritten).
+    seed : int
+        Seed of every random choice.
+    n_enterprises, n_cases, n_inspections : int
+        Rows of each file (rejected rows included).
+    divisions : geopandas.GeoDataFrame, optional
+        Boundaries with the bundled file's columns; the bundled Guangxi file by default.
+
+    Returns
+    -------
+    dict
+        ``out_dir``, ``seed``, and for each file its ``path`` and ``rows``.
+
+    Raises
+    ------
+    SampleError
+        On impossible sizes or boundaries without counties.
+    """
+    if divisions is None:
+        divisions = read_divisions_file()
+    s = generate_sample(
+        divisions,
+        seed=seed,
+        n_enterprises=n_enterprises,
+        n_cases=n_cases,
+        n_inspections=n_inspections,
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    writers = {"enterprises": enterprise_rows, "cases": case_rows, "inspections": inspection_rows}
+    files: dict[str, dict[str, Any]] = {}
+    for kind, rows in writers.items():
+        path = out / FILES[kind]
+        write_csv(path, kind, s.rows(kind), seed, partial(rows, s))
+        files[kind] = {"path": str(path), "rows": s.rows(kind)}
+    document = truth_document(s)
+    (out / "truth.json").write_text(
+        json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    files["truth"] = {"path": str(out / "truth.json")}
+    points = write_truth_points(s, out / "truth_points.csv")
+    files["truth_points"] = {"path": str(out / "truth_points.csv"), "rows": points}
+    rejects = write_expected_rejects(s, out / "expected_rejects.csv")
+    files["expected_rejects"] = {"path": str(out / "expected_rejects.csv"), "rows": rejects}
+    (out / "README.md").write_text(readme_text(document), encoding="utf-8")
+    files["readme"] = {"path": str(out / "README.md")}
+    return {"out_dir": str(out), "seed": seed, "files": files}

@@ -1,0 +1,110 @@
+"""The README.md written beside a generated sample."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pairs(mapping: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in mapping.items())
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    head, *body = rows
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def _structure(doc: dict[str, Any]) -> str:
+    spots = "\n".join(
+        f"- `{h['key']}` {h['name']}: centre {h['lon']}, {h['lat']}, radius {h['radius_km']} km, "
+        f"case rate ×{h['case_rate_multiplier']} ({', '.join(h['industries'])}); "
+        f"{h['cases_inside']} cases inside, density ×{h['density_ratio']} the region's"
+        for h in doc["hot_spots"]
+    )
+    quiet = ", ".join(f"{c['name']} ({c['adcode']})" for c in doc["quiet_counties"]["counties"])
+    worse = ", ".join(f"{c['name']} ({c['adcode']})" for c in doc["worsening_counties"]["counties"])
+    mult = doc["worsening_counties"]["year_multipliers"]
+    worst = sorted(doc["industries"], key=lambda i: -i["case_rate_multiplier"])[:5]
+    return f"""Hot spots (enterprises within the radius are penalised more often; each also
+has an industrial park of its industries):
+
+{spots}
+
+Quiet counties (case rate ×{doc["quiet_counties"]["case_rate_multiplier"]}): {quiet}.
+
+Worsening counties (case rate × {", ".join(f"{y}: {v}" for y, v in mult.items())}): {worse}.
+
+Worst industries (case rate multiplier): {
+        ", ".join(f"{i['code']} {i['name']} ×{i['case_rate_multiplier']}" for i in worst)
+    }. Each industry's problems follow its own family mix (`industries[].problem_families`):
+sugar, paper, starch → wastewater; construction → dust; electroplating, chemicals → hazardous
+waste; power, steel, cement → monitoring fraud and air.
+"""
+
+
+def readme_text(doc: dict[str, Any]) -> str:
+    """README.md for a sample, from its truth document."""
+    files = doc["files"]
+    rows: list[tuple[str, ...]] = [("file", "rows", "encoding", "headers")]
+    for key in ("enterprises", "cases", "inspections"):
+        f = files[key]
+        rows.append((f"`{f['path']}`", str(f["rows"]), f["encoding"], ", ".join(f["headers"])))
+    mess = doc["mess"]
+    rejects = {k: _pairs(v.get("reject_counts", {})) for k, v in mess["files"].items()}
+    return f"""# Synthetic enforcement sample (seed {doc["seed"]})
+
+Generated over the bundled Guangxi boundaries by
+
+```
+geo-service sample --seed {doc["seed"]} --enterprises {files["enterprises"]["rows"]} \\
+    --cases {files["cases"]["rows"]} --inspections {files["inspections"]["rows"]} --out DIR
+```
+
+Everything is invented: names, credit codes (valid GB 32100 check digits), addresses and
+events. The same command gives the same bytes.
+
+## Files
+
+{_table(rows)}
+
+- `truth.json` — the planted structure and the dirt, with realised counts (see below).
+- `truth_points.csv` — one row per accepted record: `kind`, `record_id` (credit code, case or
+  inspection id), `row_number` (header = 1), true WGS84 `lon`/`lat` (before any offset or
+  dirt), true county `adcode`, planted problem `family`, `locate_by` (the location form:
+  {", ".join(mess["location_forms"])}), `expected_adcode`/`expected_precision` (what geocoding
+  can reach: the county, or the city for city-only addresses; `point` otherwise),
+  `source_crs` and `flags` (`swapped`, `name_variant=…`, `near_enterprise`).
+- `expected_rejects.csv` — `file`, `row_number`, `reason`: every row the ingest must reject,
+  each with exactly one defect. Rejects per file: {rejects["cases"]} (cases),
+  {rejects["inspections"]} (inspections).
+
+Row numbers count CSV records with the header as row 1; no field holds a line break.
+
+## Planted structure
+
+{_structure(doc)}
+## Dirt
+
+- Coordinates with 6 decimals in WGS84, GCJ-02, BD-09 or CGCS2000 per row (shares
+  {_pairs(mess["crs_shares"])}), labelled {
+        "; ".join(f"{k}: {', '.join(v)}" for k, v in mess["crs_labels"].items())
+    }.
+- Swapped longitude/latitude in a few rows (listed in `truth.json` under `mess.files.*.swapped`).
+- Rows located only by credit code, only by the register name or a variant of it
+  ({", ".join(mess["name_variants"])}: 有限公司↔有限责任公司, （）→(), an inserted space, 广西
+  prefix added or dropped), or only by an address naming the county (with or without
+  province and city) or only the city; such rows carry no adcode.
+- Dates as 2023-05-04, 2023/5/4, 2023年5月4日 or 20230504; fines as 50000, 50,000元 or 5万元.
+- About {mess["reject_rate"]:.2%} of cases and inspections carry one defect: missing id or
+  date, impossible or out-of-range date, bad coordinates (not a number, latitude out of
+  range, a point in Beijing), an id repeated from an earlier row (the later one is the
+  reject), a bad fine, no usable location at all, or a surplus field.
+
+## truth.json
+
+Top-level keys: `seed`, `files`, `years`, `base_year_weights`, `hot_spots`, `quiet_counties`,
+`worsening_counties`, `industries`, `category_multipliers`, `category_counts`, `families`,
+`problem_categories`, `violation_kinds`, `inspections`, `mess`.
+"""
