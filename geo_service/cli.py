@@ -189,13 +189,14 @@ def demo(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Init the store, ingest the bundled sample slice, and serve (what `make run` does)."""
+    """Init the store, ingest the bundled sample slice, build every layer, serve (`make run`)."""
     from geo_service.paths import SAMPLE_SLICE
 
     init(boundaries=None)
     for kind in ("enterprises", "cases", "inspections"):
         ingest(SAMPLE_SLICE / f"{kind}.csv", kind=kind, crs=None,
                rejects=_settings().data_dir / "rejects" / f"{kind}.rejects.csv")  # fmt: skip
+    build()
     serve(host=host, port=port)
 
 

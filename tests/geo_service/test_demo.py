@@ -47,6 +47,16 @@ def test_demo_initialises_ingests_and_serves(tmp_path: Path) -> None:
         assert status == 200
         assert body == {"status": "ok", "data_version": 3}  # three ingest batches
         assert (tmp_path / "data" / "rejects" / "cases.rejects.csv").exists()
+        from sqlalchemy import create_engine, text
+
+        from geo_service.build import SPECS
+
+        engine = create_engine(env["GEO_DATABASE_URL"])
+        with engine.connect() as conn:
+            built = conn.execute(text("SELECT layer, count(*) FROM layer_builds GROUP BY layer"))
+            expected = {name: len(spec.variants) for name, spec in SPECS.items()}
+            assert dict(built.all()) == expected  # every layer, every variant
+        engine.dispose()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
