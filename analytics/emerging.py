@@ -46,18 +46,11 @@ class EmergingHotspotError(AnalyticsError):
 
 @dataclass(frozen=True)
 class MannKendallResult:
-    """Mann–Kendall trend test of each series (arrays shaped like the input minus its last axis).
+    """Mann–Kendall test of each series (shaped like the input minus its last axis).
 
-    Attributes
-    ----------
-    s : numpy.ndarray
-        ``S = Σ_{i<j} sign(x_j − x_i)``.
-    var_s : numpy.ndarray
-        Variance of ``S`` under no trend, corrected for ties.
-    z : numpy.ndarray
-        ``(S − sign(S)) / sqrt(var_s)`` (continuity-corrected), 0 when ``S = 0``.
-    p : numpy.ndarray
-        Two-sided p-value of ``z``.
+    ``s``: ``Σ_{i<j} sign(x_j − x_i)``; ``var_s``: its variance under no trend,
+    tie-corrected; ``z``: ``(S − sign(S)) / sqrt(var_s)`` (continuity-corrected,
+    0 when ``S = 0``); ``p``: two-sided p-value of ``z``.
     """
 
     s: NDArray[np.float64]
@@ -190,7 +183,8 @@ def space_time_weights(
     the cells in ``spatial``'s row ``i`` (itself included if ``spatial`` has a
     diagonal) in step ``t`` and in each of the previous
     ``neighborhood_time_steps`` steps that exist: ``kron(T, spatial)`` with
-    ``T[t, s] = 1`` for ``t − neighborhood_time_steps ≤ s ≤ t``.
+    ``T[t, s] = 1`` for ``t − neighborhood_time_steps ≤ s ≤ t``, built directly
+    (columns sorted) rather than by ``scipy.sparse.kron``, ~20× slower here.
 
     Examples
     --------
@@ -202,13 +196,38 @@ def space_time_weights(
         raise EmergingHotspotError(
             f"neighborhood_time_steps must be a non-negative integer, got {neighborhood_time_steps}"
         )
-    lags = range(min(int(neighborhood_time_steps), n_steps - 1) + 1)
-    band = sp.diags_array(
-        [np.ones(n_steps - lag) for lag in lags], offsets=[-lag for lag in lags], format="csr"
-    )
-    w = sp.csr_array(sp.kron(band, spatial, format="csr"), dtype=np.float64)
-    w.sort_indices()
-    return w
+    base = sp.csr_array(spatial, dtype=np.float64)
+    base.sort_indices()
+    n, nnz = base.shape[0], base.nnz
+    degree = np.diff(base.indptr)
+    row_degree = np.repeat(degree, degree)
+    start = base.indptr[:-1].repeat(degree)
+    within = np.arange(nnz) - start
+    lags = min(int(neighborhood_time_steps), n_steps - 1)
+    templates = []  # m = 1..lags+1 steps: row i holds m copies of row i, one per step
+    for m in range(1, lags + 2):
+        cols = np.empty(m * nnz, dtype=np.int64)
+        data = np.empty(m * nnz)
+        for j in range(m):
+            at = m * start + within + j * row_degree
+            cols[at] = j * n + base.indices
+            data[at] = base.data
+        templates.append((cols, data))
+    blocks = [min(t, lags) for t in range(n_steps)]  # m − 1 of each step's rows
+    sizes = np.concatenate([(b + 1) * degree for b in blocks])
+    indptr = np.concatenate([[0], np.cumsum(sizes)])
+    small = max(indptr[-1], n * n_steps) < np.iinfo(np.int32).max
+    index_type = np.int32 if small else np.int64
+    cols_out = np.empty(indptr[-1], dtype=index_type)
+    data_out = np.empty(indptr[-1])
+    at = 0
+    for t, b in enumerate(blocks):  # write each step's rows in place: no copies
+        cols, data = templates[b]
+        np.add(cols, (t - b) * n, out=cols_out[at : at + cols.size], casting="unsafe")
+        data_out[at : at + cols.size] = data
+        at += cols.size
+    shape = (n * n_steps, n * n_steps)
+    return sp.csr_array((data_out, cols_out, indptr.astype(index_type)), shape=shape)
 
 
 def _final_run(flags: NDArray[np.bool_]) -> NDArray[np.int64]:

@@ -175,7 +175,8 @@ def test_permutation_p_agrees_with_esda() -> None:
     # each p_sim is a Monte Carlo estimate of the same exact p: within sampling error
     se = np.sqrt(2 * ref * (1 - ref) / 999)
     assert (np.abs(ours - ref) <= 3 * se + 2 / 1000).mean() > 0.99
-    assert abs(np.mean(ours - ref)) < 0.005
+    # both share draws across cells, so their Monte Carlo errors are common to all cells
+    assert abs(np.mean(ours - ref)) < 0.02
 
 
 def test_shared_draws_give_the_exact_conditional_null() -> None:
