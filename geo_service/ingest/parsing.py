@@ -10,6 +10,7 @@ import pandas as pd
 EARLIEST_DATE = pd.Timestamp("1990-01-01")
 
 _DATE_SEPARATORS = {"年": "-", "月": "-", "日": "", "/": "-", ".": "-", "号": ""}
+_DATE_FORMATS = ("%Y/%m/%d", "%Y年%m月%d日", "%Y%m%d", "%Y.%m.%d")
 _YES = {"是", "有", "yes", "y", "true", "1", "发现问题", "存在问题"}
 _NO = {"否", "无", "no", "n", "false", "0", "未发现问题", "未发现", "不存在问题"}
 
@@ -27,11 +28,16 @@ def parse_dates(values: pd.Series, *, today: dt.date | None = None) -> pd.Series
     ['2023-05-04', '2023-05-04', '2023-05-04', '2023-05-04', nan, nan]
     """
     latest = pd.Timestamp(today or dt.date.today())
-    iso = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")  # the common case, fast
-    rest = iso.isna()
-    if rest.any():
-        iso[rest] = _parse_loose_dates(values[rest])
-    return iso.where((iso >= EARLIEST_DATE) & (iso <= latest))
+    parsed = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")  # the common case
+    for fmt in _DATE_FORMATS:  # each vectorised, tried only on what is still unparsed
+        rest = parsed.isna()
+        if not rest.any():
+            break
+        parsed[rest] = pd.to_datetime(values[rest], format=fmt, errors="coerce")
+    rest = parsed.isna()
+    if rest.any():  # dates with a time part, stray spaces, …
+        parsed[rest] = _parse_loose_dates(values[rest])
+    return parsed.where((parsed >= EARLIEST_DATE) & (parsed <= latest))
 
 
 def _parse_loose_dates(values: pd.Series) -> pd.Series:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, Table, insert, update
 from tqdm import tqdm
@@ -54,15 +56,7 @@ def validate(spec: KindSpec, raw: RawTable, rows: pd.DataFrame, today: dt.date |
     if spec.kind == "enterprises":
         ids = ids.str.upper()
     rows[spec.id_column] = ids
-    first_row = (
-        pd.Series(raw.row_numbers, index=rows.index)[outcome.ok].groupby(ids).transform("min")
-    )
-    dup = outcome.ok & ids.duplicated(keep="first") & ids.ne("")
-    outcome.reject(
-        dup,
-        "duplicate_id",
-        "also in row " + first_row.reindex(rows.index).astype("Int64").astype(str),
-    )
+    _reject_repeated_ids(ids, pd.Series(raw.row_numbers, index=rows.index), outcome)
     if spec.date_column is not None:
         parsed = parse_dates(rows[spec.date_column], today=today)
         outcome.reject(parsed.isna(), "bad_date", f"{spec.date_column} is not a date in 1990–today")
@@ -72,6 +66,20 @@ def validate(spec: KindSpec, raw: RawTable, rows: pd.DataFrame, today: dt.date |
         outcome.reject(bad, "bad_amount", "penalty_amount is not a non-negative amount")
         rows["penalty_amount"] = amount
     return outcome
+
+
+def _reject_repeated_ids(ids: pd.Series, row_numbers: pd.Series, outcome: Outcome) -> None:
+    """Reject every occurrence of an id after its first one in the file (by row number)."""
+    candidates = ids[outcome.ok & ids.ne("")]
+    order = np.argsort(row_numbers[candidates.index].to_numpy(), kind="stable")
+    in_file_order = candidates.iloc[order]
+    repeated = in_file_order[in_file_order.duplicated(keep="first")]
+    if repeated.empty:
+        return
+    first_row = row_numbers[in_file_order.index].groupby(in_file_order.to_numpy()).min()
+    detail = "also in row " + repeated.map(first_row).astype(str)
+    mask = pd.Series(ids.index.isin(repeated.index), index=ids.index)
+    outcome.reject(mask, "duplicate_id", detail.reindex(ids.index))
 
 
 def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str, Any]:
@@ -88,23 +96,43 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     if divisions.table.empty:
         raise StoreNotReadyError("no boundaries loaded; run `geo-service init`")
     started = dt.datetime.now(dt.UTC)
+    clock = _Stages()
     raw = read_table(path)
+    clock.lap("read")
     mapping = map_headers(spec.kind, raw.headers)
     rows = raw.data.rename(columns=mapping)
     outcome = validate(spec, raw, rows, options.today)
+    clock.lap("validate")
     register = records.load_register(engine) if spec.kind != "enterprises" else None
     located = Locator(divisions, register).locate(rows, outcome, options.crs or raw.file_crs)
+    clock.lap("locate")
     ok = outcome.ok
     table_rows = records.build(spec, rows[ok], located[ok], extra=[mapping[h] for h in raw.headers])
     table_rows["h3_15"] = points_to_cells(
         table_rows["lon"].astype(float), table_rows["lat"].astype(float), 15
     )
     rejected = rejected_frame(raw, outcome)
+    clock.lap("prepare")
     summary = _store(engine, path, spec, table_rows, rejected, located[ok], started, options)
+    clock.lap("store")
     summary["rejects_path"] = str(
         write_rejects_csv(rejected, raw.headers, _rejects_path(path, summary, options))
     )
+    summary["seconds"] = clock.laps
     return summary
+
+
+class _Stages:
+    """Wall-clock seconds per ingest stage, reported in the summary for large files."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -79,18 +79,34 @@ def _frame(headers: list[str], rows: list[list[str]]) -> pd.DataFrame:
 def read_csv(path: Path) -> RawTable:
     """Read a CSV file; records with more or fewer fields than the header are malformed.
 
-    Well-formed files (one record per line, no blank lines) take a fast path
-    through pyarrow; anything else is read record by record with :mod:`csv`
-    so that every record keeps its exact row number.
+    Files with one record per line (no blank lines, no line breaks inside
+    cells) take a fast path through pyarrow, malformed records included; any
+    other file is read record by record with :mod:`csv` so that every record
+    keeps its exact row number. Rows come in file order, malformed ones last.
     """
-    text, encoding = decode_text(path.read_bytes())
-    tab = path.suffix.lower() == ".tsv"
-    reader = csv.reader(io.StringIO(text, newline=""), csv.excel_tab if tab else csv.excel)
-    headers = _headers(next(reader, None), path)
-    fast = _read_csv_arrow(text, headers, "\t" if tab else ",")
+    raw = path.read_bytes()
+    text, encoding = decode_text(raw)
+    if encoding == "utf-8-sig":
+        utf8 = raw[3:]
+    elif encoding == "utf-8":
+        utf8 = raw
+    else:
+        utf8 = text.encode("utf-8")
+    dialect: type[csv.Dialect] = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+    first = next(csv.reader(io.StringIO(text[: 1 << 16], newline=""), dialect), None)
+    headers = _headers(first, path)
+    fast = _read_csv_arrow(utf8, headers, dialect)
     if fast is not None:
-        numbers = np.arange(2, len(fast) + 2, dtype=np.int64)
-        return RawTable(headers, fast, numbers, np.zeros(len(fast), dtype=bool), [], encoding)
+        return RawTable(headers, *fast, encoding=encoding)
+    return RawTable(headers, *_read_csv_records(text, headers, dialect), encoding=encoding)
+
+
+def _read_csv_records(
+    text: str, headers: list[str], dialect: type[csv.Dialect]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]]:
+    """The careful path: record by record, counting blank lines as rows as a sheet does."""
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    next(reader, None)
     good: list[list[str]] = []
     good_numbers: list[int] = []
     bad: list[list[str]] = []
@@ -105,27 +121,30 @@ def read_csv(path: Path) -> RawTable:
         else:
             bad.append(fields)
             bad_numbers.append(number)
-    return _assemble(headers, good, good_numbers, bad, bad_numbers, encoding)
+    return _assemble(headers, _frame(headers, good), good_numbers, bad, bad_numbers)
 
 
-def _read_csv_arrow(text: str, headers: list[str], delimiter: str) -> pd.DataFrame | None:
+def _read_csv_arrow(
+    utf8: bytes, headers: list[str], dialect: type[csv.Dialect]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]] | None:
     """All cells as text via pyarrow, or None when the file needs the careful path."""
     import pyarrow as pa
     from pyarrow import csv as pa_csv
 
-    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-    invalid: list[int] = []
+    lines = utf8.count(b"\n") + (0 if utf8.endswith(b"\n") else 1)
+    invalid: list[tuple[int | None, str]] = []
 
-    def on_invalid(_row: object) -> str:
-        invalid.append(1)
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        invalid.append((row.number, row.text))
         return "skip"
 
     try:
         table = pa_csv.read_csv(
-            pa.BufferReader(text.encode("utf-8")),
-            read_options=pa_csv.ReadOptions(column_names=headers, skip_rows=1),
+            pa.BufferReader(utf8),
+            # single-threaded so that malformed rows report their line numbers
+            read_options=pa_csv.ReadOptions(column_names=headers, skip_rows=1, use_threads=False),
             parse_options=pa_csv.ParseOptions(
-                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
+                delimiter=dialect.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
             ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(headers, pa.string()),
@@ -135,29 +154,31 @@ def _read_csv_arrow(text: str, headers: list[str], delimiter: str) -> pd.DataFra
         )
     except pa.ArrowInvalid:
         return None
-    if invalid or table.num_rows + 1 != lines:
-        return None  # malformed records, blank lines or line breaks inside cells
-    return table.to_pandas()
+    if table.num_rows + len(invalid) + 1 != lines or any(n is None for n, _ in invalid):
+        return None  # blank lines or line breaks inside cells: numbers would drift
+    bad_numbers = [int(n) for n, _ in invalid if n is not None]
+    bad = [next(csv.reader([line], dialect), []) for _, line in invalid]
+    good_numbers = np.setdiff1d(np.arange(2, lines + 1), bad_numbers).tolist()
+    return _assemble(headers, table.to_pandas(), good_numbers, bad, bad_numbers)
 
 
 def _assemble(
     headers: list[str],
-    good: list[list[str]],
+    good: pd.DataFrame,
     good_numbers: list[int],
     bad: list[list[str]],
     bad_numbers: list[int],
-    encoding: str | None,
-) -> RawTable:
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]]:
+    """Good records, then malformed ones: frame, row numbers, malformed mask, raw fields."""
     width = len(headers)
-    padded = [(f + [""] * width)[:width] for f in bad]
-    frame = _frame(headers, good + padded)
+    frame = good.reset_index(drop=True)
+    if bad:
+        padded = _frame(headers, [(f + [""] * width)[:width] for f in bad])
+        frame = pd.concat([frame, padded], ignore_index=True)
     numbers = np.asarray(good_numbers + bad_numbers, dtype=np.int64)
     malformed = np.zeros(len(numbers), dtype=bool)
-    malformed[len(good) :] = True
-    order = np.argsort(numbers, kind="stable")
-    frame = frame.iloc[order].reset_index(drop=True)
-    raw = [good_or_bad for _, good_or_bad in sorted(zip(bad_numbers, bad, strict=True))]
-    return RawTable(headers, frame, numbers[order], malformed[order], raw, encoding)
+    malformed[len(good_numbers) :] = True
+    return frame, numbers, malformed, bad
 
 
 def _headers(first: list[str] | None, path: Path) -> list[str]:
@@ -211,7 +232,10 @@ def read_xlsx(path: Path) -> RawTable:
                 numbers.append(number)
     finally:
         workbook.close()
-    return _assemble(headers, good, numbers, bad, bad_numbers, None)
+    frame, row_numbers, malformed, raw = _assemble(
+        headers, _frame(headers, good), numbers, bad, bad_numbers
+    )
+    return RawTable(headers, frame, row_numbers, malformed, raw, None)
 
 
 def read_geofile(path: Path) -> RawTable:

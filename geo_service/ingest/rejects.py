@@ -17,7 +17,7 @@ def rejected_frame(raw: RawTable, outcome: Outcome) -> pd.DataFrame:
     """One row per rejected input row: number, reason, detail and original values."""
     bad = outcome.reason.notna().to_numpy()
     originals = raw.data.loc[bad, raw.headers].fillna("").astype(str)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "row_number": raw.row_numbers[bad],
             "reason": outcome.reason[bad].to_numpy(),
@@ -25,6 +25,7 @@ def rejected_frame(raw: RawTable, outcome: Outcome) -> pd.DataFrame:
             "values": originals.to_dict(orient="records"),
         }
     )
+    return frame.sort_values("row_number", kind="stable").reset_index(drop=True)
 
 
 def write_rejects_csv(rejected: pd.DataFrame, headers: list[str], path: Path) -> Path:

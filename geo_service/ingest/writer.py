@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import JSON, Connection, Index, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
@@ -41,21 +40,14 @@ def count_rows(conn: Connection, table: Table) -> int:
 
 def _python_column(values: pd.Series, table: Table, name: str, dialect: str) -> list[Any]:
     """One column as plain Python values ready for the DB-API driver (None for missing)."""
-    column = table.c[name]
-    if isinstance(column.type, JSON):
-        return [None if v is None or v != v else json.dumps(v, ensure_ascii=False) for v in values]
-    if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
-        array = values.to_numpy()
-        out: list[Any] = array.tolist()
-        if pd.api.types.is_float_dtype(values):
-            nan = np.isnan(array)
-            if nan.any():
-                out = [None if m else v for v, m in zip(out, nan.tolist(), strict=True)]
-        return out
-    out = values.astype(object).where(values.notna(), None).tolist()
-    if dialect == "sqlite" and out and any(isinstance(v, dt.date) for v in out[:1000]):
-        out = [v.isoformat() if isinstance(v, dt.date) else v for v in out]
-    return out
+    if isinstance(table.c[name].type, JSON):
+        return [
+            None if not isinstance(v, dict) else json.dumps(v, ensure_ascii=False) for v in values
+        ]
+    array = pa.array(values, from_pandas=True)  # NaN/None → null, in C
+    if dialect == "sqlite" and pa.types.is_date(array.type):
+        array = array.cast(pa.string())  # SQLAlchemy's SQLite DATE storage: YYYY-MM-DD
+    return array.to_pylist()
 
 
 def write_rows(

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -151,3 +152,53 @@ def test_unreadable_files_fail_clearly(
     path.write_bytes(content)
     with pytest.raises(InputFileError, match=message):
         _ingest(sqlite_only_store, path, "cases")
+
+
+def test_row_numbers_survive_blank_lines_and_line_breaks_in_cells(
+    sqlite_only_store: Engine, tmp_path: Path
+) -> None:
+    from geo_service.ingest.readers import read_csv
+
+    path = tmp_path / "odd.csv"
+    path.write_text(
+        "检查编号,检查日期,经度,纬度\n"
+        "A1,2025-01-02,108.3,22.8\n"
+        "\n"  # row 3: blank
+        'A2,2025-01-03,108.3,"22.8"\n'
+        "A3,2025-01-04,108.3,22.8,extra\n"  # row 5: malformed
+        '"A4\n(续)",2025-01-05,108.3,22.8\n'  # row 6: a line break inside a cell
+        "A5,bad-date,108.3,22.8\n",  # row 7
+        encoding="utf-8",
+    )
+    raw = read_csv(path)
+    # good records in file order, then the malformed ones
+    assert raw.row_numbers.tolist() == [2, 4, 6, 7, 5]
+    assert raw.malformed.tolist() == [False, False, False, False, True]
+    rejects = tmp_path / "rej.csv"
+    options = IngestOptions(kind="inspections", rejects_path=rejects, progress=False, today=TODAY)
+    summary = ingest_file(sqlite_only_store, path, options)
+    assert (summary["rows"], summary["accepted"]) == (5, 3)
+    got = pd.read_csv(rejects, encoding="utf-8-sig", dtype=str)
+    assert got[["row_number", "reason"]].values.tolist() == [
+        ["5", "malformed_row"],
+        ["7", "bad_date"],
+    ]
+
+
+def test_fast_path_numbers_malformed_rows_like_the_careful_path(tmp_path: Path) -> None:
+    from geo_service.ingest.readers import read_csv
+
+    lines = ["a,b,c"] + [f"{i},x,y" for i in range(50)]
+    lines[10] += ",extra"  # line 11
+    lines[30] = "only,two"  # line 31
+    fast_file = tmp_path / "fast.csv"
+    fast_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    careful_file = tmp_path / "careful.csv"  # a blank line at the end forces the careful path
+    careful_file.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    fast, careful = read_csv(fast_file), read_csv(careful_file)
+    expected = [n for n in range(2, 52) if n not in (11, 31)] + [11, 31]
+    assert fast.row_numbers.tolist() == careful.row_numbers.tolist() == expected
+    assert np.flatnonzero(fast.malformed).tolist() == [48, 49]
+    assert fast.malformed.tolist() == careful.malformed.tolist()
+    assert fast.raw_lines == careful.raw_lines == [["9", "x", "y", "extra"], ["only", "two"]]
+    pd.testing.assert_frame_equal(fast.data.astype(object), careful.data.astype(object))

@@ -14,8 +14,10 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
+from geo_service.boundaries import load_divisions
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.paths import SAMPLE_SLICE
+from geo_service.store import make_engine, migrate
 
 KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
 METHOD = {"coordinates": "coordinates", "credit_code": "register", "name": "register",
@@ -23,18 +25,11 @@ METHOD = {"coordinates": "coordinates", "credit_code": "register", "name": "regi
 
 
 @pytest.fixture(scope="module")
-def ingested(sqlite_store: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    out = tmp_path_factory.mktemp("rejects")
-    with sqlite_store.begin() as conn:
-        for table in (
-            "rejected_rows",
-            "layer_builds",
-            "cases",
-            "inspections",
-            "enterprises",
-            "ingest_batches",
-        ):
-            conn.execute(text(f"DELETE FROM {table}"))
+def ingested(tmp_path_factory: pytest.TempPathFactory, divisions_gdf) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("sample_ingest")
+    sqlite_store = make_engine(f"sqlite:///{out / 'geo.db'}")  # its own store: module-scoped
+    migrate(sqlite_store)
+    load_divisions(sqlite_store, divisions_gdf)
     summaries = {}
     for kind in KEYS:
         options = IngestOptions(kind=kind, rejects_path=out / f"{kind}.csv", progress=False,
