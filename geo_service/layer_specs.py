@@ -1,0 +1,113 @@
+"""The analytic layers: their parameters and how each is computed from an :class:`Inputs`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from analytics.cells import cells_to_polygons, cells_to_strings, points_to_cells
+from analytics.emerging import emerging_hotspots, space_time_cube
+from analytics.hexagons import RESOLUTIONS, hexagon_aggregates
+from analytics.hotspots import cell_hotspots
+from analytics.weights import cells_in_polygon
+from geo_service.inputs import Inputs
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How one analytic layer is made."""
+
+    name: str
+    defaults: dict[str, Any]
+    variants: tuple[dict[str, Any], ...]  # parameter sets a full build stores
+    compute: Callable[[Inputs, dict[str, Any]], gpd.GeoDataFrame]
+
+
+def _cells_frame(table: pd.DataFrame, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Integer ``h3`` ids → string ids and hexagon polygons (WGS84), provenance in attrs."""
+    cells = table.pop("h3").to_numpy(np.int64)
+    table.insert(0, "h3", cells_to_strings(cells))
+    frame = gpd.GeoDataFrame(table, geometry=cells_to_polygons(cells), crs="EPSG:4326")
+    frame.attrs["parameters"] = parameters
+    return frame
+
+
+def hexagons_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Counts, sums and rates per H3 cell (``hexagons``)."""
+    resolution = int(parameters["resolution"])
+    table = hexagon_aggregates(inputs.cases, inputs.inspections, inputs.register, resolution)
+    return _cells_frame(table, parameters)
+
+
+def _area_counts(inputs: Inputs, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every cell of the area, each case's position among them (−1 outside), and counts."""
+    cells = cells_in_polygon(inputs.area, resolution)
+    case_cells = points_to_cells(inputs.cases.lon, inputs.cases.lat, resolution)
+    position = np.searchsorted(cells, case_cells)
+    position = np.where(position < cells.size, position, 0)
+    position = np.where(cells[position] == case_cells, position, -1) if cells.size else position - 1
+    counts = np.bincount(position[position >= 0], minlength=cells.size)
+    return cells, position, counts
+
+
+def hotspots_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Getis-Ord Gi* of case counts over every H3 cell of the area, zeros included."""
+    resolution = int(parameters["resolution"])
+    cells, _, counts = _area_counts(inputs, resolution)
+    table = cell_hotspots(
+        cells,
+        counts,
+        k=int(parameters["k"]),
+        permutations=int(parameters["permutations"]),
+        seed=int(parameters["seed"]),
+        fdr=bool(parameters["fdr"]),
+    )
+    table.insert(1, "resolution", resolution)
+    return _cells_frame(table, {**parameters, **table.attrs.get("parameters", {})})
+
+
+def emerging_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Emerging hot and cold spots: Gi* per time step and a Mann-Kendall trend per cell."""
+    resolution = int(parameters["resolution"])
+    cells, position, _ = _area_counts(inputs, resolution)
+    step_index, labels = inputs.case_steps(str(parameters["step"]))
+    inside = position >= 0
+    _, cube = space_time_cube(
+        cells[position[inside]], step_index[inside], len(labels), all_cells=cells
+    )
+    table = emerging_hotspots(
+        cells,
+        cube,
+        k=int(parameters["k"]),
+        neighborhood_time_steps=int(parameters["neighborhood_time_steps"]),
+        alpha=float(parameters["alpha"]),
+        fdr=bool(parameters["fdr"]),
+    )
+    table.insert(1, "resolution", resolution)
+    table["count"] = cube.sum(axis=1)
+    table["first_step"], table["last_step"] = labels[0], labels[-1]
+    keep = table["category"] != "no_pattern"  # the layer carries the cells with a pattern
+    provenance = {**parameters, "steps": labels, **table.attrs.get("parameters", {})}
+    return _cells_frame(table[keep].reset_index(drop=True), provenance)
+
+
+_HOT = {"resolution": 6, "k": 1, "permutations": 0, "seed": 0, "fdr": True}
+_EMERGING = {"resolution": 6, "step": "quarter", "k": 1, "neighborhood_time_steps": 1,
+             "alpha": 0.05, "fdr": True}  # fmt: skip
+
+SPECS: dict[str, LayerSpec] = {
+    spec.name: spec
+    for spec in (
+        LayerSpec("hexagons", {"resolution": 8},
+                  tuple({"resolution": r} for r in RESOLUTIONS), hexagons_layer),
+        LayerSpec("hotspots", _HOT, ({"resolution": 6}, {"resolution": 7}, {"resolution": 8}),
+                  hotspots_layer),
+        LayerSpec("emerging-hotspots", _EMERGING, ({"step": "quarter"}, {"step": "month"}),
+                  emerging_layer),
+    )
+}  # fmt: skip

@@ -1,0 +1,74 @@
+"""The analytics recover the structure planted in the committed sample slice (truth.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+from sqlalchemy import Engine
+
+from geo_service.boundaries import load_divisions, read_divisions
+from geo_service.build import analytic_layer
+from geo_service.filters import Filters
+from geo_service.ingest import IngestOptions, ingest_file
+from geo_service.paths import SAMPLE_SLICE
+from geo_service.store import make_engine, migrate
+
+TRUTH = json.loads((SAMPLE_SLICE / "truth.json").read_text(encoding="utf-8"))
+EMERGING = {"new_hot", "intensifying_hot", "consecutive_hot"}
+
+
+@pytest.fixture(scope="module")
+def sample_store(
+    tmp_path_factory: pytest.TempPathFactory, divisions_gdf: gpd.GeoDataFrame
+) -> Engine:
+    path: Path = tmp_path_factory.mktemp("recovery") / "geo.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    load_divisions(engine, divisions_gdf)
+    for kind in ("enterprises", "cases", "inspections"):
+        options = IngestOptions(
+            kind=kind, rejects_path=path.with_name(f"{kind}.rej.csv"), progress=False
+        )
+        ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
+    return engine
+
+
+def _counties(engine: Engine, key: str) -> gpd.GeoSeries:
+    table = read_divisions(engine).table
+    return table.loc[[c["adcode"] for c in TRUTH[key]["counties"]], "geometry"]
+
+
+def test_planted_hot_spots_are_gi_bin_3_and_quiet_counties_are_not(sample_store: Engine) -> None:
+    layer = analytic_layer(sample_store, "hotspots", Filters(), {}).frame()
+    centres = layer.geometry.representative_point()
+    for spot in TRUTH["hot_spots"]:
+        centre = shapely.Point(spot["lon"], spot["lat"])
+        assert layer.loc[layer.geometry.contains(centre), "gi_bin"].tolist() == [3], spot["key"]
+        # cells whose centre lies within half the planted radius of the planted centre
+        near = centres.within(centre.buffer(spot["radius_km"] / 111 / 2))
+        assert near.sum() >= 2, spot["key"]
+        assert (layer.loc[near, "gi_bin"] == 3).mean() >= 0.75, spot["key"]
+    quiet = shapely.union_all(_counties(sample_store, "quiet_counties").to_numpy())
+    in_quiet = centres.within(quiet)
+    assert in_quiet.sum() > 50
+    assert (layer.loc[in_quiet, "gi_bin"] > 0).sum() == 0
+    # hot cells are a small part of the province: the statistic is not flagging everything
+    assert (layer["gi_bin"] == 3).mean() < 0.05
+
+
+def test_worsening_counties_come_out_as_emerging(sample_store: Engine) -> None:
+    layer = analytic_layer(sample_store, "emerging-hotspots", Filters(), {}).frame()
+    table = read_divisions(sample_store).table
+    counties = table[table["level"] == "county"]
+    emerging = layer[layer["category"].isin(EMERGING)]
+    has_emerging = counties.geometry.apply(lambda g: bool(emerging.geometry.intersects(g).any()))
+    worsening = [c["adcode"] for c in TRUTH["worsening_counties"]["counties"]]
+    assert has_emerging.loc[worsening].all()
+    others = has_emerging.drop(index=worsening)
+    assert others.mean() < 0.5  # emerging cells are specific to where things get worse
+    quiet = [c["adcode"] for c in TRUTH["quiet_counties"]["counties"]]
+    assert not has_emerging.loc[quiet].any()
