@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import h3
 import numpy as np
 import pyarrow as pa
@@ -13,7 +16,8 @@ from numpy.typing import ArrayLike, NDArray
 def points_to_cells(lon: ArrayLike, lat: ArrayLike, resolution: int) -> NDArray[np.int64]:
     """H3 cell of each WGS84 point at ``resolution``, as int64 ids.
 
-    Vectorised through h3ronpy; ids equal h3-py's ``latlng_to_cell``.
+    Vectorised through h3ronpy (which releases the GIL, so large inputs are
+    split over one thread per core); ids equal h3-py's ``latlng_to_cell``.
 
     Examples
     --------
@@ -27,6 +31,20 @@ def points_to_cells(lon: ArrayLike, lat: ArrayLike, resolution: int) -> NDArray[
     y = np.ascontiguousarray(lat, dtype=np.float64)
     if x.size == 0:
         return np.empty(0, dtype=np.int64)
+    workers = min(os.cpu_count() or 1, max(1, x.size // _ROWS_PER_THREAD))
+    if workers == 1:
+        return _cells(x, y, resolution)
+    bounds = np.linspace(0, x.size, workers + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        slices = [slice(bounds[i], bounds[i + 1]) for i in range(workers)]
+        parts = pool.map(lambda s: _cells(x[s], y[s], resolution), slices)
+        return np.concatenate(list(parts))
+
+
+_ROWS_PER_THREAD = 100_000
+
+
+def _cells(x: NDArray[np.float64], y: NDArray[np.float64], resolution: int) -> NDArray[np.int64]:
     cells = np.asarray(vector.coordinates_to_cells(y, x, resolution), dtype=np.uint64)
     return cells.astype(np.int64)
 

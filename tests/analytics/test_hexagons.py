@@ -97,3 +97,14 @@ def test_resolution_outside_range_is_refused() -> None:
     with pytest.raises(ResolutionError):
         count_points_per_cell([108.0], [22.0], 11)
     assert issubclass(ResolutionError, ValueError)
+
+
+def test_large_inputs_split_over_threads_give_the_same_cells() -> None:
+    from h3ronpy import vector
+
+    from analytics.cells import points_to_cells
+
+    rng = np.random.default_rng(9)
+    lon, lat = rng.uniform(104, 112, 250_001), rng.uniform(21, 26, 250_001)
+    single = np.asarray(vector.coordinates_to_cells(lat, lon, 9), dtype=np.uint64).astype(np.int64)
+    assert_array_equal(points_to_cells(lon, lat, 9), single)
