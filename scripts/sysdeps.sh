@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite uses, when this machine allows it:
-# PostGIS for the PostgreSQL on 127.0.0.1:5432. Never fails the build by itself:
+# PostGIS for the PostgreSQL on 127.0.0.1:5432 and a CJK font. Never fails the build by itself:
 # tests that need a missing package skip with a reason (and fail under CI=true).
 set -u
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -11,6 +11,10 @@ pgver=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -n 1)
 pkgs=()
 if [ -n "$pgver" ] && ! dpkg -s "postgresql-$pgver-postgis-3" >/dev/null 2>&1; then
   pkgs+=("postgresql-$pgver-postgis-3")
+fi
+# A CJK font, so that Chinese labels render in plots (and, later, browser screenshots).
+if ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then
+  pkgs+=("fonts-wqy-zenhei")
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "sysdeps: installing ${pkgs[*]}"
