@@ -93,6 +93,13 @@ def store(request: pytest.FixtureRequest) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def postgis_only_store(postgis_store: Engine) -> Iterator[Engine]:
+    """The PostGIS store alone, emptied of records, for PostGIS-specific checks."""
+    _clear_records(postgis_store)
+    yield postgis_store
+
+
+@pytest.fixture
 def sqlite_only_store(sqlite_store: Engine) -> Iterator[Engine]:
     """The SQLite store alone, for tests about files rather than backends."""
     _clear_records(sqlite_store)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 import numpy as np
 import pandas as pd
@@ -54,15 +54,31 @@ def _category(values: pd.Series) -> pd.Series:
     return out
 
 
-def _attributes(rows: pd.DataFrame, extra: list[str]) -> pd.Series:
-    if not extra:
+def attributes_json(rows: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+    """Per row, a JSON object of its non-empty extra cells (``None`` when it has none).
+
+    ``names`` maps input columns to attribute names. Built column-wise: each
+    distinct value is JSON-encoded once, so a million rows cost little.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"备注": ["复查", "", "a,b"], "adcode": ["450103", "", ""]})
+    >>> attributes_json(frame, {"备注": "备注", "adcode": "stated_adcode"}).tolist()
+    ['{"备注": "复查", "stated_adcode": "450103"}', None, '{"备注": "a,b"}']
+    """
+    parts: list[pd.Series] = []
+    for column, name in names.items():
+        values = rows[column].fillna("").astype(str).str.strip()
+        key = json.dumps(name, ensure_ascii=False)
+        lookup = {v: f"{key}: {json.dumps(v, ensure_ascii=False)}" for v in pd.unique(values) if v}
+        parts.append(values.map(lookup).astype(object))  # None where the cell is empty
+    if not parts:
         return pd.Series(None, index=rows.index, dtype=object)
-    cells = rows[extra].fillna("").astype(str)
-    return pd.Series(
-        [{k: v for k, v in zip(extra, vals, strict=True) if v.strip()} or None
-         for vals in cells.itertuples(index=False, name=None)],
-        index=rows.index, dtype=object,
-    )  # fmt: skip
+    pairs = pd.concat(parts, axis=1)
+    joined = [
+        ", ".join(p for p in row if isinstance(p, str)) for row in pairs.itertuples(False, None)
+    ]
+    return pd.Series([f"{{{j}}}" if j else None for j in joined], index=rows.index, dtype=object)
 
 
 def build(
@@ -98,16 +114,8 @@ def build(
         out[column] = located[column]
     for column in _FLOAT_COLUMNS:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype(np.float64)
-    unknown = [c for c in dict.fromkeys(extra) if c not in spec.columns]
-    attributes = _attributes(rows, [*unknown, *(["adcode"] if "adcode" in rows else [])])
-    out["attributes"] = attributes.map(_rename_stated)
+    names = {c: c for c in dict.fromkeys(extra) if c not in spec.columns}
+    if "adcode" in rows:
+        names["adcode"] = "stated_adcode"  # the division the file states; ours is by point
+    out["attributes"] = attributes_json(rows, names)
     return out
-
-
-def _rename_stated(attrs: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not isinstance(attrs, dict):
-        return None
-    if "adcode" in attrs:
-        attrs = dict(attrs)
-        attrs["stated_adcode"] = attrs.pop("adcode")
-    return attrs

@@ -40,10 +40,9 @@ def count_rows(conn: Connection, table: Table) -> int:
 
 def _python_column(values: pd.Series, table: Table, name: str, dialect: str) -> list[Any]:
     """One column as plain Python values ready for the DB-API driver (None for missing)."""
-    if isinstance(table.c[name].type, JSON):
-        return [
-            None if not isinstance(v, dict) else json.dumps(v, ensure_ascii=False) for v in values
-        ]
+    if isinstance(table.c[name].type, JSON):  # JSON text as built, or objects to encode
+        return [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                for v in values.where(values.notna(), None)]  # fmt: skip
     array = pa.array(values, from_pandas=True)  # NaN/None → null, in C
     if dialect == "sqlite" and pa.types.is_date(array.type):
         array = array.cast(pa.string())  # SQLAlchemy's SQLite DATE storage: YYYY-MM-DD

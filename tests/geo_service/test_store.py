@@ -44,19 +44,15 @@ def test_uninitialised_store_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.postgis
 def test_postgis_geometry_columns_follow_the_portable_ones(
-    postgis_store: Engine, tmp_path: Path, divisions_gdf
+    postgis_only_store: Engine, tmp_path: Path, divisions_gdf
 ) -> None:  # type: ignore[no-untyped-def]
     from geo_service.ingest import IngestOptions, ingest_file
 
-    assert is_postgres(postgis_store)
+    assert is_postgres(postgis_only_store)
     path = tmp_path / "ent.csv"
     places = write_enterprises(path, divisions_gdf)
-    with postgis_store.begin() as conn:
-        conn.execute(
-            text("DELETE FROM rejected_rows; DELETE FROM enterprises; DELETE FROM ingest_batches")
-        )
-    ingest_file(postgis_store, path, IngestOptions(kind="enterprises", progress=False))
-    with postgis_store.connect() as conn:
+    ingest_file(postgis_only_store, path, IngestOptions(kind="enterprises", progress=False))
+    with postgis_only_store.connect() as conn:
         # every stored point lies in the county polygon it was assigned, by PostGIS itself
         rows = conn.execute(text(
             "SELECT e.credit_code, j.adcode FROM enterprises e JOIN jurisdictions j"
