@@ -123,11 +123,9 @@ class Locator:
         county = self._county_of(wx, wy, work)
         outcome.reject(work & county.isna(), "bad_coordinates", "outside the service area")
         placed = work & county.notna()
-        source_x = parse_numbers(lon_text).where(~swap, parse_numbers(lat_text))
-        source_y = parse_numbers(lat_text).where(~swap, parse_numbers(lon_text))
         out.loc[placed, ["lon", "lat"]] = np.column_stack([wx[placed], wy[placed]])
-        out.loc[placed, "source_lon"] = source_x[placed]
-        out.loc[placed, "source_lat"] = source_y[placed]
+        out.loc[placed, "source_lon"] = x[placed]  # as given (a swap repaired), before conversion
+        out.loc[placed, "source_lat"] = y[placed]
         out.loc[placed, "source_crs"] = crs[placed]
         out.loc[placed, ["geocode_method", "geocode_precision"]] = ("coordinates", "point")
         out.loc[placed & swap, "coord_flags"] = "swapped"

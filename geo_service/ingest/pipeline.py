@@ -71,11 +71,11 @@ def validate(spec: KindSpec, raw: RawTable, rows: pd.DataFrame, today: dt.date |
 def _reject_repeated_ids(ids: pd.Series, row_numbers: pd.Series, outcome: Outcome) -> None:
     """Reject every occurrence of an id after its first one in the file (by row number)."""
     candidates = ids[outcome.ok & ids.ne("")]
-    order = np.argsort(row_numbers[candidates.index].to_numpy(), kind="stable")
-    in_file_order = candidates.iloc[order]
-    repeated = in_file_order[in_file_order.duplicated(keep="first")]
-    if repeated.empty:
+    shared = candidates[candidates.duplicated(keep=False)]  # every member of a repeated id
+    if shared.empty:
         return
+    in_file_order = shared.iloc[np.argsort(row_numbers[shared.index].to_numpy(), kind="stable")]
+    repeated = in_file_order[in_file_order.duplicated(keep="first")]
     first_row = row_numbers[in_file_order.index].groupby(in_file_order.to_numpy()).min()
     detail = "also in row " + repeated.map(first_row).astype(str)
     mask = pd.Series(ids.index.isin(repeated.index), index=ids.index)

@@ -41,7 +41,10 @@ def load_register(engine: Engine) -> Register:
 
 def _text(values: pd.Series) -> pd.Series:
     """Trimmed text, empty cells as missing (pyarrow compute: fast on millions of rows)."""
-    text = pc.utf8_trim_whitespace(pa.array(values.astype(str), from_pandas=True))
+    array = pa.array(values, from_pandas=True)
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = pa.array(values.astype(str), from_pandas=True)
+    text = pc.utf8_trim_whitespace(array)
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     return pd.Series(pd.arrays.ArrowExtensionArray(text), index=values.index)
 

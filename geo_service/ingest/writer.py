@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,27 +53,40 @@ def _python_column(values: pd.Series, table: Table, name: str, dialect: str) -> 
 def write_rows(
     conn: Connection, table: Table, key: str, frame: pd.DataFrame, chunk_rows: int
 ) -> Iterator[int]:
-    """Upsert ``frame`` into ``table`` in chunks; yields the rows written after each chunk."""
+    """Upsert ``frame`` into ``table`` in chunks; yields the rows written after each chunk.
+
+    The next chunk's Python values are prepared on a worker thread while the
+    driver writes the current one (sqlite3 and psycopg release the GIL while
+    the database works), so conversion and writing overlap.
+    """
     columns = list(frame.columns)
     dialect = conn.dialect.name
     compiled = upsert_statement(table, key, columns, dialect).compile(dialect=conn.dialect)
     order = list(compiled.positiontup or []) if compiled.positional else columns
+
+    def prepare(start: int) -> list[Any]:
+        part = frame.iloc[start : start + chunk_rows]
+        rows = zip(*(_python_column(part[c], table, c, dialect) for c in order), strict=True)
+        if compiled.positional:
+            return list(rows)
+        return [dict(zip(order, row, strict=True)) for row in rows]
+
     sql = str(compiled)
+    starts = list(range(0, len(frame), chunk_rows))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for start in range(0, len(frame), chunk_rows):
-            part = frame.iloc[start : start + chunk_rows]
-            values = [_python_column(part[c], table, c, dialect) for c in order]
-            if compiled.positional:
-                cursor.executemany(sql, list(zip(*values, strict=True)))
-            else:
-                names = order
-                cursor.executemany(
-                    sql, [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-                )
-            yield len(part)
-    finally:
-        cursor.close()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            pending = pool.submit(prepare, starts[0]) if starts else None
+            for i in range(len(starts)):
+                assert pending is not None
+                batch = pending.result()
+                pending = pool.submit(prepare, starts[i + 1]) if i + 1 < len(starts) else None
+                cursor.executemany(sql, batch)
+                yield len(batch)
+        finally:
+            if pending is not None:
+                pending.cancel()
+            cursor.close()
 
 
 @contextmanager

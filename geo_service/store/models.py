@@ -99,9 +99,10 @@ class PenaltyCase(LocatedMixin, Base):
     decision_date: Mapped[dt.date] = mapped_column(Date, index=True)
     enterprise_name: Mapped[str | None] = mapped_column(String(200))
     credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
-    industry_code: Mapped[str | None] = mapped_column(String(8), index=True)
+    # no index: prefix filters (LIKE 'C26%') cannot use a plain b-tree
+    industry_code: Mapped[str | None] = mapped_column(String(8))
     address: Mapped[str | None] = mapped_column(Text)
-    violation_type: Mapped[str | None] = mapped_column(String(100), index=True)
+    violation_type: Mapped[str | None] = mapped_column(String(100))
     law_article: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     penalty_amount: Mapped[float | None] = mapped_column(Float)  # yuan
@@ -120,7 +121,8 @@ class Inspection(LocatedMixin, Base):
     inspection_date: Mapped[dt.date] = mapped_column(Date, index=True)
     enterprise_name: Mapped[str | None] = mapped_column(String(200))
     credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
-    industry_code: Mapped[str | None] = mapped_column(String(8), index=True)
+    # no index: prefix filters (LIKE 'C26%') cannot use a plain b-tree
+    industry_code: Mapped[str | None] = mapped_column(String(8))
     inspectors: Mapped[str | None] = mapped_column(String(200))
     problem_found: Mapped[bool | None] = mapped_column(Boolean)
     problem_category: Mapped[str | None] = mapped_column(String(100))

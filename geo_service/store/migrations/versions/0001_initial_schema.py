@@ -104,10 +104,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_cases_city_adcode"), ["city_adcode"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_credit_code"), ["credit_code"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_decision_date"), ["decision_date"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_industry_code"), ["industry_code"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_cases_violation_type"), ["violation_type"], unique=False
-        )
 
     op.create_table(
         "enterprises",
@@ -195,9 +191,6 @@ def upgrade() -> None:
             batch_op.f("ix_inspections_credit_code"), ["credit_code"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_inspections_industry_code"), ["industry_code"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_inspections_inspection_date"), ["inspection_date"], unique=False
         )
 
@@ -252,7 +245,6 @@ def downgrade() -> None:
     op.drop_table("rejected_rows")
     with op.batch_alter_table("inspections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_inspections_inspection_date"))
-        batch_op.drop_index(batch_op.f("ix_inspections_industry_code"))
         batch_op.drop_index(batch_op.f("ix_inspections_credit_code"))
         batch_op.drop_index(batch_op.f("ix_inspections_city_adcode"))
         batch_op.drop_index(batch_op.f("ix_inspections_adcode"))
@@ -266,8 +258,6 @@ def downgrade() -> None:
 
     op.drop_table("enterprises")
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_cases_violation_type"))
-        batch_op.drop_index(batch_op.f("ix_cases_industry_code"))
         batch_op.drop_index(batch_op.f("ix_cases_decision_date"))
         batch_op.drop_index(batch_op.f("ix_cases_credit_code"))
         batch_op.drop_index(batch_op.f("ix_cases_city_adcode"))
