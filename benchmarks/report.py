@@ -63,7 +63,7 @@ def markdown(rows: list[Row]) -> str:
     for r in rows:
         met = "—" if r.met is None else ("yes" if r.met else "**no**")
         cells = (r.work, r.figure, r.target, met, r.baseline, r.baseline_figure, r.note)
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
 
