@@ -17,7 +17,7 @@ from geo_service.errors import UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.inputs import Inputs
 from geo_service.layer_specs import SPECS, LayerSpec
-from geo_service.store.layer_builds import StoredLayer, load_layer, save_layer
+from geo_service.store.layer_builds import GEOTIFF, StoredLayer, load_layer, save_layer
 
 ANALYTIC_LAYERS = tuple(SPECS)
 
@@ -33,7 +33,11 @@ def _spec(layer: str) -> LayerSpec:
 
 def _compute_and_store(inputs: Inputs, spec: LayerSpec, parameters: dict[str, Any]) -> StoredLayer:
     result = spec.compute(inputs, parameters)
-    return save_layer(inputs.engine, spec.name, inputs.filters.as_dict(), parameters, result)
+    filters = inputs.filters.as_dict()
+    if isinstance(result, bytes):
+        return save_layer(inputs.engine, spec.name, filters, parameters, result,
+                          media_type=GEOTIFF, n_features=1)  # fmt: skip
+    return save_layer(inputs.engine, spec.name, filters, parameters, result)
 
 
 def analytic_layer(

@@ -113,12 +113,25 @@ def export(
     end: DateOpt = None,
     violation_type: str | None = None,
     resolution: Annotated[int | None, typer.Option(help="H3 resolution 5-10 (hexagons)")] = None,
+    bandwidth_m: Annotated[
+        float | None, typer.Option(help="kde bandwidth (default: Silverman)")
+    ] = None,
+    cell_m: Annotated[float | None, typer.Option(help="kde cell size in metres")] = None,
+    kernel: Annotated[
+        str | None, typer.Option(help="kde kernel: quartic, epanechnikov, gaussian")
+    ] = None,
 ) -> None:
     """Write a layer to a file: records, jurisdictions or an analytic layer (built if missing)."""
     from geo_service.exports import export_layer
     from geo_service.store import make_engine
 
-    parameters = {} if resolution is None else {"resolution": resolution}
+    given = {
+        "resolution": resolution,
+        "bandwidth_m": bandwidth_m,
+        "cell_m": cell_m,
+        "kernel": kernel,
+    }
+    parameters = {k: v for k, v in given.items() if v is not None}
     try:
         filters = _filters(jurisdiction, industry, period, start, end, violation_type)
         engine = make_engine(_settings().database_url)

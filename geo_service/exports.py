@@ -13,6 +13,7 @@ from geo_service.errors import UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import provenance, read_jurisdictions, read_records
+from layers.errors import UnsupportedFormatError
 from layers.files import write_layer
 
 EXPORTABLE = ("jurisdictions", *RECORD_TABLES, *ANALYTIC_LAYERS)
@@ -40,7 +41,25 @@ def export_layer(
     filters: Filters,
     parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``layer`` to ``out`` in ``fmt``; returns a summary with the feature count."""
+    """Write ``layer`` to ``out`` in ``fmt``; returns a summary with the feature count.
+
+    ``kde`` is a raster: it is written as GeoTIFF (``gtiff``) only.
+    """
+    if layer == "kde" or fmt == "gtiff":
+        if layer != "kde" or fmt != "gtiff":
+            raise UnsupportedFormatError(
+                "the kde layer is a raster: use --format gtiff (and only it)"
+            )
+        stored = analytic_layer(engine, layer, filters, parameters or {})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(stored.payload)
+        return {
+            "layer": layer,
+            "format": fmt,
+            "path": str(out),
+            "features": 1,
+            **stored.provenance(),
+        }
     gdf, meta = load_layer(engine, layer, filters, parameters)
     write_layer(gdf, out, fmt, meta)
     return {"layer": layer, "format": fmt, "path": str(out), "features": len(gdf), **meta}

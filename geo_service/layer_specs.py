@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
@@ -11,11 +11,15 @@ import numpy as np
 import pandas as pd
 
 from analytics.cells import cells_to_polygons, cells_to_strings, points_to_cells
+from analytics.density import kernel_density
 from analytics.emerging import emerging_hotspots, space_time_cube
 from analytics.hexagons import RESOLUTIONS, hexagon_aggregates
 from analytics.hotspots import cell_hotspots
+from analytics.projection import lonlat_to_equal_area
 from analytics.weights import cells_in_polygon
+from geo_service.errors import BadFilterError
 from geo_service.inputs import Inputs
+from layers.rasters import surface_to_geotiff
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class LayerSpec:
     name: str
     defaults: dict[str, Any]
     variants: tuple[dict[str, Any], ...]  # parameter sets a full build stores
-    compute: Callable[[Inputs, dict[str, Any]], gpd.GeoDataFrame]
+    compute: Callable[[Inputs, dict[str, Any]], gpd.GeoDataFrame | bytes]  # bytes: GeoTIFF
 
 
 def _cells_frame(table: pd.DataFrame, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -96,6 +100,24 @@ def emerging_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
     return _cells_frame(table[keep].reset_index(drop=True), provenance)
 
 
+def kde_layer(inputs: Inputs, parameters: dict[str, Any]) -> bytes:
+    """Kernel density of cases per km² (or penalty yuan per km²) as a GeoTIFF."""
+    cases = inputs.cases
+    if len(cases) == 0:
+        raise BadFilterError("no located cases match the filters: nothing to make a density of")
+    x, y = lonlat_to_equal_area(cases.lon, cases.lat)
+    weights = cases.amount if parameters["weight"] == "penalty_amount" else None
+    bandwidth = parameters["bandwidth_m"]
+    surface = kernel_density(
+        x, y, weights=weights, kernel=str(parameters["kernel"]), cell_m=parameters["cell_m"],
+        bandwidth_m=None if bandwidth is None else float(bandwidth),
+    )  # fmt: skip
+    units = "yuan per km²" if weights is not None else "cases per km²"
+    surface = replace(surface, units=units)
+    return surface_to_geotiff(surface, {"layer": "kde", "weight": str(parameters["weight"])})
+
+
+_KDE = {"kernel": "quartic", "bandwidth_m": None, "cell_m": None, "weight": "none"}
 _HOT = {"resolution": 6, "k": 1, "permutations": 0, "seed": 0, "fdr": True}
 _EMERGING = {"resolution": 6, "step": "quarter", "k": 1, "neighborhood_time_steps": 1,
              "alpha": 0.05, "fdr": True}  # fmt: skip
@@ -107,6 +129,7 @@ SPECS: dict[str, LayerSpec] = {
                   tuple({"resolution": r} for r in RESOLUTIONS), hexagons_layer),
         LayerSpec("hotspots", _HOT, ({"resolution": 6}, {"resolution": 7}, {"resolution": 8}),
                   hotspots_layer),
+        LayerSpec("kde", _KDE, ({}, {"weight": "penalty_amount"}), kde_layer),
         LayerSpec("emerging-hotspots", _EMERGING, ({"step": "quarter"}, {"step": "month"}),
                   emerging_layer),
     )

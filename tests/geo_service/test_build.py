@@ -65,3 +65,20 @@ def test_a_new_ingest_makes_stored_builds_stale(loaded: Engine, tmp_path: Path) 
     ingest_file(loaded, tmp_path / "ent.csv", IngestOptions(kind="enterprises", progress=False))
     rebuilt = analytic_layer(loaded, "hexagons", Filters(), {})
     assert rebuilt.data_version == first.data_version + 1
+
+
+def test_kde_exports_as_geotiff_in_cases_per_km2(loaded: Engine, tmp_path: Path) -> None:
+    from layers.rasters import read_geotiff
+
+    out = tmp_path / "kde.tif"
+    summary = export_layer(
+        loaded, "kde", "gtiff", out, Filters(), {"bandwidth_m": 5000.0, "cell_m": 500.0}
+    )
+    values, tags, _ = read_geotiff(out.read_bytes())
+    with loaded.connect() as conn:
+        n_cases = conn.execute(select(func.count()).select_from(PenaltyCase)).scalar()
+    assert values.sum() * 0.25 == pytest.approx(n_cases, rel=1e-4)  # 0.5 km cells: 0.25 km² each
+    assert float(tags["bandwidth_m"]) == 5000.0 and tags["kernel"] == "quartic"
+    assert summary["parameters"]["bandwidth_m"] == 5000.0
+    with pytest.raises(ValueError, match="gtiff"):
+        export_layer(loaded, "kde", "geojson", tmp_path / "kde.geojson", Filters())
