@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -159,7 +159,7 @@ def find_problem_types(
     )
 
 
-def problem_type_mix(labels: Sequence[int], groups: Sequence[Any]) -> pd.DataFrame:
+def problem_type_mix(labels: ArrayLike, groups: ArrayLike) -> pd.DataFrame:
     """Share of each type per group (rows: groups, columns: type ids; rows sum to 1).
 
     Examples
@@ -167,7 +167,7 @@ def problem_type_mix(labels: Sequence[int], groups: Sequence[Any]) -> pd.DataFra
     >>> problem_type_mix([0, 0, 1, 1], ["a", "a", "a", "b"]).round(2).values.tolist()
     [[0.67, 0.33], [0.0, 1.0]]
     """
-    frame = pd.DataFrame({"type": labels, "group": groups})
+    frame = pd.DataFrame({"type": np.asarray(labels), "group": np.asarray(groups)})
     counts = pd.crosstab(frame["group"], frame["type"])
     return counts.div(counts.sum(axis=1), axis=0)
 

@@ -29,8 +29,7 @@ FloatArray = NDArray[np.float64]
 
 #: PROJ definition of the equal-area CRS (Albers conic for China).
 EQUAL_AREA_PROJ: Final = (
-    "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +x_0=0 +y_0=0 "
-    "+datum=WGS84 +units=m +no_defs"
+    "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
 )
 
 #: The equal-area CRS as a pyproj CRS (``EQUAL_AREA_CRS.to_wkt()`` for files).

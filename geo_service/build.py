@@ -37,7 +37,8 @@ def _compute_and_store(inputs: Inputs, spec: LayerSpec, parameters: dict[str, An
     if isinstance(result, bytes):
         return save_layer(inputs.engine, spec.name, filters, parameters, result,
                           media_type=GEOTIFF, n_features=1)  # fmt: skip
-    return save_layer(inputs.engine, spec.name, filters, parameters, result)
+    details = result.attrs.get("parameters") or {}
+    return save_layer(inputs.engine, spec.name, filters, parameters, result, details=details)
 
 
 def analytic_layer(

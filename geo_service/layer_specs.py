@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -11,14 +12,16 @@ import numpy as np
 import pandas as pd
 
 from analytics.cells import cells_to_polygons, cells_to_strings, points_to_cells
+from analytics.clusters import cluster_polygons, density_clusters
 from analytics.density import kernel_density
 from analytics.emerging import emerging_hotspots, space_time_cube
 from analytics.hexagons import RESOLUTIONS, hexagon_aggregates
 from analytics.hotspots import cell_hotspots
-from analytics.projection import lonlat_to_equal_area
+from analytics.projection import EQUAL_AREA_CRS, lonlat_to_equal_area
 from analytics.weights import cells_in_polygon
 from geo_service.errors import BadFilterError
 from geo_service.inputs import Inputs
+from geo_service.problem_typing import problem_types_layer
 from layers.rasters import surface_to_geotiff
 
 
@@ -117,7 +120,37 @@ def kde_layer(inputs: Inputs, parameters: dict[str, Any]) -> bytes:
     return surface_to_geotiff(surface, {"layer": "kde", "weight": str(parameters["weight"])})
 
 
+def clusters_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Density-based clusters of case locations as polygons with their profile (WGS84)."""
+    columns = [
+        "lon",
+        "lat",
+        "decision_date",
+        "violation_type",
+        "industry_code",
+        "problem_type_label",
+    ]
+    frame = inputs.frame("cases", columns)
+    x, y = lonlat_to_equal_area(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+    eps_m = float(parameters["eps_m"])
+    labels = density_clusters(
+        x, y, method=str(parameters["method"]), eps_m=eps_m,
+        min_samples=int(parameters["min_samples"]),
+    )  # fmt: skip
+    attributes = frame[columns[3:]].assign(date=frame["decision_date"])
+    polygons = cluster_polygons(
+        x, y, labels, crs=EQUAL_AREA_CRS, buffer_m=eps_m / 2, attributes=attributes
+    )
+    for column in [c for c in polygons.columns if c.startswith("top_")]:
+        polygons[column] = polygons[column].map(lambda v: json.dumps(v, ensure_ascii=False))
+    polygons = polygons.to_crs("EPSG:4326")
+    polygons.attrs["parameters"] = parameters
+    return polygons
+
+
 _KDE = {"kernel": "quartic", "bandwidth_m": None, "cell_m": None, "weight": "none"}
+_TYPES = {"n_types": None, "n_types_range": [4, 16], "seed": 0}
+_CLUSTERS = {"method": "dbscan", "eps_m": 1000.0, "min_samples": 10}
 _HOT = {"resolution": 6, "k": 1, "permutations": 0, "seed": 0, "fdr": True}
 _EMERGING = {"resolution": 6, "step": "quarter", "k": 1, "neighborhood_time_steps": 1,
              "alpha": 0.05, "fdr": True}  # fmt: skip
@@ -130,6 +163,9 @@ SPECS: dict[str, LayerSpec] = {
         LayerSpec("hotspots", _HOT, ({"resolution": 6}, {"resolution": 7}, {"resolution": 8}),
                   hotspots_layer),
         LayerSpec("kde", _KDE, ({}, {"weight": "penalty_amount"}), kde_layer),
+        # before clusters: the whole-province typing labels the records clusters profile
+        LayerSpec("problem-types", _TYPES, ({},), problem_types_layer),
+        LayerSpec("clusters", _CLUSTERS, ({}, {"method": "hdbscan"}), clusters_layer),
         LayerSpec("emerging-hotspots", _EMERGING, ({"step": "quarter"}, {"step": "month"}),
                   emerging_layer),
     )

@@ -63,8 +63,14 @@ def save_layer(
     *,
     media_type: str = GEOPARQUET,
     n_features: int | None = None,
+    details: dict[str, Any] | None = None,
 ) -> StoredLayer:
-    """Store (replace) a built layer; a GeoDataFrame is written as GeoParquet."""
+    """Store (replace) a built layer; a GeoDataFrame is written as GeoParquet.
+
+    The build is found again by ``filters`` and ``parameters``; ``details`` (what
+    the computation chose or found, e.g. an automatic bandwidth) are kept beside
+    the parameters in its provenance.
+    """
     if isinstance(payload, gpd.GeoDataFrame):
         buffer = io.BytesIO()
         payload.to_parquet(buffer, index=False)
@@ -73,14 +79,15 @@ def save_layer(
     else:
         data = payload
     key = build_key(filters, parameters)
+    recorded = {**parameters, **(details or {})}
     stored = StoredLayer(
-        layer, filters, parameters, data_version(engine), dt.datetime.now(dt.UTC), media_type, data
+        layer, filters, recorded, data_version(engine), dt.datetime.now(dt.UTC), media_type, data
     )
     row = {
         "layer": layer,
         "key": key,
         "filters": filters,
-        "parameters": parameters,
+        "parameters": recorded,
         "data_version": stored.data_version,
         "created_at": stored.created_at,
         "n_features": int(n_features or 0),

@@ -72,3 +72,41 @@ def test_worsening_counties_come_out_as_emerging(sample_store: Engine) -> None:
     assert others.mean() < 0.5  # emerging cells are specific to where things get worse
     quiet = [c["adcode"] for c in TRUTH["quiet_counties"]["counties"]]
     assert not has_emerging.loc[quiet].any()
+
+
+def test_planted_problem_families_are_recovered_as_types(sample_store: Engine) -> None:
+    import pandas as pd
+    from sklearn.metrics import homogeneity_score
+    from sqlalchemy import text
+
+    stored = analytic_layer(sample_store, "problem-types", Filters(), {})
+    assert 4 <= stored.parameters["n_types"] <= 16
+    truth = pd.read_csv(SAMPLE_SLICE / "truth_points.csv", dtype=str)
+    with sample_store.connect() as conn:
+        typed = pd.read_sql(
+            text("SELECT case_id AS record_id, problem_type, problem_type_label FROM cases"), conn
+        )
+    merged = truth[truth["kind"] == "cases"].merge(typed, on="record_id")
+    assert merged["problem_type"].notna().all()  # every case assigned
+    # each type is (nearly) one planted family, and every family is the majority of some type
+    assert homogeneity_score(merged["family"], merged["problem_type"]) > 0.9
+    majority = merged.groupby("problem_type")["family"].agg(lambda s: s.value_counts().index[0])
+    assert set(majority) == set(TRUTH["families"])
+    layer = stored.frame()
+    assert {"adcode", "name", "records", "dominant_label", "mix", "distinctive"} <= set(
+        layer.columns
+    )
+    assert layer["records"].sum() > len(merged)  # cases and problem findings
+
+
+def test_clusters_profile_their_cases(sample_store: Engine) -> None:
+    clusters = analytic_layer(sample_store, "clusters", Filters(), {}).frame()
+    assert len(clusters) >= 10
+    assert clusters["size"].sum() <= TRUTH["files"]["cases"]["rows"]
+    from analytics.projection import EQUAL_AREA_CRS, lonlat_to_equal_area
+
+    for spot in TRUTH["hot_spots"]:  # a cluster within the planted radius of each hot spot
+        x, y = lonlat_to_equal_area([spot["lon"]], [spot["lat"]])
+        distance_m = clusters.to_crs(EQUAL_AREA_CRS).distance(shapely.Point(x[0], y[0])).min()
+        assert distance_m < spot["radius_km"] * 1000, spot["key"]
+    assert clusters["top_violation_type"].str.startswith("[[").all()
