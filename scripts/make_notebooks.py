@@ -79,7 +79,27 @@ def leadership() -> nbformat.NotebookNode:
             'hexagons[["cases", "inspections", "problems_found", "penalty_sum"]].sum()'
         ),
         new_markdown_cell(
-            "## 3. Hot spots (Getis-Ord Gi*)\n\nEvery H3 cell of the province is tested, "
+            "## 3. Case density (kernel density, cases per km²)\n\nA quartic kernel with the "
+            "bandwidth from the spatial Silverman rule, computed in an equal-area projection; "
+            "the same surface `geo-service export kde --format gtiff` writes."
+        ),
+        new_code_cell(
+            "from analytics.projection import EQUAL_AREA_CRS\n"
+            "from layers.rasters import read_geotiff\n"
+            'kde = analytic_layer(engine, "kde", Filters(), {})\n'
+            "values, tags, _ = read_geotiff(kde.payload)\n"
+            "t = json.loads(tags[\"bandwidth_m\"])\n"
+            "import rasterio\n"
+            "from io import BytesIO\n"
+            "with rasterio.open(BytesIO(kde.payload)) as ds:\n"
+            "    left, bottom, right, top = ds.bounds\n"
+            "ax = counties.to_crs(EQUAL_AREA_CRS).boundary.plot(figsize=(9, 8), color=\"#999999\", linewidth=0.3)\n"
+            "ax.imshow(values, extent=(left, right, bottom, top), cmap=\"magma_r\", alpha=0.8)\n"
+            "ax.set_axis_off(); ax.set_title(f\"cases per km², quartic, bandwidth {t / 1000:.1f} km\")\n"
+            "print(\"integral (cases):\", round(float(values.sum()) * (float(tags[\"cell_m\"]) / 1000) ** 2))"
+        ),
+        new_markdown_cell(
+            "## 4. Hot spots (Getis-Ord Gi*)\n\nEvery H3 cell of the province is tested, "
             "zero counts included, with a false-discovery-rate correction. `gi_bin` 3/2/1 = "
             "hot spot at 99/95/90 % confidence."
         ),
@@ -102,7 +122,7 @@ def leadership() -> nbformat.NotebookNode:
             'joined.groupby("name").size().sort_values(ascending=False).head(10).rename("hot cells")'
         ),
         new_markdown_cell(
-            "## 4. Is it getting worse? Emerging hot spots\n\nGi* per quarter and a "
+            "## 5. Is it getting worse? Emerging hot spots\n\nGi* per quarter and a "
             "Mann-Kendall trend per cell, in ArcGIS's categories (new, consecutive, "
             "intensifying, persistent, …)."
         ),
@@ -119,6 +139,25 @@ def leadership() -> nbformat.NotebookNode:
             "yearly = cases.assign(year=pd.to_datetime(cases.decision_date).dt.year)\n"
             'yearly[yearly.adcode.isin([c["adcode"] for c in truth["worsening_counties"]["counties"]])]'
             '.groupby(["adcode", "year"]).size().unstack()'
+        ),
+    ]
+    cells += [
+        new_markdown_cell(
+            "## 6. Recurring problem types — commonalities and differences\n\nTypes found in the "
+            "Chinese texts of cases and problem findings (character n-grams, clustering with the "
+            "number of types chosen from the data), each labelled by its most telling terms."
+        ),
+        new_code_cell(
+            'types = analytic_layer(engine, "problem-types", Filters(), {})\n'
+            "catalogue = pd.DataFrame(types.parameters[\"types\"]).set_index(\"id\")\n"
+            "catalogue[[\"label\", \"size\"]].sort_values(\"size\", ascending=False)"
+        ),
+        new_code_cell(
+            "mix = types.frame()\n"
+            "ax = mix.plot(column=\"dominant_label\", figsize=(10, 8), legend=True, cmap=\"tab20\",\n"
+            "              legend_kwds={\"loc\": \"lower left\", \"fontsize\": 7})\n"
+            "ax.set_axis_off(); ax.set_title(\"dominant problem type per county\")\n"
+            "mix.sort_values(\"records\", ascending=False)[[\"name\", \"records\", \"dominant_label\", \"distinctive\"]].head(10)"
         ),
     ]
     return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
