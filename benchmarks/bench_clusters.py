@@ -8,27 +8,15 @@ from sklearn.metrics import adjusted_rand_score
 
 from analytics.clusters import density_clusters
 from analytics.projection import equal_area_to_lonlat
+from benchmarks.points import blobs_with_background
 from benchmarks.report import Row, best_of, stopwatch
 
 TARGET_S = 0.5
 
 
-def _points(n: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Blobs (enterprise-scale) plus background over a Guangxi-sized extent, metres."""
-    rng = np.random.default_rng(seed)
-    centres = rng.uniform(400_000, 1_100_000, (40, 2)) + np.array([0, 2_300_000])
-    which = rng.integers(0, 40, n)
-    x = centres[which, 0] + rng.normal(0, 3_000, n)
-    y = centres[which, 1] + rng.normal(0, 3_000, n)
-    background = rng.random(n) < 0.2
-    x[background] = rng.uniform(400_000, 1_100_000, background.sum())
-    y[background] = rng.uniform(2_300_000, 3_000_000, background.sum())
-    return x, y
-
-
 def run(quick: bool = False) -> list[Row]:
     n = 20_000 if quick else 100_000
-    x, y = _points(n)
+    x, y = blobs_with_background(n, (400_000, 2_300_000, 1_100_000, 3_000_000), 3_000, seed=5)
     eps_m, min_samples = 500.0, 10
     seconds = best_of(3, lambda: density_clusters(x, y, eps_m=eps_m, min_samples=min_samples))
     ours = density_clusters(x, y, eps_m=eps_m, min_samples=min_samples)

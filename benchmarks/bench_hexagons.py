@@ -7,22 +7,10 @@ import numpy as np
 import pandas as pd
 
 from analytics.hexagons import count_points_per_cell
+from benchmarks.points import blobs_with_background
 from benchmarks.report import Row, best_of, stopwatch
 
 TARGET_S = 0.35
-
-
-def _points(n: int, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
-    """Clustered points over a Guangxi-sized extent: towns plus a uniform background."""
-    rng = np.random.default_rng(seed)
-    centres = np.column_stack([rng.uniform(104.5, 112.0, 40), rng.uniform(21.5, 26.3, 40)])
-    which = rng.integers(0, 40, n)
-    lon = centres[which, 0] + rng.normal(0, 0.08, n)
-    lat = centres[which, 1] + rng.normal(0, 0.08, n)
-    background = rng.random(n) < 0.2
-    lon[background] = rng.uniform(104.5, 112.0, background.sum())
-    lat[background] = rng.uniform(21.5, 26.3, background.sum())
-    return lon, lat
 
 
 def _scalar(lon: np.ndarray, lat: np.ndarray) -> pd.Series:
@@ -32,7 +20,7 @@ def _scalar(lon: np.ndarray, lat: np.ndarray) -> pd.Series:
 
 def run(quick: bool = False) -> list[Row]:
     n = 100_000 if quick else 1_000_000
-    lon, lat = _points(n)
+    lon, lat = blobs_with_background(n, (104.5, 21.5, 112.0, 26.3), 0.08, seed=11)
     ours = best_of(5, lambda: count_points_per_cell(lon, lat, 8))
     with stopwatch() as baseline:
         expected = _scalar(lon, lat)

@@ -11,28 +11,16 @@ import numpy as np
 from sklearn.neighbors import KernelDensity
 
 from analytics.density import Grid, exact_kernel_density, kernel_density
+from benchmarks.points import blobs_with_background
 from benchmarks.report import Row, best_of, stopwatch
 
 TARGET_S = 0.25
 TARGET_ERROR = 0.002
 
 
-def _points(n: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Blobs plus a uniform background over a Guangxi-sized extent (metres)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.uniform(50_000, 750_000, (40, 2))
-    which = rng.integers(0, 40, n)
-    x = centres[which, 0] + rng.normal(0, 8_000, n)
-    y = centres[which, 1] + rng.normal(0, 8_000, n)
-    background = rng.random(n) < 0.2
-    x[background] = rng.uniform(0, 800_000, background.sum())
-    y[background] = rng.uniform(0, 800_000, background.sum())
-    return x, y
-
-
 def run(quick: bool = False) -> list[Row]:
     n = 100_000 if quick else 1_000_000
-    x, y = _points(n)
+    x, y = blobs_with_background(n, (0, 0, 800_000, 800_000), 8_000, seed=5)
     bandwidth = 10_000.0
     grid = Grid(-20_000.0, 820_000.0, 840.0, 1000, 1000)  # 1000 × 1000 cells, padded extent
     seconds = best_of(

@@ -88,15 +88,15 @@ def leadership() -> nbformat.NotebookNode:
             "from layers.rasters import read_geotiff\n"
             'kde = analytic_layer(engine, "kde", Filters(), {})\n'
             "values, tags, _ = read_geotiff(kde.payload)\n"
-            "t = json.loads(tags[\"bandwidth_m\"])\n"
+            't = json.loads(tags["bandwidth_m"])\n'
             "import rasterio\n"
             "from io import BytesIO\n"
             "with rasterio.open(BytesIO(kde.payload)) as ds:\n"
             "    left, bottom, right, top = ds.bounds\n"
-            "ax = counties.to_crs(EQUAL_AREA_CRS).boundary.plot(figsize=(9, 8), color=\"#999999\", linewidth=0.3)\n"
-            "ax.imshow(values, extent=(left, right, bottom, top), cmap=\"magma_r\", alpha=0.8)\n"
-            "ax.set_axis_off(); ax.set_title(f\"cases per km², quartic, bandwidth {t / 1000:.1f} km\")\n"
-            "print(\"integral (cases):\", round(float(values.sum()) * (float(tags[\"cell_m\"]) / 1000) ** 2))"
+            'ax = counties.to_crs(EQUAL_AREA_CRS).boundary.plot(figsize=(9, 8), color="#999999", linewidth=0.3)\n'
+            'ax.imshow(values, extent=(left, right, bottom, top), cmap="magma_r", alpha=0.8)\n'
+            'ax.set_axis_off(); ax.set_title(f"cases per km², quartic, bandwidth {t / 1000:.1f} km")\n'
+            'print("integral (cases):", round(float(values.sum()) * (float(tags["cell_m"]) / 1000) ** 2))'
         ),
         new_markdown_cell(
             "## 4. Hot spots (Getis-Ord Gi*)\n\nEvery H3 cell of the province is tested, "
@@ -149,15 +149,15 @@ def leadership() -> nbformat.NotebookNode:
         ),
         new_code_cell(
             'types = analytic_layer(engine, "problem-types", Filters(), {})\n'
-            "catalogue = pd.DataFrame(types.parameters[\"types\"]).set_index(\"id\")\n"
-            "catalogue[[\"label\", \"size\"]].sort_values(\"size\", ascending=False)"
+            'catalogue = pd.DataFrame(types.parameters["types"]).set_index("id")\n'
+            'catalogue[["label", "size"]].sort_values("size", ascending=False)'
         ),
         new_code_cell(
             "mix = types.frame()\n"
-            "ax = mix.plot(column=\"dominant_label\", figsize=(10, 8), legend=True, cmap=\"tab20\",\n"
-            "              legend_kwds={\"loc\": \"lower left\", \"fontsize\": 7})\n"
-            "ax.set_axis_off(); ax.set_title(\"dominant problem type per county\")\n"
-            "mix.sort_values(\"records\", ascending=False)[[\"name\", \"records\", \"dominant_label\", \"distinctive\"]].head(10)"
+            'ax = mix.plot(column="dominant_label", figsize=(10, 8), legend=True, cmap="tab20",\n'
+            '              legend_kwds={"loc": "lower left", "fontsize": 7})\n'
+            'ax.set_axis_off(); ax.set_title("dominant problem type per county")\n'
+            'mix.sort_values("records", ascending=False)[["name", "records", "dominant_label", "distinctive"]].head(10)'
         ),
     ]
     return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",

@@ -93,3 +93,15 @@ def test_bad_inputs_are_refused() -> None:
     with pytest.raises(DensityError):
         kernel_density([], [], bandwidth_m=100.0)
     assert issubclass(DensityError, ValueError)
+
+
+def test_default_grid_keeps_the_binning_error_small_on_sparse_points() -> None:
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(0, 300_000, 3_000), rng.uniform(0, 300_000, 3_000)  # sparse, rough
+    surface = kernel_density(x, y)  # Silverman bandwidth, default cell
+    flat = surface.values.ravel()
+    cells = np.unique(
+        np.concatenate([rng.choice(flat.size, 500, replace=False), np.argsort(flat)[-100:]])
+    )
+    exact = exact_kernel_density(x, y, surface.grid, surface.bandwidth_m, "quartic", cells=cells)
+    assert np.abs(flat[cells] - exact).max() / exact.max() < 0.005
