@@ -15,7 +15,7 @@ automatic grid is padded by the kernel's radius for that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
@@ -248,3 +248,32 @@ def exact_kernel_density(
         out[part] = (_kernel(u2, kernel) * w[None, :]).sum(axis=1)
     out *= _M2_PER_KM2 / bandwidth_m**2
     return out if cells is not None else out.reshape(grid.ny, grid.nx)
+
+
+def density_ratio(
+    numerator: DensitySurface, denominator: DensitySurface, *, min_denominator: float
+) -> DensitySurface:
+    """A rate surface (e.g. cases per enterprise): numerator ÷ denominator on one grid.
+
+    NaN where the denominator density is below ``min_denominator`` (per km²), so
+    that a handful of sources far from anything do not make extreme rates.
+
+    Examples
+    --------
+    >>> cases = kernel_density([0.0] * 6, [0.0] * 6, bandwidth_m=1000.0, cell_m=100.0)
+    >>> sources = kernel_density([0.0] * 3, [0.0] * 3, bandwidth_m=1000.0, grid=cases.grid)
+    >>> rate = density_ratio(cases, sources, min_denominator=0.01)
+    >>> float(np.nanmax(rate.values)), rate.units
+    (2.0, 'ratio')
+    """
+    if numerator.grid != denominator.grid:
+        raise DensityError("the two surfaces must share one grid")
+    below = denominator.values < min_denominator
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(below, np.nan, numerator.values / denominator.values)
+    parameters = {
+        **numerator.parameters,
+        "ratio_to": denominator.parameters,
+        "min_denominator_per_km2": min_denominator,
+    }
+    return replace(numerator, values=values, parameters=parameters, units="ratio")

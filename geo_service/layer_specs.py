@@ -13,12 +13,13 @@ import pandas as pd
 
 from analytics.cells import cells_to_polygons, cells_to_strings, points_to_cells
 from analytics.clusters import cluster_polygons, density_clusters
-from analytics.density import kernel_density
+from analytics.density import density_ratio, kernel_density
 from analytics.emerging import emerging_hotspots, space_time_cube
 from analytics.hexagons import RESOLUTIONS, hexagon_aggregates
-from analytics.hotspots import cell_hotspots
+from analytics.hotspots import cell_hotspots, polygon_hotspots
 from analytics.projection import EQUAL_AREA_CRS, lonlat_to_equal_area
 from analytics.weights import cells_in_polygon
+from geo_service.boundaries import read_divisions
 from geo_service.errors import BadFilterError
 from geo_service.inputs import Inputs
 from geo_service.problem_typing import problem_types_layer
@@ -62,8 +63,32 @@ def _area_counts(inputs: Inputs, resolution: int) -> tuple[np.ndarray, np.ndarra
     return cells, position, counts
 
 
+def county_hotspots(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Gi* of case counts over the area's counties, with queen contiguity weights."""
+    table = read_divisions(inputs.engine).table
+    counties = table[table["level"] == "county"]
+    inside = counties.geometry.representative_point().within(inputs.area.buffer(1e-9))
+    counties = counties[inside.to_numpy()]
+    counts = inputs.frame("cases", ["adcode"])["adcode"].value_counts()
+    values = counts.reindex(counties.index).fillna(0).to_numpy(np.float64)
+    result = polygon_hotspots(
+        counties.geometry.to_numpy(), values, rule="queen",
+        permutations=int(parameters["permutations"]), seed=int(parameters["seed"]),
+        fdr=bool(parameters["fdr"]),
+    )  # fmt: skip
+    result = result.rename(columns={"value": "count"})
+    result.insert(0, "adcode", counties.index.to_numpy())
+    result.insert(1, "name", counties["name"].to_numpy())
+    frame = gpd.GeoDataFrame(result, geometry=counties.geometry.to_numpy(), crs="EPSG:4326")
+    frame.attrs["parameters"] = {**parameters, **result.attrs.get("parameters", {})}
+    return frame
+
+
 def hotspots_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
-    """Getis-Ord Gi* of case counts over every H3 cell of the area, zeros included."""
+    """Getis-Ord Gi* of case counts over every H3 cell of the area (zeros included),
+    or over its counties (``unit="county"``)."""
+    if parameters["unit"] == "county":
+        return county_hotspots(inputs, parameters)
     resolution = int(parameters["resolution"])
     cells, _, counts = _area_counts(inputs, resolution)
     table = cell_hotspots(
@@ -117,6 +142,15 @@ def kde_layer(inputs: Inputs, parameters: dict[str, Any]) -> bytes:
     )  # fmt: skip
     units = "yuan per km²" if weights is not None else "cases per km²"
     surface = replace(surface, units=units)
+    if parameters["ratio_to"] == "enterprises":  # cases per register enterprise, locally
+        sx, sy = lonlat_to_equal_area(inputs.register.lon, inputs.register.lat)
+        sources = kernel_density(sx, sy, bandwidth_m=surface.bandwidth_m,
+                                 kernel=surface.kernel, grid=surface.grid)  # fmt: skip
+        # a rate only where there is at least half an enterprise's kernel peak of sources
+        one_source_peak = float(sources.values.max()) / max(1.0, sources.total_weight)
+        floor = 0.5 * min(one_source_peak, 3.0 / np.pi / (surface.bandwidth_m / 1000) ** 2)
+        surface = density_ratio(surface, sources, min_denominator=floor)
+        surface = replace(surface, units=units.replace("per km²", "per enterprise"))
     return surface_to_geotiff(surface, {"layer": "kde", "weight": str(parameters["weight"])})
 
 
@@ -148,10 +182,11 @@ def clusters_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
     return polygons
 
 
-_KDE = {"kernel": "quartic", "bandwidth_m": None, "cell_m": None, "weight": "none"}
+_KDE = {"kernel": "quartic", "bandwidth_m": None, "cell_m": None, "weight": "none",
+        "ratio_to": None}  # fmt: skip
 _TYPES = {"n_types": None, "n_types_range": [4, 16], "seed": 0}
 _CLUSTERS = {"method": "dbscan", "eps_m": 1000.0, "min_samples": 10}
-_HOT = {"resolution": 6, "k": 1, "permutations": 0, "seed": 0, "fdr": True}
+_HOT = {"unit": "h3", "resolution": 6, "k": 1, "permutations": 0, "seed": 0, "fdr": True}
 _EMERGING = {"resolution": 6, "step": "quarter", "k": 1, "neighborhood_time_steps": 1,
              "alpha": 0.05, "fdr": True}  # fmt: skip
 
@@ -160,9 +195,11 @@ SPECS: dict[str, LayerSpec] = {
     for spec in (
         LayerSpec("hexagons", {"resolution": 8},
                   tuple({"resolution": r} for r in RESOLUTIONS), hexagons_layer),
-        LayerSpec("hotspots", _HOT, ({"resolution": 6}, {"resolution": 7}, {"resolution": 8}),
+        LayerSpec("hotspots", _HOT, ({"resolution": 6}, {"resolution": 7}, {"resolution": 8},
+                                     {"unit": "county"}),
                   hotspots_layer),
-        LayerSpec("kde", _KDE, ({}, {"weight": "penalty_amount"}), kde_layer),
+        LayerSpec("kde", _KDE, ({}, {"weight": "penalty_amount"}, {"ratio_to": "enterprises"}),
+                  kde_layer),
         # before clusters: the whole-province typing labels the records clusters profile
         LayerSpec("problem-types", _TYPES, ({},), problem_types_layer),
         LayerSpec("clusters", _CLUSTERS, ({}, {"method": "hdbscan"}), clusters_layer),

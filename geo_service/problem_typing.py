@@ -81,6 +81,25 @@ def _county_row(
     }
 
 
+def _industry_mix(frame: pd.DataFrame, types: ProblemTypes) -> dict[str, list[list[Any]]]:
+    """Per GB/T 4754 class: its types over-represented against the whole (label, share, lift)."""
+    industry = frame["industry_code"].fillna("").astype(str)
+    known = (industry != "").to_numpy()
+    if not known.any():
+        return {}
+    mix = problem_type_mix(types.labels[known], industry[known])
+    lifted = distinctive_types(mix, pd.Series(types.labels).value_counts(normalize=True))
+    out: dict[str, list[list[Any]]] = {}
+    for group, type_id, share, lift in zip(
+        lifted["group"], lifted["type"], lifted["share"], lifted["lift"], strict=True
+    ):
+        label = types.type_labels[int(type_id)]
+        out.setdefault(str(group), []).append(
+            [label, round(float(share), 3), round(float(lift), 2)]
+        )
+    return out
+
+
 def problem_types_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
     """Problem types and, per county, their mix and the types over-represented there."""
     frame = _texts(inputs)
@@ -114,5 +133,6 @@ def problem_types_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDa
         "n_types": types.n_types,
         "silhouette": round(types.quality, 4),
         "types": catalogue,
+        "by_industry": _industry_mix(frame, types),
     }
     return layer

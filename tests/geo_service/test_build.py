@@ -82,3 +82,18 @@ def test_kde_exports_as_geotiff_in_cases_per_km2(loaded: Engine, tmp_path: Path)
     assert summary["parameters"]["bandwidth_m"] == 5000.0
     with pytest.raises(ValueError, match="gtiff"):
         export_layer(loaded, "kde", "geojson", tmp_path / "kde.geojson", Filters())
+
+
+def test_kde_rate_per_enterprise(loaded: Engine, tmp_path: Path) -> None:
+    import numpy as np
+
+    from layers.rasters import read_geotiff
+
+    stored = analytic_layer(
+        loaded, "kde", Filters(), {"ratio_to": "enterprises", "bandwidth_m": 20_000.0}
+    )
+    values, tags, _ = read_geotiff(stored.payload)
+    assert tags["units"] == "cases per enterprise"
+    finite = values[values > -9999]
+    assert finite.size and np.all(finite >= 0)
+    assert (values == -9999).any()  # no enterprises nearby: no rate, not an extreme one

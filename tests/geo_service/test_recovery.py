@@ -96,6 +96,10 @@ def test_planted_problem_families_are_recovered_as_types(sample_store: Engine) -
     assert {"adcode", "name", "records", "dominant_label", "mix", "distinctive"} <= set(
         layer.columns
     )
+    # an industry typical of a family shows that family's type as distinctive (lift ≥ 1.5)
+    construction = stored.parameters["by_industry"]["E4710"]  # housing construction → dust
+    dust_types = set(merged.loc[merged["family"] == "dust", "problem_type_label"])
+    assert any(label in dust_types for label, _, _ in construction)
     assert layer["records"].sum() > len(merged)  # cases and problem findings
 
 
@@ -110,3 +114,15 @@ def test_clusters_profile_their_cases(sample_store: Engine) -> None:
         distance_m = clusters.to_crs(EQUAL_AREA_CRS).distance(shapely.Point(x[0], y[0])).min()
         assert distance_m < spot["radius_km"] * 1000, spot["key"]
     assert clusters["top_violation_type"].str.startswith("[[").all()
+
+
+def test_county_hot_spots_hold_the_planted_hot_spots_and_spare_quiet_counties(
+    sample_store: Engine,
+) -> None:
+    layer = analytic_layer(sample_store, "hotspots", Filters(), {"unit": "county"}).frame()
+    assert len(layer) == 111 and {"adcode", "name", "count", "gi_z", "gi_bin"} <= set(layer.columns)
+    hot_counties = set(layer.loc[layer["gi_bin"] > 0, "adcode"])
+    planted = {c for spot in TRUTH["hot_spots"] for c in spot["counties"]}
+    assert planted & hot_counties  # the planted places sit in significant counties
+    quiet = {c["adcode"] for c in TRUTH["quiet_counties"]["counties"]}
+    assert not quiet & hot_counties
