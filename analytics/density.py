@@ -15,12 +15,17 @@ automatic grid is padded by the kernel's radius for that.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+import contourpy
 import numpy as np
+import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.signal import fftconvolve
+from shapely.geometry.base import BaseGeometry
 
 from analytics.errors import AnalyticsError
 
@@ -277,3 +282,45 @@ def density_ratio(
         "min_denominator_per_km2": min_denominator,
     }
     return replace(numerator, values=values, parameters=parameters, units="ratio")
+
+
+def _polygon(points: NDArray[np.float64], offsets: NDArray[np.uint32]) -> shapely.Polygon:
+    """A polygon from contourpy's points and ring offsets (first ring outer, then holes)."""
+    rings = [points[a:b] for a, b in itertools.pairwise(offsets.tolist())]
+    return shapely.Polygon(rings[0], rings[1:])
+
+
+def density_isobands(
+    surface: DensitySurface, levels: Sequence[float]
+) -> list[tuple[float, float, BaseGeometry]]:
+    """Polygons of the surface between consecutive ``levels`` (in its CRS, metres).
+
+    Each band is a (Multi)Polygon with holes where the density dips below it;
+    the last band is open above (``levels[-1]`` to the maximum).
+
+    Examples
+    --------
+    >>> s = kernel_density([0.0] * 10, [0.0] * 10, bandwidth_m=1000.0, cell_m=50.0)
+    >>> bands = density_isobands(s, [0.5, 2.0])
+    >>> [(lo, round(hi, 1)) for lo, hi, _ in bands]
+    [(0.5, 2.0), (2.0, 9.5)]
+    >>> [round(band.area / 1e6, 1) for _, _, band in bands]  # km²: a ring, then the core
+    [0.7, 1.7]
+    """
+    xs, ys = surface.grid.centres()
+    values = np.where(np.isfinite(surface.values), surface.values, 0.0)
+    generator = contourpy.contour_generator(
+        xs, ys, values, fill_type=contourpy.FillType.OuterOffset
+    )
+    top = float(values.max())
+    bounds = [float(v) for v in levels if v < top]
+    bands = []
+    for lo, hi in zip(bounds, [*bounds[1:], top * (1 + 1e-9)], strict=True):
+        filled = generator.filled(lo, hi)
+        polygons = [  # FillType.OuterOffset: per polygon, its points and ring offsets
+            _polygon(np.asarray(p), np.asarray(o))
+            for p, o in zip(filled[0], filled[1], strict=True)
+        ]
+        if polygons:
+            bands.append((lo, hi, shapely.make_valid(shapely.MultiPolygon(polygons))))
+    return bands

@@ -15,6 +15,7 @@ from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import provenance, read_jurisdictions, read_records
 from layers.errors import UnsupportedFormatError
 from layers.files import write_layer
+from layers.rasters import geotiff_to_surface, isobands_frame
 
 EXPORTABLE = ("jurisdictions", *RECORD_TABLES, *ANALYTIC_LAYERS)
 
@@ -43,23 +44,21 @@ def export_layer(
 ) -> dict[str, Any]:
     """Write ``layer`` to ``out`` in ``fmt``; returns a summary with the feature count.
 
-    ``kde`` is a raster: it is written as GeoTIFF (``gtiff``) only.
+    ``kde`` is a raster: ``gtiff`` writes the surface itself, the vector formats
+    its density bands (isobands) as polygons.
     """
-    if layer == "kde" or fmt == "gtiff":
-        if layer != "kde" or fmt != "gtiff":
-            raise UnsupportedFormatError(
-                "the kde layer is a raster: use --format gtiff (and only it)"
-            )
+    if fmt == "gtiff" and layer != "kde":
+        raise UnsupportedFormatError("only the kde layer is a raster (gtiff)")
+    if layer == "kde":
         stored = analytic_layer(engine, layer, filters, parameters or {})
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(stored.payload)
-        return {
-            "layer": layer,
-            "format": fmt,
-            "path": str(out),
-            "features": 1,
-            **stored.provenance(),
-        }
+        summary = {"layer": layer, "format": fmt, "path": str(out), **stored.provenance()}
+        if fmt == "gtiff":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(stored.payload)
+            return {**summary, "features": 1}
+        bands = isobands_frame(geotiff_to_surface(stored.payload))
+        write_layer(bands, out, fmt, stored.provenance())
+        return {**summary, "features": len(bands)}
     gdf, meta = load_layer(engine, layer, filters, parameters)
     write_layer(gdf, out, fmt, meta)
     return {"layer": layer, "format": fmt, "path": str(out), "features": len(gdf), **meta}

@@ -80,8 +80,16 @@ def test_kde_exports_as_geotiff_in_cases_per_km2(loaded: Engine, tmp_path: Path)
     assert values.sum() * 0.25 == pytest.approx(n_cases, rel=1e-4)  # 0.5 km cells: 0.25 km² each
     assert float(tags["bandwidth_m"]) == 5000.0 and tags["kernel"] == "quartic"
     assert summary["parameters"]["bandwidth_m"] == 5000.0
-    with pytest.raises(ValueError, match="gtiff"):
-        export_layer(loaded, "kde", "geojson", tmp_path / "kde.geojson", Filters())
+    bands = tmp_path / "kde.geojson"
+    export_layer(
+        loaded, "kde", "geojson", bands, Filters(), {"bandwidth_m": 5000.0, "cell_m": 500.0}
+    )
+    doc = json.loads(bands.read_text(encoding="utf-8"))
+    lows = [f["properties"]["density_min"] for f in doc["features"]]
+    assert lows == sorted(lows) and len(lows) >= 5
+    assert doc["metadata"]["parameters"]["bandwidth_m"] == 5000.0
+    with pytest.raises(ValueError, match="raster"):
+        export_layer(loaded, "hexagons", "gtiff", tmp_path / "h.tif", Filters())
 
 
 def test_kde_rate_per_enterprise(loaded: Engine, tmp_path: Path) -> None:

@@ -24,3 +24,18 @@ def test_geotiff_round_trip() -> None:
     assert float(tags["bandwidth_m"]) == 2000.0 and tags["kernel"] == "quartic"
     assert tags["units"] == "cases per km²" and tags["layer"] == "kde"
     assert json.loads(tags["weighted"]) is False
+
+
+def test_surface_read_back_and_its_isobands() -> None:
+    from layers.rasters import geotiff_to_surface, isobands_frame
+
+    rng = np.random.default_rng(5)
+    surface = kernel_density(rng.normal(0, 3000, 800), rng.normal(0, 3000, 800),
+                             bandwidth_m=2000.0, cell_m=200.0)  # fmt: skip
+    back = geotiff_to_surface(surface_to_geotiff(surface))
+    assert back.grid == surface.grid and back.bandwidth_m == 2000.0 and back.kernel == "quartic"
+    assert_allclose(back.values, surface.values, rtol=1e-6, atol=1e-6)
+    bands = isobands_frame(back)
+    assert bands.crs.to_epsg() == 4326 and len(bands) == 8
+    assert (bands["density_min"].diff().dropna() > 0).all()
+    assert bands.geometry.is_valid.all()
