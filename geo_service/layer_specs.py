@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.cells import cells_to_polygons, cells_to_strings, points_to_cells
-from analytics.clusters import cluster_polygons, density_clusters
+from analytics.clusters import cluster_polygons, density_clusters, space_time_clusters
 from analytics.density import density_ratio, kernel_density
 from analytics.emerging import emerging_hotspots, space_time_cube
 from analytics.hexagons import RESOLUTIONS, hexagon_aggregates
@@ -167,10 +167,16 @@ def clusters_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
     frame = inputs.frame("cases", columns)
     x, y = lonlat_to_equal_area(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
     eps_m = float(parameters["eps_m"])
-    labels = density_clusters(
-        x, y, method=str(parameters["method"]), eps_m=eps_m,
-        min_samples=int(parameters["min_samples"]),
-    )  # fmt: skip
+    min_samples = int(parameters["min_samples"])
+    if parameters["eps_days"] is not None:  # space-time clusters: near in place AND in time
+        days = (pd.to_datetime(frame["decision_date"]) - pd.Timestamp("1990-01-01")).dt.days
+        eps_days = float(parameters["eps_days"])
+        labels = space_time_clusters(
+            x, y, days.to_numpy(float), eps_m=eps_m, eps_days=eps_days, min_samples=min_samples
+        )
+    else:
+        method = str(parameters["method"])
+        labels = density_clusters(x, y, method=method, eps_m=eps_m, min_samples=min_samples)
     attributes = frame[columns[3:]].assign(date=frame["decision_date"])
     polygons = cluster_polygons(
         x, y, labels, crs=EQUAL_AREA_CRS, buffer_m=eps_m / 2, attributes=attributes
@@ -185,7 +191,7 @@ def clusters_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
 _KDE = {"kernel": "quartic", "bandwidth_m": None, "cell_m": None, "weight": "none",
         "ratio_to": None}  # fmt: skip
 _TYPES = {"n_types": None, "n_types_range": [4, 16], "seed": 0}
-_CLUSTERS = {"method": "dbscan", "eps_m": 1000.0, "min_samples": 10}
+_CLUSTERS = {"method": "dbscan", "eps_m": 1000.0, "min_samples": 10, "eps_days": None}
 _HOT = {"unit": "h3", "resolution": 6, "k": 1, "permutations": 0, "seed": 0, "fdr": True}
 _EMERGING = {"resolution": 6, "step": "quarter", "k": 1, "neighborhood_time_steps": 1,
              "alpha": 0.05, "fdr": True}  # fmt: skip

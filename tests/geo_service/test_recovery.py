@@ -126,3 +126,16 @@ def test_county_hot_spots_hold_the_planted_hot_spots_and_spare_quiet_counties(
     assert planted & hot_counties  # the planted places sit in significant counties
     quiet = {c["adcode"] for c in TRUTH["quiet_counties"]["counties"]}
     assert not quiet & hot_counties
+
+
+def test_space_time_clusters_are_bounded_in_time(sample_store: Engine) -> None:
+    import pandas as pd
+
+    spatial = analytic_layer(sample_store, "clusters", Filters(), {}).frame()
+    bursts = analytic_layer(
+        sample_store, "clusters", Filters(), {"eps_days": 60, "min_samples": 5}
+    ).frame()
+    assert len(bursts) > 0
+    span = pd.to_datetime(bursts["last_date"]) - pd.to_datetime(bursts["first_date"])
+    whole = pd.to_datetime(spatial["last_date"]) - pd.to_datetime(spatial["first_date"])
+    assert span.median() < whole.median()  # clusters in space and time are shorter episodes
