@@ -116,7 +116,7 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     summary = _store(engine, path, spec, table_rows, rejected, located[ok], started, options)
     clock.lap("store")
     summary["rejects_path"] = str(
-        write_rejects_csv(rejected, raw.headers, _rejects_path(path, summary, options))
+        write_rejects_csv(rejected, raw.headers, _rejects_path(path, options))
     )
     summary["seconds"] = clock.laps
     return summary
@@ -139,7 +139,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
-def _rejects_path(path: Path, summary: dict[str, Any], options: IngestOptions) -> Path:
+def _rejects_path(path: Path, options: IngestOptions) -> Path:
     if options.rejects_path is not None:
         return options.rejects_path
     return path.with_name(f"{path.stem}.rejects.csv")
