@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
-from geo_service.errors import http_status_for
+from geo_service.api import features
+from geo_service.errors import HTTP_STATUS, http_status_for
 from geo_service.settings import Settings
 from geo_service.store.db import make_engine
 from geo_service.store.queries import data_version
@@ -24,12 +25,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
 
-    @app.exception_handler(Exception)
     async def _errors(_request: Request, exc: Exception) -> JSONResponse:
         status = http_status_for(exc)
         code = getattr(exc, "code", type(exc).__name__)
         description = str(exc) if status < 500 else "internal error"
         return JSONResponse({"code": code, "description": description}, status_code=status)
+
+    for error in HTTP_STATUS:  # the one error table (geo_service.errors)
+        app.add_exception_handler(error, _errors)
+
+    app.include_router(features.router)
 
     @app.get("/healthz", operation_id="healthz")
     def healthz() -> JSONResponse:
@@ -52,6 +57,8 @@ def create_app(settings: Settings) -> FastAPI:
                 {"href": "/openapi.json", "rel": "service-desc",
                  "type": "application/vnd.oai.openapi+json;version=3.0"},
                 {"href": "/docs", "rel": "service-doc", "type": "text/html"},
+                {"href": "/conformance", "rel": "conformance", "type": "application/json"},
+                {"href": "/collections", "rel": "data", "type": "application/json"},
             ],
         }  # fmt: skip
 

@@ -1,0 +1,169 @@
+"""OGC API - Features (Part 1 core): landing, conformance, collections and their items."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+import geopandas as gpd
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from shapely.geometry import box
+from sqlalchemy import Engine
+
+from geo_service.api.dependencies import (
+    MAX_LIMIT,
+    Caller,
+    bbox_param,
+    filters_param,
+    get_caller,
+    get_engine,
+)
+from geo_service.build import ANALYTIC_LAYERS
+from geo_service.errors import BadFilterError, UnknownLayerError
+from geo_service.exports import load_layer
+from geo_service.filters import Filters
+from geo_service.store.models import RECORD_TABLES
+from layers.files import to_geojson_dict
+
+GEOJSON = "application/geo+json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+COLLECTIONS = ("jurisdictions", *RECORD_TABLES, *(n for n in ANALYTIC_LAYERS if n != "kde"))
+_TITLES = {"jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
+           "cases": "行政处罚案件 Penalty cases", "inspections": "现场检查 Inspection findings",
+           "hexagons": "H3 六边形汇总 Hexagon aggregates", "hotspots": "热点 Gi* hot spots",
+           "emerging-hotspots": "时空热点 Emerging hot spots", "clusters": "聚集区 Clusters",
+           "problem-types": "问题类型 Problem types"}  # fmt: skip
+_ID_COLUMN = {"jurisdictions": "adcode", "enterprises": "credit_code", "cases": "case_id",
+              "inspections": "inspection_id", "hexagons": "h3", "hotspots": "h3",
+              "emerging-hotspots": "h3", "clusters": "cluster",
+              "problem-types": "adcode"}  # fmt: skip
+
+router = APIRouter()
+
+
+def _collection(request: Request, name: str) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return {
+        "id": name,
+        "title": _TITLES.get(name, name),
+        "itemType": "feature",
+        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "links": [
+            {"href": f"{base}/collections/{name}", "rel": "self", "type": "application/json"},
+            {"href": f"{base}/collections/{name}/items", "rel": "items", "type": GEOJSON},
+        ],
+    }
+
+
+def _check(name: str) -> None:
+    if name not in COLLECTIONS:
+        raise UnknownLayerError(f"no collection {name!r}; see /collections")
+
+
+def datetime_param(
+    datetime: str | None = Query(None, description="date or start/end"),
+) -> tuple[dt.date | None, dt.date | None]:
+    """An OGC ``datetime``: one date, or an interval with ``..`` for an open end."""
+    if datetime is None:
+        return None, None
+    parts = datetime.split("/")
+    try:
+        dates = [None if p in ("", "..") else dt.date.fromisoformat(p[:10]) for p in parts]
+    except ValueError:
+        raise BadFilterError(f"datetime {datetime!r} is not a date or an interval") from None
+    if len(dates) == 1:
+        return dates[0], dates[0]
+    if len(dates) == 2:
+        return dates[0], dates[1]
+    raise BadFilterError(f"datetime {datetime!r} is not a date or an interval")
+
+
+@router.get("/conformance", operation_id="conformance")
+def conformance(_caller: Caller = Depends(get_caller)) -> dict[str, list[str]]:
+    return {"conformsTo": CONFORMANCE}
+
+
+@router.get("/collections", operation_id="collections")
+def collections(request: Request, _caller: Caller = Depends(get_caller)) -> dict[str, Any]:
+    return {"collections": [_collection(request, n) for n in COLLECTIONS], "links": []}
+
+
+@router.get("/collections/{collection_id}", operation_id="collection")
+def collection(
+    collection_id: str, request: Request, _caller: Caller = Depends(get_caller)
+) -> dict[str, Any]:
+    _check(collection_id)
+    return _collection(request, collection_id)
+
+
+def _load(
+    engine: Engine, name: str, filters: Filters, bbox: tuple[float, ...] | None
+) -> gpd.GeoDataFrame:
+    frame, _ = load_layer(engine, name, filters)
+    if bbox is not None and len(frame):
+        frame = frame[frame.geometry.intersects(box(*bbox))]
+    return frame
+
+
+@router.get("/collections/{collection_id}/items", operation_id="items", response_class=JSONResponse)
+def items(
+    collection_id: str,
+    request: Request,
+    limit: int = Query(100, ge=1, le=MAX_LIMIT),
+    offset: int = Query(0, ge=0),
+    bbox: tuple[float, float, float, float] | None = Depends(bbox_param),
+    interval: tuple[dt.date | None, dt.date | None] = Depends(datetime_param),
+    filters: Filters = Depends(filters_param),
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> JSONResponse:
+    _check(collection_id)
+    if interval != (None, None):
+        filters = replace(
+            filters, start=interval[0] or filters.start, end=interval[1] or filters.end
+        )
+    frame = _load(engine, collection_id, filters, bbox)
+    page = frame.iloc[offset : offset + limit]
+    doc = to_geojson_dict(page, {})
+    doc.pop("metadata")
+    for feature, fid in zip(doc["features"], page[_ID_COLUMN[collection_id]], strict=True):
+        feature["id"] = str(fid)
+    doc.update(numberMatched=len(frame), numberReturned=len(page),
+               timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+               links=_page_links(request, offset, limit, len(frame)))  # fmt: skip
+    return JSONResponse(doc, media_type=GEOJSON)
+
+
+def _page_links(request: Request, offset: int, limit: int, matched: int) -> list[dict[str, str]]:
+    def at(start: int) -> str:
+        return str(request.url.include_query_params(offset=start, limit=limit))
+
+    links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+    if offset + limit < matched:
+        links.append({"href": at(offset + limit), "rel": "next", "type": GEOJSON})
+    if offset > 0:
+        links.append({"href": at(max(0, offset - limit)), "rel": "prev", "type": GEOJSON})
+    return links
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", operation_id="item")
+def item(
+    collection_id: str,
+    feature_id: str,
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> JSONResponse:
+    _check(collection_id)
+    frame = _load(engine, collection_id, Filters(), None)
+    match = frame[frame[_ID_COLUMN[collection_id]].astype(str) == feature_id]
+    if match.empty:
+        raise UnknownLayerError(f"no feature {feature_id!r} in {collection_id}")
+    feature = to_geojson_dict(match.iloc[:1], {})["features"][0]
+    feature["id"] = feature_id
+    return JSONResponse(feature, media_type=GEOJSON)
