@@ -43,9 +43,20 @@ def _texts(inputs: Inputs) -> pd.DataFrame:
     return frame[frame["description"].fillna("").str.strip() != ""].reset_index(drop=True)
 
 
+#: The type of an inspection that found no problem (or has no text to type).
+NO_PROBLEM = (-1, "未发现问题")
+
+
 def _write_back(engine: Engine, frame: pd.DataFrame, types: ProblemTypes) -> None:
-    """Store each record's type id and label (whole-province typing only)."""
+    """Store each record's type id and label (whole-province typing only).
+
+    Inspections that found no problem, and records without a text, get
+    :data:`NO_PROBLEM`, so that every case and finding carries a type.
+    """
     with engine.begin() as conn:
+        for model in (PenaltyCase, Inspection):
+            conn.execute(update(model).values(problem_type=NO_PROBLEM[0],
+                                              problem_type_label=NO_PROBLEM[1]))  # fmt: skip
         for kind, model in (("cases", PenaltyCase), ("inspections", Inspection)):
             rows = (frame["kind"] == kind).to_numpy()
             ids, labels = frame.loc[rows, "id"].to_numpy(), types.labels[rows]

@@ -88,6 +88,14 @@ def test_planted_problem_families_are_recovered_as_types(sample_store: Engine) -
         )
     merged = truth[truth["kind"] == "cases"].merge(typed, on="record_id")
     assert merged["problem_type"].notna().all()  # every case assigned
+    with sample_store.connect() as conn:
+        findings = pd.read_sql(
+            text("SELECT problem_found, problem_type, problem_type_label FROM inspections"), conn
+        )
+    assert findings["problem_type"].notna().all()  # and every finding
+    no_problem = findings["problem_found"] == 0
+    assert (findings.loc[no_problem, "problem_type_label"] == "未发现问题").all()
+    assert (findings.loc[~no_problem, "problem_type"] >= 0).mean() > 0.99
     # each type is (nearly) one planted family, and every family is the majority of some type
     assert homogeneity_score(merged["family"], merged["problem_type"]) > 0.9
     majority = merged.groupby("problem_type")["family"].agg(lambda s: s.value_counts().index[0])
