@@ -35,9 +35,16 @@ def _plain_value(value: Any) -> Any:
     return value
 
 
-def to_geojson_dict(gdf: gpd.GeoDataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
-    """An RFC 7946 FeatureCollection (WGS84) with ``metadata`` as a foreign member."""
-    wgs84 = gdf.to_crs(4326) if gdf.crs is not None and not gdf.crs.equals(4326) else gdf
+def to_geojson_dict(
+    gdf: gpd.GeoDataFrame, metadata: dict[str, Any], *, to_wgs84: bool = True
+) -> dict[str, Any]:
+    """A FeatureCollection with ``metadata`` as a foreign member.
+
+    RFC 7946 (WGS84) by default; ``to_wgs84=False`` keeps the coordinates as
+    they are (OGC API - Features Part 2 responses in another CRS).
+    """
+    reproject = to_wgs84 and gdf.crs is not None and not gdf.crs.equals(4326)
+    wgs84 = gdf.to_crs(4326) if reproject else gdf
     props = _plain_properties(wgs84).astype(object)
     props = props.where(props.notna(), None)
     geometries = [None if g is None else shapely.geometry.mapping(g) for g in wgs84.geometry]

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from shapely.geometry import box
 from sqlalchemy import Engine
 
+from geo_service.api.crs import CRS84, SUPPORTED, bbox_to_crs84, parse_crs, to_response_crs
 from geo_service.api.dependencies import (
     MAX_LIMIT,
     Caller,
@@ -32,6 +33,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ]
 COLLECTIONS = ("jurisdictions", *RECORD_TABLES, *(n for n in ANALYTIC_LAYERS if n != "kde"))
 _TITLES = {"jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
@@ -53,10 +55,16 @@ def _collection(request: Request, name: str) -> dict[str, Any]:
         "id": name,
         "title": _TITLES.get(name, name),
         "itemType": "feature",
-        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "crs": list(SUPPORTED),
+        "storageCrs": CRS84,
         "links": [
             {"href": f"{base}/collections/{name}", "rel": "self", "type": "application/json"},
             {"href": f"{base}/collections/{name}/items", "rel": "items", "type": GEOJSON},
+            {
+                "href": f"{base}/collections/{name}/queryables",
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "type": "application/schema+json",
+            },
         ],
     }
 
@@ -120,24 +128,71 @@ def items(
     bbox: tuple[float, float, float, float] | None = Depends(bbox_param),
     interval: tuple[dt.date | None, dt.date | None] = Depends(datetime_param),
     filters: Filters = Depends(filters_param),
+    crs: str | None = Query(None, description="CRS of the response (URI)"),
+    bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS of bbox (URI)"),
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> JSONResponse:
     _check(collection_id)
+    response_crs = parse_crs(crs)
+    if bbox is not None:
+        bbox = bbox_to_crs84(bbox, parse_crs(bbox_crs))
     if interval != (None, None):
         filters = replace(
             filters, start=interval[0] or filters.start, end=interval[1] or filters.end
         )
-    frame = _load(engine, collection_id, filters, bbox)
+    frame = _property_filters(request, _load(engine, collection_id, filters, bbox))
     page = frame.iloc[offset : offset + limit]
-    doc = to_geojson_dict(page, {})
+    doc = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)
     doc.pop("metadata")
     for feature, fid in zip(doc["features"], page[_ID_COLUMN[collection_id]], strict=True):
         feature["id"] = str(fid)
     doc.update(numberMatched=len(frame), numberReturned=len(page),
                timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                links=_page_links(request, offset, limit, len(frame)))  # fmt: skip
-    return JSONResponse(doc, media_type=GEOJSON)
+    return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
+
+
+_RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f", "jurisdiction",
+             "industry", "period", "start", "end", "violation_type"}  # fmt: skip
+
+
+def _property_filters(request: Request, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``?name=value`` for any queryable property: equality on its text form."""
+    for name, value in request.query_params.items():
+        if name in _RESERVED:
+            continue
+        if name not in frame.columns or name == frame.geometry.name:
+            raise BadFilterError(f"{name!r} is not a queryable of this collection")
+        frame = frame[frame[name].astype(str) == value]
+    return frame
+
+
+def _json_type(dtype: Any) -> str:
+    kind = getattr(dtype, "kind", "O")
+    return {"i": "integer", "u": "integer", "f": "number", "b": "boolean"}.get(kind, "string")
+
+
+@router.get("/collections/{collection_id}/queryables", operation_id="queryables")
+def queryables(
+    collection_id: str,
+    request: Request,
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> JSONResponse:
+    _check(collection_id)
+    frame = _load(engine, collection_id, Filters(), None)
+    properties = {
+        c: {"type": _json_type(t)} for c, t in frame.dtypes.items() if c != frame.geometry.name
+    }
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": str(request.url),
+        "type": "object",
+        "title": _TITLES.get(collection_id, collection_id),
+        "properties": properties,
+    }
+    return JSONResponse(schema, media_type="application/schema+json")
 
 
 def _page_links(request: Request, offset: int, limit: int, matched: int) -> list[dict[str, str]]:

@@ -95,3 +95,50 @@ def test_bad_requests_get_a_json_reason(client: TestClient, url: str, status: in
     assert response.status_code == status
     body = response.json()
     assert ("code" in body and "description" in body) or "detail" in body
+
+
+def test_responses_in_cgcs2000_and_web_mercator(client: TestClient) -> None:
+    base = client.get("/collections/cases/items?limit=1").json()["features"][0]
+    lon, lat = base["geometry"]["coordinates"]
+    cgcs = client.get(
+        "/collections/cases/items?limit=1&crs=http://www.opengis.net/def/crs/EPSG/0/4490"
+    )
+    assert cgcs.headers["content-crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4490>"
+    lat2, lon2 = cgcs.json()["features"][0]["geometry"][
+        "coordinates"
+    ]  # EPSG:4490 is latitude first
+    assert abs(lat2 - lat) < 1e-6 and abs(lon2 - lon) < 1e-6
+    merc = client.get(
+        "/collections/cases/items?limit=1&crs=http://www.opengis.net/def/crs/EPSG/0/3857"
+    )
+    x, _ = merc.json()["features"][0]["geometry"]["coordinates"]
+    assert abs(x - lon * 20037508.342789244 / 180) < 1.0
+    assert client.get("/collections/cases/items?crs=EPSG:9999").status_code == 400
+    assert (
+        "http://www.opengis.net/def/crs/EPSG/0/4490"
+        in client.get("/collections/cases").json()["crs"]
+    )
+
+
+def test_bbox_in_another_crs_selects_the_same_features(client: TestClient) -> None:
+    lonlat = client.get("/collections/cases/items?bbox=107.5,22.0,109.5,23.5").json()
+    k = 20037508.342789244 / 180
+    import math
+
+    def y(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0
+
+    url = (f"/collections/cases/items?bbox={107.5 * k},{y(22.0)},{109.5 * k},{y(23.5)}"
+           "&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3857")  # fmt: skip
+    mercator = client.get(url).json()
+    assert mercator["numberMatched"] == lonlat["numberMatched"] > 0
+
+
+def test_queryables_and_property_filters(client: TestClient) -> None:
+    schema = client.get("/collections/cases/queryables").json()
+    assert schema["properties"]["case_id"]["type"] == "string"
+    assert schema["properties"]["penalty_amount"]["type"] == "number"
+    register = client.get("/collections/cases/items?geocode_method=register").json()
+    assert register["numberMatched"] == 2
+    assert {f["properties"]["geocode_method"] for f in register["features"]} == {"register"}
+    assert client.get("/collections/cases/items?colour=red").status_code == 400
