@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
-from geo_service.api import features
+from geo_service.api import features, stats
 from geo_service.errors import HTTP_STATUS, http_status_for
 from geo_service.settings import Settings
 from geo_service.store.db import make_engine
@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_exception_handler(error, _errors)
 
     app.include_router(features.router)
+    app.include_router(stats.router)
 
     @app.get("/healthz", operation_id="healthz")
     def healthz() -> JSONResponse:

@@ -1,0 +1,109 @@
+"""Statistics ledgers over HTTP: ``/stats/{cases|inspections}`` as JSON or XLSX."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
+
+from analytics.ledgers import case_ledger, inspection_ledger
+from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
+from geo_service.boundaries import read_divisions
+from geo_service.errors import BadFilterError, UnknownLayerError
+from geo_service.filters import Filters
+from geo_service.store.queries import read_frame
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_DATE = {"cases": "decision_date", "inspections": "inspection_date"}
+_TYPE = {"cases": "violation_type", "inspections": "problem_category"}
+_VALUES = {"cases": ["penalty_amount", "status"], "inspections": ["problem_found"]}
+GROUPS = (
+    "province",
+    "city",
+    "county",
+    "industry",
+    "type",
+    "problem_type",
+    "year",
+    "quarter",
+    "month",
+)
+
+router = APIRouter()
+
+
+def _group_columns(kind: str, group_by: str) -> list[str]:
+    names = [g.strip() for g in group_by.split(",") if g.strip()]
+    unknown = [g for g in names if g not in GROUPS]
+    if unknown or not names:
+        raise BadFilterError(f"group_by must name some of {', '.join(GROUPS)}")
+    return names
+
+
+def _frame(engine: Engine, kind: str, filters: Filters, groups: list[str]) -> pd.DataFrame:
+    columns = ["province_adcode", "city_adcode", "adcode", "industry_code", _TYPE[kind],
+               "problem_type_label", _DATE[kind], *_VALUES[kind]]  # fmt: skip
+    raw = read_frame(engine, kind, filters, columns)
+    names = read_divisions(engine).table["name"]
+    dates = pd.to_datetime(raw[_DATE[kind]])
+    derived = {
+        "province": raw["province_adcode"].map(names),
+        "city": raw["city_adcode"].map(names),
+        "county": raw["adcode"].map(names),
+        "industry": raw["industry_code"],
+        "type": raw[_TYPE[kind]],
+        "problem_type": raw["problem_type_label"],
+        "year": dates.dt.year.astype("Int64").astype(str),
+        "quarter": dates.dt.year.astype("Int64").astype(str)
+        + "-Q"
+        + dates.dt.quarter.astype("Int64").astype(str),
+        "month": dates.dt.strftime("%Y-%m"),
+    }
+    frame = pd.DataFrame({g: derived[g] for g in groups})
+    for column in _VALUES[kind]:
+        frame[column] = raw[column]
+    return frame
+
+
+def _ledger(engine: Engine, kind: str, group_by: str, filters: Filters) -> pd.DataFrame:
+    if kind not in _DATE:
+        raise UnknownLayerError(f"no ledger {kind!r}; use cases or inspections")
+    groups = _group_columns(kind, group_by)
+    frame = _frame(engine, kind, filters, groups)
+    build = case_ledger if kind == "cases" else inspection_ledger
+    return build(frame, groups).fillna({g: "" for g in groups})
+
+
+@router.get("/stats/{kind}.xlsx", operation_id="stats_xlsx", response_class=Response)
+def stats_xlsx(
+    kind: str,
+    group_by: str = Query("city,month", description=f"comma-separated: {', '.join(GROUPS)}"),
+    filters: Filters = Depends(filters_param),
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> Response:
+    table = _ledger(engine, kind, group_by, filters)
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        table.to_excel(writer, index=False, sheet_name=kind)
+    headers = {"Content-Disposition": f'attachment; filename="{kind}-ledger.xlsx"'}
+    return Response(buffer.getvalue(), media_type=XLSX, headers=headers)
+
+
+@router.get("/stats/{kind}", operation_id="stats")
+def stats(
+    kind: str,
+    group_by: str = Query("city,month", description=f"comma-separated: {', '.join(GROUPS)}"),
+    filters: Filters = Depends(filters_param),
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> JSONResponse:
+    table = _ledger(engine, kind, group_by, filters)
+    rows: list[dict[str, Any]] = json.loads(table.to_json(orient="records", force_ascii=False))
+    return JSONResponse({"kind": kind, "group_by": _group_columns(kind, group_by),
+                         "filters": filters.as_dict(), "rows": rows})  # fmt: skip

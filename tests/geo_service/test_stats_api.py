@@ -1,0 +1,72 @@
+"""Statistics ledgers over HTTP, checked against the store and the committed sample slice."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from geo_service.app import create_app
+from geo_service.boundaries import load_divisions
+from geo_service.ingest import IngestOptions, ingest_file
+from geo_service.paths import SAMPLE_SLICE
+from geo_service.settings import Settings
+from geo_service.store import make_engine, migrate
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, divisions_gdf: gpd.GeoDataFrame) -> TestClient:
+    path: Path = tmp_path_factory.mktemp("stats") / "geo.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    load_divisions(engine, divisions_gdf)
+    for kind in ("enterprises", "cases", "inspections"):
+        options = IngestOptions(
+            kind=kind, rejects_path=path.with_name(f"{kind}.rej"), progress=False
+        )
+        ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
+    client = TestClient(create_app(Settings(database_url=f"sqlite:///{path}")))
+    client.engine = engine  # type: ignore[attr-defined]
+    return client
+
+
+def test_case_ledger_by_city_matches_the_store(client: TestClient) -> None:
+    body = client.get("/stats/cases?group_by=city").json()
+    with client.engine.connect() as conn:  # type: ignore[attr-defined]
+        expected = pd.read_sql(text("SELECT city_adcode, count(*) AS n, sum(penalty_amount) AS s"
+                                    " FROM cases GROUP BY city_adcode"), conn)  # fmt: skip
+    rows = {r["city"]: r for r in body["rows"]}
+    assert len(rows) == 14 and sum(r["cases"] for r in rows.values()) == expected["n"].sum()
+    assert rows["柳州市"]["cases"] == expected.set_index("city_adcode").loc["450200", "n"]
+    assert rows["柳州市"]["penalty_sum"] == pytest.approx(
+        expected.set_index("city_adcode").loc["450200", "s"]
+    )
+    assert all(0 <= r["execution_rate"] <= 1 for r in rows.values())
+
+
+def test_inspection_ledger_by_county_and_year_with_filters(client: TestClient) -> None:
+    body = client.get(
+        "/stats/inspections?group_by=county,year&jurisdiction=450100&period=2024"
+    ).json()
+    assert {r["year"] for r in body["rows"]} == {"2024"}
+    assert body["filters"] == {"jurisdiction": "450100", "period": "2024"}
+    assert all(r["problems_found"] <= r["inspections"] for r in body["rows"])
+    assert body["rows"] and all(r["county"] for r in body["rows"])
+
+
+def test_ledger_as_xlsx(client: TestClient) -> None:
+    response = client.get("/stats/cases.xlsx?group_by=type,quarter")
+    assert response.status_code == 200
+    sheet = pd.read_excel(io.BytesIO(response.content))
+    assert list(sheet.columns[:2]) == ["type", "quarter"] and sheet["cases"].sum() == 3472
+
+
+@pytest.mark.parametrize("url", ["/stats/cases?group_by=colour", "/stats/fines?group_by=city"])
+def test_bad_ledgers_get_a_json_reason(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code in (400, 404) and "description" in response.json()
