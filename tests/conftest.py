@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -104,6 +107,31 @@ def sqlite_only_store(sqlite_store: Engine) -> Iterator[Engine]:
     """The SQLite store alone, for tests about files rather than backends."""
     _clear_records(sqlite_store)
     yield sqlite_store
+
+
+@dataclass(frozen=True)
+class SampleStore:
+    """The committed sample slice ingested into a store of its own."""
+
+    engine: Engine
+    summaries: dict[str, dict[str, Any]]
+    rejects: Path  # folder of <kind>.csv rejects files
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory, divisions_gdf) -> SampleStore:  # type: ignore[no-untyped-def]
+    """The sample slice in a SQLite store shared by the tests that only read it."""
+    from geo_service.ingest import IngestOptions, ingest_file
+    from geo_service.paths import SAMPLE_SLICE
+
+    out = tmp_path_factory.mktemp("sample_store")
+    engine = _prepared(make_engine(f"sqlite:///{out / 'geo.db'}"), divisions_gdf)
+    summaries = {}
+    for kind in ("enterprises", "cases", "inspections"):
+        options = IngestOptions(kind=kind, rejects_path=out / f"{kind}.csv", progress=False,
+                                today=dt.date(2026, 11, 28))  # fmt: skip
+        summaries[kind] = ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
+    return SampleStore(engine, summaries, out)
 
 
 @pytest.fixture

@@ -3,38 +3,26 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import geopandas as gpd
 import pytest
 import shapely
 from sqlalchemy import Engine
 
-from geo_service.boundaries import load_divisions, read_divisions
+from geo_service.boundaries import read_divisions
 from geo_service.build import analytic_layer
 from geo_service.filters import Filters
-from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.paths import SAMPLE_SLICE
-from geo_service.store import make_engine, migrate
+from tests.conftest import SampleStore
 
 TRUTH = json.loads((SAMPLE_SLICE / "truth.json").read_text(encoding="utf-8"))
 EMERGING = {"new_hot", "intensifying_hot", "consecutive_hot"}
 
 
-@pytest.fixture(scope="module")
-def sample_store(
-    tmp_path_factory: pytest.TempPathFactory, divisions_gdf: gpd.GeoDataFrame
-) -> Engine:
-    path: Path = tmp_path_factory.mktemp("recovery") / "geo.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    load_divisions(engine, divisions_gdf)
-    for kind in ("enterprises", "cases", "inspections"):
-        options = IngestOptions(
-            kind=kind, rejects_path=path.with_name(f"{kind}.rej.csv"), progress=False
-        )
-        ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
-    return engine
+@pytest.fixture
+def engine(sample_store: SampleStore) -> Engine:
+    """The shared store holding the committed sample slice."""
+    return sample_store.engine
 
 
 def _counties(engine: Engine, key: str) -> gpd.GeoSeries:
@@ -42,8 +30,8 @@ def _counties(engine: Engine, key: str) -> gpd.GeoSeries:
     return table.loc[[c["adcode"] for c in TRUTH[key]["counties"]], "geometry"]
 
 
-def test_planted_hot_spots_are_gi_bin_3_and_quiet_counties_are_not(sample_store: Engine) -> None:
-    layer = analytic_layer(sample_store, "hotspots", Filters(), {}).frame()
+def test_planted_hot_spots_are_gi_bin_3_and_quiet_counties_are_not(engine: Engine) -> None:
+    layer = analytic_layer(engine, "hotspots", Filters(), {}).frame()
     centres = layer.geometry.representative_point()
     for spot in TRUTH["hot_spots"]:
         centre = shapely.Point(spot["lon"], spot["lat"])
@@ -52,7 +40,7 @@ def test_planted_hot_spots_are_gi_bin_3_and_quiet_counties_are_not(sample_store:
         near = centres.within(centre.buffer(spot["radius_km"] / 111 / 2))
         assert near.sum() >= 2, spot["key"]
         assert (layer.loc[near, "gi_bin"] == 3).mean() >= 0.75, spot["key"]
-    quiet = shapely.union_all(_counties(sample_store, "quiet_counties").to_numpy())
+    quiet = shapely.union_all(_counties(engine, "quiet_counties").to_numpy())
     in_quiet = centres.within(quiet)
     assert in_quiet.sum() > 50
     assert (layer.loc[in_quiet, "gi_bin"] > 0).sum() == 0
@@ -60,9 +48,9 @@ def test_planted_hot_spots_are_gi_bin_3_and_quiet_counties_are_not(sample_store:
     assert (layer["gi_bin"] == 3).mean() < 0.05
 
 
-def test_worsening_counties_come_out_as_emerging(sample_store: Engine) -> None:
-    layer = analytic_layer(sample_store, "emerging-hotspots", Filters(), {}).frame()
-    table = read_divisions(sample_store).table
+def test_worsening_counties_come_out_as_emerging(engine: Engine) -> None:
+    layer = analytic_layer(engine, "emerging-hotspots", Filters(), {}).frame()
+    table = read_divisions(engine).table
     counties = table[table["level"] == "county"]
     emerging = layer[layer["category"].isin(EMERGING)]
     has_emerging = counties.geometry.apply(lambda g: bool(emerging.geometry.intersects(g).any()))
@@ -74,21 +62,21 @@ def test_worsening_counties_come_out_as_emerging(sample_store: Engine) -> None:
     assert not has_emerging.loc[quiet].any()
 
 
-def test_planted_problem_families_are_recovered_as_types(sample_store: Engine) -> None:
+def test_planted_problem_families_are_recovered_as_types(engine: Engine) -> None:
     import pandas as pd
     from sklearn.metrics import homogeneity_score
     from sqlalchemy import text
 
-    stored = analytic_layer(sample_store, "problem-types", Filters(), {})
+    stored = analytic_layer(engine, "problem-types", Filters(), {})
     assert 4 <= stored.parameters["n_types"] <= 16
     truth = pd.read_csv(SAMPLE_SLICE / "truth_points.csv", dtype=str)
-    with sample_store.connect() as conn:
+    with engine.connect() as conn:
         typed = pd.read_sql(
             text("SELECT case_id AS record_id, problem_type, problem_type_label FROM cases"), conn
         )
     merged = truth[truth["kind"] == "cases"].merge(typed, on="record_id")
     assert merged["problem_type"].notna().all()  # every case assigned
-    with sample_store.connect() as conn:
+    with engine.connect() as conn:
         findings = pd.read_sql(
             text("SELECT problem_found, problem_type, problem_type_label FROM inspections"), conn
         )
@@ -111,8 +99,8 @@ def test_planted_problem_families_are_recovered_as_types(sample_store: Engine) -
     assert layer["records"].sum() > len(merged)  # cases and problem findings
 
 
-def test_clusters_profile_their_cases(sample_store: Engine) -> None:
-    clusters = analytic_layer(sample_store, "clusters", Filters(), {}).frame()
+def test_clusters_profile_their_cases(engine: Engine) -> None:
+    clusters = analytic_layer(engine, "clusters", Filters(), {}).frame()
     assert len(clusters) >= 10
     assert clusters["size"].sum() <= TRUTH["files"]["cases"]["rows"]
     from analytics.projection import EQUAL_AREA_CRS, lonlat_to_equal_area
@@ -125,9 +113,9 @@ def test_clusters_profile_their_cases(sample_store: Engine) -> None:
 
 
 def test_county_hot_spots_hold_the_planted_hot_spots_and_spare_quiet_counties(
-    sample_store: Engine,
+    engine: Engine,
 ) -> None:
-    layer = analytic_layer(sample_store, "hotspots", Filters(), {"unit": "county"}).frame()
+    layer = analytic_layer(engine, "hotspots", Filters(), {"unit": "county"}).frame()
     assert len(layer) == 111 and {"adcode", "name", "count", "gi_z", "gi_bin"} <= set(layer.columns)
     hot_counties = set(layer.loc[layer["gi_bin"] > 0, "adcode"])
     planted = {c for spot in TRUTH["hot_spots"] for c in spot["counties"]}
@@ -136,12 +124,12 @@ def test_county_hot_spots_hold_the_planted_hot_spots_and_spare_quiet_counties(
     assert not quiet & hot_counties
 
 
-def test_space_time_clusters_are_bounded_in_time(sample_store: Engine) -> None:
+def test_space_time_clusters_are_bounded_in_time(engine: Engine) -> None:
     import pandas as pd
 
-    spatial = analytic_layer(sample_store, "clusters", Filters(), {}).frame()
+    spatial = analytic_layer(engine, "clusters", Filters(), {}).frame()
     bursts = analytic_layer(
-        sample_store, "clusters", Filters(), {"eps_days": 60, "min_samples": 5}
+        engine, "clusters", Filters(), {"eps_days": 60, "min_samples": 5}
     ).frame()
     assert len(bursts) > 0
     span = pd.to_datetime(bursts["last_date"]) - pd.to_datetime(bursts["first_date"])

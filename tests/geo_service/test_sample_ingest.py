@@ -6,36 +6,24 @@ for (expected_rejects.csv) and where each good record truly is (truth_points.csv
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 import pytest
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from geo_service.boundaries import load_divisions
-from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.paths import SAMPLE_SLICE
-from geo_service.store import make_engine, migrate
+from tests.conftest import SampleStore
 
 KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
 METHOD = {"coordinates": "coordinates", "credit_code": "register", "name": "register",
           "name_variant": "register", "address_county": "address", "address_city": "address"}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def ingested(tmp_path_factory: pytest.TempPathFactory, divisions_gdf) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    out = tmp_path_factory.mktemp("sample_ingest")
-    sqlite_store = make_engine(f"sqlite:///{out / 'geo.db'}")  # its own store: module-scoped
-    migrate(sqlite_store)
-    load_divisions(sqlite_store, divisions_gdf)
-    summaries = {}
-    for kind in KEYS:
-        options = IngestOptions(kind=kind, rejects_path=out / f"{kind}.csv", progress=False,
-                                today=dt.date(2026, 11, 28))  # fmt: skip
-        summaries[kind] = ingest_file(sqlite_store, SAMPLE_SLICE / f"{kind}.csv", options)
-    return {"engine": sqlite_store, "summaries": summaries, "rejects": out}
+@pytest.fixture
+def ingested(sample_store: SampleStore) -> dict[str, object]:
+    return {"engine": sample_store.engine, "summaries": sample_store.summaries,
+            "rejects": sample_store.rejects}  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", list(KEYS))

@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from geo_service.app import create_app
-from geo_service.boundaries import load_divisions
-from geo_service.ingest import IngestOptions, ingest_file
-from geo_service.paths import SAMPLE_SLICE
 from geo_service.settings import Settings
-from geo_service.store import make_engine, migrate
+from tests.conftest import SampleStore
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, divisions_gdf: gpd.GeoDataFrame) -> TestClient:
-    path: Path = tmp_path_factory.mktemp("stats") / "geo.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    load_divisions(engine, divisions_gdf)
-    for kind in ("enterprises", "cases", "inspections"):
-        options = IngestOptions(
-            kind=kind, rejects_path=path.with_name(f"{kind}.rej"), progress=False
-        )
-        ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
-    client = TestClient(create_app(Settings(database_url=f"sqlite:///{path}")))
-    client.engine = engine  # type: ignore[attr-defined]
+@pytest.fixture
+def client(sample_store: SampleStore) -> TestClient:
+    url = sample_store.engine.url.render_as_string(hide_password=False)
+    client = TestClient(create_app(Settings(database_url=url)))
+    client.engine = sample_store.engine  # type: ignore[attr-defined]
     return client
 
 
