@@ -1,17 +1,20 @@
-"""The HTTP application factory (the serving issue fills in OGC API, tiles, maps)."""
+"""The HTTP application factory: OGC API - Features, tiles, downloads, maps and ledgers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
-from geo_service.api import features, stats
+from geo_service.api import downloads, features, maps, stats, tiles
 from geo_service.errors import HTTP_STATUS, http_status_for
+from geo_service.paths import STATIC_DIR
 from geo_service.settings import Settings
 from geo_service.store.db import make_engine
 from geo_service.store.queries import data_version
@@ -34,8 +37,10 @@ def create_app(settings: Settings) -> FastAPI:
     for error in HTTP_STATUS:  # the one error table (geo_service.errors)
         app.add_exception_handler(error, _errors)
 
-    app.include_router(features.router)
-    app.include_router(stats.router)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    for module in (features, tiles, downloads, maps, stats):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", operation_id="healthz")
     def healthz() -> JSONResponse:
@@ -48,19 +53,29 @@ def create_app(settings: Settings) -> FastAPI:
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok", "data_version": version})
 
-    @app.get("/", operation_id="landing")
-    def landing() -> dict[str, Any]:
+    @app.get("/", operation_id="landing", response_model=None)
+    def landing(request: Request, f: str | None = None) -> Response | dict[str, Any]:
+        links = _landing_links()
+        wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
+        if wants_html:
+            return HTMLResponse(maps.landing_page(request, links))
         return {
             "title": "geo-service",
             "description": "Environmental-enforcement records and analytics",
-            "links": [
-                {"href": "/healthz", "rel": "status", "type": "application/json"},
-                {"href": "/openapi.json", "rel": "service-desc",
-                 "type": "application/vnd.oai.openapi+json;version=3.0"},
-                {"href": "/docs", "rel": "service-doc", "type": "text/html"},
-                {"href": "/conformance", "rel": "conformance", "type": "application/json"},
-                {"href": "/collections", "rel": "data", "type": "application/json"},
-            ],
-        }  # fmt: skip
+            "links": links,
+        }
 
     return app
+
+
+def _landing_links() -> list[dict[str, str]]:
+    return [
+        {"href": "/healthz", "rel": "status", "type": "application/json", "title": "Status"},
+        {"href": "/openapi.json", "rel": "service-desc",
+         "type": "application/vnd.oai.openapi+json;version=3.0", "title": "OpenAPI"},
+        {"href": "/docs", "rel": "service-doc", "type": "text/html", "title": "API docs"},
+        {"href": "/conformance", "rel": "conformance", "type": "application/json",
+         "title": "Conformance"},
+        {"href": "/collections", "rel": "data", "type": "application/json",
+         "title": "图层 Collections"},
+    ]  # fmt: skip

@@ -11,3 +11,5 @@ SAMPLE_GEODATA = PROJECT_ROOT / "sample_geodata"
 BUNDLED_DIVISIONS = SAMPLE_GEODATA / "guangxi_divisions.geojson"
 #: The committed slice of the synthetic dataset used by tests and ``make run``.
 SAMPLE_SLICE = SAMPLE_GEODATA / "sample"
+#: Scripts, styles and icons the maps use, served at ``/static`` (no CDN).
+STATIC_DIR = Path(__file__).resolve().parent / "static"

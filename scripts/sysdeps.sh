@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite uses, when this machine allows it:
-# PostGIS for the PostgreSQL on 127.0.0.1:5432 and a CJK font. Never fails the build by itself:
+# PostGIS for the PostgreSQL on 127.0.0.1:5432, a CJK font and Chromium. Never fails the build by itself:
 # tests that need a missing package skip with a reason (and fail under CI=true).
 set -u
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -15,6 +15,10 @@ fi
 # A CJK font, so that Chinese labels render in plots (and, later, browser screenshots).
 if ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then
   pkgs+=("fonts-wqy-zenhei")
+fi
+# Chromium, for the headless-browser tests of the maps (driven by Playwright's own driver).
+if ! dpkg -s chromium >/dev/null 2>&1; then
+  pkgs+=("chromium")
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "sysdeps: installing ${pkgs[*]}"

@@ -27,7 +27,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def _postgres_database(worker: str) -> str:
     """Create a fresh database for this test worker on the PostgreSQL server; its URL."""
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"geo_test_{worker}"
+    # GEO_TEST_DB_TAG keeps the databases of suites run side by side apart
+    name = f"geo_test_{os.environ.get('GEO_TEST_DB_TAG', '')}{worker}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -139,3 +140,67 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary working folder for commands that write relative paths."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def built_sample_store(tmp_path_factory: pytest.TempPathFactory, divisions_gdf) -> Engine:  # type: ignore[no-untyped-def]
+    """The sample slice in a store of its own with every layer built (what `make run` serves)."""
+    from geo_service.build import build_layers
+    from geo_service.filters import Filters
+    from geo_service.ingest import IngestOptions, ingest_file
+    from geo_service.paths import SAMPLE_SLICE
+
+    out = tmp_path_factory.mktemp("built_sample")
+    engine = _prepared(make_engine(f"sqlite:///{out / 'geo.db'}"), divisions_gdf)
+    for kind in ("enterprises", "cases", "inspections"):
+        options = IngestOptions(kind=kind, rejects_path=out / f"{kind}.csv", progress=False,
+                                today=dt.date(2026, 11, 28))  # fmt: skip
+        ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
+    build_layers(engine, Filters())
+    return engine
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """The real service (uvicorn on a free loopback port) over the built sample store."""
+
+    url: str
+    engine: Engine
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(built_sample_store: Engine) -> Iterator[LiveServer]:
+    """uvicorn serving the built sample store in a thread of the test process."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from geo_service.app import create_app
+    from geo_service.settings import Settings
+
+    url = built_sample_store.url.render_as_string(hide_password=False)
+    port = free_port()
+    config = uvicorn.Config(create_app(Settings(database_url=url)), host="127.0.0.1", port=port,
+                            log_level="warning", access_log=False)  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(500):  # bounded wait for the socket
+        if server.started:
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("the test server did not start")
+    yield LiveServer(f"http://127.0.0.1:{port}", built_sample_store)
+    server.should_exit = True
+    thread.join(timeout=10)
