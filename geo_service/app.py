@@ -22,8 +22,10 @@ from geo_service.store.queries import data_version
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the application from explicit settings."""
+    # /docs is served by the maps router with Swagger UI from /static (no CDN)
     app = FastAPI(title="geo-service", version=__version__,
-                  description="Enforcement records, hot spots and risk on the map.")  # fmt: skip
+                  description="Enforcement records, hot spots and risk on the map.",
+                  docs_url=None, redoc_url=None)  # fmt: skip
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
     app.state.settings = settings
     app.state.engine = engine

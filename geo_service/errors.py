@@ -33,12 +33,26 @@ class UnknownLayerError(ServiceError, LookupError):
     code = "unknown_layer"
 
 
+class NotFoundError(ServiceError, LookupError):
+    """A thing asked for by path that does not exist (a feature, a tile beyond the data)."""
+
+    code = "not_found"
+
+
+class BadTileError(ServiceError, ValueError):
+    """Tile coordinates that cannot exist (x or y outside 0 … 2^z − 1, a negative zoom)."""
+
+    code = "bad_tile"
+
+
 #: Exception class → HTTP status. The only place errors meet HTTP codes.
 HTTP_STATUS: dict[type[Exception], int] = {
     BadFilterError: 400,
     InputFileError: 400,
     ValueError: 400,
+    BadTileError: 400,
     UnknownLayerError: 404,
+    NotFoundError: 404,
     StoreNotReadyError: 503,
 }
 

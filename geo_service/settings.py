@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     )
     progress: bool = Field(True, description="Show a progress bar on long ingests (stderr)")
     sql_echo: bool = False
+    tile_cache_mb: int = Field(256, ge=0, description="Bound of the in-memory tile cache (MB)")
+    basemap_url: str | None = Field(
+        None,
+        description="XYZ tile URL template of a basemap for the maps (none by default: the "
+        "jurisdiction boundaries are the base; the maps must work with no internet)",
+    )
 
 
 @lru_cache(maxsize=1)
