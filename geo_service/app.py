@@ -57,7 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/", operation_id="landing", response_model=None)
     def landing(request: Request, f: str | None = None) -> Response | dict[str, Any]:
-        links = _landing_links()
+        # absolute: QGIS's OAPIF provider follows these links and does not resolve relative ones
+        base = str(request.base_url).rstrip("/")
+        links = [{**link, "href": base + link["href"]} for link in _landing_links()]
         wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
         if wants_html:
             return HTMLResponse(maps.landing_page(request, links))
