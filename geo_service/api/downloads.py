@@ -2,6 +2,232 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+import json
+import re
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import Engine
+
+from analytics.density import KERNELS
+from analytics.hexagons import RESOLUTIONS
+from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
+from geo_service.errors import BadFilterError, NotFoundError, UnknownLayerError
+from geo_service.exports import EXPORTABLE, export_layer, load_layer
+from geo_service.filters import Filters
+from geo_service.layer_specs import SPECS
+from geo_service.store.queries import read_jurisdictions
+from layers.errors import UnsupportedFormatError
+from layers.qgis import enforcement_layers, project_xml
+
+#: Extension in the URL → (format name of :func:`export_layer`, media type).
+FORMATS: dict[str, tuple[str, str]] = {
+    "geojson": ("geojson", "application/geo+json"),
+    "gpkg": ("gpkg", "application/geopackage+sqlite3"),
+    "csv": ("csv", "text/csv; charset=utf-8"),
+    "xlsx": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "tif": ("gtiff", "image/tiff; application=geotiff"),
+}
+QGS = "application/x-qgis-project"
+_FILTER_ORDER = ("jurisdiction", "industry", "period", "start", "end", "violation_type")
 
 router = APIRouter()
+
+
+def _choice(*allowed: str) -> Any:
+    def check(name: str, value: str) -> str:
+        if value not in allowed:
+            raise BadFilterError(f"{name}={value!r}; expected one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def _number(low: float, high: float, kind: type = float) -> Any:
+    def check(name: str, value: str) -> float | int:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise BadFilterError(f"{name}={value!r} is not a {kind.__name__}") from None
+        if not low <= number <= high:
+            raise BadFilterError(f"{name}={value!r}: must be within {low:g} … {high:g}")
+        return number
+
+    return check
+
+
+_HEXAGON_RESOLUTION = _number(min(RESOLUTIONS), max(RESOLUTIONS), int)
+_CHECKS: dict[str, Any] = {
+    "resolution": _number(5, 8, int),  # Gi* layers over a whole province: at most res 8
+    "unit": _choice("h3", "county"),
+    "step": _choice("quarter", "month"),
+    "method": _choice("dbscan", "hdbscan"),
+    "weight": _choice("none", "penalty_amount"),
+    "ratio_to": _choice("enterprises"),
+    "kernel": _choice(*KERNELS),
+    "bandwidth_m": _number(100.0, 100_000.0),
+    "cell_m": _number(250.0, 10_000.0),  # bounds the grid a request can make
+}
+
+
+@dataclass(frozen=True)
+class LayerParameters:
+    """Analytic-layer parameters from the query (as ``geo-service export`` takes them)."""
+
+    resolution: str | None = Query(None, description="H3 resolution (hexagons 5-10, Gi* 5-8)")
+    unit: str | None = Query(None, description="hotspots: h3 or county")
+    step: str | None = Query(None, description="emerging-hotspots: quarter or month")
+    method: str | None = Query(None, description="clusters: dbscan or hdbscan")
+    weight: str | None = Query(None, description="kde: none or penalty_amount")
+    ratio_to: str | None = Query(None, description="kde: enterprises (cases per enterprise)")
+    bandwidth_m: str | None = Query(None, description="kde bandwidth in metres")
+    cell_m: str | None = Query(None, description="kde cell size in metres")
+    kernel: str | None = Query(None, description="kde: quartic, epanechnikov or gaussian")
+
+    def given(self) -> dict[str, str]:
+        """The parameters present in the query."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def for_layer(self, layer: str) -> dict[str, Any]:
+        """Validated, typed parameters of ``layer``; BadFilterError for any that do not fit."""
+        allowed = SPECS[layer].defaults if layer in SPECS else {}
+        parameters: dict[str, Any] = {}
+        for name, raw in self.given().items():
+            if name not in allowed:
+                raise BadFilterError(f"parameter {name!r} does not apply to the {layer} layer")
+            check = _HEXAGON_RESOLUTION if (layer, name) == ("hexagons", "resolution") else None
+            parameters[name] = (check or _CHECKS[name])(name, raw)
+        bandwidth, cell = parameters.get("bandwidth_m"), parameters.get("cell_m")
+        if bandwidth is not None and cell is not None and not cell <= bandwidth <= 200 * cell:
+            raise BadFilterError("bandwidth_m must be between cell_m and 200 × cell_m")
+        return parameters
+
+
+def _date(name: str, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadFilterError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def download_filters(
+    jurisdiction: str | None = None,
+    industry: str | None = None,
+    period: str | None = None,
+    start: str | None = Query(None, description="first day, YYYY-MM-DD"),
+    end: str | None = Query(None, description="last day, YYYY-MM-DD"),
+    violation_type: str | None = None,
+) -> Filters:
+    """The service filters, with a bad date a 400 like every other bad filter."""
+    return filters_param(jurisdiction, industry, period, _date("start", start), _date("end", end),
+                         violation_type)  # fmt: skip
+
+
+def _check_request(layer: str, ext: str) -> str:
+    if ext not in FORMATS:
+        raise NotFoundError(f"no format {ext!r}; choose from {', '.join(FORMATS)}")
+    if layer not in EXPORTABLE:
+        raise UnknownLayerError(f"no layer {layer!r}; choose from {', '.join(EXPORTABLE)}")
+    if ext == "tif" and layer != "kde":
+        raise UnsupportedFormatError(f"{layer} is a vector layer: only kde is a raster (kde.tif)")
+    return FORMATS[ext][0]
+
+
+def _filename(layer: str, ext: str, filters: Filters, parameters: dict[str, Any]) -> str:
+    """``cases_450100_2024.gpkg``: the layer, then the filters and parameters that made it."""
+    given = filters.as_dict()
+    parts = [layer, *(str(given[k]) for k in _FILTER_ORDER if k in given)]
+    parts += [f"{k}-{v}" for k, v in parameters.items()]
+    return "_".join(re.sub(r"[^\w.-]+", "-", p) for p in parts) + f".{ext}"
+
+
+def _disposition(filename: str) -> str:
+    stem, ext = filename.rsplit(".", 1)
+    parts = [p.encode("ascii", "ignore").decode().strip("-") for p in stem.split("_")]
+    ascii_name = "_".join(p for p in parts if p) + f".{ext}"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def layer_file(
+    engine: Engine, layer: str, fmt: str, filters: Filters, parameters: dict[str, Any]
+) -> tuple[bytes, dict[str, Any]]:
+    """The layer written in ``fmt`` (export names) as bytes, and its provenance.
+
+    Written into a private temporary folder that is removed before returning.
+    """
+    with tempfile.TemporaryDirectory(prefix="geo-download-") as folder:
+        out = Path(folder) / f"layer.{fmt}"
+        summary = export_layer(engine, layer, fmt, out, filters, parameters)
+        side = out.with_name(out.name + ".metadata.json")  # CSV provenance
+        meta = json.loads(side.read_text("utf-8")) if side.exists() else summary
+        data = out.read_bytes()
+    meta = {k: v for k, v in meta.items() if k not in ("path", "format")}
+    return data, meta
+
+
+def _provenance_header(meta: dict[str, Any]) -> str:
+    """Provenance as ASCII JSON for a header: lists and tables (in the files) left out."""
+    parameters = meta.get("parameters") or {}
+    scalars = {k: v for k, v in parameters.items() if not isinstance(v, list | dict)}
+    return json.dumps({**meta, "parameters": scalars}, ensure_ascii=True, default=str)
+
+
+@router.get("/downloads/project.qgs", operation_id="download_qgis_project", response_class=Response)
+def qgis_project(
+    request: Request,
+    filters: Filters = Depends(download_filters),
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> Response:
+    """A QGIS 3 project over this service's live layers (OGC API - Features and tiles)."""
+    base = str(request.base_url)
+    xml = project_xml(base, enforcement_layers(_hexagon_counts(engine, filters)),
+                      _bounds(engine, filters), filters.as_dict())  # fmt: skip
+    name = _filename("project", "qgs", filters, {})
+    headers = {"Content-Disposition": _disposition(name)}
+    return Response(xml.encode("utf-8"), media_type=QGS, headers=headers)
+
+
+def _bounds(engine: Engine, filters: Filters) -> tuple[float, float, float, float]:
+    """Lon/lat box of the jurisdictions the filters cover (the whole service area by default)."""
+    divisions = read_jurisdictions(engine, filters)
+    if divisions.empty:
+        raise BadFilterError(f"jurisdiction {filters.jurisdiction} is not a loaded division")
+    west, south, east, north = (float(v) for v in divisions.total_bounds)
+    return west, south, east, north
+
+
+def _hexagon_counts(engine: Engine, filters: Filters) -> list[float]:
+    """Case counts per hexagon for the filters (to class the hexagon layer's colours)."""
+    frame, _ = load_layer(engine, "hexagons", filters)
+    return [float(v) for v in frame["cases"]]
+
+
+@router.get("/downloads/{layer}.{ext}", operation_id="download", response_class=Response)
+def download(
+    layer: str,
+    ext: str,
+    filters: Filters = Depends(download_filters),
+    parameters: LayerParameters = Depends(),
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> Response:
+    """A layer as GeoJSON, GeoPackage, CSV or XLSX (``kde`` also as GeoTIFF), with provenance."""
+    fmt = _check_request(layer, ext)
+    chosen = parameters.for_layer(layer)
+    data, meta = layer_file(engine, layer, fmt, filters, chosen)
+    headers = {
+        "Content-Disposition": _disposition(_filename(layer, ext, filters, chosen)),
+        # CSV has nowhere inside for it; every format carries it here too (ASCII JSON)
+        "X-Provenance": _provenance_header(meta),
+    }
+    return Response(data, media_type=FORMATS[ext][1], headers=headers)

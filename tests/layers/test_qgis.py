@@ -1,0 +1,171 @@
+"""The QGIS project writer: XML that QGIS 3 reads, sources, styles, CRS and extent."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import numpy as np
+import pytest
+
+from layers.qgis import (
+    GI_BINS,
+    PROJECT_CRS,
+    ServiceLayer,
+    count_classes,
+    enforcement_layers,
+    layer_source,
+    project_xml,
+)
+
+BASE = "http://gis.example.cn:8080/geo/"
+BOUNDS = (104.45, 20.9, 112.06, 26.39)  # Guangxi
+QUERY = {"jurisdiction": "450100", "violation_type": "噪声超标"}
+
+
+def _project(query: dict[str, str] | None = None) -> ET.Element:
+    layers = enforcement_layers([1, 1, 2, 3, 5, 8, 13, 40, 0])
+    return ET.fromstring(project_xml(BASE, layers, BOUNDS, query))
+
+
+def tile_url(source: str) -> str:
+    """The tile URL template of a ``type=xyz&url=…`` source, decoded as QGIS decodes it."""
+    params = dict(part.split("=", 1) for part in source.split("&"))
+    assert params["type"] == "xyz" and int(params["zmin"]) < int(params["zmax"])
+    return unquote(params["url"])
+
+
+def oapif_url(source: str) -> tuple[str, str]:
+    """The landing page URL and collection of an OAPIF source."""
+    values = dict(re.findall(r"(\w+)='([^']*)'", source))
+    assert values["restrictToRequestBBOX"] == "1"
+    return values["url"], values["typename"]
+
+
+def test_every_layer_is_declared_once_with_its_provider_and_source() -> None:
+    root = _project()
+    assert root.tag == "qgis" and root.get("version", "").startswith("3.")
+    maplayers = {m.findtext("id"): m for m in root.iter("maplayer")}
+    tree = {t.get("id"): t for t in root.iter("layer-tree-layer")}
+    order = [e.get("id") for e in root.find("layerorder") or []]
+    assert set(maplayers) == set(tree) == set(order) and len(order) == len(set(order)) == 8
+    assert all(len(i or "") > 10 for i in maplayers)  # QGIS replaces shorter ids
+    kinds = {
+        m.findtext("layername"): (m.get("type"), m.findtext("provider")) for m in maplayers.values()
+    }
+    assert kinds["行政处罚案件 Penalty cases"] == ("vector", "OAPIF")
+    assert kinds["热点 Gi* hot spots"] == ("vector-tile", "vectortile")
+    assert kinds["案件核密度 Case density (KDE)"] == ("raster", "wms")
+    for layer_id, element in tree.items():
+        assert element.get("source") == maplayers[layer_id].findtext("datasource")
+        assert element.get("providerKey") == maplayers[layer_id].findtext("provider")
+
+
+def test_groups_have_chinese_names() -> None:
+    groups = [g.get("name") for g in _project().find("layer-tree-group") or []]
+    assert groups == ["执法记录 Enforcement records", "分析图层 Analysis", "底图 Base"]
+
+
+def test_sources_point_at_the_service_with_the_filters() -> None:
+    root = _project(QUERY)
+    sources = {m.findtext("provider"): [] for m in root.iter("maplayer")}
+    for m in root.iter("maplayer"):
+        sources[m.findtext("provider")].append(m.findtext("datasource") or "")
+    for source in sources["OAPIF"]:
+        url, typename = oapif_url(source)
+        parts = urlsplit(url)
+        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == BASE
+        assert dict(parse_qsl(parts.query)) == QUERY
+        assert typename in {"cases", "inspections", "enterprises", "clusters", "jurisdictions"}
+    templates = [tile_url(s) for s in sources["vectortile"] + sources["wms"]]
+    assert {urlsplit(t).path for t in templates} == {
+        "/geo/tiles/hotspots/{z}/{x}/{y}.mvt",
+        "/geo/tiles/hexagons/{z}/{x}/{y}.mvt",
+        "/geo/tiles/kde/{z}/{x}/{y}.png",
+    }
+    assert all(dict(parse_qsl(urlsplit(t).query)) == QUERY for t in templates)
+
+
+def test_without_filters_urls_carry_no_query() -> None:
+    layer = ServiceLayer("kde", "kde", "xyz", "tiles/kde/{z}/{x}/{y}.png", "g")
+    assert tile_url(layer_source(layer, BASE, {})) == BASE + "tiles/kde/{z}/{x}/{y}.png"
+
+
+def test_project_crs_is_cgcs2000_and_the_view_frames_the_data() -> None:
+    root = _project()
+    assert root.findtext("projectCrs/spatialrefsys/authid") == PROJECT_CRS == "EPSG:4490"
+    assert root.findtext("projectCrs/spatialrefsys/geographicflag") == "true"
+    view = root.find("ProjectViewSettings/DefaultViewExtent")
+    assert view is not None and view.findtext("spatialrefsys/authid") == "EPSG:4490"
+    box = [float(view.get(k, "nan")) for k in ("xmin", "ymin", "xmax", "ymax")]
+    west, south, east, north = BOUNDS
+    assert box[0] < west < east < box[2] and box[1] < south < north < box[3]
+    assert box[2] - box[0] < 1.1 * (east - west)  # framed on the data, not the world
+    canvas = root.find("mapcanvas/extent")
+    assert canvas is not None and float(canvas.findtext("xmin") or 0) == box[0]
+    assert root.findtext("properties/Measure/Ellipsoid") == "EPSG:1024"  # CGCS2000 ellipsoid
+
+
+def _layer(root: ET.Element, name: str) -> ET.Element:
+    return next(m for m in root.iter("maplayer") if m.findtext("layername") == name)
+
+
+def test_hotspots_are_categorised_by_gi_bin_with_arcgis_colours() -> None:
+    styles = _layer(_project(), "热点 Gi* hot spots").findall("renderer/styles/style")
+    assert len(styles) == 7
+    expected = {f'"gi_bin" = {b}': (colour, label) for b, colour, label in GI_BINS}
+    for style in styles:
+        colour, label = expected[style.get("expression", "")]
+        fill = style.find("symbols/symbol/layer/prop[@k='color']")
+        assert fill is not None and fill.get("v") == ",".join(map(str, (*colour, 255)))
+        assert style.get("name") == label and style.get("geometry") == "2"
+    labels = [s.get("name", "") for s in styles]
+    assert labels[0].startswith("热点 99%") and labels[-1].startswith("冷点 99%")
+    assert all("置信度" in label for label in labels if "不显著" not in label)
+
+
+def test_hexagons_are_graduated_by_cases() -> None:
+    styles = _layer(_project(), "H3 六边形案件数 Cases per hexagon").findall(
+        "renderer/styles/style"
+    )
+    assert len(styles) >= 3
+    assert all(s.get("expression", "").startswith('"cases" >= ') for s in styles)
+    colours = [s.find("symbols/symbol/layer/prop[@k='color']").get("v") for s in styles]  # type: ignore[union-attr]
+    assert len(set(colours)) == len(colours)
+
+
+@pytest.mark.parametrize("n_classes", [1, 3, 5])
+def test_count_classes_cover_every_positive_count_once(n_classes: int) -> None:
+    values = np.random.default_rng(3).poisson(4, 500) * np.random.default_rng(4).integers(1, 9, 500)
+    classes = count_classes(values.tolist(), n_classes)
+    assert 1 <= len(classes) <= n_classes
+    for value in np.unique(values[values > 0]):
+        inside = [c for c in classes if c.lower <= value <= (c.upper or np.inf)]  # type: ignore[operator]
+        assert len(inside) == 1
+    assert classes[0].lower == values[values > 0].min() and classes[-1].upper is None
+    assert all(c.upper is not None for c in classes[:-1])
+
+
+def test_count_classes_of_no_counts_still_make_a_style() -> None:
+    assert len(count_classes([0, 0])) == 1
+
+
+def test_records_are_points_and_jurisdictions_outlines() -> None:
+    root = _project()
+    cases = _layer(root, "行政处罚案件 Penalty cases")
+    assert cases.get("geometry") == "Point"
+    assert cases.find("renderer-v2[@type='singleSymbol']/symbols/symbol/layer").get("class") == (  # type: ignore[union-attr]
+        "SimpleMarker"
+    )
+    divisions = _layer(root, "行政区划 Jurisdictions").find("renderer-v2")
+    assert divisions is not None and divisions.get("type") == "categorizedSymbol"
+    assert divisions.get("attr") == "level"
+    assert {c.get("value") for c in divisions.iter("category")} == {"province", "city", "county"}
+    assert {p.get("v") for p in divisions.iter("prop") if p.get("k") == "style"} == {"no"}
+
+
+def test_doctype_and_title_name_the_filters() -> None:
+    text = project_xml(BASE, enforcement_layers([]), BOUNDS, {"period": "2024"})
+    assert text.startswith("<!DOCTYPE qgis")
+    assert ET.fromstring(text).findtext("title", "").endswith("period=2024")
