@@ -178,29 +178,44 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(built_sample_store: Engine) -> Iterator[LiveServer]:
-    """uvicorn serving the built sample store in a thread of the test process."""
-    import threading
+def live_server(
+    built_sample_store: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`geo-service serve` (uvicorn) in a process of its own over the built sample store.
+
+    A separate process, not a thread: GDAL holds the GIL while it waits on HTTP.
+    """
+    import subprocess
+    import sys
     import time
-
-    import uvicorn
-
-    from geo_service.app import create_app
-    from geo_service.settings import Settings
+    import urllib.request
 
     url = built_sample_store.url.render_as_string(hide_password=False)
     port = free_port()
-    config = uvicorn.Config(create_app(Settings(database_url=url)), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False)  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):  # bounded wait for the socket
-        if server.started:
-            break
-        time.sleep(0.02)
-    else:
-        pytest.fail("the test server did not start")
-    yield LiveServer(f"http://127.0.0.1:{port}", built_sample_store)
-    server.should_exit = True
-    thread.join(timeout=10)
+    log = tmp_path_factory.mktemp("live_server") / "serve.log"
+    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "geo_service", "serve", "--host", "127.0.0.1",
+             "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # bounded wait for the service to answer
+            if proc.poll() is not None:
+                pytest.fail(f"the test server exited: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the test server did not answer /healthz")
+        yield LiveServer(base, built_sample_store)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

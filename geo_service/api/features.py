@@ -26,6 +26,7 @@ from geo_service.errors import BadFilterError, UnknownLayerError
 from geo_service.exports import load_layer
 from geo_service.filters import Filters
 from geo_service.store.models import RECORD_TABLES
+from geo_service.store.queries import extent
 from layers.files import to_geojson_dict
 
 GEOJSON = "application/geo+json"
@@ -49,11 +50,12 @@ _ID_COLUMN = {"jurisdictions": "adcode", "enterprises": "credit_code", "cases": 
 router = APIRouter()
 
 
-def _collection(request: Request, name: str) -> dict[str, Any]:
+def _collection(request: Request, name: str, engine: Engine) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     return {
         "id": name,
         "title": _TITLES.get(name, name),
+        "extent": extent(engine, name),
         "itemType": "feature",
         "crs": list(SUPPORTED),
         "storageCrs": CRS84,
@@ -98,16 +100,27 @@ def conformance(_caller: Caller = Depends(get_caller)) -> dict[str, list[str]]:
 
 
 @router.get("/collections", operation_id="collections")
-def collections(request: Request, _caller: Caller = Depends(get_caller)) -> dict[str, Any]:
-    return {"collections": [_collection(request, n) for n in COLLECTIONS], "links": []}
+def collections(
+    request: Request,
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> dict[str, Any]:
+    self_link = {"href": str(request.url), "rel": "self", "type": "application/json"}
+    return {
+        "collections": [_collection(request, n, engine) for n in COLLECTIONS],
+        "links": [self_link],
+    }
 
 
 @router.get("/collections/{collection_id}", operation_id="collection")
 def collection(
-    collection_id: str, request: Request, _caller: Caller = Depends(get_caller)
+    collection_id: str,
+    request: Request,
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
 ) -> dict[str, Any]:
     _check(collection_id)
-    return _collection(request, collection_id)
+    return _collection(request, collection_id, engine)
 
 
 def _load(

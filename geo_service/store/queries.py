@@ -113,3 +113,39 @@ def provenance(engine: Engine, layer: str, filters: Filters, **params: Any) -> d
     """How a layer was made: its name, filters, parameters and the store's data version."""
     return {"layer": layer, "filters": filters.as_dict(), "parameters": params,
             "data_version": data_version(engine)}  # fmt: skip
+
+
+def extent(engine: Engine, kind: str) -> dict[str, Any]:
+    """OGC extent of a record table (its points and dates) or, for other layers, the divisions.
+
+    ``{"spatial": {"bbox": [[w, s, e, n]], "crs": CRS84}, "temporal": {"interval": [[a, b]]}}``;
+    an empty table gives the divisions' box and an open interval.
+    """
+    with engine.connect() as conn:
+        row = None
+        if kind in RECORD_TABLES:
+            table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+            row = conn.execute(
+                select(func.min(table.c.lon), func.min(table.c.lat),
+                       func.max(table.c.lon), func.max(table.c.lat))
+            ).one()  # fmt: skip
+        if row is None or row[0] is None:
+            row = conn.execute(
+                select(func.min(Jurisdiction.min_lon), func.min(Jurisdiction.min_lat),
+                       func.max(Jurisdiction.max_lon), func.max(Jurisdiction.max_lat))
+            ).one()  # fmt: skip
+        dates: list[str | None] = [None, None]
+        date_kind = kind if kind in _DATE_COLUMN else "cases"
+        if kind not in ("jurisdictions", "enterprises"):
+            table = RECORD_TABLES[date_kind].__table__  # type: ignore[attr-defined]
+            column = table.c[_DATE_COLUMN[date_kind]]
+            first, last = conn.execute(select(func.min(column), func.max(column))).one()
+            dates = [f"{first}T00:00:00Z" if first else None, f"{last}T23:59:59Z" if last else None]
+    bbox = [float(v) for v in row] if row[0] is not None else [-180.0, -90.0, 180.0, 90.0]
+    return {
+        "spatial": {"bbox": [bbox], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},
+        "temporal": {
+            "interval": [dates],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        },
+    }
