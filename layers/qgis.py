@@ -18,6 +18,8 @@ from urllib.parse import quote, urlencode
 import numpy as np
 from pyproj import CRS
 
+from analytics.projection import EQUAL_AREA_CRS, EQUAL_AREA_PROJ
+
 RGB = tuple[int, int, int]
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat)
 
@@ -30,7 +32,8 @@ _PROJ4 = {"EPSG:4490": "+proj=longlat +ellps=GRS80 +no_defs",
           "EPSG:4326": "+proj=longlat +datum=WGS84 +no_defs",
           "EPSG:3857": "+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1"
                        " +units=m +nadgrids=@null +wktext +no_defs"}  # fmt: skip
-_LAYER_CRS = {"oapif": "EPSG:4326", "vectortile": "EPSG:3857", "xyz": "EPSG:3857"}
+_LAYER_CRS = {"oapif": "EPSG:4326", "vectortile": "EPSG:3857", "xyz": "EPSG:3857",
+              "gtiff": "EQUAL_AREA"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class StyleClass:
     value: int | str | None = None
     lower: float | None = None
     upper: float | None = None
+    width_mm: float | None = None  # outline width of this class, if not the layer's
 
     def expression(self, attribute: str) -> str:
         """The QGIS filter expression selecting this class's features."""
@@ -58,7 +62,7 @@ class StyleClass:
 class Symbology:
     """How a vector layer is drawn: one symbol, or classes of an attribute."""
 
-    geometry: Literal["point", "polygon"]
+    geometry: Literal["point", "polygon", "raster"]
     colour: RGB = (227, 26, 28)
     attribute: str = ""
     classes: tuple[StyleClass, ...] = ()
@@ -72,12 +76,13 @@ class ServiceLayer:
     """A layer of the service as QGIS reaches it.
 
     ``path`` is the collection id for ``oapif``, else the tile URL template
-    relative to the service root (``tiles/kde/{z}/{x}/{y}.png``).
+    relative to the service root (``tiles/kde/{z}/{x}/{y}.png``), or the file to
+    stream for ``gtiff`` (``downloads/kde.tif``, read by GDAL through ``/vsicurl_streaming/``).
     """
 
     key: str
     title: str
-    kind: Literal["oapif", "vectortile", "xyz"]
+    kind: Literal["oapif", "vectortile", "xyz", "gtiff"]
     path: str
     group: str
     symbology: Symbology | None = None
@@ -138,12 +143,41 @@ def count_classes(values: Sequence[float], n_classes: int = 5) -> tuple[StyleCla
     return tuple(classes)
 
 
-def enforcement_layers(hexagon_counts: Sequence[float]) -> list[ServiceLayer]:
-    """The service's layers for GIS staff: records, analyses and the division outlines."""
-    records, analysis, base = "执法记录 Enforcement records", "分析图层 Analysis", "底图 Base"
-    levels = tuple(StyleClass(label, (60, 60, 60), value=level)
-                   for level, label in (("province", "省界 Province"), ("city", "市界 City"),
-                                        ("county", "县界 County")))  # fmt: skip
+_YLORRD: tuple[RGB, ...] = ((255, 255, 178), (254, 217, 118), (254, 178, 76), (253, 141, 60),
+                           (240, 59, 32), (189, 0, 38))  # fmt: skip
+_DENSITY_SHARES = (0.0, 0.02, 0.1, 0.35, 0.7, 1.0)
+
+
+def density_ramp(peak: float, units: str = "件/km²") -> tuple[StyleClass, ...]:
+    """Colour stops of a density surface at shares of its ``peak`` (the first transparent).
+
+    Examples
+    --------
+    >>> [c.lower for c in density_ramp(2.0)]
+    [0.0, 0.04, 0.2, 0.7, 1.4, 2.0]
+    """
+    return tuple(
+        StyleClass(f"{share * peak:.3g} {units}", colour, lower=round(share * peak, 12))
+        for share, colour in zip(_DENSITY_SHARES, _YLORRD, strict=True)
+    )
+
+
+def enforcement_layers(
+    hexagon_counts: Sequence[float], kde_peak: float | None = None
+) -> list[ServiceLayer]:
+    """The service's layers for GIS staff: records, analyses and the division outlines.
+
+    ``kde_peak`` (cases per km²) adds the KDE GeoTIFF itself, values and all, styled to it.
+    """
+    records, analysis, borders = (
+        "执法记录 Enforcement records",
+        "分析图层 Analysis",
+        "边界 Boundaries",
+    )
+    levels = tuple(StyleClass(label, (60, 60, 60), value=level, width_mm=width)
+                   for level, label, width in (("province", "省界 Province", 0.8),
+                                               ("city", "市界 City", 0.5),
+                                               ("county", "县界 County", 0.2)))  # fmt: skip
     return [
         ServiceLayer("cases", "行政处罚案件 Penalty cases", "oapif", "cases", records,
                      Symbology("point", (227, 26, 28))),
@@ -151,21 +185,27 @@ def enforcement_layers(hexagon_counts: Sequence[float]) -> list[ServiceLayer]:
                      records, Symbology("point", (49, 130, 189), size_mm=1.6), visible=False),
         ServiceLayer("enterprises", "污染源 Pollution sources", "oapif", "enterprises", records,
                      Symbology("point", (99, 99, 99), size_mm=1.4), visible=False),
+        ServiceLayer("jurisdictions", "行政区划 Jurisdictions", "oapif", "jurisdictions", borders,
+                     Symbology("polygon", attribute="level", classes=levels, outline_only=True)),
         ServiceLayer("hotspots", "热点 Gi* hot spots", "vectortile",
                      "tiles/hotspots/{z}/{x}/{y}.mvt", analysis,
-                     Symbology("polygon", attribute="gi_bin", classes=gi_bin_classes()),
+                     Symbology("polygon", attribute="gi_bin", classes=gi_bin_classes(),
+                               outline_mm=0.1),
                      opacity=0.8),
         ServiceLayer("hexagons", "H3 六边形案件数 Cases per hexagon", "vectortile",
                      "tiles/hexagons/{z}/{x}/{y}.mvt", analysis,
-                     Symbology("polygon", attribute="cases", classes=count_classes(hexagon_counts)),
+                     Symbology("polygon", attribute="cases", classes=count_classes(hexagon_counts),
+                               outline_mm=0.1),
                      visible=False, opacity=0.8),
         ServiceLayer("kde", "案件核密度 Case density (KDE)", "xyz", "tiles/kde/{z}/{x}/{y}.png",
                      analysis, visible=False, opacity=0.75),
+        *([] if kde_peak is None else [
+            ServiceLayer("kde-geotiff", "案件核密度值 Case density GeoTIFF (件/km²)", "gtiff",
+                         "downloads/kde.tif", analysis, Symbology("raster",
+                         classes=density_ramp(kde_peak)), visible=False, opacity=0.75)]),
         ServiceLayer("clusters", "案件聚集区 Case clusters", "oapif", "clusters", analysis,
                      Symbology("polygon", (230, 85, 13), outline_only=True, outline_mm=0.6),
                      visible=False),
-        ServiceLayer("jurisdictions", "行政区划 Jurisdictions", "oapif", "jurisdictions", base,
-                     Symbology("polygon", attribute="level", classes=levels, outline_only=True)),
     ]  # fmt: skip
 
 
@@ -177,6 +217,8 @@ def layer_source(layer: ServiceLayer, base_url: str, query: dict[str, str]) -> s
         return f"url='{url}' typename='{layer.path}' restrictToRequestBBOX='1'"
     parameters = {**query, **layer.extra}
     url = base + layer.path + (f"?{urlencode(parameters)}" if parameters else "")
+    if layer.kind == "gtiff":  # GDAL streams it once (the route answers whole files)
+        return f"/vsicurl_streaming/{url}"
     zmin, zmax = _TILE_ZOOMS[layer.kind]
     return f"type=xyz&url={quote(url, safe=':/?=')}&zmin={zmin}&zmax={zmax}"
 
@@ -214,9 +256,13 @@ def project_xml(
 
 
 def _srs(authid: str) -> list[ET.Element]:
-    crs = CRS.from_user_input(authid)
-    values = {"wkt": crs.to_wkt(), "proj4": _PROJ4[authid], "srid": authid.split(":")[1],
-              "authid": authid, "description": crs.name,
+    """A QGIS ``spatialrefsys``: an EPSG code, or ``EQUAL_AREA`` (the KDE rasters' own CRS)."""
+    if authid == "EQUAL_AREA":
+        crs, proj4, srid, authid = EQUAL_AREA_CRS, EQUAL_AREA_PROJ, "0", ""
+    else:
+        crs, proj4, srid = CRS.from_user_input(authid), _PROJ4[authid], authid.split(":")[1]
+    values = {"wkt": crs.to_wkt(), "proj4": proj4, "srid": srid, "authid": authid,
+              "description": crs.name if authid else "等积 Albers equal-area (km² true)",
               "geographicflag": "true" if crs.is_geographic else "false"}  # fmt: skip
     elements = []
     for tag, text in values.items():
@@ -241,8 +287,9 @@ def _layer_tree(layers: Sequence[ServiceLayer], base_url: str, query: dict[str, 
     return tree
 
 
-_PROVIDER = {"oapif": "OAPIF", "vectortile": "vectortile", "xyz": "wms"}
-_MAP_LAYER_TYPE = {"oapif": "vector", "vectortile": "vector-tile", "xyz": "raster"}
+_PROVIDER = {"oapif": "OAPIF", "vectortile": "vectortile", "xyz": "wms", "gtiff": "gdal"}
+_MAP_LAYER_TYPE = {"oapif": "vector", "vectortile": "vector-tile", "xyz": "raster",
+                   "gtiff": "raster"}  # fmt: skip
 
 
 def _map_layer(layer: ServiceLayer, source: str) -> ET.Element:
@@ -257,18 +304,37 @@ def _map_layer(layer: ServiceLayer, source: str) -> ET.Element:
         _srs(_LAYER_CRS[layer.kind])
     )
     ET.SubElement(element, "provider", encoding="UTF-8").text = _PROVIDER[layer.kind]
-    if layer.kind == "xyz":
+    if layer.kind == "gtiff" and layer.symbology is not None:
+        element.append(_pseudocolour(layer.symbology.classes, layer.opacity))
+    elif layer.kind == "xyz":
         pipe = ET.SubElement(element, "pipe")
         ET.SubElement(pipe, "rasterrenderer", type="singlebandcolordata", band="1",
                       alphaBand="-1", opacity=f"{layer.opacity:g}")  # fmt: skip
     elif layer.symbology is not None and layer.kind == "vectortile":
-        element.append(_tile_renderer(layer.symbology))
+        element.append(_tile_renderer(layer.symbology, layer.key))
     elif layer.symbology is not None:
         element.append(_feature_renderer(layer.symbology))
     ET.SubElement(element, "blendMode").text = "0"
     ET.SubElement(element, "featureBlendMode").text = "0"
     ET.SubElement(element, "layerOpacity").text = f"{layer.opacity:g}"
     return element
+
+
+def _pseudocolour(stops: Sequence[StyleClass], opacity: float) -> ET.Element:
+    """A single-band pseudocolour pipe interpolating between ``stops`` (first transparent)."""
+    low, high = f"{stops[0].lower:g}", f"{stops[-1].lower:g}"
+    pipe = ET.Element("pipe")
+    renderer = ET.SubElement(pipe, "rasterrenderer", {
+        "type": "singlebandpseudocolor", "band": "1", "alphaBand": "-1", "opacity": f"{opacity:g}",
+        "classificationMin": low, "classificationMax": high})  # fmt: skip
+    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader", {
+        "colorRampType": "INTERPOLATED", "classificationMode": "1", "clip": "0",
+        "minimumValue": low, "maximumValue": high})  # fmt: skip
+    for i, stop in enumerate(stops):
+        ET.SubElement(shader, "item", {
+            "value": f"{stop.lower:g}", "label": stop.label, "alpha": "0" if i == 0 else "255",
+            "color": "#{:02x}{:02x}{:02x}".format(*stop.colour)})  # fmt: skip
+    return pipe
 
 
 def _feature_renderer(symbology: Symbology) -> ET.Element:
@@ -285,7 +351,7 @@ def _feature_renderer(symbology: Symbology) -> ET.Element:
     renderer = ET.Element("renderer-v2", {"type": kind, "attr": symbology.attribute, **common})
     items = ET.SubElement(renderer, "ranges" if graduated else "categories")
     for i, cls in enumerate(symbology.classes):
-        symbols.append(_symbol(str(i), symbology, cls.colour))
+        symbols.append(_symbol(str(i), symbology, cls.colour, cls.width_mm))
         if graduated:
             upper = 1e12 if cls.upper is None else cls.upper
             ET.SubElement(items, "range", lower=f"{cls.lower:.6f}", upper=f"{upper:.6f}",
@@ -297,20 +363,26 @@ def _feature_renderer(symbology: Symbology) -> ET.Element:
     return renderer
 
 
-def _tile_renderer(symbology: Symbology) -> ET.Element:
-    """The vector tile renderer: one style per class, selected by an expression."""
+def _tile_renderer(symbology: Symbology, tile_layer: str) -> ET.Element:
+    """The vector tile renderer: one style per class, selected by an expression.
+
+    The styles name the tile's layer: QGIS gives features the attributes their
+    expressions use only for the layer a style names.
+    """
     renderer = ET.Element("renderer", type="basic")
     styles = ET.SubElement(renderer, "styles")
     for cls in symbology.classes:
-        attributes = {"name": cls.label, "layer": "", "enabled": "1", "min-zoom": "-1",
+        attributes = {"name": cls.label, "layer": tile_layer, "enabled": "1", "min-zoom": "-1",
                       "max-zoom": "-1", "expression": cls.expression(symbology.attribute),
                       "geometry": "2" if symbology.geometry == "polygon" else "0"}  # fmt: skip
         style = ET.SubElement(styles, "style", attributes)
-        ET.SubElement(style, "symbols").append(_symbol("0", symbology, cls.colour))
+        ET.SubElement(style, "symbols").append(_symbol("0", symbology, cls.colour, cls.width_mm))
     return renderer
 
 
-def _symbol(name: str, symbology: Symbology, colour: RGB) -> ET.Element:
+def _symbol(
+    name: str, symbology: Symbology, colour: RGB, width_mm: float | None = None
+) -> ET.Element:
     rgba = ",".join(str(c) for c in (*colour, 255))
     if symbology.geometry == "point":
         kind, cls = "marker", "SimpleMarker"
@@ -326,7 +398,7 @@ def _symbol(name: str, symbology: Symbology, colour: RGB) -> ET.Element:
         kind, cls = "fill", "SimpleFill"
         outline = rgba if symbology.outline_only else "120,120,120,180"
         props = {"color": rgba, "style": "no" if symbology.outline_only else "solid",
-                 "outline_color": outline, "outline_width": f"{symbology.outline_mm:g}",
+                 "outline_color": outline, "outline_width": f"{width_mm or symbology.outline_mm:g}",
                  "outline_width_unit": "MM", "outline_style": "solid"}  # fmt: skip
     symbol = ET.Element("symbol", type=kind, name=name, alpha="1", clip_to_extent="1",
                         force_rhr="0")  # fmt: skip

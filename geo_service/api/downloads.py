@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 from analytics.density import KERNELS
 from analytics.hexagons import RESOLUTIONS
 from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
+from geo_service.build import analytic_layer
 from geo_service.errors import BadFilterError, NotFoundError, UnknownLayerError
 from geo_service.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.filters import Filters
@@ -25,6 +27,7 @@ from geo_service.layer_specs import SPECS
 from geo_service.store.queries import read_jurisdictions
 from layers.errors import UnsupportedFormatError
 from layers.qgis import enforcement_layers, project_xml
+from layers.rasters import NODATA, read_geotiff
 
 #: Extension in the URL → (format name of :func:`export_layer`, media type).
 FORMATS: dict[str, tuple[str, str]] = {
@@ -190,8 +193,8 @@ def qgis_project(
 ) -> Response:
     """A QGIS 3 project over this service's live layers (OGC API - Features and tiles)."""
     base = str(request.base_url)
-    xml = project_xml(base, enforcement_layers(_hexagon_counts(engine, filters)),
-                      _bounds(engine, filters), filters.as_dict())  # fmt: skip
+    layers = enforcement_layers(_hexagon_counts(engine, filters), _kde_peak(engine, filters))
+    xml = project_xml(base, layers, _bounds(engine, filters), filters.as_dict())
     name = _filename("project", "qgs", filters, {})
     headers = {"Content-Disposition": _disposition(name)}
     return Response(xml.encode("utf-8"), media_type=QGS, headers=headers)
@@ -210,6 +213,16 @@ def _hexagon_counts(engine: Engine, filters: Filters) -> list[float]:
     """Case counts per hexagon for the filters (to class the hexagon layer's colours)."""
     frame, _ = load_layer(engine, "hexagons", filters)
     return [float(v) for v in frame["cases"]]
+
+
+def _kde_peak(engine: Engine, filters: Filters) -> float | None:
+    """Peak of the default KDE surface for the filters (None when no case matches)."""
+    try:
+        stored = analytic_layer(engine, "kde", filters, {})
+    except BadFilterError:  # no located case: no surface to add
+        return None
+    values, _, _ = read_geotiff(stored.payload)
+    return float(np.nanmax(np.where(values == NODATA, np.nan, values)))
 
 
 @router.get("/downloads/{layer}.{ext}", operation_id="download", response_class=Response)

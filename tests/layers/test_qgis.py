@@ -8,12 +8,15 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 import pytest
+from pyproj import CRS
 
+from analytics.projection import EQUAL_AREA_CRS
 from layers.qgis import (
     GI_BINS,
     PROJECT_CRS,
     ServiceLayer,
     count_classes,
+    density_ramp,
     enforcement_layers,
     layer_source,
     project_xml,
@@ -64,7 +67,7 @@ def test_every_layer_is_declared_once_with_its_provider_and_source() -> None:
 
 def test_groups_have_chinese_names() -> None:
     groups = [g.get("name") for g in _project().find("layer-tree-group") or []]
-    assert groups == ["执法记录 Enforcement records", "分析图层 Analysis", "底图 Base"]
+    assert groups == ["执法记录 Enforcement records", "边界 Boundaries", "分析图层 Analysis"]
 
 
 def test_sources_point_at_the_service_with_the_filters() -> None:
@@ -120,6 +123,7 @@ def test_hotspots_are_categorised_by_gi_bin_with_arcgis_colours() -> None:
         fill = style.find("symbols/symbol/layer/prop[@k='color']")
         assert fill is not None and fill.get("v") == ",".join(map(str, (*colour, 255)))
         assert style.get("name") == label and style.get("geometry") == "2"
+        assert style.get("layer") == "hotspots"  # QGIS gives attributes only to named layers
     labels = [s.get("name", "") for s in styles]
     assert labels[0].startswith("热点 99%") and labels[-1].startswith("冷点 99%")
     assert all("置信度" in label for label in labels if "不显著" not in label)
@@ -163,9 +167,32 @@ def test_records_are_points_and_jurisdictions_outlines() -> None:
     assert divisions.get("attr") == "level"
     assert {c.get("value") for c in divisions.iter("category")} == {"province", "city", "county"}
     assert {p.get("v") for p in divisions.iter("prop") if p.get("k") == "style"} == {"no"}
+    widths = [float(p.get("v", 0)) for p in divisions.iter("prop") if p.get("k") == "outline_width"]
+    assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]  # province boldest
 
 
 def test_doctype_and_title_name_the_filters() -> None:
     text = project_xml(BASE, enforcement_layers([]), BOUNDS, {"period": "2024"})
     assert text.startswith("<!DOCTYPE qgis")
     assert ET.fromstring(text).findtext("title", "").endswith("period=2024")
+
+
+def test_the_kde_geotiff_layer_streams_the_download_in_its_own_crs() -> None:
+    layers = enforcement_layers([1, 2, 3], kde_peak=0.5)
+    root = ET.fromstring(project_xml(BASE, layers, BOUNDS, QUERY))
+    tif = _layer(root, "案件核密度值 Case density GeoTIFF (件/km²)")
+    assert (tif.get("type"), tif.findtext("provider")) == ("raster", "gdal")
+    source = tif.findtext("datasource", "")
+    assert source.startswith("/vsicurl_streaming/" + BASE + "downloads/kde.tif?")
+    assert dict(parse_qsl(urlsplit(source).query)) == QUERY
+    wkt = tif.findtext("srs/spatialrefsys/wkt", "")
+    assert CRS.from_wkt(wkt).equals(EQUAL_AREA_CRS)
+    items = tif.findall("pipe/rasterrenderer[@type='singlebandpseudocolor']//item")
+    values = [float(i.get("value", "nan")) for i in items]
+    assert values[0] == 0 and values[-1] == 0.5 and values == sorted(values)
+    assert items[0].get("alpha") == "0" and {i.get("alpha") for i in items[1:]} == {"255"}
+
+
+def test_density_ramp_spans_zero_to_the_peak() -> None:
+    stops = density_ramp(3.0)
+    assert [s.lower for s in stops][::5] == [0.0, 3.0] and all("件/km²" in s.label for s in stops)
