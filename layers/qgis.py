@@ -1,8 +1,10 @@
 """A QGIS 3 project (``.qgs`` XML) that opens with a running service's live layers.
 
 OGC API - Features layers (QGIS provider ``OAPIF``), Mapbox vector tiles
-(``vectortile``) and XYZ raster tiles (``wms`` with ``type=xyz``), each styled,
-in groups with Chinese names, over a project in CGCS2000 (EPSG:4490) framed on
+(``vectortile``), XYZ raster tiles (``wms`` with ``type=xyz``) and the KDE
+GeoTIFF streamed by GDAL, each styled, in groups with Chinese names, over a
+project in CGCS2000 (EPSG:4490, the national datum the bureaus' own data are in;
+QGIS reprojects the WGS84 features and Web Mercator tiles on the fly) framed on
 the data. Pure: the service's address, the layers and the extent in, XML text out.
 """
 
@@ -75,6 +77,7 @@ class Symbology:
 class ServiceLayer:
     """A layer of the service as QGIS reaches it.
 
+    ``key`` is the collection id: the OAPIF typename and the layer name inside its tiles.
     ``path`` is the collection id for ``oapif``, else the tile URL template
     relative to the service root (``tiles/kde/{z}/{x}/{y}.png``), or the file to
     stream for ``gtiff`` (``downloads/kde.tif``, read by GDAL through ``/vsicurl_streaming/``).
