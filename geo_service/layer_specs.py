@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -213,3 +213,47 @@ SPECS: dict[str, LayerSpec] = {
                   emerging_layer),
     )
 }  # fmt: skip
+
+
+#: What a request may set for each layer, and within which bounds (a choice or a range):
+#: ranges keep a request from asking for a province of resolution-10 cells.
+Bound = tuple[str, ...] | tuple[type, float, float]
+USER_PARAMETERS: dict[str, dict[str, Bound]] = {
+    "hexagons": {"resolution": (int, 5, 10)},
+    "hotspots": {"unit": ("h3", "county"), "resolution": (int, 5, 8), "k": (int, 1, 3),
+                 "permutations": (int, 0, 999), "seed": (int, 0, 2**31 - 1)},
+    "kde": {"kernel": ("quartic", "epanechnikov", "gaussian"),
+            "bandwidth_m": (float, 100, 200_000), "cell_m": (float, 50, 50_000),
+            "weight": ("none", "penalty_amount"), "ratio_to": ("enterprises",)},
+    "emerging-hotspots": {"resolution": (int, 5, 7), "step": ("quarter", "month")},
+    "clusters": {"method": ("dbscan", "hdbscan"), "eps_m": (float, 50, 20_000),
+                 "min_samples": (int, 2, 1000), "eps_days": (float, 1, 3650)},
+    "problem-types": {"n_types": (int, 2, 40), "seed": (int, 0, 2**31 - 1)},
+}  # fmt: skip
+
+
+def layer_parameters(layer: str, given: Mapping[str, str]) -> dict[str, Any]:
+    """The analytic-layer parameters among ``given`` (query parameters, CLI options), checked.
+
+    Other names are left alone (they are filters or property filters); a bad value raises
+    :class:`BadFilterError` with the allowed choices or range.
+    """
+    parameters: dict[str, Any] = {}
+    for name, bound in USER_PARAMETERS.get(layer, {}).items():
+        if name not in given or given[name] in ("", None):
+            continue
+        text = str(given[name])
+        if isinstance(bound[0], str):
+            if text not in bound:
+                raise BadFilterError(f"{layer} {name} must be one of {', '.join(map(str, bound))}")
+            parameters[name] = text
+            continue
+        kind, low, high = bound
+        try:
+            value = kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
+        except ValueError:
+            raise BadFilterError(f"{layer} {name} {text!r} is not a number") from None
+        if not low <= value <= high:
+            raise BadFilterError(f"{layer} {name} must be within {low:g}…{high:g}")
+        parameters[name] = value
+    return parameters

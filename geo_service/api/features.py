@@ -25,6 +25,7 @@ from geo_service.build import ANALYTIC_LAYERS
 from geo_service.errors import BadFilterError, UnknownLayerError
 from geo_service.exports import load_layer
 from geo_service.filters import Filters
+from geo_service.layer_specs import layer_parameters
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import extent
 from layers.files import to_geojson_dict
@@ -124,9 +125,13 @@ def collection(
 
 
 def _load(
-    engine: Engine, name: str, filters: Filters, bbox: tuple[float, ...] | None
+    engine: Engine,
+    name: str,
+    filters: Filters,
+    bbox: tuple[float, ...] | None,
+    parameters: dict[str, Any] | None = None,
 ) -> gpd.GeoDataFrame:
-    frame, _ = load_layer(engine, name, filters)
+    frame, _ = load_layer(engine, name, filters, parameters)
     if bbox is not None and len(frame):
         frame = frame[frame.geometry.intersects(box(*bbox))]
     return frame
@@ -154,7 +159,9 @@ def items(
         filters = replace(
             filters, start=interval[0] or filters.start, end=interval[1] or filters.end
         )
-    frame = _property_filters(request, _load(engine, collection_id, filters, bbox))
+    parameters = layer_parameters(collection_id, request.query_params)
+    frame = _load(engine, collection_id, filters, bbox, parameters)
+    frame = _property_filters(request, frame, skip=set(parameters))
     page = frame.iloc[offset : offset + limit]
     doc = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)
     doc.pop("metadata")
@@ -170,10 +177,15 @@ _RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f", "jur
              "industry", "period", "start", "end", "violation_type"}  # fmt: skip
 
 
-def _property_filters(request: Request, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """``?name=value`` for any queryable property: equality on its text form."""
+def _property_filters(
+    request: Request, frame: gpd.GeoDataFrame, skip: set[str]
+) -> gpd.GeoDataFrame:
+    """``?name=value`` for any queryable property: equality on its text form.
+
+    Names in ``skip`` are the layer's analysis parameters (``resolution`` …), not filters.
+    """
     for name, value in request.query_params.items():
-        if name in _RESERVED:
+        if name in _RESERVED or name in skip:
             continue
         if name not in frame.columns or name == frame.geometry.name:
             raise BadFilterError(f"{name!r} is not a queryable of this collection")

@@ -142,3 +142,17 @@ def test_queryables_and_property_filters(client: TestClient) -> None:
     assert register["numberMatched"] == 2
     assert {f["properties"]["geocode_method"] for f in register["features"]} == {"register"}
     assert client.get("/collections/cases/items?colour=red").status_code == 400
+
+
+def test_layer_parameters_choose_the_build(client: TestClient) -> None:
+    """``resolution`` picks the hexagon build; out-of-range values are a 400 with a reason."""
+    for resolution in (6, 9):
+        doc = client.get(f"/collections/hexagons/items?resolution={resolution}").json()
+        assert doc["numberMatched"] > 0
+        assert {f["properties"]["resolution"] for f in doc["features"]} == {resolution}
+        assert sum(f["properties"]["cases"] for f in doc["features"]) == 21
+    for bad in ("11", "4", "six", "6.5"):
+        answer = client.get(f"/collections/hexagons/items?resolution={bad}")
+        assert answer.status_code == 400 and "resolution" in answer.json()["description"]
+    answer = client.get("/collections/hotspots/items?resolution=10")
+    assert answer.status_code == 400 and "5…8" in answer.json()["description"]
