@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
 from geo_service.api import downloads, features, maps, stats, tiles
-from geo_service.errors import HTTP_STATUS, http_status_for
+from geo_service.errors import HTTP_STATUS, describe, http_status_for
 from geo_service.paths import STATIC_DIR
 from geo_service.settings import Settings
 from geo_service.store.db import make_engine
@@ -32,8 +32,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def _errors(_request: Request, exc: Exception) -> JSONResponse:
         status = http_status_for(exc)
-        code = getattr(exc, "code", type(exc).__name__)
-        description = str(exc) if status < 500 else "internal error"
+        code, description = describe(exc)
+        description = description if status < 500 else "internal error"
         return JSONResponse({"code": code, "description": description}, status_code=status)
 
     for error in HTTP_STATUS:  # the one error table (geo_service.errors)

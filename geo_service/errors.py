@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fastapi.exceptions import RequestValidationError
+
 
 class ServiceError(Exception):
     """Base class of errors raised by geo_service."""
@@ -47,6 +49,7 @@ class BadTileError(ServiceError, ValueError):
 
 #: Exception class → HTTP status. The only place errors meet HTTP codes.
 HTTP_STATUS: dict[type[Exception], int] = {
+    RequestValidationError: 400,  # a query or path parameter of the wrong type or range
     BadFilterError: 400,
     InputFileError: 400,
     ValueError: 400,
@@ -55,6 +58,17 @@ HTTP_STATUS: dict[type[Exception], int] = {
     NotFoundError: 404,
     StoreNotReadyError: 503,
 }
+
+
+def describe(exc: Exception) -> tuple[str, str]:
+    """The ``code`` and ``description`` of an error's JSON body."""
+    if isinstance(exc, RequestValidationError):
+        reasons = [
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', '')}"
+            for e in exc.errors()
+        ]
+        return "bad_parameter", "; ".join(reasons)
+    return str(getattr(exc, "code", type(exc).__name__)), str(exc)
 
 
 def http_status_for(exc: Exception) -> int:
