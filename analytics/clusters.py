@@ -142,7 +142,11 @@ def cluster_polygons(
             row.update(_profile(attributes.loc[mask], top))
         rows.append(row)
         geoms.append(polygon)
-    return gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
+    columns = ["cluster", "size", "area_km2", "density_per_km2"]
+    for column in [] if attributes is None else attributes.columns:
+        columns += ["first_date", "last_date"] if column == "date" else [f"top_{column}"]
+    # no cluster at all: the same columns, no rows
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry=geoms, crs=crs)
 
 
 def _profile(frame: pd.DataFrame, top: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite uses, when this machine allows it:
-# PostGIS for the PostgreSQL on 127.0.0.1:5432, a CJK font and Chromium. Never fails the build by itself:
+# PostGIS for the PostgreSQL on 127.0.0.1:5432, a CJK font, Chromium and QGIS. Never fails the build by itself:
 # tests that need a missing package skip with a reason (and fail under CI=true).
 set -u
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -20,6 +20,11 @@ fi
 if ! dpkg -s chromium >/dev/null 2>&1; then
   pkgs+=("chromium")
 fi
+# QGIS (headless), to open the served QGIS project as GIS staff would; the providers package
+# holds the OGC API - Features, XYZ and GDAL providers.
+for pkg in python3-qgis qgis-providers; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || pkgs+=("$pkg")
+done
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "sysdeps: installing ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -158,3 +158,10 @@ def test_layer_parameters_choose_the_build(client: TestClient) -> None:
         assert answer.status_code == 400 and "resolution" in answer.json()["description"]
     answer = client.get("/collections/hotspots/items?resolution=10")
     assert answer.status_code == 400 and "5…8" in answer.json()["description"]
+
+
+def test_a_filter_that_leaves_no_cluster_gives_an_empty_page(client: TestClient) -> None:
+    """21 scattered cases make no cluster of 10: an empty collection, not a server error."""
+    answer = client.get("/collections/clusters/items?jurisdiction=450100")
+    assert answer.status_code == 200
+    assert answer.json()["numberMatched"] == 0 and answer.json()["features"] == []
