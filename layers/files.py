@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from layers.errors import UnsupportedFormatError
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx")
+#: The most characters an Excel cell holds.
+XLSX_CELL_CHARS = 32_767
 
 
 def _plain_properties(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -80,6 +83,9 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, fmt: str, metadata: dict[str,
         table.to_csv(path, index=False, encoding="utf-8-sig")
         path.with_name(path.name + ".metadata.json").write_text(meta_text, encoding="utf-8")
         return path
+    table, simplified = _fit_spreadsheet_cells(table, gdf)
+    if simplified:
+        metadata = {**metadata, "wkt_simplified": simplified}
     meta_sheet = pd.DataFrame(
         {
             "key": list(metadata),
@@ -102,3 +108,31 @@ def _tabular(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     else:
         props["wkt"] = shapely.to_wkt(geoms.to_numpy(), rounding_precision=6)
     return props
+
+
+def _fit_spreadsheet_cells(
+    table: pd.DataFrame, gdf: gpd.GeoDataFrame
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """WKT too long for an Excel cell, simplified (topology kept) until it fits.
+
+    Excel cuts cells at 32,767 characters, which would leave a broken polygon; the
+    simplified rows and the largest tolerance used are reported in the metadata.
+    """
+    if "wkt" not in table or not len(table):
+        return table, {}
+    long = table["wkt"].str.len().to_numpy() > XLSX_CELL_CHARS
+    if not long.any():
+        return table, {}
+    texts = [str(t) for t in table["wkt"]]
+    tolerance = 0.0
+    for row in np.flatnonzero(long):
+        geometry, tolerance_row = gdf.geometry.iloc[int(row)], 1e-5
+        while len(texts[row]) > XLSX_CELL_CHARS:
+            tolerance_row *= 2
+            simple = shapely.simplify(geometry, tolerance_row, preserve_topology=True)
+            texts[row] = str(shapely.to_wkt(simple, rounding_precision=6))
+        tolerance = max(tolerance, tolerance_row)
+    table = table.assign(wkt=texts)
+    why = "Excel cells hold 32,767 characters; GeoPackage/GeoJSON keep the full outline"
+    note = {"rows": int(long.sum()), "max_tolerance_deg": tolerance, "why": why}
+    return table, note
