@@ -223,7 +223,7 @@ USER_PARAMETERS: dict[str, dict[str, Bound]] = {
     "hotspots": {"unit": ("h3", "county"), "resolution": (int, 5, 8), "k": (int, 1, 3),
                  "permutations": (int, 0, 999), "seed": (int, 0, 2**31 - 1)},
     "kde": {"kernel": ("quartic", "epanechnikov", "gaussian"),
-            "bandwidth_m": (float, 100, 200_000), "cell_m": (float, 50, 50_000),
+            "bandwidth_m": (float, 100, 100_000), "cell_m": (float, 250, 10_000),
             "weight": ("none", "penalty_amount"), "ratio_to": ("enterprises",)},
     "emerging-hotspots": {"resolution": (int, 5, 7), "step": ("quarter", "month")},
     "clusters": {"method": ("dbscan", "hdbscan"), "eps_m": (float, 50, 20_000),
@@ -256,4 +256,7 @@ def layer_parameters(layer: str, given: Mapping[str, str]) -> dict[str, Any]:
         if not low <= value <= high:
             raise BadFilterError(f"{layer} {name} must be within {low:g}…{high:g}")
         parameters[name] = value
+    bandwidth, cell = parameters.get("bandwidth_m"), parameters.get("cell_m")
+    if bandwidth is not None and cell is not None and not cell <= bandwidth <= 200 * cell:
+        raise BadFilterError("bandwidth_m must be between cell_m and 200 × cell_m")
     return parameters

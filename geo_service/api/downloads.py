@@ -16,14 +16,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 
-from analytics.density import KERNELS
-from analytics.hexagons import RESOLUTIONS
 from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
 from geo_service.build import analytic_layer
 from geo_service.errors import BadFilterError, NotFoundError, UnknownLayerError
 from geo_service.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.filters import Filters
-from geo_service.layer_specs import SPECS
+from geo_service.layer_specs import USER_PARAMETERS, layer_parameters
 from geo_service.store.queries import read_jurisdictions
 from layers.errors import UnsupportedFormatError
 from layers.qgis import enforcement_layers, project_xml
@@ -41,42 +39,6 @@ QGS = "application/x-qgis-project"
 _FILTER_ORDER = ("jurisdiction", "industry", "period", "start", "end", "violation_type")
 
 router = APIRouter()
-
-
-def _choice(*allowed: str) -> Any:
-    def check(name: str, value: str) -> str:
-        if value not in allowed:
-            raise BadFilterError(f"{name}={value!r}; expected one of {', '.join(allowed)}")
-        return value
-
-    return check
-
-
-def _number(low: float, high: float, kind: type = float) -> Any:
-    def check(name: str, value: str) -> float | int:
-        try:
-            number = kind(value)
-        except ValueError:
-            raise BadFilterError(f"{name}={value!r} is not a {kind.__name__}") from None
-        if not low <= number <= high:
-            raise BadFilterError(f"{name}={value!r}: must be within {low:g} … {high:g}")
-        return number
-
-    return check
-
-
-_HEXAGON_RESOLUTION = _number(min(RESOLUTIONS), max(RESOLUTIONS), int)
-_CHECKS: dict[str, Any] = {
-    "resolution": _number(5, 8, int),  # Gi* layers over a whole province: at most res 8
-    "unit": _choice("h3", "county"),
-    "step": _choice("quarter", "month"),
-    "method": _choice("dbscan", "hdbscan"),
-    "weight": _choice("none", "penalty_amount"),
-    "ratio_to": _choice("enterprises"),
-    "kernel": _choice(*KERNELS),
-    "bandwidth_m": _number(100.0, 100_000.0),
-    "cell_m": _number(250.0, 10_000.0),  # bounds the grid a request can make
-}
 
 
 @dataclass(frozen=True)
@@ -100,17 +62,12 @@ class LayerParameters:
 
     def for_layer(self, layer: str) -> dict[str, Any]:
         """Validated, typed parameters of ``layer``; BadFilterError for any that do not fit."""
-        allowed = SPECS[layer].defaults if layer in SPECS else {}
-        parameters: dict[str, Any] = {}
-        for name, raw in self.given().items():
+        given = self.given()
+        allowed = USER_PARAMETERS.get(layer, {})
+        for name in given:
             if name not in allowed:
                 raise BadFilterError(f"parameter {name!r} does not apply to the {layer} layer")
-            check = _HEXAGON_RESOLUTION if (layer, name) == ("hexagons", "resolution") else None
-            parameters[name] = (check or _CHECKS[name])(name, raw)
-        bandwidth, cell = parameters.get("bandwidth_m"), parameters.get("cell_m")
-        if bandwidth is not None and cell is not None and not cell <= bandwidth <= 200 * cell:
-            raise BadFilterError("bandwidth_m must be between cell_m and 200 × cell_m")
-        return parameters
+        return layer_parameters(layer, given)
 
 
 def _date(name: str, value: str | None) -> dt.date | None:

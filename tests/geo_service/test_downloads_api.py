@@ -179,7 +179,7 @@ def test_kde_parameters_reach_the_geotiff(client: TestClient) -> None:
         tags = dataset.tags()
         assert dataset.res == (1000.0, 1000.0)
     assert tags["kernel"] == "gaussian" and float(tags["bandwidth_m"]) == 8000.0
-    name = "kde_bandwidth_m-8000.0_cell_m-1000.0_kernel-gaussian.tif"
+    name = "kde_kernel-gaussian_bandwidth_m-8000.0_cell_m-1000.0.tif"  # in the layer's order
     assert f'filename="{name}"' in response.headers["content-disposition"]
 
 
