@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import tempfile
@@ -70,28 +69,6 @@ class LayerParameters:
         return layer_parameters(layer, given)
 
 
-def _date(name: str, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise BadFilterError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def download_filters(
-    jurisdiction: str | None = None,
-    industry: str | None = None,
-    period: str | None = None,
-    start: str | None = Query(None, description="first day, YYYY-MM-DD"),
-    end: str | None = Query(None, description="last day, YYYY-MM-DD"),
-    violation_type: str | None = None,
-) -> Filters:
-    """The service filters, with a bad date a 400 like every other bad filter."""
-    return filters_param(jurisdiction, industry, period, _date("start", start), _date("end", end),
-                         violation_type)  # fmt: skip
-
-
 def _check_request(layer: str, ext: str) -> str:
     if ext not in FORMATS:
         raise NotFoundError(f"no format {ext!r}; choose from {', '.join(FORMATS)}")
@@ -144,7 +121,7 @@ def _provenance_header(meta: dict[str, Any]) -> str:
 @router.get("/downloads/project.qgs", operation_id="download_qgis_project", response_class=Response)
 def qgis_project(
     request: Request,
-    filters: Filters = Depends(download_filters),
+    filters: Filters = Depends(filters_param),
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> Response:
@@ -186,7 +163,7 @@ def _kde_peak(engine: Engine, filters: Filters) -> float | None:
 def download(
     layer: str,
     ext: str,
-    filters: Filters = Depends(download_filters),
+    filters: Filters = Depends(filters_param),
     parameters: LayerParameters = Depends(),
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
