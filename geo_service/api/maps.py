@@ -1,22 +1,229 @@
-"""Maps for leadership (Folium, every asset served locally) and the HTML landing page."""
+"""Maps for leadership (Folium, every asset served locally), the HTML landing page and /docs.
+
+``/maps/{name}`` pages load their layers as tiles from this service at run time;
+``/maps/cell/{h3}`` is what a click on a hexagon shows; ``/docs`` is Swagger UI from
+``/static`` (no CDN).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
+from typing import Any
 
-from fastapi import APIRouter, Request
+import h3
+import pandas as pd
+from fastapi import APIRouter, Depends, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
+
+from analytics.hexagons import RESOLUTIONS
+from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
+from geo_service.api.features import COLLECTIONS
+from geo_service.boundaries import read_divisions
+from geo_service.errors import BadFilterError, NotFoundError
+from geo_service.exports import EXPORTABLE
+from geo_service.filters import Filters
+from geo_service.store.queries import data_version, extent, read_frame
+from layers.maps import MAPS, Division, MapContext, build_map, cell_profile
+
+SWAGGER = "/static/vendor/swagger-ui-dist"
+_CELL_COLUMNS = {
+    "cases": ["lon", "lat", "penalty_amount", "problem_type_label", "enterprise_name"],
+    "inspections": ["lon", "lat", "problem_found", "problem_type_label"],
+}
+#: Names of the layers on the landing page (collection ids and download names).
+LAYER_TITLES = {
+    "jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
+    "cases": "行政处罚案件 Penalty cases", "inspections": "现场检查 Inspection findings",
+    "hexagons": "H3 六边形汇总 Hexagon aggregates", "kde": "案件核密度 Case density (KDE)",
+    "hotspots": "热点 Gi* hot spots", "emerging-hotspots": "时空热点 Emerging hot spots",
+    "clusters": "聚集区 Clusters", "problem-types": "问题类型 Problem types",
+    "risk": "风险 Risk", "priority-areas": "重点检查区域 Priority areas",
+}  # fmt: skip
+_DOWNLOAD_FORMATS = ("geojson", "gpkg", "csv", "xlsx")
 
 router = APIRouter()
 
 
-def landing_page(request: Request, links: list[dict[str, str]]) -> str:
-    """The landing page for browsers: every map, layer, download and the API docs."""
-    items = "".join(
-        f'<li><a href="{escape(link["href"])}">{escape(link.get("title", link["rel"]))}</a></li>'
-        for link in links
+@router.get("/docs", include_in_schema=False)
+def docs(_caller: Caller = Depends(get_caller)) -> HTMLResponse:
+    """Swagger UI over /openapi.json, every asset from /static (works offline)."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="geo-service 接口文档 API docs",
+        swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+        swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None},  # no call to validator.swagger.io
     )
+
+
+@router.get("/maps/cell/{cell}", operation_id="map_cell")
+def map_cell(
+    cell: str,
+    filters: Filters = Depends(filters_param),
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> dict[str, Any]:
+    """One H3 cell (resolution 5–10) for the filters: cases, inspections, problems found,
+    penalty sum, top problem types and enterprises (what a click on a hexagon shows)."""
+    _check_cell(cell)
+    cases = read_frame(engine, "cases", filters, _CELL_COLUMNS["cases"])
+    inspections = read_frame(engine, "inspections", filters, _CELL_COLUMNS["inspections"])
+    return cell_profile(cell, cases, inspections)
+
+
+@router.get("/maps/{name}", operation_id="map_page", response_class=HTMLResponse)
+def map_page(
+    name: str,
+    request: Request,
+    filters: Filters = Depends(filters_param),
+    engine: Engine = Depends(get_engine),
+    _caller: Caller = Depends(get_caller),
+) -> HTMLResponse:
+    """An interactive map (heatmap, hexagons, hotspots, emerging, clusters); the filters in
+    the query are where the page starts."""
+    if name not in MAPS:
+        raise NotFoundError(f"no map {name!r}; choose from {', '.join(MAPS)}")
+    return HTMLResponse(build_map(name, map_context(request, engine, filters)))
+
+
+def _check_cell(cell: str) -> None:
+    if not h3.is_valid_cell(cell):
+        raise BadFilterError(f"{cell!r} is not an H3 cell id")
+    if h3.get_resolution(cell) not in RESOLUTIONS:
+        raise BadFilterError(f"H3 resolution must be {min(RESOLUTIONS)}..{max(RESOLUTIONS)}")
+
+
+@dataclass(frozen=True)
+class _Choices:
+    divisions: tuple[Division, ...]
+    industries: tuple[tuple[str, str], ...]
+    months: tuple[str, ...]
+    bounds: tuple[float, float, float, float]
+
+
+def map_context(request: Request, engine: Engine, filters: Filters) -> MapContext:
+    """What a map page needs from the store and the settings (choices kept per data version)."""
+    version = data_version(engine)
+    cached = getattr(request.app.state, "map_choices", None)
+    if cached is None or cached[0] != version:
+        cached = (version, _choices(engine))
+        request.app.state.map_choices = cached
+    choices: _Choices = cached[1]
+    given = {k: str(v) for k, v in filters.as_dict().items()}
+    return MapContext(divisions=choices.divisions, industries=choices.industries,
+                      months=choices.months, bounds=choices.bounds, filters=given,
+                      basemap_url=request.app.state.settings.basemap_url)  # fmt: skip
+
+
+def _choices(engine: Engine) -> _Choices:
+    table = read_divisions(engine).table
+    if table.empty:
+        raise NotFoundError("no jurisdictions are loaded: run geo-service init")
+    divisions = tuple(_division(r) for r in table.sort_values("adcode").itertuples())
+    bounds = (float(table["min_lon"].min()), float(table["min_lat"].min()),
+              float(table["max_lon"].max()), float(table["max_lat"].max()))  # fmt: skip
+    return _Choices(divisions, _industries(engine), _months(engine), bounds)
+
+
+def _division(row: Any) -> Division:
+    parent = None if pd.isna(row.parent_adcode) else str(row.parent_adcode)
+    bbox = (float(row.min_lon), float(row.min_lat), float(row.max_lon), float(row.max_lat))
+    point = (float(row.rep_lon), float(row.rep_lat))
+    return Division(str(row.adcode), str(row.name), str(row.level), parent, bbox, point)
+
+
+def _industries(engine: Engine) -> tuple[tuple[str, str], ...]:
+    """GB/T 4754 classes in the register and the cases, with the register's usual name."""
+    register = read_frame(engine, "enterprises", None, ["industry_code", "industry_name"])
+    cases = read_frame(engine, "cases", None, ["industry_code"]).assign(industry_name="")
+    codes = pd.concat([register, cases]).dropna(subset=["industry_code"])
+    names = (
+        codes.fillna({"industry_name": ""})
+        .groupby("industry_code")["industry_name"]
+        .agg(lambda s: s[s != ""].mode().iloc[0] if (s != "").any() else "")
+    )
+    return tuple((str(code), str(name)) for code, name in names.items())
+
+
+def _months(engine: Engine) -> tuple[str, ...]:
+    """``YYYY-MM`` from the first to the last case decision."""
+    first, last = extent(engine, "cases")["temporal"]["interval"][0]
+    if not first or not last:
+        return ()
+    months = pd.period_range(first[:7], last[:7], freq="M")
+    return tuple(str(m) for m in months)
+
+
+def _link_list(items: list[tuple[str, str, str]]) -> str:
+    rows = "".join(
+        f'<li><a href="{escape(href)}">{escape(title)}</a>'
+        + (f" <span>{escape(note)}</span>" if note else "")
+        + "</li>"
+        for href, title, note in items
+    )
+    return f"<ul>{rows}</ul>"
+
+
+def _downloads_table() -> str:
+    head = "".join(f"<th>{f.upper()}</th>" for f in _DOWNLOAD_FORMATS)
+    rows = []
+    for layer in EXPORTABLE:
+        cells = "".join(
+            f'<td><a href="/downloads/{escape(layer)}.{f}">{f}</a></td>' for f in _DOWNLOAD_FORMATS
+        )
+        rows.append(f"<tr><th>{escape(LAYER_TITLES.get(layer, layer))}</th>{cells}</tr>")
+    extra = (
+        '<p><a href="/downloads/kde.tif">案件核密度 GeoTIFF (kde.tif)</a> · '
+        '<a href="/downloads/project.qgs">QGIS 工程 QGIS project (project.qgs)</a></p>'
+    )
+    return f'<table class="dl"><tr><th>图层 Layer</th>{head}</tr>{"".join(rows)}</table>{extra}'
+
+
+_STYLE = (
+    "body{font:14px/1.5 'Microsoft YaHei','PingFang SC','Noto Sans CJK SC',sans-serif;"
+    "margin:0 auto;max-width:1100px;padding:12px 20px;color:#222}"
+    "h1{font-size:22px;margin:8px 0}h2{font-size:17px;margin:18px 0 6px}"
+    "iframe{width:100%;height:480px;border:1px solid #ccc;border-radius:4px}"
+    "ul{margin:4px 0;padding-left:20px}li span{color:#666;font-size:12px}"
+    "table.dl{border-collapse:collapse}table.dl td,table.dl th{border:1px solid #ddd;"
+    "padding:2px 8px;text-align:left}a{color:#1f5fa8}"
+)
+
+
+def landing_page(request: Request, links: list[dict[str, str]]) -> str:
+    """The landing page for browsers: the overview map and links to every map, layer,
+    download, ledger and the API docs (Chinese with English)."""
+    maps = [(f"/maps/{n}", f"{s.title} {s.subtitle}", s.description) for n, s in MAPS.items()]
+    layers = [(f"/collections/{c}/items", LAYER_TITLES.get(c, c), c)
+              for c in COLLECTIONS]  # fmt: skip
+    ledgers = [
+        ("/stats/cases", "处罚案件台账 Case ledger (JSON)", "按市、月 by city and month"),
+        ("/stats/cases.xlsx", "处罚案件台账 Case ledger (XLSX)", ""),
+        (
+            "/stats/inspections",
+            "现场检查台账 Inspection ledger (JSON)",
+            "按市、月 by city and month",
+        ),
+        ("/stats/inspections.xlsx", "现场检查台账 Inspection ledger (XLSX)", ""),
+    ]
+    api = [(link["href"], link.get("title", link["rel"]), link.get("type", "")) for link in links]
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        "<title>geo-service</title></head><body><h1>生态环境执法地图 geo-service</h1>"
-        f"<ul>{items}</ul></body></html>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="/static/maps/favicon.svg">'
+        f"<title>生态环境执法地图 geo-service</title><style>{_STYLE}</style></head><body>"
+        "<h1>生态环境执法地图 Environmental enforcement maps</h1>"
+        "<p>处罚案件、现场检查与污染源的空间分析 · Penalty cases, inspection findings and the "
+        "pollution-source register on the map.</p>"
+        '<iframe src="/maps/heatmap" title="总览：案件密度 Overview: case density"></iframe>'
+        f"<h2>地图 Maps</h2>{_link_list(maps)}"
+        f"<h2>图层 Layers (OGC API - Features)</h2>{_link_list(layers)}"
+        f"<h2>下载 Downloads</h2>{_downloads_table()}"
+        f"<h2>统计台账 Statistics ledgers</h2>{_link_list(ledgers)}"
+        f'<h2>接口 API</h2>{_link_list(api)}<p><a href="/docs">接口文档 API docs</a></p>'
+        "</body></html>"
     )

@@ -1,0 +1,513 @@
+"""Interactive maps for leadership: Folium pages that work on an intranet with no internet.
+
+Pure: the builder takes URLs, options and small data (picker choices, place-name
+points) and returns HTML. Layers come as tiles from the service at run time, never
+inlined, so a page stays small whatever the data. Every script and style is one of
+the service's own ``/static`` files; :func:`build_map` raises :class:`OfflineError` if
+any other ``http(s)://`` reference remains (the configured basemap excepted).
+
+The behaviour (filter picker, month slider, legends, popups) is the service's
+``/static/maps/geo-maps.js``; a page hands it one JSON configuration.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import folium
+import h3
+import numpy as np
+import pandas as pd
+from branca.element import Element, Figure, MacroElement
+from folium.plugins import VectorGridProtobuf
+from folium.template import Template
+from jinja2.utils import htmlsafe_json_dumps
+
+from analytics.cells import points_to_cells
+from analytics.emerging import CATEGORY_LABELS
+from layers.errors import LayerError
+
+#: Filters a page passes to its layers, in the order the URLs carry them.
+FILTERS: Final = ("jurisdiction", "industry", "period", "start", "end", "violation_type")
+#: ColorBrewer YlOrRd, 8 classes (hexagon case counts).
+YL_OR_RD: Final = ("#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a",
+                   "#e31a1c", "#b10026")  # fmt: skip
+HEXAGON_BREAKS: Final = (1, 2, 5, 10, 20, 50, 100, 200)
+#: Gi* confidence classes as ArcGIS draws them: −3 … 3 (cold 99 % … hot 99 %).
+GI_CLASSES: Final = (
+    (3, "#d62f27", "热点 99% 置信度 Hot 99%"),
+    (2, "#ed7551", "热点 95% 置信度 Hot 95%"),
+    (1, "#fab984", "热点 90% 置信度 Hot 90%"),
+    (0, "#f7f7f2", "不显著 Not significant"),
+    (-1, "#c0ccbe", "冷点 90% 置信度 Cold 90%"),
+    (-2, "#849eba", "冷点 95% 置信度 Cold 95%"),
+    (-3, "#4575b5", "冷点 99% 置信度 Cold 99%"),
+)
+_PATTERN_EN: Final = ("New", "Consecutive", "Intensifying", "Persistent", "Diminishing",
+                      "Sporadic", "Oscillating", "Historical")  # fmt: skip
+_HOT_RAMP: Final = ("#67000d", "#a50f15", "#cb181d", "#ef3b2c", "#fb6a4a", "#fc9272",
+                    "#fcbba1", "#fee0d2")  # fmt: skip
+_COLD_RAMP: Final = ("#08306b", "#08519c", "#2171b5", "#4292c6", "#6baed6", "#9ecae1",
+                     "#c6dbef", "#deebf7")  # fmt: skip
+CLUSTER_BREAKS: Final = (0, 2, 5, 10, 20)
+_PURPLES: Final = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
+_EXTERNAL = re.compile(r"""(?:https?:)?//[^\s"'<>()\\]+""", re.IGNORECASE)
+_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+)""")
+
+
+class OfflineError(RuntimeError):
+    """A page would reach beyond the service (a CDN, an external tile server).
+
+    Not a ValueError: such a page is a fault of the service, never of the request.
+    """
+
+
+class UnknownMapError(LayerError, LookupError):
+    """A map name that does not exist."""
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """What a map is called and what it shows (Chinese first, English after)."""
+
+    title: str
+    subtitle: str
+    description: str
+
+
+MAPS: Final[dict[str, MapSpec]] = {
+    "heatmap": MapSpec("案件密度热力图", "Case density (kernel density)",
+                       "处罚案件的核密度热力图 · Where penalty cases concentrate"),
+    "hexagons": MapSpec("六边形案件分布", "H3 hexagons",
+                        "每个 H3 六边形内的案件、检查与罚款 · Cases, inspections, penalties"),
+    "hotspots": MapSpec("热点分析", "Hot spots (Getis-Ord Gi*)",
+                        "统计显著的热点与冷点（FDR 校正）· Significant hot and cold spots"),
+    "emerging": MapSpec("时空热点趋势", "Emerging hot spots",
+                        "新增、持续、加强、减弱的热点 · How hot spots change over time"),
+    "clusters": MapSpec("案件聚集区", "Case clusters (DBSCAN)",
+                        "案件密集的区域及其主要问题 · Dense areas of cases and their problems"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MapAssets:
+    """URLs of the scripts and styles a page loads (all served by the service)."""
+
+    leaflet_js: str = "/static/vendor/leaflet/leaflet.js"
+    leaflet_css: str = "/static/vendor/leaflet/leaflet.css"
+    vectorgrid_js: str = "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"
+    maps_js: str = "/static/maps/geo-maps.js"
+    maps_css: str = "/static/maps/geo-maps.css"
+    favicon: str = "/static/maps/favicon.svg"
+
+
+@dataclass(frozen=True)
+class Division:
+    """A jurisdiction for the picker and the place names (no geometry)."""
+
+    adcode: str
+    name: str
+    level: str  # province | city | county
+    parent: str | None
+    bbox: tuple[float, float, float, float]  # west, south, east, north
+    point: tuple[float, float]  # lon, lat of the label
+
+
+@dataclass(frozen=True)
+class MapContext:
+    """What a page needs besides its kind: choices, the starting view and where things are.
+
+    ``industries`` are (GB/T 4754 class code, name) pairs; ``months`` run ``YYYY-MM``
+    from the first to the last case; ``bounds`` is the service area (west, south,
+    east, north); ``filters`` are the page's starting filters.
+    """
+
+    divisions: Sequence[Division]
+    industries: Sequence[tuple[str, str]]
+    months: Sequence[str]
+    bounds: tuple[float, float, float, float]
+    filters: Mapping[str, str] = field(default_factory=dict)
+    basemap_url: str | None = None
+    tiles: str = "/tiles"
+    cell_path: str = "/maps/cell/"
+    home: str = "/"
+
+
+def tile_url(path: str, params: Mapping[str, Any], filters: Mapping[str, str]) -> str:
+    """``path?params&filters`` in the order ``geo-maps.js`` builds them (empty values dropped).
+
+    Examples
+    --------
+    >>> tile_url("/tiles/hexagons/{z}/{x}/{y}.mvt", {"resolution": 7}, {"period": "2024-05"})
+    '/tiles/hexagons/{z}/{x}/{y}.mvt?resolution=7&period=2024-05'
+    """
+    from urllib.parse import urlencode
+
+    pairs = [(k, str(v)) for k, v in params.items()]
+    pairs += [(k, filters[k]) for k in FILTERS if filters.get(k)]
+    return path + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+def periods_of(months: Sequence[str]) -> list[str]:
+    """Years, quarters and months the period picker offers for a run of ``YYYY-MM`` months.
+
+    Examples
+    --------
+    >>> periods_of(["2024-11", "2024-12", "2025-01"])
+    ['2024', '2025', '2024-Q4', '2025-Q1', '2024-11', '2024-12', '2025-01']
+    """
+    years = sorted({m[:4] for m in months})
+    quarters = sorted({f"{m[:4]}-Q{(int(m[5:7]) - 1) // 3 + 1}" for m in months})
+    return [*years, *quarters, *months]
+
+
+def month_end(month: str) -> str:
+    """Last day of a ``YYYY-MM`` month as ``YYYY-MM-DD``.
+
+    >>> month_end("2024-02")
+    '2024-02-29'
+    """
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{month}-{calendar.monthrange(year, number)[1]:02d}"
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One layer of a page: how it is fetched, drawn, and what a click on it shows."""
+
+    id: str
+    title: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    style: dict[str, Any] | None = None  # vector style for geo-maps.js; None: a raster
+    popup: str | None = None  # "cell" (profile from the service) or "properties"
+    fields: list[list[str]] = field(default_factory=list)  # [property, label, kind]
+    lists: list[list[str]] = field(default_factory=list)  # [property, label]: JSON top lists
+    legend: bool = False  # a raster whose tiles wait for its legend (the heat surface)
+    opacity: float = 1.0
+
+    def config(self) -> dict[str, Any]:
+        """What geo-maps.js needs of the layer."""
+        return {"id": self.id, "title": self.title, "path": self.path, "params": self.params,
+                "filtered": True, "popup": self.popup, "fields": self.fields,
+                "lists": self.lists, "legend": self.legend}  # fmt: skip
+
+
+def _classes(
+    breaks: Sequence[float], colours: Sequence[str], unit: str, discrete: bool = True
+) -> list[dict[str, Any]]:
+    """Legend rows, highest class first: ``2–4 件`` for counts, ``2 – 5`` for measures."""
+    rows = []
+    for low, high, colour in zip(breaks, [*breaks[1:], None], colours, strict=True):
+        if high is None:
+            label = f"≥ {low:g}"
+        elif discrete:
+            label = f"{low:g}" if high - low == 1 else f"{low:g}–{high - 1:g}"
+        else:
+            label = f"{low:g} – {high:g}"
+        rows.append({"colour": colour, "label": f"{label} {unit}"})
+    return rows[::-1]
+
+
+def _vector(tiles: str, layer: str) -> str:
+    return f"{tiles}/{layer}/{{z}}/{{x}}/{{y}}.mvt"
+
+
+def _cell_fields() -> list[list[str]]:
+    return [["resolution", "H3 分辨率 Resolution", "int"]]
+
+
+def _heatmap(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+    kde = _Layer("kde", "案件密度 Case density", f"{ctx.tiles}/kde/{{z}}/{{x}}/{{y}}.png",
+                 legend=True, opacity=0.8)  # fmt: skip
+    legend = {"kind": "surface", "layer": "kde", "path": f"{ctx.tiles}/kde/legend.json",
+              "title": "案件密度 Density",
+              "note": "四次核 · 带宽 Silverman · 件/平方公里"}  # fmt: skip
+    return [kde], legend
+
+
+def _hexagons(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+    style = {"style": "classes", "field": "cases", "breaks": list(HEXAGON_BREAKS),
+             "colours": list(YL_OR_RD), "zero": "#d9d9d9", "className": "geo-hexagon"}  # fmt: skip
+    fields = [*_cell_fields(), ["enterprises", "登记污染源 Register sources", "int"]]
+    start = {"resolution": _auto_resolution(_start_bounds(ctx))}  # as "auto" picks it
+    layer = _Layer("hexagons", "六边形 Hexagon", _vector(ctx.tiles, "hexagons"), start, style,
+                   "cell", fields)  # fmt: skip
+    classes = _classes(HEXAGON_BREAKS, YL_OR_RD, "件")
+    classes.append({"colour": "#d9d9d9", "opacity": 0.5, "label": "0 件（仅有检查或污染源）"})
+    legend = {"kind": "classes", "title": "每个六边形的案件数 Cases per cell",
+              "classes": classes,
+              "note": "点击六边形查看明细 Click a cell for details"}  # fmt: skip
+    return [layer], legend
+
+
+def _hotspots(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+    colours = {str(value): colour for value, colour, _ in GI_CLASSES}
+    style = {"style": "categories", "field": "gi_bin", "colours": colours, "zero": "#f7f7f2",
+             "className": "geo-hotspot", "opacity": 0.8}  # fmt: skip
+    fields = [*_cell_fields(), ["gi_bin", "类别 Class", "class"], ["gi_z", "Gi* z 值", "num"],
+              ["gi_p", "p 值（FDR 校正）", "num"], ["count", "案件数 Cases", "int"]]  # fmt: skip
+    layer = _Layer("hotspots", "热点 Hot spot", _vector(ctx.tiles, "hotspots"),
+                   {"resolution": 6}, style, "cell", fields)  # fmt: skip
+    classes = [{"value": v, "colour": c, "label": label} for v, c, label in GI_CLASSES]
+    legend = {"kind": "classes", "title": "热点分析 Gi* 热点/冷点", "classes": classes,
+              "note": "H3 六边形 · 邻域 k=1 · FDR 校正"}  # fmt: skip
+    return [layer], legend
+
+
+def emerging_classes() -> list[dict[str, Any]]:
+    """Legend rows of the emerging hot-spot categories (hot first), colours and labels."""
+    rows = []
+    for side, ramp in (("hot", _HOT_RAMP), ("cold", _COLD_RAMP)):
+        keys = [k for k in CATEGORY_LABELS if k.endswith(f"_{side}")]
+        for key, colour, english in zip(keys, ramp, _PATTERN_EN, strict=True):
+            label = f"{CATEGORY_LABELS[key]} {english} {side} spot"
+            rows.append({"value": key, "colour": colour, "label": label})
+    return rows
+
+
+def _emerging(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+    classes = emerging_classes()
+    colours = {row["value"]: row["colour"] for row in classes}
+    style = {"style": "categories", "field": "category", "colours": colours, "zero": "#cccccc",
+             "className": "geo-emerging"}  # fmt: skip
+    fields = [*_cell_fields(), ["category", "时空模式 Pattern", "class"],
+              ["trend_z", "趋势 z（Mann-Kendall）", "num"], ["trend_p", "趋势 p 值", "num"],
+              ["hot_steps", "显著热点期数 Hot steps", "int"],
+              ["cold_steps", "显著冷点期数 Cold steps", "int"],
+              ["first_step", "起 From", "text"], ["last_step", "止 To", "text"]]  # fmt: skip
+    layer = _Layer("emerging-hotspots", "时空热点 Emerging hot spot",
+                   _vector(ctx.tiles, "emerging-hotspots"), {}, style, "cell", fields)  # fmt: skip
+    legend = {"kind": "classes", "title": "时空模式 Patterns", "classes": classes,
+              "note": "按季度 · Gi* 与 Mann-Kendall 趋势 · 仅显示有模式的单元"}  # fmt: skip
+    return [layer], legend
+
+
+def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+    style = {"style": "areas", "field": "density_per_km2", "breaks": list(CLUSTER_BREAKS),
+             "colours": list(_PURPLES), "className": "geo-cluster"}  # fmt: skip
+    fields = [
+        ["size", "案件数 Cases", "int"],
+        ["area_km2", "面积（平方公里）Area km²", "num"],
+        ["density_per_km2", "密度（件/平方公里）", "num"],
+        ["first_date", "最早 First case", "text"],
+        ["last_date", "最近 Last case", "text"],
+    ]
+    lists = [["top_violation_type", "主要违法类型 Violation types"],
+             ["top_problem_type_label", "主要问题类型 Problem types"],
+             ["top_industry_code", "主要行业 Industries"]]  # fmt: skip
+    layer = _Layer("clusters", "聚集区 Cluster", _vector(ctx.tiles, "clusters"), {}, style,
+                   "properties", fields, lists)  # fmt: skip
+    legend = {"kind": "classes", "title": "聚集区密度 Cluster density",
+              "classes": _classes(CLUSTER_BREAKS, _PURPLES, "件/km²", discrete=False),
+              "note": "DBSCAN · 1 公里内 ≥ 10 件"}  # fmt: skip
+    return [layer], legend
+
+
+_BUILDERS = {"heatmap": _heatmap, "hexagons": _hexagons, "hotspots": _hotspots,
+             "emerging": _emerging, "clusters": _clusters}  # fmt: skip
+_RESOLUTION = {
+    "hexagons": {"layer": "hexagons", "choices": ["auto", 5, 6, 7, 8, 9, 10], "value": "auto",
+                 "auto": {"offset": -2, "min": 5, "max": 10}},
+    "hotspots": {"layer": "hotspots", "choices": [6, 7, 8], "value": 6, "auto": None},
+}  # fmt: skip
+
+
+def _time(name: str, months: Sequence[str]) -> dict[str, Any] | None:
+    """The month slider: ``period=YYYY-MM``; for emerging hot spots the analysis runs up to
+    the month's end (``end=``), from the second quarter on (a trend needs two steps)."""
+    if name == "emerging":
+        steps = [[m, month_end(m)] for m in months[3:]]
+        title = "分析截至月份 Analysis up to month"
+    else:
+        steps = [[m, m] for m in months]
+        title = "按月播放 Month by month"
+    return {"param": "end" if name == "emerging" else "period", "steps": steps,
+            "title": title, "interval_ms": 1500} if steps else None  # fmt: skip
+
+
+def _industry_groups(industries: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    groups: dict[str, list[list[str]]] = {}
+    for code, name in sorted(industries):
+        groups.setdefault(code[:3], []).append([code, f"{code} {name}".strip()])
+    return [{"code": c, "label": f"{c} 大类", "classes": v} for c, v in groups.items()]
+
+
+def _boundaries(ctx: MapContext, bounds: list[list[float]]) -> VectorGridProtobuf:
+    spec = {"layer": "jurisdictions", "style": "boundaries", "bounds": bounds, "zIndex": 5}
+    layer = VectorGridProtobuf(_vector(ctx.tiles, "jurisdictions"), "行政区划 Boundaries",
+                               f"GeoMaps.vectorOptions({json.dumps(spec)})")  # fmt: skip
+    layer.default_js = []  # the map loads Leaflet.VectorGrid from /static
+    return layer
+
+
+def _folium_layer(layer: _Layer, filters: Mapping[str, str], bounds: list[list[float]]) -> Any:
+    url = tile_url(layer.path, layer.params, filters)
+    if layer.style is None:
+        return folium.TileLayer(url, attr="geo-service", name=layer.title, overlay=True,
+                                opacity=layer.opacity, bounds=bounds, max_zoom=14)  # fmt: skip
+    spec = {**layer.style, "layer": layer.id, "bounds": bounds, "interactive": bool(layer.popup),
+            "zIndex": 3}  # fmt: skip
+    grid = VectorGridProtobuf(url, layer.title, f"GeoMaps.vectorOptions({json.dumps(spec)})")
+    grid.default_js = []
+    return grid
+
+
+class _Controller(MacroElement):
+    """Hands the page's configuration and layers to ``GeoMaps.init`` (geo-maps.js)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "GeoMaps.init({{ this._parent.get_name() }}, {{ this.config_json }}, { "
+        "{% for key, layer in this.refs %}{{ key|tojson }}: {{ layer.get_name() }}, {% endfor %}"
+        '"_control": {{ this.control.get_name() }}});'
+        "{% endmacro %}"
+    )
+
+    def __init__(self, config: dict[str, Any], refs: list[tuple[str, Any]], control: Any):
+        super().__init__()
+        self._name = "GeoMapsController"
+        self.config_json = script_json(config)
+        self.refs, self.control = refs, control
+
+
+def script_json(value: Any) -> str:
+    """JSON for an inline ``<script>``: Chinese kept readable, ``<``, ``>``, ``&`` escaped.
+
+    >>> print(script_json({"a": "</script>热点"}))
+    {"a": "\\u003c/script\\u003e热点"}
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _start_bounds(ctx: MapContext) -> tuple[float, float, float, float]:
+    chosen = ctx.filters.get("jurisdiction")
+    for division in ctx.divisions:
+        if division.adcode == chosen:
+            return division.bbox
+    return ctx.bounds
+
+
+def _config(
+    name: str, ctx: MapContext, layers: list[_Layer], legend: dict[str, Any]
+) -> dict[str, Any]:
+    spec = MAPS[name]
+    divisions = [{"adcode": d.adcode, "name": d.name, "level": d.level, "parent": d.parent,
+                  "bbox": [round(v, 4) for v in d.bbox], "point": [round(v, 4) for v in d.point]}
+                 for d in ctx.divisions]  # fmt: skip
+    return {
+        "map": name, "title": spec.title, "subtitle": spec.subtitle, "home": ctx.home,
+        "filters": {k: ctx.filters[k] for k in FILTERS if ctx.filters.get(k)},
+        "periods": [] if name == "emerging" else periods_of(ctx.months),
+        "time": _time(name, ctx.months), "resolution": _RESOLUTION.get(name),
+        "jurisdictions": divisions, "industries": _industry_groups(ctx.industries),
+        "layers": [layer.config() for layer in layers], "legend": legend,
+        "bounds": list(ctx.bounds), "cell_path": ctx.cell_path,
+    }  # fmt: skip
+
+
+def build_map(name: str, ctx: MapContext, assets: MapAssets | None = None) -> str:
+    """The HTML page of map ``name`` (one of :data:`MAPS`); OfflineError if it would reach
+    anything but the service and the configured basemap."""
+    if name not in _BUILDERS:
+        raise UnknownMapError(f"no map {name!r}; choose from {', '.join(MAPS)}")
+    assets = assets or MapAssets()
+    west, south, east, north = ctx.bounds
+    bounds = [[south, west], [north, east]]
+    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=7,
+                      tiles=None, min_zoom=4, max_zoom=14, control_scale=True)  # fmt: skip
+    fmap.default_js = [("leaflet", assets.leaflet_js), ("vectorGrid", assets.vectorgrid_js),
+                       ("geo_maps", assets.maps_js)]  # fmt: skip
+    fmap.default_css = [("leaflet_css", assets.leaflet_css), ("geo_maps_css", assets.maps_css)]
+    root = fmap.get_root()
+    assert isinstance(root, Figure)
+    root.title = f"{MAPS[name].title} {MAPS[name].subtitle}"
+    root.header.add_child(Element(f'<link rel="icon" href="{assets.favicon}">'), name="favicon")
+    if ctx.basemap_url:
+        folium.TileLayer(ctx.basemap_url, attr="底图 Basemap", name="底图 Basemap").add_to(fmap)
+    layers, legend = _BUILDERS[name](ctx)
+    refs = [(la.id, _folium_layer(la, ctx.filters, bounds).add_to(fmap)) for la in layers]
+    refs.append(("jurisdictions", _boundaries(ctx, bounds).add_to(fmap)))  # lines on top
+    control = folium.LayerControl(collapsed=False).add_to(fmap)
+    _Controller(_config(name, ctx, layers, legend), refs, control).add_to(fmap)
+    west, south, east, north = _start_bounds(ctx)
+    fmap.fit_bounds([[south, west], [north, east]])
+    html: str = fmap.get_root().render()
+    check_offline(html, ctx.basemap_url)
+    return html
+
+
+def _auto_resolution(bbox: tuple[float, float, float, float]) -> int:
+    """The hexagon resolution "auto" picks at the zoom that fits ``bbox`` in ~1000 px."""
+    span = max(bbox[2] - bbox[0], 1e-6)
+    zoom = int(np.clip(np.floor(np.log2(360 * 1000 / 256 / span)), 0, 14))
+    return int(np.clip(zoom - 2, 5, 10))
+
+
+def external_references(html: str, allowed: Sequence[str] = ()) -> list[str]:
+    """Every ``http(s)://`` or protocol-relative reference in ``html`` not in ``allowed``.
+
+    Examples
+    --------
+    >>> external_references('<script src="https://cdn.example/x.js"></script><a href="/x">')
+    ['https://cdn.example/x.js']
+    """
+    for url in allowed:  # as written in the page: raw, or in JSON escaped for a <script>
+        for form in (url, json.dumps(url)[1:-1], str(htmlsafe_json_dumps(url))[1:-1]):
+            html = html.replace(form, "")
+    return [m.group(0) for m in _EXTERNAL.finditer(html)]
+
+
+def check_offline(html: str, basemap_url: str | None = None) -> None:
+    """Raise :class:`OfflineError` if ``html`` references anything outside the service."""
+    found = external_references(html, [basemap_url] if basemap_url else [])
+    if found:
+        raise OfflineError(f"the page would load from outside the service: {found[:5]}")
+
+
+def local_references(html: str) -> list[str]:
+    """The ``src``/``href``/``url()`` references of a page that point into the service."""
+    refs = [a or b for a, b in _REFERENCE.findall(html)]
+    return sorted({r for r in refs if r.startswith("/") and not r.startswith("//")})
+
+
+def cell_profile(cell: str, cases: pd.DataFrame, inspections: pd.DataFrame,
+                 top: int = 5) -> dict[str, Any]:  # fmt: skip
+    """What a click on an H3 cell shows: counts, penalty sum, top problem types and enterprises.
+
+    ``cases`` has ``lon``, ``lat``, ``penalty_amount``, ``problem_type_label`` and
+    ``enterprise_name``; ``inspections`` has ``lon``, ``lat``, ``problem_found`` and
+    ``problem_type_label``. Records are placed in cells from their coordinates at the
+    cell's resolution, as the hexagon layer does.
+    """
+    resolution = h3.get_resolution(cell)
+    target = h3.str_to_int(cell)
+
+    def inside(frame: pd.DataFrame) -> pd.DataFrame:
+        lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
+        return frame[points_to_cells(lon, lat, resolution) == target]
+
+    in_cases, in_inspections = inside(cases), inside(inspections)
+    found = in_inspections["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
+    labels = pd.concat([in_cases["problem_type_label"],
+                        in_inspections.loc[found, "problem_type_label"]]).dropna()  # fmt: skip
+    names = in_cases["enterprise_name"].dropna().astype(str)
+    amounts = pd.to_numeric(in_cases["penalty_amount"], errors="coerce").fillna(0.0)
+    return {
+        "h3": cell, "resolution": resolution, "cases": len(in_cases),
+        "inspections": len(in_inspections), "problems_found": int(found.sum()),
+        "penalty_sum": float(amounts.sum()),
+        "top_problem_types": _top(labels, top), "top_enterprises": _top(names[names != ""], top),
+    }  # fmt: skip
+
+
+def _top(values: pd.Series, n: int) -> list[list[Any]]:
+    counts = values.value_counts(sort=False)
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
+    return [[str(k), int(v)] for k, v in ordered]
