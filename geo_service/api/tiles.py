@@ -1,7 +1,413 @@
-"""Tiles: Mapbox Vector Tiles, GeoJSON tiles, TileJSON 3.0 and KDE heat PNG tiles."""
+"""Tiles: Mapbox Vector Tiles, GeoJSON tiles, TileJSON 3.0 and KDE heat PNG tiles.
+
+``/tiles/{layer}/{z}/{x}/{y}.mvt|.geojson`` for every feature collection,
+``/tiles/kde/{z}/{x}/{y}.png`` for the density surface, a TileJSON for each and
+the heat legend. Filters and layer parameters are query parameters. Responses
+carry Cache-Control and a strong ETag (304 on ``If-None-Match``), come gzip'd
+from the cache when the client accepts it, and an empty tile is a 204.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
+
+from geo_service.api.dependencies import Caller, filters_param, get_caller
+from geo_service.api.features import COLLECTIONS
+from geo_service.errors import BadFilterError, BadTileError, UnknownLayerError
+from geo_service.filters import Filters
+from geo_service.layer_specs import SPECS, USER_PARAMETERS
+from geo_service.layer_specs import layer_parameters as checked_parameters
+from geo_service.store.models import RECORD_TABLES
+from geo_service.tile_cache import CachedTile, TileService, tile_service
+from layers.heat import heat_tile, legend_png
+from layers.tiles import MAX_ZOOM, geojson_tile, tilejson, vector_tile
+
+MVT = "application/vnd.mapbox-vector-tile"
+GEOJSON = "application/geo+json"
+PNG = "image/png"
+JSON = "application/json"
+_FORMATS: Final = {"mvt": MVT, "pbf": MVT, "geojson": GEOJSON}
+_FILTERS: Final = frozenset({"jurisdiction", "industry", "period", "start", "end",
+                             "violation_type"})  # fmt: skip
+_MAX_AGE_S: Final = 300
+
+#: Titles of the tiled layers (TileJSON descriptions).
+TITLES: Final = {
+    "jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
+    "cases": "行政处罚案件 Penalty cases", "inspections": "现场检查 Inspection findings",
+    "hexagons": "H3 六边形汇总 Hexagon aggregates", "hotspots": "热点 Gi* hot spots",
+    "emerging-hotspots": "时空热点 Emerging hot spots", "clusters": "聚集区 Clusters",
+    "problem-types": "问题类型 Problem types",
+}  # fmt: skip
+#: What the main fields hold (TileJSON ``fields``: type, then this).
+FIELD_LABELS: Final = {
+    "h3": "H3 单元 H3 cell", "resolution": "H3 分辨率 H3 resolution",
+    "cases": "案件数 penalty cases", "inspections": "检查次数 inspections",
+    "problems_found": "发现问题的检查 inspections that found a problem",
+    "penalty_sum": "罚款合计（元）penalties (yuan)", "enterprises": "污染源 register enterprises",
+    "count": "案件数 cases", "gi_z": "Gi* z 值 z-score", "gi_p": "Gi* p 值 p-value",
+    "gi_bin": "热点置信等级 −3…3 (±3/±2/±1: 99/95/90 % cold/hot)",
+    "n_neighbors": "邻域单元 cells in the neighbourhood", "category": "时空模式 pattern",
+    "category_label": "时空模式 pattern (label)", "adcode": "行政区划代码 adcode",
+    "name": "名称 name", "case_id": "案件编号 case number", "decision_date": "处罚决定日期 decided",
+    "violation_type": "违法类型 violation type", "penalty_amount": "罚款金额（元）penalty (yuan)",
+    "inspection_id": "检查编号 inspection number", "inspection_date": "检查日期 inspected",
+    "problem_found": "是否发现问题 problem found", "credit_code": "统一社会信用代码 credit code",
+    "industry_code": "行业代码 industry (GB/T 4754)", "problem_type_label": "问题类型 problem type",
+    "size": "案件数 cases in the cluster", "area_km2": "面积（平方公里）area (km²)",
+    "density_per_km2": "密度（件/平方公里）cases per km²", "records": "记录数 records",
+    "dominant_label": "主要问题类型 dominant problem type",
+}  # fmt: skip
 
 router = APIRouter()
+
+
+def layer_parameters(layer: str, query: QueryParams) -> dict[str, Any]:
+    """The layer's analysis parameters from the query, checked against the service's one
+    table of bounds (:data:`USER_PARAMETERS`); names that are neither those nor filters
+    are refused, and values equal to the layer's defaults left out (one cache entry)."""
+    accepted = USER_PARAMETERS.get(layer, {})
+    unknown = [name for name in query if name not in _FILTERS and name not in accepted]
+    if unknown:
+        takes = ", ".join([*sorted(_FILTERS), *accepted])
+        raise BadFilterError(f"{unknown[0]!r} is not a parameter of the {layer} tiles; "
+                             f"they take {takes}")  # fmt: skip
+    parameters = checked_parameters(layer, query)
+    if layer == "kde":
+        _check_kde(parameters)
+    defaults = SPECS[layer].defaults if layer in SPECS else {}
+    return {k: v for k, v in parameters.items() if defaults.get(k, object()) != v}
+
+
+def _check_kde(parameters: Mapping[str, Any]) -> None:
+    """Keep the surface's grid within memory: a bandwidth alone gets cells of a twentieth of
+    it, which must not be finer than the 250 m the table allows for ``cell_m``."""
+    bandwidth, cell = parameters.get("bandwidth_m"), parameters.get("cell_m")
+    if bandwidth is not None and cell is None and bandwidth / 20 < 250:
+        raise BadFilterError("give cell_m (≥ 250 m) with a bandwidth_m below 5000 m")
+
+
+def _date(name: str, text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadFilterError(f"{name} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+async def tile_filters(request: Request) -> Filters:
+    """The service-wide filters (:func:`filters_param`) read from the query by hand.
+
+    An async dependency without declared parameters: a cached tile then waits
+    for no worker thread and no per-parameter validation (about half the time
+    of a cached tile request); the parameters are documented in OpenAPI by
+    :data:`QUERY_DOCS`, and a bad date is a 400 like every other bad filter.
+    """
+    q = request.query_params
+    return filters_param(q.get("jurisdiction"), q.get("industry"), q.get("period"),
+                         _date("start", q.get("start")), _date("end", q.get("end")),
+                         q.get("violation_type"))  # fmt: skip
+
+
+def _doc(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": kind}}  # fmt: skip
+
+
+_FILTER_DOCS = [
+    _doc("jurisdiction", "行政区划代码 adcode of a province, city or county"),
+    _doc("industry", "行业代码 GB/T 4754 code or prefix (C26, C2614)"),
+    _doc("period", "时段 2024, 2024-Q2 or 2024-05"),
+    _doc("start", "起始日期 first date (YYYY-MM-DD)"),
+    _doc("end", "截止日期 last date (YYYY-MM-DD)"),
+    _doc("violation_type", "违法类型 violation type (cases) / problem category (inspections)"),
+]
+
+
+def _parameter_docs(layers: Sequence[str]) -> list[dict[str, Any]]:
+    """OpenAPI entries of the layers' parameters, with each layer's bounds."""
+    bounds: dict[str, list[str]] = {}
+    for layer in layers:
+        for name, bound in USER_PARAMETERS.get(layer, {}).items():
+            allowed = "|".join(map(str, bound)) if isinstance(bound[0], str) else (
+                f"{bound[1]:g}…{bound[2]:g}")  # fmt: skip
+            bounds.setdefault(name, []).append(f"{layer}: {allowed}")
+    return [_doc(name, "; ".join(text)) for name, text in bounds.items()]
+
+
+#: OpenAPI query parameters of the tile routes (read by hand, see :func:`tile_filters`).
+QUERY_DOCS: Final = {"vector": [*_FILTER_DOCS, *_parameter_docs(COLLECTIONS)],
+                     "kde": [*_FILTER_DOCS, *_parameter_docs(["kde"])]}  # fmt: skip
+
+
+def tile_index(z: str, x: str, y: str) -> tuple[int, int, int]:
+    """Validated tile coordinates (BadTileError for impossible ones)."""
+    if not (z.isdigit() and x.isdigit() and y.isdigit()):
+        raise BadTileError(f"tile {z}/{x}/{y}: z, x and y must be non-negative integers")
+    zi, xi, yi = int(z), int(x), int(y)
+    if zi > MAX_ZOOM:
+        raise BadTileError(f"zoom {zi} is beyond the maximum zoom {MAX_ZOOM}")
+    if xi >= 2**zi or yi >= 2**zi:
+        raise BadTileError(f"tile {zi}/{xi}/{yi}: x and y must be below 2^{zi} = {2**zi}")
+    return zi, xi, yi
+
+
+def _vector(layer: str) -> str:
+    if layer == "kde":
+        raise UnknownLayerError("kde is a raster: /tiles/kde/{z}/{x}/{y}.png")
+    if layer not in COLLECTIONS:
+        raise UnknownLayerError(f"no tiled layer {layer!r}; choose from {', '.join(COLLECTIONS)}")
+    return layer
+
+
+@dataclass(frozen=True)
+class TileRequest:
+    """A tile asked for: layer, format, z/x/y and the layer's parameters, all checked."""
+
+    layer: str
+    fmt: str
+    z: int
+    x: int
+    y: int
+    parameters: tuple[tuple[str, Any], ...]
+
+    @property
+    def index(self) -> tuple[int, int, int]:
+        return self.z, self.x, self.y
+
+
+async def tile_request(request: Request) -> TileRequest:
+    """The tile of the path and query, checked (404 for a layer or format that does not
+    exist, 400 for impossible coordinates or parameters). Read by hand like
+    :func:`tile_filters`; the path parameters are documented by :data:`PATH_DOCS`."""
+    path = request.path_params
+    layer, fmt = path.get("layer", "kde"), path.get("fmt", "png")
+    if "layer" in path:  # /tiles/{layer}/…: a feature layer (kde has its own route)
+        if fmt not in _FORMATS:
+            raise UnknownLayerError(f"no tile format {fmt!r}; use .mvt or .geojson (.png: kde)")
+        _vector(layer)
+    z, x, y = tile_index(path["z"], path["x"], path["y"])
+    parameters = layer_parameters(layer, request.query_params)
+    return TileRequest(layer, fmt, z, x, y, tuple(sorted(parameters.items())))
+
+
+def _accepts_gzip(request: Request) -> bool:
+    header = request.headers.get("accept-encoding", "")
+    if "gzip" in header and ";" not in header:  # the usual "gzip, deflate, br"
+        return True
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        q = params.strip().removeprefix("q=")
+        if name.strip() in ("gzip", "*") and (not q or _positive(q)):
+            return True
+    return False
+
+
+def _positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+def cached_response(request: Request, tile: CachedTile, cache_control: str) -> Response:
+    """The tile with caching headers: 204 if empty, 304 if the client's copy is current,
+    the stored gzip body when the client accepts gzip."""
+    headers = {"Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    if not tile.body:
+        return Response(status_code=204, headers=headers)
+    packed = tile.gzipped is not None and _accepts_gzip(request)
+    headers["ETag"] = tile.etag_gzip if packed else tile.etag
+    seen = {
+        t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")
+    }
+    if seen & {tile.etag, tile.etag_gzip, "*"}:
+        return Response(status_code=304, headers=headers)
+    if packed:
+        headers["Content-Encoding"] = "gzip"
+    body = tile.gzipped if packed and tile.gzipped is not None else tile.body
+    return Response(body, media_type=tile.media_type, headers=headers)
+
+
+def _cache_control(layer: str) -> str:
+    scope = "private" if layer in RECORD_TABLES else "public"  # point records need an account
+    return f"{scope}, max-age={_MAX_AGE_S}"
+
+
+def _template(request: Request, path: str) -> str:
+    """An absolute tile URL template keeping the request's query (filters, parameters)."""
+    base = str(request.base_url).rstrip("/")
+    query = request.url.query
+    return f"{base}{path}" + (f"?{query}" if query else "")
+
+
+def _path_doc(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+_INDEX = (("z", f"zoom 0…{MAX_ZOOM}"), ("x", "column 0…2^z − 1"), ("y", "row 0…2^z − 1 (XYZ)"))
+_INDEX_DOCS = [_path_doc(n, d, {"type": "integer", "minimum": 0}) for n, d in _INDEX]
+#: OpenAPI path parameters of the tile routes (read by hand, see :func:`tile_request`).
+PATH_DOCS: Final = {
+    "vector": [_path_doc("layer", "图层 layer", {"type": "string", "enum": list(COLLECTIONS)}),
+               *_INDEX_DOCS,
+               _path_doc("fmt", "mvt (Mapbox Vector Tile) or geojson",
+                         {"type": "string", "enum": list(_FORMATS)})],
+    "kde": _INDEX_DOCS,
+}  # fmt: skip
+_KDE_DOCS: Final = {"parameters": QUERY_DOCS["kde"]}
+_VECTOR_DOCS: Final = {"parameters": QUERY_DOCS["vector"]}
+_KDE_TILE_DOCS: Final = {"parameters": [*PATH_DOCS["kde"], *QUERY_DOCS["kde"]]}
+_VECTOR_TILE_DOCS: Final = {"parameters": [*PATH_DOCS["vector"], *QUERY_DOCS["vector"]]}
+
+
+async def _tile(
+    service: TileService, key: Any, media_type: str, make: Callable[[], bytes]
+) -> CachedTile:
+    """A cached tile straight from the event loop; a miss is made in a worker thread."""
+    tile = service.peek(key)
+    if tile is None:
+        tile = await run_in_threadpool(service.cached, key, media_type, make)
+    return tile
+
+
+def _json_bytes(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def _raster_maxzoom(cell_m: float) -> int:
+    """The zoom where a pixel is about a quarter of a surface cell (finer adds nothing)."""
+    pixel_at_zoom_0_m = 2 * math.pi * 6378137.0 / 256 * math.cos(math.radians(23.0))
+    return int(min(18, max(6, math.ceil(math.log2(pixel_at_zoom_0_m / cell_m)) + 2)))
+
+
+_UNIT_LABELS = {"cases per km²": "案件/平方公里", "yuan per km²": "罚款元/平方公里",
+                "cases per enterprise": "案件/企业"}  # fmt: skip
+
+
+@router.get("/tiles/kde/tilejson.json", operation_id="kde_tilejson", openapi_extra=_KDE_DOCS)
+async def kde_tilejson(
+    request: Request,
+    filters: Filters = Depends(tile_filters),
+    _caller: Caller = Depends(get_caller),
+) -> Response:
+    parameters = layer_parameters("kde", request.query_params)
+    service = tile_service(request)
+
+    def make() -> bytes:
+        heat = service.heat_layer(filters, parameters)
+        doc = tilejson(
+            "kde", _template(request, "/tiles/kde/{z}/{x}/{y}.png"), heat.source.bounds_lonlat,
+            maxzoom=_raster_maxzoom(heat.source.surface.grid.cell_m),
+            description="案件核密度热力图 Kernel density heat map",
+            extra={"legend": _template(request, "/tiles/kde/legend.json"),
+                   "provenance": heat.provenance},
+        )  # fmt: skip
+        return _json_bytes(doc)
+
+    tile = await _tile(service, ("kde-tilejson", str(request.url)), JSON, make)
+    return cached_response(request, tile, "no-cache")
+
+
+@router.get("/tiles/kde/legend.{fmt}", operation_id="kde_legend", openapi_extra=_KDE_DOCS)
+async def kde_legend(
+    fmt: str,
+    request: Request,
+    filters: Filters = Depends(tile_filters),
+    _caller: Caller = Depends(get_caller),
+) -> Response:
+    if fmt not in ("json", "png"):
+        raise UnknownLayerError(f"no legend format {fmt!r}; use legend.json or legend.png")
+    parameters = layer_parameters("kde", request.query_params)
+    service = tile_service(request)
+
+    def make() -> bytes:
+        heat = service.heat_layer(filters, parameters)
+        scale = heat.source.scale
+        if fmt == "png":
+            return legend_png(scale)
+        title = f"案件密度 Density ({_UNIT_LABELS.get(scale.units, scale.units)})"
+        return _json_bytes(scale.legend(title, provenance=heat.provenance))
+
+    key = ("kde-legend", fmt, filters, tuple(sorted(parameters.items())))
+    tile = await _tile(service, key, PNG if fmt == "png" else JSON, make)
+    return cached_response(request, tile, f"public, max-age={_MAX_AGE_S}")
+
+
+@router.get("/tiles/kde/{z}/{x}/{y}.png", operation_id="kde_tile", openapi_extra=_KDE_TILE_DOCS)
+async def kde_tile(
+    request: Request,
+    tile: TileRequest = Depends(tile_request),
+    filters: Filters = Depends(tile_filters),
+    _caller: Caller = Depends(get_caller),
+) -> Response:
+    service = tile_service(request)
+
+    def make() -> bytes:
+        source = service.heat_layer(filters, dict(tile.parameters)).source
+        return heat_tile(source, *tile.index)
+
+    cached = await _tile(service, (tile, filters), PNG, make)
+    return cached_response(request, cached, f"public, max-age={_MAX_AGE_S}")
+
+
+@router.get("/tiles/{layer}/tilejson.json", operation_id="tilejson", openapi_extra=_VECTOR_DOCS)
+async def vector_tilejson(
+    layer: str,
+    request: Request,
+    filters: Filters = Depends(tile_filters),
+    _caller: Caller = Depends(get_caller),
+) -> Response:
+    parameters = layer_parameters(_vector(layer), request.query_params)
+    service = tile_service(request)
+
+    def make() -> bytes:
+        loaded = service.vector_layer(layer, filters, parameters)
+        types = loaded.source.table.types
+        fields = {k: f"{types[k]}: {FIELD_LABELS[k]}" if k in FIELD_LABELS else types[k]
+                  for k in loaded.source.table.keys}  # fmt: skip
+        path = f"/tiles/{layer}/{{z}}/{{x}}/{{y}}"
+        doc = tilejson(
+            layer, _template(request, f"{path}.mvt"), loaded.bounds,
+            maxzoom=16 if layer in RECORD_TABLES else 14, fields=fields,
+            description=TITLES.get(layer, layer),
+            extra={"geojson_tiles": [_template(request, f"{path}.geojson")],
+                   "provenance": loaded.provenance},
+        )  # fmt: skip
+        return _json_bytes(doc)
+
+    tile = await _tile(service, ("tilejson", str(request.url)), JSON, make)
+    return cached_response(request, tile, "no-cache")
+
+
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.{fmt}", operation_id="vector_tile", openapi_extra=_VECTOR_TILE_DOCS
+)
+async def feature_tile(
+    request: Request,
+    tile: TileRequest = Depends(tile_request),
+    filters: Filters = Depends(tile_filters),
+    _caller: Caller = Depends(get_caller),
+) -> Response:
+    service = tile_service(request)
+
+    def make() -> bytes:
+        source = service.vector_layer(tile.layer, filters, dict(tile.parameters)).source
+        if tile.fmt == "geojson":
+            return geojson_tile(source, *tile.index)
+        return vector_tile(source, tile.layer, *tile.index)
+
+    cached = await _tile(service, (tile, filters), _FORMATS[tile.fmt], make)
+    return cached_response(request, cached, _cache_control(tile.layer))
