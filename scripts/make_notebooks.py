@@ -164,9 +164,135 @@ def leadership() -> nbformat.NotebookNode:
                         "display_name": "Python 3", "language": "python"}})  # fmt: skip
 
 
+GIS_SETUP = """\
+import io, json, math, os, urllib.request
+import warnings
+
+import geopandas as gpd
+import matplotlib.pyplot as plt
+import pandas as pd
+import pyogrio
+import rasterio
+
+warnings.filterwarnings("ignore", message="Geometry is in a geographic CRS")
+plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"]
+plt.rcParams["axes.unicode_minus"] = False
+# The running service: `make run` serves on :8000; the test suite points this at its test server.
+SERVICE = os.environ.get("GEO_SERVICE_URL", "http://127.0.0.1:8000").rstrip("/")
+OAPIF = f"OAPIF:{SERVICE}"
+
+def get_json(path):
+    with urllib.request.urlopen(SERVICE + path, timeout=60) as response:
+        return json.loads(response.read())
+
+def get_bytes(path):
+    with urllib.request.urlopen(SERVICE + path, timeout=120) as response:
+        return response.status, response.read()
+
+print(get_json("/healthz"))
+"""
+
+
+def gis_layers() -> nbformat.NotebookNode:
+    """02: the service's layers in geopandas, read as GIS staff read them."""
+    cells = [
+        new_markdown_cell(
+            "# The service's layers in GIS tools\n\nGIS staff read the service with the tools "
+            "they already have. QGIS and ArcGIS speak OGC API - Features and vector tiles; "
+            "here the same standards are read from Python with geopandas and pyogrio (GDAL's "
+            "`OAPIF` and `MVT` drivers), from a running service (`make run`, or the test "
+            "server when `make test` executes this notebook)."
+        ),
+        new_code_cell(GIS_SETUP),
+        new_markdown_cell(
+            "## 1. Collections through OGC API - Features\n\nGDAL lists every collection and "
+            "pages through `next` links until each is complete."
+        ),
+        new_code_cell("pyogrio.list_layers(OAPIF)"),
+        new_code_cell(
+            'counties = pyogrio.read_dataframe(OAPIF, layer="jurisdictions", where="level = \'county\'")\n'
+            'cases = pyogrio.read_dataframe(OAPIF, layer="cases")\n'
+            'matched = get_json("/collections/cases/items?limit=1")["numberMatched"]\n'
+            'print(len(counties), "counties;", len(cases), "cases read; the service holds", matched)\n'
+            "assert len(cases) == matched\n"
+            'cases[["case_id", "decision_date", "enterprise_name", "violation_type", "penalty_amount", "geocode_method"]].head()'
+        ),
+        new_markdown_cell(
+            "## 2. Hexagons and hot spots\n\nThe H3 aggregates (resolution 6 here) and the Gi* "
+            "hot spots, the latter asked for in Web Mercator (OGC API - Features Part 2) as a "
+            "web map would."
+        ),
+        new_code_cell(
+            'hexagons = gpd.read_file(f"{SERVICE}/collections/hexagons/items?resolution=6&limit=10000")\n'
+            'ax = counties.boundary.plot(color="grey", linewidth=0.3, figsize=(9, 8))\n'
+            'hexagons.plot(ax=ax, column="cases", cmap="OrRd", legend=True, legend_kwds={"label": "cases per cell"})\n'
+            'ax.set_axis_off(); ax.set_title("案件数 cases per H3 cell (res 6)")'
+        ),
+        new_code_cell(
+            'hotspots = pyogrio.read_dataframe(OAPIF, layer="hotspots", CRS="EPSG:3857")\n'
+            "print(hotspots.crs)\n"
+            'hot = hotspots[hotspots["gi_bin"] != 0]\n'
+            'ax = hot.plot(column="gi_bin", cmap="RdBu_r", vmin=-3, vmax=3, legend=True, figsize=(9, 8))\n'
+            'ax.set_axis_off(); ax.set_title("Gi* 热点/冷点 (bins −3…3, FDR)")\n'
+            'hotspots["gi_bin"].value_counts().sort_index()'
+        ),
+        new_markdown_cell(
+            "## 3. Vector tiles\n\nThe TileJSON document says where the tiles are and what "
+            "they hold; GDAL's MVT driver reads one tile as a layer."
+        ),
+        new_code_cell(
+            'tilejson = get_json("/tiles/hexagons/tilejson.json?resolution=8")\n'
+            '{k: tilejson[k] for k in ("tilejson", "tiles", "bounds", "minzoom", "maxzoom")}'
+        ),
+        new_code_cell(
+            "def tile_of(lon, lat, z):\n"
+            "    n = 2 ** z\n"
+            "    x = int((lon + 180) / 360 * n)\n"
+            "    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)\n"
+            "    return x, y\n\n"
+            "z = 9\n"
+            "tiles = pd.Series([tile_of(p.x, p.y, z) for p in cases.geometry])\n"
+            "x, y = tiles.value_counts().index[0]  # the tile with the most cases\n"
+            'tile = pyogrio.read_dataframe(f"/vsicurl/{SERVICE}/tiles/hexagons/{z}/{x}/{y}.mvt?resolution=8", X=x, Y=y, Z=z)\n'
+            'print(f"tile {z}/{x}/{y}:", len(tile), "hexagons;", tile.crs)\n'
+            'ax = tile.plot(column="cases", cmap="OrRd", legend=True, figsize=(7, 7))\n'
+            'ax.set_axis_off(); ax.set_title(f"MVT tile {z}/{x}/{y}, hexagons res 8")'
+        ),
+        new_markdown_cell(
+            "## 4. Downloads\n\nThe same layers as files: a GeoPackage for the desktop, the "
+            "kernel density as a GeoTIFF in an equal-area projection, and a QGIS project that "
+            "opens the live layers, styled."
+        ),
+        new_code_cell(
+            'status, gpkg = get_bytes("/downloads/hexagons.gpkg?resolution=7")\n'
+            "hex7 = gpd.read_file(io.BytesIO(gpkg))\n"
+            'print(status, len(gpkg), "bytes;", len(hex7), "hexagons at res 7;", hex7.crs)\n'
+            'hex7[["h3", "cases", "inspections", "problems_found", "penalty_sum"]].describe()'
+        ),
+        new_code_cell(
+            'status, tif = get_bytes("/downloads/kde.tif")\n'
+            "with rasterio.MemoryFile(tif) as memory, memory.open() as raster:\n"
+            "    density = raster.read(1)\n"
+            '    print(raster.crs.to_wkt()[:60], "…", raster.res, raster.tags())\n'
+            "    extent = (raster.bounds.left, raster.bounds.right, raster.bounds.bottom, raster.bounds.top)\n"
+            "fig, ax = plt.subplots(figsize=(9, 7))\n"
+            'shown = ax.imshow(density, extent=extent, cmap="magma")\n'
+            'fig.colorbar(shown, label="cases per km²"); ax.set_axis_off(); ax.set_title("案件核密度 KDE")'
+        ),
+        new_code_cell(
+            'status, project = get_bytes("/downloads/project.qgs")\n'
+            'print(status, len(project), "bytes of QGIS project")\n'
+            'print(project.decode("utf-8")[:400])'
+        ),
+    ]
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
+                        "display_name": "Python 3", "language": "python"}})  # fmt: skip
+
+
 def main() -> None:
     NOTEBOOKS.mkdir(exist_ok=True)
     nbformat.write(leadership(), NOTEBOOKS / "01_where_violations_concentrate.ipynb")
+    nbformat.write(gis_layers(), NOTEBOOKS / "02_gis_layers.ipynb")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Every notebook in notebooks/ runs top to bottom; executed copies land in test-artifacts/."""
+"""Every notebook in notebooks/ runs top to bottom; executed copies land in test-artifacts/.
+
+Notebooks that read a running service (``GEO_SERVICE_URL``) get the test server.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,13 @@ ARTIFACTS = ROOT / "test-artifacts" / "notebooks"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, tmp_path: Path) -> None:
+def test_notebook_runs(
+    path: Path, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     notebook = nbformat.read(path, as_version=4)
+    if "GEO_SERVICE_URL" in path.read_text(encoding="utf-8"):  # reads a running service
+        server = request.getfixturevalue("live_server")
+        monkeypatch.setenv("GEO_SERVICE_URL", server.url)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
     client.execute()

@@ -4,12 +4,15 @@ drivers, carried by pyogrio."""
 from __future__ import annotations
 
 import json
+import math
 import urllib.request
+from collections import Counter
 
 import numpy as np
 import pyogrio
 import pytest
 from pyproj import Transformer
+from shapely.geometry import box
 
 from geo_service.api.features import COLLECTIONS
 from geo_service.exports import load_layer
@@ -76,3 +79,32 @@ def test_collections_carry_extents(live_server: LiveServer) -> None:
     ((start, end),) = doc["extent"]["temporal"]["interval"]
     assert start[:10] == str(stored["decision_date"].min())[:10]
     assert end[:10] == str(stored["decision_date"].max())[:10]
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def test_gdal_mvt_driver_reads_a_hexagon_tile(live_server: LiveServer) -> None:
+    """The busiest z9 tile through GDAL's MVT driver: exactly the hexagons of the tile."""
+    hexagons, _ = load_layer(live_server.engine, "hexagons", Filters(), {"resolution": 8})
+    cases, _ = load_layer(live_server.engine, "cases", Filters())
+    z = 9
+    counts = Counter(_tile_of(p.x, p.y, z) for p in cases.geometry)
+    (x, y), _ = counts.most_common(1)[0]
+    url = f"/vsicurl/{live_server.url}/tiles/hexagons/{z}/{x}/{y}.mvt?resolution=8"
+    tile = pyogrio.read_dataframe(url, X=x, Y=y, Z=z)
+    assert tile.crs.to_epsg() == 3857
+    to_lonlat = Transformer.from_crs("EPSG:3857", "OGC:CRS84", always_xy=True)
+    size = 2 * 20037508.342789244 / 2**z
+    west, north = -20037508.342789244 + x * size, 20037508.342789244 - y * size
+    lon0, lat0 = to_lonlat.transform(west, north - size)
+    lon1, lat1 = to_lonlat.transform(west + size, north)
+    touching = set(hexagons.loc[hexagons.intersects(box(lon0, lat0, lon1, lat1)), "h3"])
+    near = set(hexagons.loc[hexagons.intersects(box(lon0, lat0, lon1, lat1).buffer(0.02)), "h3"])
+    assert touching <= set(tile["h3"]) <= near  # the tile plus its buffer, nothing else
+    expected = hexagons.set_index("h3").loc[list(tile["h3"]), "cases"].to_numpy()
+    assert (tile["cases"].to_numpy() == expected).all() and expected.sum() > 0
