@@ -186,7 +186,8 @@ class _Layer:
     params: dict[str, Any] = field(default_factory=dict)
     style: dict[str, Any] | None = None  # vector style for geo-maps.js; None: a raster
     popup: str | None = None  # "cell" (profile from the service) or "properties"
-    fields: list[list[str]] = field(default_factory=list)  # [property, label, kind]
+    fields: list[list[str]] = field(default_factory=list)  # [property, label, kind]: kind is
+    # int, num, p (p-value), text or class (a legend class)
     lists: list[list[str]] = field(default_factory=list)  # [property, label]: JSON top lists
     legend: bool = False  # a raster whose tiles wait for its legend (the heat surface)
     opacity: float = 1.0
@@ -251,7 +252,7 @@ def _hotspots(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     style = {"style": "categories", "field": "gi_bin", "colours": colours, "zero": "#f7f7f2",
              "className": "geo-hotspot", "opacity": 0.8}  # fmt: skip
     fields = [*_cell_fields(), ["gi_bin", "类别 Class", "class"], ["gi_z", "Gi* z 值", "num"],
-              ["gi_p", "p 值（FDR 校正）", "num"], ["count", "案件数 Cases", "int"]]  # fmt: skip
+              ["gi_p", "p 值（FDR 校正）", "p"]]  # fmt: skip
     layer = _Layer("hotspots", "热点 Hot spot", _vector(ctx.tiles, "hotspots"),
                    {"resolution": 6}, style, "cell", fields)  # fmt: skip
     classes = [{"value": v, "colour": c, "label": label} for v, c, label in GI_CLASSES]
@@ -277,7 +278,7 @@ def _emerging(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     style = {"style": "categories", "field": "category", "colours": colours, "zero": "#cccccc",
              "className": "geo-emerging"}  # fmt: skip
     fields = [*_cell_fields(), ["category", "时空模式 Pattern", "class"],
-              ["trend_z", "趋势 z（Mann-Kendall）", "num"], ["trend_p", "趋势 p 值", "num"],
+              ["trend_z", "趋势 z（Mann-Kendall）", "num"], ["trend_p", "趋势 p 值", "p"],
               ["hot_steps", "显著热点期数 Hot steps", "int"],
               ["cold_steps", "显著冷点期数 Cold steps", "int"],
               ["first_step", "起 From", "text"], ["last_step", "止 To", "text"]]  # fmt: skip

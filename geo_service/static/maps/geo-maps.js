@@ -425,7 +425,8 @@
         return;
       }
       var classes = doc.classes.map(function (c) {
-        return { colour: c.colour, opacity: c.opacity, label: "≥ " + number(c.from, 4) };
+        var from = Math.abs(c.from) < 0.01 ? Number(c.from).toPrecision(2) : number(c.from, 3);
+        return { colour: c.colour, opacity: c.opacity, label: "≥ " + from };
       }).reverse();
       self.legendDiv.innerHTML = legendRows(doc.title || legend.title, classes, legend.note);
       var tiles = self.layerUrl(layer);
@@ -441,8 +442,10 @@
     var html = "";
     fields.forEach(function (f) {
       var value = props[f[0]];
-      var shown = f[2] === "class" ? (labels[String(value)] || value) :
-        f[2] === "text" ? esc(value) : number(value, f[2] === "int" ? 0 : 3);
+      var shown = f[2] === "class" ? esc(labels[String(value)] || value) :
+        f[2] === "text" ? esc(value) :
+        f[2] === "p" && Number(value) < 0.001 ? "&lt; 0.001" :
+        number(value, f[2] === "int" ? 0 : 3);
       html += "<tr><th>" + esc(f[1]) + "</th><td>" + shown + "</td></tr>";
     });
     return html;
@@ -475,7 +478,9 @@
         if (layer.popup === "cell") { self.cellPopup(layer, props, e.latlng); return; }
         var html = '<div class="geo-popup"><h3>' + esc(layer.title) + "</h3><table>" +
           fieldRows(layer.fields || [], props, self.classLabels()) + "</table>";
-        (layer.lists || []).forEach(function (l) { html += topList(l[1], parseList(props[l[0]])); });
+        (layer.lists || []).forEach(function (l) {
+          html += topList(l[1], parseList(props[l[0]]));
+        });
         L.popup({ maxWidth: 360, maxHeight: 340 }).setLatLng(e.latlng).setContent(html + "</div>")
           .openOn(self.map);
       });
