@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -22,7 +21,7 @@ from analytics.hexagons import RESOLUTIONS
 from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
 from geo_service.api.features import COLLECTIONS
 from geo_service.boundaries import read_divisions
-from geo_service.errors import BadFilterError, NotFoundError
+from geo_service.errors import BadFilterError, NotFoundError, StoreNotReadyError
 from geo_service.exports import EXPORTABLE
 from geo_service.filters import Filters
 from geo_service.store.queries import data_version, extent, read_frame
@@ -97,36 +96,27 @@ def _check_cell(cell: str) -> None:
         raise BadFilterError(f"H3 resolution must be {min(RESOLUTIONS)}..{max(RESOLUTIONS)}")
 
 
-@dataclass(frozen=True)
-class _Choices:
-    divisions: tuple[Division, ...]
-    industries: tuple[tuple[str, str], ...]
-    months: tuple[str, ...]
-    bounds: tuple[float, float, float, float]
-
-
 def map_context(request: Request, engine: Engine, filters: Filters) -> MapContext:
-    """What a map page needs from the store and the settings (choices kept per data version)."""
-    version = data_version(engine)
-    cached = getattr(request.app.state, "map_choices", None)
-    if cached is None or cached[0] != version:
-        cached = (version, _choices(engine))
-        request.app.state.map_choices = cached
-    choices: _Choices = cached[1]
-    given = {k: str(v) for k, v in filters.as_dict().items()}
-    return MapContext(divisions=choices.divisions, industries=choices.industries,
-                      months=choices.months, bounds=choices.bounds, filters=given,
-                      basemap_url=request.app.state.settings.basemap_url)  # fmt: skip
+    """What a map page needs from the store and the settings.
 
-
-def _choices(engine: Engine) -> _Choices:
+    The divisions are read each time (small); the industries and months, which scan
+    the records, are kept per data version.
+    """
     table = read_divisions(engine).table
     if table.empty:
-        raise NotFoundError("no jurisdictions are loaded: run geo-service init")
+        raise StoreNotReadyError("no jurisdictions are loaded: run geo-service init")
     divisions = tuple(_division(r) for r in table.sort_values("adcode").itertuples())
     bounds = (float(table["min_lon"].min()), float(table["min_lat"].min()),
               float(table["max_lon"].max()), float(table["max_lat"].max()))  # fmt: skip
-    return _Choices(divisions, _industries(engine), _months(engine), bounds)
+    version = data_version(engine)
+    cached = getattr(request.app.state, "map_choices", None)
+    if cached is None or cached[0] != version:
+        cached = (version, _industries(engine), _months(engine))
+        request.app.state.map_choices = cached
+    given = {k: str(v) for k, v in filters.as_dict().items()}
+    return MapContext(divisions=divisions, industries=cached[1], months=cached[2],
+                      bounds=bounds, filters=given,
+                      basemap_url=request.app.state.settings.basemap_url)  # fmt: skip
 
 
 def _division(row: Any) -> Division:

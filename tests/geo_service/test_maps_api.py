@@ -188,3 +188,17 @@ def test_vendored_assets_match_their_recorded_sums() -> None:
     shipped = {p.relative_to(vendor).as_posix() for p in vendor.rglob("*") if p.is_file()}
     assert shipped - set(listed) == {"SHA256SUMS", "README.md"}  # nothing unrecorded
     assert not [p for p in STATIC_DIR.rglob("*.map")]  # no source maps
+
+
+def test_maps_of_a_store_without_records(sqlite_only_store: Engine) -> None:
+    """A fresh store (divisions, no records): pages still work, with nothing to play."""
+    url = sqlite_only_store.url.render_as_string(hide_password=False)
+    client = TestClient(create_app(Settings(database_url=url)))
+    for name in MAPS:
+        response = client.get(f"/maps/{name}")
+        assert response.status_code == 200
+        config = _config(response.text)
+        assert config["time"] is None and config["periods"] == []
+        assert len([j for j in config["jurisdictions"] if j["level"] == "city"]) == 14
+    cell = h3.latlng_to_cell(22.8, 108.3, 8)
+    assert client.get(f"/maps/cell/{cell}").json()["cases"] == 0
