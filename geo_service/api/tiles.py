@@ -299,8 +299,12 @@ def _raster_maxzoom(cell_m: float) -> int:
     return int(min(18, max(6, math.ceil(math.log2(pixel_at_zoom_0_m / cell_m)) + 2)))
 
 
-_UNIT_LABELS = {"cases per km²": "案件/平方公里", "yuan per km²": "罚款元/平方公里",
-                "cases per enterprise": "案件/企业"}  # fmt: skip
+#: Legend titles by the surface's units (cases, penalties, or cases per register enterprise).
+_LEGEND_TITLES = {
+    "cases per km²": "案件密度（件/平方公里）Case density",
+    "yuan per km²": "罚款密度（元/平方公里）Penalty density",
+    "cases per enterprise": "案件与污染源之比 Cases per enterprise",
+}
 
 
 @router.get("/tiles/kde/tilejson.json", operation_id="kde_tilejson", openapi_extra=_KDE_DOCS)
@@ -344,7 +348,7 @@ async def kde_legend(
         scale = heat.source.scale
         if fmt == "png":
             return legend_png(scale)
-        title = f"案件密度 Density ({_UNIT_LABELS.get(scale.units, scale.units)})"
+        title = _LEGEND_TITLES.get(scale.units, scale.units)
         return _json_bytes(scale.legend(title, provenance=heat.provenance))
 
     key = ("kde-legend", fmt, filters, tuple(sorted(parameters.items())))

@@ -209,6 +209,7 @@ def test_heat_tiles_legend_and_tilejson(client: TestClient) -> None:
     assert legend["provenance"]["parameters"]["kernel"] == "quartic"
     weighted = client.get("/tiles/kde/legend.json?weight=penalty_amount").json()
     assert weighted["units"] == "yuan per km²" and weighted["breaks"][0] > legend["breaks"][-1]
+    assert "件/平方公里" in legend["title"] and "元/平方公里" in weighted["title"]
     assert Image.open(io.BytesIO(client.get("/tiles/kde/legend.png").content)).format == "PNG"
     doc = client.get("/tiles/kde/tilejson.json?weight=penalty_amount").json()
     assert doc["tiles"] == ["http://testserver/tiles/kde/{z}/{x}/{y}.png?weight=penalty_amount"]
