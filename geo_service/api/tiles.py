@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -155,10 +156,13 @@ QUERY_DOCS: Final = {"vector": [*_FILTER_DOCS, *_parameter_docs(COLLECTIONS)],
                      "kde": [*_FILTER_DOCS, *_parameter_docs(["kde"])]}  # fmt: skip
 
 
+_INTEGER: Final = re.compile(r"[0-9]{1,9}")
+
+
 def tile_index(z: str, x: str, y: str) -> tuple[int, int, int]:
     """Validated tile coordinates (BadTileError for impossible ones)."""
-    if not (z.isdigit() and x.isdigit() and y.isdigit()):
-        raise BadTileError(f"tile {z}/{x}/{y}: z, x and y must be non-negative integers")
+    if not all(_INTEGER.fullmatch(v) for v in (z, x, y)):
+        raise BadTileError(f"tile {z}/{x}/{y}: z, x and y must be whole numbers ≥ 0")
     zi, xi, yi = int(z), int(x), int(y)
     if zi > MAX_ZOOM:
         raise BadTileError(f"zoom {zi} is beyond the maximum zoom {MAX_ZOOM}")
@@ -273,6 +277,27 @@ PATH_DOCS: Final = {
                          {"type": "string", "enum": list(_FORMATS)})],
     "kde": _INDEX_DOCS,
 }  # fmt: skip
+Responses = dict[int | str, dict[str, Any]]
+_ERRORS: Final[Responses] = {
+    304: {"description": "unchanged since the ETag given in If-None-Match"},
+    400: {"description": "impossible tile, bad filter or parameter: JSON {code, description}"},
+    404: {"description": "no such layer or format: JSON {code, description}"},
+}
+_EMPTY: Final[Responses] = {204: {"description": "empty tile: nothing there for these filters"}}
+_VECTOR_RESPONSES: Final[Responses] = {
+    200: {"content": {MVT: {}, GEOJSON: {}}, "description": "a tile"},
+    **_EMPTY,
+    **_ERRORS,
+}
+_PNG_RESPONSES: Final[Responses] = {
+    200: {"content": {PNG: {}}, "description": "a PNG"},
+    **_EMPTY,
+    **_ERRORS,
+}
+_JSON_RESPONSES: Final[Responses] = {
+    200: {"content": {JSON: {}}, "description": "a JSON document"},
+    **_ERRORS,
+}
 _KDE_DOCS: Final = {"parameters": QUERY_DOCS["kde"]}
 _VECTOR_DOCS: Final = {"parameters": QUERY_DOCS["vector"]}
 _KDE_TILE_DOCS: Final = {"parameters": [*PATH_DOCS["kde"], *QUERY_DOCS["kde"]]}
@@ -307,7 +332,8 @@ _LEGEND_TITLES = {
 }
 
 
-@router.get("/tiles/kde/tilejson.json", operation_id="kde_tilejson", openapi_extra=_KDE_DOCS)
+@router.get("/tiles/kde/tilejson.json", operation_id="kde_tilejson", openapi_extra=_KDE_DOCS,
+            response_class=Response, responses=_JSON_RESPONSES)  # fmt: skip
 async def kde_tilejson(
     request: Request,
     filters: Filters = Depends(tile_filters),
@@ -331,7 +357,10 @@ async def kde_tilejson(
     return cached_response(request, tile, "no-cache")
 
 
-@router.get("/tiles/kde/legend.{fmt}", operation_id="kde_legend", openapi_extra=_KDE_DOCS)
+@router.get("/tiles/kde/legend.{fmt}", operation_id="kde_legend", openapi_extra=_KDE_DOCS,
+            response_class=Response,
+            responses={**_JSON_RESPONSES, 200: {"content": {JSON: {}, PNG: {}},
+                                               "description": "the legend"}})  # fmt: skip
 async def kde_legend(
     fmt: str,
     request: Request,
@@ -356,7 +385,8 @@ async def kde_legend(
     return cached_response(request, tile, f"public, max-age={_MAX_AGE_S}")
 
 
-@router.get("/tiles/kde/{z}/{x}/{y}.png", operation_id="kde_tile", openapi_extra=_KDE_TILE_DOCS)
+@router.get("/tiles/kde/{z}/{x}/{y}.png", operation_id="kde_tile", openapi_extra=_KDE_TILE_DOCS,
+            response_class=Response, responses=_PNG_RESPONSES)  # fmt: skip
 async def kde_tile(
     request: Request,
     tile: TileRequest = Depends(tile_request),
@@ -372,7 +402,8 @@ async def kde_tile(
     return cached_response(request, cached, f"public, max-age={_MAX_AGE_S}")
 
 
-@router.get("/tiles/{layer}/tilejson.json", operation_id="tilejson", openapi_extra=_VECTOR_DOCS)
+@router.get("/tiles/{layer}/tilejson.json", operation_id="tilejson", openapi_extra=_VECTOR_DOCS,
+            response_class=Response, responses=_JSON_RESPONSES)  # fmt: skip
 async def vector_tilejson(
     layer: str,
     request: Request,
@@ -401,9 +432,9 @@ async def vector_tilejson(
     return cached_response(request, tile, "no-cache")
 
 
-@router.get(
-    "/tiles/{layer}/{z}/{x}/{y}.{fmt}", operation_id="vector_tile", openapi_extra=_VECTOR_TILE_DOCS
-)
+@router.get("/tiles/{layer}/{z}/{x}/{y}.{fmt}", operation_id="vector_tile",
+            openapi_extra=_VECTOR_TILE_DOCS, response_class=Response,
+            responses=_VECTOR_RESPONSES)  # fmt: skip
 async def feature_tile(
     request: Request,
     tile: TileRequest = Depends(tile_request),
