@@ -314,9 +314,9 @@ def _clean_rings(q: IntArray, parts: Parts, closed: bool) -> tuple[IntArray, Int
     q, piece = q[keep], piece[keep]
     counts = np.bincount(piece, minlength=n_pieces)
     if closed:  # drop the last vertex where it repeats the first (the closing one)
-        ends = np.cumsum(counts) - 1
-        starts = ends - counts + 1
-        closing = ends[(counts > 1) & (q[ends] == q[starts]).all(axis=1)]
+        ends = (np.cumsum(counts) - 1)[counts > 1]
+        starts = ends - counts[counts > 1] + 1
+        closing = ends[(q[ends] == q[starts]).all(axis=1)]
         keep = np.ones(len(q), dtype=bool)
         keep[closing] = False
         q, piece = q[keep], piece[keep]
