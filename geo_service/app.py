@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def _errors(_request: Request, exc: Exception) -> JSONResponse:
         status = http_status_for(exc)
         code, description = describe(exc)
-        description = description if status < 500 else "internal error"
+        description = description if status < 500 or status == 503 else "internal error"
         return JSONResponse({"code": code, "description": description}, status_code=status)
 
     for error in HTTP_STATUS:  # the one error table (geo_service.errors)

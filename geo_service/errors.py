@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 
 
 class ServiceError(Exception):
@@ -21,6 +22,17 @@ class StoreNotReadyError(ServiceError):
     """The store has not been initialised (run ``geo-service init``)."""
 
     code = "store_not_ready"
+
+
+class StoreUnavailableError(ServiceError):
+    """The store cannot be reached or opened (server down, file gone); a retry may succeed.
+
+    The driver's :class:`sqlalchemy.exc.OperationalError` (connection refused or lost,
+    ``unable to open database file``, ``database is locked``) is answered as this error.
+    """
+
+    code = "store_unavailable"
+    message = "the store cannot be reached or opened right now; try again shortly"
 
 
 class BadFilterError(ServiceError, ValueError):
@@ -57,6 +69,8 @@ HTTP_STATUS: dict[type[Exception], int] = {
     UnknownLayerError: 404,
     NotFoundError: 404,
     StoreNotReadyError: 503,
+    StoreUnavailableError: 503,
+    OperationalError: 503,  # the driver's: answered as StoreUnavailableError
 }
 
 
@@ -68,6 +82,8 @@ def describe(exc: Exception) -> tuple[str, str]:
             for e in exc.errors()
         ]
         return "bad_parameter", "; ".join(reasons)
+    if isinstance(exc, OperationalError):  # no SQL, host or path of the store in the answer
+        return StoreUnavailableError.code, StoreUnavailableError.message
     return str(getattr(exc, "code", type(exc).__name__)), str(exc)
 
 

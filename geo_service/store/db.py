@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.errors import StoreNotReadyError
@@ -27,13 +30,48 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cur.close()
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _open_existing_file(engine: Engine, path: str) -> None:
+    """Connections of ``engine`` open the SQLite file at ``path`` and nothing else.
+
+    A new connection never creates the file (``mode=rw``): a store that went away is
+    "unable to open database file", not a new empty database left at its path. A pooled
+    connection to a file no longer at ``path`` (moved, deleted, restored from a copy)
+    is dropped at checkout and a new one opened, so the service follows the file.
+    """
+    uri = f"file:{quote(path)}?mode=rw"
+
+    def connect(_dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        cargs[:] = [uri]
+        cparams["uri"] = True
+        record.info["file"] = _file_identity(path)
+
+    def checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("file") != _file_identity(path):
+            raise DisconnectionError(f"{path} is not the file this connection opened")
+
+    event.listen(engine, "do_connect", connect)
+    event.listen(engine, "checkout", checkout)
+
+
 def make_engine(database_url: str, *, echo: bool = False) -> Engine:
-    """Create an engine for ``database_url``; a SQLite file's folder is created if missing."""
+    """Create an engine for ``database_url``; a SQLite file (and its folder) is created if
+    missing, here only: connections open the file that is there (see
+    :func:`_open_existing_file`)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo)
+        if url.database and url.database != ":memory:" and not url.query.get("uri"):
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            sqlite3.connect(url.database).close()  # an empty file is an empty database
+            _open_existing_file(engine, url.database)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
