@@ -1,13 +1,26 @@
-"""Generated case files for the fault tests, and a snapshot of what a store holds."""
+"""For the fault tests: generated case files, ``geo-service ingest`` in a process of its
+own (with its progress bar read from a pseudo terminal), and a snapshot of a store."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import Engine, inspect, text
 
 from geo_service.store.models import RECORD_TABLES
@@ -15,6 +28,8 @@ from geo_service.store.models import RECORD_TABLES
 #: Centre of the generated cases (Nanning) and their spread in degrees: all inside Guangxi.
 CENTRE = (108.37, 22.82)
 SPREAD_DEG = 0.25
+CHUNK_ROWS = 5_000  # rows an ingest writes between two updates of its progress bar
+PROGRESS = re.compile(rb"(\d+)/(\d+) \[")  # tqdm's "rows/total [elapsed<left, rate]"
 
 
 def write_cases_csv(path: Path, n_rows: int, *, seed: int, prefix: str, bad_every: int = 0) -> int:
@@ -75,3 +90,71 @@ def snapshot(engine: Engine) -> Snapshot:
         f"{table}.{ix['name']}" for table in _key_columns() for ix in names.get_indexes(table)
     )
     return Snapshot(counts, digests, indexes)
+
+
+@dataclass
+class Ingest:
+    """``geo-service ingest`` running in a process of its own."""
+
+    process: subprocess.Popen[bytes]
+    terminal: int  # the pseudo terminal its progress bar is drawn on
+
+    def wait_until_writing(self) -> tuple[int, int]:
+        """Read the progress bar until it shows some but not all rows written: (rows, total)."""
+        seen = b""
+        while self.process.poll() is None:
+            ready, _, _ = select.select([self.terminal], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                seen += os.read(self.terminal, 65536)
+            except OSError:  # the terminal closes when the process ends
+                break
+            for done, total in PROGRESS.findall(seen)[::-1]:
+                if 0 < int(done) < int(total):
+                    return int(done), int(total)
+        pytest.fail(f"the ingest ended before it was seen writing: {seen[-500:]!r}")
+
+    def drain(self) -> None:
+        """Read what the progress bar drew since last time (the terminal never fills up)."""
+        while select.select([self.terminal], [], [], 0)[0]:
+            try:
+                if not os.read(self.terminal, 65536):
+                    return
+            except OSError:
+                return
+
+    def end(self) -> int:
+        """Kill the process (SIGKILL) unless it has ended; its exit status."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        status = self.process.wait()
+        os.close(self.terminal)
+        return status
+
+
+def _ingest_command(path: Path, rejects: Path) -> list[str]:
+    return [sys.executable, "-m", "geo_service", "ingest", str(path), "--kind", "cases",
+            "--rejects", str(rejects)]  # fmt: skip
+
+
+def start_ingest(url: str, path: Path, rejects: Path) -> Ingest:
+    """Start ``geo-service ingest PATH --kind cases`` on the store at ``url``, its progress bar
+    drawn on a pseudo terminal of 120 columns."""
+    terminal, tty = pty.openpty()
+    fcntl.ioctl(tty, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "true",
+           "GEO_INGEST_CHUNK_ROWS": str(CHUNK_ROWS)}  # fmt: skip
+    process = subprocess.Popen(_ingest_command(path, rejects), env=env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=tty)  # fmt: skip
+    os.close(tty)
+    return Ingest(process, terminal)
+
+
+def run_ingest(url: str, path: Path, rejects: Path) -> dict[str, object]:
+    """Run ``geo-service ingest`` to its end; its JSON summary."""
+    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false"}
+    done = subprocess.run(_ingest_command(path, rejects), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary: dict[str, object] = json.loads(done.stdout)
+    return summary

@@ -6,26 +6,16 @@ again completes.
 terminal: the bar says how many rows the batch has written. The test waits until it shows
 rows written but not all of them (on SQLite, past the point where a large batch has
 dropped the table's secondary indexes), stops the process, checks the batch's transaction
-is still open, and kills it.
+is still open, and kills it (SIGKILL).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import json
 import os
-import pty
-import re
-import select
 import signal
 import sqlite3
-import struct
-import subprocess
-import sys
-import termios
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,68 +25,11 @@ from geo_service.boundaries import load_divisions
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.ingest.writer import BULK_ROWS
 from geo_service.store import make_engine, migrate
-from tests.geo_service.bulk_cases import snapshot, write_cases_csv
+from tests.geo_service.bulk_cases import run_ingest, snapshot, start_ingest, write_cases_csv
 
 N_ROWS = 60_000  # a large batch: on SQLite its secondary indexes are dropped and rebuilt
 N_EARLIER = 3_000  # an earlier batch, whose rows the large one updates
 BAD_EVERY = 1_000  # rows with an impossible date: rejected rows in both batches
-CHUNK_ROWS = 5_000  # rows written between two updates of the progress bar
-PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
-
-
-@dataclass
-class Ingest:
-    """``geo-service ingest`` running in a process of its own."""
-
-    process: subprocess.Popen[bytes]
-    terminal: int  # the pseudo terminal its progress bar is drawn on
-
-    def wait_until_writing(self) -> tuple[int, int]:
-        """Read the progress bar until it shows some but not all rows written: (rows, total)."""
-        seen = b""
-        while self.process.poll() is None:
-            ready, _, _ = select.select([self.terminal], [], [], 1.0)
-            if not ready:
-                continue
-            try:
-                seen += os.read(self.terminal, 65536)
-            except OSError:  # the terminal closes when the process ends
-                break
-            for done, total in PROGRESS.findall(seen)[::-1]:
-                if 0 < int(done) < int(total):
-                    return int(done), int(total)
-        pytest.fail(f"the ingest ended before it was seen writing: {seen[-500:]!r}")
-
-    def kill(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        os.close(self.terminal)
-
-
-def start_ingest(url: str, path: Path, rejects: Path) -> Ingest:
-    """Start ``geo-service ingest PATH --kind cases`` on the store at ``url``."""
-    terminal, tty = pty.openpty()
-    fcntl.ioctl(tty, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 120 columns
-    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "true",
-           "GEO_INGEST_CHUNK_ROWS": str(CHUNK_ROWS)}  # fmt: skip
-    command = [sys.executable, "-m", "geo_service", "ingest", str(path), "--kind", "cases",
-               "--rejects", str(rejects)]  # fmt: skip
-    process = subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=tty
-    )
-    os.close(tty)
-    return Ingest(process, terminal)
-
-
-def run_ingest(url: str, path: Path, rejects: Path) -> dict[str, object]:
-    """Run ``geo-service ingest`` to its end; its JSON summary."""
-    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false"}
-    command = [sys.executable, "-m", "geo_service", "ingest", str(path), "--kind", "cases",
-               "--rejects", str(rejects)]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary: dict[str, object] = json.loads(done.stdout)
-    return summary
 
 
 def kill_midway_then_rerun(
@@ -123,7 +56,7 @@ def kill_midway_then_rerun(
         assert transaction_open(), "the batch's transaction is not open at the kill"
         assert snapshot(engine) == before  # nothing of the open batch is visible
     finally:
-        ingest.kill()
+        ingest.end()
     assert 0 < done < total == big_ok
     settle()
 
