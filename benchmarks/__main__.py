@@ -8,9 +8,14 @@ from pathlib import Path
 
 from benchmarks.report import markdown, update_doc
 
-SUITES = tuple(
-    sorted(p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py"))
-)
+#: Suite name → module: every ``bench_*.py``, and the load run (``load.py``, last: 60 s of
+#: the real server).
+MODULES = {
+    **{p.stem.removeprefix("bench_"): f"benchmarks.{p.stem}"
+       for p in sorted(Path(__file__).parent.glob("bench_*.py"))},
+    "load": "benchmarks.load",
+}  # fmt: skip
+SUITES = tuple(MODULES)
 
 
 def main() -> None:
@@ -20,7 +25,7 @@ def main() -> None:
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     for name in args.only or SUITES:
-        module = importlib.import_module(f"benchmarks.bench_{name}")
+        module = importlib.import_module(MODULES[name])
         rows = module.run(quick=args.quick)
         print(f"\n## {name}\n\n{markdown(rows)}\n", flush=True)
         if not args.no_doc and not args.quick:
