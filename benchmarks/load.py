@@ -247,6 +247,15 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def warm(plan: Plan) -> tuple[float, int]:
     """Ask every URL of the plan once (tiles made and cached): seconds, non-OK answers."""
     headers = {"Authorization": f"Bearer {plan.api_key}", "Accept-Encoding": "gzip"}
@@ -275,6 +284,7 @@ def measure(url: str, seconds: float, concurrency: int) -> dict[str, Any]:
         plan_path = Path(folder) / "plan.json"
         plan_path.write_text(plan.to_json())
         rss = [rss_mib(pid)]  # the server's memory before and through the run, once a second
+        cpu_before = cpu_seconds(pid)
         code = f"from benchmarks.load import _client_main; _client_main({str(plan_path)!r})"
         client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                   text=True)  # fmt: skip
@@ -283,10 +293,11 @@ def measure(url: str, seconds: float, concurrency: int) -> dict[str, Any]:
             rss.append(rss_mib(pid))
         out, _ = client.communicate()
         rss.append(rss_mib(pid))
+        cpu_s = cpu_seconds(pid) - cpu_before
         if client.returncode != 0:
             raise RuntimeError("the load process failed")
         result: dict[str, Any] = json.loads(out)
-        result.update(rss_mib=rss, warm_s=warm_s, warm_bad=warm_bad,
+        result.update(rss_mib=rss, cpu_s=cpu_s, warm_s=warm_s, warm_bad=warm_bad,
                       distinct_urls=sum(len(u) for u in plan.urls.values()),
                       load_after=os.getloadavg()[0])  # fmt: skip
     return result
@@ -302,7 +313,8 @@ def rows(result: dict[str, Any], seconds: float, concurrency: int, quick: bool) 
         if overall:
             note = (
                 f"{note}; server RSS (VmRSS) {rss[0]:.0f} MiB before, {rss[len(rss) // 2]:.0f} "
-                f"MiB half-way, {rss[-1]:.0f} MiB after, {max(rss):.0f} MiB at most; "
+                f"MiB half-way, {rss[-1]:.0f} MiB after, {max(rss):.0f} MiB at most; server "
+                f"CPU {1000 * result['cpu_s'] / k['requests']:.1f} ms per request; "
                 f"{concurrency} keep-alive connections from a separate process for "
                 f"{seconds:.0f} s, uvicorn (1 worker) over the sample slice in SQLite, every "
                 f"layer built; {result['distinct_urls']} distinct URLs asked once first "
