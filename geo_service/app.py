@@ -12,8 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
-from geo_service.api import downloads, features, maps, stats, tiles
+from geo_service.api import accounts, downloads, features, maps, stats, tiles
 from geo_service.errors import HTTP_STATUS, describe, http_status_for
+from geo_service.limits import add_limits
+from geo_service.openapi import use_served_openapi
 from geo_service.paths import STATIC_DIR
 from geo_service.settings import Settings
 from geo_service.store.db import make_engine
@@ -34,15 +36,19 @@ def create_app(settings: Settings) -> FastAPI:
         status = http_status_for(exc)
         code, description = describe(exc)
         description = description if status < 500 or status == 503 else "internal error"
-        return JSONResponse({"code": code, "description": description}, status_code=status)
+        headers = {"WWW-Authenticate": 'Bearer realm="geo-service"'} if status == 401 else None
+        body = {"code": code, "description": description}
+        return JSONResponse(body, status_code=status, headers=headers)
 
     for error in HTTP_STATUS:  # the one error table (geo_service.errors)
         app.add_exception_handler(error, _errors)
 
     app.add_middleware(GZipMiddleware, minimum_size=1000)
-    for module in (features, tiles, downloads, maps, stats):
+    add_limits(app, settings)  # outermost: size, query length and rate before anything else
+    for module in (features, tiles, downloads, maps, stats, accounts):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    use_served_openapi(app)  # errors, media types and tile statuses as the service answers
 
     @app.get("/healthz", operation_id="healthz")
     def healthz() -> JSONResponse:

@@ -188,12 +188,18 @@ def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Serve the HTTP API."""
+    """Serve the HTTP API (an initialised store is brought up to the current schema first)."""
     import uvicorn
 
     from geo_service.app import create_app
+    from geo_service.store import make_engine, migrate
+    from geo_service.store.db import is_initialised
 
     settings = _settings()
+    engine = make_engine(settings.database_url)
+    if is_initialised(engine):
+        migrate(engine)
+    engine.dispose()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
 
 
@@ -211,6 +217,72 @@ def demo(
                rejects=_settings().data_dir / "rejects" / f"{kind}.rejects.csv")  # fmt: skip
     build()
     serve(host=host, port=port)
+
+
+users = typer.Typer(no_args_is_help=True, help="Accounts: add, list, disable.")
+app.add_typer(users, name="users")
+
+
+def _store() -> Any:
+    from geo_service.store import make_engine, migrate
+    from geo_service.store.db import require_schema
+
+    engine = make_engine(_settings().database_url)
+    require_schema(engine)
+    migrate(engine)  # stores made before accounts existed get their tables
+    return engine
+
+
+@users.command("add")
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin, leader, planner, gis or inspector")],
+    jurisdiction: Annotated[str, typer.Option(help="adcode the account is scoped to")],
+) -> None:
+    """Create an account; prints its API key once (only a hash is stored)."""
+    from geo_service.access import add_account
+
+    try:
+        key = add_account(_store(), name, role, jurisdiction)
+    except ServiceError as exc:
+        _fail(exc)
+    _echo_json({"name": name, "role": role, "jurisdiction": jurisdiction, "api_key": key,
+                "note": "shown once: keep it safe"})  # fmt: skip
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every account (no keys: only their first characters)."""
+    from geo_service.access import list_accounts
+
+    for account in list_accounts(_store()):
+        _echo_json(account)
+
+
+@users.command("disable")
+def users_disable(name: str) -> None:
+    """Disable an account: its key stops working."""
+    from geo_service.access import disable_account
+
+    try:
+        disable_account(_store(), name)
+    except ServiceError as exc:
+        _fail(exc)
+    _echo_json({"name": name, "active": False})
+
+
+@app.command()
+def audit(
+    account: Annotated[str | None, typer.Option(help="only this account")] = None,
+    since: DateOpt = None,
+    limit: Annotated[int, typer.Option(help="newest entries to show")] = 100,
+) -> None:
+    """Read the audit log (who read which point records, who ran which draw), newest first."""
+    from geo_service.access import read_audit
+
+    since_utc = since.replace(tzinfo=dt.UTC) if since else None
+    for entry in read_audit(_store(), account=account, since=since_utc, limit=limit):
+        _echo_json(entry)
 
 
 def main() -> None:

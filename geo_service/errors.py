@@ -59,6 +59,36 @@ class BadTileError(ServiceError, ValueError):
     code = "bad_tile"
 
 
+class AuthenticationRequiredError(ServiceError):
+    """No valid credentials where an account is needed (point records, admin routes)."""
+
+    code = "authentication_required"
+
+
+class ForbiddenError(ServiceError):
+    """An account asking for what its role or jurisdiction does not cover."""
+
+    code = "forbidden"
+
+
+class RequestTooLargeError(ServiceError):
+    """A request body larger than the service accepts (``max_body_bytes``)."""
+
+    code = "request_too_large"
+
+
+class QueryTooLongError(ServiceError):
+    """A query string longer than the service reads (``max_query_chars``)."""
+
+    code = "query_too_long"
+
+
+class RateLimitedError(ServiceError):
+    """Too many requests from one API key or address (``rate_limit_per_minute``)."""
+
+    code = "rate_limited"
+
+
 #: Exception class → HTTP status. The only place errors meet HTTP codes.
 HTTP_STATUS: dict[type[Exception], int] = {
     RequestValidationError: 400,  # a query or path parameter of the wrong type or range
@@ -66,8 +96,13 @@ HTTP_STATUS: dict[type[Exception], int] = {
     InputFileError: 400,
     ValueError: 400,
     BadTileError: 400,
+    AuthenticationRequiredError: 401,
+    ForbiddenError: 403,
     UnknownLayerError: 404,
     NotFoundError: 404,
+    RequestTooLargeError: 413,
+    QueryTooLongError: 414,
+    RateLimitedError: 429,
     StoreNotReadyError: 503,
     StoreUnavailableError: 503,
     OperationalError: 503,  # the driver's: answered as StoreUnavailableError

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 from sqlalchemy import Engine
 
+from geo_service.access import withhold_small_counts
 from geo_service.build import ANALYTIC_LAYERS, analytic_layer
-from geo_service.errors import UnknownLayerError
+from geo_service.errors import AuthenticationRequiredError, UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import provenance, read_jurisdictions, read_records
@@ -23,7 +25,17 @@ EXPORTABLE = ("jurisdictions", *RECORD_TABLES, *ANALYTIC_LAYERS)
 def load_layer(
     engine: Engine, layer: str, filters: Filters, parameters: dict[str, Any] | None = None
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
-    """A layer as a GeoDataFrame and its provenance (analytic layers built when missing)."""
+    """A layer as a GeoDataFrame and its provenance (analytic layers built when missing).
+
+    With ``filters.min_count`` (the public view) point records are refused and small
+    aggregate counts withheld (:func:`geo_service.access.withhold_small_counts`).
+    """
+    if filters.min_count is not None and layer != "jurisdictions":
+        if layer in RECORD_TABLES:
+            raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
+        frame, meta = load_layer(engine, layer, replace(filters, min_count=None), parameters)
+        meta = {**meta, "withheld_below": filters.min_count}
+        return withhold_small_counts(frame, filters.min_count), meta
     if layer == "jurisdictions":
         return read_jurisdictions(engine, filters), provenance(engine, layer, filters)
     if layer in RECORD_TABLES:

@@ -50,6 +50,9 @@ class Filters:
     start: dt.date | None = None
     end: dt.date | None = None
     violation_type: str | None = None
+    #: The public view: aggregate counts below this are withheld and point records refused
+    #: (set by the access policy for anonymous callers, never by a query parameter).
+    min_count: int | None = None
 
     def __post_init__(self) -> None:
         if self.jurisdiction is not None and not re.fullmatch(r"\d{6}", self.jurisdiction):
@@ -73,4 +76,5 @@ class Filters:
     def as_dict(self) -> dict[str, Any]:
         """The filters that are set, JSON-ready (for provenance)."""
         return {k: (v.isoformat() if isinstance(v, dt.date) else v)
-                for k, v in asdict(self).items() if v is not None}  # fmt: skip
+                for k, v in asdict(self).items()
+                if v is not None and k != "min_count"}  # fmt: skip

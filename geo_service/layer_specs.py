@@ -259,4 +259,7 @@ def layer_parameters(layer: str, given: Mapping[str, str]) -> dict[str, Any]:
     bandwidth, cell = parameters.get("bandwidth_m"), parameters.get("cell_m")
     if bandwidth is not None and cell is not None and not cell <= bandwidth <= 200 * cell:
         raise BadFilterError("bandwidth_m must be between cell_m and 200 × cell_m")
+    # a bandwidth alone gets cells of a twentieth of it: keep those at 250 m or more
+    if bandwidth is not None and cell is None and bandwidth / 20 < 250:
+        raise BadFilterError("give cell_m (≥ 250 m) with a bandwidth_m below 5000 m")
     return parameters

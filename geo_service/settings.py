@@ -36,6 +36,38 @@ class Settings(BaseSettings):
         description="XYZ tile URL template of a basemap for the maps (none by default: the "
         "jurisdiction boundaries are the base; the maps must work with no internet)",
     )
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1,
+        description="Largest request body accepted, declared or streamed (bytes; 413 beyond)",
+    )
+    max_query_chars: int = Field(
+        4096, ge=64, description="Longest query string accepted (characters; 414 beyond)"
+    )
+    max_bbox_km2: float = Field(
+        25_000_000,
+        gt=0,
+        description="Largest bbox area an items request may ask for (km², on the sphere; "
+        "the default covers a view of all of China; 400 beyond)",
+    )
+    rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Requests a minute per API key (or, without one, per client address) "
+        "to everything but tiles, static files and /healthz (0: no limit; 429 beyond)",
+    )
+    rate_limit_burst: int = Field(
+        120, ge=1, description="Requests a caller may make at once before the rate applies"
+    )
+    tile_rate_limit_per_minute: int = Field(
+        6000,
+        ge=0,
+        description="Requests a minute per API key or address to /tiles/ and /static/ "
+        "(a map view loads dozens of tiles; 0: no limit)",
+    )
+    tile_rate_limit_burst: int = Field(
+        1200, ge=1, description="Tile and static requests a caller may make at once"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -180,13 +180,21 @@ plt.rcParams["axes.unicode_minus"] = False
 # The running service: `make run` serves on :8000; the test suite points this at its test server.
 SERVICE = os.environ.get("GEO_SERVICE_URL", "http://127.0.0.1:8000").rstrip("/")
 OAPIF = f"OAPIF:{SERVICE}"
+# An account's key (`geo-service users add NAME --role gis --jurisdiction ADCODE`): point
+# records need one. GDAL sends it as a bearer token; so do the requests below.
+API_KEY = os.environ.get("GEO_API_KEY", "")
+if API_KEY:
+    pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": API_KEY})
+HEADERS = {"Authorization": f"Bearer {API_KEY}"} if API_KEY else {}
 
 def get_json(path):
-    with urllib.request.urlopen(SERVICE + path, timeout=60) as response:
+    request = urllib.request.Request(SERVICE + path, headers=HEADERS)
+    with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
 def get_bytes(path):
-    with urllib.request.urlopen(SERVICE + path, timeout=120) as response:
+    request = urllib.request.Request(SERVICE + path, headers=HEADERS)
+    with urllib.request.urlopen(request, timeout=120) as response:
         return response.status, response.read()
 
 print(get_json("/healthz"))
@@ -223,7 +231,7 @@ def gis_layers() -> nbformat.NotebookNode:
             "web map would."
         ),
         new_code_cell(
-            'hexagons = gpd.read_file(f"{SERVICE}/collections/hexagons/items?resolution=6&limit=10000")\n'
+            'hexagons = pyogrio.read_dataframe(f"/vsicurl/{SERVICE}/collections/hexagons/items?resolution=6&limit=10000")\n'
             'ax = counties.boundary.plot(color="grey", linewidth=0.3, figsize=(9, 8))\n'
             'hexagons.plot(ax=ax, column="cases", cmap="OrRd", legend=True, legend_kwds={"label": "cases per cell"})\n'
             'ax.set_axis_off(); ax.set_title("案件数 cases per H3 cell (res 6)")'

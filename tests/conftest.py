@@ -18,6 +18,11 @@ from geo_service.paths import BUNDLED_DIVISIONS
 from geo_service.store import make_engine, migrate
 from geo_service.store.models import RECORD_TABLES, IngestBatch, RejectedRow
 
+# The rate limits, on by default for a deployed service, are off for the suite: its tests send
+# bursts from one client address (tests/geo_service/test_limits.py sets limits explicitly).
+os.environ.setdefault("GEO_RATE_LIMIT_PER_MINUTE", "0")
+os.environ.setdefault("GEO_TILE_RATE_LIMIT_PER_MINUTE", "0")
+
 POSTGRES_URL = os.environ.get(
     "GEO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -166,6 +171,11 @@ class LiveServer:
 
     url: str
     engine: Engine
+    api_key: str  # of an admin of the whole region
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
 
 
 def free_port() -> int:
@@ -212,10 +222,23 @@ def live_server(
                 time.sleep(0.05)
         else:
             pytest.fail("the test server did not answer /healthz")
-        yield LiveServer(base, built_sample_store)
+        key = account_headers(built_sample_store)["Authorization"].removeprefix("Bearer ")
+        yield LiveServer(base, built_sample_store, key)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def account_headers(
+    engine: Engine, role: str = "admin", jurisdiction: str = "450000"
+) -> dict[str, str]:
+    """Headers of a new account (by default an admin of the whole Guangxi region)."""
+    from uuid import uuid4
+
+    from geo_service.access import add_account
+
+    key = add_account(engine, f"test-{role}-{uuid4().hex[:10]}", role, jurisdiction)
+    return {"Authorization": f"Bearer {key}"}

@@ -25,6 +25,7 @@ def test_notebook_runs(
     if "GEO_SERVICE_URL" in path.read_text(encoding="utf-8"):  # reads a running service
         server = request.getfixturevalue("live_server")
         monkeypatch.setenv("GEO_SERVICE_URL", server.url)
+        monkeypatch.setenv("GEO_API_KEY", server.api_key)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
     client.execute()

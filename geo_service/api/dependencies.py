@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-from dataclasses import dataclass
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
+from geo_service.access import Caller, authenticate, scoped
 from geo_service.errors import BadFilterError
 from geo_service.filters import Filters
 
@@ -20,17 +21,40 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking. The access-control issue fills in accounts and scopes; until then
-    every caller is anonymous and sees everything the service holds."""
-
-    name: str = "anonymous"
+SESSION_COOKIE = "geo_session"
 
 
-def get_caller(request: Request) -> Caller:
-    """The caller of a request (one place for the access policy)."""
-    return Caller()
+def api_key_of(request: Request) -> str | None:
+    """The API key of a request: ``Authorization: Bearer`` (or ``Basic`` with the key as the
+    password, for GIS clients), ``X-API-Key`` or the session cookie set by ``/login``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if scheme.lower() == "basic" and token.strip():  # GIS clients: any user name, key as password
+        try:
+            _, _, password = base64.b64decode(token.strip()).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return "invalid"  # a malformed credential is a wrong key, not anonymous
+        return password or "invalid"
+    return request.headers.get("x-api-key") or request.cookies.get(SESSION_COOKIE) or None
+
+
+async def get_caller(request: Request) -> Caller:
+    """The caller of a request, as a dependency of every route (async: no worker thread)."""
+    return caller_of(request)
+
+
+def caller_of(request: Request) -> Caller:
+    """The caller of a request (the one place credentials are read): anonymous without a
+    key, 401 for a wrong one. Kept on the request for the access log and rate limits."""
+    cached = getattr(request.state, "caller", None)
+    if isinstance(cached, Caller):
+        return cached
+    address = request.client.host if request.client else None
+    caller = authenticate(get_engine(request), api_key_of(request), address)
+    request.state.caller = caller
+    return caller
 
 
 def bbox_param(
@@ -56,6 +80,15 @@ def filters_param(
     end: dt.date | None = None,
     violation_type: str | None = None,
 ) -> Filters:
-    """The service-wide filters from query parameters."""
+    """The service-wide filters from query parameters, as asked (before scoping)."""
     return Filters(jurisdiction=jurisdiction, industry=industry, period=period, start=start,
                    end=end, violation_type=violation_type)  # fmt: skip
+
+
+def scoped_filters(
+    request: Request,
+    asked: Filters = Depends(filters_param),
+) -> Filters:
+    """The filters of the request within what its caller may see (:func:`access.scoped`):
+    every route that reads the store takes its filters from here."""
+    return scoped(get_engine(request), caller_of(request), asked)

@@ -15,12 +15,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 
-from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
+from geo_service.access import audit
+from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
 from geo_service.build import analytic_layer
 from geo_service.errors import BadFilterError, NotFoundError, UnknownLayerError
 from geo_service.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.filters import Filters
 from geo_service.layer_specs import USER_PARAMETERS, layer_parameters
+from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import read_jurisdictions
 from layers.errors import UnsupportedFormatError
 from layers.qgis import enforcement_layers, project_xml
@@ -121,7 +123,7 @@ def _provenance_header(meta: dict[str, Any]) -> str:
 @router.get("/downloads/project.qgs", operation_id="download_qgis_project", response_class=Response)
 def qgis_project(
     request: Request,
-    filters: Filters = Depends(filters_param),
+    filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> Response:
@@ -146,7 +148,7 @@ def _bounds(engine: Engine, filters: Filters) -> tuple[float, float, float, floa
 def _hexagon_counts(engine: Engine, filters: Filters) -> list[float]:
     """Case counts per hexagon for the filters (to class the hexagon layer's colours)."""
     frame, _ = load_layer(engine, "hexagons", filters)
-    return [float(v) for v in frame["cases"]]
+    return [float(v) for v in frame["cases"].dropna()]  # the public view withholds some
 
 
 def _kde_peak(engine: Engine, filters: Filters) -> float | None:
@@ -163,15 +165,18 @@ def _kde_peak(engine: Engine, filters: Filters) -> float | None:
 def download(
     layer: str,
     ext: str,
-    filters: Filters = Depends(filters_param),
+    filters: Filters = Depends(scoped_filters),
     parameters: LayerParameters = Depends(),
     engine: Engine = Depends(get_engine),
-    _caller: Caller = Depends(get_caller),
+    caller: Caller = Depends(get_caller),
 ) -> Response:
     """A layer as GeoJSON, GeoPackage, CSV or XLSX (``kde`` also as GeoTIFF), with provenance."""
     fmt = _check_request(layer, ext)
     chosen = parameters.for_layer(layer)
     data, meta = layer_file(engine, layer, fmt, filters, chosen)
+    if layer in RECORD_TABLES:
+        audit(engine, caller, "download", f"/downloads/{layer}.{ext}",
+              {**filters.as_dict(), **chosen}, meta.get("features"))  # fmt: skip
     headers = {
         "Content-Disposition": _disposition(_filename(layer, ext, filters, chosen)),
         # CSV has nowhere inside for it; every format carries it here too (ASCII JSON)

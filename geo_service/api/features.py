@@ -12,20 +12,22 @@ from fastapi.responses import JSONResponse
 from shapely.geometry import box
 from sqlalchemy import Engine
 
+from geo_service.access import audit
 from geo_service.api.crs import CRS84, SUPPORTED, bbox_to_crs84, parse_crs, to_response_crs
 from geo_service.api.dependencies import (
     MAX_LIMIT,
     Caller,
     bbox_param,
-    filters_param,
     get_caller,
     get_engine,
+    scoped_filters,
 )
 from geo_service.build import ANALYTIC_LAYERS
 from geo_service.errors import BadFilterError, UnknownLayerError
 from geo_service.exports import load_layer
 from geo_service.filters import Filters
 from geo_service.layer_specs import layer_parameters
+from geo_service.limits import check_bbox
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import extent
 from layers.files import to_geojson_dict
@@ -145,16 +147,17 @@ def items(
     offset: int = Query(0, ge=0),
     bbox: tuple[float, float, float, float] | None = Depends(bbox_param),
     interval: tuple[dt.date | None, dt.date | None] = Depends(datetime_param),
-    filters: Filters = Depends(filters_param),
+    filters: Filters = Depends(scoped_filters),
     crs: str | None = Query(None, description="CRS of the response (URI)"),
     bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS of bbox (URI)"),
     engine: Engine = Depends(get_engine),
-    _caller: Caller = Depends(get_caller),
+    caller: Caller = Depends(get_caller),
 ) -> JSONResponse:
     _check(collection_id)
     response_crs = parse_crs(crs)
     if bbox is not None:
         bbox = bbox_to_crs84(bbox, parse_crs(bbox_crs))
+        check_bbox(bbox, request.app.state.settings.max_bbox_km2)
     if interval != (None, None):
         filters = replace(
             filters, start=interval[0] or filters.start, end=interval[1] or filters.end
@@ -170,6 +173,8 @@ def items(
     doc.update(numberMatched=len(frame), numberReturned=len(page),
                timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                links=_page_links(request, offset, limit, len(frame)))  # fmt: skip
+    if collection_id in RECORD_TABLES:
+        audit(engine, caller, "read", request.url.path, dict(request.query_params), len(page))
     return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
 
 
@@ -236,14 +241,19 @@ def _page_links(request: Request, offset: int, limit: int, matched: int) -> list
 def item(
     collection_id: str,
     feature_id: str,
+    request: Request,
+    filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
-    _caller: Caller = Depends(get_caller),
+    caller: Caller = Depends(get_caller),
 ) -> JSONResponse:
     _check(collection_id)
-    frame = _load(engine, collection_id, Filters(), None)
+    parameters = layer_parameters(collection_id, request.query_params)
+    frame = _load(engine, collection_id, filters, None, parameters)
     match = frame[frame[_ID_COLUMN[collection_id]].astype(str) == feature_id]
     if match.empty:
         raise UnknownLayerError(f"no feature {feature_id!r} in {collection_id}")
     feature = to_geojson_dict(match.iloc[:1], {})["features"][0]
     feature["id"] = feature_id
+    if collection_id in RECORD_TABLES:
+        audit(engine, caller, "read", request.url.path, dict(request.query_params), 1)
     return JSONResponse(feature, media_type=GEOJSON)

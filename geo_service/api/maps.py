@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
@@ -18,7 +19,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from analytics.hexagons import RESOLUTIONS
-from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
+from geo_service.access import audit, withhold_small_counts
+from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
 from geo_service.api.features import COLLECTIONS
 from geo_service.boundaries import read_divisions
 from geo_service.errors import BadFilterError, NotFoundError, StoreNotReadyError
@@ -62,23 +64,32 @@ def docs(_caller: Caller = Depends(get_caller)) -> HTMLResponse:
 @router.get("/maps/cell/{cell}", operation_id="map_cell")
 def map_cell(
     cell: str,
-    filters: Filters = Depends(filters_param),
+    filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
-    _caller: Caller = Depends(get_caller),
+    caller: Caller = Depends(get_caller),
 ) -> dict[str, Any]:
     """One H3 cell (resolution 5–10) for the filters: cases, inspections, problems found,
-    penalty sum, top problem types and enterprises (what a click on a hexagon shows)."""
+    penalty sum, top problem types and enterprises (what a click on a hexagon shows).
+
+    Without an account: no enterprise names, and counts below the public minimum withheld."""
     _check_cell(cell)
     cases = read_frame(engine, "cases", filters, _CELL_COLUMNS["cases"])
     inspections = read_frame(engine, "inspections", filters, _CELL_COLUMNS["inspections"])
-    return cell_profile(cell, cases, inspections)
+    profile = cell_profile(cell, cases, inspections)
+    if filters.min_count is not None:
+        public = withhold_small_counts(pd.DataFrame([profile]), filters.min_count)
+        row: dict[str, Any] = json.loads(public.to_json(orient="records", force_ascii=False))[0]
+        return {**row, "top_enterprises": []}
+    if profile["top_enterprises"]:
+        audit(engine, caller, "read", f"/maps/cell/{cell}", filters.as_dict(), profile["cases"])
+    return profile
 
 
 @router.get("/maps/{name}", operation_id="map_page", response_class=HTMLResponse)
 def map_page(
     name: str,
     request: Request,
-    filters: Filters = Depends(filters_param),
+    filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> HTMLResponse:

@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from analytics.ledgers import case_ledger, inspection_ledger
-from geo_service.api.dependencies import Caller, filters_param, get_caller, get_engine
+from geo_service.access import withhold_small_counts
+from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
 from geo_service.boundaries import read_divisions
-from geo_service.errors import BadFilterError, UnknownLayerError
+from geo_service.errors import AuthenticationRequiredError, BadFilterError, UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.store.queries import read_frame
 
@@ -74,16 +75,24 @@ def _ledger(engine: Engine, kind: str, group_by: str, filters: Filters) -> pd.Da
     if kind not in _DATE:
         raise UnknownLayerError(f"no ledger {kind!r}; use cases or inspections")
     groups = _group_columns(kind, group_by)
+    if filters.min_count is not None and {"city", "county"} & set(groups):
+        raise AuthenticationRequiredError("ledgers by city or county need an account")
     frame = _frame(engine, kind, filters, groups)
     build = case_ledger if kind == "cases" else inspection_ledger
-    return build(frame, groups).fillna({g: "" for g in groups})
+    table = build(frame, groups).fillna({g: "" for g in groups})
+    if filters.min_count is not None:  # the public view: small counts withheld
+        table = withhold_small_counts(table, filters.min_count)
+    return table
 
 
 @router.get("/stats/{kind}.xlsx", operation_id="stats_xlsx", response_class=Response)
 def stats_xlsx(
     kind: str,
-    group_by: str = Query("city,month", description=f"comma-separated: {', '.join(GROUPS)}"),
-    filters: Filters = Depends(filters_param),
+    group_by: str = Query(
+        "city,month",
+        description=f"comma-separated: {', '.join(GROUPS)} (city and county need an account)",
+    ),
+    filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> Response:
@@ -98,8 +107,11 @@ def stats_xlsx(
 @router.get("/stats/{kind}", operation_id="stats")
 def stats(
     kind: str,
-    group_by: str = Query("city,month", description=f"comma-separated: {', '.join(GROUPS)}"),
-    filters: Filters = Depends(filters_param),
+    group_by: str = Query(
+        "city,month",
+        description=f"comma-separated: {', '.join(GROUPS)} (city and county need an account)",
+    ),
+    filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> JSONResponse:

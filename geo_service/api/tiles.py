@@ -22,7 +22,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 
-from geo_service.api.dependencies import Caller, filters_param, get_caller
+from geo_service.access import audit, scoped
+from geo_service.api.dependencies import Caller, caller_of, filters_param, get_caller, get_engine
 from geo_service.api.features import COLLECTIONS
 from geo_service.errors import BadFilterError, BadTileError, UnknownLayerError
 from geo_service.filters import Filters
@@ -119,10 +120,13 @@ async def tile_filters(request: Request) -> Filters:
 
 
 def _filters(request: Request) -> Filters:
+    """The filters asked for, within the caller's scope (:func:`geo_service.access.scoped`),
+    so that the cache is keyed by what the caller may see."""
     q = request.query_params
-    return filters_param(q.get("jurisdiction"), q.get("industry"), q.get("period"),
-                         _date("start", q.get("start")), _date("end", q.get("end")),
-                         q.get("violation_type"))  # fmt: skip
+    asked = filters_param(q.get("jurisdiction"), q.get("industry"), q.get("period"),
+                          _date("start", q.get("start")), _date("end", q.get("end")),
+                          q.get("violation_type"))  # fmt: skip
+    return scoped(get_engine(request), caller_of(request), asked)
 
 
 def _doc(name: str, description: str, kind: str = "string") -> dict[str, Any]:
@@ -353,7 +357,7 @@ async def kde_tilejson(
         )  # fmt: skip
         return _json_bytes(doc)
 
-    tile = await _tile(service, ("kde-tilejson", str(request.url)), JSON, make)
+    tile = await _tile(service, ("kde-tilejson", str(request.url), filters), JSON, make)
     return cached_response(request, tile, "no-cache")
 
 
@@ -428,7 +432,7 @@ async def vector_tilejson(
         )  # fmt: skip
         return _json_bytes(doc)
 
-    tile = await _tile(service, ("tilejson", str(request.url)), JSON, make)
+    tile = await _tile(service, ("tilejson", str(request.url), filters), JSON, make)
     return cached_response(request, tile, "no-cache")
 
 
@@ -449,4 +453,7 @@ async def feature_tile(
         return vector_tile(source, tile.layer, *tile.index)
 
     cached = await _tile(service, tile, _FORMATS[tile.fmt], make)
+    if tile.layer in RECORD_TABLES and cached.body:  # point records handed out: audited
+        await run_in_threadpool(audit, service.engine, caller_of(request), "tile",
+                                request.url.path, dict(request.query_params))  # fmt: skip
     return cached_response(request, cached, _cache_control(tile.layer))

@@ -96,9 +96,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def is_initialised(engine: Engine) -> bool:
+    """Whether ``geo-service init`` has made the store (its divisions table exists)."""
+    return bool(inspect(engine).has_table("jurisdictions"))
+
+
 def require_schema(engine: Engine) -> None:
     """Raise :class:`StoreNotReadyError` when the store has not been initialised."""
-    if not inspect(engine).has_table("jurisdictions"):
+    if not is_initialised(engine):
         raise StoreNotReadyError(
             f"the store at {engine.url.render_as_string(hide_password=True)} is not initialised;"
             " run `geo-service init`"

@@ -183,6 +183,42 @@ class LayerBuild(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class Account(Base):
+    """A person or system that may read the service: a role and a jurisdiction scope.
+
+    The API key itself is never stored, only its SHA-256 (keys are 256-bit random
+    tokens, so a fast hash is enough) and a short prefix to recognise it by.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin | leader | planner | gis | inspector
+    jurisdiction: Mapped[str] = mapped_column(String(6))  # adcode of a province, city or county
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One access to point records or one draw: who, when, what and with which parameters."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_account", "account"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    account: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))  # read | download | tile | draw …
+    resource: Mapped[str] = mapped_column(String(200))  # path of the request
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    records: Mapped[int | None] = mapped_column(Integer)  # point records handed out
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
 #: The tables of point records, by the ingest kind that fills them.
 RECORD_TABLES: dict[str, type[LocatedMixin]] = {
     "enterprises": Enterprise,

@@ -30,7 +30,7 @@ from geo_service.app import create_app
 from geo_service.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.filters import Filters
 from geo_service.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, account_headers
 from tests.layers.test_qgis import oapif_url, tile_url
 
 VECTOR_FORMATS = ("geojson", "gpkg", "csv", "xlsx")
@@ -42,7 +42,8 @@ NANNING_SINCE_2023 = "jurisdiction=450100&start=2023-01-01"  # some clusters: no
 @pytest.fixture(scope="module")
 def client(built_sample_store: Engine) -> TestClient:
     url = built_sample_store.url.render_as_string(hide_password=False)
-    return TestClient(create_app(Settings(database_url=url)))
+    app = create_app(Settings(database_url=url))
+    return TestClient(app, headers=account_headers(built_sample_store))
 
 
 def _expected_count(engine: Engine, layer: str, filters: Filters) -> int:
@@ -317,10 +318,13 @@ def test_qgis_opens_the_project_against_the_live_service(
             pytest.fail(f"QGIS (python3-qgis) required under CI=true: {reason}")
         pytest.skip(f"QGIS not installed for {SYSTEM_PYTHON}: {reason}")
     path = tmp_path / "project.qgs"
-    with urllib.request.urlopen(
-        f"{live_server.url}/downloads/project.qgs?jurisdiction=450100"
-    ) as r:
-        path.write_bytes(r.read())
+    request = urllib.request.Request(f"{live_server.url}/downloads/project.qgs",
+                                     headers=live_server.headers)  # fmt: skip
+    with urllib.request.urlopen(request) as r:
+        xml = r.read().decode("utf-8")
+    # what a person types when QGIS asks for credentials (HTTP Basic, the key as password)
+    xml = xml.replace("typename=", f"username='gis' password='{live_server.api_key}' typename=")
+    path.write_text(xml, encoding="utf-8")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
     run = subprocess.run([SYSTEM_PYTHON, str(QGIS_CHECK), str(path)], capture_output=True,
                          text=True, env=env, check=False)  # fmt: skip
@@ -334,7 +338,7 @@ def test_qgis_opens_the_project_against_the_live_service(
     ]
     layers = {info["name"]: info for info in report["layers"].values()}
     assert len(layers) == 9 and all(info["valid"] for info in layers.values()), layers
-    filters = Filters(jurisdiction="450100")
+    filters = Filters()
     for name, (provider, source) in _sources(path.read_text("utf-8")).items():
         info = layers[name]
         assert info["provider"] == provider

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from geo_service.app import create_app
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.settings import Settings
+from tests.conftest import account_headers
 from tests.geo_service.messy import write_enterprises, write_messy_cases
 
 
@@ -24,7 +25,7 @@ def client(
     for kind, name in (("enterprises", "ent.csv"), ("cases", "cases.csv")):
         ingest_file(sqlite_only_store, tmp_path / name, IngestOptions(kind=kind, progress=False))
     settings = Settings(database_url=sqlite_only_store.url.render_as_string(hide_password=False))
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), headers=account_headers(sqlite_only_store))
 
 
 def test_landing_conformance_and_collections(client: TestClient) -> None:

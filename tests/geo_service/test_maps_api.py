@@ -22,6 +22,7 @@ from geo_service.paths import STATIC_DIR
 from geo_service.settings import Settings
 from geo_service.store.queries import read_frame
 from layers.maps import MAPS, external_references, local_references
+from tests.conftest import account_headers
 
 MAX_PAGE_BYTES = 2_000_000
 
@@ -29,7 +30,8 @@ MAX_PAGE_BYTES = 2_000_000
 @pytest.fixture(scope="module")
 def client(built_sample_store: Engine) -> Iterator[TestClient]:
     url = built_sample_store.url.render_as_string(hide_password=False)
-    with TestClient(create_app(Settings(database_url=url))) as test_client:
+    app = create_app(Settings(database_url=url))
+    with TestClient(app, headers=account_headers(built_sample_store)) as test_client:
         yield test_client
 
 
@@ -193,7 +195,9 @@ def test_vendored_assets_match_their_recorded_sums() -> None:
 def test_maps_of_a_store_without_records(sqlite_only_store: Engine) -> None:
     """A fresh store (divisions, no records): pages still work, with nothing to play."""
     url = sqlite_only_store.url.render_as_string(hide_password=False)
-    client = TestClient(create_app(Settings(database_url=url)))
+    client = TestClient(
+        create_app(Settings(database_url=url)), headers=account_headers(sqlite_only_store)
+    )
     for name in MAPS:
         response = client.get(f"/maps/{name}")
         assert response.status_code == 200

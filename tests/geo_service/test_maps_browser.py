@@ -59,6 +59,7 @@ class Watched:
     requests: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    key: str = ""
 
     def goto(self, path: str) -> None:
         response = self.page.goto(self.base + path)
@@ -92,6 +93,13 @@ def watched(browser: Any, live_server: LiveServer) -> Iterator[Watched]:
             seen.errors.append(f"HTTP {response.status} {response.url}")
 
     context.route("**/*", route)
+    # log in as a person would: /login sets the HttpOnly session cookie the maps and tiles use
+    landed = page.goto(f"{live_server.url}/login?api_key={live_server.api_key}&next=/maps/hexagons")
+    assert landed is not None and urlsplit(landed.url).path == "/maps/hexagons"
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert cookies["geo_session"]["httpOnly"]
+    seen.requests.clear()
+    seen.key = live_server.api_key
     page.on("response", on_response)
     page.on("console", lambda m: seen.errors.append(f"console: {m.text}") if m.type == "error" else None)  # fmt: skip
     page.on("pageerror", lambda e: seen.errors.append(f"page error: {e}"))
@@ -131,8 +139,9 @@ def _settle(page: Any) -> None:
     )
 
 
-def _get_json(base: str, path: str) -> Any:
-    with urllib.request.urlopen(base + path) as response:  # the live server only
+def _get_json(base: str, path: str, key: str) -> Any:
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request) as response:  # the live server only
         return json.load(response)
 
 
@@ -182,7 +191,7 @@ def test_clicking_a_hexagon_shows_its_profile(watched: Watched) -> None:
     page.wait_for_selector(".leaflet-popup-content .geo-popup ol")
     text = page.locator(".leaflet-popup-content").inner_text()
     cell = re.search(r"H3 ([0-9a-f]{15})", text).group(1)  # type: ignore[union-attr]
-    expected = _get_json(watched.base, f"/maps/cell/{cell}")
+    expected = _get_json(watched.base, f"/maps/cell/{cell}", watched.key)
     shown = re.search(r"案件数 Cases\s+([\d,]+)", text).group(1)  # type: ignore[union-attr]
     assert int(shown.replace(",", "")) == expected["cases"] >= 1
     assert f"现场检查 Inspections\t{expected['inspections']:,}" in text

@@ -11,13 +11,15 @@ from sqlalchemy import text
 
 from geo_service.app import create_app
 from geo_service.settings import Settings
-from tests.conftest import SampleStore
+from tests.conftest import SampleStore, account_headers
 
 
 @pytest.fixture
 def client(sample_store: SampleStore) -> TestClient:
     url = sample_store.engine.url.render_as_string(hide_password=False)
-    client = TestClient(create_app(Settings(database_url=url)))
+    client = TestClient(
+        create_app(Settings(database_url=url)), headers=account_headers(sample_store.engine)
+    )
     client.engine = sample_store.engine  # type: ignore[attr-defined]
     return client
 

@@ -26,6 +26,7 @@ from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.settings import Settings
 from geo_service.tile_cache import CachedTile, Prepared, TileLru, TileService
 from layers.tiles import tile_bounds_lonlat
+from tests.conftest import account_headers
 
 NANNING = (108.37, 22.82)
 
@@ -45,7 +46,8 @@ def url_of(engine: Engine) -> str:
 
 @pytest.fixture(scope="module")
 def client(built_sample_store: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=url_of(built_sample_store)))) as c:
+    app = create_app(Settings(database_url=url_of(built_sample_store)))
+    with TestClient(app, headers=account_headers(built_sample_store)) as c:
         yield c
 
 
@@ -246,7 +248,7 @@ def test_a_new_ingest_makes_new_tiles_appear(sqlite_only_store: Engine, tmp_path
     ingest_file(sqlite_only_store, write_cases(tmp_path / "a.csv", 0, 3), options)
     app = create_app(Settings(database_url=url_of(sqlite_only_store)))
     app.state.tile_service = TileService(app.state.engine, cache_mb=16, version_ttl_s=0.0)
-    client = TestClient(app)
+    client = TestClient(app, headers=account_headers(sqlite_only_store))
     path = f"/tiles/cases/{Z}/{X}/{Y}.mvt"
     before = decode(client.get(path).content)["cases"]["features"]
     assert len(before) == 3
@@ -264,7 +266,7 @@ def test_cached_hits_do_not_ask_the_store_each_time(
     ingest_file(sqlite_only_store, write_cases(tmp_path / "a.csv", 0, 3),
                 IngestOptions(kind="cases", progress=False))  # fmt: skip
     app = create_app(Settings(database_url=url_of(sqlite_only_store)))
-    client = TestClient(app)
+    client = TestClient(app, headers=account_headers(sqlite_only_store))
     path = f"/tiles/cases/{Z}/{X}/{Y}.mvt"
     assert client.get(path).status_code == 200
     asked: list[int] = []
@@ -317,7 +319,7 @@ def test_a_zero_cache_still_serves(sqlite_only_store: Engine, tmp_path: Path) ->
     ingest_file(sqlite_only_store, write_cases(tmp_path / "a.csv", 0, 2),
                 IngestOptions(kind="cases", progress=False))  # fmt: skip
     settings = Settings(database_url=url_of(sqlite_only_store), tile_cache_mb=0)
-    client = TestClient(create_app(settings))
+    client = TestClient(create_app(settings), headers=account_headers(sqlite_only_store))
     for _ in range(2):
         response = client.get(f"/tiles/cases/{Z}/{X}/{Y}.geojson")
         assert response.status_code == 200 and len(response.json()["features"]) == 2

@@ -1,0 +1,342 @@
+"""Who may see what: accounts and API keys, the one scoping policy, and the audit log.
+
+Policy (DESIGN.md, "Access"):
+
+- an account has a role and a jurisdiction (province, city or county adcode) and sees
+  records of that jurisdiction and the ones below it, nothing else; asking for another
+  jurisdiction is a 403;
+- without credentials only aggregate layers at province level, with counts below
+  ``public_min_count`` withheld; point records need an account (401);
+- every hand-out of point records, and every draw, is written to the audit log.
+
+The HTTP layer calls :func:`authenticate` once per request and :func:`scoped` on the
+filters of every route; loaders enforce the public view (:attr:`Filters.min_count`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from geo_service.errors import (
+    AuthenticationRequiredError,
+    BadFilterError,
+    ForbiddenError,
+    NotFoundError,
+)
+from geo_service.filters import Filters
+from geo_service.store.models import Account, AuditEntry, Jurisdiction
+
+ROLES = ("admin", "leader", "planner", "gis", "inspector")
+#: Aggregate cells with fewer records than this carry no count for anonymous callers.
+PUBLIC_MIN_COUNT = 3
+KEY_PREFIX = "gs_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: an account (role and jurisdiction) or the anonymous public."""
+
+    name: str = "anonymous"
+    role: str | None = None
+    jurisdiction: str | None = None  # adcode the account is scoped to
+    address: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.role is not None
+
+
+ANONYMOUS = Caller()
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of an API key (hex): what the store keeps."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh API key: 256 random bits, URL-safe, recognisable by its prefix."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _check_jurisdiction(engine: Engine, adcode: str) -> None:
+    with engine.connect() as conn:
+        known = conn.execute(select(Jurisdiction.adcode).where(Jurisdiction.adcode == adcode))
+        if known.first() is None:
+            raise BadFilterError(f"jurisdiction {adcode} is not a loaded division")
+
+
+def add_account(engine: Engine, name: str, role: str, jurisdiction: str) -> str:
+    """Create an account; returns its API key (shown once: only its hash is kept)."""
+    if role not in ROLES:
+        raise BadFilterError(f"role {role!r}; choose from {', '.join(ROLES)}")
+    _check_jurisdiction(engine, jurisdiction)
+    key = new_key()
+    with engine.begin() as conn:
+        taken = conn.execute(select(Account.id).where(Account.name == name)).first()
+        if taken is not None:
+            raise BadFilterError(f"an account named {name!r} exists")
+        conn.execute(insert(Account).values(
+            name=name, role=role, jurisdiction=jurisdiction, key_hash=hash_key(key),
+            key_prefix=key[:10], active=True, created_at=_now(),
+        ))  # fmt: skip
+    _CACHE.clear()
+    return key
+
+
+def list_accounts(engine: Engine) -> list[dict[str, Any]]:
+    """Every account without secrets: name, role, jurisdiction, key prefix, active, created."""
+    columns = (Account.name, Account.role, Account.jurisdiction, Account.key_prefix,
+               Account.active, Account.created_at)  # fmt: skip
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).order_by(Account.name)).mappings().all()
+    return [{**r, "active": bool(r["active"]), "created_at": _iso(r["created_at"])} for r in rows]
+
+
+def disable_account(engine: Engine, name: str) -> None:
+    """Disable an account: its key stops working at once in this process (others: seconds)."""
+    with engine.begin() as conn:
+        done = conn.execute(update(Account).where(Account.name == name).values(active=False))
+    if done.rowcount == 0:
+        raise NotFoundError(f"no account named {name!r}")
+    _CACHE.clear()
+
+
+class _KeyCache:
+    """Recently checked keys (hash → caller), so a tile does not cost a query each time."""
+
+    def __init__(self, ttl_s: float = 5.0, max_items: int = 10_000) -> None:
+        self.ttl_s, self.max_items = ttl_s, max_items
+        self._items: dict[tuple[str, str], tuple[float, Caller | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[bool, Caller | None]:
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.ttl_s:
+            return False, None
+        return True, hit[1]
+
+    def put(self, key: tuple[str, str], caller: Caller | None) -> None:
+        with self._lock:
+            if len(self._items) >= self.max_items:
+                self._items.clear()
+            self._items[key] = (time.monotonic(), caller)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_CACHE = _KeyCache()
+
+
+def authenticate(engine: Engine, key: str | None, address: str | None = None) -> Caller:
+    """The caller a key names; anonymous without one; 401 for a wrong or disabled key."""
+    if not key:
+        return replace(ANONYMOUS, address=address)
+    digest = hash_key(key)
+    cache_key = (str(engine.url), digest)
+    known, caller = _CACHE.get(cache_key)
+    if not known:
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(Account.name, Account.role, Account.jurisdiction)
+                .where(Account.key_hash == digest, Account.active.is_(True))
+            ).first()  # fmt: skip
+        caller = None if row is None else Caller(row.name, row.role, row.jurisdiction)
+        _CACHE.put(cache_key, caller)
+    if caller is None:
+        raise AuthenticationRequiredError("the API key is not valid (unknown or disabled)")
+    return replace(caller, address=address)
+
+
+class _Divisions:
+    """Division lookups the policy makes on every request, kept for a minute per store."""
+
+    def __init__(self, ttl_s: float = 60.0) -> None:
+        self.ttl_s = ttl_s
+        self._items: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine, what: str, adcode: str, load: Any) -> Any:
+        key = (str(engine.url), what, adcode)
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None and time.monotonic() - hit[0] <= self.ttl_s:
+            return hit[1]
+        value = load()
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+        return value
+
+
+_DIVISIONS = _Divisions()
+
+
+def _chain(engine: Engine, adcode: str) -> set[str]:
+    """The adcode and every division above it."""
+    chain: set[str] = _DIVISIONS.get(engine, "chain", adcode, lambda: _load_chain(engine, adcode))
+    return chain
+
+
+def _load_chain(engine: Engine, adcode: str) -> set[str]:
+    """The adcode and every division above it."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Jurisdiction.adcode, Jurisdiction.city_adcode, Jurisdiction.province_adcode,
+                   Jurisdiction.level).where(Jurisdiction.adcode == adcode)
+        ).first()  # fmt: skip
+    if row is None:
+        raise BadFilterError(f"jurisdiction {adcode} is not a loaded division")
+    return {str(c) for c in (row.adcode, row.city_adcode, row.province_adcode) if c}
+
+
+def _provinces(engine: Engine) -> set[str]:
+    """The provinces the store's divisions belong to."""
+    provinces: set[str] = _DIVISIONS.get(engine, "provinces", "", lambda: _load_provinces(engine))
+    return provinces
+
+
+def _load_provinces(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(Jurisdiction.province_adcode).distinct()).scalars().all()
+    return {str(r) for r in rows if r}
+
+
+def _level(engine: Engine, adcode: str) -> str:
+    level: str = _DIVISIONS.get(engine, "level", adcode, lambda: _load_level(engine, adcode))
+    return level
+
+
+def _load_level(engine: Engine, adcode: str) -> str:
+    with engine.connect() as conn:
+        level = conn.execute(
+            select(Jurisdiction.level).where(Jurisdiction.adcode == adcode)
+        ).scalar()
+    if level is None:
+        raise BadFilterError(f"jurisdiction {adcode} is not a loaded division")
+    return str(level)
+
+
+def scoped(engine: Engine, caller: Caller, filters: Filters) -> Filters:
+    """The filters a caller may use: its own jurisdiction when none is asked for; 403 for a
+    jurisdiction outside its scope. Anonymous callers keep to province level and get the
+    public view (counts below :data:`PUBLIC_MIN_COUNT` withheld)."""
+    if not caller.authenticated:
+        if filters.jurisdiction and _level(engine, filters.jurisdiction) != "province":
+            raise AuthenticationRequiredError(
+                "without an account only province-level aggregates are served; "
+                "log in to look at a city or county"
+            )
+        return replace(filters, min_count=PUBLIC_MIN_COUNT)
+    assert caller.jurisdiction is not None
+    if filters.jurisdiction is None:
+        if _provinces(engine) == {caller.jurisdiction}:  # the account covers the whole store
+            return replace(filters, min_count=None)
+        return replace(filters, jurisdiction=caller.jurisdiction, min_count=None)
+    if caller.jurisdiction not in _chain(engine, filters.jurisdiction):
+        raise ForbiddenError(
+            f"jurisdiction {filters.jurisdiction} is outside this account's scope "
+            f"({caller.jurisdiction})"
+        )
+    return replace(filters, min_count=None)
+
+
+def require_account(caller: Caller, what: str = "point records") -> None:
+    """401 unless the caller has an account."""
+    if not caller.authenticated:
+        raise AuthenticationRequiredError(f"{what} need an account (Authorization: Bearer <key>)")
+
+
+def require_role(caller: Caller, *roles: str) -> None:
+    """401 without an account, 403 for an account of another role."""
+    require_account(caller, "this resource")
+    if caller.role not in roles:
+        raise ForbiddenError(f"this needs the role {' or '.join(roles)}; you are {caller.role}")
+
+
+def audit(
+    engine: Engine,
+    caller: Caller,
+    action: str,
+    resource: str,
+    parameters: dict[str, Any],
+    records: int | None = None,
+) -> None:
+    """Write one audit entry (its own short transaction)."""
+    with engine.begin() as conn:
+        conn.execute(insert(AuditEntry).values(
+            at=_now(), account=caller.name, role=caller.role, action=action,
+            resource=resource[:200], parameters=parameters, records=records,
+            address=caller.address,
+        ))  # fmt: skip
+
+
+def read_audit(
+    engine: Engine, *, account: str | None = None, since: dt.datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Audit entries, newest first."""
+    columns = [c for c in AuditEntry.__table__.columns if c.name != "id"]
+    query = select(*columns).order_by(AuditEntry.id.desc()).limit(limit)
+    if account:
+        query = query.where(AuditEntry.account == account)
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [{**r, "at": _iso(r["at"])} for r in rows]
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+#: For the public view: a count column, and the columns that would reveal it.
+_WITHHELD: dict[str, tuple[str, ...]] = {
+    "cases": ("penalty_sum", "offending_enterprises", "repeat_offenders", "cases_per_enterprise",
+              "cases_per_inspected_enterprise", "executed", "execution_rate"),
+    "inspections": ("problems_found", "inspected_enterprises", "problems_per_inspection",
+                    "problem_rate"),
+    "enterprises": ("cases_per_enterprise",),
+    "count": (),
+    "size": ("density_per_km2",),
+    "records": ("dominant_type", "dominant_label", "dominant_share", "mix", "distinctive"),
+}  # fmt: skip
+
+
+def withhold_small_counts(frame: Any, min_count: int) -> Any:
+    """The public view of an aggregate layer: where a count is below ``min_count`` it and
+    the columns derived from it are empty (null), so no cell points at one company."""
+    frame = frame.copy()
+    for count, derived in _WITHHELD.items():
+        if count not in frame.columns:
+            continue
+        small = frame[count].notna() & (frame[count] < min_count)
+        for column in (count, *derived):
+            if column in frame.columns and small.any():
+                frame[column] = _nullable(frame[column]).mask(small)
+    return frame
+
+
+def _nullable(values: Any) -> Any:
+    """The column with a dtype that holds a missing value and keeps its number type."""
+    kind = getattr(values.dtype, "kind", "O")
+    if kind in "iub":
+        return values.astype("Int64")
+    if kind == "f":
+        return values.astype("Float64")
+    return values.astype(object)

@@ -1,0 +1,86 @@
+"""Browser log-in (a session cookie for the maps and the tiles they load) and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
+
+from geo_service.access import authenticate, read_audit, require_role
+from geo_service.api.dependencies import SESSION_COOKIE, Caller, get_caller, get_engine
+
+router = APIRouter()
+_FORM = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<title>登录 Log in · geo-service</title></head><body style="font-family:sans-serif;margin:3em">
+<h1>登录 Log in</h1>{error}
+<form method="post" action="/login"><input type="hidden" name="next" value="{next}">
+<label>API 密钥 API key <input name="api_key" type="password" size="50" autofocus></label>
+<button type="submit">登录 Log in</button></form></body></html>"""
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this service (no open redirect to another host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _logged_in(request: Request, engine: Engine, key: str, target: str | None) -> Response:
+    address = request.client.host if request.client else None
+    authenticate(engine, key, address)  # 401 for a wrong key
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    secure = request.url.scheme == "https"
+    response.set_cookie(SESSION_COOKIE, key, httponly=True, samesite="lax", secure=secure,
+                        max_age=12 * 3600, path="/")  # fmt: skip
+    return response
+
+
+@router.get("/login", operation_id="login", response_class=HTMLResponse, response_model=None)
+def login(
+    request: Request,
+    api_key: str | None = Query(None, description="the account's API key"),
+    next: str | None = Query(None, description="where to go after logging in (a path)"),
+    engine: Engine = Depends(get_engine),
+) -> Response:
+    """With ``api_key``: set the HttpOnly session cookie and go to ``next``; else a form."""
+    if api_key:
+        return _logged_in(request, engine, api_key, next)
+    return HTMLResponse(_FORM.format(error="", next=escape(_safe_next(next))))
+
+
+@router.post("/login", operation_id="login_form", response_class=HTMLResponse, response_model=None)
+async def login_form(request: Request, engine: Engine = Depends(get_engine)) -> Response:
+    """The log-in form's answer (``application/x-www-form-urlencoded``)."""
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    key = (fields.get("api_key") or [""])[0]
+    target = (fields.get("next") or ["/"])[0]
+    if not key:
+        error = '<p style="color:#b00">请输入密钥 Enter a key</p>'
+        return HTMLResponse(_FORM.format(error=error, next=escape(_safe_next(target))), 400)
+    return _logged_in(request, engine, key, target)
+
+
+@router.get("/logout", operation_id="logout", response_class=Response)
+def logout() -> Response:
+    """Forget the session cookie."""
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/audit", operation_id="audit_log")
+def audit_log(
+    account: str | None = Query(None, description="only this account's entries"),
+    since: dt.datetime | None = Query(None, description="only entries from this time on"),
+    limit: int = Query(1000, ge=1, le=10_000),
+    engine: Engine = Depends(get_engine),
+    caller: Caller = Depends(get_caller),
+) -> dict[str, Any]:
+    """Who read which point records and who ran which draw (admins only), newest first."""
+    require_role(caller, "admin")
+    return {"entries": read_audit(engine, account=account, since=since, limit=limit)}

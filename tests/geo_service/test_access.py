@@ -1,0 +1,173 @@
+"""Accounts, keys, the one scoping policy on every kind of route, and the audit log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from geo_service.access import add_account, disable_account, list_accounts, read_audit
+from geo_service.app import create_app
+from geo_service.cli import app as cli
+from geo_service.settings import Settings
+from tests.conftest import SampleStore
+
+COUNTY, NEIGHBOUR, CITY = "450102", "450103", "450100"  # 兴宁区, 青秀区, 南宁市
+Z, X, Y = 7, 102, 55  # a z7 tile over Nanning
+
+
+@pytest.fixture(scope="module")
+def app_and_keys(sample_store: SampleStore) -> tuple[TestClient, dict[str, str]]:
+    engine = sample_store.engine
+    keys = {
+        "admin": add_account(engine, "acc-admin", "admin", "450000"),
+        "county": add_account(engine, "acc-county", "inspector", COUNTY),
+        "city": add_account(engine, "acc-city", "leader", CITY),
+    }
+    url = engine.url.render_as_string(hide_password=False)
+    return TestClient(create_app(Settings(database_url=url))), keys
+
+
+def _as(keys: dict[str, str], who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {keys[who]}"} if who in keys else {}
+
+
+POINT_ROUTES = [
+    "/collections/cases/items?limit=5",
+    f"/tiles/cases/{Z}/{X}/{Y}.geojson",
+    "/downloads/cases.csv",
+]
+
+
+@pytest.mark.parametrize("path", POINT_ROUTES)
+def test_point_records_need_an_account(app_and_keys, path: str) -> None:  # type: ignore[no-untyped-def]
+    client, _ = app_and_keys
+    answer = client.get(path)
+    assert answer.status_code == 401, answer.text
+    assert set(answer.json()) == {"code", "description"}
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("path", POINT_ROUTES)
+def test_a_county_account_sees_its_county_and_nothing_else(app_and_keys, path: str) -> None:  # type: ignore[no-untyped-def]
+    client, keys = app_and_keys
+    sep = "&" if "?" in path else "?"
+    for outside in (NEIGHBOUR, CITY):
+        answer = client.get(f"{path}{sep}jurisdiction={outside}", headers=_as(keys, "county"))
+        assert answer.status_code == 403, (path, outside, answer.text)
+    own = client.get(path, headers=_as(keys, "county"))
+    assert own.status_code in (200, 204)
+    if path.startswith("/collections"):
+        doc = client.get("/collections/cases/items?limit=10000", headers=_as(keys, "county")).json()
+        assert doc["numberMatched"] > 0
+        assert {f["properties"]["adcode"] for f in doc["features"]} == {COUNTY}
+    # the city's account may look at the county and its neighbour
+    city = client.get(f"{path}{sep}jurisdiction={NEIGHBOUR}", headers=_as(keys, "city"))
+    assert city.status_code in (200, 204)
+
+
+def test_the_city_sees_exactly_its_own_cases(app_and_keys, sample_store: SampleStore) -> None:  # type: ignore[no-untyped-def]
+    client, keys = app_and_keys
+    from geo_service.filters import Filters
+    from geo_service.store.queries import read_records
+
+    doc = client.get("/collections/cases/items?limit=10000", headers=_as(keys, "city")).json()
+    expected = read_records(sample_store.engine, "cases", Filters(jurisdiction=CITY))
+    assert doc["numberMatched"] == len(expected) > 0
+    assert {f["properties"]["city_adcode"] for f in doc["features"]} == {CITY}
+
+
+def test_anonymous_gets_province_aggregates_with_small_counts_withheld(app_and_keys) -> None:  # type: ignore[no-untyped-def]
+    client, keys = app_and_keys
+    public = client.get("/collections/hexagons/items?limit=10000&resolution=7").json()
+    full = client.get("/collections/hexagons/items?limit=10000&resolution=7",
+                      headers=_as(keys, "admin")).json()  # fmt: skip
+    assert public["numberMatched"] == full["numberMatched"] > 0
+    shown = [f["properties"]["cases"] for f in public["features"]]
+    assert min(c for c in shown if c is not None) >= 3
+    assert any(c is None for c in shown)
+    small = [f for f in full["features"] if 0 < f["properties"]["cases"] < 3]
+    assert small  # the sample has small cells: the rule is exercised
+    by_id = {f["id"]: f["properties"] for f in public["features"]}
+    assert all(by_id[f["id"]]["penalty_sum"] is None for f in small)
+    assert client.get(f"/collections/hexagons/items?jurisdiction={CITY}").status_code == 401
+    assert client.get("/stats/cases?group_by=county").status_code == 401
+    rows = client.get("/stats/cases?group_by=year").json()["rows"]
+    assert rows and all(r["cases"] is None or r["cases"] >= 3 for r in rows)
+    cell = full["features"][0]["id"]
+    assert client.get(f"/maps/cell/{cell}").json()["top_enterprises"] == []
+
+
+def test_wrong_and_disabled_keys_are_refused(app_and_keys, sample_store: SampleStore) -> None:  # type: ignore[no-untyped-def]
+    client, _ = app_and_keys
+    wrong = client.get("/collections/hexagons/items", headers={"X-API-Key": "gs_nothing"})
+    assert wrong.status_code == 401
+    key = add_account(sample_store.engine, "acc-leaving", "gis", "450000")
+    assert (
+        client.get("/collections/cases/items?limit=1", headers={"X-API-Key": key}).status_code
+        == 200
+    )
+    disable_account(sample_store.engine, "acc-leaving")
+    assert (
+        client.get("/collections/cases/items?limit=1", headers={"X-API-Key": key}).status_code
+        == 401
+    )
+    listed = {a["name"]: a for a in list_accounts(sample_store.engine)}
+    assert listed["acc-leaving"]["active"] is False
+    assert key not in json.dumps(listed) and listed["acc-leaving"]["key_prefix"] == key[:10]
+
+
+def test_point_reads_are_audited_and_only_admins_read_the_log(
+    app_and_keys, sample_store: SampleStore
+) -> None:  # type: ignore[no-untyped-def]
+    client, keys = app_and_keys
+    client.get("/collections/cases/items?limit=7&industry=C", headers=_as(keys, "county"))
+    entry = read_audit(sample_store.engine, account="acc-county", limit=1)[0]
+    assert entry["action"] == "read" and entry["resource"] == "/collections/cases/items"
+    assert entry["parameters"] == {"limit": "7", "industry": "C"} and entry["records"] == 7
+    assert client.get("/audit", headers=_as(keys, "county")).status_code == 403
+    assert client.get("/audit").status_code == 401
+    log = client.get("/audit?account=acc-county", headers=_as(keys, "admin")).json()["entries"]
+    assert log[0]["records"] == 7
+
+
+def test_browser_login_sets_an_http_only_cookie(app_and_keys) -> None:  # type: ignore[no-untyped-def]
+    client, keys = app_and_keys
+    browser = TestClient(client.app)
+    answer = browser.get(f"/login?api_key={keys['county']}&next=/maps/hexagons",
+                         follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303 and answer.headers["location"] == "/maps/hexagons"
+    assert "httponly" in answer.headers["set-cookie"].lower()
+    assert browser.get("/collections/cases/items?limit=1").status_code == 200  # by the cookie
+    elsewhere = browser.get(f"/login?api_key={keys['county']}&next=//evil.example/",
+                            follow_redirects=False)  # fmt: skip
+    assert elsewhere.headers["location"] == "/"
+    assert TestClient(client.app).get("/login?api_key=gs_wrong").status_code == 401
+
+
+def test_users_and_audit_commands(
+    sample_store: SampleStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo_service.settings import get_settings
+
+    monkeypatch.setenv(
+        "GEO_DATABASE_URL", sample_store.engine.url.render_as_string(hide_password=False)
+    )
+    get_settings.cache_clear()
+    runner = CliRunner()
+    added = runner.invoke(
+        cli, ["users", "add", "acc-cli", "--role", "planner", "--jurisdiction", CITY]
+    )
+    assert added.exit_code == 0, added.output
+    key = json.loads(added.output)["api_key"]
+    assert key.startswith("gs_")
+    listed = runner.invoke(cli, ["users", "list"])
+    assert "acc-cli" in listed.output and key not in listed.output
+    bad = runner.invoke(cli, ["users", "add", "acc-x", "--role", "king", "--jurisdiction", CITY])
+    assert bad.exit_code == 2
+    assert runner.invoke(cli, ["users", "disable", "acc-cli"]).exit_code == 0
+    audit = runner.invoke(cli, ["audit", "--limit", "5"])
+    assert audit.exit_code == 0
+    get_settings.cache_clear()
