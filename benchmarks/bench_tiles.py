@@ -271,7 +271,11 @@ def http_rows(quick: bool) -> list[Row]:
     tile = _tile_of(108.37, 22.82, 8)
     path = "/tiles/hexagons/{}/{}/{}.mvt".format(*tile)
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "GEO_DATABASE_URL": _sample_store(Path(folder)),
+        # the rate limiter runs on every request (its cost is measured) but never refuses one
+        unlimited = {"GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
+                     "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
+                     "GEO_RATE_LIMIT_BURST": "1000000000"}  # fmt: skip
+        env = {**os.environ, **unlimited, "GEO_DATABASE_URL": _sample_store(Path(folder)),
                "BENCH_TILE": "{}/{}/{}".format(*tile)}  # fmt: skip
         with _server(env) as server:
             return [
@@ -324,18 +328,18 @@ def _http_row(server: tuple[int, int], path: str, seconds: float, gzip: bool, qu
     floor = path == "/bare-caller"
     encoding = "gzip (stored compressed)" if gzip else "identity"
     work = (
-        "for comparison: the bare endpoint with only `Depends(get_caller)` (sync: a worker-"
-        "thread hop), which every route takes"
+        "for comparison: the bare endpoint with only `Depends(get_caller)`, which every route takes"
         if floor
         else f"cached MVT tile over HTTP, {encoding}, keep-alive, 4 client threads"
     )
     capacity = cpu_bare / cpu_ours  # requests/s of one server core: 1 / CPU per request
+    failures = sum(r["failures"] for r in ours + bare)  # a refused request measures nothing
     return Row(
         work=work,
         figure=f"{capacity:.0%} of bare by server CPU ({cpu_ours:.0f} µs/request); wall clock "
         f"{np.median([r['rps'] for r in ours]):,.0f} req/s ({share:.0%} of bare)",
         target="—" if floor else f"≥ {TARGET_SHARE:.0%} of the bare endpoint's requests/s",
-        met=None if quick or floor else capacity >= TARGET_SHARE,
+        met=None if quick or floor else capacity >= TARGET_SHARE and same and not failures,
         baseline="bare FastAPI async endpoint returning the same bytes, same uvicorn server",
         baseline_figure=f"{cpu_bare:.0f} µs/request; {np.median([r['rps'] for r in bare]):,.0f} "
         "req/s",
@@ -345,7 +349,7 @@ def _http_row(server: tuple[int, int], path: str, seconds: float, gzip: bool, qu
         f"share (median of the rounds' ratios) swings with it — 1-min load average after: "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; uvicorn (asyncio, h11) in a "
         f"subprocess, load client in another process; same bytes: {same}; non-200 responses: "
-        f"{sum(r['failures'] for r in ours + bare):.0f}",
+        f"{failures:.0f}",
     )
 
 
