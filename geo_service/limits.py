@@ -9,6 +9,7 @@ handlers do not run for middleware.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import time
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from geo_service.api.dependencies import SESSION_COOKIE
 from geo_service.errors import (
     BadFilterError,
     QueryTooLongError,
@@ -180,18 +182,46 @@ class TokenBuckets:
 
 
 def caller_identity(scope: Scope) -> str:
-    """Whom a request is counted against: its credential (``Authorization: Bearer`` or
-    ``X-API-Key``, SHA-256 hashed: no key is kept in memory) or else its client address."""
+    """Whom a request is counted against: its API key (``Authorization: Bearer``, the
+    password of ``Basic``, ``X-API-Key`` or the log-in cookie, in that order, as
+    :func:`geo_service.api.dependencies.api_key_of` reads them), SHA-256 hashed so no
+    key is kept in memory; without one, its client address."""
+    found: dict[bytes, bytes] = {}
     for name, value in scope.get("headers", ()):
-        credential = b""
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            credential = value[7:].strip()
-        elif name == b"x-api-key":
-            credential = value.strip()
-        if credential:
-            return "key:" + hashlib.sha256(credential).hexdigest()
+        if name in (b"authorization", b"x-api-key", b"cookie"):
+            found.setdefault(name, value)
+    credential = _authorization_key(found.get(b"authorization", b"")) or (
+        found.get(b"x-api-key", b"").strip() or _session_key(found.get(b"cookie", b""))
+    )
+    if credential:
+        return "key:" + hashlib.sha256(credential).hexdigest()
     client = scope.get("client")
     return f"addr:{client[0] if client else 'unknown'}"
+
+
+def _authorization_key(value: bytes) -> bytes:
+    """The key of a Bearer token, or the password of Basic credentials (GIS clients)."""
+    scheme, _, token = value.strip().partition(b" ")
+    token = token.strip()
+    if scheme.lower() == b"bearer":
+        return token
+    if scheme.lower() == b"basic" and token:
+        try:
+            _, _, password = base64.b64decode(token, validate=True).partition(b":")
+        except ValueError:
+            return token  # malformed: still one caller
+        return password or token
+    return b""
+
+
+def _session_key(cookie: bytes) -> bytes:
+    """The key held by the log-in cookie, if the request carries it."""
+    prefix = SESSION_COOKIE.encode() + b"="
+    for part in cookie.split(b";"):
+        part = part.strip()
+        if part.startswith(prefix):
+            return part[len(prefix) :].strip(b'" ')
+    return b""
 
 
 @dataclass

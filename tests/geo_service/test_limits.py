@@ -7,6 +7,7 @@ Time is a fake clock driven by the tests: nothing sleeps.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 from collections.abc import Iterator
@@ -107,7 +108,14 @@ def test_identity_is_the_hashed_credential_else_the_address() -> None:
     assert caller_identity(_scope({"Authorization": "Bearer gs_secret"})) == f"key:{digest}"
     assert caller_identity(_scope({"Authorization": "bearer  gs_secret "})) == f"key:{digest}"
     assert caller_identity(_scope({"X-API-Key": "gs_secret"})) == f"key:{digest}"
-    assert caller_identity(_scope({"Authorization": "Basic Zm9vOmJhcg=="})) == "addr:10.0.0.1"
+    basic = base64.b64encode(b"qgis:gs_secret").decode()
+    assert caller_identity(_scope({"Authorization": f"Basic {basic}"})) == f"key:{digest}"
+    cookie = {"Cookie": "lang=zh; geo_session=gs_secret; theme=dark"}
+    assert caller_identity(_scope(cookie)) == f"key:{digest}"
+    both = {"X-API-Key": "gs_other", "Authorization": "Bearer gs_secret"}
+    assert caller_identity(_scope(both)) == f"key:{digest}"  # Authorization first, as auth
+    assert caller_identity(_scope({"Authorization": "Digest abc"})) == "addr:10.0.0.1"
+    assert caller_identity(_scope({"Cookie": "lang=zh"})) == "addr:10.0.0.1"
     assert caller_identity(_scope(client="192.0.2.7")) == "addr:192.0.2.7"
     assert caller_identity({"type": "http", "headers": []}) == "addr:unknown"
 
