@@ -36,7 +36,9 @@ def create_app(settings: Settings) -> FastAPI:
         status = http_status_for(exc)
         code, description = describe(exc)
         description = description if status < 500 or status == 503 else "internal error"
-        headers = {"WWW-Authenticate": 'Bearer realm="geo-service"'} if status == 401 else None
+        headers = getattr(exc, "headers", None)  # the Allow of a 405
+        if status == 401:
+            headers = {"WWW-Authenticate": 'Bearer realm="geo-service"'}
         body = {"code": code, "description": description}
         return JSONResponse(body, status_code=status, headers=headers)
 

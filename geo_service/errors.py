@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 
 class ServiceError(Exception):
@@ -106,6 +109,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     StoreNotReadyError: 503,
     StoreUnavailableError: 503,
     OperationalError: 503,  # the driver's: answered as StoreUnavailableError
+    HTTPException: 404,  # from routing: no route for the path (a 405 keeps its own status)
 }
 
 
@@ -117,6 +121,8 @@ def describe(exc: Exception) -> tuple[str, str]:
             for e in exc.errors()
         ]
         return "bad_parameter", "; ".join(reasons)
+    if isinstance(exc, HTTPException):  # not_found, method_not_allowed …
+        return _phrase(exc.status_code).lower().replace(" ", "_"), str(exc.detail)
     if isinstance(exc, OperationalError):  # no SQL, host or path of the store in the answer
         return StoreUnavailableError.code, StoreUnavailableError.message
     return str(getattr(exc, "code", type(exc).__name__)), str(exc)
@@ -124,7 +130,16 @@ def describe(exc: Exception) -> tuple[str, str]:
 
 def http_status_for(exc: Exception) -> int:
     """Return the HTTP status for an exception, most specific class first (500 if none)."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code
     for cls in type(exc).__mro__:
         if cls in HTTP_STATUS:
             return HTTP_STATUS[cls]
     return 500
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"

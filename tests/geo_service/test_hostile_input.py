@@ -194,6 +194,14 @@ def test_path_parameters_never_reach_the_filesystem(client: TestClient, url: str
     response = client.get(url)
     assert response.status_code == 404
     assert "root:" not in response.text and "def create_app" not in response.text
+    assert set(response.json()) == {"code", "description"}  # the service's error, not a page
+
+
+def test_no_route_and_wrong_method_are_json_errors(client: TestClient) -> None:
+    _error(client.get("/no/such/route"), 404, "not_found")
+    refused = client.post("/conformance")
+    _error(refused, 405, "method_not_allowed")
+    assert refused.headers["allow"] == "GET"
 
 
 def test_layer_names_are_checked_against_the_fixed_lists(client: TestClient) -> None:
