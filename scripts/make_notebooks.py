@@ -231,7 +231,8 @@ def gis_layers() -> nbformat.NotebookNode:
             "web map would."
         ),
         new_code_cell(
-            'hexagons = pyogrio.read_dataframe(f"/vsicurl/{SERVICE}/collections/hexagons/items?resolution=6&limit=10000")\n'
+            '_, page = get_bytes("/collections/hexagons/items?resolution=6&limit=10000")\n'
+            "hexagons = gpd.read_file(io.BytesIO(page))\n"
             'ax = counties.boundary.plot(color="grey", linewidth=0.3, figsize=(9, 8))\n'
             'hexagons.plot(ax=ax, column="cases", cmap="OrRd", legend=True, legend_kwds={"label": "cases per cell"})\n'
             'ax.set_axis_off(); ax.set_title("案件数 cases per H3 cell (res 6)")'
