@@ -30,6 +30,7 @@ import json
 import math
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -256,6 +257,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processors have spent busy since boot (Linux /proc/stat; NaN elsewhere)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return float("nan")
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def warm(plan: Plan) -> tuple[float, int]:
     """Ask every URL of the plan once (tiles made and cached): seconds, non-OK answers."""
     headers = {"Authorization": f"Bearer {plan.api_key}", "Accept-Encoding": "gzip"}
@@ -284,7 +295,8 @@ def measure(url: str, seconds: float, concurrency: int) -> dict[str, Any]:
         plan_path = Path(folder) / "plan.json"
         plan_path.write_text(plan.to_json())
         rss = [rss_mib(pid)]  # the server's memory before and through the run, once a second
-        cpu_before = cpu_seconds(pid)
+        cpu_before, busy_before = cpu_seconds(pid), busy_cpu_seconds()
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         code = f"from benchmarks.load import _client_main; _client_main({str(plan_path)!r})"
         client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                   text=True)  # fmt: skip
@@ -294,10 +306,15 @@ def measure(url: str, seconds: float, concurrency: int) -> dict[str, Any]:
         out, _ = client.communicate()
         rss.append(rss_mib(pid))
         cpu_s = cpu_seconds(pid) - cpu_before
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load process, ended
+        client_s = (children.ru_utime + children.ru_stime
+                    - children_before.ru_utime - children_before.ru_stime)  # fmt: skip
+        other_s = busy_cpu_seconds() - busy_before - cpu_s - client_s
         if client.returncode != 0:
             raise RuntimeError("the load process failed")
         result: dict[str, Any] = json.loads(out)
-        result.update(rss_mib=rss, cpu_s=cpu_s, warm_s=warm_s, warm_bad=warm_bad,
+        result.update(rss_mib=rss, cpu_s=cpu_s, client_s=client_s, other_s=other_s,
+                      warm_s=warm_s, warm_bad=warm_bad,
                       distinct_urls=sum(len(u) for u in plan.urls.values()),
                       load_after=os.getloadavg()[0])  # fmt: skip
     return result
@@ -319,7 +336,10 @@ def rows(result: dict[str, Any], seconds: float, concurrency: int, quick: bool) 
                 f"{seconds:.0f} s, uvicorn (1 worker) over the sample slice in SQLite, every "
                 f"layer built; {result['distinct_urls']} distinct URLs asked once first "
                 f"({result['warm_s']:.1f} s, {result['warm_bad']} not OK); rate limits off; "
-                f"1-min load average after {result['load_after']:.1f} on {os.cpu_count()} cores"
+                f"CPU during the run: server {result['cpu_s']:.0f} s, load process "
+                f"{result['client_s']:.0f} s, everything else on the machine "
+                f"{max(result['other_s'], 0):.0f} s of {os.cpu_count()} × {elapsed:.0f} s; "
+                f"1-min load average after {result['load_after']:.1f}"
             )
         out.append(Row(
             work=f"load: {'all requests' if overall else kind}"
