@@ -146,7 +146,7 @@ _CACHE = _KeyCache()
 def authenticate(engine: Engine, key: str | None, address: str | None = None) -> Caller:
     """The caller a key names; anonymous without one; 401 for a wrong or disabled key."""
     if not key:
-        return replace(ANONYMOUS, address=address)
+        return Caller(address=address)
     digest = hash_key(key)
     cache_key = (str(engine.url), digest)
     known, caller = _CACHE.get(cache_key)
@@ -241,6 +241,8 @@ def scoped(engine: Engine, caller: Caller, filters: Filters) -> Filters:
                 "without an account only province-level aggregates are served; "
                 "log in to look at a city or county"
             )
+        if filters == _NO_FILTERS:  # the common case (a whole-region map): no copy to make
+            return _PUBLIC
         return replace(filters, min_count=PUBLIC_MIN_COUNT)
     assert caller.jurisdiction is not None
     if filters.jurisdiction is None:
@@ -253,6 +255,10 @@ def scoped(engine: Engine, caller: Caller, filters: Filters) -> Filters:
             f"({caller.jurisdiction})"
         )
     return replace(filters, min_count=None)
+
+
+_NO_FILTERS = Filters()
+_PUBLIC = Filters(min_count=PUBLIC_MIN_COUNT)
 
 
 def require_account(caller: Caller, what: str = "point records") -> None:

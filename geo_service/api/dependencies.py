@@ -27,7 +27,11 @@ SESSION_COOKIE = "geo_session"
 def api_key_of(request: Request) -> str | None:
     """The API key of a request: ``Authorization: Bearer`` (or ``Basic`` with the key as the
     password, for GIS clients), ``X-API-Key`` or the session cookie set by ``/login``."""
-    header = request.headers.get("authorization", "")
+    headers = request.headers
+    header = headers.get("authorization", "")
+    if not header:  # the usual anonymous map request: no parsing beyond this
+        key = headers.get("x-api-key")
+        return key or (request.cookies.get(SESSION_COOKIE) if "cookie" in headers else None)
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
@@ -48,12 +52,14 @@ async def get_caller(request: Request) -> Caller:
 def caller_of(request: Request) -> Caller:
     """The caller of a request (the one place credentials are read): anonymous without a
     key, 401 for a wrong one. Kept on the request for the access log and rate limits."""
-    cached = getattr(request.state, "caller", None)
+    state = request.scope.setdefault("state", {})  # what request.state wraps
+    cached = state.get("caller")
     if isinstance(cached, Caller):
         return cached
-    address = request.client.host if request.client else None
-    caller = authenticate(get_engine(request), api_key_of(request), address)
-    request.state.caller = caller
+    client = request.scope.get("client")
+    address = client[0] if client else None
+    caller = authenticate(request.app.state.engine, api_key_of(request), address)
+    state["caller"] = caller
     return caller
 
 

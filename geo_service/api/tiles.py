@@ -204,7 +204,10 @@ async def tile_request(request: Request) -> TileRequest:
     """The tile of the path and query, checked (404 for a layer or format that does not
     exist, 400 for impossible coordinates, parameters or filters). One dependency read by
     hand like :func:`tile_filters` (each dependency costs a cached tile ~15 µs); the path
-    parameters are documented by :data:`PATH_DOCS`."""
+    parameters are documented by :data:`PATH_DOCS`.
+
+    It is also the tile routes' access check: the caller is read here (:func:`caller_of`,
+    through the scoped filters), so they need no second dependency."""
     path = request.path_params
     layer, fmt = path.get("layer", "kde"), path.get("fmt", "png")
     if "layer" in path:  # /tiles/{layer}/…: a feature layer (kde has its own route)
@@ -393,8 +396,7 @@ async def kde_legend(
             response_class=Response, responses=_PNG_RESPONSES)  # fmt: skip
 async def kde_tile(
     request: Request,
-    tile: TileRequest = Depends(tile_request),
-    _caller: Caller = Depends(get_caller),
+    tile: TileRequest = Depends(tile_request),  # reads the caller: the access check
 ) -> Response:
     service = tile_service(request)
 
@@ -441,8 +443,7 @@ async def vector_tilejson(
             responses=_VECTOR_RESPONSES)  # fmt: skip
 async def feature_tile(
     request: Request,
-    tile: TileRequest = Depends(tile_request),
-    _caller: Caller = Depends(get_caller),
+    tile: TileRequest = Depends(tile_request),  # reads the caller: the access check
 ) -> Response:
     service = tile_service(request)
 
