@@ -58,9 +58,9 @@ def create_app(settings: Settings) -> FastAPI:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             version = data_version(engine)
-        except OperationalError as exc:
-            body = {"code": "store_unavailable", "description": str(exc.orig)}
-            return JSONResponse(body, status_code=503)
+        except OperationalError as exc:  # the same answer as every other route gives
+            code, description = describe(exc)
+            return JSONResponse({"code": code, "description": description}, status_code=503)
         return JSONResponse({"status": "ok", "data_version": version})
 
     @app.get("/", operation_id="landing", response_model=None)

@@ -27,3 +27,4 @@ def test_healthz_is_503_with_a_reason_when_the_store_is_unreachable(tmp_path: Pa
     response = TestClient(create_app(settings)).get("/healthz")
     assert response.status_code == 503
     assert response.json()["code"] == "store_unavailable"
+    assert "127.0.0.1" not in response.json()["description"]  # no host, SQL or path handed out
