@@ -33,6 +33,7 @@ from geo_service.errors import (
 )
 from geo_service.filters import Filters
 from geo_service.store.models import Account, AuditEntry, Jurisdiction
+from geo_service.store.queries import jurisdiction_level
 
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
 #: Aggregate cells with fewer records than this carry no count for anonymous callers.
@@ -217,18 +218,8 @@ def _load_provinces(engine: Engine) -> set[str]:
 
 
 def _level(engine: Engine, adcode: str) -> str:
-    level: str = _DIVISIONS.get(engine, "level", adcode, lambda: _load_level(engine, adcode))
+    level: str = _DIVISIONS.get(engine, "level", adcode, lambda: jurisdiction_level(engine, adcode))
     return level
-
-
-def _load_level(engine: Engine, adcode: str) -> str:
-    with engine.connect() as conn:
-        level = conn.execute(
-            select(Jurisdiction.level).where(Jurisdiction.adcode == adcode)
-        ).scalar()
-    if level is None:
-        raise BadFilterError(f"jurisdiction {adcode} is not a loaded division")
-    return str(level)
 
 
 def scoped(engine: Engine, caller: Caller, filters: Filters) -> Filters:
