@@ -40,11 +40,15 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ]
 COLLECTIONS = ("jurisdictions", *RECORD_TABLES, *(n for n in ANALYTIC_LAYERS if n != "kde"))
-_TITLES = {"jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
-           "cases": "行政处罚案件 Penalty cases", "inspections": "现场检查 Inspection findings",
-           "hexagons": "H3 六边形汇总 Hexagon aggregates", "hotspots": "热点 Gi* hot spots",
-           "emerging-hotspots": "时空热点 Emerging hot spots", "clusters": "聚集区 Clusters",
-           "problem-types": "问题类型 Problem types"}  # fmt: skip
+#: Names of the layers people see (collection titles, TileJSON, the landing page).
+LAYER_TITLES = {
+    "jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
+    "cases": "行政处罚案件 Penalty cases", "inspections": "现场检查 Inspection findings",
+    "hexagons": "H3 六边形汇总 Hexagon aggregates", "kde": "案件核密度 Case density (KDE)",
+    "hotspots": "热点 Gi* hot spots", "emerging-hotspots": "时空热点 Emerging hot spots",
+    "clusters": "聚集区 Clusters", "problem-types": "问题类型 Problem types",
+    "risk": "风险 Risk", "priority-areas": "重点检查区域 Priority areas",
+}  # fmt: skip
 _ID_COLUMN = {"jurisdictions": "adcode", "enterprises": "credit_code", "cases": "case_id",
               "inspections": "inspection_id", "hexagons": "h3", "hotspots": "h3",
               "emerging-hotspots": "h3", "clusters": "cluster",
@@ -57,7 +61,7 @@ def _collection(request: Request, name: str, engine: Engine) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     return {
         "id": name,
-        "title": _TITLES.get(name, name),
+        "title": LAYER_TITLES.get(name, name),
         "extent": extent(engine, name),
         "itemType": "feature",
         "crs": list(SUPPORTED),
@@ -219,7 +223,7 @@ def queryables(
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": str(request.url),
         "type": "object",
-        "title": _TITLES.get(collection_id, collection_id),
+        "title": LAYER_TITLES.get(collection_id, collection_id),
         "properties": properties,
     }
     return JSONResponse(schema, media_type="application/schema+json")

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from analytics.hexagons import RESOLUTIONS
 from geo_service.access import audit, withhold_small_counts
 from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
-from geo_service.api.features import COLLECTIONS
+from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.boundaries import read_divisions
 from geo_service.errors import BadFilterError, NotFoundError, StoreNotReadyError
 from geo_service.exports import EXPORTABLE
@@ -34,15 +34,6 @@ _CELL_COLUMNS = {
     "cases": ["lon", "lat", "penalty_amount", "problem_type_label", "enterprise_name"],
     "inspections": ["lon", "lat", "problem_found", "problem_type_label"],
 }
-#: Names of the layers on the landing page (collection ids and download names).
-LAYER_TITLES = {
-    "jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
-    "cases": "行政处罚案件 Penalty cases", "inspections": "现场检查 Inspection findings",
-    "hexagons": "H3 六边形汇总 Hexagon aggregates", "kde": "案件核密度 Case density (KDE)",
-    "hotspots": "热点 Gi* hot spots", "emerging-hotspots": "时空热点 Emerging hot spots",
-    "clusters": "聚集区 Clusters", "problem-types": "问题类型 Problem types",
-    "risk": "风险 Risk", "priority-areas": "重点检查区域 Priority areas",
-}  # fmt: skip
 _DOWNLOAD_FORMATS = ("geojson", "gpkg", "csv", "xlsx")
 
 router = APIRouter()

@@ -24,7 +24,7 @@ from starlette.datastructures import QueryParams
 
 from geo_service.access import audit, scoped
 from geo_service.api.dependencies import Caller, caller_of, filters_param, get_caller, get_engine
-from geo_service.api.features import COLLECTIONS
+from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.errors import BadFilterError, BadTileError, UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.layer_specs import SPECS, USER_PARAMETERS
@@ -43,14 +43,6 @@ _FILTERS: Final = frozenset({"jurisdiction", "industry", "period", "start", "end
                              "violation_type"})  # fmt: skip
 _MAX_AGE_S: Final = 300
 
-#: Titles of the tiled layers (TileJSON descriptions).
-TITLES: Final = {
-    "jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
-    "cases": "行政处罚案件 Penalty cases", "inspections": "现场检查 Inspection findings",
-    "hexagons": "H3 六边形汇总 Hexagon aggregates", "hotspots": "热点 Gi* hot spots",
-    "emerging-hotspots": "时空热点 Emerging hot spots", "clusters": "聚集区 Clusters",
-    "problem-types": "问题类型 Problem types",
-}  # fmt: skip
 #: What the main fields hold (TileJSON ``fields``: type, then this).
 FIELD_LABELS: Final = {
     "h3": "H3 单元 H3 cell", "resolution": "H3 分辨率 H3 resolution",
@@ -428,7 +420,7 @@ async def vector_tilejson(
         doc = tilejson(
             layer, _template(request, f"{path}.mvt"), loaded.bounds,
             maxzoom=16 if layer in RECORD_TABLES else 14, fields=fields,
-            description=TITLES.get(layer, layer),
+            description=LAYER_TITLES.get(layer, layer),
             extra={"geojson_tiles": [_template(request, f"{path}.geojson")],
                    "provenance": loaded.provenance},
         )  # fmt: skip
