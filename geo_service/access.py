@@ -265,23 +265,6 @@ def require_role(caller: Caller, *roles: str) -> None:
         raise ForbiddenError(f"this needs the role {' or '.join(roles)}; you are {caller.role}")
 
 
-def audit(
-    engine: Engine,
-    caller: Caller,
-    action: str,
-    resource: str,
-    parameters: dict[str, Any],
-    records: int | None = None,
-) -> None:
-    """Write one audit entry (its own short transaction)."""
-    with engine.begin() as conn:
-        conn.execute(insert(AuditEntry).values(
-            at=_now(), account=caller.name, role=caller.role, action=action,
-            resource=resource[:200], parameters=parameters, records=records,
-            address=caller.address,
-        ))  # fmt: skip
-
-
 def read_audit(
     engine: Engine, *, account: str | None = None, since: dt.datetime | None = None,
     limit: int = 1000,

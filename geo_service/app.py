@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
 from geo_service.api import accounts, downloads, features, maps, stats, tiles
+from geo_service.audit_log import AuditLog
 from geo_service.errors import HTTP_STATUS, describe, http_status_for
 from geo_service.limits import add_limits
 from geo_service.openapi import use_served_openapi
@@ -25,12 +28,20 @@ from geo_service.store.queries import data_version
 def create_app(settings: Settings) -> FastAPI:
     """Build the application from explicit settings."""
     # /docs is served by the maps router with Swagger UI from /static (no CDN)
+    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    audit_log = AuditLog(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        audit_log.close()  # audit entries waiting for the store land before the process ends
+
     app = FastAPI(title="geo-service", version=__version__,
                   description="Enforcement records, hot spots and risk on the map.",
-                  docs_url=None, redoc_url=None)  # fmt: skip
-    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)  # fmt: skip
     app.state.settings = settings
     app.state.engine = engine
+    app.state.audit_log = audit_log
 
     async def _errors(_request: Request, exc: Exception) -> JSONResponse:
         status = http_status_for(exc)

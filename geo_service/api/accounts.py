@@ -12,7 +12,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
 from geo_service.access import authenticate, read_audit, require_role
-from geo_service.api.dependencies import SESSION_COOKIE, Caller, get_caller, get_engine
+from geo_service.api.dependencies import (
+    SESSION_COOKIE,
+    Caller,
+    get_audit_log,
+    get_caller,
+    get_engine,
+)
+from geo_service.audit_log import AuditLog
 
 router = APIRouter()
 _FORM = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
@@ -80,7 +87,13 @@ def audit_log(
     limit: int = Query(1000, ge=1, le=10_000),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
+    writer: AuditLog = Depends(get_audit_log),
 ) -> dict[str, Any]:
-    """Who read which point records and who ran which draw (admins only), newest first."""
+    """Who read which point records and who ran which draw (admins only), newest first.
+
+    Entries still waiting for the store (an ingest holds SQLite's write lock) are
+    written first, for up to 10 s; the answer says how many are still waiting."""
     require_role(caller, "admin")
-    return {"entries": read_audit(engine, account=account, since=since, limit=limit)}
+    writer.flush(timeout=10)
+    entries = read_audit(engine, account=account, since=since, limit=limit)
+    return {"entries": entries, "pending": writer.pending()}

@@ -9,10 +9,17 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
 from geo_service.access import Caller, authenticate, scoped
+from geo_service.audit_log import AuditLog
 from geo_service.errors import BadFilterError
 from geo_service.filters import Filters
 
 MAX_LIMIT = 10_000
+
+
+def get_audit_log(request: Request) -> AuditLog:
+    """The application's audit-log writer."""
+    log: AuditLog = request.app.state.audit_log
+    return log
 
 
 def get_engine(request: Request) -> Engine:

@@ -15,8 +15,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 
-from geo_service.access import audit
-from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
+from geo_service.api.dependencies import (
+    Caller,
+    get_audit_log,
+    get_caller,
+    get_engine,
+    scoped_filters,
+)
+from geo_service.audit_log import AuditLog
 from geo_service.build import analytic_layer
 from geo_service.errors import BadFilterError, NotFoundError, UnknownLayerError
 from geo_service.exports import EXPORTABLE, export_layer, load_layer
@@ -169,14 +175,15 @@ def download(
     parameters: LayerParameters = Depends(),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
+    audit_log: AuditLog = Depends(get_audit_log),
 ) -> Response:
     """A layer as GeoJSON, GeoPackage, CSV or XLSX (``kde`` also as GeoTIFF), with provenance."""
     fmt = _check_request(layer, ext)
     chosen = parameters.for_layer(layer)
     data, meta = layer_file(engine, layer, fmt, filters, chosen)
     if layer in RECORD_TABLES:
-        audit(engine, caller, "download", f"/downloads/{layer}.{ext}",
-              {**filters.as_dict(), **chosen}, meta.get("features"))  # fmt: skip
+        audit_log.record(caller, "download", f"/downloads/{layer}.{ext}",
+                         {**filters.as_dict(), **chosen}, meta.get("features"))  # fmt: skip
     headers = {
         "Content-Disposition": _disposition(_filename(layer, ext, filters, chosen)),
         # CSV has nowhere inside for it; every format carries it here too (ASCII JSON)

@@ -12,16 +12,17 @@ from fastapi.responses import JSONResponse
 from shapely.geometry import box
 from sqlalchemy import Engine
 
-from geo_service.access import audit
 from geo_service.api.crs import CRS84, SUPPORTED, bbox_to_crs84, parse_crs, to_response_crs
 from geo_service.api.dependencies import (
     MAX_LIMIT,
     Caller,
     bbox_param,
+    get_audit_log,
     get_caller,
     get_engine,
     scoped_filters,
 )
+from geo_service.audit_log import AuditLog
 from geo_service.build import ANALYTIC_LAYERS
 from geo_service.errors import BadFilterError, UnknownLayerError
 from geo_service.exports import load_layer
@@ -156,6 +157,7 @@ def items(
     bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS of bbox (URI)"),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
+    audit_log: AuditLog = Depends(get_audit_log),
 ) -> JSONResponse:
     _check(collection_id)
     response_crs = parse_crs(crs)
@@ -178,7 +180,7 @@ def items(
                timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                links=_page_links(request, offset, limit, len(frame)))  # fmt: skip
     if collection_id in RECORD_TABLES:
-        audit(engine, caller, "read", request.url.path, dict(request.query_params), len(page))
+        audit_log.record(caller, "read", request.url.path, dict(request.query_params), len(page))
     return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
 
 
@@ -249,6 +251,7 @@ def item(
     filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
+    audit_log: AuditLog = Depends(get_audit_log),
 ) -> JSONResponse:
     _check(collection_id)
     parameters = layer_parameters(collection_id, request.query_params)
@@ -259,5 +262,5 @@ def item(
     feature = to_geojson_dict(match.iloc[:1], {})["features"][0]
     feature["id"] = feature_id
     if collection_id in RECORD_TABLES:
-        audit(engine, caller, "read", request.url.path, dict(request.query_params), 1)
+        audit_log.record(caller, "read", request.url.path, dict(request.query_params), 1)
     return JSONResponse(feature, media_type=GEOJSON)

@@ -19,9 +19,16 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from analytics.hexagons import RESOLUTIONS
-from geo_service.access import audit, withhold_small_counts
-from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
+from geo_service.access import withhold_small_counts
+from geo_service.api.dependencies import (
+    Caller,
+    get_audit_log,
+    get_caller,
+    get_engine,
+    scoped_filters,
+)
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
+from geo_service.audit_log import AuditLog
 from geo_service.boundaries import read_divisions
 from geo_service.errors import BadFilterError, NotFoundError, StoreNotReadyError
 from geo_service.exports import EXPORTABLE
@@ -58,6 +65,7 @@ def map_cell(
     filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
+    audit_log: AuditLog = Depends(get_audit_log),
 ) -> dict[str, Any]:
     """One H3 cell (resolution 5–10) for the filters: cases, inspections, problems found,
     penalty sum, top problem types and enterprises (what a click on a hexagon shows).
@@ -72,7 +80,7 @@ def map_cell(
         row: dict[str, Any] = json.loads(public.to_json(orient="records", force_ascii=False))[0]
         return {**row, "top_enterprises": []}
     if profile["top_enterprises"]:
-        audit(engine, caller, "read", f"/maps/cell/{cell}", filters.as_dict(), profile["cases"])
+        audit_log.record(caller, "read", f"/maps/cell/{cell}", filters.as_dict(), profile["cases"])
     return profile
 
 

@@ -22,8 +22,15 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 
-from geo_service.access import audit, scoped
-from geo_service.api.dependencies import Caller, caller_of, filters_param, get_caller, get_engine
+from geo_service.access import scoped
+from geo_service.api.dependencies import (
+    Caller,
+    caller_of,
+    filters_param,
+    get_audit_log,
+    get_caller,
+    get_engine,
+)
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.errors import BadFilterError, BadTileError, UnknownLayerError
 from geo_service.filters import Filters
@@ -447,6 +454,6 @@ async def feature_tile(
 
     cached = await _tile(service, tile, _FORMATS[tile.fmt], make)
     if tile.layer in RECORD_TABLES and cached.body:  # point records handed out: audited
-        await run_in_threadpool(audit, service.engine, caller_of(request), "tile",
+        await run_in_threadpool(get_audit_log(request).record, caller_of(request), "tile",
                                 request.url.path, dict(request.query_params))  # fmt: skip
     return cached_response(request, cached, _cache_control(tile.layer))
