@@ -131,6 +131,86 @@ class Inspection(LocatedMixin, Base):
     problem_type_label: Mapped[str | None] = mapped_column(String(200))
 
 
+class Exceedance(LocatedMixin, Base):
+    """An exceedance reported by online (automatic) monitoring of a source (在线监测超标)."""
+
+    __tablename__ = "exceedances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    exceedance_id: Mapped[str] = mapped_column(String(100), unique=True)
+    monitor_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    industry_code: Mapped[str | None] = mapped_column(String(8))
+    address: Mapped[str | None] = mapped_column(Text)
+    pollutant: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float)  # measured, in ``unit``
+    limit: Mapped[float | None] = mapped_column(Float)  # the standard's limit, in ``unit``
+    unit: Mapped[str | None] = mapped_column(String(32))
+
+
+class Complaint(LocatedMixin, Base):
+    """A public complaint (信访投诉) about pollution, with the unit complained about if named."""
+
+    __tablename__ = "complaints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[str] = mapped_column(String(100), unique=True)
+    complaint_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    industry_code: Mapped[str | None] = mapped_column(String(8))
+    address: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(32))  # 废气 | 噪声 | 废水 | 固废 …
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Inspector(Base):
+    """An enforcement officer on a jurisdiction's roster (not on the map)."""
+
+    __tablename__ = "inspectors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspector_id: Mapped[str] = mapped_column(String(64), unique=True)  # 执法证号
+    name: Mapped[str] = mapped_column(String(64))
+    adcode: Mapped[str] = mapped_column(String(6), index=True)  # the unit's division, any level
+    level: Mapped[str] = mapped_column(String(8))  # province | city | county (of ``adcode``)
+    city_adcode: Mapped[str | None] = mapped_column(String(6), index=True)
+    province_adcode: Mapped[str | None] = mapped_column(String(6))
+    active: Mapped[bool] = mapped_column(Boolean)  # 在岗
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # unknown input columns
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_batches.id"))
+
+
+class InspectorExclusion(Base):
+    """A conflict-of-interest exclusion: the officer never inspects this enterprise (回避)."""
+
+    __tablename__ = "inspector_exclusions"
+
+    inspector_id: Mapped[str] = mapped_column(
+        ForeignKey("inspectors.inspector_id", ondelete="CASCADE"), primary_key=True
+    )
+    credit_code: Mapped[str] = mapped_column(String(18), primary_key=True, index=True)
+
+
+class Draw(Base):
+    """A stored inspection draw (双随机): its canonical JSON record and that record's digest."""
+
+    __tablename__ = "draws"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    draw_id: Mapped[str] = mapped_column(String(64), unique=True)
+    jurisdiction: Mapped[str] = mapped_column(String(6), index=True)  # adcode
+    quarter: Mapped[str] = mapped_column(String(7))  # 2025-Q1
+    seed_commitment: Mapped[str | None] = mapped_column(String(128))
+    seed: Mapped[str | None] = mapped_column(String(128))
+    data_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(100))  # account name or "cli"
+    record_json: Mapped[str] = mapped_column(Text)  # canonical JSON, kept byte for byte
+    record_digest: Mapped[str] = mapped_column(String(64))  # sha256 of record_json (UTF-8)
+
+
 class IngestBatch(Base):
     """One ingested file: what it was, what happened to its rows."""
 
@@ -219,9 +299,22 @@ class AuditEntry(Base):
     address: Mapped[str | None] = mapped_column(String(64))
 
 
-#: The tables of point records, by the ingest kind that fills them.
+#: The tables of point records served as layers, by the ingest kind that fills them.
 RECORD_TABLES: dict[str, type[LocatedMixin]] = {
     "enterprises": Enterprise,
     "cases": PenaltyCase,
     "inspections": Inspection,
+}
+#: Records kept for planning (risk, the draw) but not served as layers, by ingest kind.
+PLANNING_TABLES: dict[str, type[Base]] = {
+    "exceedances": Exceedance,
+    "complaints": Complaint,
+    "inspectors": Inspector,
+}
+#: Every table an ingest fills, by kind.
+INGEST_TABLES: dict[str, type[Base]] = {
+    "enterprises": Enterprise,
+    "cases": PenaltyCase,
+    "inspections": Inspection,
+    **PLANNING_TABLES,
 }

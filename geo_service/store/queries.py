@@ -12,9 +12,16 @@ from sqlalchemy import ColumnElement, Engine, Table, func, select, true
 from analytics.cells import cells_to_strings
 from geo_service.errors import BadFilterError, UnknownLayerError
 from geo_service.filters import Filters
-from geo_service.store.models import RECORD_TABLES, IngestBatch, Jurisdiction
+from geo_service.store.models import INGEST_TABLES, RECORD_TABLES, IngestBatch, Jurisdiction
 
-_DATE_COLUMN = {"cases": "decision_date", "inspections": "inspection_date"}
+_DATE_COLUMN = {
+    "cases": "decision_date",
+    "inspections": "inspection_date",
+    "exceedances": "monitor_date",
+    "complaints": "complaint_date",
+}
+#: Kinds that are neither dated nor typed: only the jurisdiction and industry filters apply.
+_UNDATED = ("enterprises", "inspectors")
 _TYPE_COLUMN = {"cases": "violation_type", "inspections": "problem_category"}
 _HIDDEN = ("id", "batch_id", "name_norm")
 
@@ -42,7 +49,7 @@ def _conditions(engine: Engine, kind: str, table: Table, filters: Filters) -> Co
         level = jurisdiction_level(engine, filters.jurisdiction)
         column = {"province": "province_adcode", "city": "city_adcode", "county": "adcode"}[level]
         cond &= table.c[column] == filters.jurisdiction
-    if filters.industry:
+    if filters.industry and "industry_code" in table.c:
         cond &= table.c.industry_code.startswith(filters.industry.upper())
     start, end = filters.date_range()
     if kind in _DATE_COLUMN:
@@ -79,12 +86,19 @@ def read_records(engine: Engine, kind: str, filters: Filters | None = None) -> g
 def read_frame(
     engine: Engine, kind: str, filters: Filters | None, columns: list[str]
 ) -> pd.DataFrame:
-    """Selected columns of the point records matching ``filters`` (no geometry), by row id."""
-    if kind not in RECORD_TABLES:
-        raise UnknownLayerError(f"no record layer {kind!r}")
-    table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    """Selected columns of the records of any ingest kind matching ``filters``, by row id.
+
+    No geometry. The jurisdiction filter takes records within the division (a
+    roster's officers by the division of their unit); the period or start/end
+    filter applies to dated kinds by their date column (``monitor_date`` of
+    exceedances, ``complaint_date`` of complaints); ``violation_type`` to cases
+    and inspections only; ``industry`` where the kind has an industry code.
+    """
+    if kind not in INGEST_TABLES:
+        raise UnknownLayerError(f"no record kind {kind!r}")
+    table: Table = INGEST_TABLES[kind].__table__  # type: ignore[assignment]
     filters = filters or Filters()
-    if kind == "enterprises":  # the register is not dated and has no violation type
+    if kind in _UNDATED:  # the register and the roster are not dated and have no type
         filters = Filters(jurisdiction=filters.jurisdiction, industry=filters.industry)
     query = select(*(table.c[c] for c in columns)).where(_conditions(engine, kind, table, filters))
     with engine.connect() as conn:
