@@ -1,4 +1,4 @@
-"""Ingest of the bureaus' files: enterprises, penalty cases, inspection findings."""
+"""Ingest of the bureaus' files: register, cases, inspections, exceedances, complaints, roster."""
 
 from geo_service.ingest.columns import KINDS
 from geo_service.ingest.pipeline import IngestOptions, ingest_file

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from geo_service.errors import InputFileError
 
-KINDS = ("enterprises", "cases", "inspections")
+KINDS = ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors")
 
 _COMMON: dict[str, tuple[str, ...]] = {
     "credit_code": ("统一社会信用代码", "社会信用代码", "信用代码", "uscc"),
@@ -45,6 +45,29 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "problem_category": ("问题类别", "问题类型"),
         "description": ("检查情况", "检查内容", "现场检查情况"),
     },
+    "exceedances": {
+        "exceedance_id": ("超标记录编号", "超标编号", "记录编号", "报警编号"),
+        "monitor_date": ("监测日期", "超标日期", "监测时间", "超标时间", "数据时间"),
+        "enterprise_name": ("单位名称", "企业名称", "排污单位名称", "排污单位", "当事人"),
+        "pollutant": ("污染因子", "监测因子", "超标因子", "污染物", "污染物名称"),
+        "value": ("监测值", "实测值", "监测浓度", "排放浓度", "超标值"),
+        "limit": ("标准限值", "排放限值", "限值", "标准值"),
+        "unit": ("单位", "计量单位", "浓度单位"),
+    },
+    "complaints": {
+        "complaint_id": ("投诉编号", "信访编号", "信访件编号", "举报编号", "受理编号"),
+        "complaint_date": ("投诉日期", "信访日期", "投诉时间", "举报日期", "受理日期"),
+        "enterprise_name": ("被投诉单位", "被投诉对象", "被举报单位", "企业名称", "单位名称"),
+        "category": ("投诉类别", "投诉类型", "污染类型", "问题类别"),
+        "description": ("投诉内容", "信访内容", "举报内容", "反映问题", "诉求内容"),
+    },
+    "inspectors": {
+        "inspector_id": ("执法证号", "执法证编号", "执法证件号", "执法证件编号"),
+        "name": ("姓名", "执法人员姓名", "人员姓名"),
+        "adcode": ("所属单位行政区划代码", "单位行政区划代码"),
+        "active": ("在岗", "是否在岗", "在岗状态"),
+        "excluded_credit_codes": ("回避单位", "回避企业", "回避单位信用代码", "回避单位代码"),
+    },
 }
 
 
@@ -57,6 +80,8 @@ class KindSpec:
     date_column: str | None
     required: tuple[str, ...]
     columns: tuple[str, ...]
+    numbers: tuple[str, ...] = ()  # plain numbers: a cell with text but no number is rejected
+    located: bool = True  # placed on the map by the geocoding chain (the roster is not)
 
 
 SPECS: dict[str, KindSpec] = {
@@ -76,6 +101,22 @@ SPECS: dict[str, KindSpec] = {
         ("inspection_id", "inspection_date", "enterprise_name", "credit_code", "industry_code",
          "address", "lon", "lat", "crs", "inspectors", "problem_found", "problem_category",
          "description", "adcode"),
+    ),
+    "exceedances": KindSpec(
+        "exceedances", "exceedance_id", "monitor_date", ("exceedance_id", "monitor_date"),
+        ("exceedance_id", "monitor_date", "credit_code", "enterprise_name", "industry_code",
+         "address", "lon", "lat", "crs", "pollutant", "value", "limit", "unit", "adcode"),
+        numbers=("value", "limit"),
+    ),
+    "complaints": KindSpec(
+        "complaints", "complaint_id", "complaint_date", ("complaint_id", "complaint_date"),
+        ("complaint_id", "complaint_date", "credit_code", "enterprise_name", "industry_code",
+         "address", "lon", "lat", "crs", "category", "description", "adcode"),
+    ),
+    "inspectors": KindSpec(
+        "inspectors", "inspector_id", None, ("inspector_id", "name", "adcode"),
+        ("inspector_id", "name", "adcode", "active", "excluded_credit_codes"),
+        located=False,
     ),
 }  # fmt: skip
 

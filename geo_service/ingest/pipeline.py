@@ -14,17 +14,17 @@ from sqlalchemy import Engine, Table, insert, update
 from tqdm import tqdm
 
 from analytics.cells import points_to_cells
-from geo_service.boundaries import read_divisions
+from geo_service.boundaries import Divisions, read_divisions
 from geo_service.errors import InputFileError, StoreNotReadyError
-from geo_service.ingest import records
+from geo_service.ingest import records, roster
 from geo_service.ingest.columns import SPECS, KindSpec, map_headers
 from geo_service.ingest.locate import Locator, Outcome
-from geo_service.ingest.parsing import blank, parse_amounts, parse_dates
+from geo_service.ingest.parsing import blank, parse_amounts, parse_dates, parse_numbers
 from geo_service.ingest.readers import RawTable, file_sha256, read_table
 from geo_service.ingest.rejects import rejected_frame, write_rejects_csv
 from geo_service.ingest.writer import bulk_indexes, count_rows, write_rows
 from geo_service.store.db import require_schema
-from geo_service.store.models import RECORD_TABLES, IngestBatch, RejectedRow
+from geo_service.store.models import INGEST_TABLES, IngestBatch, RejectedRow
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class IngestOptions:
     chunk_rows: int = 100_000
     progress: bool = True
     today: dt.date | None = None  # latest acceptable date (default: today)
+    source_name: str | None = None  # what the batch records as its source (default: the path)
+    within: str | None = None  # adcode rows must be placed in (an uploading account's scope)
 
 
 def validate(spec: KindSpec, raw: RawTable, rows: pd.DataFrame, today: dt.date | None) -> Outcome:
@@ -65,7 +67,19 @@ def validate(spec: KindSpec, raw: RawTable, rows: pd.DataFrame, today: dt.date |
         amount, bad = parse_amounts(rows["penalty_amount"])
         outcome.reject(bad, "bad_amount", "penalty_amount is not a non-negative amount")
         rows["penalty_amount"] = amount
+    _check_numbers(spec, rows, outcome)
     return outcome
+
+
+def _check_numbers(spec: KindSpec, rows: pd.DataFrame, outcome: Outcome) -> None:
+    """Parse the kind's plain-number columns in place; reject ``bad_number`` cells."""
+    for column in spec.numbers:
+        if column not in rows:
+            continue
+        number = parse_numbers(rows[column])
+        bad = ~blank(rows[column]) & ~np.isfinite(number.fillna(np.inf))
+        outcome.reject(bad, "bad_number", f"{column} is not a number")
+        rows[column] = number.where(~bad)
 
 
 def _reject_repeated_ids(ids: pd.Series, row_numbers: pd.Series, outcome: Outcome) -> None:
@@ -103,23 +117,67 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     rows = raw.data.rename(columns=mapping)
     outcome = validate(spec, raw, rows, options.today)
     clock.lap("validate")
-    register = records.load_register(engine) if spec.kind != "enterprises" else None
-    located = Locator(divisions, register).locate(rows, outcome, options.crs or raw.file_crs)
-    clock.lap("locate")
-    ok = outcome.ok
-    table_rows = records.build(spec, rows[ok], located[ok], extra=[mapping[h] for h in raw.headers])
-    table_rows["h3_15"] = points_to_cells(
-        table_rows["lon"].astype(float), table_rows["lat"].astype(float), 15
-    )
+    extra = [mapping[h] for h in raw.headers]
+    if spec.located:
+        prepared = _located_rows(engine, spec, divisions, rows, outcome, extra,
+                                 options.crs or raw.file_crs, clock)  # fmt: skip
+    else:
+        prepared = _roster_rows(spec, divisions, rows, outcome, extra)
     rejected = rejected_frame(raw, outcome)
     clock.lap("prepare")
-    summary = _store(engine, path, spec, table_rows, rejected, located[ok], started, options)
+    summary = _store(engine, path, spec, prepared, rejected, started, options)
     clock.lap("store")
     summary["rejects_path"] = str(
         write_rejects_csv(rejected, raw.headers, _rejects_path(path, options))
     )
     summary["seconds"] = clock.laps
     return summary
+
+
+@dataclass
+class _Prepared:
+    """What a batch writes: the table's rows, how they were placed, and any exclusions."""
+
+    table_rows: pd.DataFrame
+    methods: pd.Series  # geocode method per row (empty for the roster)
+    exclusions: list[dict[str, str]] | None = None  # the roster's (inspector_id, credit_code)
+
+
+def _located_rows(
+    engine: Engine,
+    spec: KindSpec,
+    divisions: Divisions,
+    rows: pd.DataFrame,
+    outcome: Outcome,
+    extra: list[str],
+    default_crs: str | None,
+    clock: _Stages,
+) -> _Prepared:
+    register = records.load_register(engine) if spec.kind != "enterprises" else None
+    located = Locator(divisions, register).locate(rows, outcome, default_crs)
+    reject_outside(located, outcome, within)
+    clock.lap("locate")
+    ok = outcome.ok
+    table_rows = records.build(spec, rows[ok], located[ok], extra=extra)
+    table_rows["h3_15"] = points_to_cells(
+        table_rows["lon"].astype(float), table_rows["lat"].astype(float), 15
+    )
+    return _Prepared(table_rows, located.loc[ok, "geocode_method"])
+
+
+def _roster_rows(
+    spec: KindSpec, divisions: Divisions, rows: pd.DataFrame, outcome: Outcome, extra: list[str]
+) -> _Prepared:
+    """Officers: their unit's division (no point), on-duty flag and conflict exclusions."""
+    empty = pd.Series("", index=rows.index, dtype=object)
+    rows["active"] = roster.parse_active(rows.get("active", empty), outcome)
+    codes = roster.parse_exclusions(rows.get("excluded_credit_codes", empty), outcome)
+    placed = roster.roster_divisions(rows, divisions, outcome)
+    reject_outside(placed, outcome, within)
+    ok = outcome.ok
+    table_rows = records.build_roster(spec, rows[ok], placed[ok], extra)
+    pairs = roster.exclusion_pairs(table_rows["inspector_id"], codes[ok])
+    return _Prepared(table_rows, pd.Series([], dtype=object), pairs)
 
 
 class _Stages:
@@ -149,22 +207,20 @@ def _store(
     engine: Engine,
     path: Path,
     spec: KindSpec,
-    table_rows: pd.DataFrame,
+    prepared: _Prepared,
     rejected: pd.DataFrame,
-    located: pd.DataFrame,
     started: dt.datetime,
     options: IngestOptions,
 ) -> dict[str, Any]:
-    table: Table = RECORD_TABLES[spec.kind].__table__  # type: ignore[attr-defined]
-    by_method = {
-        str(k): int(v) for k, v in located["geocode_method"].value_counts().sort_index().items()
-    }
+    table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
+    table_rows = prepared.table_rows
+    by_method = {str(k): int(v) for k, v in prepared.methods.value_counts().sort_index().items()}
     by_reason = {str(k): int(v) for k, v in rejected["reason"].value_counts().sort_index().items()}
     n_rows = len(table_rows) + len(rejected)
     with engine.begin() as conn:
         batch_id = conn.execute(
             insert(IngestBatch).returning(IngestBatch.id),
-            {"kind": spec.kind, "source_name": str(path), "file_sha256": file_sha256(path),
+            {"kind": spec.kind, "source_name": options.source_name or str(path), "file_sha256": file_sha256(path),
              "rows": n_rows, "accepted": len(table_rows), "rejected": len(rejected),
              "inserted": 0, "updated": 0, "by_method": by_method, "by_reason": by_reason,
              "started_at": started, "finished_at": started},
@@ -177,6 +233,9 @@ def _store(
             for written in write_rows(conn, table, spec.id_column, table_rows, options.chunk_rows):
                 bar.update(written)
         bar.close()
+        if prepared.exclusions is not None:
+            ids = table_rows[spec.id_column].astype(str).tolist()
+            roster.replace_exclusions(conn, ids, prepared.exclusions)
         # ids are unique within a batch (repeats are rejected), so the growth is the inserts
         inserted = count_rows(conn, table) - before
         updated = len(table_rows) - inserted

@@ -23,6 +23,11 @@ _TEXT: dict[str, tuple[str, ...]] = {
               "violation_type", "law_article", "description", "status"),
     "inspections": ("inspection_id", "enterprise_name", "credit_code", "industry_code",
                     "inspectors", "problem_category", "description"),
+    "exceedances": ("exceedance_id", "enterprise_name", "credit_code", "industry_code",
+                    "address", "pollutant", "unit"),
+    "complaints": ("complaint_id", "enterprise_name", "credit_code", "industry_code", "address",
+                   "category", "description"),
+    "inspectors": ("inspector_id", "name"),
 }  # fmt: skip
 _CATEGORIES = (("重点", "key"), ("key", "key"), ("特殊", "special"), ("special", "special"),
                ("一般", "general"), ("general", "general"))  # fmt: skip
@@ -84,6 +89,25 @@ def attributes_json(rows: pd.DataFrame, names: dict[str, str]) -> pd.Series:
     return pd.Series([f"{{{j}}}" if j else None for j in joined], index=rows.index, dtype=object)
 
 
+def _kind_columns(spec: KindSpec, rows: pd.DataFrame, out: pd.DataFrame) -> None:
+    """The columns only some kinds have: names, categories, dates, numbers, yes/no."""
+    if spec.kind == "enterprises":
+        out["credit_code"] = out["credit_code"].str.upper()
+        out["name_norm"] = normalize_company_names(rows["name"])
+        out["category"] = _category(rows["category"]) if "category" in rows else None
+    if spec.date_column is not None:
+        out[spec.date_column] = pd.to_datetime(rows[spec.date_column]).dt.date
+    if spec.kind == "cases":
+        out["penalty_amount"] = rows.get("penalty_amount", np.nan)
+    for column in spec.numbers:
+        out[column] = rows.get(column, np.nan)
+    if spec.kind == "inspections":
+        found = (
+            rows["problem_found"] if "problem_found" in rows else pd.Series("", index=rows.index)
+        )
+        out["problem_found"] = parse_yes_no(found)
+
+
 def build(
     spec: KindSpec, rows: pd.DataFrame, located: pd.DataFrame, extra: list[str]
 ) -> pd.DataFrame:
@@ -100,19 +124,7 @@ def build(
         out.loc[matched & out["credit_code"].isna(), "credit_code"] = located["register_code"]
         fill = matched & out["industry_code"].isna()
         out.loc[fill, "industry_code"] = located["register_industry"]
-    if spec.kind == "enterprises":
-        out["credit_code"] = out["credit_code"].str.upper()
-        out["name_norm"] = normalize_company_names(rows["name"])
-        out["category"] = _category(rows["category"]) if "category" in rows else None
-    if spec.date_column is not None:
-        out[spec.date_column] = pd.to_datetime(rows[spec.date_column]).dt.date
-    if spec.kind == "cases":
-        out["penalty_amount"] = rows.get("penalty_amount", np.nan)
-    if spec.kind == "inspections":
-        found = (
-            rows["problem_found"] if "problem_found" in rows else pd.Series("", index=rows.index)
-        )
-        out["problem_found"] = parse_yes_no(found)
+    _kind_columns(spec, rows, out)
     for column in LOCATION_COLUMNS:
         out[column] = located[column]
     for column in _FLOAT_COLUMNS:
@@ -120,5 +132,21 @@ def build(
     names = {c: c for c in dict.fromkeys(extra) if c not in spec.columns}
     if "adcode" in rows:
         names["adcode"] = "stated_adcode"  # the division the file states; ours is by point
+    out["attributes"] = attributes_json(rows, names)
+    return out
+
+
+def build_roster(
+    spec: KindSpec, rows: pd.DataFrame, placed: pd.DataFrame, extra: list[str]
+) -> pd.DataFrame:
+    """Columns of the ``inspectors`` table for accepted roster rows (``placed``: the
+    division columns of each officer's unit; ``rows["active"]``: parsed flags)."""
+    out = pd.DataFrame(index=rows.index)
+    for column in _TEXT[spec.kind]:
+        out[column] = _text(rows[column])
+    for column in ("adcode", "level", "city_adcode", "province_adcode"):
+        out[column] = placed[column].astype(object)
+    out["active"] = rows["active"].astype(bool) if "active" in rows else True
+    names = {c: c for c in dict.fromkeys(extra) if c not in spec.columns}
     out["attributes"] = attributes_json(rows, names)
     return out
