@@ -11,3 +11,11 @@ class AnalyticsError(ValueError):
 
 class UnknownCRSError(AnalyticsError):
     """A coordinate-system label names no supported system."""
+
+
+class DrawError(AnalyticsError):
+    """An inspection draw's inputs or parameters are unusable."""
+
+
+class StaffingError(DrawError):
+    """A drawn enterprise cannot be given a full team of non-conflicted inspectors."""
