@@ -409,7 +409,8 @@ def assign_inspectors(
     Returns
     -------
     DataFrame
-        ``selected`` with ``inspectors`` (sorted ids) and ``inspector_names`` (same order).
+        ``selected`` in draw order with ``inspectors`` (sorted ids) and
+        ``inspector_names`` (in the same order).
 
     Raises
     ------
@@ -420,7 +421,10 @@ def assign_inspectors(
         raise DrawError(f"team_size must be at least 1: {team_size}")
     ids, names = _roster(roster)
     conflicts = {(str(i), str(c)) for i, c in exclusions}
-    order = selected.sort_values("draw_order" if "draw_order" in selected else "credit_code")
+    key = (
+        selected["draw_order"] if "draw_order" in selected else selected["credit_code"].astype(str)
+    )
+    order = selected.iloc[np.argsort(key.to_numpy(), kind="stable")]
     codes = order["credit_code"].astype(str).tolist()
     allowed = [[j for j, i in enumerate(ids) if (i, code) not in conflicts] for code in codes]
     named = order["name"].fillna("").astype(str) if "name" in order else ""
@@ -433,9 +437,13 @@ def assign_inspectors(
         )
     teams = _draw_teams(allowed, len(ids), team_size, seeded_generator(seed, "inspectors"))
     _balance(teams, [set(a) for a in allowed], len(ids))
-    team_ids = pd.Series([sorted(ids[j] for j in t) for t in teams], index=order.index)
-    out = selected.assign(inspectors=team_ids.reindex(selected.index))
-    out["inspector_names"] = [[names[i] for i in team] for team in out["inspectors"]]
+    team_ids = [sorted(ids[j] for j in t) for t in teams]
+    out = order.assign(
+        inspectors=pd.Series(team_ids, order.index, dtype=object),
+        inspector_names=pd.Series(
+            [[names[i] for i in t] for t in team_ids], order.index, dtype=object
+        ),
+    )
     out.attrs = dict(selected.attrs)
     return out
 

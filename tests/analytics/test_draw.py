@@ -335,3 +335,12 @@ def test_unusable_parameters_are_refused() -> None:
             seed=1,
             context={"quarter": "q", "jurisdiction": "j"},
         )
+
+
+def test_teams_come_back_in_draw_order_whatever_the_index() -> None:
+    selected = _selected(6).iloc[::-1].set_axis([0, 0, 1, 1, 2, 2])
+    out = assign_inspectors(selected, _roster(4), seed=2)
+    assert out["draw_order"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert Counter(i for team in out["inspectors"] for i in team) == dict.fromkeys(
+        ["I00", "I01", "I02", "I03"], 3
+    )
