@@ -573,7 +573,7 @@ def run_draw(
     missing = {"data_version", "quarter", "jurisdiction"} - set(context)
     if missing:
         raise DrawError(f"the draw context lacks {', '.join(sorted(missing))}")
-    exclusions = list(exclusions)
+    exclusions = sorted({(str(i), str(c)) for i, c in exclusions})
     drawn = draw_enterprises(
         enterprises, quotas=quotas, exclude_since=exclude_since, seed=seed, min_weight=min_weight
     )
@@ -586,7 +586,7 @@ def run_draw(
         "min_weight": min_weight,
         "team_size": team_size,
         "roster_size": len(roster),
-        "conflict_exclusions": len(set(exclusions)),
+        "conflict_exclusions": len(exclusions),
     }
     return draw_record(
         assigned, seed=seed, data_version=context["data_version"], parameters=parameters
