@@ -32,10 +32,10 @@ from geo_service.store.models import AuditEntry
 
 LOG = logging.getLogger(__name__)
 
-#: How long a request waits for SQLite's write lock before journaling its entry instead.
-DIRECT_WAIT_MS = 250
-#: The store's own lock wait (geo_service.store.db), restored after a short attempt.
-STORE_WAIT_MS = 30_000
+#: A request waits 250 ms for SQLite's write lock before journaling its entry instead;
+#: then the store's own lock wait (geo_service.store.db) is restored.
+SHORT_WAIT = text("PRAGMA busy_timeout=250")
+STORE_WAIT = text("PRAGMA busy_timeout=30000")
 RETRY_SECONDS = 0.5
 
 
@@ -111,7 +111,7 @@ class AuditLog:
             queued = bool(self._pending)  # keep the order: behind those already waiting
         if not queued:
             try:
-                self._insert([entry], wait_ms=DIRECT_WAIT_MS)
+                self._insert([entry], short_wait=True)
                 return
             except OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
@@ -231,10 +231,10 @@ class AuditLog:
     # -- the store ---------------------------------------------------------------------
 
     def _insert(
-        self, entries: list[dict[str, Any]], wait_ms: int | None = None, skip_existing: bool = False
+        self, entries: list[dict[str, Any]], short_wait: bool = False, skip_existing: bool = False
     ) -> None:
         rows = [{**e, "at": dt.datetime.fromisoformat(e["at"])} for e in entries]
-        with self.engine.begin() as conn, _lock_wait(conn, wait_ms):
+        with self.engine.begin() as conn, _lock_wait(conn, short_wait):
             if skip_existing:
                 rows = _not_yet_stored(conn, rows)
             if rows:
@@ -242,15 +242,15 @@ class AuditLog:
 
 
 @contextlib.contextmanager
-def _lock_wait(conn: Any, wait_ms: int | None) -> Iterator[None]:
-    if wait_ms is None or conn.dialect.name != "sqlite":
+def _lock_wait(conn: Any, short_wait: bool) -> Iterator[None]:
+    if not short_wait or conn.dialect.name != "sqlite":
         yield
         return
-    conn.execute(text(f"PRAGMA busy_timeout={int(wait_ms)}"))
+    conn.execute(SHORT_WAIT)
     try:
         yield
     finally:
-        conn.execute(text(f"PRAGMA busy_timeout={STORE_WAIT_MS}"))
+        conn.execute(STORE_WAIT)
 
 
 def _not_yet_stored(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

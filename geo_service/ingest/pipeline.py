@@ -120,9 +120,9 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     extra = [mapping[h] for h in raw.headers]
     if spec.located:
         prepared = _located_rows(engine, spec, divisions, rows, outcome, extra,
-                                 options.crs or raw.file_crs, clock)  # fmt: skip
+                                 options.crs or raw.file_crs, clock, options.within)  # fmt: skip
     else:
-        prepared = _roster_rows(spec, divisions, rows, outcome, extra)
+        prepared = _roster_rows(spec, divisions, rows, outcome, extra, options.within)
     rejected = rejected_frame(raw, outcome)
     clock.lap("prepare")
     summary = _store(engine, path, spec, prepared, rejected, started, options)
@@ -152,6 +152,7 @@ def _located_rows(
     extra: list[str],
     default_crs: str | None,
     clock: _Stages,
+    within: str | None = None,
 ) -> _Prepared:
     register = records.load_register(engine) if spec.kind != "enterprises" else None
     located = Locator(divisions, register).locate(rows, outcome, default_crs)
@@ -166,7 +167,12 @@ def _located_rows(
 
 
 def _roster_rows(
-    spec: KindSpec, divisions: Divisions, rows: pd.DataFrame, outcome: Outcome, extra: list[str]
+    spec: KindSpec,
+    divisions: Divisions,
+    rows: pd.DataFrame,
+    outcome: Outcome,
+    extra: list[str],
+    within: str | None = None,
 ) -> _Prepared:
     """Officers: their unit's division (no point), on-duty flag and conflict exclusions."""
     empty = pd.Series("", index=rows.index, dtype=object)
@@ -178,6 +184,20 @@ def _roster_rows(
     table_rows = records.build_roster(spec, rows[ok], placed[ok], extra)
     pairs = roster.exclusion_pairs(table_rows["inspector_id"], codes[ok])
     return _Prepared(table_rows, pd.Series([], dtype=object), pairs)
+
+
+def reject_outside(placed: pd.DataFrame, outcome: Outcome, within: str | None) -> None:
+    """Reject rows not placed in the division ``within`` or one below it.
+
+    A row placed only as finely as a city is outside a county it may or may not be in.
+    """
+    if not within:
+        return
+    inside = pd.Series(False, index=placed.index)
+    for column in ("adcode", "city_adcode", "province_adcode"):
+        inside |= placed[column].astype(object).eq(within).fillna(False).astype(bool)
+    detail = f"placed outside {within}, the jurisdiction of the uploading account"
+    outcome.reject(~inside, "outside_jurisdiction", detail)
 
 
 class _Stages:
@@ -220,7 +240,8 @@ def _store(
     with engine.begin() as conn:
         batch_id = conn.execute(
             insert(IngestBatch).returning(IngestBatch.id),
-            {"kind": spec.kind, "source_name": options.source_name or str(path), "file_sha256": file_sha256(path),
+            {"kind": spec.kind, "source_name": options.source_name or str(path),
+             "file_sha256": file_sha256(path),
              "rows": n_rows, "accepted": len(table_rows), "rejected": len(rejected),
              "inserted": 0, "updated": 0, "by_method": by_method, "by_reason": by_reason,
              "started_at": started, "finished_at": started},
