@@ -142,7 +142,7 @@ def group_sequence(key: NDArray[np.int64]) -> NDArray[np.int64]:
     return seq
 
 
-def _near(
+def near_positions(
     geo: Geography,
     reg: Register,
     rng: np.random.Generator,
@@ -188,7 +188,7 @@ def make_cases(
     old, new = np.asarray(vocab.STATUS_SHARES_OLD), np.asarray(vocab.STATUS_SHARES_NEW)
     cum = np.cumsum(old[None, :] * (1 - t[:, None]) + new[None, :] * t[:, None], axis=1)
     status = (rng.random(n)[:, None] > cum).sum(axis=1).clip(0, len(vocab.CASE_STATUSES) - 1)
-    lon, lat, county = _near(geo, reg, rng, ent, CASE_NEAR_SHARE, CASE_NEAR_KM)
+    lon, lat, county = near_positions(geo, reg, rng, ent, CASE_NEAR_SHARE, CASE_NEAR_KM)
     amount = draw_amounts(rng, violation)
     return Events(ent, dates, lon, lat, county, violation, ids, amount=amount, status=status)
 
@@ -242,5 +242,5 @@ def make_inspections(
     pairs = [
         f"{rosters[c][a]},{rosters[c][b]}" for c, a, b in zip(county, first, second, strict=True)
     ]
-    lon, lat, near = _near(geo, reg, rng, ent, INSPECTION_NEAR_SHARE, INSPECTION_NEAR_KM)
+    lon, lat, near = near_positions(geo, reg, rng, ent, INSPECTION_NEAR_SHARE, INSPECTION_NEAR_KM)
     return Events(ent, dates, lon, lat, near, violation, ids, inspectors=pairs)

@@ -19,6 +19,14 @@ from geo_service.sample.places import HOT_SPOTS, PARKS, Geography, make_geograph
 from geo_service.sample.readme import readme_text
 from geo_service.sample.register import make_register
 from geo_service.sample.render import make_strangers
+from geo_service.sample.signal_rows import complaint_rows, exceedance_rows, inspector_rows
+from geo_service.sample.signals import (
+    COMPLAINTS_PER_CASE,
+    EXCEEDANCES_PER_CASE,
+    make_complaints,
+    make_exceedances,
+    make_roster,
+)
 from geo_service.sample.tables import (
     Sample,
     case_rows,
@@ -44,6 +52,10 @@ _STREAMS: Final = (
     "mess_cases",
     "mess_inspections",
     "strangers",
+    # appended: SeedSequence children are positional, so the streams above never shift
+    "exceedances",
+    "complaints",
+    "inspectors",
 )
 
 
@@ -81,9 +93,15 @@ def generate_sample(
     n_enterprises: int,
     n_cases: int,
     n_inspections: int,
+    n_exceedances: int | None = None,
+    n_complaints: int | None = None,
 ) -> Sample:
     """Generate everything in memory (see :func:`write_sample`)."""
-    if n_enterprises < 1 or n_cases < 0 or n_inspections < 0:
+    if n_exceedances is None:
+        n_exceedances = round(EXCEEDANCES_PER_CASE * n_cases)
+    if n_complaints is None:
+        n_complaints = round(COMPLAINTS_PER_CASE * n_cases)
+    if min(n_cases, n_inspections, n_exceedances, n_complaints) < 0 or n_enterprises < 1:
         raise SampleError("need at least one enterprise and non-negative numbers of records")
     geo = make_geography(divisions)
     if geo.n == 0:
@@ -117,6 +135,13 @@ def generate_sample(
         events,
         mess,
         strangers,
+        signals={
+            "exceedances": make_exceedances(
+                geo, reg, structure, rngs["exceedances"], n_exceedances
+            ),
+            "complaints": make_complaints(geo, reg, structure, rngs["complaints"], n_complaints),
+        },
+        roster=make_roster(geo, reg, rngs["inspectors"], rosters),
     )
 
 
@@ -128,14 +153,18 @@ def write_sample(
     n_cases: int = 20_000,
     n_inspections: int = 60_000,
     divisions: gpd.GeoDataFrame | None = None,
+    n_exceedances: int | None = None,
+    n_complaints: int | None = None,
 ) -> dict[str, Any]:
     """Write a seeded synthetic dataset over Guangxi, with its planted truth.
 
     Files written to ``out_dir``: ``enterprises.csv`` (UTF-8, English headers),
     ``cases.csv`` (GB18030, Chinese headers), ``inspections.csv`` (UTF-8 with
-    BOM, Chinese headers), ``truth.json``, ``truth_points.csv``,
+    BOM, Chinese headers), ``exceedances.csv`` (UTF-8, Chinese headers),
+    ``complaints.csv`` (GB18030, Chinese headers), ``inspectors.csv`` (UTF-8
+    with BOM, Chinese headers), ``truth.json``, ``truth_points.csv``,
     ``expected_rejects.csv`` and ``README.md``. The same arguments give the same
-    bytes.
+    bytes; the first three files do not depend on the planning files' sizes.
 
     Parameters
     ----------
@@ -145,6 +174,9 @@ def write_sample(
         Seed of every random choice.
     n_enterprises, n_cases, n_inspections : int
         Rows of each file (rejected rows included).
+    n_exceedances, n_complaints : int, optional
+        Rows of the planning files (no rejects in them); by default 0.3 and 0.4
+        times ``n_cases``. ``inspectors.csv`` holds every county's roster.
     divisions : geopandas.GeoDataFrame, optional
         Boundaries with the bundled file's columns; the bundled Guangxi file by default.
 
@@ -166,10 +198,14 @@ def write_sample(
         n_enterprises=n_enterprises,
         n_cases=n_cases,
         n_inspections=n_inspections,
+        n_exceedances=n_exceedances,
+        n_complaints=n_complaints,
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    writers = {"enterprises": enterprise_rows, "cases": case_rows, "inspections": inspection_rows}
+    writers = {"enterprises": enterprise_rows, "cases": case_rows, "inspections": inspection_rows,
+               "exceedances": exceedance_rows, "complaints": complaint_rows,
+               "inspectors": inspector_rows}  # fmt: skip
     files: dict[str, dict[str, Any]] = {}
     for kind, rows in writers.items():
         path = out / FILES[kind]

@@ -44,11 +44,45 @@ waste; power, steel, cement → monitoring fraud and air.
 """
 
 
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{share:.1%}"
+
+
+def _signals(doc: dict[str, Any]) -> str:
+    if "signals" not in doc:
+        return ""
+    ex, co, ro = (doc["signals"][k] for k in ("exceedances", "complaints", "inspectors"))
+    return f"""
+Planning signals follow the same risk as the cases (each enterprise's case rate and the
+worsening counties' year weights), so they tell where cases are likely:
+
+- `exceedances.csv` — online-monitoring exceedances of monitored units (key units all,
+  special {ex["monitored_share"]["special"]:.0%}, general none): the industry's water or air
+  pollutants, value {ex["value_over_limit"][0]}–{ex["value_over_limit"][1]} × the limit, at the
+  outlet (WGS84 or CGCS2000) or by credit code only. {_percent(ex["hot_spot_share"])} fall on
+  hot-spot enterprises ({_percent(ex["register_hot_spot_share"])} of the register),
+  {_percent(ex["top_decile_rate_share"])} on the tenth of enterprises with the highest case rate.
+- `complaints.csv` — public complaints: {1 - co["background_share"]:.0%} about enterprises
+  drawn as the cases are (named, or located near them by a GCJ-02/BD-09/WGS84 point or an
+  address), {co["background_share"]:.0%} background about any neighbourhood naming no one
+  ({co["background_rows"]} rows). Of the risk-drawn ones {_percent(co["hot_spot_share"])} concern
+  hot-spot enterprises, {_percent(co["top_decile_rate_share"])} the top tenth by case rate.
+- `inspectors.csv` — every county's officers ({ro["rows"]}; {ro["inactive"]} not on duty),
+  the same names as the inspections' 执法人员; {ro["with_exclusions"]} officers must not
+  inspect 1–3 enterprises of their county ({ro["exclusions"]} exclusions, credit codes
+  separated by {", ".join("a space" if x == " " else f"`{x}`" for x in ro["separators"])}).
+
+These three files carry no rejected rows; `truth.json` → `signals` has the realised shares.
+"""
+
+
 def readme_text(doc: dict[str, Any]) -> str:
     """README.md for a sample, from its truth document."""
     files = doc["files"]
     rows: list[tuple[str, ...]] = [("file", "rows", "encoding", "headers")]
-    for key in ("enterprises", "cases", "inspections"):
+    for key in ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors"):
+        if key not in files:
+            continue
         f = files[key]
         rows.append((f"`{f['path']}`", str(f["rows"]), f["encoding"], ", ".join(f["headers"])))
     mess = doc["mess"]
@@ -84,7 +118,7 @@ Row numbers count CSV records with the header as row 1; no field holds a line br
 
 ## Planted structure
 
-{_structure(doc)}
+{_structure(doc)}{_signals(doc)}
 ## Dirt
 
 - Coordinates with 6 decimals in WGS84, GCJ-02, BD-09 or CGCS2000 per row (shares
@@ -106,5 +140,5 @@ Row numbers count CSV records with the header as row 1; no field holds a line br
 
 Top-level keys: `seed`, `files`, `years`, `base_year_weights`, `hot_spots`, `quiet_counties`,
 `worsening_counties`, `industries`, `category_multipliers`, `category_counts`, `families`,
-`problem_categories`, `violation_kinds`, `inspections`, `mess`.
+`problem_categories`, `violation_kinds`, `inspections`, `mess`, `signals`.
 """

@@ -23,6 +23,7 @@ from geo_service.sample.render import (
     date_texts,
     location_cells,
 )
+from geo_service.sample.signals import Roster, Signal
 from geo_service.sample.texts import case_descriptions, inspection_descriptions, violation_cores
 from geo_service.sample.violations import VIOLATIONS
 
@@ -41,9 +42,17 @@ HEADERS: Final = {
     "inspections": ("检查编号", "检查日期", "企业名称", "统一社会信用代码", "地址", "经度",
                     "纬度", "坐标系", "执法人员", "是否发现问题", "问题类别", "检查情况",
                     "行政区划代码"),
+    "exceedances": ("超标记录编号", "超标日期", "统一社会信用代码", "单位名称", "经度", "纬度",
+                    "坐标系", "污染因子", "监测值", "标准限值", "单位", "行政区划代码"),
+    "complaints": ("投诉编号", "投诉日期", "被投诉单位", "统一社会信用代码", "地址", "经度",
+                   "纬度", "坐标系", "投诉类别", "投诉内容", "行政区划代码"),
+    "inspectors": ("执法证号", "姓名", "所属单位", "所属单位行政区划代码", "在岗", "回避单位"),
 }  # fmt: skip
-ENCODINGS: Final = {"enterprises": "utf-8", "cases": "gb18030", "inspections": "utf-8-sig"}
-KIND_NUMBERS: Final = {"enterprises": 1, "cases": 2, "inspections": 3}
+ENCODINGS: Final = {"enterprises": "utf-8", "cases": "gb18030", "inspections": "utf-8-sig",
+                    "exceedances": "utf-8", "complaints": "gb18030",
+                    "inspectors": "utf-8-sig"}  # fmt: skip
+KIND_NUMBERS: Final = {"enterprises": 1, "cases": 2, "inspections": 3, "exceedances": 4,
+                       "complaints": 5, "inspectors": 6}  # fmt: skip
 
 
 @dataclass
@@ -61,6 +70,8 @@ class Sample:
     _positions: dict[str, tuple[Rows, NDArray[np.float64], NDArray[np.float64], Rows]] = field(
         default_factory=dict
     )
+    signals: dict[str, Signal] = field(default_factory=dict)  # "exceedances", "complaints"
+    roster: Roster | None = None
 
     def positions(self, kind: str) -> tuple[Rows, NDArray[np.float64], NDArray[np.float64], Rows]:
         """Enterprise, true WGS84 lon/lat and true county of every row of a table.
@@ -81,7 +92,11 @@ class Sample:
 
     def rows(self, kind: str) -> int:
         """Number of data records of a file."""
-        return self.reg.n if kind == "enterprises" else self.events[kind].n
+        if kind == "enterprises":
+            return self.reg.n
+        if kind == "inspectors":
+            return self.roster.n if self.roster is not None else 0
+        return self.signals[kind].n if kind in self.signals else self.events[kind].n
 
 
 def write_csv(

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from geo_service.sample import events as ev_mod
 from geo_service.sample import mess as m
+from geo_service.sample import signals as sg
 from geo_service.sample import vocab
 from geo_service.sample.industries import CATEGORIES, CATEGORY_MULTIPLIERS, FAMILIES, INDUSTRIES
 from geo_service.sample.places import HOT_SPOTS, distance_km, hot_spot_counties
@@ -30,6 +31,9 @@ FILES: Final = {
     "enterprises": "enterprises.csv",
     "cases": "cases.csv",
     "inspections": "inspections.csv",
+    "exceedances": "exceedances.csv",
+    "complaints": "complaints.csv",
+    "inspectors": "inspectors.csv",
 }
 
 
@@ -251,7 +255,59 @@ def truth_document(s: Sample) -> dict[str, Any]:
             "problem_rate": round(float(found.sum() / max(1, good_i.sum())), 4),
         },
         "mess": mess_truth(s),
+        "signals": signals_truth(s),
     }
+
+
+def _risk_shares(s: Sample, ent: NDArray[np.int64], year: NDArray[np.int64]) -> dict[str, Any]:
+    """Where a table's records fall against the planted risk, beside the register's shares."""
+    reg, st = s.reg, s.structure
+    top = s.structure.rate >= np.quantile(st.rate, 0.9)
+    worse = st.worsening[reg.county[ent]]
+    return {
+        "hot_spot_share": round(float((reg.hot_spot[ent] >= 0).mean()), 4) if ent.size else None,
+        "register_hot_spot_share": round(float((reg.hot_spot >= 0).mean()), 4),
+        "top_decile_rate_share": round(float(top[ent].mean()), 4) if ent.size else None,
+        "worsening_counties_by_year": {
+            str(y): int((worse & (year == y)).sum()) for y in ev_mod.YEARS
+        },
+    }
+
+
+def signals_truth(s: Sample) -> dict[str, Any]:
+    """How exceedances, complaints and the roster were planted, with realised shares.
+
+    ``top_decile_rate_share``: records of the enterprises in the top tenth by
+    planted case rate (a tenth of the register).
+    """
+    out: dict[str, Any] = {}
+    for kind in ("exceedances", "complaints"):
+        sig = s.signals[kind]
+        year = sig.date.astype("datetime64[Y]").astype(np.int64) + 1970
+        named = ~sig.background
+        out[kind] = {"rows": sig.n, **_risk_shares(s, sig.enterprise[named], year[named])}
+    out["exceedances"] |= {
+        "per_case": sg.EXCEEDANCES_PER_CASE,
+        "monitored_share": dict(sg.MONITORED_SHARE),
+        "value_over_limit": list(sg.EXCEEDANCE_FACTOR),
+    }
+    out["complaints"] |= {
+        "per_case": sg.COMPLAINTS_PER_CASE,
+        "background_share": sg.COMPLAINT_BACKGROUND_SHARE,
+        "background_rows": int(s.signals["complaints"].background.sum()),
+        "categories": dict(sg.COMPLAINT_CATEGORIES),
+    }
+    ro = s.roster
+    assert ro is not None
+    out["inspectors"] = {
+        "rows": ro.n,
+        "inactive": int((~ro.active).sum()),
+        "exclusion_rate": sg.EXCLUSION_RATE,
+        "with_exclusions": sum(1 for e in ro.excluded if e),
+        "exclusions": sum(len(e) for e in ro.excluded),
+        "separators": list(sg.EXCLUSION_SEPARATORS),
+    }
+    return out
 
 
 def expected_rejects(s: Sample) -> list[tuple[str, int, str]]:

@@ -387,3 +387,21 @@ def test_batches_of_new_kinds_are_recorded(planning: Engine, tmp_path: Path) -> 
             select(IngestBatch.kind, IngestBatch.rows, IngestBatch.accepted).where(
                 IngestBatch.id == summary["batch_id"])).one()  # fmt: skip
     assert (kind, rows, accepted) == ("inspectors", 11, 6)
+
+
+def test_bundled_planning_files_ingest_whole(sqlite_only_store: Engine, tmp_path: Path) -> None:
+    from geo_service.paths import SAMPLE_SLICE
+
+    _clear_planning(sqlite_only_store)
+    try:
+        sizes = {}
+        for kind in ("enterprises", "exceedances", "complaints", "inspectors"):
+            summary = _ingest(sqlite_only_store, SAMPLE_SLICE / f"{kind}.csv", kind,
+                              rejects_path=tmp_path / f"{kind}.csv")  # fmt: skip
+            assert summary["rejected"] == 0 and summary["accepted"] == summary["rows"], kind
+            sizes[kind] = summary["rows"]
+        assert sizes == {"enterprises": 3000, "exceedances": 1050, "complaints": 1400,
+                         "inspectors": 666}  # fmt: skip
+        assert sum(len(v) for v in _exclusions(sqlite_only_store).values()) == 40
+    finally:
+        _clear_planning(sqlite_only_store)

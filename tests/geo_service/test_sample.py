@@ -25,9 +25,15 @@ from geo_service.sample import SampleError, write_sample
 
 SIZES = {"n_enterprises": 1500, "n_cases": 3000, "n_inspections": 3000}
 SMALL = {"n_enterprises": 400, "n_cases": 600, "n_inspections": 600}
-FILES = ("enterprises.csv", "cases.csv", "inspections.csv", "truth.json", "truth_points.csv",
-         "expected_rejects.csv", "README.md")  # fmt: skip
-ENCODINGS = {"enterprises.csv": "utf-8", "cases.csv": "gb18030", "inspections.csv": "utf-8-sig"}
+FILES = ("enterprises.csv", "cases.csv", "inspections.csv", "exceedances.csv", "complaints.csv",
+         "inspectors.csv", "truth.json", "truth_points.csv", "expected_rejects.csv",
+         "README.md")  # fmt: skip
+ENCODINGS = {"enterprises.csv": "utf-8", "cases.csv": "gb18030", "inspections.csv": "utf-8-sig",
+             "exceedances.csv": "utf-8", "complaints.csv": "gb18030",
+             "inspectors.csv": "utf-8-sig"}  # fmt: skip
+#: Files whose bytes the planning files (added later) must never change.
+ORIGINAL_DATA = ("enterprises.csv", "cases.csv", "inspections.csv", "truth_points.csv",
+                 "expected_rejects.csv")  # fmt: skip
 ID_COLUMN = {"cases.csv": "案件编号", "inspections.csv": "检查编号"}
 DATE_COLUMN = {"cases.csv": "处罚决定日期", "inspections.csv": "检查日期"}
 NAME_COLUMN = {"cases.csv": "当事人", "inspections.csv": "企业名称"}
@@ -110,14 +116,38 @@ def test_same_seed_gives_same_bytes_and_other_seed_differs(
     write_sample(c, seed=6, divisions=divisions, **SMALL)
     for name in FILES:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    for name in ("enterprises.csv", "cases.csv", "inspections.csv", "truth_points.csv"):
+    for name in ("enterprises.csv", "cases.csv", "inspections.csv", "truth_points.csv",
+                 "exceedances.csv", "complaints.csv", "inspectors.csv"):  # fmt: skip
         assert (a / name).read_bytes() != (c / name).read_bytes(), name
+
+
+def test_planning_files_leave_the_original_files_unchanged(
+    tmp_path: Path, divisions: gpd.GeoDataFrame
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_sample(a, seed=5, divisions=divisions, **SMALL)
+    write_sample(b, seed=5, divisions=divisions, n_exceedances=0, n_complaints=7, **SMALL)
+    for name in ORIGINAL_DATA:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert len(records(b / "exceedances.csv")) == 1 and len(records(b / "complaints.csv")) == 8
+    assert (a / "inspectors.csv").read_bytes() == (b / "inspectors.csv").read_bytes()
+
+
+def test_bundled_slice_is_what_the_generator_writes(tmp_path: Path) -> None:
+    from geo_service.paths import SAMPLE_SLICE
+
+    doc = truth(SAMPLE_SLICE)
+    sizes = {f"n_{k}": doc["files"][k]["rows"] for k in ("enterprises", "cases", "inspections")}
+    write_sample(tmp_path, seed=doc["seed"], **sizes)
+    for name in FILES:
+        assert (tmp_path / name).read_bytes() == (SAMPLE_SLICE / name).read_bytes(), name
 
 
 def test_summary_and_row_counts(tmp_path: Path, divisions: gpd.GeoDataFrame) -> None:
     summary = write_sample(tmp_path, seed=1, divisions=divisions, **SMALL)
     assert summary["seed"] == 1
-    for name, n in (("enterprises", 400), ("cases", 600), ("inspections", 600)):
+    for name, n in (("enterprises", 400), ("cases", 600), ("inspections", 600),
+                    ("exceedances", 180), ("complaints", 240)):  # fmt: skip
         assert summary["files"][name]["rows"] == n
         assert len(records(Path(summary["files"][name]["path"]))) == n + 1
     rejects = list(csv.reader((tmp_path / "expected_rejects.csv").open(encoding="utf-8")))
@@ -387,3 +417,68 @@ def test_dates_and_amounts_come_in_mixed_formats(sample: Path) -> None:
     assert any(re.fullmatch(r"\d{1,3}(,\d{3})+元", a) for a in amounts)
     years = Counter(d.year for d in map(parse_date, dates) if d)
     assert set(years) == {2021, 2022, 2023, 2024, 2025}
+
+
+# -- planning files ----------------------------------------------------------------
+
+
+def test_planning_files_headers_and_ids(sample: Path, divisions: gpd.GeoDataFrame) -> None:
+    ex, co, ro = (table(sample / f) for f in ("exceedances.csv", "complaints.csv",
+                                               "inspectors.csv"))  # fmt: skip
+    assert len(ex) == 900 and len(co) == 1200  # 0.3 and 0.4 × the cases
+    assert records(sample / "exceedances.csv")[0][:4] == ["超标记录编号", "超标日期",
+                                                          "统一社会信用代码", "单位名称"]  # fmt: skip
+    with pytest.raises(UnicodeDecodeError):
+        (sample / "complaints.csv").read_bytes().decode("utf-8")
+    assert (sample / "inspectors.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert len({r["超标记录编号"] for r in ex}) == len(ex)
+    assert len({r["投诉编号"] for r in co}) == len(co)
+    for r in ex:
+        assert float(r["监测值"]) > float(r["标准限值"]) > 0
+        assert parse_date(r["超标日期"][:10]) is not None and r["超标日期"][10:13] != ""
+    years = Counter(parse_date(r["投诉日期"]).year for r in co)  # type: ignore[union-attr]
+    assert set(years) == {2021, 2022, 2023, 2024, 2025}
+    assert set(r["投诉类别"] for r in co) == {"废气", "废水", "噪声", "固废"}
+    counties = set(divisions.loc[divisions["level"] == "county", "adcode"])
+    assert {r["所属单位行政区划代码"] for r in ro} == counties  # a roster in every county
+    assert len({r["执法证号"] for r in ro}) == len(ro)
+    inspection_names = {
+        n for r in table(sample / "inspections.csv") for n in r["执法人员"].split(",")
+    }
+    assert {r["姓名"] for r in ro} >= inspection_names
+    assert 0.0 < sum(r["在岗"] == "否" for r in ro) / len(ro) < 0.1
+
+
+def test_roster_exclusions_name_enterprises_of_the_officers_county(sample: Path) -> None:
+    from geo_service.ingest.roster import split_credit_codes
+
+    ro = table(sample / "inspectors.csv")
+    codes = {r["credit_code"] for r in table(sample / "enterprises.csv")}
+    excluding = [r for r in ro if r["回避单位"]]
+    assert 0.01 < len(excluding) / len(ro) < 0.06
+    for r in excluding:
+        excluded = split_credit_codes(r["回避单位"])
+        assert 1 <= len(excluded) <= 3 and set(excluded) <= codes
+        assert all(c[2:8] == r["所属单位行政区划代码"] for c in excluded)
+
+
+def test_exceedances_and_complaints_favour_the_risky(sample: Path) -> None:
+    doc = truth(sample)
+    firms = {p["record_id"]: p for p in truth_points(sample) if p["kind"] == "enterprises"}
+    by_name = {normalize_company_name(r["name"]): r["credit_code"]
+               for r in table(sample / "enterprises.csv")}  # fmt: skip
+    hot = {c for c, p in firms.items() if any(in_spot(p, s) for s in doc["hot_spots"])}
+    base = len(hot) / len(firms)
+    ex = [r["统一社会信用代码"] for r in table(sample / "exceedances.csv")]
+    assert all(ex)
+    assert sum(c in hot for c in ex) / len(ex) > 2.0 * base
+    named = [by_name.get(normalize_company_name(r["被投诉单位"]), "")
+             for r in table(sample / "complaints.csv") if r["被投诉单位"]]  # fmt: skip
+    assert all(named) and len(named) > 0.4 * SIZES["n_cases"] * 0.4
+    assert sum(c in hot for c in named) / len(named) > 1.5 * base
+    worse = {c["adcode"] for c in doc["worsening_counties"]["counties"]}
+    by_year: Counter[int] = Counter()
+    for r in table(sample / "exceedances.csv"):
+        if r["统一社会信用代码"][2:8] in worse:
+            by_year[int(r["超标日期"][:4])] += 1
+    assert by_year[2024] + by_year[2025] > 1.5 * (by_year[2022] + by_year[2023])
