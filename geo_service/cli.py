@@ -82,7 +82,10 @@ def sample(
 @app.command()
 def ingest(
     path: Path,
-    kind: Annotated[str, typer.Option(help="enterprises, cases or inspections")],
+    kind: Annotated[
+        str,
+        typer.Option(help="enterprises, cases, inspections, exceedances, complaints or inspectors"),
+    ],
     crs: Annotated[str | None, typer.Option(help="CRS of rows without a crs cell")] = None,
     rejects: Annotated[Path | None, typer.Option(help="rejects CSV path")] = None,
 ) -> None:
@@ -212,7 +215,7 @@ def demo(
     from geo_service.paths import SAMPLE_SLICE
 
     init(boundaries=None)
-    for kind in ("enterprises", "cases", "inspections"):
+    for kind in ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors"):
         ingest(SAMPLE_SLICE / f"{kind}.csv", kind=kind, crs=None,
                rejects=_settings().data_dir / "rejects" / f"{kind}.rejects.csv")  # fmt: skip
     build()
