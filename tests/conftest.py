@@ -16,7 +16,13 @@ from sqlalchemy.engine import make_url
 from geo_service.boundaries import load_divisions, read_divisions_file
 from geo_service.paths import BUNDLED_DIVISIONS
 from geo_service.store import make_engine, migrate
-from geo_service.store.models import RECORD_TABLES, IngestBatch, RejectedRow
+from geo_service.store.models import (
+    INGEST_TABLES,
+    Draw,
+    IngestBatch,
+    InspectorExclusion,
+    RejectedRow,
+)
 
 # The rate limits, on by default for a deployed service, are off for the suite: its tests send
 # bursts from one client address (tests/geo_service/test_limits.py sets limits explicitly).
@@ -88,8 +94,10 @@ def postgis_store(worker_id: str, divisions_gdf) -> Iterator[Engine]:  # type: i
 def _clear_records(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(RejectedRow.__table__.delete())
-        for model in RECORD_TABLES.values():
+        conn.execute(InspectorExclusion.__table__.delete())
+        for model in INGEST_TABLES.values():
             conn.execute(model.__table__.delete())  # type: ignore[attr-defined]
+        conn.execute(Draw.__table__.delete())
         conn.execute(IngestBatch.__table__.delete())
 
 

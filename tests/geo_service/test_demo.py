@@ -45,7 +45,8 @@ def test_demo_initialises_ingests_and_serves(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.25)
         assert status == 200
-        assert body == {"status": "ok", "data_version": 3}  # three ingest batches
+        # six ingest batches: register, cases, inspections, exceedances, complaints, roster
+        assert body == {"status": "ok", "data_version": 6}
         assert (tmp_path / "data" / "rejects" / "cases.rejects.csv").exists()
         from sqlalchemy import create_engine, text
 
