@@ -19,3 +19,11 @@ class DrawError(AnalyticsError):
 
 class StaffingError(DrawError):
     """A drawn enterprise cannot be given a full team of non-conflicted inspectors."""
+
+
+class RiskError(AnalyticsError):
+    """Risk inputs or parameters (tables, weights, tiers, window) that cannot be scored."""
+
+
+class PriorityError(AnalyticsError):
+    """Priority areas or an inspection plan cannot be built from the inputs given."""
