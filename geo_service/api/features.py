@@ -30,7 +30,7 @@ from geo_service.filters import Filters
 from geo_service.layer_specs import layer_parameters
 from geo_service.limits import check_bbox
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.queries import extent
+from geo_service.store.queries import extent, read_records_page
 from layers.files import to_geojson_dict
 
 GEOJSON = "application/geo+json"
@@ -169,19 +169,41 @@ def items(
             filters, start=interval[0] or filters.start, end=interval[1] or filters.end
         )
     parameters = layer_parameters(collection_id, request.query_params)
-    frame = _load(engine, collection_id, filters, bbox, parameters)
-    frame = _property_filters(request, frame, skip=set(parameters))
-    page = frame.iloc[offset : offset + limit]
+    page, matched = _page(request, engine, collection_id, filters, bbox, parameters,
+                          offset, limit)  # fmt: skip
     doc = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)
     doc.pop("metadata")
     for feature, fid in zip(doc["features"], page[_ID_COLUMN[collection_id]], strict=True):
         feature["id"] = str(fid)
-    doc.update(numberMatched=len(frame), numberReturned=len(page),
+    doc.update(numberMatched=matched, numberReturned=len(page),
                timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-               links=_page_links(request, offset, limit, len(frame)))  # fmt: skip
+               links=_page_links(request, offset, limit, matched))  # fmt: skip
     if collection_id in RECORD_TABLES:
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), len(page))
     return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
+
+
+def _page(
+    request: Request,
+    engine: Engine,
+    name: str,
+    filters: Filters,
+    bbox: tuple[float, ...] | None,
+    parameters: dict[str, Any],
+    offset: int,
+    limit: int,
+) -> tuple[gpd.GeoDataFrame, int]:
+    """One page of the collection and the number matched.
+
+    Point records without property filters are paged by the store; the rest (analytic
+    layers, property filters on any column) are filtered from the whole layer.
+    """
+    filtering = any(n not in _RESERVED and n not in parameters for n in request.query_params)
+    if name in RECORD_TABLES and filters.min_count is None and not filtering:
+        return read_records_page(engine, name, filters, bbox=bbox, offset=offset, limit=limit)
+    frame = _load(engine, name, filters, bbox, parameters)
+    frame = _property_filters(request, frame, skip=set(parameters))
+    return frame.iloc[offset : offset + limit], len(frame)
 
 
 _RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f", "jurisdiction",

@@ -7,7 +7,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import ColumnElement, Engine, Table, func, select, true
+from sqlalchemy import ColumnElement, Engine, Select, Table, func, select, true
 
 from analytics.cells import cells_to_strings
 from geo_service.errors import BadFilterError, UnknownLayerError
@@ -63,24 +63,62 @@ def _conditions(engine: Engine, kind: str, table: Table, filters: Filters) -> Co
     return cond
 
 
+_RECORD_KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
+
+
+def _records_query(
+    engine: Engine, kind: str, filters: Filters | None, bbox: tuple[float, ...] | None
+) -> tuple[Select[Any], list[str], ColumnElement[Any]]:
+    """The query of point records of ``kind`` (stored columns), their names and sort key."""
+    if kind not in RECORD_TABLES:
+        raise UnknownLayerError(f"no record layer {kind!r}")
+    table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    columns = [c for c in table.c if c.name not in _HIDDEN]
+    cond = _conditions(engine, kind, table, filters or Filters())
+    if bbox is not None:  # points: inside or on the edge of the box, as shapely's intersects
+        west, south, east, north = bbox
+        cond &= table.c.lon.between(west, east) & table.c.lat.between(south, north)
+    return select(*columns).where(cond), [c.name for c in columns], table.c[_RECORD_KEYS[kind]]
+
+
+def _records_frame(rows: Any, names: list[str]) -> gpd.GeoDataFrame:
+    frame = pd.DataFrame(rows, columns=names)
+    frame["h3_15"] = cells_to_strings(frame["h3_15"].to_numpy()) if len(frame) else []
+    geometry = shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
 def read_records(engine: Engine, kind: str, filters: Filters | None = None) -> gpd.GeoDataFrame:
     """Point records of ``kind`` matching ``filters`` as a WGS84 GeoDataFrame.
 
     Properties are the stored columns (``h3_15`` as its string id), ordered by
     the natural key.
     """
-    if kind not in RECORD_TABLES:
-        raise UnknownLayerError(f"no record layer {kind!r}")
-    table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
-    columns = [c for c in table.c if c.name not in _HIDDEN]
-    key = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}[kind]
-    query = select(*columns).where(_conditions(engine, kind, table, filters or Filters()))
+    query, names, key = _records_query(engine, kind, filters, None)
     with engine.connect() as conn:
-        rows = conn.execute(query.order_by(table.c[key])).all()
-    frame = pd.DataFrame(rows, columns=[c.name for c in columns])
-    frame["h3_15"] = cells_to_strings(frame["h3_15"].to_numpy()) if len(frame) else []
-    geometry = shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+        rows = conn.execute(query.order_by(key)).all()
+    return _records_frame(rows, names)
+
+
+def read_records_page(
+    engine: Engine,
+    kind: str,
+    filters: Filters | None,
+    *,
+    bbox: tuple[float, ...] | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[gpd.GeoDataFrame, int]:
+    """One page of :func:`read_records` (in a WGS84 ``bbox`` if given), and how many match.
+
+    The store counts and pages (LIMIT/OFFSET on the natural key): a page of a large
+    collection reads that page, not the collection.
+    """
+    query, names, key = _records_query(engine, kind, filters, bbox)
+    with engine.connect() as conn:
+        matched = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = conn.execute(query.order_by(key).offset(offset).limit(limit)).all()
+    return _records_frame(rows, names), int(matched)
 
 
 def read_frame(
