@@ -151,8 +151,8 @@ def _scored(
         frame[f"c_{k}"] = contributions[:, j]
     frame["reasons"] = reasons
     cuts = {
-        "high": {"quantile": tiers[0], "min_score": cut_high},
-        "medium": {"quantile": tiers[1], "min_score": cut_medium},
+        "high": {"quantile": float(tiers[0]), "min_score": cut_high},
+        "medium": {"quantile": float(tiers[1]), "min_score": cut_medium},
     }
     return frame, cuts
 
