@@ -12,12 +12,10 @@ its core, which the other work on a shared machine does not distort.
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +34,7 @@ import shapely
 from analytics.cells import cells_to_polygons, cells_to_strings
 from analytics.hexagons import Records, hexagon_aggregates
 from benchmarks.report import Row, best_of
+from benchmarks.serving import cpu_seconds, free_port, sample_store, server_process
 from layers.tiles import TileSource, tile_bounds_lonlat, tile_bounds_m, vector_tile
 
 TARGET_MS = 50.0
@@ -212,59 +211,11 @@ def _client(port: int, path: str, seconds: float, gzip: bool, pid: int) -> dict[
     """One load run from a separate process, with the server's CPU seconds during it."""
     code = (f"import json; from benchmarks.bench_tiles import _load; "
             f"print(json.dumps(_load({port}, {path!r}, {seconds}, 4, {gzip})))")  # fmt: skip
-    before = _cpu_seconds(pid)
+    before = cpu_seconds(pid)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(out.stdout)
-    result["cpu_s"] = _cpu_seconds(pid) - before
+    result["cpu_s"] = cpu_seconds(pid) - before
     return result
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _sample_store(folder: Path) -> str:
-    """The committed sample slice ingested into a new SQLite store; its URL."""
-    from geo_service.boundaries import load_divisions, read_divisions_file
-    from geo_service.ingest import IngestOptions, ingest_file
-    from geo_service.paths import BUNDLED_DIVISIONS, SAMPLE_SLICE
-    from geo_service.store import make_engine, migrate
-
-    url = f"sqlite:///{folder / 'geo.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    load_divisions(engine, read_divisions_file(BUNDLED_DIVISIONS))
-    for kind in ("enterprises", "cases", "inspections"):
-        options = IngestOptions(kind=kind, rejects_path=folder / f"{kind}.csv", progress=False,
-                                today=dt.date(2026, 11, 28))  # fmt: skip
-        ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
-    engine.dispose()
-    return url
-
-
-def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):  # bounded: the server builds the hexagon layer first
-        if server.poll() is not None:
-            raise RuntimeError("the benchmark server stopped")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the benchmark server did not start")
 
 
 def http_rows(quick: bool) -> list[Row]:
@@ -278,7 +229,7 @@ def http_rows(quick: bool) -> list[Row]:
         unlimited = {"GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
                      "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
                      "GEO_RATE_LIMIT_BURST": "1000000000"}  # fmt: skip
-        env = {**os.environ, **unlimited, "GEO_DATABASE_URL": _sample_store(Path(folder)),
+        env = {**os.environ, **unlimited, "GEO_DATABASE_URL": sample_store(Path(folder)),
                "BENCH_TILE": "{}/{}/{}".format(*tile)}  # fmt: skip
         with _server(env) as server:
             return [
@@ -291,17 +242,12 @@ def http_rows(quick: bool) -> list[Row]:
 @contextmanager
 def _server(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     """uvicorn (1 worker) serving :func:`server_app` on a free loopback port: port, pid."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "uvicorn", "benchmarks.bench_tiles:server_app",
                "--factory", "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    server = subprocess.Popen(command, env=env)
-    try:
-        _wait_for(port, server)
-        yield port, server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with server_process(command, env, port) as pid:
+        yield port, pid
 
 
 def _same_bytes(port: int, path: str, bare_path: str, gzip: bool) -> bool:

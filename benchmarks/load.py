@@ -24,7 +24,6 @@ its limiter.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import http.client
 import json
 import math
@@ -45,6 +44,14 @@ from typing import Any
 import numpy as np
 
 from benchmarks.report import Row, markdown, update_doc
+from benchmarks.serving import (
+    busy_cpu_seconds,
+    cpu_seconds,
+    free_port,
+    rss_mib,
+    sample_store,
+    server_process,
+)
 
 SECONDS = 60.0
 CONCURRENCY = 8
@@ -163,28 +170,6 @@ def _client_main(plan_path: str) -> None:
 # ---------------------------------------------------------------- the server and its store
 
 
-def sample_store(folder: Path) -> str:
-    """The sample slice ingested and every layer built in a new SQLite store (as ``demo``)."""
-    from geo_service.boundaries import load_divisions, read_divisions_file
-    from geo_service.build import build_layers
-    from geo_service.filters import Filters
-    from geo_service.ingest import IngestOptions, ingest_file
-    from geo_service.paths import SAMPLE_SLICE
-    from geo_service.store import make_engine, migrate
-
-    url = f"sqlite:///{folder / 'geo.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    load_divisions(engine, read_divisions_file())
-    for kind in ("enterprises", "cases", "inspections"):
-        options = IngestOptions(kind=kind, rejects_path=folder / f"{kind}.rejects.csv",
-                                progress=False, today=dt.date(2026, 11, 28))  # fmt: skip
-        ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
-    build_layers(engine, Filters())
-    engine.dispose()
-    return url
-
-
 def _admin_key(url: str) -> tuple[str, int]:
     """A new admin account of the region (its key) and the number of cases in the store."""
     from sqlalchemy import func, select
@@ -201,70 +186,16 @@ def _admin_key(url: str) -> tuple[str, int]:
     return key, n_cases
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(url: str) -> Iterator[tuple[int, int]]:
     """``geo-service serve`` on a free loopback port over the store at ``url``: port, pid."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false",
            "GEO_RATE_LIMIT_PER_MINUTE": "0", "GEO_TILE_RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
     command = [sys.executable, "-m", "geo_service", "serve", "--host", "127.0.0.1",
                "--port", str(port)]  # fmt: skip
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(1200):  # bounded wait for the server to answer
-            if server.poll() is not None:
-                raise RuntimeError("the server stopped while starting")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the server did not start")
-        yield port, server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process (VmRSS, MiB; NaN where /proc is missing)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def busy_cpu_seconds() -> float:
-    """CPU seconds all processors have spent busy since boot (Linux /proc/stat; NaN elsewhere)."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return float("nan")
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    with server_process(command, env, port) as pid:
+        yield port, pid
 
 
 def warm(plan: Plan) -> tuple[float, int]:
@@ -369,7 +300,7 @@ def run(quick: bool = False, seconds: float | None = None, concurrency: int = CO
     if store is not None:
         return rows(measure(store, seconds, concurrency), seconds, concurrency, quick)
     with tempfile.TemporaryDirectory() as folder:
-        url = sample_store(Path(folder))
+        url = sample_store(Path(folder), build=True)
         return rows(measure(url, seconds, concurrency), seconds, concurrency, quick)
 
 
