@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +68,46 @@ class Settings(BaseSettings):
     tile_rate_limit_burst: int = Field(
         1200, ge=1, description="Tile and static requests a caller may make at once"
     )
+    draw_exclude_days: int = Field(
+        365,
+        ge=0,
+        description="Enterprises inspected within this many days before a quarter are not "
+        "drawn for it (双随机; 0: none excluded)",
+    )
+    draw_quotas: str = Field(
+        "key=0.25,special=0.15,general=0.05",
+        description="Share of each supervision category drawn per quarter, stratum=share "
+        "comma-separated (each quota is rounded up)",
+    )
+
+    @field_validator("draw_quotas")
+    @classmethod
+    def _quotas_readable(cls, value: str) -> str:
+        parse_quotas(value)
+        return value
+
+
+def parse_quotas(text: str) -> dict[str, float]:
+    """``"key=0.25,special=0.15"`` as ``{"key": 0.25, "special": 0.15}``.
+
+    Examples
+    --------
+    >>> parse_quotas("key=0.25, general=0.05")
+    {'key': 0.25, 'general': 0.05}
+    """
+    quotas: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, share = (s.strip() for s in part.partition("="))
+        try:
+            value = float(share)
+        except ValueError:
+            value = -1.0
+        if not sep or not name or not 0.0 <= value <= 1.0 or name in quotas:
+            raise ValueError(f"quota {part!r} is not stratum=share with a share in [0, 1]")
+        quotas[name] = value
+    if not quotas:
+        raise ValueError("no quotas: give stratum=share, e.g. key=0.25,special=0.15,general=0.05")
+    return quotas
 
 
 @lru_cache(maxsize=1)
