@@ -207,23 +207,71 @@ def kernel_density(
     if h <= 0:
         raise DensityError("bandwidth must be positive")
     if grid is None:
-        pad = kernel_radius_m(h, kernel)
-        extent = max(np.ptp(x), np.ptp(y)) + 2 * pad
-        cell = float(cell_m) if cell_m else max(h / 20.0, extent / 2000.0)
-        grid = Grid.covering(x, y, cell, pad + cell)
-    binned = _bin(x, y, w, grid)
-    values = fftconvolve(binned, _stencil(h, grid.cell_m, kernel), mode="same")
+        bounds = (float(np.min(x)), float(np.max(x)), float(np.min(y)), float(np.max(y)))
+        grid = density_grid(bounds, h, kernel, cell_m)
+    return binned_density(
+        bin_points(x, y, w, grid), grid, bandwidth_m=h, kernel=kernel, n_points=int(x.size),
+        total_weight=float(w.sum()), fixed_bandwidth=bool(bandwidth_m),
+        weighted=weights is not None,
+    )  # fmt: skip
+
+
+def density_grid(
+    bounds_m: tuple[float, float, float, float],
+    bandwidth_m: float,
+    kernel: str,
+    cell_m: float | None = None,
+) -> Grid:
+    """The automatic grid of :func:`kernel_density` for points within ``bounds_m``.
+
+    ``bounds_m`` is ``(x_min, x_max, y_min, y_max)`` of the points: what partitions of the
+    points (each binned by :func:`bin_points`) need to share one grid.
+
+    Examples
+    --------
+    >>> g = density_grid((0.0, 1000.0, 0.0, 500.0), 1000.0, "quartic", 100.0)
+    >>> g.nx, g.ny, g.x_min_m
+    (32, 27, -1100.0)
+    """
+    pad = kernel_radius_m(bandwidth_m, kernel)
+    x_min, x_max, y_min, y_max = bounds_m
+    extent = max(x_max - x_min, y_max - y_min) + 2 * pad
+    cell = float(cell_m) if cell_m else max(bandwidth_m / 20.0, extent / 2000.0)
+    return Grid.covering(np.array([x_min, x_max]), np.array([y_min, y_max]), cell, pad + cell)
+
+
+def bin_points(
+    x_m: ArrayLike, y_m: ArrayLike, weights: ArrayLike, grid: Grid
+) -> NDArray[np.float64]:
+    """The points' weights spread bilinearly over ``grid`` (additive: bins of parts sum)."""
+    x, y = np.asarray(x_m, dtype=np.float64), np.asarray(y_m, dtype=np.float64)
+    return _bin(x, y, np.asarray(weights, dtype=np.float64), grid)
+
+
+def binned_density(
+    binned: NDArray[np.float64],
+    grid: Grid,
+    *,
+    bandwidth_m: float,
+    kernel: str,
+    n_points: int,
+    total_weight: float,
+    fixed_bandwidth: bool = True,
+    weighted: bool = False,
+) -> DensitySurface:
+    """The density surface of binned weights (:func:`bin_points`): one FFT convolution."""
+    values = fftconvolve(binned, _stencil(bandwidth_m, grid.cell_m, kernel), mode="same")
     values = np.clip(values, 0.0, None) * (_M2_PER_KM2 / grid.cell_m**2)
     parameters = {
-        "bandwidth_m": h,
-        "bandwidth_rule": "fixed" if bandwidth_m else "silverman (ArcGIS spatial variant)",
+        "bandwidth_m": bandwidth_m,
+        "bandwidth_rule": "fixed" if fixed_bandwidth else "silverman (ArcGIS spatial variant)",
         "kernel": kernel,
         "cell_m": grid.cell_m,
-        "weighted": weights is not None,
+        "weighted": weighted,
         "method": "bilinear binning + FFT convolution",
         "units": "per km²",
     }
-    return DensitySurface(values, grid, h, kernel, int(x.size), float(w.sum()), parameters)
+    return DensitySurface(values, grid, bandwidth_m, kernel, n_points, total_weight, parameters)
 
 
 def exact_kernel_density(
