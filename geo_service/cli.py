@@ -274,6 +274,134 @@ def users_disable(name: str) -> None:
     _echo_json({"name": name, "active": False})
 
 
+DRAW_OUTPUTS = (".json", ".xlsx", ".html")
+
+
+@app.command()
+def draw(
+    jurisdiction: Annotated[str, typer.Option(help="adcode of the jurisdiction drawn")],
+    quarter: Annotated[str, typer.Option(help="the quarter drawn, e.g. 2025-Q1")],
+    seed: Annotated[str | None, typer.Option(help="the seed, revealed on the day")] = None,
+    commitment: Annotated[
+        str | None, typer.Option(help="SHA-256 published before; a seed not matching is refused")
+    ] = None,
+    commit: Annotated[
+        bool, typer.Option("--commit", help="no draw: make a seed and print its commitment")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="write the record: .json, .xlsx or .html")
+    ] = None,
+) -> None:
+    """The double-random inspection draw (双随机); prints the record, or writes it to --out.
+
+    First ``--commit``: a fresh random seed and its commitment; publish the commitment,
+    keep the seed (it is not stored). On the day: ``--seed S --commitment H``.
+    """
+    from geo_service.access import Caller
+    from geo_service.audit_log import AuditLog
+
+    try:
+        engine = _store()
+        audit_log = AuditLog(engine)
+        try:
+            if commit:
+                _echo_json(_draw_commitment(engine, audit_log, jurisdiction, quarter))
+            elif seed is None:
+                raise ValueError("give --seed (made and committed to with --commit beforehand)")
+            else:
+                stored = _make_draw(engine, jurisdiction, quarter, seed, commitment)
+                record = json.loads(stored.record_json)
+                audit_log.record(Caller(name="cli", role="admin"), "draw",
+                                 f"/draws/{stored.draw_id}",
+                                 {"jurisdiction": jurisdiction, "quarter": quarter,
+                                  "seed_commitment": stored.seed_commitment,
+                                  "record_digest": stored.record_digest},
+                                 len(record["selected"]))  # fmt: skip
+                _write_draw(engine, stored, record, out)
+        finally:
+            audit_log.close()
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+
+
+def _draw_commitment(engine: Any, audit_log: Any, jurisdiction: str, quarter: str) -> Any:
+    from analytics.draw import new_seed, seed_commitment
+    from geo_service.access import Caller
+    from geo_service.draws import quarter_bounds
+    from geo_service.store.queries import jurisdiction_level
+
+    quarter_bounds(quarter)
+    jurisdiction_level(engine, jurisdiction)
+    seed = new_seed()
+    commitment = seed_commitment(seed)
+    resource = f"/draws/commitments/{jurisdiction}/{quarter}"
+    audit_log.record(Caller(name="cli", role="admin"), "draw_commit", resource,
+                     {"jurisdiction": jurisdiction, "quarter": quarter,
+                      "seed_commitment": commitment})  # fmt: skip
+    return {
+        "jurisdiction": jurisdiction, "quarter": quarter, "seed_commitment": commitment,
+        "seed": seed,
+        "instruction": "publish seed_commitment now; keep seed secret and safe (it is not "
+        "stored); on the day of the draw run: geo-service draw --jurisdiction "
+        f"{jurisdiction} --quarter {quarter} --seed {seed} --commitment {commitment}",
+    }  # fmt: skip
+
+
+def _make_draw(
+    engine: Any, jurisdiction: str, quarter: str, seed: str, commitment: str | None
+) -> Any:
+    from geo_service.draws import make_draw
+
+    return make_draw(engine, jurisdiction=jurisdiction, quarter=quarter, seed=seed,
+                     settings=_settings(), created_by="cli", commitment=commitment)  # fmt: skip
+
+
+def _write_draw(engine: Any, stored: Any, record: dict[str, Any], out: Path | None) -> None:
+    from geo_service.draws import jurisdiction_name
+    from layers.draw_records import draw_to_html, draw_to_xlsx
+
+    if out is None:
+        typer.echo(stored.record_json)
+        return
+    suffix = out.suffix.lower()
+    if suffix not in DRAW_OUTPUTS:
+        raise ValueError(f"--out {out.name}: write .json, .xlsx or .html")
+    name = jurisdiction_name(engine, stored.jurisdiction)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".json":
+        out.write_bytes(stored.record_json.encode("utf-8"))
+    elif suffix == ".xlsx":
+        out.write_bytes(draw_to_xlsx(record, name))
+    else:
+        out.write_text(draw_to_html(record, name), encoding="utf-8")
+    _echo_json({"draw_id": stored.draw_id, "record_digest": stored.record_digest,
+                "out": str(out), "selected": len(record["selected"]),
+                "strata": record["strata"]})  # fmt: skip
+
+
+@app.command()
+def backtest(
+    train_until: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="risk scored on data up to this day")
+    ],
+    test_year: Annotated[int, typer.Option(help="year whose penalty cases count as hits")],
+    draws: Annotated[int, typer.Option(help="simulated draws")] = 200,
+    jurisdiction: JurisdictionOpt = None,
+    seed: Annotated[int, typer.Option(help="seed of the simulation")] = 0,
+) -> None:
+    """Risk-weighted draws against uniform draws of the same stratified sizes: hit rates
+    (share of the test year's penalty cases at the drawn enterprises) and lift, as JSON."""
+    from geo_service.draws import run_backtest
+
+    try:
+        result = run_backtest(_store(), train_until=train_until.date(), test_year=test_year,
+                              settings=_settings(), jurisdiction=jurisdiction, n_draws=draws,
+                              seed=seed)  # fmt: skip
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    _echo_json(result)
+
+
 @app.command()
 def audit(
     account: Annotated[str | None, typer.Option(help="only this account")] = None,

@@ -74,6 +74,12 @@ class ForbiddenError(ServiceError):
     code = "forbidden"
 
 
+class ConflictError(ServiceError):
+    """What is asked for clashes with what is stored (another draw under the same id)."""
+
+    code = "conflict"
+
+
 class RequestTooLargeError(ServiceError):
     """A request body larger than the service accepts (``max_body_bytes``)."""
 
@@ -97,10 +103,11 @@ HTTP_STATUS: dict[type[Exception], int] = {
     RequestValidationError: 400,  # a query or path parameter of the wrong type or range
     BadFilterError: 400,
     InputFileError: 400,
-    ValueError: 400,
+    ValueError: 400,  # analytics' errors among them: a draw that cannot be made or staffed
     BadTileError: 400,
     AuthenticationRequiredError: 401,
     ForbiddenError: 403,
+    ConflictError: 409,
     UnknownLayerError: 404,
     NotFoundError: 404,
     RequestTooLargeError: 413,

@@ -14,6 +14,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 
 from geo_service.api.downloads import FORMATS, QGS
+from geo_service.api.draws import DRAW_FILES
 from geo_service.api.features import COLLECTIONS
 from geo_service.api.stats import XLSX
 from geo_service.api.tiles import GEOJSON, JSON, MVT, PNG
@@ -113,6 +114,7 @@ ANSWERS: Final[dict[str, dict[str, str]]] = {
     "stats_xlsx": {XLSX: ""},
     "map_page": {HTML: ""},
     "landing": {JSON: "", HTML: ""},
+    "draw_file": {JSON: "", XLSX: "", HTML: ""},
 }  # fmt: skip
 #: Answers besides 200 and the errors: an empty tile, a client's copy that is current.
 OTHER_STATUSES: Final = {
@@ -125,6 +127,13 @@ OTHER_STATUSES: Final = {
     "login": {303: "Session cookie set; to `next`"},
     "login_form": {303: "Session cookie set; to `next`"},
 }
+#: Answers besides the errors' with a JSON body: operationId → status → (why, schema name).
+JSON_STATUSES: Final[dict[str, dict[int, tuple[str, str]]]] = {
+    "draw_create": {
+        200: ("This jurisdiction, quarter and seed were drawn before: the stored draw", ""),
+        409: ("Another record is stored for this jurisdiction, quarter and seed", "Error"),
+    },
+}
 #: Path parameters naming one of a fixed list: (operationId, parameter) → the list.
 PATH_CHOICES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     **{(op, "collection_id"): COLLECTIONS for op in ("collection", "items", "queryables", "item")},
@@ -135,6 +144,7 @@ PATH_CHOICES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("stats", "kind"): ("cases", "inspections"),
     ("stats_xlsx", "kind"): ("cases", "inspections"),
     ("map_page", "name"): tuple(MAPS),
+    ("draw_file", "fmt"): DRAW_FILES,
 }
 #: The forms of the service-wide filters (:class:`geo_service.filters.Filters` checks them).
 FILTER_FORMATS: Final[dict[str, dict[str, str]]] = {
@@ -198,6 +208,10 @@ def _document_operation(operation: dict[str, Any]) -> None:
                          for m, s in ANSWERS[op_id].items()}  # fmt: skip
     for status, description in OTHER_STATUSES.get(op_id, {}).items():
         responses.setdefault(str(status), {"description": description})
+    for status, (why, schema) in JSON_STATUSES.get(op_id, {}).items():
+        responses.setdefault(
+            str(status), {"description": why, "content": {JSON: _content(JSON, schema)}}
+        )
     pages = HTML_ERRORS.get(op_id, ())
     for status in sorted({*_error_statuses(operation), *pages}):
         answer = responses.setdefault(str(status), {"description": ERROR_STATUSES[status]})

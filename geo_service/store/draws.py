@@ -10,14 +10,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Table, false, insert, or_, select
 
-from geo_service.errors import ServiceError
+from geo_service.errors import ConflictError
 from geo_service.store.models import Draw
 
 #: Characters of the record digest that make a draw id when none is given.
 DRAW_ID_LENGTH = 16
 
 
-class DrawConflictError(ServiceError, ValueError):
+class DrawConflictError(ConflictError, ValueError):
     """A different draw record is already stored under this draw id."""
 
     code = "draw_conflict"

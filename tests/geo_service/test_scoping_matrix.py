@@ -29,6 +29,7 @@ from geo_service.filters import Filters
 from geo_service.settings import Settings
 from geo_service.store.queries import read_frame
 from tests.conftest import account_headers
+from tests.geo_service.draw_store import store_example_draws
 
 COUNTY, NEIGHBOUR, OTHER_CITY_COUNTY = "450102", "450103", "450202"
 COUNTY_NAMES = {"兴宁区": COUNTY, "青秀区": NEIGHBOUR}
@@ -102,14 +103,21 @@ PROBES = [
     Probe("stats_xlsx", "/stats/cases.xlsx?group_by=county&jurisdiction={j}", public=False),
     Probe("stats_xlsx", "/stats/inspections.xlsx?group_by=year&jurisdiction={j}"),
     Probe("audit_log", "/audit?limit=5", admin_only=True, scoped=False),
+    # {draw}: the example draw of the jurisdiction asked for (the own county's unscoped)
+    Probe("draw_list", "/draws?jurisdiction={j}", points=True,
+          adcodes=lambda a: {d["jurisdiction"] for d in a.json()["draws"]}),
+    Probe("draw_read", "/draws/{draw}", points=True),
+    Probe("draw_file", "/draws/{draw}.xlsx", points=True),
+    Probe("draw_file", "/draws/{draw}.html", points=True),
     Probe("ingest_batch", "/ingest/batches/1", admin_only=True, scoped=False),
     Probe("ingest_rejects", "/ingest/batches/1/rejects.csv", admin_only=True, scoped=False),
 ]  # fmt: skip
 
 #: Operations with nothing scoped to test: public documents and the log-in itself
-#: (the upload has its own tests, tests/geo_service/test_uploads.py).
+#: (the upload and making a draw have their own: tests/geo_service/test_uploads.py, and
+#: test_scope_of_drawing_and_listing in tests/geo_service/test_draws.py).
 UNSCOPED = {"conformance", "collections", "collection", "queryables", "healthz", "landing",
-            "login", "login_form", "logout", "ingest_upload"}  # fmt: skip
+            "login", "login_form", "logout", "ingest_upload", "draw_create"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +143,18 @@ def world(built_sample_store: Engine) -> dict[str, Any]:
         "own_case": str(own_case.case_id.iloc[0]),
         "neighbour_cell": neighbour_cell,
         "engine": engine,
+        "draws": store_example_draws(engine, (COUNTY, *OUTSIDE)),
     }
 
 
 def _path(world: dict[str, Any], probe: Probe, jurisdiction: str | None) -> str:
     case = world["own_case"] if jurisdiction in (COUNTY, None) else world["neighbour_case"]
+    draw = world["draws"].get(jurisdiction, world["draws"][COUNTY])
     return (
-        probe.url(jurisdiction).replace("{case}", case).replace("{cell}", world["neighbour_cell"])
+        probe.url(jurisdiction)
+        .replace("{case}", case)
+        .replace("{cell}", world["neighbour_cell"])
+        .replace("{draw}", draw)
     )
 
 
