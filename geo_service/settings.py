@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.risk import COMPONENTS, DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
+
 
 class Settings(BaseSettings):
     """Service configuration, read from ``GEO_*`` variables and an optional ``.env``.
@@ -85,6 +87,50 @@ class Settings(BaseSettings):
     def _quotas_readable(cls, value: str) -> str:
         parse_quotas(value)
         return value
+
+    risk_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_RISK_WEIGHTS),
+        description="Weight of each risk component (JSON mapping; components left out weigh "
+        "0, the rest are renormalised to sum to 1)",
+    )
+    risk_tiers: str = Field(
+        ",".join(f"{q:g}" for q in DEFAULT_TIERS),
+        description="Score quantiles from which a cell or enterprise is high and medium risk",
+    )
+
+    @field_validator("risk_weights")
+    @classmethod
+    def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(COMPONENTS))
+        if unknown:
+            raise ValueError(f"unknown risk components {unknown}; known: {list(COMPONENTS)}")
+        if any(not (w >= 0) for w in value.values()) or not any(w > 0 for w in value.values()):
+            raise ValueError("risk weights must be ≥ 0, at least one > 0")
+        return value
+
+    @field_validator("risk_tiers")
+    @classmethod
+    def _two_quantiles(cls, value: str) -> str:
+        high, medium = _quantiles(value)
+        if not 0 < medium <= high < 1:
+            raise ValueError(
+                "risk tiers are two quantiles 'high,medium' with 0 < medium ≤ high < 1"
+            )
+        return value
+
+    @property
+    def risk_tier_quantiles(self) -> tuple[float, float]:
+        """``risk_tiers`` as numbers: (high, medium)."""
+        return _quantiles(self.risk_tiers)
+
+
+def _quantiles(text: str) -> tuple[float, float]:
+    parts = [p.strip() for p in text.replace("，", ",").split(",")]
+    try:
+        high, medium = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"risk tiers {text!r} are not two numbers 'high,medium'") from None
+    return high, medium
 
 
 def parse_quotas(text: str) -> dict[str, float]:
