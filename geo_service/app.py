@@ -14,7 +14,17 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
-from geo_service.api import accounts, downloads, draws, features, maps, stats, tiles, uploads
+from geo_service.api import (
+    accounts,
+    downloads,
+    draws,
+    features,
+    maps,
+    plans,
+    stats,
+    tiles,
+    uploads,
+)
 from geo_service.audit_log import AuditLog
 from geo_service.errors import HTTP_STATUS, describe, http_status_for
 from geo_service.limits import add_limits
@@ -58,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     add_limits(app, settings)  # outermost: size, query length and rate before anything else
-    for module in (features, tiles, downloads, maps, stats, accounts, uploads, draws):
+    for module in (features, tiles, downloads, maps, stats, accounts, uploads, draws, plans):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     use_served_openapi(app)  # errors, media types and tile statuses as the service answers

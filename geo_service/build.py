@@ -5,6 +5,10 @@ parameter sets a full build makes, and a function computing it from the
 records matching the filters. Exports and (later) the HTTP service ask for a
 layer through :func:`analytic_layer`, which returns the stored build when it is
 current and computes (and stores) it otherwise.
+
+The ``risk`` and ``priority-areas`` layers also take the risk weights and tier
+quantiles of the settings as parameters (:func:`configured_parameters`): the
+service passes its own settings, the command line reads them from the environment.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from geo_service.errors import UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.inputs import Inputs
 from geo_service.layer_specs import SPECS, LayerSpec
+from geo_service.planning_layers import RISK_LAYERS, risk_configuration
+from geo_service.settings import Settings, get_settings
 from geo_service.store.layer_builds import GEOTIFF, StoredLayer, load_layer, save_layer
 
 ANALYTIC_LAYERS = tuple(SPECS)
@@ -41,15 +47,27 @@ def _compute_and_store(inputs: Inputs, spec: LayerSpec, parameters: dict[str, An
     return save_layer(inputs.engine, spec.name, filters, parameters, result, details=details)
 
 
+def configured_parameters(layer: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Parameters of ``layer`` that come from the settings (``get_settings()`` when none are
+    given): the risk weights and tiers of the risk layers, nothing for the others."""
+    if layer not in RISK_LAYERS:
+        return {}
+    return risk_configuration(settings if settings is not None else get_settings())
+
+
 def analytic_layer(
-    engine: Engine, layer: str, filters: Filters, parameters: dict[str, Any]
+    engine: Engine,
+    layer: str,
+    filters: Filters,
+    parameters: dict[str, Any],
+    settings: Settings | None = None,
 ) -> StoredLayer:
     """The current build of ``layer`` for these filters and parameters, built now if missing.
 
-    Parameters not given take the layer's defaults.
+    Parameters not given take the layer's defaults (and the settings').
     """
     spec = _spec(layer)
-    wanted = {**spec.defaults, **parameters}
+    wanted = {**spec.defaults, **configured_parameters(layer, settings), **parameters}
     stored = load_layer(engine, layer, filters.as_dict(), wanted)
     if stored is not None:
         return stored
@@ -57,13 +75,17 @@ def analytic_layer(
 
 
 def build_layers(
-    engine: Engine, filters: Filters, layers: list[str] | None = None
+    engine: Engine,
+    filters: Filters,
+    layers: list[str] | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Compute and store every variant of the layers (all by default); what was built."""
     inputs = Inputs(engine, filters)
     built: dict[str, list[dict[str, Any]]] = {}
     for name in layers or list(ANALYTIC_LAYERS):
         spec = _spec(name)
-        stored = [_compute_and_store(inputs, spec, {**spec.defaults, **v}) for v in spec.variants]
+        defaults = {**spec.defaults, **configured_parameters(name, settings)}
+        stored = [_compute_and_store(inputs, spec, {**defaults, **v}) for v in spec.variants]
         built[name] = [{"parameters": s.parameters, "data_version": s.data_version} for s in stored]
     return {"filters": filters.as_dict(), "layers": built}

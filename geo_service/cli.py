@@ -416,6 +416,56 @@ def audit(
         _echo_json(entry)
 
 
+@app.command()
+def plan(
+    jurisdiction: Annotated[str, typer.Option(help="adcode of a province, city or county")],
+    inspector_days: Annotated[float, typer.Option(help="inspector-days available (≥ 0)")],
+    days_per_enterprise: Annotated[
+        str | None,
+        typer.Option(help="days per inspection: a number or key=1.5,special=1,general=0.5"),
+    ] = None,
+    as_of: DateOpt = None,
+    industry: IndustryOpt = None,
+    resolution: Annotated[int, typer.Option(help="H3 resolution of the risk cells 5-8")] = 7,
+    window_years: Annotated[int, typer.Option(help="years of records counted 1-5")] = 3,
+    anywhere: Annotated[
+        bool, typer.Option(help="plan enterprises outside the priority areas too")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="plan.xlsx or plan.json")] = None,
+) -> None:
+    """The inspection plan covering the most expected findings within the inspector-days."""
+    from geo_service.planning import PlanRequest, days_per_enterprise_of, plan_inspections
+    from geo_service.planning_layers import latest_record_date, plan_document, write_plan
+    from geo_service.store.queries import data_version
+
+    settings = _settings()
+    try:
+        filters = Filters(jurisdiction=jurisdiction, industry=industry)
+        if not (0 <= inspector_days <= 100_000) or not (5 <= resolution <= 8):
+            raise ValueError("inspector-days must be 0…100000 and resolution 5…8")
+        engine = _store()
+        asked = PlanRequest(
+            jurisdiction=filters.jurisdiction, inspector_days=inspector_days,
+            days_per_enterprise=days_per_enterprise_of(days_per_enterprise),
+            as_of=as_of.date() if as_of else None, industry=filters.industry,
+            resolution=resolution, window_years=window_years, areas_only=not anywhere,
+            weights=settings.risk_weights, tiers=settings.risk_tier_quantiles,
+        )  # fmt: skip
+        default_as_of = latest_record_date(engine) or dt.date.today()
+        chosen, areas = plan_inspections(engine, asked, default_as_of)
+        doc = plan_document(chosen, areas, jurisdiction=jurisdiction,
+                            data_version=data_version(engine))  # fmt: skip
+        if out is not None:
+            write_plan(doc, out)
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    if out is None:
+        _echo_json(doc)
+    else:
+        summary = {k: v for k, v in doc.items() if k not in ("areas", "enterprises", "parameters")}
+        _echo_json({**summary, "path": str(out)})
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -9,10 +9,11 @@ from typing import Any
 import geopandas as gpd
 from sqlalchemy import Engine
 
-from geo_service.access import withhold_small_counts
 from geo_service.build import ANALYTIC_LAYERS, analytic_layer
 from geo_service.errors import AuthenticationRequiredError, UnknownLayerError
 from geo_service.filters import Filters
+from geo_service.planning_layers import is_point_layer, public_view
+from geo_service.settings import Settings
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import provenance, read_jurisdictions, read_records
 from layers.errors import UnsupportedFormatError
@@ -23,25 +24,32 @@ EXPORTABLE = ("jurisdictions", *RECORD_TABLES, *ANALYTIC_LAYERS)
 
 
 def load_layer(
-    engine: Engine, layer: str, filters: Filters, parameters: dict[str, Any] | None = None
+    engine: Engine,
+    layer: str,
+    filters: Filters,
+    parameters: dict[str, Any] | None = None,
+    settings: Settings | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A layer as a GeoDataFrame and its provenance (analytic layers built when missing).
 
-    With ``filters.min_count`` (the public view) point records are refused and small
-    aggregate counts withheld (:func:`geo_service.access.withhold_small_counts`).
+    With ``filters.min_count`` (the public view) point records (and the risk of each
+    enterprise) are refused and small aggregate counts withheld
+    (:func:`geo_service.planning_layers.public_view`). ``settings`` give the risk layers'
+    weights and tiers (the environment's when None).
     """
     if filters.min_count is not None and layer != "jurisdictions":
-        if layer in RECORD_TABLES:
+        if layer in RECORD_TABLES or is_point_layer(layer, parameters):
             raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
-        frame, meta = load_layer(engine, layer, replace(filters, min_count=None), parameters)
+        public = replace(filters, min_count=None)
+        frame, meta = load_layer(engine, layer, public, parameters, settings)
         meta = {**meta, "withheld_below": filters.min_count}
-        return withhold_small_counts(frame, filters.min_count), meta
+        return public_view(layer, frame, filters.min_count), meta
     if layer == "jurisdictions":
         return read_jurisdictions(engine, filters), provenance(engine, layer, filters)
     if layer in RECORD_TABLES:
         return read_records(engine, layer, filters), provenance(engine, layer, filters)
     if layer in ANALYTIC_LAYERS:
-        stored = analytic_layer(engine, layer, filters, parameters or {})
+        stored = analytic_layer(engine, layer, filters, parameters or {}, settings)
         return stored.frame(), stored.provenance()
     raise UnknownLayerError(f"no layer {layer!r} to export; choose from {', '.join(EXPORTABLE)}")
 
@@ -53,6 +61,7 @@ def export_layer(
     out: Path,
     filters: Filters,
     parameters: dict[str, Any] | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Write ``layer`` to ``out`` in ``fmt``; returns a summary with the feature count.
 
@@ -71,6 +80,6 @@ def export_layer(
         bands = isobands_frame(geotiff_to_surface(stored.payload))
         write_layer(bands, out, fmt, stored.provenance())
         return {**summary, "features": len(bands)}
-    gdf, meta = load_layer(engine, layer, filters, parameters)
+    gdf, meta = load_layer(engine, layer, filters, parameters, settings)
     write_layer(gdf, out, fmt, meta)
     return {"layer": layer, "format": fmt, "path": str(out), "features": len(gdf), **meta}

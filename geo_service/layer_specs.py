@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -22,6 +23,12 @@ from analytics.weights import cells_in_polygon
 from geo_service.boundaries import read_divisions
 from geo_service.errors import BadFilterError
 from geo_service.inputs import Inputs
+from geo_service.planning_layers import (
+    AREA_DEFAULTS,
+    RISK_DEFAULTS,
+    priority_areas_layer,
+    risk_layer,
+)
 from geo_service.problem_typing import problem_types_layer
 from layers.rasters import surface_to_geotiff
 
@@ -211,13 +218,18 @@ SPECS: dict[str, LayerSpec] = {
         LayerSpec("clusters", _CLUSTERS, ({}, {"method": "hdbscan"}), clusters_layer),
         LayerSpec("emerging-hotspots", _EMERGING, ({"step": "quarter"}, {"step": "month"}),
                   emerging_layer),
+        # after problem-types: the cases' problem types feed the problem_mix component
+        LayerSpec("risk", RISK_DEFAULTS, ({}, {"unit": "enterprise"}), risk_layer),
+        LayerSpec("priority-areas", AREA_DEFAULTS, ({},), priority_areas_layer),
     )
 }  # fmt: skip
 
 
 #: What a request may set for each layer, and within which bounds (a choice or a range):
 #: ranges keep a request from asking for a province of resolution-10 cells.
-Bound = tuple[str, ...] | tuple[type, float, float]
+#: Dates are bounded by ISO text (``(dt.date, "2000-01-01", "2099-12-31")``).
+Bound = tuple[str, ...] | tuple[type, Any, Any]
+_AS_OF: Bound = (dt.date, "2000-01-01", "2099-12-31")
 USER_PARAMETERS: dict[str, dict[str, Bound]] = {
     "hexagons": {"resolution": (int, 5, 10)},
     "hotspots": {"unit": ("h3", "county"), "resolution": (int, 5, 8), "k": (int, 1, 3),
@@ -229,7 +241,29 @@ USER_PARAMETERS: dict[str, dict[str, Bound]] = {
     "clusters": {"method": ("dbscan", "hdbscan"), "eps_m": (float, 50, 20_000),
                  "min_samples": (int, 2, 1000), "eps_days": (float, 1, 3650)},
     "problem-types": {"n_types": (int, 2, 40), "seed": (int, 0, 2**31 - 1)},
+    "risk": {"unit": ("cell", "enterprise"), "resolution": (int, 5, 8), "as_of": _AS_OF,
+             "window_years": (int, 1, 5)},
+    "priority-areas": {"resolution": (int, 5, 8), "as_of": _AS_OF, "window_years": (int, 1, 5),
+                       "min_cells": (int, 1, 100)},
 }  # fmt: skip
+
+
+def bound_text(bound: Bound) -> str:
+    """A bound as people read it: ``a|b|c`` or ``low…high``."""
+    if isinstance(bound[0], str):
+        return "|".join(map(str, bound))
+    low, high = bound[1], bound[2]
+    return f"{low:g}…{high:g}" if isinstance(low, int | float) else f"{low}…{high}"
+
+
+def _checked_date(layer: str, name: str, text: str, low: str, high: str) -> str:
+    try:
+        value = dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadFilterError(f"{layer} {name} {text!r} is not a date (YYYY-MM-DD)") from None
+    if not low <= value.isoformat() <= high:
+        raise BadFilterError(f"{layer} {name} must be within {low}…{high}")
+    return value.isoformat()
 
 
 def layer_parameters(layer: str, given: Mapping[str, str]) -> dict[str, Any]:
@@ -249,6 +283,9 @@ def layer_parameters(layer: str, given: Mapping[str, str]) -> dict[str, Any]:
             parameters[name] = text
             continue
         kind, low, high = bound
+        if kind is dt.date:
+            parameters[name] = _checked_date(layer, name, text, low, high)
+            continue
         try:
             value = kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
         except ValueError:

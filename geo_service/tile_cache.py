@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from geo_service.build import analytic_layer
 from geo_service.exports import load_layer
 from geo_service.filters import Filters
+from geo_service.settings import Settings
 from geo_service.store.queries import data_version, read_jurisdictions
 from layers.heat import HeatSource
 from layers.rasters import geotiff_to_surface
@@ -175,8 +176,9 @@ class TileService:
     """Tiles of every layer, cached; one per application (``app.state.tile_service``)."""
 
     def __init__(self, engine: Engine, cache_mb: int, version_ttl_s: float = 1.0,
-                 max_layers: int = 8) -> None:  # fmt: skip
+                 max_layers: int = 8, settings: Settings | None = None) -> None:  # fmt: skip
         self.engine = engine
+        self.settings = settings  # the risk layers' weights and tiers
         self.tiles = TileLru(cache_mb * 2**20)
         self.layers = Prepared(max_layers)
         self.version_ttl_s = version_ttl_s
@@ -225,7 +227,7 @@ class TileService:
         return self.layers.get(key, lambda: self._load_heat(filters, parameters))
 
     def _load_vector(self, layer: str, filters: Filters, parameters: dict[str, Any]) -> VectorLayer:
-        frame, provenance = load_layer(self.engine, layer, filters, parameters)
+        frame, provenance = load_layer(self.engine, layer, filters, parameters, self.settings)
         ids, id_column = feature_ids(frame)
         source = TileSource(frame, ids=ids, exclude=HEAVY_COLUMNS, id_column=id_column)
         return VectorLayer(source, provenance, self._bounds(frame, filters))
@@ -259,6 +261,8 @@ def tile_service(request: Request) -> TileService:
             service = getattr(request.app.state, "tile_service", None)
             if service is None:
                 settings = request.app.state.settings
-                service = TileService(request.app.state.engine, settings.tile_cache_mb)
+                service = TileService(
+                    request.app.state.engine, settings.tile_cache_mb, settings=settings
+                )
                 request.app.state.tile_service = service
     return service

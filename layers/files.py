@@ -136,3 +136,16 @@ def _fit_spreadsheet_cells(
     why = "Excel cells hold 32,767 characters; GeoPackage/GeoJSON keep the full outline"
     note = {"rows": int(long.sum()), "max_tolerance_deg": tolerance, "why": why}
     return table, note
+
+
+def write_tables_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Path:
+    """Write tables as the sheets of one XLSX workbook (lists and dicts as JSON text)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for name, table in sheets.items():
+            plain = table.copy()
+            for column in plain.columns:
+                if plain[column].dtype == object:
+                    plain[column] = plain[column].map(_plain_value)
+            plain.to_excel(writer, index=False, sheet_name=name[:31])
+    return path

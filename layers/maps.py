@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any, Final
 
 import folium
@@ -91,7 +92,17 @@ MAPS: Final[dict[str, MapSpec]] = {
                         "新增、持续、加强、减弱的热点 · How hot spots change over time"),
     "clusters": MapSpec("案件聚集区", "Case clusters (DBSCAN)",
                         "案件密集的区域及其主要问题 · Dense areas of cases and their problems"),
+    "planner": MapSpec("检查计划图", "Inspection planner",
+                       "风险分级、重点检查区域与最近一次双随机抽查 · Risk tiers, priority areas "
+                       "and the latest draw"),
 }  # fmt: skip
+#: Risk tiers on the planner map: value, colour, legend label (high first).
+RISK_TIER_CLASSES: Final = (
+    ("high", "#d7191c", "高风险 High risk"),
+    ("medium", "#fd8d3c", "中风险 Medium risk"),
+    ("low", "#ffffb2", "低风险 Low risk"),
+)
+_PRIORITY_STROKE: Final = "#7a0177"
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,18 @@ class Division:
 
 
 @dataclass(frozen=True)
+class DrawMarker:
+    """An enterprise of a stored draw on the planner map: where, who, and who inspects it."""
+
+    lon: float
+    lat: float
+    name: str
+    credit_code: str
+    inspectors: tuple[str, ...] = ()
+    reasons: str = ""  # Chinese labels
+
+
+@dataclass(frozen=True)
 class MapContext:
     """What a page needs besides its kind: choices, the starting view and where things are.
 
@@ -133,6 +156,8 @@ class MapContext:
     bounds: tuple[float, float, float, float]
     filters: Mapping[str, str] = field(default_factory=dict)
     basemap_url: str | None = None
+    markers: Sequence[DrawMarker] = ()  # the planner's latest draw (accounts only)
+    draw_title: str = ""
     tiles: str = "/tiles"
     cell_path: str = "/maps/cell/"
     home: str = "/"
@@ -310,8 +335,58 @@ def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [layer], legend
 
 
+def _planner(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+    colours = {value: colour for value, colour, _ in RISK_TIER_CLASSES}
+    style = {"style": "categories", "field": "tier", "colours": colours, "zero": "#ffffb2",
+             "className": "geo-risk", "opacity": 0.7}  # fmt: skip
+    fields = [["tier", "风险等级 Tier", "class"], ["score", "风险得分 Score", "num"],
+              ["reasons_zh", "主要风险因素 Reasons", "text"],
+              ["expected_findings", "预计每年发现问题 Expected findings a year", "num"],
+              ["enterprises", "污染源 Enterprises", "int"]]  # fmt: skip
+    risk = _Layer("risk", "风险分级 Risk tier", _vector(ctx.tiles, "risk"), {}, style,
+                  "properties", fields)  # fmt: skip
+    outline = {"style": "outline", "stroke": _PRIORITY_STROKE, "className": "geo-priority"}
+    area_fields = [["rank", "排序 Rank", "int"], ["reasons_zh", "主要风险因素 Reasons", "text"],
+                   ["expected_findings", "预计每年发现问题 Expected findings a year", "num"],
+                   ["cells", "六边形 Cells", "int"], ["enterprises", "污染源 Enterprises", "int"],
+                   ["score", "平均风险得分 Mean score", "num"]]  # fmt: skip
+    areas = _Layer("priority-areas", "重点检查区域 Priority area",
+                   _vector(ctx.tiles, "priority-areas"), {}, outline, "properties",
+                   area_fields)  # fmt: skip
+    classes = [{"value": v, "colour": c, "label": label} for v, c, label in RISK_TIER_CLASSES]
+    classes.append({"colour": "#ffffff", "stroke": _PRIORITY_STROKE,
+                    "label": "重点检查区域（按预计发现问题排序）Priority area"})  # fmt: skip
+    if ctx.markers:
+        classes.append(
+            {"colour": "#08519c", "label": f"抽查企业 Drawn enterprise {ctx.draw_title}"}
+        )
+    legend = {"kind": "classes", "title": "风险分级 Risk tiers", "classes": classes,
+              "note": "H3 六边形 · 截至所选月末 · 点击查看风险因素"}  # fmt: skip
+    return [risk, areas], legend
+
+
+def _draw_markers(markers: Sequence[DrawMarker]) -> folium.FeatureGroup:
+    """The latest draw's enterprises as circle markers, their inspectors in the popup."""
+    group = folium.FeatureGroup(name="双随机抽查企业 Drawn enterprises")
+    for m in markers:
+        team = "、".join(m.inspectors) or "—"
+        html = (f'<div class="geo-popup"><h3>{escape(m.name)}</h3><table>'
+                f"<tr><th>统一社会信用代码</th><td>{escape(m.credit_code)}</td></tr>"
+                f"<tr><th>检查人员 Inspectors</th><td>{escape(team)}</td></tr>"
+                f"<tr><th>风险因素 Reasons</th><td>{escape(m.reasons or '—')}</td></tr>"
+                "</table></div>")  # fmt: skip
+        folium.CircleMarker(
+            [m.lat, m.lon], radius=6, color="#ffffff", weight=1.5, fill=True,
+            fill_color="#08519c", fill_opacity=0.95, class_name="geo-draw",
+            popup=folium.Popup(html, max_width=320), tooltip=escape(m.name),
+        ).add_to(group)  # fmt: skip
+    return group
+
+
 _BUILDERS = {"heatmap": _heatmap, "hexagons": _hexagons, "hotspots": _hotspots,
-             "emerging": _emerging, "clusters": _clusters}  # fmt: skip
+             "emerging": _emerging, "clusters": _clusters, "planner": _planner}  # fmt: skip
+#: Maps whose month slider sets the day the analysis runs up to (``end``), not the period.
+_UP_TO_MONTH = ("emerging", "planner")
 _RESOLUTION = {
     "hexagons": {"layer": "hexagons", "choices": ["auto", 5, 6, 7, 8, 9, 10], "value": "auto",
                  "auto": {"offset": -2, "min": 5, "max": 10}},
@@ -322,13 +397,13 @@ _RESOLUTION = {
 def _time(name: str, months: Sequence[str]) -> dict[str, Any] | None:
     """The month slider: ``period=YYYY-MM``; for emerging hot spots the analysis runs up to
     the month's end (``end=``), from the second quarter on (a trend needs two steps)."""
-    if name == "emerging":
-        steps = [[m, month_end(m)] for m in months[3:]]
+    if name in _UP_TO_MONTH:
+        steps = [[m, month_end(m)] for m in (months[3:] if name == "emerging" else months)]
         title = "分析截至月份 Analysis up to month"
     else:
         steps = [[m, m] for m in months]
         title = "按月播放 Month by month"
-    return {"param": "end" if name == "emerging" else "period", "steps": steps,
+    return {"param": "end" if name in _UP_TO_MONTH else "period", "steps": steps,
             "title": title, "interval_ms": 1500} if steps else None  # fmt: skip
 
 
@@ -405,7 +480,7 @@ def _config(
     return {
         "map": name, "title": spec.title, "subtitle": spec.subtitle, "home": ctx.home,
         "filters": {k: ctx.filters[k] for k in FILTERS if ctx.filters.get(k)},
-        "periods": [] if name == "emerging" else periods_of(ctx.months),
+        "periods": [] if name in _UP_TO_MONTH else periods_of(ctx.months),
         "time": _time(name, ctx.months), "resolution": _RESOLUTION.get(name),
         "jurisdictions": divisions, "industries": _industry_groups(ctx.industries),
         "layers": [layer.config() for layer in layers], "legend": legend,
@@ -435,6 +510,8 @@ def build_map(name: str, ctx: MapContext, assets: MapAssets | None = None) -> st
     layers, legend = _BUILDERS[name](ctx)
     refs = [(la.id, _folium_layer(la, ctx.filters, bounds).add_to(fmap)) for la in layers]
     refs.append(("jurisdictions", _boundaries(ctx, bounds).add_to(fmap)))  # lines on top
+    if name == "planner" and ctx.markers:
+        refs.append(("draw", _draw_markers(ctx.markers).add_to(fmap)))
     control = folium.LayerControl(collapsed=False).add_to(fmap)
     _Controller(_config(name, ctx, layers, legend), refs, control).add_to(fmap)
     west, south, east, north = _start_bounds(ctx)

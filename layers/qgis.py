@@ -113,6 +113,19 @@ _REDS: tuple[RGB, ...] = ((254, 229, 217), (252, 174, 145), (251, 106, 74), (222
                           (165, 15, 21))  # fmt: skip
 
 
+#: Risk tiers: high red, medium orange, low pale yellow.
+RISK_TIERS: tuple[tuple[str, RGB, str], ...] = (
+    ("high", (215, 25, 28), "高风险 High risk"),
+    ("medium", (253, 141, 60), "中风险 Medium risk"),
+    ("low", (255, 255, 178), "低风险 Low risk"),
+)
+
+
+def risk_tier_classes() -> tuple[StyleClass, ...]:
+    """The three risk tiers, high first."""
+    return tuple(StyleClass(label, colour, value=tier) for tier, colour, label in RISK_TIERS)
+
+
 def gi_bin_classes() -> tuple[StyleClass, ...]:
     """The seven Gi* confidence classes, hot 99 % first."""
     return tuple(StyleClass(label, colour, value=b) for b, colour, label in GI_BINS)
@@ -208,6 +221,14 @@ def enforcement_layers(
                          classes=density_ramp(kde_peak)), visible=False, opacity=0.75)]),
         ServiceLayer("clusters", "案件聚集区 Case clusters", "oapif", "clusters", analysis,
                      Symbology("polygon", (230, 85, 13), outline_only=True, outline_mm=0.6),
+                     visible=False),
+        ServiceLayer("risk", "风险分级 Risk tiers", "vectortile", "tiles/risk/{z}/{x}/{y}.mvt",
+                     analysis, Symbology("polygon", attribute="tier", classes=risk_tier_classes(),
+                                         outline_mm=0.1),
+                     visible=False, opacity=0.75),
+        ServiceLayer("priority-areas", "重点检查区域 Priority areas", "oapif", "priority-areas",
+                     analysis, Symbology("polygon", (122, 1, 119), outline_only=True,
+                                         outline_mm=0.8),
                      visible=False),
     ]  # fmt: skip
 

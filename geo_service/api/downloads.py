@@ -28,6 +28,8 @@ from geo_service.errors import BadFilterError, NotFoundError, UnknownLayerError
 from geo_service.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.filters import Filters
 from geo_service.layer_specs import USER_PARAMETERS, layer_parameters
+from geo_service.planning_layers import names_enterprises
+from geo_service.settings import Settings
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import read_jurisdictions
 from layers.errors import UnsupportedFormatError
@@ -52,8 +54,10 @@ router = APIRouter()
 class LayerParameters:
     """Analytic-layer parameters from the query (as ``geo-service export`` takes them)."""
 
-    resolution: str | None = Query(None, description="H3 resolution (hexagons 5-10, Gi* 5-8)")
-    unit: str | None = Query(None, description="hotspots: h3 or county")
+    resolution: str | None = Query(
+        None, description="H3 resolution (hexagons 5-10, Gi* and risk 5-8)"
+    )
+    unit: str | None = Query(None, description="hotspots: h3 or county; risk: cell or enterprise")
     step: str | None = Query(None, description="emerging-hotspots: quarter or month")
     method: str | None = Query(None, description="clusters: dbscan or hdbscan")
     weight: str | None = Query(None, description="kde: none or penalty_amount")
@@ -61,6 +65,9 @@ class LayerParameters:
     bandwidth_m: str | None = Query(None, description="kde bandwidth in metres")
     cell_m: str | None = Query(None, description="kde cell size in metres")
     kernel: str | None = Query(None, description="kde: quartic, epanechnikov or gaussian")
+    as_of: str | None = Query(None, description="risk, priority-areas: score at this day")
+    window_years: str | None = Query(None, description="risk, priority-areas: years counted 1-5")
+    min_cells: str | None = Query(None, description="priority-areas: smallest area in cells")
 
     def given(self) -> dict[str, str]:
         """The parameters present in the query."""
@@ -103,7 +110,12 @@ def _disposition(filename: str) -> str:
 
 
 def layer_file(
-    engine: Engine, layer: str, fmt: str, filters: Filters, parameters: dict[str, Any]
+    engine: Engine,
+    layer: str,
+    fmt: str,
+    filters: Filters,
+    parameters: dict[str, Any],
+    settings: Settings | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
     """The layer written in ``fmt`` (export names) as bytes, and its provenance.
 
@@ -111,7 +123,7 @@ def layer_file(
     """
     with tempfile.TemporaryDirectory(prefix="geo-download-") as folder:
         out = Path(folder) / f"layer.{fmt}"
-        summary = export_layer(engine, layer, fmt, out, filters, parameters)
+        summary = export_layer(engine, layer, fmt, out, filters, parameters, settings)
         side = out.with_name(out.name + ".metadata.json")  # CSV provenance
         meta = json.loads(side.read_text("utf-8")) if side.exists() else summary
         data = out.read_bytes()
@@ -171,6 +183,7 @@ def _kde_peak(engine: Engine, filters: Filters) -> float | None:
 def download(
     layer: str,
     ext: str,
+    request: Request,
     filters: Filters = Depends(scoped_filters),
     parameters: LayerParameters = Depends(),
     engine: Engine = Depends(get_engine),
@@ -180,8 +193,9 @@ def download(
     """A layer as GeoJSON, GeoPackage, CSV or XLSX (``kde`` also as GeoTIFF), with provenance."""
     fmt = _check_request(layer, ext)
     chosen = parameters.for_layer(layer)
-    data, meta = layer_file(engine, layer, fmt, filters, chosen)
-    if layer in RECORD_TABLES:
+    data, meta = layer_file(engine, layer, fmt, filters, chosen, request.app.state.settings)
+    named = filters.min_count is None and names_enterprises(layer, chosen)
+    if layer in RECORD_TABLES or named:
         audit_log.record(caller, "download", f"/downloads/{layer}.{ext}",
                          {**filters.as_dict(), **chosen}, meta.get("features"))  # fmt: skip
     headers = {

@@ -29,6 +29,7 @@ from geo_service.exports import load_layer
 from geo_service.filters import Filters
 from geo_service.layer_specs import layer_parameters
 from geo_service.limits import check_bbox
+from geo_service.planning_layers import names_enterprises
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import extent, read_records_page
 from layers.files import to_geojson_dict
@@ -48,12 +49,13 @@ LAYER_TITLES = {
     "hexagons": "H3 六边形汇总 Hexagon aggregates", "kde": "案件核密度 Case density (KDE)",
     "hotspots": "热点 Gi* hot spots", "emerging-hotspots": "时空热点 Emerging hot spots",
     "clusters": "聚集区 Clusters", "problem-types": "问题类型 Problem types",
-    "risk": "风险 Risk", "priority-areas": "重点检查区域 Priority areas",
+    "risk": "风险分级 Risk tiers", "priority-areas": "重点检查区域 Priority areas",
 }  # fmt: skip
 _ID_COLUMN = {"jurisdictions": "adcode", "enterprises": "credit_code", "cases": "case_id",
               "inspections": "inspection_id", "hexagons": "h3", "hotspots": "h3",
               "emerging-hotspots": "h3", "clusters": "cluster",
-              "problem-types": "adcode"}  # fmt: skip
+              "problem-types": "adcode", "risk": "h3",
+              "priority-areas": "area_id"}  # fmt: skip
 
 router = APIRouter()
 
@@ -131,14 +133,28 @@ def collection(
     return _collection(request, collection_id, engine)
 
 
+def _id_column(name: str, frame: gpd.GeoDataFrame) -> str:
+    """The property whose value is a feature's id (an enterprise's risk: its credit code)."""
+    column = _ID_COLUMN[name]
+    return column if column in frame.columns else "credit_code"
+
+
+def _audited(name: str, filters: Filters, parameters: dict[str, Any]) -> bool:
+    """Whether handing out this layer is written to the audit log (it names enterprises)."""
+    if name in RECORD_TABLES:
+        return True
+    return filters.min_count is None and names_enterprises(name, parameters)
+
+
 def _load(
-    engine: Engine,
+    request: Request,
     name: str,
     filters: Filters,
     bbox: tuple[float, ...] | None,
     parameters: dict[str, Any] | None = None,
 ) -> gpd.GeoDataFrame:
-    frame, _ = load_layer(engine, name, filters, parameters)
+    engine, settings = request.app.state.engine, request.app.state.settings
+    frame, _ = load_layer(engine, name, filters, parameters, settings)
     if bbox is not None and len(frame):
         frame = frame[frame.geometry.intersects(box(*bbox))]
     return frame
@@ -173,12 +189,12 @@ def items(
                           offset, limit)  # fmt: skip
     doc = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)
     doc.pop("metadata")
-    for feature, fid in zip(doc["features"], page[_ID_COLUMN[collection_id]], strict=True):
+    for feature, fid in zip(doc["features"], page[_id_column(collection_id, page)], strict=True):
         feature["id"] = str(fid)
     doc.update(numberMatched=matched, numberReturned=len(page),
                timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                links=_page_links(request, offset, limit, matched))  # fmt: skip
-    if collection_id in RECORD_TABLES:
+    if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), len(page))
     return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
 
@@ -201,7 +217,7 @@ def _page(
     filtering = any(n not in _RESERVED and n not in parameters for n in request.query_params)
     if name in RECORD_TABLES and filters.min_count is None and not filtering:
         return read_records_page(engine, name, filters, bbox=bbox, offset=offset, limit=limit)
-    frame = _load(engine, name, filters, bbox, parameters)
+    frame = _load(request, name, filters, bbox, parameters)
     frame = _property_filters(request, frame, skip=set(parameters))
     return frame.iloc[offset : offset + limit], len(frame)
 
@@ -239,7 +255,7 @@ def queryables(
     _caller: Caller = Depends(get_caller),
 ) -> JSONResponse:
     _check(collection_id)
-    frame = _load(engine, collection_id, Filters(), None)
+    frame = _load(request, collection_id, Filters(), None)
     properties = {
         c: {"type": _json_type(t)} for c, t in frame.dtypes.items() if c != frame.geometry.name
     }
@@ -277,12 +293,12 @@ def item(
 ) -> JSONResponse:
     _check(collection_id)
     parameters = layer_parameters(collection_id, request.query_params)
-    frame = _load(engine, collection_id, filters, None, parameters)
-    match = frame[frame[_ID_COLUMN[collection_id]].astype(str) == feature_id]
+    frame = _load(request, collection_id, filters, None, parameters)
+    match = frame[frame[_id_column(collection_id, frame)].astype(str) == feature_id]
     if match.empty:
         raise UnknownLayerError(f"no feature {feature_id!r} in {collection_id}")
     feature = to_geojson_dict(match.iloc[:1], {})["features"][0]
     feature["id"] = feature_id
-    if collection_id in RECORD_TABLES:
+    if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), 1)
     return JSONResponse(feature, media_type=GEOJSON)

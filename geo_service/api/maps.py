@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from html import escape
 from typing import Any
 
@@ -33,6 +34,7 @@ from geo_service.boundaries import read_divisions
 from geo_service.errors import BadFilterError, NotFoundError, StoreNotReadyError
 from geo_service.exports import EXPORTABLE
 from geo_service.filters import Filters
+from geo_service.planning_layers import latest_draw_markers
 from geo_service.store.queries import data_version, extent, read_frame
 from layers.maps import MAPS, Division, MapContext, build_map, cell_profile
 
@@ -90,13 +92,21 @@ def map_page(
     request: Request,
     filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
-    _caller: Caller = Depends(get_caller),
+    caller: Caller = Depends(get_caller),
+    audit_log: AuditLog = Depends(get_audit_log),
 ) -> HTMLResponse:
-    """An interactive map (heatmap, hexagons, hotspots, emerging, clusters); the filters in
-    the query are where the page starts."""
+    """An interactive map (heatmap, hexagons, hotspots, emerging, clusters, planner); the
+    filters in the query are where the page starts. The planner shows accounts the latest
+    stored draw of the jurisdiction (audited: it names enterprises)."""
     if name not in MAPS:
         raise NotFoundError(f"no map {name!r}; choose from {', '.join(MAPS)}")
-    return HTMLResponse(build_map(name, map_context(request, engine, filters)))
+    ctx = map_context(request, engine, filters)
+    if name == "planner" and caller.authenticated:
+        title, markers = latest_draw_markers(engine, filters.jurisdiction)
+        if markers:
+            ctx = replace(ctx, markers=markers, draw_title=title)
+            audit_log.record(caller, "read", f"/maps/{name}", filters.as_dict(), len(markers))
+    return HTMLResponse(build_map(name, ctx))
 
 
 def _check_cell(cell: str) -> None:

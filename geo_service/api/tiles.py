@@ -34,8 +34,9 @@ from geo_service.api.dependencies import (
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.errors import BadFilterError, BadTileError, UnknownLayerError
 from geo_service.filters import Filters
-from geo_service.layer_specs import SPECS, USER_PARAMETERS
+from geo_service.layer_specs import SPECS, USER_PARAMETERS, bound_text
 from geo_service.layer_specs import layer_parameters as checked_parameters
+from geo_service.planning_layers import names_enterprises
 from geo_service.store.models import RECORD_TABLES
 from geo_service.tile_cache import CachedTile, TileService, tile_service
 from layers.heat import heat_tile, legend_png
@@ -68,6 +69,12 @@ FIELD_LABELS: Final = {
     "size": "案件数 cases in the cluster", "area_km2": "面积（平方公里）area (km²)",
     "density_per_km2": "密度（件/平方公里）cases per km²", "records": "记录数 records",
     "dominant_label": "主要问题类型 dominant problem type",
+    "score": "风险得分 0…1 risk score", "tier": "风险等级 high/medium/low risk tier",
+    "expected_findings": "预计每年发现问题数 expected findings a year",
+    "reasons": "主要风险因素 main risk components (JSON)",
+    "reasons_zh": "主要风险因素 main risk components", "area_id": "区域编号 area id",
+    "rank": "排序 rank by expected findings", "cells": "六边形数 cells",
+    "top_enterprises": "风险最高的企业 riskiest enterprises (JSON)",
 }  # fmt: skip
 
 router = APIRouter()
@@ -148,9 +155,7 @@ def _parameter_docs(layers: Sequence[str]) -> list[dict[str, Any]]:
     bounds: dict[str, list[str]] = {}
     for layer in layers:
         for name, bound in USER_PARAMETERS.get(layer, {}).items():
-            allowed = "|".join(map(str, bound)) if isinstance(bound[0], str) else (
-                f"{bound[1]:g}…{bound[2]:g}")  # fmt: skip
-            bounds.setdefault(name, []).append(f"{layer}: {allowed}")
+            bounds.setdefault(name, []).append(f"{layer}: {bound_text(bound)}")
     return [_doc(name, "; ".join(text)) for name, text in bounds.items()]
 
 
@@ -256,8 +261,15 @@ def cached_response(request: Request, tile: CachedTile, cache_control: str) -> R
     return Response(body, media_type=tile.media_type, headers=headers)
 
 
-def _cache_control(layer: str) -> str:
-    scope = "private" if layer in RECORD_TABLES else "public"  # point records need an account
+def _names_enterprises(tile: TileRequest) -> bool:
+    """Point records, or a layer naming enterprises for an account: audited, kept private."""
+    if tile.layer in RECORD_TABLES:
+        return True
+    return tile.filters.min_count is None and names_enterprises(tile.layer, dict(tile.parameters))
+
+
+def _cache_control(tile: TileRequest) -> str:
+    scope = "private" if _names_enterprises(tile) else "public"  # these need an account
     return f"{scope}, max-age={_MAX_AGE_S}"
 
 
@@ -453,7 +465,7 @@ async def feature_tile(
         return vector_tile(source, tile.layer, *tile.index)
 
     cached = await _tile(service, tile, _FORMATS[tile.fmt], make)
-    if tile.layer in RECORD_TABLES and cached.body:  # point records handed out: audited
+    if cached.body and _names_enterprises(tile):  # point records handed out: audited
         await run_in_threadpool(get_audit_log(request).record, caller_of(request), "tile",
                                 request.url.path, dict(request.query_params))  # fmt: skip
-    return cached_response(request, cached, _cache_control(tile.layer))
+    return cached_response(request, cached, _cache_control(tile))

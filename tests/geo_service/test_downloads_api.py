@@ -273,7 +273,7 @@ def test_project_sources_all_answer_with_the_filters(
             assert json.loads(tif.headers["x-provenance"])["filters"] == filters.as_dict()
         else:
             tiles.append(tile_url(source))
-    assert len(tiles) == 3 and all(t.endswith(f"?{NANNING_SINCE_2023}") for t in tiles)
+    assert len(tiles) == 4 and all(t.endswith(f"?{NANNING_SINCE_2023}") for t in tiles)
     if not _has_tile_routes(client.app):
         pytest.skip("the /tiles routes are not in the app yet: tile sources not fetched")
     x, y = _busiest_tile(built_sample_store, filters, 10)
@@ -337,7 +337,7 @@ def test_qgis_opens_the_project_against_the_live_service(
         "分析图层 Analysis",
     ]
     layers = {info["name"]: info for info in report["layers"].values()}
-    assert len(layers) == 9 and all(info["valid"] for info in layers.values()), layers
+    assert len(layers) == 11 and all(info["valid"] for info in layers.values()), layers
     filters = Filters()
     for name, (provider, source) in _sources(path.read_text("utf-8")).items():
         info = layers[name]
@@ -349,6 +349,7 @@ def test_qgis_opens_the_project_against_the_live_service(
     assert layers["行政区划 Jurisdictions"]["renderer"] == "categorizedSymbol"
     assert layers["行政处罚案件 Penalty cases"]["renderer"] == "singleSymbol"
     assert len(layers["热点 Gi* hot spots"]["styles"]) == 7
+    assert len(layers["风险分级 Risk tiers"]["styles"]) == 3
     density = layers["案件核密度值 Case density GeoTIFF (件/km²)"]
     assert density["renderer"] == "singlebandpseudocolor" and density["drawn_pixels"] > 0
     if _has_tile_routes(create_app(Settings(database_url=_url(live_server)))):

@@ -77,6 +77,9 @@ def test_pages_configure_picker_slider_and_tiled_layers(name: str) -> None:
     if name == "emerging":  # the analysis runs up to a month's end, from two quarters on
         assert config["time"]["param"] == "end" and steps[0] == ["2024-04", "2024-04-30"]
         assert config["periods"] == []
+    elif name == "planner":  # risk as of each month's end, every month
+        assert config["time"]["param"] == "end" and steps[0][1] == f"{MONTHS[0]}-31"
+        assert [s[0] for s in steps] == list(MONTHS) and config["periods"] == []
     else:
         assert config["time"]["param"] == "period" and [s[1] for s in steps] == list(MONTHS)
         assert "2024-Q2" in config["periods"]
@@ -190,3 +193,18 @@ def test_cell_profile_counts_only_the_cell() -> None:
     assert profile["top_problem_types"] == [["扬尘", 2], ["危废", 1], ["废水", 1]]
     assert profile["top_enterprises"] == [["甲公司", 2], ["乙公司", 1]]
     assert profile["resolution"] == 8 and profile["h3"] == cell
+
+
+def test_planner_shows_the_draw_markers_it_is_given() -> None:
+    from layers.maps import DrawMarker, MapContext, build_map
+
+    marker = DrawMarker(108.3, 22.8, "南宁<某>化工有限公司", "91450100MA5XXXXXX1",
+                        ("张三", "李四"), "重复违法、处罚金额")  # fmt: skip
+    ctx = MapContext(divisions=(), industries=(), months=("2025-01",),
+                     bounds=(104.4, 20.9, 112.1, 26.4))  # fmt: skip
+    plain = build_map("planner", ctx)
+    assert "geo-draw" not in plain and "/tiles/risk/" in plain and "/tiles/priority-areas/" in plain
+    html = build_map("planner", MapContext(**{**ctx.__dict__, "markers": (marker,),
+                                              "draw_title": "2025-Q1"}))  # fmt: skip
+    assert "geo-draw" in html and "张三、李四" in html and "南宁&lt;某&gt;化工有限公司" in html
+    assert "南宁<某>" not in html

@@ -52,7 +52,7 @@ def test_every_layer_is_declared_once_with_its_provider_and_source() -> None:
     maplayers = {m.findtext("id"): m for m in root.iter("maplayer")}
     tree = {t.get("id"): t for t in root.iter("layer-tree-layer")}
     order = [e.get("id") for e in root.find("layerorder") or []]
-    assert set(maplayers) == set(tree) == set(order) and len(order) == len(set(order)) == 8
+    assert set(maplayers) == set(tree) == set(order) and len(order) == len(set(order)) == 10
     assert all(len(i or "") > 10 for i in maplayers)  # QGIS replaces shorter ids
     kinds = {
         m.findtext("layername"): (m.get("type"), m.findtext("provider")) for m in maplayers.values()
@@ -80,11 +80,19 @@ def test_sources_point_at_the_service_with_the_filters() -> None:
         parts = urlsplit(url)
         assert f"{parts.scheme}://{parts.netloc}{parts.path}" == BASE
         assert dict(parse_qsl(parts.query)) == QUERY
-        assert typename in {"cases", "inspections", "enterprises", "clusters", "jurisdictions"}
+        assert typename in {
+            "cases",
+            "inspections",
+            "enterprises",
+            "clusters",
+            "jurisdictions",
+            "priority-areas",
+        }
     templates = [tile_url(s) for s in sources["vectortile"] + sources["wms"]]
     assert {urlsplit(t).path for t in templates} == {
         "/geo/tiles/hotspots/{z}/{x}/{y}.mvt",
         "/geo/tiles/hexagons/{z}/{x}/{y}.mvt",
+        "/geo/tiles/risk/{z}/{x}/{y}.mvt",
         "/geo/tiles/kde/{z}/{x}/{y}.png",
     }
     assert all(dict(parse_qsl(urlsplit(t).query)) == QUERY for t in templates)
@@ -127,6 +135,23 @@ def test_hotspots_are_categorised_by_gi_bin_with_arcgis_colours() -> None:
     labels = [s.get("name", "") for s in styles]
     assert labels[0].startswith("热点 99%") and labels[-1].startswith("冷点 99%")
     assert all("置信度" in label for label in labels if "不显著" not in label)
+
+
+def test_risk_is_categorised_by_tier_high_red_medium_orange_low_yellow() -> None:
+    layer = _layer(_project(), "风险分级 Risk tiers")
+    styles = layer.findall("renderer/styles/style")
+    colours = {}
+    for style in styles:
+        fill = style.find("symbols/symbol/layer/prop[@k='color']")
+        assert fill is not None and style.get("layer") == "risk"
+        colours[style.get("expression")] = tuple(int(v) for v in fill.get("v", "").split(","))
+    assert colours == {
+        "\"tier\" = 'high'": (215, 25, 28, 255),
+        "\"tier\" = 'medium'": (253, 141, 60, 255),
+        "\"tier\" = 'low'": (255, 255, 178, 255),
+    }
+    assert [s.get("name") for s in styles] == ["高风险 High risk", "中风险 Medium risk",
+                                               "低风险 Low risk"]  # fmt: skip
 
 
 def test_hexagons_are_graduated_by_cases() -> None:

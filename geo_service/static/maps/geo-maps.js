@@ -76,6 +76,12 @@
           color: "#777", weight: 0.3, opacity: 0.6, className: spec.className };
       };
     },
+    outline: function (spec) {  // areas drawn as outlines only (priority areas over risk)
+      return function (p, zoom) {
+        return { fill: true, fillOpacity: 0, stroke: true, color: spec.stroke || "#7a0177",
+          weight: zoom < 10 ? 3 : 2, opacity: 0.95, className: spec.className };
+      };
+    },
     areas: function (spec) {
       return function (p, zoom) {  // small areas: a thick outline keeps them visible zoomed out
         var colour = classColour(spec, p[spec.field]) || spec.colours[0];
