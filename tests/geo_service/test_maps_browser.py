@@ -31,7 +31,7 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "maps"
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 #: What each map draws: the CSS class of its data paths (None: heat raster tiles).
 DRAWN = {"heatmap": None, "hexagons": "geo-hexagon", "hotspots": "geo-hotspot",
-         "emerging": "geo-emerging", "clusters": "geo-cluster"}  # fmt: skip
+         "emerging": "geo-emerging", "clusters": "geo-cluster", "planner": "geo-risk"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -312,4 +312,23 @@ def test_api_docs_work_offline(watched: Watched) -> None:
     page.wait_for_function("document.querySelectorAll('.opblock').length > 10")
     page.wait_for_load_state("networkidle")
     _screenshot(page, "docs")
+    watched.assert_clean()
+
+
+def test_planner_draws_risk_tiers_and_outlines_priority_areas(watched: Watched) -> None:
+    watched.goto("/maps/planner")
+    _wait_drawn(watched, "planner")
+    page = watched.page
+    page.wait_for_function("document.querySelectorAll('path.geo-priority').length > 0")
+    fills = page.evaluate(
+        "[...new Set([...document.querySelectorAll('path.geo-risk')].map(p => p.getAttribute('fill')))]"
+    )
+    assert set(fills) <= {"#d7191c", "#fd8d3c", "#ffffb2"} and "#d7191c" in fills
+    outline = page.evaluate(
+        "(() => { const p = document.querySelector('path.geo-priority');"
+        " return [p.getAttribute('stroke'), p.getAttribute('fill-opacity')]; })()"
+    )
+    assert outline == ["#7a0177", "0"]
+    assert watched.tiles_since(0, "priority-areas") and watched.tiles_since(0, "risk")
+    _screenshot(page, "planner-areas")
     watched.assert_clean()

@@ -102,6 +102,12 @@ PROBES = [
     Probe("stats", "/stats/cases?group_by=year&jurisdiction={j}"),
     Probe("stats_xlsx", "/stats/cases.xlsx?group_by=county&jurisdiction={j}", public=False),
     Probe("stats_xlsx", "/stats/inspections.xlsx?group_by=year&jurisdiction={j}"),
+    Probe("plan", "/plans?jurisdiction={j}&inspector_days=5", points=True),
+    Probe("items", "/collections/risk/items?jurisdiction={j}&unit=enterprise&limit=10000",
+          points=True),
+    Probe("vector_tile", f"/tiles/risk/{TILE}.mvt?jurisdiction={{j}}"),
+    Probe("download", "/downloads/priority-areas.geojson?jurisdiction={j}"),
+    Probe("map_page", "/maps/planner?jurisdiction={j}"),
     Probe("audit_log", "/audit?limit=5", admin_only=True, scoped=False),
     # {draw}: the example draw of the jurisdiction asked for (the own county's unscoped)
     Probe("draw_list", "/draws?jurisdiction={j}", points=True,
