@@ -171,16 +171,28 @@ def build(
     end: DateOpt = None,
     violation_type: str | None = None,
     layer: Annotated[list[str] | None, typer.Option(help="only these layers")] = None,
+    backend: Annotated[
+        str, typer.Option(help="local, or dask: a Dask cluster (GEO_DASK_SCHEDULER)")
+    ] = "local",
 ) -> None:
     """Compute and store every analytic layer for the filters."""
     from geo_service.build import build_layers
     from geo_service.store import make_engine, require_schema
 
     try:
+        if backend not in ("local", "dask"):
+            raise ValueError(f"backend {backend!r}; expected local or dask")
         filters = _filters(jurisdiction, industry, period, start, end, violation_type)
-        engine = make_engine(_settings().database_url)
+        settings = _settings()
+        engine = make_engine(settings.database_url)
         require_schema(engine)
-        summary = build_layers(engine, filters, layer)
+        if backend == "dask":
+            from geo_service.distributed import build_layers_dask
+
+            scheduler = settings.dask_scheduler or None
+            summary = build_layers_dask(engine, filters, layer, scheduler=scheduler)
+        else:
+            summary = build_layers(engine, filters, layer)
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(summary)

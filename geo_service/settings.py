@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         ",".join(f"{q:g}" for q in DEFAULT_TIERS),
         description="Score quantiles from which a cell or enterprise is high and medium risk",
     )
+    dask_scheduler: str = Field(
+        "",
+        description="Address of the Dask scheduler `geo-service build --backend dask` uses "
+        "(tcp://host:8786; its workers must see the build's partition directory); empty: a "
+        "LocalCluster of 2 worker processes",
+    )
 
     @field_validator("risk_weights")
     @classmethod
