@@ -13,8 +13,8 @@ once on the sum with the same functions as the single-machine build:
 - the emerging cube: counts per (cell, calendar month) (:class:`MonthCounts`),
   laid out by step by :func:`month_cube`;
 - KDE: moments and bounds of the points (:class:`PointMoments`) for the shared
-  grid and the bandwidth, then binned grids
-  (:func:`analytics.density.bin_points`) that add.
+  grid and the bandwidth, then binned grids (:func:`analytics.density.bin_points`,
+  kept sparse while small: :class:`BinnedGrid`) that add.
 
 Every partial supports ``+``; the empty partial of each kind is its zero.
 """
@@ -335,6 +335,50 @@ def silverman_from_distances(d2_m2: ArrayLike, weights: ArrayLike) -> float:
     cumulative = np.cumsum(w[order])
     dm = float(np.sqrt(d2[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)]))
     return 0.9 * min(sd, np.sqrt(1.0 / np.log(2.0)) * dm) * float(w.sum()) ** -0.2
+
+
+@dataclass(frozen=True)
+class BinnedGrid:
+    """Binned weights on a grid of ``shape``, kept sparse (flat cell index → weight) while few.
+
+    A partition's points touch a few cells of a large grid: adding sparse grids moves
+    those cells, not the whole grid; past a third of the cells the sum turns dense.
+    """
+
+    shape: tuple[int, int]
+    index: NDArray[np.int64]
+    values: NDArray[np.float64]
+    dense: NDArray[np.float64] | None = None
+
+    @classmethod
+    def of(cls, binned: NDArray[np.float64]) -> BinnedGrid:
+        """The sparse form of a dense binned grid (e.g. from :func:`bin_points`)."""
+        index = np.flatnonzero(binned)
+        shape = (int(binned.shape[0]), int(binned.shape[1]))
+        return cls(shape, index.astype(np.int64), binned.ravel()[index])
+
+    def to_array(self) -> NDArray[np.float64]:
+        """The dense ``shape`` array."""
+        if self.dense is not None:
+            return self.dense
+        size = self.shape[0] * self.shape[1]
+        dense = np.bincount(self.index, weights=self.values, minlength=size)
+        return dense.astype(np.float64).reshape(self.shape)
+
+    def __add__(self, other: BinnedGrid) -> BinnedGrid:
+        if other.shape != self.shape:
+            raise PartialsError(f"grids of shapes {self.shape} and {other.shape} differ")
+        size = self.shape[0] * self.shape[1]
+        if (
+            self.dense is not None
+            or other.dense is not None
+            or (3 * (self.index.size + other.index.size) > size)
+        ):
+            empty = np.empty(0, np.int64)
+            return BinnedGrid(self.shape, empty, np.empty(0), self.to_array() + other.to_array())
+        cells, row = np.unique(np.concatenate([self.index, other.index]), return_inverse=True)
+        values = np.bincount(row, weights=np.concatenate([self.values, other.values]))
+        return BinnedGrid(self.shape, cells.astype(np.int64), values.astype(np.float64))
 
 
 def add_partials(*parts: dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from analytics.emerging import emerging_hotspots
 from analytics.hexagons import Records
 from analytics.hotspots import cell_hotspots
 from analytics.partials import (
+    BinnedGrid,
     HexagonPartial,
     MonthCounts,
     PointMoments,
@@ -158,7 +159,7 @@ def centre_distances(
 def binned_grids(loaded: Loaded, grids: dict[str, tuple[str, str, Grid]]) -> dict[str, Any]:
     """The partition's points binned on each grid (``key → (kind, weight, grid)``)."""
     return {
-        key: bin_points(loaded.x_m, loaded.y_m, _weights(loaded, weight), grid)
+        key: BinnedGrid.of(bin_points(loaded.x_m, loaded.y_m, _weights(loaded, weight), grid))
         for key, (kind, weight, grid) in grids.items()
         if kind == loaded.kind
     }
@@ -312,9 +313,10 @@ def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
         grids["sources"] = ("enterprises", "none", grid)
     futures = run.client.map(binned_grids, run.loaded, grids=grids, pure=False)
     binned = _summed(run.client, futures, run.timeout_s)
-    zeros = np.zeros((grid.ny, grid.nx))
+    zeros = BinnedGrid.of(np.zeros((grid.ny, grid.nx)))
+    cases = binned.get("cases", zeros).to_array()
     surface = binned_density(
-        binned.get("cases", zeros), grid, bandwidth_m=h, kernel=kernel, n_points=moments.n,
+        cases, grid, bandwidth_m=h, kernel=kernel, n_points=moments.n,
         total_weight=moments.weight, fixed_bandwidth=parameters["bandwidth_m"] is not None,
         weighted=weight == "penalty_amount",
     )  # fmt: skip
@@ -322,7 +324,8 @@ def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
     surface = replace(surface, units=units)
     if parameters["ratio_to"] == "enterprises":  # as geo_service.layer_specs.kde_layer
         n_sources = int(run.partials.get("register_n", 0))
-        sources = binned_density(binned.get("sources", zeros), grid, bandwidth_m=h,
+        sources = binned.get("sources", zeros).to_array()
+        sources = binned_density(sources, grid, bandwidth_m=h,
                                  kernel=kernel, n_points=n_sources,
                                  total_weight=float(n_sources))  # fmt: skip
         one_source_peak = float(sources.values.max()) / max(1.0, sources.total_weight)

@@ -18,6 +18,7 @@ from analytics.density import silverman_bandwidth_m as silverman
 from analytics.emerging import space_time_cube
 from analytics.hexagons import Records, hexagon_aggregates
 from analytics.partials import (
+    BinnedGrid,
     HexagonPartial,
     PartialsError,
     PointMoments,
@@ -136,7 +137,9 @@ def test_kde_partials_make_the_whole_surface(weighted: bool) -> None:
     h = silverman_from_distances(d2, np.concatenate([w[i] for i in pieces]))
     assert h == pytest.approx(silverman(x, y, w), rel=1e-12)
     grid = density_grid(moments.bounds, h, "quartic")
-    binned = sum(bin_points(x[i], y[i], w[i], grid) for i in pieces)
+    grids = [BinnedGrid.of(bin_points(x[i], y[i], w[i], grid)) for i in pieces]
+    binned = functools.reduce(operator.add, grids).to_array()
+    assert_allclose(binned, bin_points(x, y, w, grid), rtol=1e-12, atol=1e-12 * w.max())
     surface = binned_density(binned, grid, bandwidth_m=h, kernel="quartic", n_points=moments.n,
                              total_weight=moments.weight, fixed_bandwidth=False,
                              weighted=weighted)  # fmt: skip
@@ -156,3 +159,18 @@ def test_add_partials_adds_key_by_key() -> None:
     assert total["a"].tolist() == [2.0, 2.0, 2.0]
     assert total["m"].n == 1 and total["m"].bounds == (1.0, 1.0, 2.0, 2.0)
     assert add_partials() == {}
+
+
+def test_binned_grids_add_sparse_then_dense() -> None:
+    a = np.zeros((4, 5))
+    a[1, 2], a[3, 4] = 1.5, 2.0
+    b = np.zeros((4, 5))
+    b[1, 2] = 0.5
+    total = BinnedGrid.of(a) + BinnedGrid.of(b)
+    assert total.dense is None and total.index.tolist() == [7, 19]
+    assert_allclose(total.to_array(), a + b)
+    full = BinnedGrid.of(np.ones((4, 5)))
+    assert (total + full).dense is not None
+    assert_allclose((total + full).to_array(), a + b + 1)
+    with pytest.raises(PartialsError):
+        _ = total + BinnedGrid.of(np.zeros((2, 2)))
