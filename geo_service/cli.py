@@ -189,8 +189,11 @@ def build(
         if backend == "dask":
             from geo_service.distributed import build_layers_dask
 
-            scheduler = settings.dask_scheduler or None
-            summary = build_layers_dask(engine, filters, layer, scheduler=scheduler)
+            scheduler = settings.dask_scheduler or None  # its workers read the partitions:
+            workdir = settings.data_dir / "dask-partitions" if scheduler else None  # shared
+            summary = build_layers_dask(
+                engine, filters, layer, scheduler=scheduler, workdir=workdir
+            )
         else:
             summary = build_layers(engine, filters, layer)
     except (ServiceError, ValueError) as exc:
