@@ -236,7 +236,8 @@ def geojson_tile(source: TileSource, z: int, x: int, y: int, buffer: int = BUFFE
     lonlat = shapely.orient_polygons(shapely.transform(geometries, _to_lonlat), exterior_cw=False)
     texts = shapely.to_geojson(lonlat)
     if source.id_column is not None:
-        ids = [plain_value(v) for v in source.properties[source.id_column].to_numpy()[features]]
+        values = source.properties[source.id_column].to_numpy()[features]
+        ids = [None if v is None else str(plain_value(v)) for v in values]  # as items: text
     else:
         ids = [None] * len(features) if source.ids is None else source.ids[features].tolist()
     items = []
