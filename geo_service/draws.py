@@ -79,13 +79,15 @@ def jurisdiction_name(engine: Engine, adcode: str) -> str | None:
 
 
 def draw_inputs(
-    engine: Engine, jurisdiction: str | None, as_of: dt.date
+    engine: Engine, jurisdiction: str | None, as_of: dt.date, settings: Settings
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The located enterprises of ``jurisdiction`` (None: the whole store) with ``weight``
-    (risk score), ``tier``, ``reasons``, ``category`` and ``last_inspected`` as of ``as_of``;
-    and the risk parameters."""
+    (risk score with the settings' weights), ``tier``, ``reasons``, ``category`` and
+    ``last_inspected`` as of ``as_of``; and the risk parameters."""
     records = read_risk_records(engine, jurisdiction, as_of)
-    scores = enterprise_scores(engine, records, jurisdiction=jurisdiction)
+    scores = enterprise_scores(engine, records, jurisdiction=jurisdiction,
+                               weights=settings.risk_weights,
+                               tiers=settings.risk_tier_quantiles)  # fmt: skip
     last = last_inspections(records).to_numpy()
     frame = pd.DataFrame({
         "credit_code": scores["credit_code"], "name": scores["name"],
@@ -141,7 +143,7 @@ def make_draw(
     start, _ = quarter_bounds(quarter)
     jurisdiction_level(engine, jurisdiction)  # an unknown division is a BadFilterError
     as_of = start - dt.timedelta(days=1)
-    enterprises, risk_parameters = draw_inputs(engine, jurisdiction, as_of)
+    enterprises, risk_parameters = draw_inputs(engine, jurisdiction, as_of, settings)
     roster, exclusions = roster_of(engine, jurisdiction)
     version = data_version(engine)
     context = {
@@ -182,7 +184,7 @@ def run_backtest(
         raise BadFilterError(f"test year {test_year} is outside {YEARS[0]}-{YEARS[1]}")
     if train_until >= dt.date(test_year, 1, 1):
         raise BadFilterError("the training period must end before the test year")
-    enterprises, risk_parameters = draw_inputs(engine, jurisdiction, train_until)
+    enterprises, risk_parameters = draw_inputs(engine, jurisdiction, train_until, settings)
     cases = read_frame(engine, "cases", Filters(jurisdiction=jurisdiction, period=str(test_year)),
                        ["credit_code"])  # fmt: skip
     counts = cases["credit_code"].dropna().astype(str).value_counts()

@@ -51,17 +51,12 @@ from geo_service.store.models import INGEST_TABLES
 from geo_service.store.queries import read_frame
 from layers.errors import UnsupportedFormatError
 from layers.files import write_tables_xlsx
+from layers.labels import REASON_LABELS_ZH
 from layers.maps import DrawMarker
 
 #: The layers this module makes.
 RISK_LAYERS = ("risk", "priority-areas")
 
-#: Chinese names of the risk components (``reasons_zh``).
-REASON_LABELS_ZH: dict[str, str] = {
-    "repeat_offending": "重复违法", "severity": "处罚金额", "inspection_gap": "检查间隔",
-    "case_density": "案件密度", "hotspot": "热点", "trend": "上升趋势",
-    "exceedances": "在线监测超标", "complaints": "信访投诉", "problem_mix": "问题类型",
-}  # fmt: skip
 
 #: Dated tables and their date column (the default ``as_of`` is the latest of them).
 _DATED = {"cases": "decision_date", "inspections": "inspection_date",

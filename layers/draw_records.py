@@ -17,17 +17,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
 from analytics.draw_records import record_digest
+from layers.labels import REASON_LABELS_ZH, STRATUM_LABELS_ZH
 
-#: Supervision categories (监管类别) of the strata.
-STRATUM_LABELS_ZH: dict[str, str] = {
-    "key": "重点排污单位", "special": "特殊监管对象", "general": "一般排污单位",
-}  # fmt: skip
-#: Risk components named as reasons (the risk layer's words).
-REASON_LABELS_ZH: dict[str, str] = {
-    "repeat_offending": "重复违法", "severity": "处罚金额", "inspection_gap": "检查间隔",
-    "case_density": "案件密度", "hotspot": "热点", "trend": "上升趋势",
-    "exceedances": "在线监测超标", "complaints": "信访投诉", "problem_mix": "问题类型",
-}  # fmt: skip
 #: Columns of the enterprises sheet and table.
 HEADERS = ("序号", "监管类别", "统一社会信用代码", "单位名称", "风险得分", "抽中概率",
            "风险原因", "最近检查日期", "执法人员")  # fmt: skip

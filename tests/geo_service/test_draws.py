@@ -307,3 +307,17 @@ def test_every_draw_and_read_is_audited_and_files_hold_the_record(
     entry = read_audit(six, account=account)[-1]
     assert entry["records"] == len(record["selected"])
     assert entry["parameters"]["record_digest"] == made["record_digest"]
+
+
+def test_the_draw_weighs_risk_with_the_settings_weights(own_copy: Engine) -> None:
+    """GEO_RISK_WEIGHTS and GEO_RISK_TIERS reach the draw: its record names the weights
+    and tier quantiles the risk scores were made with."""
+    only_repeats = Settings(risk_weights={"repeat_offending": 1.0}, risk_tiers="0.8,0.5")
+    default = make_draw(own_copy, jurisdiction=COUNTY, quarter=QUARTER, seed="w",
+                        settings=SETTINGS, created_by="test")  # fmt: skip
+    weighted = make_draw(own_copy, jurisdiction=COUNTY, quarter="2025-Q2", seed="w",
+                         settings=only_repeats, created_by="test")  # fmt: skip
+    risk = json.loads(weighted.record_json)["parameters"]["risk"]
+    assert risk["weights"] == {"repeat_offending": 1.0}
+    assert [t["quantile"] for t in risk["tiers"].values()][:2] == [0.8, 0.5]
+    assert json.loads(default.record_json)["parameters"]["risk"]["weights"] != risk["weights"]

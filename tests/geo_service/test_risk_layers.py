@@ -22,9 +22,10 @@ from geo_service.exports import load_layer
 from geo_service.filters import Filters
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.paths import SAMPLE_SLICE
-from geo_service.planning_layers import REASON_LABELS_ZH, latest_record_date
+from geo_service.planning_layers import latest_record_date
 from geo_service.settings import Settings, get_settings
 from geo_service.store.queries import read_frame
+from layers.labels import REASON_LABELS_ZH
 from tests.conftest import account_headers
 
 COUNTY, NEIGHBOUR = "450102", "450103"
