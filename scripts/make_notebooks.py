@@ -298,10 +298,192 @@ def gis_layers() -> nbformat.NotebookNode:
                         "display_name": "Python 3", "language": "python"}})  # fmt: skip
 
 
+PLANNING_SETUP = """\
+import datetime as dt, json, tempfile, warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analytics.draw import seed_commitment, new_seed, verify_seed
+from analytics.priority import inspection_plan, priority_areas
+from geo_service.boundaries import load_divisions, read_divisions, read_divisions_file
+from geo_service.build import build_layers
+from geo_service.draws import make_draw, run_backtest
+from geo_service.filters import Filters
+from geo_service.ingest import IngestOptions, ingest_file
+from geo_service.paths import SAMPLE_SLICE
+from geo_service.planning import cell_scores, enterprise_scores, read_risk_records
+from layers.labels import REASON_LABELS_ZH
+from geo_service.settings import Settings
+from geo_service.store import make_engine, migrate
+
+warnings.filterwarnings("ignore", message="Geometry is in a geographic CRS")
+plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"]
+plt.rcParams["axes.unicode_minus"] = False
+workdir = Path(tempfile.mkdtemp(prefix="geo-notebook-"))
+url = f"sqlite:///{workdir / 'geo.db'}"
+engine = make_engine(url)
+migrate(engine)
+load_divisions(engine, read_divisions_file())
+for kind in ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors"):
+    summary = ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv",
+                          IngestOptions(kind=kind, rejects_path=workdir / f"{kind}.rejects.csv", progress=False))
+    print(f"{kind:12}", {k: summary[k] for k in ("rows", "accepted", "rejected")})
+build_layers(engine, Filters(), layers=["problem-types"])  # problem types feed the problem-mix component
+settings = Settings(database_url=url)
+divisions = read_divisions(engine).table
+counties = divisions[divisions["level"] == "county"]
+CITY = "450100"  # 南宁市
+"""
+
+
+def planning() -> nbformat.NotebookNode:
+    """03: where inspectors should go next, and an auditable draw."""
+    cells = [
+        new_markdown_cell(
+            "# Where should inspectors go next?\n\nA planner's walk through the risk layer, the "
+            "priority areas, a capacity-limited inspection plan and the auditable risk-weighted "
+            "double-random draw (双随机) — on the bundled Guangxi sample slice with all six kinds "
+            "of records (register, cases, inspections, online-monitoring exceedances, complaints, "
+            "the officers' roster), ingested into a fresh store. Every step calls the functions "
+            "behind `geo-service build`, `geo-service plan`, `geo-service draw` and "
+            "`geo-service backtest`."
+        ),
+        new_code_cell(PLANNING_SETUP),
+        new_markdown_cell(
+            "## 1. Risk of every enterprise, and why\n\nRisk is scored from the records up to a "
+            "day (here the end of 2024): each component — repeat offending, penalties, time since "
+            "the last inspection, case density, hot spots, trend, exceedances, complaints, problem "
+            "types — is ranked among the enterprises; the score is their weighted sum, and each "
+            "component's contribution is kept, so every score can be explained."
+        ),
+        new_code_cell(
+            "records = read_risk_records(engine, CITY, dt.date(2024, 12, 31))\n"
+            "scores = enterprise_scores(engine, records, jurisdiction=CITY)\n"
+            'print("components:", scores.attrs["parameters"]["components"])\n'
+            'print(scores["tier"].value_counts().to_dict())\n'
+            'top = scores.sort_values("score", ascending=False).head(10)\n'
+            'top.assign(原因=top["reasons"].map(lambda r: "、".join(REASON_LABELS_ZH[n] for n in r)))[\n'
+            '    ["name", "category", "score", "tier", "原因", "expected_findings"]]'
+        ),
+        new_code_cell(
+            'contributions = top.set_index("name").filter(like="c_")\n'
+            "contributions.columns = [REASON_LABELS_ZH[c[2:]] for c in contributions.columns]\n"
+            'ax = contributions.plot.barh(stacked=True, figsize=(10, 5), colormap="tab10")\n'
+            'ax.invert_yaxis(); ax.set_xlabel("risk score (sum of contributions)")\n'
+            'ax.legend(fontsize=8, loc="lower right"); ax.set_title("the ten riskiest enterprises of 南宁市")\n'
+            'assert np.allclose(scores.filter(like="c_").sum(axis=1), scores["score"])'
+        ),
+        new_markdown_cell(
+            "## 2. Risk cells and priority areas\n\nThe same components per H3 cell; contiguous "
+            "high-risk cells merge into priority areas, ranked by the violations expected there "
+            "per year, each with its dominant reasons and its riskiest enterprises."
+        ),
+        new_code_cell(
+            "cells = cell_scores(engine, records, jurisdiction=CITY)\n"
+            "areas = priority_areas(cells, scores)\n"
+            "from analytics.cells import cells_to_polygons\n"
+            "import geopandas as gpd\n"
+            'hexes = gpd.GeoDataFrame(cells, geometry=cells_to_polygons(cells["h3"].to_numpy()), crs="EPSG:4326")\n'
+            'tier_colors = {"high": "#d7191c", "medium": "#fdae61", "low": "#ffffbf"}\n'
+            'city_counties = counties[counties["city_adcode"] == CITY]\n'
+            'ax = city_counties.boundary.plot(figsize=(10, 9), color="#888888", linewidth=0.4)\n'
+            'hexes.plot(ax=ax, color=hexes["tier"].map(tier_colors), alpha=0.8)\n'
+            'areas.boundary.plot(ax=ax, color="black", linewidth=1.2)\n'
+            "for _, area in areas.head(5).iterrows():\n"
+            "    p = area.geometry.representative_point(); ax.annotate(f\"#{area['rank']}\", (p.x, p.y), fontsize=10)\n"
+            'ax.set_axis_off(); ax.set_title("risk tiers and priority areas (ranked), 南宁市")\n'
+            'areas.assign(原因=areas["reasons"].map(lambda r: "、".join(REASON_LABELS_ZH[n] for n in r)))[\n'
+            '    ["rank", "cells", "enterprises", "expected_findings", "原因"]].head(10)'
+        ),
+        new_markdown_cell(
+            "## 3. A plan for the inspector-days there are\n\nWith 60 inspector-days this "
+            "quarter (a key unit takes a day and a half, others a day or half a day), which "
+            "enterprises cover the most expected violations? An exact knapsack over half-days."
+        ),
+        new_code_cell(
+            "plan = inspection_plan(scores, inspector_days=60,\n"
+            '                       days_per_enterprise={"key": 1.5, "special": 1.0, "general": 0.5})\n'
+            'summary = plan.attrs["summary"]\n'
+            'print({k: summary[k] for k in ("method", "days_used", "enterprises", "expected_findings", "share_of_expected_findings")})\n'
+            'assert summary["days_used"] <= 60\n'
+            'plan[["name", "category", "days", "expected_findings", "findings_per_day"]].head(10)'
+        ),
+        new_markdown_cell(
+            "## 4. The double-random draw (双随机), auditable\n\nBefore the draw the bureau "
+            "publishes the SHA-256 commitment of a fresh random seed; the draw uses the seed, "
+            "and anyone can check it afterwards against the commitment and redo the draw: the "
+            "same inputs and seed give the same record, byte for byte. Enterprises are drawn per "
+            "category with the quarter's quotas (key 25 %, special 15 %, general 5 %), weighted "
+            "by risk, leaving out those inspected in the past year; officers are drawn in pairs "
+            "from the county's roster, never one excluded from the enterprise (回避), workloads "
+            "balanced."
+        ),
+        new_code_cell(
+            'COUNTY = "450102"  # 兴宁区\n'
+            "seed = new_seed()\n"
+            "commitment = seed_commitment(seed)\n"
+            'print("published before the draw:", commitment)\n'
+            'stored = make_draw(engine, jurisdiction=COUNTY, quarter="2025-Q1", seed=seed,\n'
+            '                   settings=settings, created_by="notebook", commitment=commitment)\n'
+            "record = json.loads(stored.record_json)\n"
+            'print("draw", stored.draw_id, "digest", stored.record_digest, "seed verifies:", verify_seed(seed, commitment))\n'
+            'pd.DataFrame(record["strata"]).T'
+        ),
+        new_code_cell(
+            'drawn = pd.DataFrame(record["selected"])\n'
+            'drawn.assign(原因=drawn["reasons"].map(lambda r: "、".join(REASON_LABELS_ZH.get(n, n) for n in r)))[\n'
+            '    ["draw_order", "name", "stratum", "weight", "原因", "inspector_names"]].head(12)'
+        ),
+        new_code_cell(
+            "# the same seed again: the same record; another seed: another draw\n"
+            'again = make_draw(engine, jurisdiction=COUNTY, quarter="2025-Q1", seed=seed, settings=settings, created_by="notebook")\n'
+            'other = make_draw(engine, jurisdiction=COUNTY, quarter="2025-Q1", seed=new_seed(), settings=settings, created_by="notebook")\n'
+            "assert again.record_json == stored.record_json\n"
+            "assert other.record_json != stored.record_json\n"
+            'print("identical:", again.record_digest == stored.record_digest, "| other seed differs:", other.record_digest != stored.record_digest)'
+        ),
+        new_markdown_cell(
+            "## 5. Does weighting by risk find more? A backtest\n\nRisk scored on the data up to "
+            "the end of 2024; for 2025, many stratified draws of the same sizes, weighted by risk "
+            "and uniform: which share of 2025's penalty cases fell on the drawn enterprises?"
+        ),
+        new_code_cell(
+            "result = run_backtest(engine, train_until=dt.date(2024, 12, 31), test_year=2025,\n"
+            "                      settings=settings, n_draws=200, seed=1)\n"
+            'weighted, uniform, lift = result["risk_weighted_hit_rate"], result["uniform_hit_rate"], result["lift"]\n'
+            "print(f\"risk-weighted hit rate {weighted['mean']:.3f} (p05–p95 {weighted['p05']:.3f}–{weighted['p95']:.3f})\")\n"
+            "print(f\"uniform hit rate       {uniform['mean']:.3f} (p05–p95 {uniform['p05']:.3f}–{uniform['p95']:.3f})\")\n"
+            "print(f\"lift {lift['ratio_of_means']:.2f} (per draw p05–p95 {lift['p05']:.2f}–{lift['p95']:.2f})\")\n"
+            "fig, ax = plt.subplots(figsize=(8, 4))\n"
+            'ax.bar(["uniform", "risk-weighted"], [uniform["mean"], weighted["mean"]],\n'
+            '       yerr=[[uniform["mean"] - uniform["p05"], weighted["mean"] - weighted["p05"]],\n'
+            '             [uniform["p95"] - uniform["mean"], weighted["p95"] - weighted["mean"]]],\n'
+            '       color=["#999999", "#d7191c"], capsize=6)\n'
+            'ax.set_ylabel("share of 2025 cases found"); ax.set_title("backtest: 200 draws each, p05–p95")'
+        ),
+    ]
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
+                        "display_name": "Python 3", "language": "python"}})  # fmt: skip
+
+
+def _stable_ids(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Cell ids by position, so that regenerating an unchanged notebook changes no byte."""
+    for number, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{number:02d}"
+    return notebook
+
+
 def main() -> None:
     NOTEBOOKS.mkdir(exist_ok=True)
-    nbformat.write(leadership(), NOTEBOOKS / "01_where_violations_concentrate.ipynb")
-    nbformat.write(gis_layers(), NOTEBOOKS / "02_gis_layers.ipynb")
+    for notebook, name in [
+        (leadership(), "01_where_violations_concentrate.ipynb"),
+        (gis_layers(), "02_gis_layers.ipynb"),
+        (planning(), "03_planning_inspections.ipynb"),
+    ]:
+        nbformat.write(_stable_ids(notebook), NOTEBOOKS / name)
 
 
 if __name__ == "__main__":
