@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -264,6 +264,17 @@ def _checked_date(layer: str, name: str, text: str, low: str, high: str) -> str:
     if not low <= value.isoformat() <= high:
         raise BadFilterError(f"{layer} {name} must be within {low}…{high}")
     return value.isoformat()
+
+
+def refuse_unknown(layer: str, names: Iterable[str], also: Collection[str] = ()) -> None:
+    """BadFilterError for the first of ``names`` that is neither a parameter of ``layer``
+    nor one of ``also`` (the filters, where a request may carry them too)."""
+    accepted = USER_PARAMETERS.get(layer, {})
+    unknown = [name for name in names if name not in accepted and name not in also]
+    if unknown:
+        takes = ", ".join([*sorted(also), *accepted]) or "no parameters"
+        raise BadFilterError(f"{unknown[0]!r} is not a parameter of the {layer} layer; "
+                             f"it takes {takes}")  # fmt: skip
 
 
 def layer_parameters(layer: str, given: Mapping[str, str]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from geo_service.build import analytic_layer
 from geo_service.errors import BadFilterError, NotFoundError, UnknownLayerError
 from geo_service.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.filters import Filters
-from geo_service.layer_specs import USER_PARAMETERS, layer_parameters
+from geo_service.layer_specs import layer_parameters, refuse_unknown
 from geo_service.planning_layers import names_enterprises
 from geo_service.settings import Settings
 from geo_service.store.models import RECORD_TABLES
@@ -77,10 +77,7 @@ class LayerParameters:
     def for_layer(self, layer: str) -> dict[str, Any]:
         """Validated, typed parameters of ``layer``; BadFilterError for any that do not fit."""
         given = self.given()
-        allowed = USER_PARAMETERS.get(layer, {})
-        for name in given:
-            if name not in allowed:
-                raise BadFilterError(f"parameter {name!r} does not apply to the {layer} layer")
+        refuse_unknown(layer, given)
         return layer_parameters(layer, given)
 
 

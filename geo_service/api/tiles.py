@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -34,7 +34,7 @@ from geo_service.api.dependencies import (
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.errors import BadFilterError, BadTileError, UnknownLayerError
 from geo_service.filters import Filters
-from geo_service.layer_specs import SPECS, USER_PARAMETERS, bound_text
+from geo_service.layer_specs import SPECS, USER_PARAMETERS, bound_text, refuse_unknown
 from geo_service.layer_specs import layer_parameters as checked_parameters
 from geo_service.planning_layers import names_enterprises
 from geo_service.store.models import RECORD_TABLES
@@ -84,25 +84,10 @@ def layer_parameters(layer: str, query: QueryParams) -> dict[str, Any]:
     """The layer's analysis parameters from the query, checked against the service's one
     table of bounds (:data:`USER_PARAMETERS`); names that are neither those nor filters
     are refused, and values equal to the layer's defaults left out (one cache entry)."""
-    accepted = USER_PARAMETERS.get(layer, {})
-    unknown = [name for name in query if name not in _FILTERS and name not in accepted]
-    if unknown:
-        takes = ", ".join([*sorted(_FILTERS), *accepted])
-        raise BadFilterError(f"{unknown[0]!r} is not a parameter of the {layer} tiles; "
-                             f"they take {takes}")  # fmt: skip
+    refuse_unknown(layer, query, also=_FILTERS)
     parameters = checked_parameters(layer, query)
-    if layer == "kde":
-        _check_kde(parameters)
     defaults = SPECS[layer].defaults if layer in SPECS else {}
     return {k: v for k, v in parameters.items() if defaults.get(k, object()) != v}
-
-
-def _check_kde(parameters: Mapping[str, Any]) -> None:
-    """Keep the surface's grid within memory: a bandwidth alone gets cells of a twentieth of
-    it, which must not be finer than the 250 m the table allows for ``cell_m``."""
-    bandwidth, cell = parameters.get("bandwidth_m"), parameters.get("cell_m")
-    if bandwidth is not None and cell is None and bandwidth / 20 < 250:
-        raise BadFilterError("give cell_m (≥ 250 m) with a bandwidth_m below 5000 m")
 
 
 def _date(name: str, text: str | None) -> dt.date | None:

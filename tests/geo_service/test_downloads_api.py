@@ -359,3 +359,14 @@ def test_qgis_opens_the_project_against_the_live_service(
 
 def _url(server: LiveServer) -> str:
     return server.engine.url.render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/downloads/cases.csv?resolution=8", "/downloads/kde.tif?resolution=6",
+     "/downloads/hexagons.geojson?kernel=quartic", "/downloads/kde.tif?bandwidth_m=2000"],
+)  # fmt: skip
+def test_parameters_a_layer_does_not_take_are_refused(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "bad_filter"
