@@ -14,24 +14,20 @@ from __future__ import annotations
 
 import calendar
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Final
 
 import folium
-import h3
 import numpy as np
-import pandas as pd
 from branca.element import Element, Figure, MacroElement
 from folium.plugins import VectorGridProtobuf
 from folium.template import Template
-from jinja2.utils import htmlsafe_json_dumps
 
-from analytics.cells import points_to_cells
 from analytics.emerging import CATEGORY_LABELS
 from layers.errors import LayerError
+from layers.offline import check_offline
 
 #: Filters a page passes to its layers, in the order the URLs carry them.
 FILTERS: Final = ("jurisdiction", "industry", "period", "start", "end", "violation_type")
@@ -57,15 +53,6 @@ _COLD_RAMP: Final = ("#08306b", "#08519c", "#2171b5", "#4292c6", "#6baed6", "#9e
                      "#c6dbef", "#deebf7")  # fmt: skip
 CLUSTER_BREAKS: Final = (0, 2, 5, 10, 20)
 _PURPLES: Final = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
-_EXTERNAL = re.compile(r"""(?:https?:)?//[^\s"'<>()\\]+""", re.IGNORECASE)
-_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+)""")
-
-
-class OfflineError(RuntimeError):
-    """A page would reach beyond the service (a CDN, an external tile server).
-
-    Not a ValueError: such a page is a fault of the service, never of the request.
-    """
 
 
 class UnknownMapError(LayerError, LookupError):
@@ -526,66 +513,3 @@ def _auto_resolution(bbox: tuple[float, float, float, float]) -> int:
     span = max(bbox[2] - bbox[0], 1e-6)
     zoom = int(np.clip(np.floor(np.log2(360 * 1000 / 256 / span)), 0, 14))
     return int(np.clip(zoom - 2, 5, 10))
-
-
-def external_references(html: str, allowed: Sequence[str] = ()) -> list[str]:
-    """Every ``http(s)://`` or protocol-relative reference in ``html`` not in ``allowed``.
-
-    Examples
-    --------
-    >>> external_references('<script src="https://cdn.example/x.js"></script><a href="/x">')
-    ['https://cdn.example/x.js']
-    """
-    for url in allowed:  # as written in the page: raw, or in JSON escaped for a <script>
-        for form in (url, json.dumps(url)[1:-1], str(htmlsafe_json_dumps(url))[1:-1]):
-            html = html.replace(form, "")
-    return [m.group(0) for m in _EXTERNAL.finditer(html)]
-
-
-def check_offline(html: str, basemap_url: str | None = None) -> None:
-    """Raise :class:`OfflineError` if ``html`` references anything outside the service."""
-    found = external_references(html, [basemap_url] if basemap_url else [])
-    if found:
-        raise OfflineError(f"the page would load from outside the service: {found[:5]}")
-
-
-def local_references(html: str) -> list[str]:
-    """The ``src``/``href``/``url()`` references of a page that point into the service."""
-    refs = [a or b for a, b in _REFERENCE.findall(html)]
-    return sorted({r for r in refs if r.startswith("/") and not r.startswith("//")})
-
-
-def cell_profile(cell: str, cases: pd.DataFrame, inspections: pd.DataFrame,
-                 top: int = 5) -> dict[str, Any]:  # fmt: skip
-    """What a click on an H3 cell shows: counts, penalty sum, top problem types and enterprises.
-
-    ``cases`` has ``lon``, ``lat``, ``penalty_amount``, ``problem_type_label`` and
-    ``enterprise_name``; ``inspections`` has ``lon``, ``lat``, ``problem_found`` and
-    ``problem_type_label``. Records are placed in cells from their coordinates at the
-    cell's resolution, as the hexagon layer does.
-    """
-    resolution = h3.get_resolution(cell)
-    target = h3.str_to_int(cell)
-
-    def inside(frame: pd.DataFrame) -> pd.DataFrame:
-        lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
-        return frame[points_to_cells(lon, lat, resolution) == target]
-
-    in_cases, in_inspections = inside(cases), inside(inspections)
-    found = in_inspections["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
-    labels = pd.concat([in_cases["problem_type_label"],
-                        in_inspections.loc[found, "problem_type_label"]]).dropna()  # fmt: skip
-    names = in_cases["enterprise_name"].dropna().astype(str)
-    amounts = pd.to_numeric(in_cases["penalty_amount"], errors="coerce").fillna(0.0)
-    return {
-        "h3": cell, "resolution": resolution, "cases": len(in_cases),
-        "inspections": len(in_inspections), "problems_found": int(found.sum()),
-        "penalty_sum": float(amounts.sum()),
-        "top_problem_types": _top(labels, top), "top_enterprises": _top(names[names != ""], top),
-    }  # fmt: skip
-
-
-def _top(values: pd.Series, n: int) -> list[list[Any]]:
-    counts = values.value_counts(sort=False)
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
-    return [[str(k), int(v)] for k, v in ordered]

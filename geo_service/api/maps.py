@@ -36,7 +36,8 @@ from geo_service.exports import EXPORTABLE
 from geo_service.filters import Filters
 from geo_service.planning_layers import latest_draw_markers
 from geo_service.store.queries import data_version, extent, read_frame
-from layers.maps import MAPS, Division, MapContext, build_map, cell_profile
+from layers.cell_profile import cell_profile
+from layers.maps import MAPS, Division, MapContext, build_map
 
 SWAGGER = "/static/vendor/swagger-ui-dist"
 _CELL_COLUMNS = {

@@ -21,7 +21,8 @@ from geo_service.filters import Filters
 from geo_service.paths import STATIC_DIR
 from geo_service.settings import Settings
 from geo_service.store.queries import read_frame
-from layers.maps import MAPS, external_references, local_references
+from layers.maps import MAPS
+from layers.offline import external_references, local_references
 from tests.conftest import account_headers
 
 MAX_PAGE_BYTES = 2_000_000

@@ -11,23 +11,20 @@ import pandas as pd
 import pytest
 
 from analytics.emerging import CATEGORY_LABELS
+from layers.cell_profile import cell_profile
 from layers.maps import (
     GI_CLASSES,
     MAPS,
     Division,
     MapAssets,
     MapContext,
-    OfflineError,
     UnknownMapError,
     build_map,
-    cell_profile,
-    check_offline,
     emerging_classes,
-    external_references,
-    local_references,
     month_end,
     periods_of,
 )
+from layers.offline import OfflineError, check_offline, external_references, local_references
 
 BOUNDS = (104.4, 20.9, 112.1, 26.4)
 DIVISIONS = (
