@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     )
     progress: bool = Field(True, description="Show a progress bar on long ingests (stderr)")
     sql_echo: bool = False
+    db_pool_size: int = Field(
+        5, ge=1, description="Connections each process keeps open to PostgreSQL (SQLite: unused)"
+    )
+    db_max_overflow: int = Field(
+        10, ge=0, description="Connections opened beyond the pool under load, closed after use"
+    )
+    db_pool_recycle_s: int = Field(
+        1800,
+        ge=-1,
+        description="Seconds after which a pooled PostgreSQL connection is replaced "
+        "(-1: never); every checkout is also pinged first",
+    )
     tile_cache_mb: int = Field(256, ge=0, description="Bound of the in-memory tile cache (MB)")
     basemap_url: str | None = Field(
         None,

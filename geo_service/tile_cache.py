@@ -26,13 +26,17 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from geo_service.build import analytic_layer
+from geo_service.errors import AuthenticationRequiredError
 from geo_service.exports import load_layer
 from geo_service.filters import Filters
 from geo_service.settings import Settings
-from geo_service.store.queries import data_version, read_jurisdictions
+from geo_service.store.db import is_postgres
+from geo_service.store.models import RECORD_TABLES
+from geo_service.store.postgis_tiles import record_tile_mvt, tile_bbox_lonlat
+from geo_service.store.queries import RECORD_KEYS, data_version, read_jurisdictions, read_records
 from layers.heat import HeatSource
 from layers.rasters import geotiff_to_surface
-from layers.tiles import TileSource
+from layers.tiles import TileSource, geojson_tile, vector_tile
 
 #: Long free texts left out of vector tiles (GeoJSON tiles and items keep them).
 HEAVY_COLUMNS = ("description", "attributes")
@@ -220,6 +224,33 @@ class TileService:
         """A feature layer prepared for tiles (loaded once per data version)."""
         key = ("vector", layer, filters, tuple(sorted(parameters.items())), self.version())
         return self.layers.get(key, lambda: self._load_vector(layer, filters, parameters))
+
+    def feature_tile(self, layer: str, fmt: str, filters: Filters, parameters: dict[str, Any],
+                     index: tuple[int, int, int]) -> bytes:  # fmt: skip
+        """The encoded tile (``mvt`` or ``geojson``) of a feature layer; b"" if empty.
+
+        Point records on PostgreSQL are read per tile (:meth:`record_tile`); every
+        other layer is cut from the layer prepared once (:meth:`vector_layer`).
+        """
+        if layer in RECORD_TABLES and is_postgres(self.engine):
+            return self.record_tile(layer, fmt, filters, index)
+        source = self.vector_layer(layer, filters, parameters).source
+        if fmt == "geojson":
+            return geojson_tile(source, *index)
+        return vector_tile(source, layer, *index)
+
+    def record_tile(self, layer: str, fmt: str, filters: Filters,
+                    index: tuple[int, int, int]) -> bytes:  # fmt: skip
+        """A tile of point records straight from PostGIS, never the whole layer in memory:
+        MVT by ``ST_AsMVT`` (:func:`record_tile_mvt`); GeoJSON cut by our encoder from the
+        records in the buffered tile, found on the GiST index."""
+        if filters.min_count is not None:  # the public view, as load_layer refuses it
+            raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
+        if fmt != "geojson":
+            return record_tile_mvt(self.engine, layer, filters, *index, exclude=HEAVY_COLUMNS)
+        frame = read_records(self.engine, layer, filters, bbox=tile_bbox_lonlat(*index))
+        source = TileSource(frame, exclude=HEAVY_COLUMNS, id_column=RECORD_KEYS[layer])
+        return geojson_tile(source, *index)
 
     def heat_layer(self, filters: Filters, parameters: dict[str, Any]) -> HeatLayer:
         """The KDE surface prepared for heat tiles (built when missing)."""

@@ -40,7 +40,7 @@ from geo_service.planning_layers import names_enterprises
 from geo_service.store.models import RECORD_TABLES
 from geo_service.tile_cache import CachedTile, TileService, tile_service
 from layers.heat import heat_tile, legend_png
-from layers.tiles import MAX_ZOOM, geojson_tile, tilejson, vector_tile
+from layers.tiles import MAX_ZOOM, tilejson
 
 MVT = "application/vnd.mapbox-vector-tile"
 GEOJSON = "application/geo+json"
@@ -444,10 +444,8 @@ async def feature_tile(
     service = tile_service(request)
 
     def make() -> bytes:
-        source = service.vector_layer(tile.layer, tile.filters, dict(tile.parameters)).source
-        if tile.fmt == "geojson":
-            return geojson_tile(source, *tile.index)
-        return vector_tile(source, tile.layer, *tile.index)
+        return service.feature_tile(tile.layer, tile.fmt, tile.filters, dict(tile.parameters),
+                                    tile.index)  # fmt: skip
 
     cached = await _tile(service, tile, _FORMATS[tile.fmt], make)
     if cached.body and _names_enterprises(tile):  # point records handed out: audited

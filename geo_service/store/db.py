@@ -16,6 +16,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.errors import StoreNotReadyError
+from geo_service.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -61,10 +62,25 @@ def _open_existing_file(engine: Engine, path: str) -> None:
     event.listen(engine, "checkout", checkout)
 
 
-def make_engine(database_url: str, *, echo: bool = False) -> Engine:
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """``create_engine`` pool arguments of a PostgreSQL engine from the settings
+    (``GEO_DB_POOL_SIZE``, ``GEO_DB_MAX_OVERFLOW``, ``GEO_DB_POOL_RECYCLE_S``); every
+    checkout pings the connection first, so a restarted server costs no failed request."""
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_recycle": settings.db_pool_recycle_s,
+        "pool_pre_ping": True,
+    }
+
+
+def make_engine(
+    database_url: str, *, echo: bool = False, settings: Settings | None = None
+) -> Engine:
     """Create an engine for ``database_url``; a SQLite file (and its folder) is created if
     missing, here only: connections open the file that is there (see
-    :func:`_open_existing_file`)."""
+    :func:`_open_existing_file`). A PostgreSQL engine pools its connections as
+    :func:`pool_options` of ``settings`` say (the environment's when None)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, echo=echo)
@@ -74,7 +90,7 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
             _open_existing_file(engine, url.database)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, **pool_options(settings or get_settings()))
 
 
 def is_postgres(engine: Engine) -> bool:

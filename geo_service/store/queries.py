@@ -7,7 +7,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import ColumnElement, Engine, Select, Table, func, select, true
+from sqlalchemy import ColumnElement, Engine, Select, Table, func, literal_column, select, true
 
 from analytics.cells import cells_to_strings
 from geo_service.errors import BadFilterError, UnknownLayerError
@@ -63,22 +63,42 @@ def _conditions(engine: Engine, kind: str, table: Table, filters: Filters) -> Co
     return cond
 
 
-_RECORD_KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
+#: The natural key of each point-record table (its sort order and feature id).
+RECORD_KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
+
+
+def record_filter(
+    engine: Engine, kind: str, filters: Filters | None, bbox: tuple[float, ...] | None = None
+) -> tuple[Table, ColumnElement[bool]]:
+    """The table of point records of ``kind`` and the condition of ``filters`` and a WGS84
+    ``bbox`` (west, south, east, north: points inside or on its edge, as shapely's
+    intersects). On PostgreSQL the box is first matched on the GiST index of ``geom``
+    (``&&``, whose boxes are single precision) and then exactly on lon/lat."""
+    if kind not in RECORD_TABLES:
+        raise UnknownLayerError(f"no record layer {kind!r}")
+    table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    cond = _conditions(engine, kind, table, filters or Filters())
+    if bbox is not None:
+        west, south, east, north = (float(v) for v in bbox)
+        if engine.dialect.name == "postgresql":
+            envelope = func.ST_MakeEnvelope(west, south, east, north, 4326)
+            cond &= literal_column(f"{table.name}.geom").op("&&")(envelope)
+        cond &= table.c.lon.between(west, east) & table.c.lat.between(south, north)
+    return table, cond
+
+
+def record_columns(table: Table) -> list[Any]:
+    """The stored columns of a point-record table that layers show (no row or batch ids)."""
+    return [c for c in table.c if c.name not in _HIDDEN]
 
 
 def _records_query(
     engine: Engine, kind: str, filters: Filters | None, bbox: tuple[float, ...] | None
 ) -> tuple[Select[Any], list[str], ColumnElement[Any]]:
     """The query of point records of ``kind`` (stored columns), their names and sort key."""
-    if kind not in RECORD_TABLES:
-        raise UnknownLayerError(f"no record layer {kind!r}")
-    table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
-    columns = [c for c in table.c if c.name not in _HIDDEN]
-    cond = _conditions(engine, kind, table, filters or Filters())
-    if bbox is not None:  # points: inside or on the edge of the box, as shapely's intersects
-        west, south, east, north = bbox
-        cond &= table.c.lon.between(west, east) & table.c.lat.between(south, north)
-    return select(*columns).where(cond), [c.name for c in columns], table.c[_RECORD_KEYS[kind]]
+    table, cond = record_filter(engine, kind, filters, bbox)
+    columns = record_columns(table)
+    return select(*columns).where(cond), [c.name for c in columns], table.c[RECORD_KEYS[kind]]
 
 
 def _records_frame(rows: Any, names: list[str]) -> gpd.GeoDataFrame:
@@ -88,13 +108,19 @@ def _records_frame(rows: Any, names: list[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
 
-def read_records(engine: Engine, kind: str, filters: Filters | None = None) -> gpd.GeoDataFrame:
-    """Point records of ``kind`` matching ``filters`` as a WGS84 GeoDataFrame.
+def read_records(
+    engine: Engine,
+    kind: str,
+    filters: Filters | None = None,
+    bbox: tuple[float, ...] | None = None,
+) -> gpd.GeoDataFrame:
+    """Point records of ``kind`` matching ``filters`` (in a WGS84 ``bbox`` if given) as a
+    WGS84 GeoDataFrame.
 
     Properties are the stored columns (``h3_15`` as its string id), ordered by
     the natural key.
     """
-    query, names, key = _records_query(engine, kind, filters, None)
+    query, names, key = _records_query(engine, kind, filters, bbox)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(key)).all()
     return _records_frame(rows, names)

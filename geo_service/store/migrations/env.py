@@ -10,10 +10,12 @@ target_metadata = Base.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    """Leave PostGIS's own table and the geometry columns/indexes migrations add by hand."""
+    """Leave PostGIS's own table, the geometry columns/indexes migrations add by hand and
+    the PostgreSQL-only serving indexes (``pgix_*``, revision 0005)."""
     if type_ == "table" and name == "spatial_ref_sys":
         return False
-    return not (name == "geom" or (name or "").endswith("_geom"))
+    named = name or ""
+    return not (name == "geom" or named.endswith("_geom") or named.startswith("pgix_"))
 
 
 def run_migrations_offline() -> None:
