@@ -334,3 +334,34 @@ def test_migration_0005_up_and_down_on_postgis(worker_id: str) -> None:
     assert left == set()
     assert gist == {f"ix_{t}_geom" for t in (*KINDS, "jurisdictions")}
     assert "varchar_pattern_ops" in pattern
+
+
+# ---------------------------------------------------------------- deployment files
+
+
+def test_compose_file_runs_the_service_beside_postgis() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text(encoding="utf-8"))
+    db, service = compose["services"]["db"], compose["services"]["service"]
+    assert db["image"] == "postgis/postgis:15-3.4"
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in db["volumes"])
+    assert set(compose["volumes"]) >= {v.split(":")[0] for v in db["volumes"]}
+    assert service["build"] == "."
+    assert service["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "/healthz" in " ".join(service["healthcheck"]["test"])
+    command = " ".join(service["command"])
+    assert command.index("geo-service init") < command.index("geo-service serve")
+    url = make_url(service["environment"]["GEO_DATABASE_URL"].replace(
+        "${GEO_DB_PASSWORD:?set GEO_DB_PASSWORD}", "secret"))  # fmt: skip
+    assert (url.drivername, url.host, url.database, url.username) == (
+        "postgresql+psycopg", "db", db["environment"]["POSTGRES_DB"],
+        db["environment"]["POSTGRES_USER"])  # fmt: skip
+    settings = Settings(**{k.removeprefix("GEO_").lower(): v
+                           for k, v in service["environment"].items()})  # fmt: skip
+    assert settings.db_pool_size == 5 and settings.port == 8000
+    dockerfile = (root / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.startswith("# geo-service") and "FROM python:3.11-slim" in dockerfile
+    assert "pip install -c requirements.lock ." in dockerfile
