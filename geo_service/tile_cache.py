@@ -32,8 +32,19 @@ from geo_service.filters import Filters
 from geo_service.settings import Settings
 from geo_service.store.db import is_postgres
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.postgis_tiles import record_tile_mvt, tile_bbox_lonlat
-from geo_service.store.queries import RECORD_KEYS, data_version, read_jurisdictions, read_records
+from geo_service.store.postgis_tiles import (
+    record_bounds,
+    record_fields,
+    record_tile_mvt,
+    tile_bbox_lonlat,
+)
+from geo_service.store.queries import (
+    RECORD_KEYS,
+    data_version,
+    provenance,
+    read_jurisdictions,
+    read_records,
+)
 from layers.heat import HeatSource
 from layers.rasters import geotiff_to_surface
 from layers.tiles import TileSource, geojson_tile, vector_tile
@@ -152,6 +163,15 @@ class VectorLayer:
 
 
 @dataclass(frozen=True)
+class LayerSummary:
+    """What a TileJSON says of a feature layer: field types, extent (WGS84), provenance."""
+
+    fields: dict[str, str]
+    bounds: tuple[float, float, float, float]
+    provenance: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class HeatLayer:
     """The KDE surface ready for heat tiles, and how it was made."""
 
@@ -238,6 +258,24 @@ class TileService:
         if fmt == "geojson":
             return geojson_tile(source, *index)
         return vector_tile(source, layer, *index)
+
+    def layer_summary(self, layer: str, filters: Filters,
+                      parameters: dict[str, Any]) -> LayerSummary:  # fmt: skip
+        """Field types, extent and provenance of a feature layer (for its TileJSON); point
+        records on PostgreSQL from the column types and one extent query, not a load."""
+        if layer in RECORD_TABLES and is_postgres(self.engine):
+            if filters.min_count is not None:
+                raise AuthenticationRequiredError(
+                    f"{layer} are point records: they need an account"
+                )
+            found = record_bounds(self.engine, layer, filters)
+            bounds = found or self._bounds(gpd.GeoDataFrame(geometry=[]), filters)
+            return LayerSummary(record_fields(layer, HEAVY_COLUMNS), bounds,
+                                provenance(self.engine, layer, filters))  # fmt: skip
+        loaded = self.vector_layer(layer, filters, parameters)
+        types = loaded.source.table.types
+        fields = {k: types[k] for k in loaded.source.table.keys}
+        return LayerSummary(fields, loaded.bounds, loaded.provenance)
 
     def record_tile(self, layer: str, fmt: str, filters: Filters,
                     index: tuple[int, int, int]) -> bytes:  # fmt: skip

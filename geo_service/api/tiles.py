@@ -416,10 +416,9 @@ async def vector_tilejson(
     service = tile_service(request)
 
     def make() -> bytes:
-        loaded = service.vector_layer(layer, filters, parameters)
-        types = loaded.source.table.types
-        fields = {k: f"{types[k]}: {FIELD_LABELS[k]}" if k in FIELD_LABELS else types[k]
-                  for k in loaded.source.table.keys}  # fmt: skip
+        loaded = service.layer_summary(layer, filters, parameters)
+        fields = {k: f"{t}: {FIELD_LABELS[k]}" if k in FIELD_LABELS else t
+                  for k, t in loaded.fields.items()}  # fmt: skip
         path = f"/tiles/{layer}/{{z}}/{{x}}/{{y}}"
         doc = tilejson(
             layer, _template(request, f"{path}.mvt"), loaded.bounds,

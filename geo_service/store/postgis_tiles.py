@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Date, Engine, func, literal_column, select
 
 from geo_service.filters import Filters
+from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import RECORD_KEYS, record_columns, record_filter
 from layers.tiles import BUFFER, mercator_to_lonlat, tile_bounds_m
 from layers.vector_tiles import EXTENT
@@ -78,3 +79,33 @@ def record_tile_mvt(
     with engine.connect() as conn:
         body = conn.execute(query).scalar()
     return bytes(body) if body else b""
+
+
+def record_fields(kind: str, exclude: Sequence[str] = ()) -> dict[str, str]:
+    """TileJSON field types of the properties :func:`record_tile_mvt` gives, from the
+    column types (no read): Number, Boolean or String (dates and the H3 id are text)."""
+    table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    fields = {}
+    for column in record_columns(table):
+        if column.name in set(exclude):
+            continue
+        kind_of = column.type.python_type if column.name != "h3_15" else str
+        fields[column.name] = {bool: "Boolean", int: "Number", float: "Number"}.get(
+            kind_of, "String"
+        )
+    return fields
+
+
+def record_bounds(
+    engine: Engine, kind: str, filters: Filters
+) -> tuple[float, float, float, float] | None:
+    """WGS84 extent of the point records of ``kind`` matching ``filters`` (None if none)."""
+    table, cond = record_filter(engine, kind, filters)
+    query = select(func.min(table.c.lon), func.min(table.c.lat), func.max(table.c.lon),
+                   func.max(table.c.lat)).where(cond)  # fmt: skip
+    with engine.connect() as conn:
+        row = conn.execute(query).one()
+    if row[0] is None:
+        return None
+    w, s, e, n = (float(v) for v in row)
+    return w, s, e, n

@@ -365,3 +365,24 @@ def test_compose_file_runs_the_service_beside_postgis() -> None:
     dockerfile = (root / "Dockerfile").read_text(encoding="utf-8")
     assert dockerfile.startswith("# geo-service") and "FROM python:3.11-slim" in dockerfile
     assert "pip install -c requirements.lock ." in dockerfile
+
+
+@pytest.mark.postgis
+def test_point_tilejson_from_postgis_without_loading_the_layer(
+    both: dict[str, Engine], pg_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geo_service.tile_cache as tile_cache
+
+    app = create_app(Settings(database_url=both["sqlite"].url.render_as_string()))
+    with TestClient(app, headers=account_headers(both["sqlite"])) as lite:
+        expected = lite.get("/tiles/cases/tilejson.json?jurisdiction=450100").json()
+    monkeypatch.setattr(tile_cache, "load_layer", lambda *a, **k: pytest.fail("layer loaded"))
+    got = pg_client.get("/tiles/cases/tilejson.json?jurisdiction=450100").json()
+    assert got["bounds"] == pytest.approx(expected["bounds"], abs=1e-12)
+    fields, wanted = got["vector_layers"][0]["fields"], expected["vector_layers"][0]["fields"]
+    assert list(fields) == list(wanted)
+    # columns with no value at all are typed String from the data, by their type from SQL
+    differ = {k for k in fields if fields[k] != wanted[k]}
+    assert differ <= {"problem_type"}
+    assert fields["h3_15"].startswith("String") and fields["lon"].startswith("Number")
+    assert got["provenance"]["filters"] == {"jurisdiction": "450100"}
