@@ -21,6 +21,7 @@ from geo_service.store.models import (
     Draw,
     IngestBatch,
     InspectorExclusion,
+    LayerBuild,
     RejectedRow,
 )
 
@@ -99,6 +100,9 @@ def _clear_records(engine: Engine) -> None:
             conn.execute(model.__table__.delete())  # type: ignore[attr-defined]
         conn.execute(Draw.__table__.delete())
         conn.execute(IngestBatch.__table__.delete())
+        # built layers too: SQLite hands out the cleared batch ids again, so a later test's
+        # data version would match a build made from an earlier test's records
+        conn.execute(LayerBuild.__table__.delete())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
