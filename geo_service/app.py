@@ -30,7 +30,7 @@ from geo_service.errors import HTTP_STATUS, describe, http_status_for
 from geo_service.limits import add_limits
 from geo_service.openapi import use_served_openapi
 from geo_service.paths import STATIC_DIR
-from geo_service.settings import Settings
+from geo_service.settings import Settings, get_settings
 from geo_service.store.db import make_engine
 from geo_service.store.queries import data_version
 
@@ -99,6 +99,12 @@ def create_app(settings: Settings) -> FastAPI:
         }
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application from the environment's settings: uvicorn's factory for workers
+    (``uvicorn --factory geo_service.app:app_from_environment --workers N``)."""
+    return create_app(get_settings())
 
 
 def _landing_links() -> list[dict[str, str]]:

@@ -1,0 +1,49 @@
+"""`geo-service serve --workers N`: several processes answer on one port, each its own app."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psutil
+from sqlalchemy import Engine
+
+from tests.conftest import account_headers, free_port
+
+
+def test_two_workers_serve_the_store(sample_store) -> None:  # type: ignore[no-untyped-def]
+    engine: Engine = sample_store.engine
+    url = engine.url.render_as_string(hide_password=False)
+    headers = account_headers(engine, "gis", "450000")
+    port = free_port()
+    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "geo_service", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # bounded wait for the workers to answer
+            assert server.poll() is None, "the server exited"
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
+                    assert json.load(answer)["status"] == "ok"
+                    break
+            except OSError:
+                time.sleep(0.1)
+        request = urllib.request.Request(f"{base}/collections/cases/items?limit=3",
+                                         headers=headers)  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            doc = json.load(answer)
+        assert doc["numberReturned"] == 3 and doc["numberMatched"] > 3
+        workers = [p for p in psutil.Process(server.pid).children(recursive=True)
+                   if "spawn_main" in " ".join(p.cmdline())]  # fmt: skip
+        assert len(workers) == 2, [p.cmdline() for p in workers]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
