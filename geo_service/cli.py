@@ -205,8 +205,15 @@ def build(
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="worker processes (settings from the environment)")
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API (an initialised store is brought up to the current schema first)."""
+    """Serve the HTTP API (an initialised store is brought up to the current schema first).
+
+    With ``--workers N`` uvicorn runs N processes, each building the app from the
+    environment's settings (``geo_service.app:app_from_environment``); caches, rate
+    limits and audit journals are then per process."""
     import uvicorn
 
     from geo_service.app import create_app
@@ -218,7 +225,12 @@ def serve(
     if is_initialised(engine):
         migrate(engine)
     engine.dispose()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    host, port = host or settings.host, port or settings.port
+    if workers > 1:
+        uvicorn.run("geo_service.app:app_from_environment", factory=True, workers=workers,
+                    host=host, port=port)  # fmt: skip
+        return
+    uvicorn.run(create_app(settings), host=host, port=port)
 
 
 @app.command()
