@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,17 +13,29 @@ import shapely
 from sqlalchemy import Engine, delete, insert, select
 
 from geo_service.errors import InputFileError
-from geo_service.paths import BUNDLED_DIVISIONS
+from geo_service.paths import BUNDLED_BOUNDARIES, BUNDLED_DIVISIONS
 from geo_service.store.models import Jurisdiction
 
 LEVELS = ("province", "city", "county")
 _COLUMNS = ("adcode", "name", "level", "parent_adcode", "city_adcode", "province_adcode")
 
 
+def divisions_path(boundaries: str | Path) -> Path:
+    """The file of bundled boundaries by name (``guangxi``, ``china``), else the path itself."""
+    return BUNDLED_BOUNDARIES.get(str(boundaries), Path(boundaries))
+
+
 def read_divisions_file(path: Path = BUNDLED_DIVISIONS) -> gpd.GeoDataFrame:
-    """Read a divisions file (GeoJSON/GeoPackage with the bundled file's columns) in WGS84."""
+    """Read a divisions file in WGS84.
+
+    GeoJSON or GeoPackage with the bundled file's columns; a name ending in
+    ``.gz`` is read gzip-compressed (as the bundled national file is).
+    """
     try:
-        gdf = gpd.read_file(path)
+        if Path(path).suffix == ".gz":
+            gdf = gpd.read_file(gzip.decompress(Path(path).read_bytes()))
+        else:
+            gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several unrelated types
         raise InputFileError(f"cannot read boundaries {path}: {exc}") from exc
     missing = [c for c in _COLUMNS if c not in gdf.columns]

@@ -43,19 +43,19 @@ def _echo_json(payload: dict[str, Any]) -> None:
 @app.command()
 def init(
     boundaries: Annotated[
-        Path | None, typer.Option(help="divisions file (default: Guangxi)")
+        str | None, typer.Option(help="guangxi (default), china, or a divisions file")
     ] = None,
 ) -> None:
     """Create or migrate the store and load the bundled boundaries."""
-    from geo_service.boundaries import load_divisions, read_divisions_file
-    from geo_service.paths import BUNDLED_DIVISIONS
+    from geo_service.boundaries import divisions_path, load_divisions, read_divisions_file
     from geo_service.store import make_engine, migrate
 
     settings = _settings()
     try:
         engine = make_engine(settings.database_url)
         migrate(engine)
-        count = load_divisions(engine, read_divisions_file(boundaries or BUNDLED_DIVISIONS))
+        path = divisions_path(boundaries or "guangxi")
+        count = load_divisions(engine, read_divisions_file(path))
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(
@@ -70,12 +70,27 @@ def sample(
     enterprises: int = 23_000,
     cases: int = 20_000,
     inspections: int = 60_000,
+    region: Annotated[
+        str | None, typer.Option(help="guangxi (default), china, or a divisions file")
+    ] = None,
+    provinces: Annotated[
+        str | None, typer.Option(help="province adcodes, e.g. 450000,440000 (national file)")
+    ] = None,
 ) -> None:
     """Write a seeded synthetic dataset (CSV, truth files) over the bundled boundaries."""
+    from geo_service.boundaries import divisions_path, read_divisions_file
     from geo_service.sample import write_sample
 
-    summary = write_sample(out, seed=seed, n_enterprises=enterprises, n_cases=cases,
-                           n_inspections=inspections)  # fmt: skip
+    try:
+        divisions = None
+        if region or provinces:
+            divisions = read_divisions_file(divisions_path(region or "china"))
+        codes = [p for p in (provinces or "").split(",") if p.strip()] or None
+        summary = write_sample(out, seed=seed, n_enterprises=enterprises, n_cases=cases,
+                               n_inspections=inspections, divisions=divisions,
+                               provinces=codes)  # fmt: skip
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
     _echo_json(summary)
 
 

@@ -7,8 +7,23 @@ import unicodedata
 
 import pandas as pd
 
-# Regional prefixes that bureaus add or drop freely in front of a registered name.
-_PREFIXES = ("广西壮族自治区", "广西")
+# Provinces' short names (广西, 广东 …), and the suffixes of their full names.
+_PROVINCES = (
+    ("北京", "市"), ("天津", "市"), ("河北", "省"), ("山西", "省"), ("内蒙古", "自治区"),
+    ("辽宁", "省"), ("吉林", "省"), ("黑龙江", "省"), ("上海", "市"), ("江苏", "省"),
+    ("浙江", "省"), ("安徽", "省"), ("福建", "省"), ("江西", "省"), ("山东", "省"),
+    ("河南", "省"), ("湖北", "省"), ("湖南", "省"), ("广东", "省"), ("广西", "壮族自治区"),
+    ("海南", "省"), ("重庆", "市"), ("四川", "省"), ("贵州", "省"), ("云南", "省"),
+    ("西藏", "自治区"), ("陕西", "省"), ("甘肃", "省"), ("青海", "省"), ("宁夏", "回族自治区"),
+    ("新疆", "维吾尔自治区"),
+)  # fmt: skip
+# Regional prefixes that bureaus add or drop freely in front of a registered name: the
+# province's full or short name (广西壮族自治区, 广西; 广东省, 广东 …), longest first.
+_PREFIXES = tuple(
+    sorted(
+        {p for short, suffix in _PROVINCES for p in (short + suffix, short)}, key=len, reverse=True
+    )
+)
 # Legal-form spellings that mean the same thing.
 _FORMS = (("有限责任公司", "有限公司"), ("股份有限公司", "股份公司"))
 _NOISE = re.compile(r"[\s()\[\]{}<>【】〔〕《》“”\"'‘’·.,，。、:：;；\-—_/\\]+")
@@ -18,8 +33,8 @@ def normalize_company_name(name: str) -> str:
     """Return the comparison key of a company name.
 
     Unicode NFKC (full-width to half-width), brackets, spaces and punctuation
-    removed, the regional prefix 广西/广西壮族自治区 dropped, and legal forms
-    unified (有限责任公司 → 有限公司).
+    removed, a province prefix dropped (广西/广西壮族自治区, 广东/广东省 …), and
+    legal forms unified (有限责任公司 → 有限公司).
 
     Examples
     --------
@@ -27,6 +42,8 @@ def normalize_company_name(name: str) -> str:
     '南宁青秀化工有限公司'
     >>> normalize_company_name("南宁(青秀)化工有限公司")
     '南宁青秀化工有限公司'
+    >>> normalize_company_name("广东省龙湖五金有限公司")
+    '龙湖五金有限公司'
     """
     key = _NOISE.sub("", unicodedata.normalize("NFKC", str(name))).lower()
     for prefix in _PREFIXES:

@@ -15,13 +15,12 @@ from numpy.typing import NDArray
 
 from geo_service.sample import vocab
 from geo_service.sample.places import (
-    HOT_SPOTS,
-    QUIET_CANDIDATES,
     Geography,
     hot_spot_counties,
     locate,
     offset_km,
 )
+from geo_service.sample.regions import city_abbreviations
 from geo_service.sample.register import Register, case_rates
 from geo_service.sample.violations import draw_amounts, draw_violations
 
@@ -79,9 +78,9 @@ class Structure:
 
 def choose_structure(geo: Geography, reg: Register, rng: np.random.Generator) -> Structure:
     """Pick quiet and worsening counties and compute every enterprise's case rate."""
-    touched = {a for spot in HOT_SPOTS for a in hot_spot_counties(geo, spot)}
+    touched = {a for spot in geo.tables.hot_spots for a in hot_spot_counties(geo, spot)}
     free = np.array([str(a) not in touched for a in geo.county_code])
-    quiet_pool = np.flatnonzero(np.isin(geo.county_name, QUIET_CANDIDATES) & free)
+    quiet_pool = np.flatnonzero(np.isin(geo.county_name, geo.tables.quiet_candidates) & free)
     quiet = np.zeros(geo.n, dtype=bool)
     quiet[rng.choice(quiet_pool, size=min(N_QUIET, quiet_pool.size), replace=False)] = True
     counts = np.bincount(reg.county, minlength=geo.n)
@@ -90,7 +89,7 @@ def choose_structure(geo: Geography, reg: Register, rng: np.random.Generator) ->
     worsening[rng.choice(busy, size=min(N_WORSENING, busy.size), replace=False)] = True
     weights = np.tile(np.asarray(BASE_YEAR_WEIGHTS), (geo.n, 1))
     weights[worsening] *= np.asarray(WORSENING_MULTIPLIERS)
-    rate = case_rates(reg, rng, quiet, QUIET_MULTIPLIER)
+    rate = case_rates(reg, rng, quiet, QUIET_MULTIPLIER, geo.tables.hot_spots)
     return Structure(quiet, worsening, rate, weights)
 
 
@@ -182,7 +181,8 @@ def make_cases(
     violation = draw_violations(rng, reg.industry[ent], dates)
     city = geo.city_code[reg.county[ent]]
     seq = group_sequence(city.astype(np.int64) * 10_000 + year)
-    abbr = np.array([vocab.CITY_ABBREVIATIONS.get(c, "桂") for c in city.tolist()])
+    marks = city_abbreviations(geo)
+    abbr = np.array([marks.get(c, "桂") for c in city.tolist()])
     ids = [f"{a}环罚〔{y}〕{s}号" for a, y, s in zip(abbr, year, seq, strict=True)]
     t = (year - YEARS[0]) / (YEARS[-1] - YEARS[0])
     old, new = np.asarray(vocab.STATUS_SHARES_OLD), np.asarray(vocab.STATUS_SHARES_NEW)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -12,10 +13,11 @@ import numpy as np
 
 from geo_service.boundaries import read_divisions_file
 from geo_service.errors import ServiceError
+from geo_service.paths import BUNDLED_DIVISIONS, NATIONAL_DIVISIONS
 from geo_service.sample import mess as m
 from geo_service.sample import vocab
 from geo_service.sample.events import choose_structure, make_cases, make_inspections, make_rosters
-from geo_service.sample.places import HOT_SPOTS, PARKS, Geography, make_geography
+from geo_service.sample.places import Geography, make_geography
 from geo_service.sample.readme import readme_text
 from geo_service.sample.register import make_register
 from geo_service.sample.render import make_strangers
@@ -71,7 +73,7 @@ def check_vocabulary(geo: Geography) -> None:
     Addresses are built from these words after the city and county; a division
     name inside them would make an address name a division it does not mean.
     """
-    parks = [p.name for p in PARKS] + [h.park for h in HOT_SPOTS]
+    parks = [p.name for p in geo.tables.parks] + [h.park for h in geo.tables.hot_spots]
     words = (
         *vocab.STREETS,
         *vocab.TOWNS,
@@ -84,6 +86,16 @@ def check_vocabulary(geo: Geography) -> None:
     clashes = sorted({w for w in words for n in names if n in w})
     if clashes:
         raise SampleError(f"address words name divisions: {', '.join(clashes)}")
+
+
+def select_provinces(divisions: gpd.GeoDataFrame, provinces: Sequence[str]) -> gpd.GeoDataFrame:
+    """The divisions of some provinces (by adcode); refuses codes that the divisions lack."""
+    wanted = [str(p).strip() for p in provinces]
+    held = set(divisions["province_adcode"].astype(str))
+    missing = [p for p in wanted if p not in held]
+    if missing:
+        raise SampleError(f"no such provinces in the boundaries: {', '.join(missing)}")
+    return divisions[divisions["province_adcode"].astype(str).isin(wanted)]
 
 
 def generate_sample(
@@ -125,7 +137,8 @@ def generate_sample(
     strangers = {}
     for k, kind in enumerate(("cases", "inspections")):
         rows = np.flatnonzero(mess[kind].defect == m.REASONS[kind].index("unlocatable"))
-        strangers[kind] = make_strangers(rngs["strangers"], reg, rows, seed + k)
+        region = min(geo.provinces, default="450000")
+        strangers[kind] = make_strangers(rngs["strangers"], reg, rows, seed + k, region)
     return Sample(
         seed,
         geo,
@@ -155,6 +168,7 @@ def write_sample(
     divisions: gpd.GeoDataFrame | None = None,
     n_exceedances: int | None = None,
     n_complaints: int | None = None,
+    provinces: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Write a seeded synthetic dataset over Guangxi, with its planted truth.
 
@@ -178,7 +192,11 @@ def write_sample(
         Rows of the planning files (no rejects in them); by default 0.3 and 0.4
         times ``n_cases``. ``inspectors.csv`` holds every county's roster.
     divisions : geopandas.GeoDataFrame, optional
-        Boundaries with the bundled file's columns; the bundled Guangxi file by default.
+        Boundaries with the bundled file's columns; the bundled Guangxi file by
+        default, the bundled national file when ``provinces`` are given.
+    provinces : sequence of str, optional
+        Adcodes of the provinces to sample (e.g. ``["450000", "440000"]``); all of
+        ``divisions`` by default.
 
     Returns
     -------
@@ -191,7 +209,9 @@ def write_sample(
         On impossible sizes or boundaries without counties.
     """
     if divisions is None:
-        divisions = read_divisions_file()
+        divisions = read_divisions_file(NATIONAL_DIVISIONS if provinces else BUNDLED_DIVISIONS)
+    if provinces:
+        divisions = select_provinces(divisions, provinces)
     s = generate_sample(
         divisions,
         seed=seed,

@@ -47,6 +47,8 @@ BAD_COORDINATES: Final = ("not_a_number", "latitude_out_of_range", "outside_guan
 BAD_AMOUNTS: Final = ("abc元", "negative")
 MISSING: Final = ("id", "date")
 BEIJING: Final = (116.397128, 39.916527)
+#: The "outside" point of samples beyond Guangxi (Beijing may be in their area): Tokyo.
+ABROAD: Final = (139.767125, 35.681236)
 #: Tables smaller than this get no rejected rows.
 MIN_ROWS_FOR_REJECTS: Final = 100
 
@@ -154,12 +156,12 @@ def _variant_count(reason: str) -> int:
     }.get(reason, 1)
 
 
-def name_variant(name: str, kind: int) -> str:
+def name_variant(name: str, kind: int, prefix: str = vocab.GUANGXI_PREFIX) -> str:
     """A variant of a register name that normalises to the same key.
 
     Kinds (position in :data:`NAME_VARIANTS`): swap 有限公司/有限责任公司 (else
     add spaces), full-width （） to ASCII () (else add spaces), a space after
-    the place word, and adding or dropping the 广西 prefix.
+    the place word, and adding or dropping the province prefix (广西 by default).
 
     Examples
     --------
@@ -179,7 +181,7 @@ def name_variant(name: str, kind: int) -> str:
     if variant == "brackets" and "（" in name:
         return name.replace("（", "(").replace("）", ")")
     if variant == "prefix":
-        if name.startswith(vocab.GUANGXI_PREFIX):
-            return name.removeprefix(vocab.GUANGXI_PREFIX)
-        return vocab.GUANGXI_PREFIX + name
+        if name.startswith(prefix):
+            return name.removeprefix(prefix)
+        return prefix + name
     return f"{name[:2]} {name[2:]}"

@@ -7,7 +7,8 @@ the generator emits is drawn inside a county polygon of the bundled boundaries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field, fields, replace
 from typing import Final
 
 import geopandas as gpd
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 from pyproj import Geod
 
 from analytics.spatial_join import points_to_polygons
+from geo_service.sample import vocab
 from geo_service.sample.industries import INDUSTRY_INDEX
 
 KM_PER_DEG_LAT: Final = 111.32
@@ -112,6 +114,34 @@ QUIET_CANDIDATES: Final = (
 )  # fmt: skip
 
 
+GUANGXI: Final = "450000"
+#: Industries of the chemical park planted as the hot spot of a province without curated places.
+_DERIVED_HOT_SPOT_INDUSTRIES: Final = ("C2614", "C2511", "D4411")
+#: Industries of derived city parks, taken in turn.
+_DERIVED_PARK_INDUSTRIES: Final = tuple(p.industries for p in PARKS)
+_CITY_SUFFIX: Final = re.compile(r"(林区|市|地区|盟|自治州|县)$")
+
+
+@dataclass(frozen=True)
+class PlaceTables:
+    """City centres, parks, hot spots and quiet-county candidates of the sampled provinces.
+
+    Guangxi's are the curated tables above; every other province gets tables
+    derived from its divisions (:func:`place_tables`).
+    """
+
+    city_centres: tuple[Place, ...] = CITY_CENTRES
+    parks: tuple[Place, ...] = PARKS
+    hot_spots: tuple[HotSpot, ...] = HOT_SPOTS
+    quiet_candidates: tuple[str, ...] = QUIET_CANDIDATES
+
+
+def short_city_name(name: str) -> str:
+    """A city's (or county's) name without its suffix (深圳市 → 深圳, 恩施…自治州 → 恩施)."""
+    short = _CITY_SUFFIX.sub("", name)
+    return short[:2] if "族" in short or len(short) < 2 else short
+
+
 @dataclass(frozen=True)
 class Geography:
     """The counties and cities of the divisions, ready for sampling and look-ups."""
@@ -125,6 +155,30 @@ class Geography:
     seat_lon: NDArray[np.float64]  # a point inside each county (its representative point)
     seat_lat: NDArray[np.float64]
     cities: dict[str, str]  # city adcode → name
+    province_code: NDArray[np.str_] = field(default_factory=lambda: np.array([], dtype=str))
+    provinces: dict[str, str] = field(default_factory=dict)  # province adcode → name
+    tables: PlaceTables = PlaceTables()
+
+    @property
+    def city_is_county(self) -> NDArray[np.bool_]:
+        """Counties that an address naming only their city names too: a city that is its
+        only county (东莞市) or a county that a province administers directly (仙桃市)."""
+        group = np.char.endswith(self.city_code, "9000") & (self.city_code != self.county_code)
+        return (self.county_name == self.city_name) | group
+
+    def address_head(self, county: int) -> str:
+        """Province, city and county of an address, each once (北京市东城区, 湖北省仙桃市)."""
+        province = self.provinces.get(str(self.province_code[county]), vocab.PROVINCE_NAME)
+        city, name = str(self.city_name[county]), str(self.county_name[county])
+        if str(self.city_code[county]).endswith("9000") or city == province:
+            city = ""
+        return province + city + ("" if name == city else name)
+
+    def city_label(self, county: int) -> str:
+        """What an address naming only the city writes: the county where it is the city."""
+        return str(
+            self.county_name[county] if self.city_is_county[county] else self.city_name[county]
+        )
 
     @property
     def n(self) -> int:
@@ -149,13 +203,18 @@ def make_geography(divisions: gpd.GeoDataFrame) -> Geography:
         divisions = divisions.to_crs("EPSG:4326")
     counties = divisions[divisions["level"] == "county"].sort_values("adcode")
     cities = divisions[divisions["level"] == "city"]
+    provinces = divisions[divisions["level"] == "province"]
     city_names = dict(zip(cities["adcode"].astype(str), cities["name"].astype(str), strict=True))
     geoms = shapely.make_valid(counties.geometry.to_numpy())
     shapely.prepare(geoms)
     seats = shapely.point_on_surface(geoms)
     city_code = counties["city_adcode"].astype(str).to_numpy()
     areas = np.array([abs(_GEOD.geometry_area_perimeter(g)[0]) / 1e6 for g in geoms])
-    return Geography(
+    if "province_adcode" in counties:
+        province_code = counties["province_adcode"].astype(str).to_numpy().astype(str)
+    else:
+        province_code = np.array([f"{c[:2]}0000" for c in counties["adcode"].astype(str)])
+    geo = Geography(
         county_code=counties["adcode"].astype(str).to_numpy().astype(str),
         county_name=counties["name"].astype(str).to_numpy().astype(str),
         city_code=city_code.astype(str),
@@ -165,6 +224,83 @@ def make_geography(divisions: gpd.GeoDataFrame) -> Geography:
         seat_lon=shapely.get_x(seats),
         seat_lat=shapely.get_y(seats),
         cities=city_names,
+        province_code=province_code,
+        provinces=dict(
+            zip(provinces["adcode"].astype(str), provinces["name"].astype(str), strict=True)
+        ),
+    )
+    return replace(geo, tables=place_tables(geo))
+
+
+def place_tables(geo: Geography) -> PlaceTables:
+    """Guangxi's curated tables where Guangxi is sampled, derived ones for other provinces.
+
+    A derived province has one centre and one park per city (at the
+    representative points of the city's first and last county), one planted
+    chemical-park hot spot (in the last county of its first city) and its two
+    largest counties (县) as quiet candidates.
+    """
+    provinces = sorted(set(geo.province_code.tolist()))
+    parts = [
+        PlaceTables() if code == GUANGXI else _derived_tables(geo, code, len(provinces))
+        for code in provinces
+    ]
+    merged = {
+        f.name: tuple(x for part in parts for x in getattr(part, f.name))
+        for f in fields(PlaceTables)
+    }
+    return PlaceTables(**merged)
+
+
+def _derived_tables(geo: Geography, province: str, n_provinces: int) -> PlaceTables:
+    mine = np.flatnonzero(geo.province_code == province)
+    cities = list(dict.fromkeys(geo.city_code[mine].tolist()))
+    centres, parks = [], []
+    for k, city in enumerate(cities):
+        own = mine[geo.city_code[mine] == city]
+        first, last = int(own[0]), int(own[-1])
+        # a group of directly administered counties is named after its first county
+        label = geo.county_name[first] if city.endswith("9000") else geo.city_name[first]
+        short = short_city_name(str(label))
+        districts = int(np.char.endswith(geo.county_name[own], "区").sum())
+        centres.append(
+            Place(
+                city,
+                str(geo.city_name[first]),
+                float(geo.seat_lon[first]),
+                float(geo.seat_lat[first]),
+                5.0,
+                0.5 + 0.25 * min(districts, 10),
+            )
+        )
+        parks.append(
+            Place(
+                f"park:{city}",
+                f"{short}经济开发区",
+                float(geo.seat_lon[last]),
+                float(geo.seat_lat[last]),
+                3.0,
+                0.5,
+                _DERIVED_PARK_INDUSTRIES[k % len(_DERIVED_PARK_INDUSTRIES)],
+            )
+        )
+    spot = int(mine[geo.city_code[mine] == cities[0]][-1])
+    short = short_city_name(str(geo.city_name[spot]))
+    hot = HotSpot(
+        f"hot:{province}",
+        f"{short}化工集中区",
+        float(geo.seat_lon[spot]),
+        float(geo.seat_lat[spot]),
+        12.0,
+        4.0,
+        _DERIVED_HOT_SPOT_INDUSTRIES,
+        min(0.006, 0.03 / n_provinces),
+        f"{short}化工园区",
+    )
+    rural = mine[np.char.endswith(geo.county_name[mine], "县")]
+    largest = rural[np.argsort(-geo.area_km2[rural], kind="stable")[:2]]
+    return PlaceTables(
+        tuple(centres), tuple(parks), (hot,), tuple(geo.county_name[largest].tolist())
     )
 
 
@@ -244,10 +380,14 @@ def uniform_in_counties(
     return lon, lat
 
 
-def hot_spot_of(geo_lon: NDArray[np.float64], geo_lat: NDArray[np.float64]) -> NDArray[np.int64]:
+def hot_spot_of(
+    geo_lon: NDArray[np.float64],
+    geo_lat: NDArray[np.float64],
+    hot_spots: tuple[HotSpot, ...] = HOT_SPOTS,
+) -> NDArray[np.int64]:
     """Position of the hot spot each point lies in (within its radius), else -1."""
     out = np.full(len(geo_lon), -1, dtype=np.int64)
-    for i, spot in enumerate(HOT_SPOTS):
+    for i, spot in enumerate(hot_spots):
         inside = distance_km(geo_lon, geo_lat, spot.lon, spot.lat) <= spot.radius_km
         out[inside & (out < 0)] = i
     return out

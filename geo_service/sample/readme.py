@@ -87,13 +87,18 @@ def readme_text(doc: dict[str, Any]) -> str:
         rows.append((f"`{f['path']}`", str(f["rows"]), f["encoding"], ", ".join(f["headers"])))
     mess = doc["mess"]
     rejects = {k: _pairs(v.get("reject_counts", {})) for k, v in mess["files"].items()}
+    provinces = doc.get("provinces")
+    where, flag = "the bundled Guangxi boundaries", ""
+    if provinces:
+        where = "the bundled national boundaries, provinces " + "、".join(provinces.values())
+        flag = f" \\\n    --provinces {','.join(provinces)}"
     return f"""# Synthetic enforcement sample (seed {doc["seed"]})
 
-Generated over the bundled Guangxi boundaries by
+Generated over {where} by
 
 ```
 geo-service sample --seed {doc["seed"]} --enterprises {files["enterprises"]["rows"]} \\
-    --cases {files["cases"]["rows"]} --inspections {files["inspections"]["rows"]} --out DIR
+    --cases {files["cases"]["rows"]} --inspections {files["inspections"]["rows"]} --out DIR{flag}
 ```
 
 Everything is invented: names, credit codes (valid GB 32100 check digits), addresses and

@@ -18,9 +18,6 @@ from geo_service.sample.industries import (
     INDUSTRIES,
 )
 from geo_service.sample.places import (
-    CITY_CENTRES,
-    HOT_SPOTS,
-    PARKS,
     Geography,
     HotSpot,
     hot_spot_of,
@@ -29,13 +26,20 @@ from geo_service.sample.places import (
     scatter,
     uniform_in_counties,
 )
+from geo_service.sample.regions import company_prefixes, region_words
 
 #: Shares of the register by spatial component (the countryside takes the rest).
 COMPONENT_SHARES = {"city": 0.35, "county_seat": 0.22, "park": 0.20}
 _SEAT_SIGMA_KM = 3.0
 _PARK_OWN_INDUSTRY = 0.65
 _HOT_SPOT_OWN_INDUSTRY = 0.75
-_COUNTY_SUFFIX = re.compile(r"(各族|瑶族|苗族|侗族|仫佬族|毛南族)?(自治县|区|县|市)$")
+_ETHNIC = (
+    "各族|瑶族|苗族|侗族|仫佬族|毛南族|土家族|彝族|藏族|回族|羌族|蒙古族|哈萨克族|满族|黎族|"
+    "畲族|白族|傣族|哈尼族|佤族|拉祜族|纳西族|傈僳族|布依族|水族|仡佬族|壮族|朝鲜族|达斡尔族|"
+    "鄂温克族|鄂伦春族|锡伯族|撒拉族|保安族|东乡族|裕固族|土族|塔吉克族|柯尔克孜族|景颇族|"
+    "独龙族|怒族|普米族|布朗族|德昂族|阿昌族|基诺族|维吾尔族"
+)
+_COUNTY_SUFFIX = re.compile(rf"(?:{_ETHNIC})*(自治县|自治旗|区|县|市|旗)$")
 
 
 @dataclass
@@ -79,9 +83,9 @@ def _draw_industries(
     return out
 
 
-def _component_sizes(n: int) -> dict[str, int]:
+def _component_sizes(n: int, hot_spots: tuple[HotSpot, ...]) -> dict[str, int]:
     sizes = {k: round(v * n) for k, v in COMPONENT_SHARES.items()}
-    for i, spot in enumerate(HOT_SPOTS):
+    for i, spot in enumerate(hot_spots):
         sizes[f"hot:{i}"] = round(spot.park_share * n)
     sizes["rural"] = max(0, n - sum(sizes.values()))
     return sizes
@@ -99,12 +103,13 @@ class _Centres:
 
 
 def _city_centres(geo: Geography, rng: np.random.Generator, size: int) -> _Centres:
-    w = np.array([c.weight for c in CITY_CENTRES])
-    pick = rng.choice(len(CITY_CENTRES), size=size, p=w / w.sum())
+    centres = geo.tables.city_centres
+    w = np.array([c.weight for c in centres])
+    pick = rng.choice(len(centres), size=size, p=w / w.sum())
     return _Centres(
-        np.array([c.lon for c in CITY_CENTRES])[pick],
-        np.array([c.lat for c in CITY_CENTRES])[pick],
-        np.array([c.sigma_km for c in CITY_CENTRES])[pick],
+        np.array([c.lon for c in centres])[pick],
+        np.array([c.lat for c in centres])[pick],
+        np.array([c.sigma_km for c in centres])[pick],
         _draw_industries(rng, size, 1.0),
         [""] * size,
     )
@@ -122,18 +127,19 @@ def _seat_centres(geo: Geography, rng: np.random.Generator, size: int) -> _Centr
 
 
 def _park_centres(geo: Geography, rng: np.random.Generator, size: int) -> _Centres:
-    w = np.array([p.weight for p in PARKS])
-    pick = rng.choice(len(PARKS), size=size, p=w / w.sum())
+    parks = geo.tables.parks
+    w = np.array([p.weight for p in parks])
+    pick = rng.choice(len(parks), size=size, p=w / w.sum())
     ind = np.zeros(size, dtype=np.int64)
-    for j, park in enumerate(PARKS):
+    for j, park in enumerate(parks):
         rows = np.flatnonzero(pick == j)
         ind[rows] = _draw_industries(rng, rows.size, 0.0, park_industries(park), _PARK_OWN_INDUSTRY)
     return _Centres(
-        np.array([p.lon for p in PARKS])[pick],
-        np.array([p.lat for p in PARKS])[pick],
-        np.array([p.sigma_km for p in PARKS])[pick],
+        np.array([p.lon for p in parks])[pick],
+        np.array([p.lat for p in parks])[pick],
+        np.array([p.sigma_km for p in parks])[pick],
         ind,
-        [PARKS[j].name for j in pick],
+        [parks[j].name for j in pick],
     )
 
 
@@ -162,7 +168,7 @@ def place_enterprises(
     a county.
     """
     lons, lats, inds, parks = [], [], [], []
-    for comp, size in _component_sizes(n).items():
+    for comp, size in _component_sizes(n, geo.tables.hot_spots).items():
         if size == 0:
             continue
         if comp == "rural":
@@ -171,7 +177,7 @@ def place_enterprises(
             ind, park = _draw_industries(rng, size, -1.0), [""] * size
         else:
             if comp.startswith("hot:"):
-                spec = _hot_spot_centres(HOT_SPOTS[int(comp[4:])], rng, size)
+                spec = _hot_spot_centres(geo.tables.hot_spots[int(comp[4:])], rng, size)
             else:
                 spec = _COMPONENTS[comp](geo, rng, size)
             x, y, _ = scatter(geo, rng, spec.lon, spec.lat, spec.sigma_km)
@@ -189,20 +195,31 @@ def short_place(county_name: str, city_name: str) -> str:
     return short if len(short) >= 2 else city_name.removesuffix("市")
 
 
+@dataclass(frozen=True)
+class NameContext:
+    """Per-enterprise words of its province: the place word, the province prefix, the
+    region words (each row as long as vocab.REGION_WORDS)."""
+
+    place: list[str]
+    province_prefix: list[str]
+    region_words: list[tuple[str, ...]]
+
+
 def _candidate_names(
-    rng: np.random.Generator, industry: NDArray[np.int64], place: list[str]
+    rng: np.random.Generator, industry: NDArray[np.int64], ctx: NameContext
 ) -> list[str]:
     n = len(industry)
     brand = np.array(list(vocab.BRAND_CHARS))
     i1 = rng.integers(0, brand.size, n)
     b1 = brand[i1]
     b2 = brand[(i1 + rng.integers(1, brand.size, n)) % brand.size]  # never the same twice
-    region = np.array(vocab.REGION_WORDS)[rng.integers(0, len(vocab.REGION_WORDS), n)]
+    pick = rng.integers(0, len(vocab.REGION_WORDS), n)
+    region = np.array([words[k] for words, k in zip(ctx.region_words, pick, strict=True)])
     u = rng.random(n)
     prefix = np.where(
         u < vocab.GUANGXI_PREFIX_SHARE,
-        vocab.GUANGXI_PREFIX,
-        np.where(u < 0.3, region, np.array(place)),
+        np.array(ctx.province_prefix, dtype=object),
+        np.where(u < 0.3, region, np.array(ctx.place)),
     )
     forms = np.array([f for f, _ in vocab.LEGAL_FORMS])
     fw = np.array([w for _, w in vocab.LEGAL_FORMS])
@@ -223,7 +240,7 @@ def _candidate_names(
 
 
 def make_names(
-    rng: np.random.Generator, industry: NDArray[np.int64], place: list[str]
+    rng: np.random.Generator, industry: NDArray[np.int64], ctx: NameContext
 ) -> list[str]:
     """Distinct company names: no two share a normalised name (the ingest's match key)."""
     n = len(industry)
@@ -231,7 +248,13 @@ def make_names(
     seen: set[str] = set()
     todo = np.arange(n)
     while todo.size:
-        batch = _candidate_names(rng, industry[todo], [place[i] for i in todo])
+        rows = todo.tolist()
+        sub = NameContext(
+            [ctx.place[i] for i in rows],
+            [ctx.province_prefix[i] for i in rows],
+            [ctx.region_words[i] for i in rows],
+        )
+        batch = _candidate_names(rng, industry[todo], sub)
         retry = []
         for i, name in zip(todo.tolist(), batch, strict=True):
             key = normalize_company_name(name)
@@ -283,13 +306,15 @@ def make_register(geo: Geography, rng: np.random.Generator, n: int, seed: int) -
     lon, lat, county, industry = lon[order], lat[order], county[order], industry[order]
     park = [park[i] for i in order]
     places = [short_place(str(geo.county_name[c]), str(geo.city_name[c])) for c in county]
-    names = make_names(rng, industry, places)
+    prefixes, provinces = company_prefixes(geo), geo.province_code[county].tolist()
+    words = {p: region_words(p) for p in set(provinces)}
+    ctx = NameContext(places, [prefixes.get(p, vocab.GUANGXI_PREFIX) for p in provinces],
+                      [words[p] for p in provinces])  # fmt: skip
+    names = make_names(rng, industry, ctx)
     codes = make_credit_codes(n, [str(geo.county_code[c]) for c in county], seed)
     locality = make_localities(rng, park)
-    address = [
-        f"{vocab.PROVINCE_NAME}{geo.city_name[c]}{geo.county_name[c]}{loc}"
-        for c, loc in zip(county, locality, strict=True)
-    ]
+    head = {c: geo.address_head(c) for c in np.unique(county).tolist()}
+    address = [f"{head[c]}{loc}" for c, loc in zip(county.tolist(), locality, strict=True)]
     return Register(
         credit_code=codes,
         name=names,
@@ -300,13 +325,17 @@ def make_register(geo: Geography, rng: np.random.Generator, n: int, seed: int) -
         county=county,
         address=address,
         locality=locality,
-        hot_spot=hot_spot_of(lon, lat),
+        hot_spot=hot_spot_of(lon, lat, geo.tables.hot_spots),
         park=park,
     )
 
 
 def case_rates(
-    reg: Register, rng: np.random.Generator, quiet: NDArray[np.bool_], quiet_multiplier: float
+    reg: Register,
+    rng: np.random.Generator,
+    quiet: NDArray[np.bool_],
+    quiet_multiplier: float,
+    hot_spots: tuple[HotSpot, ...],
 ) -> NDArray[np.float64]:
     """Each enterprise's planted relative case rate (mean 1 before the hot-spot boost).
 
@@ -315,7 +344,7 @@ def case_rates(
     """
     ind = np.array([i.case_multiplier for i in INDUSTRIES])[reg.industry]
     cat = np.array([CATEGORY_MULTIPLIERS[c] for c in CATEGORIES])[reg.category]
-    boost = np.array([s.case_multiplier for s in HOT_SPOTS])
+    boost = np.array([s.case_multiplier for s in hot_spots] or [1.0])
     spot = np.where(reg.hot_spot >= 0, boost[np.maximum(reg.hot_spot, 0)], 1.0)
     calm = np.where(quiet[reg.county], quiet_multiplier, 1.0)
     frailty = rng.gamma(2.0, 0.5, reg.n)

@@ -17,17 +17,19 @@ from geo_service.geocoding.names import normalize_company_name
 from geo_service.sample import mess as m
 from geo_service.sample import vocab
 from geo_service.sample.places import Geography
+from geo_service.sample.regions import company_prefixes
 from geo_service.sample.register import Register
 
 Rows = NDArray[np.int64]
 
 
 def make_strangers(
-    rng: np.random.Generator, reg: Register, rows: Rows, seed: int
+    rng: np.random.Generator, reg: Register, rows: Rows, seed: int, region: str = "450000"
 ) -> dict[int, tuple[str, str]]:
     """Identities for unlocatable rows: row → (name, valid credit code) matching no register entry.
 
-    Codes are registered at region level (450000), which no register code is.
+    Codes are registered at province level (``region``, 450000 for Guangxi), which no
+    register code is.
     """
     known = {normalize_company_name(n) for n in reg.name}
     brand = list(vocab.BRAND_CHARS)
@@ -37,7 +39,7 @@ def make_strangers(
         name = f"某{''.join(brand[i] for i in picks)}贸易有限公司"
         if normalize_company_name(name) not in known and name not in names:
             names.append(name)
-    codes = make_credit_codes(len(rows), ["450000"] * len(rows), seed + 7)
+    codes = make_credit_codes(len(rows), [region] * len(rows), seed + 7)
     return dict(zip(rows.tolist(), zip(names, codes, strict=True), strict=True))
 
 
@@ -93,15 +95,23 @@ def coordinate_texts(
 
 
 def _bad_coordinates(
-    rng: np.random.Generator, variant: int, lon: str, lat: str
+    rng: np.random.Generator,
+    variant: int,
+    lon: str,
+    lat: str,
+    outside: tuple[float, float] = m.BEIJING,
 ) -> tuple[str, str, str | None]:
-    """One bad_coordinates defect: new lon/lat texts and, if it changes, the CRS label."""
+    """One bad_coordinates defect: new lon/lat texts and, if it changes, the CRS label.
+
+    A point "outside the area" is near ``outside``: Beijing for a Guangxi sample,
+    Tokyo (:data:`mess.ABROAD`) for samples of other provinces.
+    """
     kind = m.BAD_COORDINATES[variant]
     if kind == "not_a_number":
         return f"{float(lon):.1f}x", lat, None
     if kind == "latitude_out_of_range":
         return lon, f"{rng.uniform(100.0, 150.0):.6f}", None
-    bx, by = m.BEIJING
+    bx, by = outside
     return f"{bx + rng.uniform(-0.05, 0.05):.6f}", f"{by + rng.uniform(-0.05, 0.05):.6f}", "WGS84"
 
 
@@ -149,15 +159,20 @@ def location_cells(
     f = {name: form == i for i, name in enumerate(m.FORMS)}
     names = _objects(reg.name)[ent]
     variant = mess.name_variant[rows]
+    by_province = company_prefixes(geo)
+    prefixes = [
+        by_province.get(p, vocab.GUANGXI_PREFIX) for p in geo.province_code[reg.county[ent]]
+    ]
     for i in np.flatnonzero(variant >= 0).tolist():
-        names[i] = m.name_variant(names[i], int(variant[i]))
+        names[i] = m.name_variant(names[i], int(variant[i]), prefixes[i])
     county = reg.county[ent]
     locality = _objects(reg.locality)[ent]
     address = _objects(reg.address)[ent]
     short = (rng.random(len(rows)) < 0.4) & geo.unique_county_names[county] & f["address_county"]
     address[short] = _objects(geo.county_name[county][short]) + locality[short]
     city_only = f["address_city"]
-    address[city_only] = _objects(geo.city_name[county][city_only]) + locality[city_only]
+    labels = _objects([geo.city_label(c) for c in county[city_only].tolist()])
+    address[city_only] = labels + locality[city_only]
     empty = _objects([""] * len(rows))
     named = f["coordinates"] | f["name"] | f["name_variant"]
     cells = LocationCells(
@@ -177,7 +192,8 @@ def location_cells(
             f["coordinates"], _objects(geo.county_code[true_county[rows]]), empty
         ).tolist(),
     )
-    _apply_location_defects(cells, mess, rows, rng, reasons, strangers)
+    outside = m.BEIJING if set(geo.provinces) <= {"450000"} else m.ABROAD
+    _apply_location_defects(cells, mess, rows, rng, reasons, strangers, outside)
     return cells
 
 
@@ -188,6 +204,7 @@ def _apply_location_defects(
     rng: np.random.Generator,
     reasons: tuple[str, ...],
     strangers: dict[int, tuple[str, str]],
+    outside: tuple[float, float] = m.BEIJING,
 ) -> None:
     for i in np.flatnonzero(mess.defect[rows] >= 0).tolist():
         r = int(rows[i])
@@ -198,6 +215,6 @@ def _apply_location_defects(
             cells.adcode[i] = ""
         elif reason == "bad_coordinates":
             cells.lon[i], cells.lat[i], label = _bad_coordinates(
-                rng, int(mess.defect_variant[r]), cells.lon[i], cells.lat[i]
+                rng, int(mess.defect_variant[r]), cells.lon[i], cells.lat[i], outside
             )
             cells.crs[i] = label or cells.crs[i]

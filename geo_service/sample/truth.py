@@ -18,7 +18,7 @@ from geo_service.sample import mess as m
 from geo_service.sample import signals as sg
 from geo_service.sample import vocab
 from geo_service.sample.industries import CATEGORIES, CATEGORY_MULTIPLIERS, FAMILIES, INDUSTRIES
-from geo_service.sample.places import HOT_SPOTS, distance_km, hot_spot_counties
+from geo_service.sample.places import distance_km, hot_spot_counties
 from geo_service.sample.tables import CHUNK_ROWS, ENCODINGS, HEADERS, Sample
 from geo_service.sample.violations import PROBLEM_CATEGORIES, VIOLATIONS
 
@@ -51,7 +51,7 @@ def hot_spot_truth(s: Sample) -> list[dict[str, Any]]:
     overall = rows.size / float(s.geo.area_km2.sum())
     case_spot = s.reg.hot_spot[s.events["cases"].enterprise[rows]]
     out = []
-    for i, spot in enumerate(HOT_SPOTS):
+    for i, spot in enumerate(s.geo.tables.hot_spots):
         area = np.pi * spot.radius_km**2
         inside = int((distance_km(lon, lat, spot.lon, spot.lat) <= spot.radius_km).sum())
         density = inside / area
@@ -256,6 +256,8 @@ def truth_document(s: Sample) -> dict[str, Any]:
         },
         "mess": mess_truth(s),
         "signals": signals_truth(s),
+        # only beyond Guangxi, so that Guangxi's truth.json keeps its bytes
+        **({"provinces": s.geo.provinces} if set(s.geo.provinces) - {"450000"} else {}),
     }
 
 
@@ -350,7 +352,8 @@ def _event_points(s: Sample, kind: str, rows: NDArray[np.int64]) -> list[tuple[s
     mess, ev, geo = s.mess[kind], s.events[kind], s.geo
     form = mess.form[rows]
     c = county[rows]
-    city = form == m.FORMS.index("address_city")
+    # an address naming only a city that is its own county (东莞市, 仙桃市) resolves to the county
+    city = (form == m.FORMS.index("address_city")) & ~geo.city_is_county[c]
     expected = np.where(city, geo.city_code[c], geo.county_code[c])
     precision = np.where(
         city, "city", np.where(form == m.FORMS.index("address_county"), "county", "point")
