@@ -469,6 +469,102 @@ def planning() -> nbformat.NotebookNode:
                         "display_name": "Python 3", "language": "python"}})  # fmt: skip
 
 
+NATIONAL_SETUP = """\
+import json, tempfile, warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from geo_service.boundaries import load_divisions, read_divisions, read_divisions_file
+from geo_service.build import analytic_layer
+from geo_service.filters import Filters
+from geo_service.ingest import IngestOptions, ingest_file
+from geo_service.paths import NATIONAL_DIVISIONS
+from geo_service.sample import write_sample
+from geo_service.store import make_engine, migrate
+
+warnings.filterwarnings("ignore", message="Geometry is in a geographic CRS")
+plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"]
+plt.rcParams["axes.unicode_minus"] = False
+PROVINCES = ["450000", "440000", "530000"]  # 广西, 广东, 云南
+workdir = Path(tempfile.mkdtemp(prefix="geo-notebook-"))
+national = read_divisions_file(NATIONAL_DIVISIONS)
+engine = make_engine(f"sqlite:///{workdir / 'geo.db'}")
+migrate(engine)
+print("jurisdictions loaded:", load_divisions(engine, national))
+write_sample(workdir / "sample", seed=2024, n_enterprises=1500, n_cases=1500, n_inspections=1500,
+             divisions=national, provinces=PROVINCES)
+for kind in ("enterprises", "cases", "inspections"):
+    summary = ingest_file(engine, workdir / "sample" / f"{kind}.csv",
+                          IngestOptions(kind=kind, rejects_path=workdir / f"{kind}.rejects.csv", progress=False))
+    print(f"{kind:12}", {k: summary[k] for k in ("rows", "accepted", "rejected", "by_method")})
+divisions = read_divisions(engine).table
+provinces = divisions[divisions["level"] == "province"]
+counties = divisions[divisions["level"] == "county"]
+"""
+
+
+def national() -> nbformat.NotebookNode:
+    """04: the national boundaries and a sample over three provinces."""
+    cells = [
+        new_markdown_cell(
+            "# A national view\n\nThe bundled national boundaries (every mainland province, "
+            "prefecture city and county: `sample_geodata/china_divisions.geojson.gz`) loaded "
+            "into a fresh embedded store, and a small synthetic sample over three provinces — "
+            "广西, 广东 and 云南 — ingested through the same geocoding chain as any bureau's files."
+        ),
+        new_code_cell(NATIONAL_SETUP),
+        new_markdown_cell("## 1. The divisions\n\nProvinces, cities and counties by level."),
+        new_code_cell(
+            'print(divisions["level"].value_counts().to_dict())\n'
+            'ax = provinces.plot(figsize=(11, 8), color="#f2efe9", edgecolor="#777777", linewidth=0.4)\n'
+            'provinces[provinces.adcode.isin(PROVINCES)].plot(ax=ax, color="#fdd49e", edgecolor="#444444", linewidth=0.6)\n'
+            'ax.set_axis_off(); ax.set_title("provinces; the sampled three shaded")'
+        ),
+        new_markdown_cell(
+            "## 2. Cases per province and county\n\nEvery accepted case carries its county, "
+            "city and province, whichever way it was located."
+        ),
+        new_code_cell(
+            'cases = pd.read_sql("SELECT case_id, adcode, city_adcode, province_adcode, '
+            'geocode_method, penalty_amount FROM cases", engine)\n'
+            'per_province = (cases.groupby("province_adcode").agg(cases=("case_id", "size"),\n'
+            '                penalty_wan=("penalty_amount", lambda s: round(s.sum() / 1e4, 1)))\n'
+            '                .join(provinces["name"]))\n'
+            "per_province"
+        ),
+        new_code_cell(
+            'per_county = counties.join(cases.groupby("adcode").size().rename("cases"))\n'
+            'sampled = per_county[per_county.province_adcode.isin(PROVINCES)].fillna({"cases": 0})\n'
+            'ax = sampled.plot(column="cases", cmap="OrRd", figsize=(12, 7), legend=True,\n'
+            '                  edgecolor="#dddddd", linewidth=0.2)\n'
+            'provinces[provinces.adcode.isin(PROVINCES)].boundary.plot(ax=ax, color="#333333", linewidth=0.6)\n'
+            'ax.set_axis_off(); ax.set_title("penalty cases per county")\n'
+            "pd.crosstab(cases.province_adcode, cases.geocode_method)"
+        ),
+        new_markdown_cell(
+            "## 3. Hot spots of one province\n\nGi* over every H3 cell of 广东 (zero counts "
+            "included; the whole country's cells would mostly be empty here). The planted "
+            "chemical-park hot spot should light up."
+        ),
+        new_code_cell(
+            'hot = analytic_layer(engine, "hotspots", Filters(jurisdiction="440000"), {}).frame()\n'
+            'colors = {3: "#d7191c", 2: "#fdae61", 1: "#fee08b", -1: "#abd9e9", -2: "#74add1", -3: "#4575b4"}\n'
+            'ax = counties[counties.province_adcode == "440000"].boundary.plot(figsize=(11, 7), color="#999999", linewidth=0.3)\n'
+            "shown = hot[hot.gi_bin != 0]\n"
+            "shown.plot(ax=ax, color=shown.gi_bin.map(colors))\n"
+            'truth = json.loads((workdir / "sample" / "truth.json").read_text(encoding="utf-8"))\n'
+            'spot = next(s for s in truth["hot_spots"] if s["key"] == "hot:440000")\n'
+            'ax.annotate(spot["name"], (spot["lon"], spot["lat"]), fontsize=8)\n'
+            'ax.set_axis_off(); ax.set_title("Gi* hot spots of penalty cases in 广东")\n'
+            "hot.gi_bin.value_counts().sort_index()"
+        ),
+    ]
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
+                        "display_name": "Python 3", "language": "python"}})  # fmt: skip
+
+
 def _stable_ids(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Cell ids by position, so that regenerating an unchanged notebook changes no byte."""
     for number, cell in enumerate(notebook.cells):
@@ -482,6 +578,7 @@ def main() -> None:
         (leadership(), "01_where_violations_concentrate.ipynb"),
         (gis_layers(), "02_gis_layers.ipynb"),
         (planning(), "03_planning_inspections.ipynb"),
+        (national(), "04_national_view.ipynb"),
     ]:
         nbformat.write(_stable_ids(notebook), NOTEBOOKS / name)
 
