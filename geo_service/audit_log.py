@@ -185,7 +185,7 @@ class AuditLog:
                     return
                 batch = list(self._pending)
             try:
-                self._insert(batch, skip_existing=True)
+                self._insert(batch, short_wait=True, skip_existing=True)  # close() can stop it
             except Exception as exc:  # the store is busy or away: keep them, try again
                 LOG.info("audit entries wait for the store: %s", exc)
                 with self._wake:

@@ -18,7 +18,7 @@ from sqlalchemy import Date, Engine, func, literal_column, select
 
 from geo_service.filters import Filters
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.queries import RECORD_KEYS, record_columns, record_filter
+from geo_service.store.queries import GEOM_COLUMNS, RECORD_KEYS, record_columns, record_filter
 from layers.tiles import BUFFER, mercator_to_lonlat, tile_bounds_m
 from layers.vector_tiles import EXTENT
 
@@ -68,7 +68,7 @@ def record_tile_mvt(
     table, cond = record_filter(engine, kind, filters, tile_bbox_lonlat(z, x, y, buffer, extent))
     envelope = func.ST_TileEnvelope(z, x, y)
     geom = func.ST_AsMVTGeom(
-        func.ST_Transform(literal_column(f"{table.name}.geom"), 3857), envelope, extent, buffer,
+        func.ST_Transform(literal_column(GEOM_COLUMNS[kind]), 3857), envelope, extent, buffer,
         True,
     ).label("mvt_geom")  # fmt: skip
     columns = [_property(c) for c in record_columns(table) if c.name not in set(exclude)]

@@ -63,6 +63,9 @@ def _conditions(engine: Engine, kind: str, table: Table, filters: Filters) -> Co
     return cond
 
 
+#: The PostGIS geometry column of each point-record table (not a mapped column).
+GEOM_COLUMNS = {"enterprises": "enterprises.geom", "cases": "cases.geom",
+         "inspections": "inspections.geom"}  # fmt: skip
 #: The natural key of each point-record table (its sort order and feature id).
 RECORD_KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
 
@@ -82,7 +85,7 @@ def record_filter(
         west, south, east, north = (float(v) for v in bbox)
         if engine.dialect.name == "postgresql":
             envelope = func.ST_MakeEnvelope(west, south, east, north, 4326)
-            cond &= literal_column(f"{table.name}.geom").op("&&")(envelope)
+            cond &= literal_column(GEOM_COLUMNS[kind]).op("&&")(envelope)
         cond &= table.c.lon.between(west, east) & table.c.lat.between(south, north)
     return table, cond
 

@@ -298,6 +298,8 @@ _SQL_CALLS = {"text", "execute", "exec_driver_sql", "executescript", "literal_co
 #: (file, function) allowed to format SQL, and why: identifiers from a fixed tuple only.
 _ALLOWED = {
     ("geo_service/store/migrations/versions/0001_initial_schema.py", "_add_postgis_columns"),
+    ("geo_service/store/migrations/versions/0005_postgis_serving.py", "upgrade"),
+    ("geo_service/store/migrations/versions/0005_postgis_serving.py", "downgrade"),
 }
 
 
