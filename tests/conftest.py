@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,11 @@ POSTGRES_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _postgres_database(worker: str) -> str:
+def _postgres_database(worker: str, suffix: str = "") -> str:
     """Create a fresh database for this test worker on the PostgreSQL server; its URL."""
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     # GEO_TEST_DB_TAG keeps the databases of suites run side by side apart
-    name = f"geo_test_{os.environ.get('GEO_TEST_DB_TAG', '')}{worker}"
+    name = f"geo_test_{os.environ.get('GEO_TEST_DB_TAG', '')}{worker}{suffix}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -53,6 +54,25 @@ def _postgres_database(worker: str) -> str:
     if not available:
         raise RuntimeError("the PostGIS extension is not installed on the server")
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def scratch_postgres(worker: str, suffix: str) -> Iterator[Engine]:
+    """An empty PostgreSQL database of its own (no schema) for one test, dropped after it;
+    skipped (failed under CI=true) when the server or PostGIS is unavailable."""
+    try:
+        url = _postgres_database(worker, suffix)
+    except Exception as exc:  # connection refused, missing extension, ...
+        _unavailable(str(exc).splitlines()[0])
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _unavailable(reason: str) -> None:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, create_engine, delete, insert, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, delete, insert, inspect, select, text
 
 from analytics.coords import from_wgs84
 from geo_service.filters import Filters
@@ -28,6 +26,7 @@ from geo_service.store.models import (
     InspectorExclusion,
 )
 from geo_service.store.queries import read_frame
+from tests.conftest import scratch_postgres
 from tests.geo_service.messy import CODES, county_points, write_enterprises
 
 TODAY = dt.date(2026, 11, 28)
@@ -357,26 +356,8 @@ def test_migration_from_0003_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgis
 def test_migration_from_0003_on_postgis(worker_id: str) -> None:
-    url = os.environ.get("GEO_TEST_POSTGRES_URL",
-                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")  # fmt: skip
-    name = f"geo_test_{os.environ.get('GEO_TEST_DB_TAG', '')}{worker_id}_0004"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # connection refused, …
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostGIS store required under CI=true: {exc}")
-        pytest.skip(f"PostGIS store unavailable: {str(exc).splitlines()[0]}")
-    engine = make_engine(make_url(url).set(database=name).render_as_string(hide_password=False))
-    try:
+    with scratch_postgres(worker_id, "_0004") as engine:
         _upgrade_from_0003(engine)
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_batches_of_new_kinds_are_recorded(planning: Engine, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 from pandas.testing import assert_frame_equal
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
 import geo_service.ingest.writer as writer
@@ -24,7 +23,7 @@ from geo_service.store.postgis_tiles import record_tile_mvt
 from geo_service.store.queries import read_records_page
 from geo_service.tile_cache import HEAVY_COLUMNS, TileService
 from layers.tiles import vector_tile
-from tests.conftest import account_headers
+from tests.conftest import account_headers, scratch_postgres
 from tests.geo_service.bulk_cases import Snapshot, snapshot, write_cases_csv
 
 NANNING = (108.37, 22.82)
@@ -304,20 +303,7 @@ def test_migration_0005_is_a_no_op_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgis
 def test_migration_0005_up_and_down_on_postgis(worker_id: str) -> None:
-    url = os.environ.get("GEO_TEST_POSTGRES_URL",
-                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")  # fmt: skip
-    name = f"geo_test_{os.environ.get('GEO_TEST_DB_TAG', '')}{worker_id}_0005"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # connection refused, …
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostGIS store required under CI=true: {exc}")
-        pytest.skip(f"PostGIS store unavailable: {str(exc).splitlines()[0]}")
-    engine = make_engine(make_url(url).set(database=name).render_as_string(hide_password=False))
-    try:
+    with scratch_postgres(worker_id, "_0005") as engine:
         added, left = _up_and_down(engine)
         with engine.connect() as conn:
             gist = set(conn.execute(text(
@@ -325,11 +311,6 @@ def test_migration_0005_up_and_down_on_postgis(worker_id: str) -> None:
             )).scalars())  # fmt: skip
             pattern = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname ="
                                         " 'pgix_cases_industry_code_pattern'")).scalar_one()  # fmt: skip
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     assert added == SERVING
     assert left == set()
     assert gist == {f"ix_{t}_geom" for t in (*KINDS, "jurisdictions")}
