@@ -8,14 +8,24 @@ resolution, H3 hot spots, the KDE surfaces, emerging hot spots); clusters and pr
 types are not additive and are left out of both. A second table gives the cost of the
 H3 aggregation alone against the hexagon resolution, on the largest size's points.
 
-``python -m benchmarks.bench_scale [--sizes 1000000,3000000,10000000]``; ``make bench``
-runs the default sizes; ``--quick`` small ones. The plot goes to docs/scaling.png.
+Sizes above 10M are made of parts of at most 10M cases, each an independently seeded
+sample over Guangxi with its own register (seeds 11, 12, …; the case ids of part k get
+the suffix ``-k``): the generator holds a sample in memory, and a national platform's
+data arrive as many bureaus' ledgers anyway. A phase whose process tree grows past the
+memory cap (``GEO_BENCH_MEMORY_CAP_MIB``, default 20,480 MiB of the machine's 24 GB) is
+stopped and recorded as such.
+
+``python -m benchmarks.bench_scale [--sizes 1000000,3000000,10000000] [--merge]``;
+``make bench`` runs the default sizes; ``--quick`` small ones; ``--merge`` adds the sizes
+measured to those in docs/scaling.json (the earlier runs' figures are kept as they were).
+The plot goes to docs/scaling.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,10 +37,13 @@ from typing import Any
 from benchmarks.report import DOC, Row, markdown, update_doc
 
 SIZES = (300_000, 1_000_000, 10_000_000)
+PART_CASES = int(os.environ.get("GEO_BENCH_PART_CASES", 10_000_000))  # cases of one sample
 QUICK_SIZES = (20_000, 60_000)
 LAYERS = ["hexagons", "hotspots", "kde", "emerging-hotspots"]
 PLOT = DOC.parent / "scaling.png"
+RESULTS = DOC.parent / "scaling.json"
 PROGRESS = Path(tempfile.gettempdir()) / "geo-scale-progress.json"
+MEMORY_CAP_MIB = float(os.environ.get("GEO_BENCH_MEMORY_CAP_MIB", 20_480))
 
 #: The phases, each a program run by ``python -c`` with the store folder and size.
 _PHASES = {
@@ -38,8 +51,10 @@ _PHASES = {
 import sys
 from pathlib import Path
 from geo_service.sample import write_sample
-folder, n = Path(sys.argv[1]), int(sys.argv[2])
-write_sample(folder / "data", seed=11, n_enterprises=23_000, n_cases=n, n_inspections=0)
+folder, n, part = Path(sys.argv[1]), int(sys.argv[2]), %(part)d
+for k, start in enumerate(range(0, n, part)):
+    write_sample(folder / "data" / f"part-{k}", seed=11 + k, n_enterprises=23_000,
+                 n_cases=min(part, n - start), n_inspections=0)
 """,
     "ingest": """
 import csv, datetime as dt, sys
@@ -53,41 +68,40 @@ migrate(engine)
 load_divisions(engine, read_divisions_file())
 # cases arrive as files of at most 1M rows (a month's or a city's ledger), one batch each:
 # an ingest holds its file in memory, about 3.5 KB a row
-parts, rows = [], 0
-with (folder / "data" / "cases.csv").open(encoding="gb18030", newline="") as source:
-    reader = csv.reader(source)
-    header = next(reader)
-    out = None
-    for row in reader:
-        if rows % 1_000_000 == 0:
-            if out:
-                out.close()
-            parts.append(folder / f"cases-{len(parts):03d}.csv")
-            out = parts[-1].open("w", encoding="gb18030", newline="")
-            writer = csv.writer(out)
-            writer.writerow(header)
-        writer.writerow(row)
-        rows += 1
+def ledgers(source_path, suffix):
+    rows, out = 0, None
+    with source_path.open(encoding="gb18030", newline="") as source:
+        reader = csv.reader(source)
+        header = next(reader)
+        for row in reader:
+            if rows % 1_000_000 == 0:
+                if out:
+                    out.close()
+                    yield path
+                path = folder / f"cases-{rows // 1_000_000:03d}.csv"
+                out = path.open("w", encoding="gb18030", newline="")
+                writer = csv.writer(out)
+                writer.writerow(header)
+            if suffix and row[0]:
+                row[0] += suffix
+            writer.writerow(row)
+            rows += 1
     if out:
         out.close()
-accepted = 0
-files = [("enterprises", folder / "data" / "enterprises.csv"), *(("cases", p) for p in parts)]
-for kind, path in files:
+        yield path
+def ingest(kind, path):
     options = IngestOptions(kind=kind, rejects_path=folder / f"{path.stem}.rejects.csv",
                             progress=False, today=dt.date(2026, 11, 28))
-    summary = ingest_file(engine, path, options)
-    accepted += summary["accepted"] if kind == "cases" else 0
-    path.unlink() if kind == "cases" else None
+    return ingest_file(engine, path, options)["accepted"]
+accepted = 0
+parts = sorted((folder / "data").glob("part-*"), key=lambda p: int(p.name.split("-")[1]))
+for k, data in enumerate(parts):
+    ingest("enterprises", data / "enterprises.csv")
+for k, data in enumerate(parts):
+    for path in ledgers(data / "cases.csv", f"-{k}" if k else ""):
+        accepted += ingest("cases", path)
+        path.unlink()
 print(accepted)
-""",
-    "build-local": """
-import sys
-from pathlib import Path
-from geo_service.build import build_layers
-from geo_service.filters import Filters
-from geo_service.store import make_engine
-engine = make_engine(f"sqlite:///{Path(sys.argv[1]) / 'geo.db'}")
-build_layers(engine, Filters(), %(layers)r)
 """,
     "build-dask": """
 import sys
@@ -98,7 +112,18 @@ from geo_service.store import make_engine
 engine = make_engine(f"sqlite:///{Path(sys.argv[1]) / 'geo.db'}")
 build_layers_dask(engine, Filters(), %(layers)r, timeout_s=3600)
 """,
+    "build-local": """
+import sys
+from pathlib import Path
+from geo_service.build import build_layers
+from geo_service.filters import Filters
+from geo_service.store import make_engine
+engine = make_engine(f"sqlite:///{Path(sys.argv[1]) / 'geo.db'}")
+build_layers(engine, Filters(), %(layers)r)
+""",
 }
+#: The phases the later ones need: when one of these fails, the size's run stops.
+_NEEDED = ("generate", "ingest")
 
 
 def _tree_rss_mib(pid: int) -> float:
@@ -121,15 +146,23 @@ def _tree_rss_mib(pid: int) -> float:
 
 def run_phase(name: str, folder: Path, n: int) -> dict[str, Any]:
     """Run one phase in its own process: seconds, peak memory of its process tree, output."""
-    program = _PHASES[name] % {"layers": LAYERS} if "%(" in _PHASES[name] else _PHASES[name]
+    program = (
+        _PHASES[name] % {"layers": LAYERS, "part": PART_CASES}
+        if "%(" in _PHASES[name]
+        else _PHASES[name]
+    )
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", program, str(folder), str(n)],
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     peak = [0.0]
+    capped = threading.Event()
 
     def sample() -> None:
         while proc.poll() is None:
             peak[0] = max(peak[0], _tree_rss_mib(proc.pid))
+            if peak[0] > MEMORY_CAP_MIB and not capped.is_set():
+                capped.set()
+                _kill_tree(proc.pid)
             time.sleep(0.2)
 
     watcher = threading.Thread(target=sample, daemon=True)
@@ -137,9 +170,27 @@ def run_phase(name: str, folder: Path, n: int) -> dict[str, Any]:
     out, _ = proc.communicate()
     watcher.join()
     result = {"seconds": time.perf_counter() - started, "peak_mib": peak[0], "out": out.strip()}
-    if proc.returncode != 0:  # recorded, not raised: the table says what did not finish
+    if capped.is_set():
+        result["error"] = f"stopped at the {MEMORY_CAP_MIB:,.0f} MiB memory cap"
+    elif proc.returncode != 0:  # recorded, not raised: the table says what did not finish
         result["error"] = f"exit status {proc.returncode}"
     return result
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill a process and all its descendants (the Dask workers included)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True), root]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            continue
 
 
 def resolution_costs(n: int) -> list[dict[str, Any]]:
@@ -174,7 +225,7 @@ def measure(sizes: tuple[int, ...]) -> dict[str, Any]:
                       f"peak {result['peak_mib']:8.0f} MiB {result.get('error', '')}",
                       flush=True)  # fmt: skip
                 PROGRESS.write_text(json.dumps(results, indent=1, default=str))
-                if "error" in result:
+                if "error" in result and phase in _NEEDED:
                     break  # the later phases need this one
     results["resolution"] = resolution_costs(max(sizes))
     return results
@@ -257,12 +308,39 @@ def rows(results: dict[str, Any], quick: bool) -> list[Row]:
     return table
 
 
-def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[Row]:
-    """The scaling benchmark (``make bench``): the default sizes, or small ones with ``quick``."""
+def load_results(path: Path = RESULTS) -> dict[str, Any]:
+    """Results written by an earlier run (sizes as numbers again)."""
+    results: dict[str, Any] = json.loads(path.read_text())
+    results["phases"] = {
+        phase: {int(n): result for n, result in by_size.items()}
+        for phase, by_size in results["phases"].items()
+    }
+    return results
+
+
+def merged(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The earlier results with the new sizes' phases added (a size measured again replaced);
+    the resolution costs of whichever run had the most points."""
+    out = {"sizes": sorted(set(earlier["sizes"]) | set(new["sizes"])), "phases": {}}
+    for phase in [*earlier["phases"], *(p for p in new["phases"] if p not in earlier["phases"])]:
+        out["phases"][phase] = {**earlier["phases"].get(phase, {}),
+                                **new["phases"].get(phase, {})}  # fmt: skip
+    bigger = max(new["sizes"]) >= max(earlier["sizes"])
+    out["resolution"] = (new if bigger else earlier)["resolution"]
+    return out
+
+
+def run(
+    quick: bool = False, sizes: tuple[int, ...] | None = None, merge: bool = False
+) -> list[Row]:
+    """The scaling benchmark (``make bench``): the default sizes, or small ones with ``quick``;
+    ``merge`` adds them to the results in docs/scaling.json."""
     results = measure(sizes or (QUICK_SIZES if quick else SIZES))
+    if merge and RESULTS.exists():
+        results = merged(load_results(), results)
     if not quick:
         plot(results, PLOT)
-        (DOC.parent / "scaling.json").write_text(json.dumps(results, indent=1, default=str))
+        RESULTS.write_text(json.dumps(results, indent=1, default=str))
     return rows(results, quick)
 
 
@@ -271,9 +349,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", help="comma-separated record counts")
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--merge", action="store_true", help="add to docs/scaling.json")
     args = parser.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
-    table = run(args.quick, sizes)
+    table = run(args.quick, sizes, args.merge)
     print(f"\n## scale\n\n{markdown(table)}\n", flush=True)
     if not args.no_doc and not args.quick:
         update_doc("scale", table)
