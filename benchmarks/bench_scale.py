@@ -89,6 +89,7 @@ def ledgers(source_path, suffix):
     if out:
         out.close()
         yield path
+    source_path.unlink()  # the disk holds the store growing and the parts not yet read
 def ingest(kind, path):
     options = IngestOptions(kind=kind, rejects_path=folder / f"{path.stem}.rejects.csv",
                             progress=False, today=dt.date(2026, 11, 28))
