@@ -31,7 +31,7 @@ from geo_service.layer_specs import layer_parameters
 from geo_service.limits import check_bbox
 from geo_service.planning_layers import names_enterprises
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.queries import extent, read_records_page
+from geo_service.store.queries import extent, read_records_page, record_queryables
 from layers.files import to_geojson_dict
 
 GEOJSON = "application/geo+json"
@@ -211,12 +211,13 @@ def _page(
 ) -> tuple[gpd.GeoDataFrame, int]:
     """One page of the collection and the number matched.
 
-    Point records without property filters are paged by the store; the rest (analytic
-    layers, property filters on any column) are filtered from the whole layer.
+    Point records are filtered (property filters too), counted and paged by the store;
+    analytic layers are filtered from the whole layer.
     """
-    filtering = any(n not in _RESERVED and n not in parameters for n in request.query_params)
-    if name in RECORD_TABLES and filters.min_count is None and not filtering:
-        return read_records_page(engine, name, filters, bbox=bbox, offset=offset, limit=limit)
+    if name in RECORD_TABLES and filters.min_count is None:
+        properties = _property_values(request, skip=set(parameters))
+        return read_records_page(engine, name, filters, bbox=bbox, offset=offset, limit=limit,
+                                 properties=properties)  # fmt: skip
     frame = _load(request, name, filters, bbox, parameters)
     frame = _property_filters(request, frame, skip=set(parameters))
     return frame.iloc[offset : offset + limit], len(frame)
@@ -224,6 +225,11 @@ def _page(
 
 _RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f", "jurisdiction",
              "industry", "period", "start", "end", "violation_type"}  # fmt: skip
+
+
+def _property_values(request: Request, skip: set[str]) -> dict[str, str]:
+    """The query's property filters (names neither reserved nor layer parameters)."""
+    return {n: v for n, v in request.query_params.items() if n not in _RESERVED and n not in skip}
 
 
 def _property_filters(
@@ -255,10 +261,13 @@ def queryables(
     _caller: Caller = Depends(get_caller),
 ) -> JSONResponse:
     _check(collection_id)
-    frame = _load(request, collection_id, Filters(), None)
-    properties = {
-        c: {"type": _json_type(t)} for c, t in frame.dtypes.items() if c != frame.geometry.name
-    }
+    if collection_id in RECORD_TABLES:  # from the table: never the collection itself
+        properties = {c: {"type": t} for c, t in record_queryables(collection_id).items()}
+    else:
+        frame = _load(request, collection_id, Filters(), None)
+        properties = {
+            c: {"type": _json_type(t)} for c, t in frame.dtypes.items() if c != frame.geometry.name
+        }
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": str(request.url),
@@ -293,7 +302,11 @@ def item(
 ) -> JSONResponse:
     _check(collection_id)
     parameters = layer_parameters(collection_id, request.query_params)
-    frame = _load(request, collection_id, filters, None, parameters)
+    if collection_id in RECORD_TABLES and filters.min_count is None:  # one row by its key
+        key = {_ID_COLUMN[collection_id]: feature_id}
+        frame, _ = read_records_page(engine, collection_id, filters, limit=1, properties=key)
+    else:
+        frame = _load(request, collection_id, filters, None, parameters)
     match = frame[frame[_id_column(collection_id, frame)].astype(str) == feature_id]
     if match.empty:
         raise UnknownLayerError(f"no feature {feature_id!r} in {collection_id}")

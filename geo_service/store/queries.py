@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import ColumnElement, Engine, Select, Table, func, literal_column, select, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    Date,
+    Engine,
+    Float,
+    Integer,
+    Select,
+    Table,
+    func,
+    literal_column,
+    select,
+    true,
+)
 
 from analytics.cells import cells_to_strings
 from geo_service.errors import BadFilterError, UnknownLayerError
@@ -95,11 +111,70 @@ def record_columns(table: Table) -> list[Any]:
     return [c for c in table.c if c.name not in _HIDDEN]
 
 
+def record_queryables(kind: str) -> dict[str, str]:
+    """The JSON Schema type of each property of a point-record layer, from the table alone
+    (the H3 cell is its string id; ``attributes``, free JSON, is not queryable)."""
+    table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    out = {}
+    for column in record_columns(table):
+        if isinstance(column.type, JSON):
+            continue
+        kind_of = column.type
+        if column.name == "h3_15":
+            out[column.name] = "string"
+        elif isinstance(kind_of, Boolean):
+            out[column.name] = "boolean"
+        elif isinstance(kind_of, Integer):
+            out[column.name] = "integer"
+        elif isinstance(kind_of, Float):
+            out[column.name] = "number"
+        else:
+            out[column.name] = "string"
+    return out
+
+
+_TRUE, _FALSE = ("true", "1"), ("false", "0")
+
+
+def property_condition(table: Table, name: str, value: str) -> ColumnElement[bool]:
+    """``name=value`` on a point-record table: equality with the value read as the column's
+    type (a number as a number, so ``5000`` and ``5000.0`` match alike; a date as an ISO
+    date; a boolean as true/false/1/0; the H3 cell as its string id). BadFilterError for a
+    name that is not a queryable or a value the column cannot hold."""
+    shown = {c.name: c for c in record_columns(table)}
+    column = shown.get(name)
+    if column is None or isinstance(column.type, JSON):
+        raise BadFilterError(f"{name!r} is not a queryable of this collection")
+    try:
+        if name == "h3_15":
+            return column == int(value, 16)  # the hexadecimal id, as h3 reads it
+        if isinstance(column.type, Boolean):
+            word = value.strip().lower()
+            if word not in _TRUE + _FALSE:
+                raise ValueError(value)
+            return column.is_(word in _TRUE)
+        if isinstance(column.type, Integer):
+            return column == int(value)
+        if isinstance(column.type, Float):
+            return column == float(value)
+        if isinstance(column.type, Date):
+            return column == dt.date.fromisoformat(value)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise BadFilterError(f"{name}={value!r} is not a value of {name}") from err
+    return column == value
+
+
 def _records_query(
-    engine: Engine, kind: str, filters: Filters | None, bbox: tuple[float, ...] | None
+    engine: Engine,
+    kind: str,
+    filters: Filters | None,
+    bbox: tuple[float, ...] | None,
+    properties: Mapping[str, str] | None = None,
 ) -> tuple[Select[Any], list[str], ColumnElement[Any]]:
     """The query of point records of ``kind`` (stored columns), their names and sort key."""
     table, cond = record_filter(engine, kind, filters, bbox)
+    for name, value in (properties or {}).items():
+        cond &= property_condition(table, name, value)
     columns = record_columns(table)
     return select(*columns).where(cond), [c.name for c in columns], table.c[RECORD_KEYS[kind]]
 
@@ -137,13 +212,15 @@ def read_records_page(
     bbox: tuple[float, ...] | None = None,
     offset: int = 0,
     limit: int = 100,
+    properties: Mapping[str, str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, int]:
-    """One page of :func:`read_records` (in a WGS84 ``bbox`` if given), and how many match.
+    """One page of :func:`read_records` (in a WGS84 ``bbox`` if given, with the property
+    filters of :func:`property_condition`), and how many match.
 
-    The store counts and pages (LIMIT/OFFSET on the natural key): a page of a large
-    collection reads that page, not the collection.
+    The store filters, counts and pages (LIMIT/OFFSET on the natural key): a page of a
+    large collection reads that page, not the collection.
     """
-    query, names, key = _records_query(engine, kind, filters, bbox)
+    query, names, key = _records_query(engine, kind, filters, bbox, properties)
     with engine.connect() as conn:
         matched = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
         rows = conn.execute(query.order_by(key).offset(offset).limit(limit)).all()

@@ -147,6 +147,31 @@ def test_queryables_and_property_filters(client: TestClient) -> None:
     assert client.get("/collections/cases/items?colour=red").status_code == 400
 
 
+def test_point_records_are_never_loaded_whole(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queryables, property-filtered pages and single features of point records come from
+    queries of the store, not from the collection loaded whole (a national store holds tens
+    of millions)."""
+    import geo_service.api.features as features
+
+    whole = client.get("/collections/cases/items?limit=100").json()["features"]
+    before = client.get("/collections/cases/queryables").json()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the whole collection was loaded")
+
+    monkeypatch.setattr(features, "load_layer", refuse)
+    assert client.get("/collections/cases/queryables").json() == before
+    register = client.get("/collections/cases/items?geocode_method=register&limit=1").json()
+    assert register["numberMatched"] == 2 and register["numberReturned"] == 1
+    one = client.get(f"/collections/cases/items/{whole[4]['id']}")
+    assert one.status_code == 200 and one.json()["properties"] == whole[4]["properties"]
+    assert client.get("/collections/cases/items/no-such-case").status_code == 404
+    answer = client.get("/collections/cases/items?penalty_amount=lots")
+    assert answer.status_code == 400 and "penalty_amount" in answer.json()["description"]
+
+
 def test_layer_parameters_choose_the_build(client: TestClient) -> None:
     """``resolution`` picks the hexagon build; out-of-range values are a 400 with a reason."""
     for resolution in (6, 9):
