@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,8 @@ from distributed import Client, Future, LocalCluster, wait
 from numpy.typing import NDArray
 from sqlalchemy import Engine
 
-from analytics.density import Grid, bin_points, binned_density, density_grid, density_ratio
-from analytics.emerging import emerging_hotspots
+from analytics.density import Grid, bin_points, binned_density, density_grid
 from analytics.hexagons import Records
-from analytics.hotspots import cell_hotspots
 from analytics.partials import (
     BinnedGrid,
     HexagonPartial,
@@ -65,7 +63,7 @@ from geo_service.build import ANALYTIC_LAYERS, build_layers
 from geo_service.errors import BadFilterError, UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.inputs import Inputs
-from geo_service.layer_specs import SPECS, _cells_frame
+from geo_service.layer_specs import SPECS, cells_frame, emerging_frame, hotspot_frame, kde_payload
 from geo_service.partitions import (
     DATE_COLUMNS,
     KINDS,
@@ -77,7 +75,6 @@ from geo_service.partitions import (
     read_partition,
 )
 from geo_service.store.layer_builds import GEOTIFF, save_layer
-from layers.rasters import surface_to_geotiff
 
 DASK_LAYERS = ("hexagons", "hotspots", "kde", "emerging-hotspots")
 TIMEOUT_S = 600.0
@@ -217,15 +214,21 @@ def _plan(names: list[str]) -> Plan:
 
 
 def _store(
-    engine: Engine, name: str, filters: Filters, parameters: dict[str, Any], result: Any
+    engine: Engine,
+    name: str,
+    filters: Filters,
+    parameters: dict[str, Any],
+    result: Any,
+    on_cluster: bool = True,
 ) -> dict[str, Any]:
-    """Store a layer as :func:`geo_service.build.build_layers` does; what was built."""
+    """Store a layer as :func:`geo_service.build.build_layers` does; what was built. A
+    variant computed on the cluster says so in its provenance (``backend: dask``)."""
+    backend = {"backend": "dask"} if on_cluster else {}
     if isinstance(result, bytes):
-        details = {"backend": "dask"}
         stored = save_layer(engine, name, filters.as_dict(), parameters, result,
-                            media_type=GEOTIFF, n_features=1, details=details)  # fmt: skip
+                            media_type=GEOTIFF, n_features=1, details=backend)  # fmt: skip
     else:
-        details = {**(result.attrs.get("parameters") or {}), "backend": "dask"}
+        details = {**(result.attrs.get("parameters") or {}), **backend}
         stored = save_layer(engine, name, filters.as_dict(), parameters, result, details=details)
     return {"parameters": stored.parameters, "data_version": stored.data_version}
 
@@ -244,7 +247,7 @@ class _Run:
 def _hexagons(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
     resolution = int(parameters["resolution"])
     partial = run.partials.get(f"hex{resolution}", hexagon_partial(resolution))
-    return _cells_frame(hexagon_table(partial), parameters)
+    return cells_frame(hexagon_table(partial), parameters)
 
 
 def _hotspots(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -252,11 +255,7 @@ def _hotspots(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
     partial: HexagonPartial = run.partials.get(f"hex{resolution}", hexagon_partial(resolution))
     cells = cells_in_polygon(run.inputs.area, resolution)
     counts = counts_on_cells(cells, partial.sums["cases"])
-    table = cell_hotspots(cells, counts, k=int(parameters["k"]),
-                          permutations=int(parameters["permutations"]),
-                          seed=int(parameters["seed"]), fdr=bool(parameters["fdr"]))  # fmt: skip
-    table.insert(1, "resolution", resolution)
-    return _cells_frame(table, {**parameters, **table.attrs.get("parameters", {})})
+    return hotspot_frame(cells, counts, resolution, parameters)
 
 
 def _month_date(ordinal: int) -> dt.date:
@@ -275,17 +274,7 @@ def _emerging(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
     first_step, labels = step_labels(first, last, step)
     cells = cells_in_polygon(run.inputs.area, resolution)
     cube = month_cube(partial, cells, first_step, len(labels), step)
-    table = emerging_hotspots(
-        cells, cube, k=int(parameters["k"]),
-        neighborhood_time_steps=int(parameters["neighborhood_time_steps"]),
-        alpha=float(parameters["alpha"]), fdr=bool(parameters["fdr"]),
-    )  # fmt: skip
-    table.insert(1, "resolution", resolution)
-    table["count"] = cube.sum(axis=1)
-    table["first_step"], table["last_step"] = labels[0], labels[-1]
-    keep = table["category"] != "no_pattern"
-    provenance = {**parameters, "steps": labels, **table.attrs.get("parameters", {})}
-    return _cells_frame(table[keep].reset_index(drop=True), provenance)
+    return emerging_frame(cells, cube, labels, resolution, parameters)
 
 
 def _bandwidth(run: _Run, parameters: dict[str, Any], moments: PointMoments) -> float:
@@ -320,19 +309,13 @@ def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
         total_weight=moments.weight, fixed_bandwidth=parameters["bandwidth_m"] is not None,
         weighted=weight == "penalty_amount",
     )  # fmt: skip
-    units = "yuan per km²" if weight == "penalty_amount" else "cases per km²"
-    surface = replace(surface, units=units)
-    if parameters["ratio_to"] == "enterprises":  # as geo_service.layer_specs.kde_layer
+    sources = None
+    if parameters["ratio_to"] == "enterprises":
         n_sources = int(run.partials.get("register_n", 0))
-        sources = binned.get("sources", zeros).to_array()
-        sources = binned_density(sources, grid, bandwidth_m=h,
+        sources = binned_density(binned.get("sources", zeros).to_array(), grid, bandwidth_m=h,
                                  kernel=kernel, n_points=n_sources,
                                  total_weight=float(n_sources))  # fmt: skip
-        one_source_peak = float(sources.values.max()) / max(1.0, sources.total_weight)
-        floor = 0.5 * min(one_source_peak, 3.0 / np.pi / (surface.bandwidth_m / 1000) ** 2)
-        surface = density_ratio(surface, sources, min_denominator=floor)
-        surface = replace(surface, units=units.replace("per km²", "per enterprise"))
-    return surface_to_geotiff(surface, {"layer": "kde", "weight": weight})
+    return kde_payload(surface, weight, sources)
 
 
 _FINISH = {"hexagons": _hexagons, "hotspots": _hotspots, "kde": _kde,
@@ -428,12 +411,13 @@ def _build(
             continue
         built[name] = []
         for parameters in variants:
-            if _on_cluster(name, parameters):
+            on_cluster = _on_cluster(name, parameters)
+            if on_cluster:
                 result = _FINISH[name](run, parameters)
             else:
                 result = SPECS[name].compute(run.inputs, parameters)
                 single.append(f"{name} {parameters}")
-            built[name].append(_store(engine, name, filters, parameters, result))
+            built[name].append(_store(engine, name, filters, parameters, result, on_cluster))
     client.cancel(loaded)
     return {"filters": filters.as_dict(), "layers": built, "backend": "dask",
             "single_machine": single}  # fmt: skip

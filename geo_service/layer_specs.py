@@ -14,7 +14,7 @@ import pandas as pd
 
 from analytics.cells import cells_to_polygons, cells_to_strings, points_to_cells
 from analytics.clusters import cluster_polygons, density_clusters, space_time_clusters
-from analytics.density import density_ratio, kernel_density
+from analytics.density import DensitySurface, density_ratio, kernel_density
 from analytics.emerging import emerging_hotspots, space_time_cube
 from analytics.hexagons import RESOLUTIONS, hexagon_aggregates
 from analytics.hotspots import cell_hotspots, polygon_hotspots
@@ -43,7 +43,7 @@ class LayerSpec:
     compute: Callable[[Inputs, dict[str, Any]], gpd.GeoDataFrame | bytes]  # bytes: GeoTIFF
 
 
-def _cells_frame(table: pd.DataFrame, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+def cells_frame(table: pd.DataFrame, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
     """Integer ``h3`` ids → string ids and hexagon polygons (WGS84), provenance in attrs."""
     cells = table.pop("h3").to_numpy(np.int64)
     table.insert(0, "h3", cells_to_strings(cells))
@@ -56,7 +56,7 @@ def hexagons_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
     """Counts, sums and rates per H3 cell (``hexagons``)."""
     resolution = int(parameters["resolution"])
     table = hexagon_aggregates(inputs.cases, inputs.inspections, inputs.register, resolution)
-    return _cells_frame(table, parameters)
+    return cells_frame(table, parameters)
 
 
 def _area_counts(inputs: Inputs, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,6 +98,14 @@ def hotspots_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
         return county_hotspots(inputs, parameters)
     resolution = int(parameters["resolution"])
     cells, _, counts = _area_counts(inputs, resolution)
+    return hotspot_frame(cells, counts, resolution, parameters)
+
+
+def hotspot_frame(
+    cells: np.ndarray, counts: np.ndarray, resolution: int, parameters: dict[str, Any]
+) -> gpd.GeoDataFrame:
+    """The ``hotspots`` layer from every cell of the area and its case count (the last step
+    of both builds, :mod:`geo_service.distributed` included)."""
     table = cell_hotspots(
         cells,
         counts,
@@ -107,7 +115,7 @@ def hotspots_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
         fdr=bool(parameters["fdr"]),
     )
     table.insert(1, "resolution", resolution)
-    return _cells_frame(table, {**parameters, **table.attrs.get("parameters", {})})
+    return cells_frame(table, {**parameters, **table.attrs.get("parameters", {})})
 
 
 def emerging_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -119,6 +127,19 @@ def emerging_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
     _, cube = space_time_cube(
         cells[position[inside]], step_index[inside], len(labels), all_cells=cells
     )
+    return emerging_frame(cells, cube, labels, resolution, parameters)
+
+
+def emerging_frame(
+    cells: np.ndarray,
+    cube: np.ndarray,
+    labels: list[str],
+    resolution: int,
+    parameters: dict[str, Any],
+) -> gpd.GeoDataFrame:
+    """The ``emerging-hotspots`` layer from the area's space-time cube of case counts (cells
+    × time steps labelled ``labels``): the cells with a pattern (the last step of both
+    builds)."""
     table = emerging_hotspots(
         cells,
         cube,
@@ -132,7 +153,7 @@ def emerging_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
     table["first_step"], table["last_step"] = labels[0], labels[-1]
     keep = table["category"] != "no_pattern"  # the layer carries the cells with a pattern
     provenance = {**parameters, "steps": labels, **table.attrs.get("parameters", {})}
-    return _cells_frame(table[keep].reset_index(drop=True), provenance)
+    return cells_frame(table[keep].reset_index(drop=True), provenance)
 
 
 def kde_layer(inputs: Inputs, parameters: dict[str, Any]) -> bytes:
@@ -147,18 +168,26 @@ def kde_layer(inputs: Inputs, parameters: dict[str, Any]) -> bytes:
         x, y, weights=weights, kernel=str(parameters["kernel"]), cell_m=parameters["cell_m"],
         bandwidth_m=None if bandwidth is None else float(bandwidth),
     )  # fmt: skip
-    units = "yuan per km²" if weights is not None else "cases per km²"
-    surface = replace(surface, units=units)
+    sources = None
     if parameters["ratio_to"] == "enterprises":  # cases per register enterprise, locally
         sx, sy = lonlat_to_equal_area(inputs.register.lon, inputs.register.lat)
         sources = kernel_density(sx, sy, bandwidth_m=surface.bandwidth_m,
                                  kernel=surface.kernel, grid=surface.grid)  # fmt: skip
+    return kde_payload(surface, str(parameters["weight"]), sources)
+
+
+def kde_payload(surface: DensitySurface, weight: str, sources: DensitySurface | None) -> bytes:
+    """The ``kde`` layer's GeoTIFF from the case surface, with its units, or as a ratio to
+    the register's ``sources`` surface on the same grid (the last step of both builds)."""
+    units = "yuan per km²" if weight == "penalty_amount" else "cases per km²"
+    surface = replace(surface, units=units)
+    if sources is not None:
         # a rate only where there is at least half an enterprise's kernel peak of sources
         one_source_peak = float(sources.values.max()) / max(1.0, sources.total_weight)
         floor = 0.5 * min(one_source_peak, 3.0 / np.pi / (surface.bandwidth_m / 1000) ** 2)
         surface = density_ratio(surface, sources, min_denominator=floor)
         surface = replace(surface, units=units.replace("per km²", "per enterprise"))
-    return surface_to_geotiff(surface, {"layer": "kde", "weight": str(parameters["weight"])})
+    return surface_to_geotiff(surface, {"layer": "kde", "weight": weight})
 
 
 def clusters_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:

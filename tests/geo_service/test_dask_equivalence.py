@@ -132,6 +132,10 @@ def test_dask_build_equals_the_single_machine_build(
             a = _loaded(single, layer, filters, parameters)
             b = _loaded(dask, layer, filters, parameters)
             assert a.media_type == b.media_type, what
+            # the provenance says which variants the cluster made (not the county Gi*)
+            on_cluster = parameters.get("unit") != "county"
+            assert (b.parameters.get("backend") == "dask") is on_cluster, what
+            assert "backend" not in a.parameters, what
             if layer == "kde":
                 _assert_same_rasters(a.payload, b.payload, what)
             else:
