@@ -53,11 +53,14 @@ from pathlib import Path
 from geo_service.sample import write_sample
 folder, n, part = Path(sys.argv[1]), int(sys.argv[2]), %(part)d
 for k, start in enumerate(range(0, n, part)):
-    write_sample(folder / "data" / f"part-{k}", seed=11 + k, n_enterprises=23_000,
-                 n_cases=min(part, n - start), n_inspections=0)
+    out = folder / "data" / f"part-{k}"
+    write_sample(out, seed=11 + k, n_enterprises=23_000, n_cases=min(part, n - start),
+                 n_inspections=0, n_exceedances=0, n_complaints=0)
+    for name in ("truth_points.csv", "expected_rejects.csv"):  # the disk is for the store
+        (out / name).unlink()
 """,
     "ingest": """
-import csv, datetime as dt, sys
+import datetime as dt, sys
 from pathlib import Path
 from geo_service.boundaries import load_divisions, read_divisions_file
 from geo_service.ingest import IngestOptions, ingest_file
@@ -66,30 +69,8 @@ folder = Path(sys.argv[1])
 engine = make_engine(f"sqlite:///{folder / 'geo.db'}")
 migrate(engine)
 load_divisions(engine, read_divisions_file())
-# cases arrive as files of at most 1M rows (a month's or a city's ledger), one batch each:
-# an ingest holds its file in memory, about 3.5 KB a row
-def ledgers(source_path, suffix):
-    rows, out = 0, None
-    with source_path.open(encoding="gb18030", newline="") as source:
-        reader = csv.reader(source)
-        header = next(reader)
-        for row in reader:
-            if rows % 1_000_000 == 0:
-                if out:
-                    out.close()
-                    yield path
-                path = folder / f"cases-{rows // 1_000_000:03d}.csv"
-                out = path.open("w", encoding="gb18030", newline="")
-                writer = csv.writer(out)
-                writer.writerow(header)
-            if suffix and row[0]:
-                row[0] += suffix
-            writer.writerow(row)
-            rows += 1
-    if out:
-        out.close()
-        yield path
-    source_path.unlink()  # the disk holds the store growing and the parts not yet read
+# cases arrive as files of at most 1M rows (a month's or a city's ledger), one batch each
+from benchmarks.ledgers import split_ledgers
 def ingest(kind, path):
     options = IngestOptions(kind=kind, rejects_path=folder / f"{path.stem}.rejects.csv",
                             progress=False, today=dt.date(2026, 11, 28))
@@ -99,7 +80,8 @@ parts = sorted((folder / "data").glob("part-*"), key=lambda p: int(p.name.split(
 for k, data in enumerate(parts):
     ingest("enterprises", data / "enterprises.csv")
 for k, data in enumerate(parts):
-    for path in ledgers(data / "cases.csv", f"-{k}" if k else ""):
+    for path in split_ledgers(data / "cases.csv", folder, id_suffix=f"-{k}" if k else "",
+                              remove_source=True):
         accepted += ingest("cases", path)
         path.unlink()
 print(accepted)
