@@ -11,7 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.coords import in_china_envelope, normalize_crs_name, to_wgs84
+from analytics.coords import (
+    in_china_envelope,
+    normalize_crs_name,
+    to_wgs84,
+    wgs84_to_bd09,
+    wgs84_to_gcj02,
+)
 from analytics.errors import UnknownCRSError
 from analytics.spatial_join import points_to_polygons
 from geo_service.boundaries import Divisions
@@ -69,7 +75,8 @@ class Register:
         codes = credit_codes.fillna("").astype(str).str.strip().str.upper()
         by_code = codes.where(codes.isin(self.frame.index))
         by_name = normalize_company_names(names).map(self._name_to_code)
-        return by_code.fillna(by_name).astype(object).where(lambda s: s.notna(), None)
+        # as objects: filling a text column with objects is deprecated (an empty register)
+        return by_code.astype(object).fillna(by_name).where(lambda s: s.notna(), None)
 
 
 class Locator:
@@ -119,7 +126,7 @@ class Locator:
         wx, wy = x.copy(), y.copy()
         for name in crs[work].unique():
             sel = work & (crs == name)
-            wx[sel], wy[sel] = to_wgs84(x[sel].to_numpy(), y[sel].to_numpy(), name)
+            wx[sel], wy[sel] = point_by_point_to_wgs84(x[sel].to_numpy(), y[sel].to_numpy(), name)
         county = self._county_of(wx, wy, work)
         outcome.reject(work & county.isna(), "bad_coordinates", "outside the service area")
         placed = work & county.notna()
@@ -201,6 +208,52 @@ class Locator:
         self._set_divisions(out, placed, adcode)
 
 
+#: The iteratively inverted systems: the forward conversion from WGS84.
+_FORWARD = {"GCJ02": wgs84_to_gcj02, "BD09": wgs84_to_bd09}
+
+
+def point_by_point_to_wgs84(
+    x: np.ndarray, y: np.ndarray, crs: str, tol_deg: float = 1e-10, max_iter: int = 30
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`analytics.coords.to_wgs84`, each point's result depending on that point alone.
+
+    GCJ-02 and BD-09 are inverted by the same fixed-point iteration as
+    ``analytics.coords`` (same tolerance and limit), but each point stops when its own
+    error is within the tolerance, where ``to_wgs84`` stops all points when the worst
+    one is: there a point's last bits depend on which other points share the call (up
+    to 3e-13°), and the records of a file would depend on how it is cut into chunks.
+
+    Examples
+    --------
+    >>> from analytics.coords import wgs84_to_gcj02
+    >>> gx, gy = wgs84_to_gcj02(np.array([108.3, 110.29]), np.array([22.8, 25.27]))
+    >>> one = point_by_point_to_wgs84(gx[:1], gy[:1], "GCJ02")
+    >>> both = point_by_point_to_wgs84(gx, gy, "GCJ02")
+    >>> bool(one[0][0] == both[0][0] and one[1][0] == both[1][0])
+    True
+    >>> [round(float(v), 9) for v in both[0]]
+    [108.3, 110.29]
+    """
+    name = normalize_crs_name(crs)
+    forward = _FORWARD.get(name)
+    if forward is None:  # WGS84, CGCS2000: point by point already
+        wx, wy = to_wgs84(x, y, name)
+        return np.asarray(wx, dtype=np.float64), np.asarray(wy, dtype=np.float64)
+    lon, lat = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    wx, wy = lon.copy(), lat.copy()
+    active = np.arange(lon.size)
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        fx, fy = forward(wx[active], wy[active])
+        ex, ey = fx - lon[active], fy - lat[active]
+        wx[active] -= ex
+        wy[active] -= ey
+        # NaN errors compare False: such points stop, as to_wgs84's nanmax ignores them
+        active = active[(np.abs(ex) > tol_deg) | (np.abs(ey) > tol_deg)]
+    return wx, wy
+
+
 def _column(rows: pd.DataFrame, name: str) -> pd.Series:
     if name in rows.columns:
         return rows[name]
@@ -212,4 +265,11 @@ def _in_china(x: pd.Series, y: pd.Series) -> pd.Series:
     return pd.Series(inside, index=x.index)
 
 
-__all__ = ["LOCATION_COLUMNS", "Locator", "Outcome", "Register", "normalize_company_name"]
+__all__ = [
+    "LOCATION_COLUMNS",
+    "Locator",
+    "Outcome",
+    "Register",
+    "normalize_company_name",
+    "point_by_point_to_wgs84",
+]

@@ -1,15 +1,21 @@
-"""One ingest: read a file, validate, locate, and store it as one batch (one transaction)."""
+"""One ingest: read a file in chunks, validate, locate, store it as one batch (one transaction)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine, Table, insert, update
 from tqdm import tqdm
 
@@ -20,9 +26,9 @@ from geo_service.ingest import records, roster
 from geo_service.ingest.columns import SPECS, KindSpec, map_headers
 from geo_service.ingest.locate import Locator, Outcome
 from geo_service.ingest.parsing import blank, parse_amounts, parse_dates, parse_numbers
-from geo_service.ingest.readers import RawTable, file_sha256, read_table
+from geo_service.ingest.readers import CarefulReadNeeded, RawTable, TableSource, open_table
 from geo_service.ingest.rejects import rejected_frame, write_rejects_csv
-from geo_service.ingest.writer import bulk_indexes, count_rows, write_rows
+from geo_service.ingest.writer import bulk_indexes, count_rows, to_arrow, write_rows
 from geo_service.store.db import require_schema
 from geo_service.store.models import INGEST_TABLES, IngestBatch, RejectedRow
 
@@ -34,15 +40,25 @@ class IngestOptions:
     kind: str
     crs: str | None = None  # default CRS of rows without a ``crs`` cell
     rejects_path: Path | None = None
-    chunk_rows: int = 100_000
+    chunk_rows: int = 100_000  # records read, validated, located and written at a time
     progress: bool = True
     today: dt.date | None = None  # latest acceptable date (default: today)
     source_name: str | None = None  # what the batch records as its source (default: the path)
     within: str | None = None  # adcode rows must be placed in (an uploading account's scope)
 
 
-def validate(spec: KindSpec, raw: RawTable, rows: pd.DataFrame, today: dt.date | None) -> Outcome:
-    """Apply the row checks in contract order; returns the per-row outcome."""
+def validate(
+    spec: KindSpec,
+    raw: RawTable,
+    rows: pd.DataFrame,
+    today: dt.date | None,
+    first_rows: dict[str, int] | None = None,
+) -> Outcome:
+    """Apply the row checks in contract order; returns the per-row outcome.
+
+    ``first_rows`` maps each id seen in the file's earlier chunks to the row it was first
+    seen in; this chunk's new ids are added to it.
+    """
     outcome = Outcome.empty(rows.index)
     width = len(raw.headers)
     detail = pd.Series(
@@ -58,7 +74,8 @@ def validate(spec: KindSpec, raw: RawTable, rows: pd.DataFrame, today: dt.date |
     if spec.kind == "enterprises":
         ids = ids.str.upper()
     rows[spec.id_column] = ids
-    _reject_repeated_ids(ids, pd.Series(raw.row_numbers, index=rows.index), outcome)
+    numbers = pd.Series(raw.row_numbers, index=rows.index)
+    _reject_repeated_ids(ids, numbers, outcome, {} if first_rows is None else first_rows)
     if spec.date_column is not None:
         parsed = parse_dates(rows[spec.date_column], today=today)
         outcome.reject(parsed.isna(), "bad_date", f"{spec.date_column} is not a date in 1990–today")
@@ -82,17 +99,36 @@ def _check_numbers(spec: KindSpec, rows: pd.DataFrame, outcome: Outcome) -> None
         rows[column] = number.where(~bad)
 
 
-def _reject_repeated_ids(ids: pd.Series, row_numbers: pd.Series, outcome: Outcome) -> None:
-    """Reject every occurrence of an id after its first one in the file (by row number)."""
+def _reject_repeated_ids(
+    ids: pd.Series, row_numbers: pd.Series, outcome: Outcome, first_rows: dict[str, int]
+) -> None:
+    """Reject every occurrence of an id after its first one in the file (by row number).
+
+    ``first_rows`` holds the ids of the file's earlier chunks (whose rows all come before
+    these) with their first row; this chunk's new ids are added.
+    """
     candidates = ids[outcome.ok & ids.ne("")]
-    shared = candidates[candidates.duplicated(keep=False)]  # every member of a repeated id
-    if shared.empty:
+    if first_rows and not candidates.empty:
+        earlier = [first_rows.get(i) for i in candidates]
+        seen = pd.Series([n is not None for n in earlier], index=candidates.index)
+        if seen.any():
+            detail = pd.Series([f"also in row {n}" for n in earlier if n is not None],
+                               index=candidates.index[seen.to_numpy()], dtype=object)  # fmt: skip
+            outcome.reject(seen.reindex(ids.index, fill_value=False), "duplicate_id",
+                           detail.reindex(ids.index))  # fmt: skip
+            candidates = candidates[~seen]
+    in_file_order = candidates.iloc[
+        np.argsort(row_numbers[candidates.index].to_numpy(), kind="stable")
+    ]
+    repeated = in_file_order.duplicated(keep="first")
+    first = in_file_order[~repeated]
+    first_rows.update(zip(first.tolist(), row_numbers[first.index].tolist(), strict=True))
+    if not repeated.any():
         return
-    in_file_order = shared.iloc[np.argsort(row_numbers[shared.index].to_numpy(), kind="stable")]
-    repeated = in_file_order[in_file_order.duplicated(keep="first")]
-    first_row = row_numbers[in_file_order.index].groupby(in_file_order.to_numpy()).min()
-    detail = "also in row " + repeated.map(first_row).astype(str)
-    mask = pd.Series(ids.index.isin(repeated.index), index=ids.index)
+    first_row = pd.Series(row_numbers[first.index].to_numpy(), index=first.to_numpy())
+    again = in_file_order[repeated]
+    detail = "also in row " + again.map(first_row).astype(str)
+    mask = pd.Series(ids.index.isin(again.index), index=ids.index)
     outcome.reject(mask, "duplicate_id", detail.reindex(ids.index))
 
 
@@ -101,6 +137,16 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
 
     Every row read is either stored (inserted or updated in place on its natural
     key) or rejected with a reason written to the rejects file and the store.
+
+    The file is read, validated, located and prepared in chunks of
+    ``options.chunk_rows`` records, so memory depends on the chunk size, not on the
+    file's: each chunk's prepared records and rejects are set aside in a private
+    temporary folder (Arrow files, deleted at the end). Then the batch is written in
+    one transaction, chunk by chunk: a failure anywhere stores nothing. What is stored
+    does not depend on the chunk size. CSV and XLSX files are streamed; GeoJSON and
+    GeoPackage files are read whole, then processed in chunks. Kept in memory across
+    chunks: the file's ids with their first row (for ``duplicate_id``), the register,
+    and the roster's officer ids and exclusions.
     """
     spec = SPECS.get(options.kind)
     if spec is None:
@@ -110,33 +156,91 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     if divisions.table.empty:
         raise StoreNotReadyError("no boundaries loaded; run `geo-service init`")
     started = dt.datetime.now(dt.UTC)
-    clock = _Stages()
-    raw = read_table(path)
+    clock = _Stages(spec.located)
+    source = open_table(path)
     clock.lap("read")
-    mapping = map_headers(spec.kind, raw.headers)
-    rows = raw.data.rename(columns=mapping)
-    outcome = validate(spec, raw, rows, options.today)
-    clock.lap("validate")
-    extra = [mapping[h] for h in raw.headers]
-    if spec.located:
-        prepared = _located_rows(engine, spec, divisions, rows, outcome, extra,
-                                 options.crs or raw.file_crs, clock, options.within)  # fmt: skip
-    else:
-        prepared = _roster_rows(spec, divisions, rows, outcome, extra, options.within)
-    rejected = rejected_frame(raw, outcome)
-    clock.lap("prepare")
-    summary = _store(engine, path, spec, prepared, rejected, started, options)
-    clock.lap("store")
-    summary["rejects_path"] = str(
-        write_rejects_csv(rejected, raw.headers, _rejects_path(path, options))
-    )
+    mapping = map_headers(spec.kind, source.headers)
+    with tempfile.TemporaryDirectory(prefix="geo-ingest-") as folder:
+        prepared = _prepare(engine, spec, divisions, source, mapping, options, clock, Path(folder))
+        summary = _store(engine, path, spec, prepared, source.sha256, started, options)
+        clock.lap("store")
+        rejects = write_rejects_csv(
+            prepared.rejects(), source.headers, _rejects_path(path, options)
+        )
+    summary["rejects_path"] = str(rejects)
     summary["seconds"] = clock.laps
     return summary
 
 
+def _prepare(
+    engine: Engine,
+    spec: KindSpec,
+    divisions: Divisions,
+    source: TableSource,
+    mapping: dict[str, str],
+    options: IngestOptions,
+    clock: _Stages,
+    folder: Path,
+) -> _SetAside:
+    """Every chunk of the file validated, located and set aside (read again record by
+    record when the fast read of a CSV file finds it needs that)."""
+    locator = None
+    if spec.located:
+        register = records.load_register(engine) if spec.kind != "enterprises" else None
+        locator = Locator(divisions, register)  # the register loaded once per file
+        clock.lap("locate")
+    attempt = 0
+    while True:
+        attempt += 1
+        aside = _SetAside(folder / f"read-{attempt}", INGEST_TABLES[spec.kind].__table__)  # type: ignore[arg-type]
+        try:
+            _read_chunks(spec, divisions, locator, source, mapping, options, clock, aside)
+            return aside
+        except CarefulReadNeeded:
+            aside.discard()  # the fast read's row numbers drifted: read record by record
+
+
+def _read_chunks(
+    spec: KindSpec,
+    divisions: Divisions,
+    locator: Locator | None,
+    source: TableSource,
+    mapping: dict[str, str],
+    options: IngestOptions,
+    clock: _Stages,
+    aside: _SetAside,
+) -> None:
+    extra = [mapping[h] for h in source.headers]
+    default_crs = options.crs or source.file_crs
+    first_rows: dict[str, int] = {}  # id → the row it first appears in, across chunks
+    bar = tqdm(desc=f"read {spec.kind}", unit="rows", disable=not options.progress or None,
+               leave=False)  # fmt: skip
+    chunks = source.chunks(options.chunk_rows)
+    try:
+        while True:
+            raw = next(chunks, None)
+            clock.lap("read")
+            if raw is None:
+                break
+            rows = raw.data.rename(columns=mapping)
+            outcome = validate(spec, raw, rows, options.today, first_rows)
+            clock.lap("validate")
+            if locator is not None:
+                prepared = _located_rows(spec, locator, rows, outcome, extra, default_crs,
+                                         clock, options.within)  # fmt: skip
+            else:
+                prepared = _roster_rows(spec, divisions, rows, outcome, extra, options.within)
+            aside.add(prepared, rejected_frame(raw, outcome), spec.id_column)
+            clock.lap("prepare")
+            bar.update(len(raw.row_numbers))
+    finally:
+        chunks.close()
+        bar.close()
+
+
 @dataclass
 class _Prepared:
-    """What a batch writes: the table's rows, how they were placed, and any exclusions."""
+    """What a chunk writes: the table's rows, how they were placed, and any exclusions."""
 
     table_rows: pd.DataFrame
     methods: pd.Series  # geocode method per row (empty for the roster)
@@ -144,9 +248,8 @@ class _Prepared:
 
 
 def _located_rows(
-    engine: Engine,
     spec: KindSpec,
-    divisions: Divisions,
+    locator: Locator,
     rows: pd.DataFrame,
     outcome: Outcome,
     extra: list[str],
@@ -154,8 +257,7 @@ def _located_rows(
     clock: _Stages,
     within: str | None = None,
 ) -> _Prepared:
-    register = records.load_register(engine) if spec.kind != "enterprises" else None
-    located = Locator(divisions, register).locate(rows, outcome, default_crs)
+    located = locator.locate(rows, outcome, default_crs)
     reject_outside(located, outcome, within)
     clock.lap("locate")
     ok = outcome.ok
@@ -200,17 +302,105 @@ def reject_outside(placed: pd.DataFrame, outcome: Outcome, within: str | None) -
     outcome.reject(~inside, "outside_jurisdiction", detail)
 
 
-class _Stages:
-    """Wall-clock seconds per ingest stage, reported in the summary for large files."""
+class _SetAside:
+    """A file's prepared records and rejects, chunk by chunk, in Arrow IPC files of a
+    private temporary folder, with the counts the batch records; memory stays bounded
+    however long the file. The records are written and the rejects stored and listed
+    from these files, one chunk at a time, in file order."""
 
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
+    def __init__(self, folder: Path, table: Table) -> None:
+        self.folder = folder
+        folder.mkdir()
+        self.table = table
+        self.accepted = 0
+        self.rejected = 0
+        self.by_method: Counter[str] = Counter()
+        self.by_reason: Counter[str] = Counter()
+        self.ids: list[str] | None = None  # the roster's officers, for their exclusions
+        self.exclusions: list[dict[str, str]] | None = None
+        self._rows: list[Path] = []
+        self._rejects: list[Path] = []
+
+    def add(self, prepared: _Prepared, rejected: pd.DataFrame, id_column: str) -> None:
+        """Set aside one chunk's records and rejects."""
+        table_rows = prepared.table_rows
+        if prepared.exclusions is not None:
+            self.ids = self.ids or []
+            self.ids.extend(table_rows[id_column].astype(str).tolist())
+            self.exclusions = self.exclusions or []
+            self.exclusions.extend(prepared.exclusions)
+        if len(table_rows):
+            self._rows.append(self._write("rows", to_arrow(table_rows, self.table)))
+        self.accepted += len(table_rows)
+        self.by_method.update(str(m) for m in prepared.methods)
+        if len(rejected):
+            values = [json.dumps(v, ensure_ascii=False) for v in rejected["values"]]
+            arrow = pa.table({
+                "row_number": pa.array(rejected["row_number"].to_numpy(), pa.int64()),
+                "reason": pa.array(rejected["reason"].tolist(), pa.string()),
+                "detail": pa.array(rejected["detail"], pa.string(), from_pandas=True),
+                "values": pa.array(values, pa.string()),
+            })  # fmt: skip
+            self._rejects.append(self._write("rejects", arrow))
+        self.rejected += len(rejected)
+        self.by_reason.update(str(r) for r in rejected["reason"])
+
+    def _write(self, name: str, table: pa.Table) -> Path:
+        path = self.folder / f"{name}-{len(self._rows) + len(self._rejects):07d}.arrow"
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        with (
+            pa.OSFile(str(path), "wb") as sink,
+            pa.ipc.new_file(sink, table.schema, options=options) as out,
+        ):
+            out.write_table(table)
+        return path
+
+    @staticmethod
+    def _read(path: Path) -> pa.Table:
+        with pa.OSFile(str(path), "rb") as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def rows(self, batch_id: int) -> Iterator[pa.Table]:
+        """The records chunk by chunk, with their batch."""
+        for path in self._rows:
+            part = self._read(path)
+            ids = pa.array(np.full(part.num_rows, batch_id, dtype=np.int64))
+            yield part.append_column("batch_id", ids)
+
+    def rejects(self) -> Iterator[pd.DataFrame]:
+        """The rejects chunk by chunk, as :func:`rejected_frame` gave them."""
+        for path in self._rejects:
+            frame = self._read(path).to_pandas(types_mapper=None)
+            yield pd.DataFrame({
+                "row_number": frame["row_number"].to_numpy(),
+                "reason": frame["reason"].to_numpy(dtype=object),
+                "detail": frame["detail"].astype(object).where(frame["detail"].notna(), None),
+                "values": [json.loads(v) for v in frame["values"]],
+            })  # fmt: skip
+
+    def discard(self) -> None:
+        """Delete what was set aside (a read that starts again)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _Stages:
+    """Wall-clock seconds per ingest stage (summed over the chunks), reported in the
+    summary for large files."""
+
+    def __init__(self, located: bool = True) -> None:
+        names = ("read", "validate", "locate", "prepare", "store")
+        self._seconds = {n: 0.0 for n in names if located or n != "locate"}
         self._last = time.perf_counter()
 
     def lap(self, name: str) -> None:
+        """Add the time since the previous lap to stage ``name``."""
         now = time.perf_counter()
-        self.laps[name] = round(now - self._last, 3)
+        self._seconds[name] += now - self._last
         self._last = now
+
+    @property
+    def laps(self) -> dict[str, float]:
+        return {name: round(seconds, 3) for name, seconds in self._seconds.items()}
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -227,41 +417,39 @@ def _store(
     engine: Engine,
     path: Path,
     spec: KindSpec,
-    prepared: _Prepared,
-    rejected: pd.DataFrame,
+    prepared: _SetAside,
+    sha256: str,
     started: dt.datetime,
     options: IngestOptions,
 ) -> dict[str, Any]:
     table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
-    table_rows = prepared.table_rows
-    by_method = {str(k): int(v) for k, v in prepared.methods.value_counts().sort_index().items()}
-    by_reason = {str(k): int(v) for k, v in rejected["reason"].value_counts().sort_index().items()}
-    n_rows = len(table_rows) + len(rejected)
+    accepted, rejected = prepared.accepted, prepared.rejected
+    by_method = {k: int(v) for k, v in sorted(prepared.by_method.items())}
+    by_reason = {k: int(v) for k, v in sorted(prepared.by_reason.items())}
+    n_rows = accepted + rejected
     with engine.begin() as conn:
         batch_id = conn.execute(
             insert(IngestBatch).returning(IngestBatch.id),
             {"kind": spec.kind, "source_name": options.source_name or str(path),
-             "file_sha256": file_sha256(path),
-             "rows": n_rows, "accepted": len(table_rows), "rejected": len(rejected),
+             "file_sha256": sha256,
+             "rows": n_rows, "accepted": accepted, "rejected": rejected,
              "inserted": 0, "updated": 0, "by_method": by_method, "by_reason": by_reason,
              "started_at": started, "finished_at": started},
         ).scalar_one()  # fmt: skip
-        table_rows = table_rows.assign(batch_id=batch_id)
         before = count_rows(conn, table)
-        bar = tqdm(total=len(table_rows), desc=f"ingest {spec.kind}", unit="rows",
+        bar = tqdm(total=accepted, desc=f"ingest {spec.kind}", unit="rows",
                    disable=not options.progress or None, leave=False)  # fmt: skip
-        with bulk_indexes(conn, table, len(table_rows)):
-            for written in write_rows(conn, table, spec.id_column, table_rows, options.chunk_rows):
+        with bulk_indexes(conn, table, accepted):
+            for written in write_rows(conn, table, spec.id_column, prepared.rows(batch_id)):
                 bar.update(written)
         bar.close()
         if prepared.exclusions is not None:
-            ids = table_rows[spec.id_column].astype(str).tolist()
-            roster.replace_exclusions(conn, ids, prepared.exclusions)
+            roster.replace_exclusions(conn, prepared.ids or [], prepared.exclusions)
         # ids are unique within a batch (repeats are rejected), so the growth is the inserts
         inserted = count_rows(conn, table) - before
-        updated = len(table_rows) - inserted
-        if len(rejected):
-            conn.execute(insert(RejectedRow), _records(rejected.assign(batch_id=batch_id)))
+        updated = accepted - inserted
+        for part in prepared.rejects():
+            conn.execute(insert(RejectedRow), _records(part.assign(batch_id=batch_id)))
         conn.execute(
             update(IngestBatch).where(IngestBatch.id == batch_id).values(
                 inserted=inserted, updated=updated,
@@ -269,8 +457,8 @@ def _store(
         )  # fmt: skip
     return {
         "rows": n_rows,
-        "accepted": len(table_rows),
-        "rejected": len(rejected),
+        "accepted": accepted,
+        "rejected": rejected,
         "inserted": inserted,
         "updated": updated,
         "by_method": by_method,

@@ -1,18 +1,32 @@
-"""Reading input files (CSV, XLSX, GeoJSON, GeoPackage) into rows of text.
+"""Reading input files (CSV, XLSX, GeoJSON, GeoPackage) into rows of text, in chunks.
 
-Every reader returns a :class:`RawTable`: the original headers, one string per
-cell (``""`` for empty), each row's number as a spreadsheet shows it (the header
-is row 1, so the first record is row 2), and which rows are malformed.
+:func:`open_table` opens a file and reads its header; :meth:`TableSource.chunks` then
+hands out its records as :class:`RawTable` chunks of at most ``chunk_rows`` records, in
+file order, each with the original headers, one string per cell (``""`` for empty), each
+row's number as a spreadsheet shows it (the header is row 1, so the first record is row
+2) and which rows are malformed. Within a chunk the good records come first, then the
+malformed ones; chunk after chunk, the row numbers only grow.
+
+CSV and XLSX files are read as the chunks are consumed, so memory depends on the chunk
+size and not on the file's. GeoJSON and GeoPackage files are read whole (pyogrio) and
+handed out in slices. :func:`read_table` and :func:`read_csv` give a whole file as one
+table.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
 import io
+import sys
+from collections import deque
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,11 +36,13 @@ from geo_service.errors import InputFileError
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 _GEO_SUFFIXES = {".geojson", ".json", ".gpkg"}
+_BOM = b"\xef\xbb\xbf"
+_BLOCK = 1 << 20  # bytes read at a time by the scan of a CSV file
 
 
 @dataclass
 class RawTable:
-    """The cells of an input file as text, before any interpretation."""
+    """The cells of an input file (or of a chunk of it) as text, before any interpretation."""
 
     headers: list[str]
     data: pd.DataFrame  # columns = headers, every cell a str
@@ -35,6 +51,12 @@ class RawTable:
     raw_lines: list[list[str]] = field(default_factory=list)  # original fields of malformed rows
     encoding: str | None = None
     file_crs: str | None = None  # CRS of a GIS file's geometry, as a canonical name
+
+
+class CarefulReadNeeded(Exception):  # noqa: N818 (a signal to read again, not a failure)
+    """The fast read of a CSV file found that its records are not one per line (blank
+    lines, line breaks inside cells): the row numbers of the chunks it handed out are
+    wrong. The source is now set to read record by record; iterate its chunks again."""
 
 
 def file_sha256(path: Path) -> str:
@@ -56,7 +78,7 @@ def decode_text(raw: bytes) -> tuple[str, str]:
     >>> decode_text("\\ufeff案件编号".encode("utf-8"))
     ('案件编号', 'utf-8-sig')
     """
-    if raw.startswith(b"\xef\xbb\xbf"):
+    if raw.startswith(_BOM):
         return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
     try:
         return raw.decode("utf-8", errors="strict"), "utf-8"
@@ -65,9 +87,78 @@ def decode_text(raw: bytes) -> tuple[str, str]:
     try:
         return raw.decode("gb18030", errors="strict"), "gb18030"
     except UnicodeDecodeError as exc:
-        raise InputFileError(
-            f"the file is neither UTF-8 nor GB18030/GBK text (byte {exc.start})"
-        ) from exc
+        raise _not_text(exc.start) from exc
+
+
+def _not_text(position: int) -> InputFileError:
+    return InputFileError(f"the file is neither UTF-8 nor GB18030/GBK text (byte {position})")
+
+
+@dataclass(frozen=True)
+class _CsvScan:
+    """What one pass over a CSV file's bytes tells before its records are read."""
+
+    encoding: str  # utf-8-sig, utf-8 or gb18030: every byte of the file decodes
+    sha256: str
+    lines: int  # lines of the text (a last line without a line break counts)
+    blank_line: bool  # an empty line after the first ("\n\n" or "\n\r\n")
+    lone_cr: bool  # a carriage return not followed by a line feed
+
+
+def _scan_csv(path: Path) -> _CsvScan:
+    """Encoding, digest and line structure of a CSV file, in one bounded-memory pass per
+    encoding tried (UTF-8, else GB18030), as :func:`decode_text` decides on the whole."""
+    with path.open("rb") as fh:
+        bom = fh.read(3) == _BOM
+    try:
+        return _scan(path, "utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError:
+        if bom:
+            raise
+    return _scan(path, "gb18030")
+
+
+def _scan(path: Path, encoding: str) -> _CsvScan:
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    digest = hashlib.sha256()
+    newlines = returns = crlf = 0
+    blank = False
+    offset = 0  # bytes of text given to the decoder so far
+    tail = b""  # the last two bytes of text before this block
+    first = True
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(_BLOCK), b""):
+            digest.update(block)
+            text = block[3:] if first and encoding == "utf-8-sig" else block
+            first = False
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(text)
+            except UnicodeDecodeError as exc:
+                if codec != "gb18030":
+                    raise
+                raise _not_text(offset - pending + exc.start) from exc
+            joined = tail + text
+            newlines += text.count(b"\n")
+            returns += text.count(b"\r")
+            crlf += text.count(b"\r\n") + (tail.endswith(b"\r") and text.startswith(b"\n"))
+            blank = blank or b"\n\n" in joined or b"\n\r\n" in joined
+            offset += len(text)
+            tail = joined[-2:]
+    pending = len(decoder.getstate()[0])
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        if codec != "gb18030":
+            raise
+        raise _not_text(offset - pending + exc.start) from exc
+    lines = newlines + (0 if tail.endswith(b"\n") else 1)
+    return _CsvScan(encoding, digest.hexdigest(), lines, blank, returns > crlf)
+
+
+#: A table's parts: frame, row numbers, malformed mask, fields of the malformed records.
+_Parts = tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]]
 
 
 def _frame(headers: list[str], rows: list[list[str]]) -> pd.DataFrame:
@@ -76,106 +167,22 @@ def _frame(headers: list[str], rows: list[list[str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers, dtype="str")
 
 
-def read_csv(path: Path) -> RawTable:
-    """Read a CSV file; records with more or fewer fields than the header are malformed.
-
-    Files with one record per line (no blank lines, no line breaks inside
-    cells) take a fast path through pyarrow, malformed records included; any
-    other file is read record by record with :mod:`csv` so that every record
-    keeps its exact row number. Rows come in file order, malformed ones last.
-    """
-    raw = path.read_bytes()
-    text, encoding = decode_text(raw)
-    if encoding == "utf-8-sig":
-        utf8 = raw[3:]
-    elif encoding == "utf-8":
-        utf8 = raw
-    else:
-        utf8 = text.encode("utf-8")
-    dialect: type[csv.Dialect] = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
-    first = next(csv.reader(io.StringIO(text[: 1 << 16], newline=""), dialect), None)
-    headers = _headers(first, path)
-    fast = _read_csv_arrow(utf8, headers, dialect)
-    if fast is not None:
-        return RawTable(headers, *fast, encoding=encoding)
-    return RawTable(headers, *_read_csv_records(text, headers, dialect), encoding=encoding)
-
-
-def _read_csv_records(
-    text: str, headers: list[str], dialect: type[csv.Dialect]
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]]:
-    """The careful path: record by record, counting blank lines as rows as a sheet does."""
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    next(reader, None)
-    good: list[list[str]] = []
-    good_numbers: list[int] = []
-    bad: list[list[str]] = []
-    bad_numbers: list[int] = []
-    width = len(headers)
-    for number, fields in enumerate(reader, start=2):
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue  # a blank line is a row of the sheet, but not a record
-        if len(fields) == width:
-            good.append(fields)
-            good_numbers.append(number)
-        else:
-            bad.append(fields)
-            bad_numbers.append(number)
-    return _assemble(headers, _frame(headers, good), good_numbers, bad, bad_numbers)
-
-
-def _read_csv_arrow(
-    utf8: bytes, headers: list[str], dialect: type[csv.Dialect]
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]] | None:
-    """All cells as text via pyarrow, or None when the file needs the careful path."""
-    import pyarrow as pa
-    from pyarrow import csv as pa_csv
-
-    lines = utf8.count(b"\n") + (0 if utf8.endswith(b"\n") else 1)
-    invalid: list[tuple[int | None, str]] = []
-
-    def on_invalid(row: pa_csv.InvalidRow) -> str:
-        invalid.append((row.number, row.text))
-        return "skip"
-
-    try:
-        table = pa_csv.read_csv(
-            pa.BufferReader(utf8),
-            # single-threaded so that malformed rows report their line numbers
-            read_options=pa_csv.ReadOptions(column_names=headers, skip_rows=1, use_threads=False),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=dialect.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(headers, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid:
-        return None
-    if table.num_rows + len(invalid) + 1 != lines or any(n is None for n, _ in invalid):
-        return None  # blank lines or line breaks inside cells: numbers would drift
-    bad_numbers = [int(n) for n, _ in invalid if n is not None]
-    bad = [next(csv.reader([line], dialect), []) for _, line in invalid]
-    good_numbers = np.setdiff1d(np.arange(2, lines + 1), bad_numbers).tolist()
-    return _assemble(headers, table.to_pandas(), good_numbers, bad, bad_numbers)
-
-
 def _assemble(
     headers: list[str],
     good: pd.DataFrame,
-    good_numbers: list[int],
+    good_numbers: Sequence[int] | np.ndarray,
     bad: list[list[str]],
-    bad_numbers: list[int],
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]]:
+    bad_numbers: Sequence[int],
+) -> _Parts:
     """Good records, then malformed ones: frame, row numbers, malformed mask, raw fields."""
     width = len(headers)
     frame = good.reset_index(drop=True)
     if bad:
         padded = _frame(headers, [(f + [""] * width)[:width] for f in bad])
         frame = pd.concat([frame, padded], ignore_index=True)
-    numbers = np.asarray(good_numbers + bad_numbers, dtype=np.int64)
+    numbers = np.concatenate(
+        [np.asarray(good_numbers, dtype=np.int64), np.asarray(bad_numbers, dtype=np.int64)]
+    )
     malformed = np.zeros(len(numbers), dtype=bool)
     malformed[len(good_numbers) :] = True
     return frame, numbers, malformed, bad
@@ -203,39 +210,396 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def read_xlsx(path: Path) -> RawTable:
-    """Read the first sheet of an XLSX workbook (header in its first row)."""
+@dataclass
+class TableSource:
+    """An input file opened for reading: its headers, digest, and its records in chunks.
+
+    CSV files are read by pyarrow when every record is one line (the fast read), else
+    record by record with :mod:`csv` so that each keeps its exact row number (the
+    careful read). Whether a file needs the careful read is known for certain only at
+    its end: when the fast read finds out, it raises :class:`CarefulReadNeeded` and
+    the chunks are to be read again.
+    """
+
+    path: Path
+    format: str  # csv, xlsx or geo
+    headers: list[str]
+    sha256: str
+    encoding: str | None = None
+    file_crs: str | None = None
+    careful: bool = False  # CSV: read record by record
+    scan: _CsvScan | None = None
+    whole: RawTable | None = None  # GeoJSON / GeoPackage: the file, read at opening
+
+    def chunks(self, chunk_rows: int) -> Generator[RawTable, None, None]:
+        """The records in chunks of at most ``chunk_rows`` (at least one chunk, maybe empty).
+
+        Raises
+        ------
+        CarefulReadNeeded
+            From the fast read of a CSV file that turns out to need the careful one.
+        """
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be at least 1")
+        if self.format == "csv":
+            parts = self._careful_csv(chunk_rows) if self.careful else self._fast_csv(chunk_rows)
+        elif self.format == "xlsx":
+            parts = self._xlsx(chunk_rows)
+        else:
+            parts = self._slices(chunk_rows)
+        return self._at_least_one(parts)
+
+    def _at_least_one(
+        self, parts: Generator[RawTable, None, None]
+    ) -> Generator[RawTable, None, None]:
+        empty = True
+        try:
+            for part in parts:
+                empty = False
+                yield part
+        finally:
+            parts.close()
+        if empty:
+            yield self._chunk(*_assemble(self.headers, _frame(self.headers, []), [], [], []))
+
+    def _chunk(
+        self, frame: pd.DataFrame, numbers: np.ndarray, malformed: np.ndarray, raw: list[list[str]]
+    ) -> RawTable:
+        return RawTable(self.headers, frame, numbers, malformed, raw, self.encoding, self.file_crs)
+
+    # -- CSV ----------------------------------------------------------------------------
+    @property
+    def _dialect(self) -> type[csv.Dialect]:
+        return csv.excel_tab if self.path.suffix.lower() == ".tsv" else csv.excel
+
+    def _read_again(self) -> CarefulReadNeeded:
+        self.careful = True
+        return CarefulReadNeeded(str(self.path))
+
+    def _fast_csv(self, chunk_rows: int) -> Generator[RawTable, None, None]:
+        """Every record one line: pyarrow reads blocks, records numbered by line.
+
+        Line breaks inside cells or blank lines make the numbers drift; then the counts
+        at the end disagree with the scan's and :class:`CarefulReadNeeded` is raised
+        (sooner when a cell holds a line break and no lone carriage return could make
+        up for it).
+        """
+        assert self.scan is not None
+        check_cells = not self.scan.lone_cr  # a line break in a cell then surely means drift
+        invalid: list[tuple[int | None, str]] = []  # filled by the parser as it reads
+        lines = _LineChunks(self.headers, self._dialect, chunk_rows)
+        with closing(self._arrow_batches(invalid)) as batches:
+            for batch in batches:
+                self._take_malformed(invalid, lines, check_cells)
+                if check_cells and _has_line_break(batch):
+                    raise self._read_again()
+                lines.add_good(batch)
+                for chunk in lines.ready():
+                    yield self._chunk(*chunk)
+        self._take_malformed(invalid, lines, check_cells)
+        if lines.records + 1 != self.scan.lines:
+            raise self._read_again()  # blank lines or line breaks in cells: numbers drifted
+        for chunk in lines.rest():
+            yield self._chunk(*chunk)
+
+    def _arrow_batches(self, invalid: list[tuple[int | None, str]]) -> Generator[Any, None, None]:
+        """pyarrow's record batches of the file (all cells text); malformed records go to
+        ``invalid`` with their line numbers as they are met."""
+        import pyarrow as pa
+        from pyarrow import csv as pa_csv
+
+        assert self.scan is not None
+
+        def on_invalid(row: pa_csv.InvalidRow) -> str:
+            invalid.append((row.number, row.text))
+            return "skip"
+
+        try:
+            reader = pa_csv.open_csv(
+                str(self.path),
+                # single-threaded so that malformed rows report their line numbers
+                read_options=pa_csv.ReadOptions(
+                    column_names=self.headers, skip_rows=1, use_threads=False,
+                    encoding="gb18030" if self.scan.encoding == "gb18030" else "utf8",
+                ),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=self._dialect.delimiter, invalid_row_handler=on_invalid,
+                    newlines_in_values=True,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(self.headers, pa.string()),
+                    strings_can_be_null=False, quoted_strings_can_be_null=False,
+                ),
+            )  # fmt: skip
+        except pa.ArrowInvalid:
+            raise self._read_again() from None
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowInvalid:
+                    raise self._read_again() from None
+                yield batch
+        finally:
+            reader.close()
+
+    def _take_malformed(
+        self, invalid: list[tuple[int | None, str]], lines: _LineChunks, check_cells: bool
+    ) -> None:
+        found = invalid.copy()
+        invalid.clear()
+        if any(n is None for n, _ in found):
+            raise self._read_again()
+        if check_cells and any("\n" in text for _, text in found):
+            raise self._read_again()
+        lines.add_malformed([(int(n), text) for n, text in found if n is not None])
+
+    def _careful_csv(self, chunk_rows: int) -> Generator[RawTable, None, None]:
+        """Record by record with :mod:`csv`, counting blank lines as rows as a sheet does."""
+        assert self.scan is not None
+        width = len(self.headers)
+        with self.path.open(encoding=self.scan.encoding, newline="") as fh:
+            reader = csv.reader(fh, self._dialect)
+            next(reader, None)
+            good: list[list[str]] = []
+            good_numbers: list[int] = []
+            bad: list[list[str]] = []
+            bad_numbers: list[int] = []
+            for number, fields in enumerate(reader, start=2):
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # a blank line is a row of the sheet, but not a record
+                if len(fields) == width:
+                    good.append(fields)
+                    good_numbers.append(number)
+                else:
+                    bad.append(fields)
+                    bad_numbers.append(number)
+                if len(good) + len(bad) >= chunk_rows:
+                    yield self._chunk(*_assemble(self.headers, _frame(self.headers, good),
+                                                 good_numbers, bad, bad_numbers))  # fmt: skip
+                    good, good_numbers, bad, bad_numbers = [], [], [], []
+            if good or bad:
+                yield self._chunk(
+                    *_assemble(self.headers, _frame(self.headers, good), good_numbers, bad,
+                               bad_numbers)
+                )  # fmt: skip
+
+    # -- XLSX ---------------------------------------------------------------------------
+    def _xlsx(self, chunk_rows: int) -> Generator[RawTable, None, None]:
+        """The first sheet, row by row (openpyxl's read-only mode streams the sheet)."""
+        workbook = _open_workbook(self.path)
+        try:
+            rows = workbook.worksheets[0].iter_rows(values_only=True)
+            next(rows, ())
+            width = len(self.headers)
+            good: list[list[str]] = []
+            numbers: list[int] = []
+            bad: list[list[str]] = []
+            bad_numbers: list[int] = []
+            for number, values in enumerate(rows, start=2):
+                cells = [_cell_text(v) for v in values]
+                if not any(cells):
+                    continue
+                if any(cells[width:]):  # values beyond the last header
+                    bad.append(cells)
+                    bad_numbers.append(number)
+                else:
+                    good.append((cells + [""] * width)[:width])
+                    numbers.append(number)
+                if len(good) + len(bad) >= chunk_rows:
+                    yield self._chunk(
+                        *_assemble(self.headers, _frame(self.headers, good), numbers, bad,
+                                   bad_numbers)
+                    )  # fmt: skip
+                    good, numbers, bad, bad_numbers = [], [], [], []
+            if good or bad:
+                yield self._chunk(
+                    *_assemble(self.headers, _frame(self.headers, good), numbers, bad, bad_numbers)
+                )
+        finally:
+            workbook.close()
+
+    # -- GeoJSON / GeoPackage -----------------------------------------------------------
+    def _slices(self, chunk_rows: int) -> Generator[RawTable, None, None]:
+        """The whole file, read at opening, in slices."""
+        assert self.whole is not None
+        whole = self.whole
+        for start in range(0, len(whole.row_numbers), chunk_rows):
+            stop = start + chunk_rows
+            frame = whole.data.iloc[start:stop].reset_index(drop=True)
+            yield self._chunk(frame, whole.row_numbers[start:stop], whole.malformed[start:stop], [])
+
+
+def _has_line_break(batch: Any) -> bool:
+    """Whether a cell of an Arrow record batch holds a line feed."""
+    import pyarrow.compute as pc
+
+    return any(bool(pc.any(pc.match_substring(col, "\n")).as_py()) for col in batch.columns)
+
+
+class _LineChunks:
+    """The fast read's records, one per line, cut into chunks of consecutive lines.
+
+    Good records arrive in Arrow batches without their line numbers; malformed ones
+    arrive (from the parser's handler) with theirs, before the batch that follows
+    them. Good records take the next line numbers not taken by a malformed one.
+    """
+
+    def __init__(self, headers: list[str], dialect: type[csv.Dialect], chunk_rows: int) -> None:
+        self.headers = headers
+        self.dialect = dialect
+        self.chunk_rows = chunk_rows
+        self.start = 2  # first line of the next chunk
+        self.line = 2  # the next line a good record can take
+        self.records = 0
+        self._skip: deque[int] = deque()  # lines of malformed records not yet passed
+        self._good: list[tuple[Any, np.ndarray]] = []  # (record batch, its line numbers)
+        self._bad: deque[tuple[int, str]] = deque()
+
+    def add_malformed(self, rows: list[tuple[int, str]]) -> None:
+        self._skip.extend(n for n, _ in rows)
+        self._bad.extend(rows)
+        self.records += len(rows)
+
+    def add_good(self, batch: Any) -> None:
+        count = batch.num_rows
+        self.records += count
+        parts: list[np.ndarray] = []
+        while count > 0:
+            while self._skip and self._skip[0] < self.line:
+                self._skip.popleft()  # only when the numbers drift (the read starts again)
+            if self._skip and self._skip[0] == self.line:
+                self._skip.popleft()
+                self.line += 1
+                continue
+            run = count if not self._skip else min(count, self._skip[0] - self.line)
+            parts.append(np.arange(self.line, self.line + run, dtype=np.int64))
+            self.line += run
+            count -= run
+        if batch.num_rows:
+            self._good.append((batch, np.concatenate(parts)))
+
+    def ready(self) -> Iterator[_Parts]:
+        """The chunks whose every line has been read."""
+        while self.line >= self.start + self.chunk_rows:
+            yield self._take(self.start + self.chunk_rows)
+
+    def rest(self) -> Iterator[_Parts]:
+        """After the last batch: the remaining chunks."""
+        while self._good or self._bad:
+            yield self._take(self.start + self.chunk_rows)
+
+    def _take(self, end: int) -> _Parts:
+        """The records on lines before ``end``: good ones, then malformed ones."""
+        import pyarrow as pa
+
+        batches: list[Any] = []
+        numbers: list[np.ndarray] = []
+        while self._good:
+            batch, lines = self._good[0]
+            if lines[-1] < end:
+                batches.append(batch)
+                numbers.append(lines)
+                self._good.pop(0)
+                continue
+            cut = int(np.searchsorted(lines, end))
+            if cut:
+                batches.append(batch.slice(0, cut))
+                numbers.append(lines[:cut])
+                self._good[0] = (batch.slice(cut), lines[cut:])
+            break
+        bad: list[tuple[int, str]] = []
+        while self._bad and self._bad[0][0] < end:
+            bad.append(self._bad.popleft())
+        self.start = end
+        good = pa.Table.from_batches(batches).to_pandas() if batches else _frame(self.headers, [])
+        good_numbers = np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64)
+        fields = [next(csv.reader([text], self.dialect), []) for _, text in bad]
+        return _assemble(self.headers, good, good_numbers, fields, [n for n, _ in bad])
+
+
+def _open_workbook(path: Path) -> Any:
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        return load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/... on bad files
         raise InputFileError(f"{path.name}: not a readable XLSX workbook ({exc})") from exc
+
+
+def _open_csv(path: Path) -> TableSource:
+    scan = _scan_csv(path)
+    dialect: type[csv.Dialect] = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+    with path.open(encoding=scan.encoding, newline="") as fh:
+        text = fh.read(1 << 16)
+    first = next(csv.reader(io.StringIO(text, newline=""), dialect), None)
+    headers = _headers(first, path)
+    source = TableSource(path, "csv", headers, scan.sha256, scan.encoding, scan=scan)
+    # known before any record is read: a blank line or a line break in the header makes
+    # more lines than records (unless lone carriage returns make records of their own)
+    if not scan.lone_cr and (scan.blank_line or any("\n" in h for h in first or [])):
+        source.careful = True
+    return source
+
+
+def _open_xlsx(path: Path) -> TableSource:
+    workbook = _open_workbook(path)
     try:
         rows = workbook.worksheets[0].iter_rows(values_only=True)
         headers = _headers([_cell_text(v) for v in next(rows, ())], path)
-        width = len(headers)
-        good: list[list[str]] = []
-        numbers: list[int] = []
-        bad: list[list[str]] = []
-        bad_numbers: list[int] = []
-        for number, values in enumerate(rows, start=2):
-            cells = [_cell_text(v) for v in values]
-            if not any(cells):
-                continue
-            extra = cells[width:]
-            if any(extra):  # values beyond the last header
-                bad.append(cells)
-                bad_numbers.append(number)
-            else:
-                good.append((cells + [""] * width)[:width])
-                numbers.append(number)
     finally:
         workbook.close()
-    frame, row_numbers, malformed, raw = _assemble(
-        headers, _frame(headers, good), numbers, bad, bad_numbers
+    return TableSource(path, "xlsx", headers, file_sha256(path))
+
+
+def open_table(path: Path) -> TableSource:
+    """Open any supported input file by its suffix: checks it and reads its header.
+
+    A CSV file's bytes are read once here (digest, encoding, line structure; bounded
+    memory); a GeoJSON or GeoPackage file is read whole.
+    """
+    if not path.is_file():
+        raise InputFileError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix in _CSV_SUFFIXES:
+        return _open_csv(path)
+    if suffix in _XLSX_SUFFIXES:
+        return _open_xlsx(path)
+    if suffix in _GEO_SUFFIXES:
+        whole = read_geofile(path)
+        return TableSource(path, "geo", whole.headers, file_sha256(path),
+                           file_crs=whole.file_crs, whole=whole)  # fmt: skip
+    raise InputFileError(
+        f"{path.name}: unsupported file type {suffix!r} (CSV, XLSX, GeoJSON or GeoPackage)"
     )
-    return RawTable(headers, frame, row_numbers, malformed, raw, None)
+
+
+def _whole(source: TableSource) -> RawTable:
+    """All of a source's records as one table."""
+    while True:
+        try:
+            (table,) = list(source.chunks(sys.maxsize))
+            return table
+        except CarefulReadNeeded:
+            continue
+
+
+def read_csv(path: Path) -> RawTable:
+    """Read a whole CSV file; records with more or fewer fields than the header are malformed.
+
+    Files with one record per line (no blank lines, no line breaks inside
+    cells) take a fast path through pyarrow, malformed records included; any
+    other file is read record by record with :mod:`csv` so that every record
+    keeps its exact row number. Rows come in file order, malformed ones last.
+    """
+    return _whole(_open_csv(path))
+
+
+def read_xlsx(path: Path) -> RawTable:
+    """Read the first sheet of an XLSX workbook (header in its first row)."""
+    return _whole(_open_xlsx(path))
 
 
 def read_geofile(path: Path) -> RawTable:
@@ -277,16 +641,5 @@ def _crs_name(crs: object) -> str | None:
 
 
 def read_table(path: Path) -> RawTable:
-    """Read any supported input file by its suffix."""
-    if not path.is_file():
-        raise InputFileError(f"no such file: {path}")
-    suffix = path.suffix.lower()
-    if suffix in _CSV_SUFFIXES:
-        return read_csv(path)
-    if suffix in _XLSX_SUFFIXES:
-        return read_xlsx(path)
-    if suffix in _GEO_SUFFIXES:
-        return read_geofile(path)
-    raise InputFileError(
-        f"{path.name}: unsupported file type {suffix!r} (CSV, XLSX, GeoJSON or GeoPackage)"
-    )
+    """Read any supported input file whole, by its suffix."""
+    return _whole(open_table(path))

@@ -1,16 +1,18 @@
 """Writing accepted records into the store: upsert on the natural key, in chunks.
 
-On PostgreSQL each chunk is streamed with ``COPY … FROM STDIN`` into a temporary
-staging table, then moved by one ``INSERT … SELECT … ON CONFLICT (key) DO UPDATE``
-(the PostGIS ``geom`` column is generated from lon/lat in that statement); SQLite
-takes an ``executemany`` of the same upsert. Both run inside the caller's
-transaction: a batch is written whole or not at all.
+The ingest prepares the records of a file chunk by chunk as Arrow tables
+(:func:`to_arrow`) and writes them one after the other. On PostgreSQL each chunk
+is streamed with ``COPY … FROM STDIN`` into a temporary staging table, then moved
+by one ``INSERT … SELECT … ON CONFLICT (key) DO UPDATE`` (the PostGIS ``geom``
+column is generated from lon/lat in that statement); SQLite takes an
+``executemany`` of the same upsert. Both run inside the caller's transaction: a
+batch is written whole or not at all.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -50,56 +52,74 @@ def count_rows(conn: Connection, table: Table) -> int:
     return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def _python_column(values: pd.Series, table: Table, name: str, dialect: str) -> list[Any]:
-    """One column as plain Python values ready for the DB-API driver (None for missing)."""
+def to_arrow(frame: pd.DataFrame, table: Table) -> pa.Table:
+    """The record columns of ``frame`` as the driver will be given them (NaN/None → null,
+    JSON columns as JSON text): what :func:`write_rows` writes, ready to set aside."""
+    return pa.table({str(c): _arrow_column(frame[c], table, str(c)) for c in frame.columns})
+
+
+def _arrow_column(values: pd.Series, table: Table, name: str) -> pa.Array | pa.ChunkedArray:
     if isinstance(table.c[name].type, JSON):  # JSON text as built, or objects to encode
-        return [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+        text = [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
                 for v in values.where(values.notna(), None)]  # fmt: skip
-    array = pa.array(values, from_pandas=True)  # NaN/None → null, in C
-    if dialect == "sqlite" and pa.types.is_date(array.type):
-        array = array.cast(pa.string())  # SQLAlchemy's SQLite DATE storage: YYYY-MM-DD
-    return array.to_pylist()
+        return pa.array(text, type=pa.string())
+    return pa.array(values, from_pandas=True)  # NaN/None → null, in C
+
+
+def _python_column(values: pa.ChunkedArray, table: Table, name: str, dialect: str) -> list[Any]:
+    """One column as plain Python values ready for the DB-API driver (None for missing)."""
+    if dialect == "sqlite" and pa.types.is_date(values.type):
+        values = values.cast(pa.string())  # SQLAlchemy's SQLite DATE storage: YYYY-MM-DD
+    return values.to_pylist()
 
 
 def write_rows(
-    conn: Connection, table: Table, key: str, frame: pd.DataFrame, chunk_rows: int
+    conn: Connection, table: Table, key: str, parts: Iterable[pa.Table]
 ) -> Iterator[int]:
-    """Upsert ``frame`` into ``table`` in chunks; yields the rows written after each chunk.
+    """Upsert ``parts`` (tables from :func:`to_arrow`, all with the same columns) into
+    ``table`` one after the other; yields the rows written after each part.
 
-    The next chunk's Python values are prepared on a worker thread while the
-    driver writes the current one (sqlite3 and psycopg release the GIL while
-    the database works), so conversion and writing overlap.
+    The next part's Python values are prepared (and the part read, when ``parts`` reads
+    it) on a worker thread while the driver writes the current one (sqlite3 and psycopg
+    release the GIL while the database works), so conversion and writing overlap.
     """
     if conn.dialect.name == "postgresql" and COPY_ON_POSTGRES:
-        yield from copy_rows(conn, table, key, frame, chunk_rows)
+        yield from copy_rows(conn, table, key, parts)
         return
-    columns = list(frame.columns)
+    source = iter(parts)
+    first = next(source, None)
+    if first is None:
+        return
+    columns = list(first.column_names)
     dialect = conn.dialect.name
     compiled = upsert_statement(table, key, columns, dialect).compile(dialect=conn.dialect)
     order = list(compiled.positiontup or []) if compiled.positional else columns
 
-    def prepare(start: int) -> list[Any]:
-        part = frame.iloc[start : start + chunk_rows]
-        rows = zip(*(_python_column(part[c], table, c, dialect) for c in order), strict=True)
+    def prepare(part: pa.Table | None) -> list[Any] | None:
+        if part is None:
+            return None
+        if part.column_names != columns:
+            raise ValueError("the parts of one batch must have the same columns")
+        rows = zip(*(_python_column(part.column(c), table, c, dialect) for c in order),
+                   strict=True)  # fmt: skip
         if compiled.positional:
             return list(rows)
         return [dict(zip(order, row, strict=True)) for row in rows]
 
     sql = str(compiled)
-    starts = list(range(0, len(frame), chunk_rows))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(prepare, first)
         try:
-            pending = pool.submit(prepare, starts[0]) if starts else None
-            for i in range(len(starts)):
-                assert pending is not None
+            while True:
                 batch = pending.result()
-                pending = pool.submit(prepare, starts[i + 1]) if i + 1 < len(starts) else None
+                if batch is None:
+                    break
+                pending = pool.submit(lambda: prepare(next(source, None)))
                 cursor.executemany(sql, batch)
                 yield len(batch)
         finally:
-            if pending is not None:
-                pending.cancel()
+            pending.cancel()
             cursor.close()
 
 
@@ -123,25 +143,31 @@ def _staging_statements(table: Table, key: str, columns: list[str]) -> tuple[Any
     return create, copy, upsert, sql.SQL("TRUNCATE {stage}").format(stage=stage)
 
 
-def copy_rows(
-    conn: Connection, table: Table, key: str, frame: pd.DataFrame, chunk_rows: int
-) -> Iterator[int]:
-    """:func:`write_rows` on PostgreSQL: each chunk COPY'd into a staging table, then
+def copy_rows(conn: Connection, table: Table, key: str, parts: Iterable[pa.Table]) -> Iterator[int]:
+    """:func:`write_rows` on PostgreSQL: each part COPY'd into a staging table, then
     upserted from it in row order (ids are given as ``executemany`` gives them)."""
-    columns = list(frame.columns)
+    source = iter(parts)
+    part = next(source, None)
+    if part is None:
+        return
+    columns = list(part.column_names)
     create, copy, upsert, truncate = _staging_statements(table, key, columns)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(create)
-        for start in range(0, len(frame), chunk_rows):
-            part = frame.iloc[start : start + chunk_rows]
-            values = [_python_column(part[c], table, c, "postgresql") for c in columns]
+        start = 0
+        while part is not None:
+            if part.column_names != columns:
+                raise ValueError("the parts of one batch must have the same columns")
+            values = [_python_column(part.column(c), table, c, "postgresql") for c in columns]
             with cursor.copy(copy) as stream:
-                for row in zip(range(start, start + len(part)), *values, strict=True):
+                for row in zip(range(start, start + part.num_rows), *values, strict=True):
                     stream.write_row(row)
             cursor.execute(upsert)
             cursor.execute(truncate)
-            yield len(part)
+            start += part.num_rows
+            yield part.num_rows
+            part = next(source, None)
     finally:
         cursor.close()
 
