@@ -51,6 +51,9 @@ LAYER_TITLES = {
     "clusters": "聚集区 Clusters", "problem-types": "问题类型 Problem types",
     "risk": "风险分级 Risk tiers", "priority-areas": "重点检查区域 Priority areas",
 }  # fmt: skip
+#: Point records are counted up to this many for ``numberMatched``; a selection of more
+#: leaves it out (OGC API - Features makes it optional) and pages go on by ``next`` links.
+COUNT_LIMIT = 100_000
 _ID_COLUMN = {"jurisdictions": "adcode", "enterprises": "credit_code", "cases": "case_id",
               "inspections": "inspection_id", "hexagons": "h3", "hotspots": "h3",
               "emerging-hotspots": "h3", "clusters": "cluster",
@@ -191,9 +194,11 @@ def items(
     doc.pop("metadata")
     for feature, fid in zip(doc["features"], page[_id_column(collection_id, page)], strict=True):
         feature["id"] = str(fid)
-    doc.update(numberMatched=matched, numberReturned=len(page),
+    if matched is not None:  # beyond COUNT_LIMIT point records it is left out, as OGC allows
+        doc["numberMatched"] = matched
+    doc.update(numberReturned=len(page),
                timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-               links=_page_links(request, offset, limit, matched))  # fmt: skip
+               links=_page_links(request, offset, limit, matched, len(page)))  # fmt: skip
     if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), len(page))
     return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
@@ -208,8 +213,9 @@ def _page(
     parameters: dict[str, Any],
     offset: int,
     limit: int,
-) -> tuple[gpd.GeoDataFrame, int]:
-    """One page of the collection and the number matched.
+) -> tuple[gpd.GeoDataFrame, int | None]:
+    """One page of the collection and the number matched (None: more than COUNT_LIMIT
+    point records).
 
     Point records are filtered (property filters too), counted and paged by the store;
     analytic layers are filtered from the whole layer.
@@ -217,7 +223,7 @@ def _page(
     if name in RECORD_TABLES and filters.min_count is None:
         properties = _property_values(request, skip=set(parameters))
         return read_records_page(engine, name, filters, bbox=bbox, offset=offset, limit=limit,
-                                 properties=properties)  # fmt: skip
+                                 properties=properties, count_limit=COUNT_LIMIT)  # fmt: skip
     frame = _load(request, name, filters, bbox, parameters)
     frame = _property_filters(request, frame, skip=set(parameters))
     return frame.iloc[offset : offset + limit], len(frame)
@@ -278,12 +284,18 @@ def queryables(
     return JSONResponse(schema, media_type="application/schema+json")
 
 
-def _page_links(request: Request, offset: int, limit: int, matched: int) -> list[dict[str, str]]:
+def _page_links(
+    request: Request, offset: int, limit: int, matched: int | None, returned: int
+) -> list[dict[str, str]]:
+    """self, next (while more match: by the count, or a full page when it was not counted)
+    and prev links."""
+
     def at(start: int) -> str:
         return str(request.url.include_query_params(offset=start, limit=limit))
 
     links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
-    if offset + limit < matched:
+    more = offset + limit < matched if matched is not None else returned == limit
+    if more:
         links.append({"href": at(offset + limit), "rel": "next", "type": GEOJSON})
     if offset > 0:
         links.append({"href": at(max(0, offset - limit)), "rel": "prev", "type": GEOJSON})

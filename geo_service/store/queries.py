@@ -213,17 +213,23 @@ def read_records_page(
     offset: int = 0,
     limit: int = 100,
     properties: Mapping[str, str] | None = None,
-) -> tuple[gpd.GeoDataFrame, int]:
+    count_limit: int | None = None,
+) -> tuple[gpd.GeoDataFrame, int | None]:
     """One page of :func:`read_records` (in a WGS84 ``bbox`` if given, with the property
     filters of :func:`property_condition`), and how many match.
 
     The store filters, counts and pages (LIMIT/OFFSET on the natural key): a page of a
-    large collection reads that page, not the collection.
+    large collection reads that page, not the collection. With ``count_limit`` the
+    count stops there: more matches than that give None (counting ten million rows
+    takes seconds; counting to the limit, milliseconds).
     """
     query, names, key = _records_query(engine, kind, filters, bbox, properties)
+    counted = query if count_limit is None else query.limit(count_limit + 1)
     with engine.connect() as conn:
-        matched = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        matched = conn.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
         rows = conn.execute(query.order_by(key).offset(offset).limit(limit)).all()
+    if count_limit is not None and matched > count_limit:
+        return _records_frame(rows, names), None
     return _records_frame(rows, names), int(matched)
 
 

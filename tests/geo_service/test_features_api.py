@@ -147,6 +147,28 @@ def test_queryables_and_property_filters(client: TestClient) -> None:
     assert client.get("/collections/cases/items?colour=red").status_code == 400
 
 
+def test_beyond_the_count_limit_pages_go_on_by_next_links(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More matches than COUNT_LIMIT: no numberMatched (counting a national store takes
+    seconds), and the next links still walk every case once."""
+    import geo_service.api.features as features
+
+    monkeypatch.setattr(features, "COUNT_LIMIT", 10)
+    seen: list[str] = []
+    url = "/collections/cases/items?limit=6"
+    while url:
+        doc = client.get(url).json()
+        assert "numberMatched" not in doc or doc["numberMatched"] <= 10
+        seen += [f["id"] for f in doc["features"]]
+        url = next((link["href"] for link in doc["links"] if link["rel"] == "next"), "")
+    assert len(seen) == len(set(seen)) == 21
+    first = client.get("/collections/cases/items?limit=6").json()
+    assert "numberMatched" not in first and first["numberReturned"] == 6
+    few = client.get("/collections/cases/items?jurisdiction=450100").json()
+    assert 0 < few["numberMatched"] <= 10  # a small selection is still counted
+
+
 def test_point_records_are_never_loaded_whole(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
