@@ -45,6 +45,15 @@ class Settings(BaseSettings):
         "(-1: never); every checkout is also pinged first",
     )
     tile_cache_mb: int = Field(256, ge=0, description="Bound of the in-memory tile cache (MB)")
+    tile_max_points: int = Field(
+        5_000,
+        ge=0,
+        description="Most point records a tile of cases, inspections, enterprises or "
+        "enterprise risk carries; a tile with more inside it carries aggregated points "
+        "instead (aggregated=true, count; one per cell of a 32×32 grid). The default keeps "
+        "an MVT tile near 500 KB (≈ 100 B a record) and Leaflet's SVG maps drawable "
+        "(0: never aggregated)",
+    )
     basemap_url: str | None = Field(
         None,
         description="XYZ tile URL template of a basemap for the maps (none by default: the "

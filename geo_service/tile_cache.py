@@ -6,6 +6,11 @@ when the version moves the caches are emptied. Encoded tiles are kept with
 their gzip form and a strong ETag; prepared layers (a :class:`TileSource` or a
 :class:`HeatSource`) are kept per layer, filters, parameters and version, and
 built once even when many tiles of a new layer are asked for at the same time.
+
+Tiles of point records (cases, inspections, enterprises, the risk of each
+enterprise) with more than ``max_points`` records inside them (the setting
+``GEO_TILE_MAX_POINTS``) carry aggregated points instead, counted by the store
+on PostgreSQL and from the prepared layer otherwise: see :mod:`layers.tiles`.
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ from geo_service.build import analytic_layer
 from geo_service.errors import AuthenticationRequiredError
 from geo_service.exports import load_layer
 from geo_service.filters import Filters
+from geo_service.planning_layers import is_point_layer
 from geo_service.settings import Settings
 from geo_service.store.db import is_postgres
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.postgis_tiles import (
+    AGGREGATE_SUMS,
+    count_in_tile,
     record_bounds,
     record_fields,
+    record_tile_bins,
     record_tile_mvt,
     tile_bbox_lonlat,
 )
@@ -47,10 +56,12 @@ from geo_service.store.queries import (
 )
 from layers.heat import HeatSource
 from layers.rasters import geotiff_to_surface
-from layers.tiles import TileSource, geojson_tile, vector_tile
+from layers.tiles import TileSource, aggregated_geojson_tile, geojson_tile, vector_tile
 
 #: Long free texts left out of vector tiles (GeoJSON tiles and items keep them).
 HEAVY_COLUMNS = ("description", "attributes")
+#: ``GEO_TILE_MAX_POINTS``'s default, for services made without settings.
+DEFAULT_MAX_POINTS: int = Settings.model_fields["tile_max_points"].default
 _T = TypeVar("_T")
 
 
@@ -196,13 +207,23 @@ def feature_ids(frame: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
     return None, None
 
 
+def is_point_records(layer: str, parameters: dict[str, Any]) -> bool:
+    """Whether the layer as asked is point records, whose crowded tiles are aggregated."""
+    return layer in RECORD_TABLES or is_point_layer(layer, parameters)
+
+
 class TileService:
     """Tiles of every layer, cached; one per application (``app.state.tile_service``)."""
 
     def __init__(self, engine: Engine, cache_mb: int, version_ttl_s: float = 1.0,
-                 max_layers: int = 8, settings: Settings | None = None) -> None:  # fmt: skip
+                 max_layers: int = 8, settings: Settings | None = None,
+                 max_points: int | None = None) -> None:  # fmt: skip
         self.engine = engine
         self.settings = settings  # the risk layers' weights and tiers
+        if max_points is None:  # not given: the settings' cap (0 given or set: never)
+            max_points = settings.tile_max_points if settings else DEFAULT_MAX_POINTS
+        #: Point tiles with more records than this inside them are aggregated (None: never).
+        self.max_points: int | None = max_points or None
         self.tiles = TileLru(cache_mb * 2**20)
         self.layers = Prepared(max_layers)
         self.version_ttl_s = version_ttl_s
@@ -250,14 +271,18 @@ class TileService:
         """The encoded tile (``mvt`` or ``geojson``) of a feature layer; b"" if empty.
 
         Point records on PostgreSQL are read per tile (:meth:`record_tile`); every
-        other layer is cut from the layer prepared once (:meth:`vector_layer`).
+        other layer is cut from the layer prepared once (:meth:`vector_layer`). A tile of
+        point records with more than :attr:`max_points` records inside it carries their
+        aggregated points (``aggregated: true``, ``count``, for cases ``penalty_sum``).
         """
         if layer in RECORD_TABLES and is_postgres(self.engine):
             return self.record_tile(layer, fmt, filters, index)
         source = self.vector_layer(layer, filters, parameters).source
+        cap = self.max_points if is_point_records(layer, parameters) else None
+        sums = AGGREGATE_SUMS.get(layer, {})
         if fmt == "geojson":
-            return geojson_tile(source, *index)
-        return vector_tile(source, layer, *index)
+            return geojson_tile(source, *index, max_points=cap, sums=sums)
+        return vector_tile(source, layer, *index, max_points=cap, sums=sums)
 
     def layer_summary(self, layer: str, filters: Filters,
                       parameters: dict[str, Any]) -> LayerSummary:  # fmt: skip
@@ -285,7 +310,11 @@ class TileService:
         if filters.min_count is not None:  # the public view, as load_layer refuses it
             raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
         if fmt != "geojson":
-            return record_tile_mvt(self.engine, layer, filters, *index, exclude=HEAVY_COLUMNS)
+            return record_tile_mvt(self.engine, layer, filters, *index, exclude=HEAVY_COLUMNS,
+                                   max_points=self.max_points)  # fmt: skip
+        cap = self.max_points
+        if cap is not None and count_in_tile(self.engine, layer, filters, *index, cap + 1) > cap:
+            return aggregated_geojson_tile(record_tile_bins(self.engine, layer, filters, *index))
         frame = read_records(self.engine, layer, filters, bbox=tile_bbox_lonlat(*index))
         source = TileSource(frame, exclude=HEAVY_COLUMNS, id_column=RECORD_KEYS[layer])
         return geojson_tile(source, *index)

@@ -145,6 +145,7 @@ class MapContext:
     basemap_url: str | None = None
     markers: Sequence[DrawMarker] = ()  # the planner's latest draw (accounts only)
     draw_title: str = ""
+    records: bool = False  # point-record layers (the clusters map's cases): accounts only
     tiles: str = "/tiles"
     cell_path: str = "/maps/cell/"
     home: str = "/"
@@ -203,12 +204,14 @@ class _Layer:
     lists: list[list[str]] = field(default_factory=list)  # [property, label]: JSON top lists
     legend: bool = False  # a raster whose tiles wait for its legend (the heat surface)
     opacity: float = 1.0
+    aggregate: dict[str, Any] | None = None  # point records: the popup of aggregated points
 
     def config(self) -> dict[str, Any]:
         """What geo-maps.js needs of the layer."""
         return {"id": self.id, "title": self.title, "path": self.path, "params": self.params,
                 "filtered": True, "popup": self.popup, "fields": self.fields,
-                "lists": self.lists, "legend": self.legend}  # fmt: skip
+                "lists": self.lists, "legend": self.legend,
+                "aggregate": self.aggregate}  # fmt: skip
 
 
 def _classes(
@@ -301,6 +304,32 @@ def _emerging(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [layer], legend
 
 
+#: How the clusters map draws cases: a dot each, aggregated points as circles sized by count.
+CASE_COLOUR: Final = "#b2182b"
+AGGREGATE_COLOUR: Final = "#2166ac"
+
+
+def _case_points(ctx: MapContext) -> _Layer:
+    """The penalty cases as points over the clusters (accounts only). A tile holding more
+    cases than the service's cap (``GEO_TILE_MAX_POINTS``) brings aggregated points instead:
+    circles sized by their count, whose popup gives the count and the penalties."""
+    style = {"style": "points", "colour": CASE_COLOUR, "aggregateColour": AGGREGATE_COLOUR,
+             "className": "geo-case", "aggregateClass": "geo-case-aggregate",
+             "zIndex": 4}  # fmt: skip
+    fields = [["case_id", "案件编号 Case", "text"], ["enterprise_name", "当事人 Party", "text"],
+              ["decision_date", "处罚决定日期 Decided", "text"],
+              ["violation_type", "违法类型 Violation", "text"],
+              ["penalty_amount", "罚款金额（元）Penalty (yuan)", "num"],
+              ["problem_type_label", "问题类型 Problem type", "text"]]  # fmt: skip
+    aggregate = {"title": "案件聚合点 Aggregated cases",
+                 "fields": [["count", "案件数 Cases", "int"],
+                            ["penalty_sum", "罚款合计（元）Penalties (yuan)", "num"]],
+                 "note": "此处案件较多，已按网格聚合；放大地图可查看单个案件 "
+                         "Many cases here: counted on a grid; zoom in for each case"}  # fmt: skip
+    return _Layer("cases", "处罚案件 Penalty case", _vector(ctx.tiles, "cases"), {}, style,
+                  "properties", fields, aggregate=aggregate)  # fmt: skip
+
+
 def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     style = {"style": "areas", "field": "density_per_km2", "breaks": list(CLUSTER_BREAKS),
              "colours": list(_PURPLES), "className": "geo-cluster"}  # fmt: skip
@@ -316,10 +345,14 @@ def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
              ["top_industry_code", "主要行业 Industries"]]  # fmt: skip
     layer = _Layer("clusters", "聚集区 Cluster", _vector(ctx.tiles, "clusters"), {}, style,
                    "properties", fields, lists)  # fmt: skip
-    legend = {"kind": "classes", "title": "聚集区密度 Cluster density",
-              "classes": _classes(CLUSTER_BREAKS, _PURPLES, "件/km²", discrete=False),
+    classes = _classes(CLUSTER_BREAKS, _PURPLES, "件/km²", discrete=False)
+    if ctx.records:
+        counted = "案件聚合点（圆越大案件越多）Aggregated cases, sized by count"
+        classes += [{"colour": CASE_COLOUR, "label": "处罚案件 Penalty case"},
+                    {"colour": AGGREGATE_COLOUR, "opacity": 0.7, "label": counted}]  # fmt: skip
+    legend = {"kind": "classes", "title": "聚集区密度 Cluster density", "classes": classes,
               "note": "DBSCAN · 1 公里内 ≥ 10 件"}  # fmt: skip
-    return [layer], legend
+    return [layer, _case_points(ctx)] if ctx.records else [layer], legend
 
 
 def _planner(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
@@ -414,8 +447,8 @@ def _folium_layer(layer: _Layer, filters: Mapping[str, str], bounds: list[list[f
     if layer.style is None:
         return folium.TileLayer(url, attr="geo-service", name=layer.title, overlay=True,
                                 opacity=layer.opacity, bounds=bounds, max_zoom=14)  # fmt: skip
-    spec = {**layer.style, "layer": layer.id, "bounds": bounds, "interactive": bool(layer.popup),
-            "zIndex": 3}  # fmt: skip
+    spec = {"zIndex": 3, **layer.style, "layer": layer.id, "bounds": bounds,
+            "interactive": bool(layer.popup)}  # fmt: skip
     grid = VectorGridProtobuf(url, layer.title, f"GeoMaps.vectorOptions({json.dumps(spec)})")
     grid.default_js = []
     return grid

@@ -227,15 +227,24 @@ def live_server(
 
     A separate process, not a thread: GDAL holds the GIL while it waits on HTTP.
     """
+    with serve_store(built_sample_store, tmp_path_factory.mktemp("live_server")) as server:
+        yield server
+
+
+@contextmanager
+def serve_store(engine: Engine, log_dir: Path, **settings: str) -> Iterator[LiveServer]:
+    """`geo-service serve` over ``engine``'s store on a free port, with ``GEO_*`` settings
+    (``tile_max_points="50"``) besides the environment's; stopped on exit."""
     import subprocess
     import sys
     import time
     import urllib.request
 
-    url = built_sample_store.url.render_as_string(hide_password=False)
+    url = engine.url.render_as_string(hide_password=False)
     port = free_port()
-    log = tmp_path_factory.mktemp("live_server") / "serve.log"
-    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false"}
+    log = log_dir / "serve.log"
+    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false",
+           **{f"GEO_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "geo_service", "serve", "--host", "127.0.0.1",
@@ -254,8 +263,8 @@ def live_server(
                 time.sleep(0.05)
         else:
             pytest.fail("the test server did not answer /healthz")
-        key = account_headers(built_sample_store)["Authorization"].removeprefix("Bearer ")
-        yield LiveServer(base, built_sample_store, key)
+        key = account_headers(engine)["Authorization"].removeprefix("Bearer ")
+        yield LiveServer(base, engine, key)
     finally:
         proc.terminate()
         try:

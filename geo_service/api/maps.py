@@ -98,10 +98,11 @@ def map_page(
 ) -> HTMLResponse:
     """An interactive map (heatmap, hexagons, hotspots, emerging, clusters, planner); the
     filters in the query are where the page starts. The planner shows accounts the latest
-    stored draw of the jurisdiction (audited: it names enterprises)."""
+    stored draw of the jurisdiction (audited: it names enterprises); the clusters map shows
+    accounts the cases as points (their tiles are audited as they are read)."""
     if name not in MAPS:
         raise NotFoundError(f"no map {name!r}; choose from {', '.join(MAPS)}")
-    ctx = map_context(request, engine, filters)
+    ctx = replace(map_context(request, engine, filters), records=caller.authenticated)
     if name == "planner" and caller.authenticated:
         title, markers = latest_draw_markers(engine, filters.jurisdiction)
         if markers:

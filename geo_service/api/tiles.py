@@ -38,9 +38,11 @@ from geo_service.layer_specs import SPECS, USER_PARAMETERS, bound_text, refuse_u
 from geo_service.layer_specs import layer_parameters as checked_parameters
 from geo_service.planning_layers import names_enterprises
 from geo_service.store.models import RECORD_TABLES
-from geo_service.tile_cache import CachedTile, TileService, tile_service
+from geo_service.store.postgis_tiles import AGGREGATE_SUMS
+from geo_service.tile_cache import CachedTile, TileService, is_point_records, tile_service
 from layers.heat import heat_tile, legend_png
-from layers.tiles import MAX_ZOOM, tilejson
+from layers.tiles import AGGREGATE_CELL, AGGREGATED, MAX_ZOOM, tilejson
+from layers.vector_tiles import EXTENT
 
 MVT = "application/vnd.mapbox-vector-tile"
 GEOJSON = "application/geo+json"
@@ -77,7 +79,28 @@ FIELD_LABELS: Final = {
     "top_enterprises": "风险最高的企业 riskiest enterprises (JSON)",
 }  # fmt: skip
 
+#: The properties of aggregated points in TileJSON ``fields`` (type: what).
+AGGREGATE_FIELDS: Final = {
+    AGGREGATED: "Boolean: 聚合点 true on aggregated points only (a tile over the cap)",
+    "count": "Number: 聚合的记录数 records aggregated in the point",
+    "penalty_sum": "Number: 罚款合计（元）penalties of the aggregated cases (yuan)",
+}
+
 router = APIRouter()
+
+
+def aggregation_note(layer: str, max_points: int | None) -> str:
+    """What a point layer's TileJSON says of its aggregated tiles (empty: never aggregated)."""
+    if max_points is None:
+        return ""
+    cells = EXTENT // AGGREGATE_CELL
+    sums = "".join(f", {name}" for name in AGGREGATE_SUMS.get(layer, {}))
+    return (f" 单块瓦片内超过 {max_points:,} 条记录时显示聚合点。A tile with more than "
+            f"{max_points:,} records inside it carries aggregated points instead: one per "
+            f"occupied cell of a {cells}×{cells} grid over the tile ({AGGREGATE_CELL} of "
+            f"{EXTENT} tile units a side), at the mean position of its records, with "
+            f"{AGGREGATED}=true, count{sums}; the records themselves come in the tiles "
+            "that hold fewer.")  # fmt: skip
 
 
 def layer_parameters(layer: str, query: QueryParams) -> dict[str, Any]:
@@ -419,11 +442,17 @@ async def vector_tilejson(
         loaded = service.layer_summary(layer, filters, parameters)
         fields = {k: f"{t}: {FIELD_LABELS[k]}" if k in FIELD_LABELS else t
                   for k, t in loaded.fields.items()}  # fmt: skip
+        title = LAYER_TITLES.get(layer, layer)
+        note = ""
+        if is_point_records(layer, parameters) and service.max_points is not None:
+            note = aggregation_note(layer, service.max_points)
+            names = [AGGREGATED, "count", *AGGREGATE_SUMS.get(layer, {})]
+            fields.update({name: AGGREGATE_FIELDS[name] for name in names})
         path = f"/tiles/{layer}/{{z}}/{{x}}/{{y}}"
         doc = tilejson(
             layer, _template(request, f"{path}.mvt"), loaded.bounds,
             maxzoom=16 if layer in RECORD_TABLES else 14, fields=fields,
-            description=LAYER_TITLES.get(layer, layer),
+            description=title, layer_description=title + note,
             extra={"geojson_tiles": [_template(request, f"{path}.geojson")],
                    "provenance": loaded.provenance},
         )  # fmt: skip

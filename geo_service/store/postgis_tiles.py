@@ -7,20 +7,44 @@ x, y))`` and encoded by ``ST_AsMVT``, with the properties, layer name, extent an
 buffer of :func:`layers.tiles.vector_tile` over :func:`read_records` (the same
 filters and scope; dates as ISO text, the H3 cell as its hexadecimal id, long
 texts left out, no MVT feature ids).
+
+Given ``max_points``, a tile with more records than that inside it (its buffer not
+counted; the count stops at ``max_points + 1``) carries aggregated points instead:
+the records are counted per cell of the tile's grid by one ``GROUP BY`` on
+``width_bucket`` of ``lon``/``lat`` against the edges of
+:func:`layers.tiles.tile_grid` (the float comparisons :func:`layers.tiles.bin_points`
+makes, so both stores find the same cells and counts), and the few bins are encoded
+by :func:`layers.tiles.aggregated_vector_tile`, as for SQLite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
-from sqlalchemy import Date, Engine, func, literal_column, select
+from sqlalchemy import ColumnElement, Date, Engine, Table, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION
 
 from geo_service.filters import Filters
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import GEOM_COLUMNS, RECORD_KEYS, record_columns, record_filter
-from layers.tiles import BUFFER, mercator_to_lonlat, tile_bounds_m
+from layers.tiles import (
+    AGGREGATE_CELL,
+    BUFFER,
+    PointBins,
+    aggregated_vector_tile,
+    mercator_to_lonlat,
+    tile_bounds_m,
+    tile_grid,
+)
 from layers.vector_tiles import EXTENT
+
+#: What an aggregated point of each kind sums besides its count: property → stored column.
+AGGREGATE_SUMS: Final[dict[str, dict[str, str]]] = {
+    "cases": {"penalty_sum": "penalty_amount"},
+    "inspections": {},
+    "enterprises": {},
+}
 
 
 def tile_bbox_lonlat(z: int, x: int, y: int, buffer: int = BUFFER,
@@ -61,10 +85,16 @@ def record_tile_mvt(
     exclude: Sequence[str] = (),
     extent: int = EXTENT,
     buffer: int = BUFFER,
+    max_points: int | None = None,
 ) -> bytes:
     """The MVT tile ``z/x/y`` of the point records of ``kind`` matching ``filters``, made by
     PostGIS (one layer called ``kind``; properties the stored columns but ``exclude``);
-    b"" when no record is in the buffered tile."""
+    b"" when no record is in the buffered tile. More than ``max_points`` records inside
+    the tile: its aggregated points (:func:`record_tile_bins`) instead."""
+    if max_points is not None and count_in_tile(engine, kind, filters, z, x, y,
+                                                max_points + 1) > max_points:  # fmt: skip
+        return aggregated_vector_tile(record_tile_bins(engine, kind, filters, z, x, y), kind,
+                                      extent)  # fmt: skip
     table, cond = record_filter(engine, kind, filters, tile_bbox_lonlat(z, x, y, buffer, extent))
     envelope = func.ST_TileEnvelope(z, x, y)
     geom = func.ST_AsMVTGeom(
@@ -79,6 +109,70 @@ def record_tile_mvt(
     with engine.connect() as conn:
         body = conn.execute(query).scalar()
     return bytes(body) if body else b""
+
+
+_Inside = tuple[Table, ColumnElement[bool], list[float], list[float]]
+
+
+def _in_tile(engine: Engine, kind: str, filters: Filters, z: int, x: int, y: int,
+             cell: int = AGGREGATE_CELL) -> _Inside:  # fmt: skip
+    """The records inside tile ``z/x/y`` (not its buffer): west ≤ lon < east and south ≤ lat
+    < north of :func:`tile_grid`'s edges, on the GiST index first; the table, the condition
+    and the lower edges of the grid's columns and rows."""
+    lon_edges, lat_edges = tile_grid(z, x, y, cell)
+    box = (lon_edges[0], lat_edges[0], lon_edges[-1], lat_edges[-1])
+    table, cond = record_filter(engine, kind, filters, box)
+    cond &= (table.c.lon < float(lon_edges[-1])) & (table.c.lat < float(lat_edges[-1]))
+    return table, cond, lon_edges[:-1].tolist(), lat_edges[:-1].tolist()
+
+
+def count_in_tile(engine: Engine, kind: str, filters: Filters, z: int, x: int, y: int,
+                  limit: int | None = None) -> int:  # fmt: skip
+    """How many records of ``kind`` matching ``filters`` are inside tile ``z/x/y`` (its buffer
+    left out), counted up to ``limit`` (the scan stops there)."""
+    table, cond, _, _ = _in_tile(engine, kind, filters, z, x, y)
+    found = select(table.c.id).where(cond)
+    if limit is not None:
+        found = found.limit(limit)
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(found.subquery())).scalar_one())
+
+
+def record_tile_bins(
+    engine: Engine,
+    kind: str,
+    filters: Filters,
+    z: int,
+    x: int,
+    y: int,
+    sums: Mapping[str, str] | None = None,
+    cell: int = AGGREGATE_CELL,
+) -> PointBins:
+    """The records of ``kind`` inside tile ``z/x/y`` counted per cell of its grid by the
+    database: ``width_bucket`` of ``lon`` and ``lat`` against the grid's edges, one
+    ``GROUP BY``; count, sums of lon/lat (the mean position) and of ``sums`` (default
+    :data:`AGGREGATE_SUMS` of the kind) per occupied cell."""
+    sums = AGGREGATE_SUMS.get(kind, {}) if sums is None else sums
+    table, cond, lon_lower, lat_lower = _in_tile(engine, kind, filters, z, x, y, cell)
+    edges = ARRAY(DOUBLE_PRECISION)
+    column = func.width_bucket(table.c.lon, bindparam("lon_edges", lon_lower, type_=edges)) - 1
+    from_south = func.width_bucket(table.c.lat, bindparam("lat_edges", lat_lower, type_=edges)) - 1
+    inner = select(column.label("col"), from_south.label("south"), table.c.lon, table.c.lat,
+                   *(table.c[c].label(f"v{i}") for i, c in enumerate(sums.values()))
+                   ).where(cond).subquery("r")  # fmt: skip
+    query = select(inner.c.col, inner.c.south, func.count(), func.sum(inner.c.lon),
+                   func.sum(inner.c.lat),
+                   *(func.sum(inner.c[f"v{i}"]) for i in range(len(sums)))
+                   ).group_by(inner.c.col, inner.c.south)  # fmt: skip
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    n = len(lon_lower)
+    cols = list(zip(*rows, strict=True)) if rows else [()] * (5 + len(sums))
+    totals = {name: [float("nan") if v is None else float(v) for v in cols[5 + i]]
+              for i, name in enumerate(sums)}  # fmt: skip
+    rows_from_top = [n - 1 - int(v) for v in cols[1]]
+    return PointBins.from_sums(z, x, y, cell, cols[0], rows_from_top, cols[2], cols[3], cols[4],
+                               totals)  # fmt: skip
 
 
 def record_fields(kind: str, exclude: Sequence[str] = ()) -> dict[str, str]:

@@ -17,12 +17,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import h3
+import pandas as pd
 import pytest
 
 from geo_service.paths import PROJECT_ROOT
 from geo_service.store.queries import read_frame
 from layers.maps import MAPS
-from tests.conftest import IN_CI, LiveServer
+from tests.conftest import IN_CI, LiveServer, serve_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -75,6 +76,11 @@ class Watched:
 
 @pytest.fixture
 def watched(browser: Any, live_server: LiveServer) -> Iterator[Watched]:
+    yield from _watch(browser, live_server)
+
+
+def _watch(browser: Any, live_server: LiveServer) -> Iterator[Watched]:
+    """A logged-in page of the server, every request and error recorded."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page = context.new_page()
     seen = Watched(page, live_server.url)
@@ -332,3 +338,140 @@ def test_planner_draws_risk_tiers_and_outlines_priority_areas(watched: Watched) 
     assert watched.tiles_since(0, "priority-areas") and watched.tiles_since(0, "risk")
     _screenshot(page, "planner-areas")
     watched.assert_clean()
+
+
+# ---------------------------------------------------------------- crowded point tiles
+
+#: The tile cap of the second server: the sample's busy tiles at the start zoom are over it.
+SMALL_CAP = 40
+
+
+@pytest.fixture(scope="module")
+def capped_server(
+    built_sample_store: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The service over the same store with GEO_TILE_MAX_POINTS = SMALL_CAP."""
+    log_dir = tmp_path_factory.mktemp("capped_server")
+    with serve_store(built_sample_store, log_dir, tile_max_points=str(SMALL_CAP)) as server:
+        yield server
+
+
+@pytest.fixture
+def capped(browser: Any, capped_server: LiveServer) -> Iterator[Watched]:
+    yield from _watch(browser, capped_server)
+
+
+def _decoded_tile(watched: Watched, url: str) -> tuple[tuple[int, int, int], list[dict]]:
+    import mapbox_vector_tile
+
+    z, x, y = (int(v) for v in re.findall(r"/tiles/cases/(\d+)/(\d+)/(\d+)\.mvt", url)[0])
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {watched.key}"})
+    with urllib.request.urlopen(request) as response:  # the live server only
+        body = response.read()
+    features = mapbox_vector_tile.decode(body)["cases"]["features"] if body else []
+    return (z, x, y), features
+
+
+def _sparse_tile(cases: Any, z: int) -> tuple[float, float, float, float]:
+    """Bounds of a zoom-``z`` tile holding 1 … SMALL_CAP cases (the one holding most)."""
+    import math
+
+    from layers.tiles import tile_bounds_lonlat
+
+    n = 2**z
+    xs = ((cases["lon"] + 180) / 360 * n).astype(int)
+    lat = cases["lat"].map(math.radians)
+    ys = (1 - (lat.map(math.tan) + 1 / lat.map(math.cos)).map(math.log) / math.pi) / 2 * n
+    per_tile = pd.Series(1, index=list(zip(xs, ys.astype(int), strict=True))).groupby(level=0).sum()
+    x, y = per_tile[per_tile <= SMALL_CAP].idxmax()
+    return tile_bounds_lonlat(z, int(x), int(y))
+
+
+def test_crowded_case_tiles_draw_counted_circles_then_cases(capped: Watched,
+                                                            capped_server: LiveServer) -> None:  # fmt: skip
+    from geo_service.filters import Filters
+    from geo_service.store.queries import read_records
+    from layers.tiles import tile_bounds_lonlat
+
+    capped.goto("/maps/clusters")
+    _wait_drawn(capped, "clusters")
+    page = capped.page
+    page.wait_for_function("document.querySelectorAll('path.geo-case-aggregate').length > 0")
+    _settle(page)
+    cases = read_records(capped_server.engine, "cases", Filters())
+    counts = set()
+    aggregated_tiles = 0
+    for url in capped.tiles_since(0, "cases"):  # what the page drew, read again with the key
+        (z, x, y), features = _decoded_tile(capped, url)
+        west, south, east, north = tile_bounds_lonlat(z, x, y)
+        lon, lat = cases["lon"], cases["lat"]
+        n = int(((lon >= west) & (lon < east) & (lat >= south) & (lat < north)).sum())
+        if n > SMALL_CAP:
+            assert features and all(f["properties"]["aggregated"] for f in features)
+            assert sum(f["properties"]["count"] for f in features) == n
+            counts |= {f["properties"]["count"] for f in features}
+            aggregated_tiles += 1
+        else:
+            assert all("aggregated" not in f["properties"] for f in features)
+    assert aggregated_tiles >= 1 and len(counts) > 1
+    sizes = page.evaluate(
+        "[...new Set([...document.querySelectorAll('path.geo-case-aggregate')]"
+        ".map(p => Math.round(p.getBoundingClientRect().width)))]"
+    )
+    assert len(sizes) > 1  # circles sized by their count
+    point = page.evaluate(
+        """() => {
+        for (const p of document.querySelectorAll('path.geo-case-aggregate')) {
+          const r = p.getBoundingClientRect();
+          const x = r.left + r.width / 2, y = r.top + r.height / 2;
+          if (x > 330 && x < 1000 && y > 130 && y < 650 && document.elementFromPoint(x, y) === p)
+            return [x, y];
+        }
+        return null;
+    }"""
+    )
+    assert point, "no aggregated circle can be clicked"
+    page.mouse.move(*point)  # hovering a small circle threw in VectorGrid 1.3: no more
+    page.mouse.click(*point)
+    page.wait_for_selector(".leaflet-popup-content .geo-popup")
+    text = page.locator(".leaflet-popup-content").inner_text()
+    assert "案件聚合点" in text
+    shown = re.search(r"案件数 Cases\s+([\d,]+)", text).group(1)  # type: ignore[union-attr]
+    assert int(shown.replace(",", "")) in counts
+    _screenshot(page, "clusters-aggregated-cases")
+    # zoomed in on a tile holding fewer cases than the cap: the cases themselves
+    z = 14
+    west, south, east, north = _sparse_tile(cases, z)
+    inside = cases[(cases["lon"] >= west) & (cases["lon"] < east) & (cases["lat"] >= south)
+                   & (cases["lat"] < north)]  # fmt: skip
+    start = len(capped.requests)
+    centre = [(south + north) / 2, (west + east) / 2, z]
+    page.evaluate("([lat, lon, z]) => geoMap.map.setView([lat, lon], z)", centre)
+    page.wait_for_function("document.querySelectorAll('path.geo-case').length > 0")
+    _settle(page)
+    zoomed = [u for u in capped.tiles_since(start, "cases") if f"/cases/{z}/" in u]
+    drawn = set()
+    for url in zoomed:
+        _, features = _decoded_tile(capped, url)
+        assert all("aggregated" not in f["properties"] for f in features)
+        drawn |= {f["properties"]["case_id"] for f in features}
+    assert set(inside["case_id"]) <= drawn
+    _screenshot(page, "clusters-cases")
+    capped.assert_clean()
+
+
+def test_anonymous_clusters_map_has_no_point_layer(browser: Any, capped_server: LiveServer
+                                                   ) -> None:  # fmt: skip
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    requested: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
+    response = page.goto(capped_server.url + "/maps/clusters")
+    assert response is not None and response.status == 200
+    page.wait_for_function("document.querySelectorAll('path.geo-cluster').length > 0")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("geoMap.config.layers.map(l => l.id)") == ["clusters"]
+    assert not [u for u in requested if "/tiles/cases/" in u] and errors == []
+    context.close()

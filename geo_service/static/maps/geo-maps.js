@@ -89,8 +89,42 @@
           color: spec.stroke || "#7a0177", weight: zoom < 10 ? 4 : 1.2, opacity: 0.9,
           className: spec.className };
       };
+    },
+    /* Point records: a small dot each; in a tile holding more records than the service's
+       cap, its aggregated points (aggregated: true) are circles whose area grows with count. */
+    points: function (spec) {
+      return function (p, zoom) {
+        if (p.aggregated) {
+          return { radius: aggregateRadius(p.count), fill: true, fillColor: spec.aggregateColour,
+            fillOpacity: 0.7, stroke: true, color: "#ffffff", weight: 1, opacity: 0.9,
+            className: spec.aggregateClass };
+        }
+        return { radius: zoom < 12 ? 2.5 : 4, fill: true, fillColor: spec.colour,
+          fillOpacity: 0.9, stroke: true, color: "#ffffff", weight: 0.8, opacity: 0.9,
+          className: spec.className };
+      };
     }
   };
+
+  /* Radius (px) of an aggregated point: 2.5 px for one record, 1.5 px more each time the
+     count doubles, at most 12 px (10 records: 7.5 px, 100: 12 px). */
+  function aggregateRadius(count) {
+    var n = Math.max(1, Number(count) || 1);
+    return Math.min(12, 2.5 + 1.5 * Math.log(n) / Math.LN2);
+  }
+
+  /* Leaflet.VectorGrid 1.3's point symbolizers inherit getLatLng from L.CircleMarker with no
+     position behind it, so Leaflet takes a circle of radius ≤ 10 px for a marker and throws on
+     a click or hover (VectorGrid issue #148, fixed upstream by PR #157 after that release).
+     Without getLatLng the event is placed at the pointer, as for polygons. */
+  if (L.VectorGrid && L.VectorGrid.prototype._createLayer) {
+    var createLayer = L.VectorGrid.prototype._createLayer;
+    L.VectorGrid.prototype._createLayer = function (feat, pxPerExtent, layerStyle) {
+      var layer = createLayer.call(this, feat, pxPerExtent, layerStyle);
+      if (feat.type === 1) { layer.getLatLng = null; }
+      return layer;
+    };
+  }
 
   function vectorOptions(spec) {
     var styles = {};
@@ -482,8 +516,12 @@
       ref.on("click", function (e) {
         var props = e.layer && e.layer.properties ? e.layer.properties : {};
         if (layer.popup === "cell") { self.cellPopup(layer, props, e.latlng); return; }
-        var html = '<div class="geo-popup"><h3>' + esc(layer.title) + "</h3><table>" +
-          fieldRows(layer.fields || [], props, self.classLabels()) + "</table>";
+        var aggregated = props.aggregated && layer.aggregate;  // a crowded tile's aggregate
+        var title = aggregated ? layer.aggregate.title : layer.title;
+        var fields = aggregated ? layer.aggregate.fields : layer.fields || [];
+        var html = '<div class="geo-popup"><h3>' + esc(title) + "</h3><table>" +
+          fieldRows(fields, props, self.classLabels()) + "</table>";
+        if (aggregated) { html += '<div class="geo-note">' + esc(layer.aggregate.note) + "</div>"; }
         (layer.lists || []).forEach(function (l) {
           html += topList(l[1], parseList(props[l[0]]));
         });
