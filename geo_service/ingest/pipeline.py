@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -141,12 +142,13 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     The file is read, validated, located and prepared in chunks of
     ``options.chunk_rows`` records, so memory depends on the chunk size, not on the
     file's: each chunk's prepared records and rejects are set aside in a private
-    temporary folder (Arrow files, deleted at the end). Then the batch is written in
-    one transaction, chunk by chunk: a failure anywhere stores nothing. What is stored
-    does not depend on the chunk size. CSV and XLSX files are streamed; GeoJSON and
-    GeoPackage files are read whole, then processed in chunks. Kept in memory across
-    chunks: the file's ids with their first row (for ``duplicate_id``), the register,
-    and the roster's officer ids and exclusions.
+    temporary folder (compressed Arrow files, deleted at the end, or by the next
+    ingest when this one is killed). Then the batch is written in one transaction,
+    chunk by chunk: a failure anywhere stores nothing. What is stored does not depend
+    on the chunk size. CSV and XLSX files are streamed; GeoJSON and GeoPackage files
+    are read whole, then processed in chunks. Kept in memory across chunks: the
+    file's ids with their first row (for ``duplicate_id``), the register, and the
+    roster's officer ids and exclusions (the roster is small).
     """
     spec = SPECS.get(options.kind)
     if spec is None:
@@ -160,7 +162,7 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     source = open_table(path)
     clock.lap("read")
     mapping = map_headers(spec.kind, source.headers)
-    with tempfile.TemporaryDirectory(prefix="geo-ingest-") as folder:
+    with _private_folder() as folder:
         prepared = _prepare(engine, spec, divisions, source, mapping, options, clock, Path(folder))
         summary = _store(engine, path, spec, prepared, source.sha256, started, options)
         clock.lap("store")
@@ -170,6 +172,30 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     summary["rejects_path"] = str(rejects)
     summary["seconds"] = clock.laps
     return summary
+
+
+#: Start of the names of the ingests' temporary folders (then the process id).
+FOLDER_PREFIX = "geo-ingest-"
+
+
+def _private_folder() -> tempfile.TemporaryDirectory[str]:
+    """A temporary folder for one ingest, named after its process; the folders of
+    ingests that died without removing theirs (killed, out of memory) are removed."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = stale.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _prepare(

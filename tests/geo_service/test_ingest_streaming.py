@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -313,6 +316,22 @@ def test_a_failure_writing_a_later_chunk_rolls_the_batch_back(
         )
     assert not rejects.exists()
     assert list(private_tmp.iterdir()) == []
+
+
+def test_the_folders_of_killed_ingests_are_removed(
+    sqlite_only_store: Engine, tmp_path: Path, private_tmp: Path
+) -> None:
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    dead = private_tmp / f"{pipeline.FOLDER_PREFIX}{int(ended.stdout)}-abc"  # its process ended
+    alive = private_tmp / f"{pipeline.FOLDER_PREFIX}{os.getpid()}-abc"  # an ingest running
+    other = private_tmp / f"{pipeline.FOLDER_PREFIX}abc"  # not an ingest's name
+    for folder in (dead, alive, other):
+        (folder / "read-1").mkdir(parents=True)
+        (folder / "read-1" / "rows-0000000.arrow").write_bytes(b"left behind")
+    _ingest(sqlite_only_store, SAMPLE_SLICE / "enterprises.csv", "enterprises", 1_000,
+            tmp_path / "rejects.csv")  # fmt: skip
+    assert sorted(private_tmp.iterdir()) == sorted([alive, other])
 
 
 # --- the file is read as it is consumed -------------------------------------------------
