@@ -465,7 +465,7 @@ def _store(
         before = count_rows(conn, table)
         bar = tqdm(total=accepted, desc=f"ingest {spec.kind}", unit="rows",
                    disable=not options.progress or None, leave=False)  # fmt: skip
-        with bulk_indexes(conn, table, accepted):
+        with bulk_indexes(conn, table, accepted, existing=before):
             for written in write_rows(conn, table, spec.id_column, prepared.rows(batch_id)):
                 bar.update(written)
         bar.close()

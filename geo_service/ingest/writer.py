@@ -24,8 +24,12 @@ from sqlalchemy import JSON, Connection, Index, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-#: Batches at least this large are written with the table's secondary indexes
-#: dropped and rebuilt afterwards (SQLite): sorting once beats a million random inserts.
+#: Batches at least this large, and at least as large as the table already is, are
+#: written with the table's secondary indexes dropped and rebuilt afterwards (SQLite):
+#: sorting once beats a million random inserts into a small table. Into a large table
+#: the batch goes through the indexes: a rebuild sorts the whole table again, and one
+#: per batch made the national loads quadratic (the 50M benchmark's batches slowed from
+#: 1 to 2.4 minutes by 10M rows).
 BULK_ROWS = 50_000
 #: PostgreSQL batches go through COPY and a staging table (False: ``executemany``, the
 #: earlier path, kept as the benchmarks' baseline).
@@ -173,13 +177,15 @@ def copy_rows(conn: Connection, table: Table, key: str, parts: Iterable[pa.Table
 
 
 @contextmanager
-def bulk_indexes(conn: Connection, table: Table, rows: int) -> Iterator[None]:
-    """On SQLite, drop ``table``'s non-unique indexes for a large batch and rebuild them after.
+def bulk_indexes(conn: Connection, table: Table, rows: int, existing: int = 0) -> Iterator[None]:
+    """On SQLite, drop ``table``'s non-unique indexes for a batch of ``rows`` that is large
+    (:data:`BULK_ROWS`) and at least the ``existing`` rows of the table, and rebuild them
+    after.
 
     Runs inside the caller's transaction: a failed batch rolls the drop back too.
     """
     indexes: list[Index] = []
-    if conn.dialect.name == "sqlite" and rows >= BULK_ROWS:
+    if conn.dialect.name == "sqlite" and rows >= max(BULK_ROWS, existing):
         indexes = [ix for ix in table.indexes if not ix.unique]
     for index in indexes:
         index.drop(conn)
