@@ -277,7 +277,8 @@ def rows(results: dict[str, Any], quick: bool) -> list[Row]:
             target="—", met=None, baseline="the same build in one process (build_layers)",
             baseline_figure=_phase_text(phases.get("build-local", {}).get(n), "build"),
             note=f"{(ingest or {}).get('out', '?')} accepted; generating the CSV took "
-                 f"{generate['seconds']:.0f} s" + ("; quick sizes" if quick else ""),
+                 f"{generate['seconds']:.0f} s" + ("; quick sizes" if quick else "")
+                 + (f"; ingest: {ingest['note']}" if ingest and ingest.get("note") else ""),
         ))  # fmt: skip
     resolution = ", ".join(
         f"r{r['resolution']} {r['seconds']:.2f} s / {r['cells']:,} cells"
