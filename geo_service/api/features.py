@@ -169,6 +169,12 @@ def items(
     request: Request,
     limit: int = Query(100, ge=1, le=MAX_LIMIT),
     offset: int = Query(0, ge=0),
+    after: str | None = Query(
+        None,
+        max_length=200,
+        description="Point records: the id of the last feature of the previous page; the "
+        "page starts after it (the next links carry it). `offset` still numbers the page.",
+    ),
     bbox: tuple[float, float, float, float] | None = Depends(bbox_param),
     interval: tuple[dt.date | None, dt.date | None] = Depends(datetime_param),
     filters: Filters = Depends(scoped_filters),
@@ -189,7 +195,9 @@ def items(
         )
     parameters = layer_parameters(collection_id, request.query_params)
     page, matched = _page(request, engine, collection_id, filters, bbox, parameters,
-                          offset, limit)  # fmt: skip
+                          offset, limit, after)  # fmt: skip
+    keyset = _paged_by_store(collection_id, filters) and len(page) > 0
+    last = str(page[_id_column(collection_id, page)].iloc[-1]) if keyset else None
     doc = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)
     doc.pop("metadata")
     for feature, fid in zip(doc["features"], page[_id_column(collection_id, page)], strict=True):
@@ -198,10 +206,15 @@ def items(
         doc["numberMatched"] = matched
     doc.update(numberReturned=len(page),
                timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-               links=_page_links(request, offset, limit, matched, len(page)))  # fmt: skip
+               links=_page_links(request, offset, limit, matched, len(page), last))  # fmt: skip
     if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), len(page))
     return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
+
+
+def _paged_by_store(name: str, filters: Filters) -> bool:
+    """Point records (for an account): filtered, counted and paged by the store."""
+    return name in RECORD_TABLES and filters.min_count is None
 
 
 def _page(
@@ -213,6 +226,7 @@ def _page(
     parameters: dict[str, Any],
     offset: int,
     limit: int,
+    after: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, int | None]:
     """One page of the collection and the number matched (None: more than COUNT_LIMIT
     point records).
@@ -220,16 +234,17 @@ def _page(
     Point records are filtered (property filters too), counted and paged by the store;
     analytic layers are filtered from the whole layer.
     """
-    if name in RECORD_TABLES and filters.min_count is None:
+    if _paged_by_store(name, filters):
         properties = _property_values(request, skip=set(parameters))
         return read_records_page(engine, name, filters, bbox=bbox, offset=offset, limit=limit,
-                                 properties=properties, count_limit=COUNT_LIMIT)  # fmt: skip
+                                 properties=properties, count_limit=COUNT_LIMIT,
+                                 after=after)  # fmt: skip
     frame = _load(request, name, filters, bbox, parameters)
     frame = _property_filters(request, frame, skip=set(parameters))
     return frame.iloc[offset : offset + limit], len(frame)
 
 
-_RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f", "jurisdiction",
+_RESERVED = {"limit", "offset", "after", "bbox", "bbox-crs", "crs", "datetime", "f", "jurisdiction",
              "industry", "period", "start", "end", "violation_type"}  # fmt: skip
 
 
@@ -285,18 +300,30 @@ def queryables(
 
 
 def _page_links(
-    request: Request, offset: int, limit: int, matched: int | None, returned: int
+    request: Request,
+    offset: int,
+    limit: int,
+    matched: int | None,
+    returned: int,
+    last: str | None = None,
 ) -> list[dict[str, str]]:
     """self, next (while more match: by the count, or a full page when it was not counted)
-    and prev links."""
+    and prev links. The next link of point records also names the page's ``last`` id
+    (``after``): the store starts the next page there instead of counting ``offset``
+    records again."""
 
     def at(start: int) -> str:
-        return str(request.url.include_query_params(offset=start, limit=limit))
+        url = request.url.remove_query_params("after")
+        return str(url.include_query_params(offset=start, limit=limit))
 
     links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
     more = offset + limit < matched if matched is not None else returned == limit
     if more:
-        links.append({"href": at(offset + limit), "rel": "next", "type": GEOJSON})
+        href = at(offset + limit)
+        if last is not None:
+            href = str(request.url.include_query_params(offset=offset + limit, limit=limit,
+                                                        after=last))  # fmt: skip
+        links.append({"href": href, "rel": "next", "type": GEOJSON})
     if offset > 0:
         links.append({"href": at(max(0, offset - limit)), "rel": "prev", "type": GEOJSON})
     return links

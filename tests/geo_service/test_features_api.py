@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import geopandas as gpd
 import pytest
@@ -52,6 +53,10 @@ def test_paging_walks_every_case_once(client: TestClient) -> None:
         seen += [f["id"] for f in doc["features"]]
         url = next((link["href"] for link in doc["links"] if link["rel"] == "next"), "")
     assert len(seen) == len(set(seen)) == 21
+    first = client.get("/collections/cases/items?limit=7").json()
+    following = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    assert f"after={first['features'][-1]['id']}" in unquote(following)  # keyset continuation
+    assert "offset=7" in following
     last = client.get("/collections/cases/items?limit=7&offset=14").json()
     assert any(link["rel"] == "prev" for link in last["links"])
 

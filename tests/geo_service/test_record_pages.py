@@ -130,3 +130,26 @@ def test_queryables_of_records_come_from_the_table() -> None:
     assert types["inspection_id"] == "string" and types["problem_found"] == "boolean"
     assert types["lon"] == "number" and types["h3_15"] == "string"
     assert "attributes" not in types and "id" not in types and "batch_id" not in types
+
+
+def test_pages_after_a_key_equal_pages_at_an_offset(store: Engine) -> None:
+    """``after`` (the last id of the previous page, as the next links give it) walks the
+    same pages as ``offset``, on both stores, with filters."""
+    for kind in ("enterprises", "cases"):
+        options = IngestOptions(kind=kind, progress=False, today=dt.date(2026, 11, 28))
+        ingest_file(store, SAMPLE_SLICE / f"{kind}.csv", options)
+    filters = Filters(period="2024")
+    whole = read_records(store, "cases", filters)
+    assert len(whole) > 30
+    walked, after = [], None
+    while True:
+        page, matched = read_records_page(store, "cases", filters, limit=13, after=after)
+        assert matched == len(whole)
+        if page.empty:
+            break
+        offset = len(walked)
+        by_offset, _ = read_records_page(store, "cases", filters, limit=13, offset=offset)
+        assert list(page.case_id) == list(by_offset.case_id)
+        walked += list(page.case_id)
+        after = str(page.case_id.iloc[-1])
+    assert walked == list(whole.case_id)
