@@ -299,6 +299,7 @@ def _item_rows(client: Client, held: dict[str, Any]) -> list[Row]:
             note=f"numberMatched {matched:,}" if matched is not None
             else "more than 100,000 match: numberMatched left out, pages go by next links",
         ))  # fmt: skip
+    rows.append(_next_link_row(client, n))
     status, body, _ = client.get(f"/collections/cases/items?limit=200&offset={n // 3}")
     ids = [f["id"] for f in json.loads(body)["features"]][:: 200 // ROUNDS]
     times = []
@@ -312,6 +313,29 @@ def _item_rows(client: Client, held: dict[str, Any]) -> list[Row]:
         note="ids from the middle of the collection",
     ))  # fmt: skip
     return rows
+
+
+def _next_link_row(client: Client, n: int) -> Row:
+    """Pages deep in the collection reached by their next links (``after``: keyset)."""
+    path = f"/collections/cases/items?limit=100&offset={n // 2}"
+    status, body, offset_ms = client.get(path)  # the way in: one page by offset
+    assert status == 200, status
+    times = []
+    for _ in range(ROUNDS):
+        doc = json.loads(body)
+        path = next(link["href"] for link in doc["links"] if link["rel"] == "next")
+        path = path.split(f":{client.port}", 1)[-1]
+        status, body, ms = client.get(path)
+        assert status == 200 and json.loads(body)["numberReturned"] == 100, status
+        times.append(ms)
+    return Row(
+        work=f"cases items: pages deep in the collection (offset ≈ n/2) reached by their next "
+             f"links (keyset: after=<last id>), from the {n:,}-case PostGIS store over HTTP",
+        figure=_spread(times), target="—", met=None,
+        baseline="the same depth by offset alone (the way in)",
+        baseline_figure=f"{offset_ms:,.0f} ms",
+        note="each next link followed as a client (QGIS, GDAL) walks a collection",
+    )  # fmt: skip
 
 
 def _admin_key(n_cases: int) -> str:
