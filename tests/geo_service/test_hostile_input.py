@@ -300,6 +300,8 @@ _ALLOWED = {
     ("geo_service/store/migrations/versions/0001_initial_schema.py", "_add_postgis_columns"),
     ("geo_service/store/migrations/versions/0005_postgis_serving.py", "upgrade"),
     ("geo_service/store/migrations/versions/0005_postgis_serving.py", "downgrade"),
+    ("geo_service/store/migrations/versions/0006_jurisdiction_pages.py", "upgrade"),
+    ("geo_service/store/migrations/versions/0006_jurisdiction_pages.py", "downgrade"),
 }
 
 

@@ -268,7 +268,10 @@ SERVING = {"pgix_cases_h3_15", "pgix_cases_province_adcode", "pgix_cases_industr
            "pgix_cases_violation_type", "pgix_inspections_h3_15",
            "pgix_inspections_province_adcode", "pgix_inspections_industry_code_pattern",
            "pgix_inspections_problem_category", "pgix_enterprises_h3_15",
-           "pgix_enterprises_province_adcode", "pgix_enterprises_industry_code_pattern"}  # fmt: skip
+           "pgix_enterprises_province_adcode", "pgix_enterprises_industry_code_pattern",
+           # 0006: a jurisdiction's records in key order
+           *(f"pgix_{t}_{c}_by_key" for t in KINDS
+             for c in ("adcode", "city_adcode", "province_adcode"))}  # fmt: skip
 
 
 def _indexes(engine: Engine) -> set[str]:
@@ -277,7 +280,8 @@ def _indexes(engine: Engine) -> set[str]:
 
 
 def _up_and_down(engine: Engine) -> tuple[set[str], set[str]]:
-    """Indexes made by 0005 (head over 0004), and those left after a downgrade to 0004."""
+    """Indexes made by 0005 and 0006 (head over 0004), and those left after a downgrade to
+    0004."""
     from alembic import command
 
     from geo_service.store.db import alembic_config
