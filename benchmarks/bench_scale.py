@@ -211,6 +211,7 @@ def measure(sizes: tuple[int, ...]) -> dict[str, Any]:
                 if "error" in result and phase in _NEEDED:
                     break  # the later phases need this one
     results["resolution"] = resolution_costs(max(sizes))
+    results["resolution_points"] = max(sizes)
     return results
 
 
@@ -236,7 +237,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     right.plot([r["resolution"] for r in res], [r["seconds"] for r in res], marker="o",
                label="seconds")  # fmt: skip
     right.set_xlabel("H3 resolution")
-    right.set_ylabel(f"seconds to aggregate {max(sizes):,} points")
+    right.set_ylabel(f"seconds to aggregate {_resolution_points(results):,} points")
     twin = right.twinx()
     twin.plot([r["resolution"] for r in res], [r["cells"] for r in res], marker="s",
               color="tab:red", label="cells")  # fmt: skip
@@ -246,6 +247,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _resolution_points(results: dict[str, Any]) -> int:
+    """How many points the resolution costs were measured on (the largest size's run)."""
+    return int(results.get("resolution_points", max(results["sizes"])))
 
 
 def _phase_text(result: dict[str, Any] | None, what: str) -> str:
@@ -285,7 +291,7 @@ def rows(results: dict[str, Any], quick: bool) -> list[Row]:
         for r in results["resolution"]
     )
     table.append(Row(
-        work=f"H3 aggregation of {max(results['sizes']):,} points against resolution",
+        work=f"H3 aggregation of {_resolution_points(results):,} points against resolution",
         figure=resolution, target="—", met=None, baseline="—", baseline_figure="—",
         note=f"plot: {PLOT.name}",
     ))  # fmt: skip
@@ -309,8 +315,10 @@ def merged(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     for phase in [*earlier["phases"], *(p for p in new["phases"] if p not in earlier["phases"])]:
         out["phases"][phase] = {**earlier["phases"].get(phase, {}),
                                 **new["phases"].get(phase, {})}  # fmt: skip
-    bigger = max(new["sizes"]) >= max(earlier["sizes"])
-    out["resolution"] = (new if bigger else earlier)["resolution"]
+    bigger = max(new["sizes"]) >= max(earlier["sizes"]) and "resolution" in new
+    chosen = new if bigger else earlier
+    out["resolution"] = chosen["resolution"]
+    out["resolution_points"] = _resolution_points(chosen)
     return out
 
 
