@@ -17,9 +17,13 @@ fresh one):
   apart);
 - a cached hexagon tile against a bare FastAPI endpoint returning the same bytes
   (DESIGN: ≥ 80 % of its requests/s; :mod:`benchmarks.bench_tiles`' measurement);
-- point tiles of the cases by ``ST_AsMVT`` at zooms 12, 14 and 16;
-- items pages of the cases: the first page, a page deep in the collection, a bbox, a
-  date interval, a property filter, and one feature by id.
+- point tiles of the cases at zooms 10–16 (by ``ST_AsMVT``, or counted per grid cell in
+  the database above ``GEO_TILE_MAX_POINTS``);
+- items pages of the cases: the first page, a page deep in the collection by ``offset``
+  and by next links (``after``), a bbox, a date interval, a property filter, a county,
+  and one feature by id.
+
+The store is migrated to the current schema before it is served (timed).
 
 ``python -m benchmarks.bench_pgstore [--prepare-only] [--fresh]``; ``make bench`` runs it
 (loading the store the first time).
