@@ -40,10 +40,9 @@ from geo_service.store.db import is_postgres
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.postgis_tiles import (
     AGGREGATE_SUMS,
-    count_in_tile,
+    aggregated_bins,
     record_bounds,
     record_fields,
-    record_tile_bins,
     record_tile_mvt,
     tile_bbox_lonlat,
 )
@@ -312,9 +311,10 @@ class TileService:
         if fmt != "geojson":
             return record_tile_mvt(self.engine, layer, filters, *index, exclude=HEAVY_COLUMNS,
                                    max_points=self.max_points)  # fmt: skip
-        cap = self.max_points
-        if cap is not None and count_in_tile(self.engine, layer, filters, *index, cap + 1) > cap:
-            return aggregated_geojson_tile(record_tile_bins(self.engine, layer, filters, *index))
+        if self.max_points is not None:
+            bins = aggregated_bins(self.engine, layer, filters, *index, self.max_points)
+            if bins is not None:
+                return aggregated_geojson_tile(bins)
         frame = read_records(self.engine, layer, filters, bbox=tile_bbox_lonlat(*index))
         source = TileSource(frame, exclude=HEAVY_COLUMNS, id_column=RECORD_KEYS[layer])
         return geojson_tile(source, *index)

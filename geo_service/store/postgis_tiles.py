@@ -9,7 +9,8 @@ filters and scope; dates as ISO text, the H3 cell as its hexadecimal id, long
 texts left out, no MVT feature ids).
 
 Given ``max_points``, a tile with more records than that inside it (its buffer not
-counted; the count stops at ``max_points + 1``) carries aggregated points instead:
+counted; the count stops at ``max_points + 1``) carries aggregated points instead
+(:func:`aggregated_bins`):
 the records are counted per cell of the tile's grid by one ``GROUP BY`` on
 ``width_bucket`` of ``lon``/``lat`` against the edges of
 :func:`layers.tiles.tile_grid` (the float comparisons :func:`layers.tiles.bin_points`
@@ -27,7 +28,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION
 
 from geo_service.filters import Filters
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.queries import GEOM_COLUMNS, RECORD_KEYS, record_columns, record_filter
+from geo_service.store.queries import (
+    GEOM_COLUMNS,
+    RECORD_KEYS,
+    bounded_count,
+    record_columns,
+    record_filter,
+)
 from layers.tiles import (
     AGGREGATE_CELL,
     BUFFER,
@@ -90,11 +97,11 @@ def record_tile_mvt(
     """The MVT tile ``z/x/y`` of the point records of ``kind`` matching ``filters``, made by
     PostGIS (one layer called ``kind``; properties the stored columns but ``exclude``);
     b"" when no record is in the buffered tile. More than ``max_points`` records inside
-    the tile: its aggregated points (:func:`record_tile_bins`) instead."""
-    if max_points is not None and count_in_tile(engine, kind, filters, z, x, y,
-                                                max_points + 1) > max_points:  # fmt: skip
-        return aggregated_vector_tile(record_tile_bins(engine, kind, filters, z, x, y), kind,
-                                      extent)  # fmt: skip
+    the tile: its aggregated points (:func:`aggregated_bins`) instead."""
+    if max_points is not None:
+        bins = aggregated_bins(engine, kind, filters, z, x, y, max_points)
+        if bins is not None:
+            return aggregated_vector_tile(bins, kind, extent)
     table, cond = record_filter(engine, kind, filters, tile_bbox_lonlat(z, x, y, buffer, extent))
     envelope = func.ST_TileEnvelope(z, x, y)
     geom = func.ST_AsMVTGeom(
@@ -126,32 +133,26 @@ def _in_tile(engine: Engine, kind: str, filters: Filters, z: int, x: int, y: int
     return table, cond, lon_edges[:-1].tolist(), lat_edges[:-1].tolist()
 
 
-def count_in_tile(engine: Engine, kind: str, filters: Filters, z: int, x: int, y: int,
-                  limit: int | None = None) -> int:  # fmt: skip
-    """How many records of ``kind`` matching ``filters`` are inside tile ``z/x/y`` (its buffer
-    left out), counted up to ``limit`` (the scan stops there)."""
-    table, cond, _, _ = _in_tile(engine, kind, filters, z, x, y)
-    found = select(table.c.id).where(cond)
-    if limit is not None:
-        found = found.limit(limit)
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(found.subquery())).scalar_one())
-
-
-def record_tile_bins(
+def aggregated_bins(
     engine: Engine,
     kind: str,
     filters: Filters,
     z: int,
     x: int,
     y: int,
+    max_points: int,
     sums: Mapping[str, str] | None = None,
     cell: int = AGGREGATE_CELL,
-) -> PointBins:
-    """The records of ``kind`` inside tile ``z/x/y`` counted per cell of its grid by the
-    database: ``width_bucket`` of ``lon`` and ``lat`` against the grid's edges, one
-    ``GROUP BY``; count, sums of lon/lat (the mean position) and of ``sums`` (default
-    :data:`AGGREGATE_SUMS` of the kind) per occupied cell."""
+) -> PointBins | None:
+    """The aggregated points of tile ``z/x/y`` when more than ``max_points`` records of
+    ``kind`` matching ``filters`` are inside it (its buffer left out; the count stops at
+    ``max_points + 1``), else None.
+
+    The database counts the records per cell of the tile's grid: ``width_bucket`` of
+    ``lon`` and ``lat`` against the grid's edges, one ``GROUP BY``; count, sums of
+    lon/lat (the mean position) and of ``sums`` (default :data:`AGGREGATE_SUMS` of the
+    kind) per occupied cell.
+    """
     sums = AGGREGATE_SUMS.get(kind, {}) if sums is None else sums
     table, cond, lon_lower, lat_lower = _in_tile(engine, kind, filters, z, x, y, cell)
     edges = ARRAY(DOUBLE_PRECISION)
@@ -165,6 +166,8 @@ def record_tile_bins(
                    *(func.sum(inner.c[f"v{i}"]) for i in range(len(sums)))
                    ).group_by(inner.c.col, inner.c.south)  # fmt: skip
     with engine.connect() as conn:
+        if bounded_count(conn, select(table.c.id).where(cond), max_points) <= max_points:
+            return None
         rows = conn.execute(query).all()
     n = len(lon_lower)
     cols = list(zip(*rows, strict=True)) if rows else [()] * (5 + len(sums))

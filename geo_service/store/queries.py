@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ColumnElement,
+    Connection,
     Date,
     Engine,
     Float,
@@ -186,6 +187,13 @@ def _records_frame(rows: Any, names: list[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
 
+def bounded_count(conn: Connection, query: Select[Any], limit: int | None = None) -> int:
+    """How many rows ``query`` gives, counted up to ``limit + 1`` when a ``limit`` is given
+    (the scan stops there: more than ``limit`` is all a caller needs to know)."""
+    counted = query if limit is None else query.limit(limit + 1)
+    return int(conn.execute(select(func.count()).select_from(counted.subquery())).scalar_one())
+
+
 def read_records(
     engine: Engine,
     kind: str,
@@ -228,10 +236,9 @@ def read_records_page(
     costs what the first does (an OFFSET of millions reads them all).
     """
     query, names, key = _records_query(engine, kind, filters, bbox, properties)
-    counted = query if count_limit is None else query.limit(count_limit + 1)
     page = query.where(key > after) if after is not None else query.offset(offset)
     with engine.connect() as conn:
-        matched = conn.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+        matched = bounded_count(conn, query, count_limit)
         rows = conn.execute(page.order_by(key).limit(limit)).all()
     if count_limit is not None and matched > count_limit:
         return _records_frame(rows, names), None
