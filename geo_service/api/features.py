@@ -341,7 +341,7 @@ def item(
 ) -> JSONResponse:
     _check(collection_id)
     parameters = layer_parameters(collection_id, request.query_params)
-    if collection_id in RECORD_TABLES and filters.min_count is None:  # one row by its key
+    if _paged_by_store(collection_id, filters):  # one row by its key
         key = {_ID_COLUMN[collection_id]: feature_id}
         frame, _ = read_records_page(engine, collection_id, filters, limit=1, properties=key)
     else:
