@@ -51,6 +51,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.report import Row, markdown, stopwatch, update_doc
+from benchmarks.serving import tile_of
 
 GUANGXI = (104.45, 20.9, 112.1, 26.4)
 NANNING_BOX = (108.2, 22.7, 108.6, 23.0)
@@ -186,15 +187,9 @@ class Client:
         return response.status, body, (time.perf_counter() - started) * 1000
 
 
-def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    n = 2**z
-    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
-    return z, int((lon + 180) / 360 * n), int(y)
-
-
 def _tiles_over(box: tuple[float, float, float, float], z: int) -> list[tuple[int, int, int]]:
-    _, x0, y0 = _tile_of(box[0], box[3], z)
-    _, x1, y1 = _tile_of(box[2], box[1], z)
+    _, x0, y0 = tile_of(box[0], box[3], z)
+    _, x1, y1 = tile_of(box[2], box[1], z)
     return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
 
 
@@ -217,7 +212,7 @@ def _spread(ms: list[float]) -> str:
 
 def _hexagon_rows(client: Client, held: dict[str, Any]) -> list[Row]:
     """The first hexagon tile (the layer loaded) and fresh tiles with ≥ 10k hexagons."""
-    z, x, y = _tile_of(*NANNING, 8)
+    z, x, y = tile_of(*NANNING, 8)
     status, body, first_ms = client.get(f"/tiles/hexagons/{z}/{x}/{y}.mvt")
     assert status == 200, status
     big: list[float] = []
@@ -247,7 +242,7 @@ def _point_rows(client: Client, held: dict[str, Any]) -> list[Row]:
     """Fresh cases tiles by ST_AsMVT around Nanning at zooms 10–16."""
     rows = []
     for z in (10, 12, 14, 16):
-        centre = _tile_of(*NANNING, z)
+        centre = tile_of(*NANNING, z)
         tiles = [(z, centre[1] + dx, centre[2] + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
         times, points, sizes = [], [], []
         for tile in tiles:
@@ -362,7 +357,7 @@ def measure(held: dict[str, Any], quick: bool) -> list[Row]:
     from benchmarks import bench_tiles
     from geo_service.store import make_engine, migrate
 
-    tile = _tile_of(*NANNING, 8)
+    tile = tile_of(*NANNING, 8)
     unlimited = {"GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
                  "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
                  "GEO_RATE_LIMIT_BURST": "1000000000",

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 import geo_service.ingest.writer as writer
 from benchmarks.report import Row, stopwatch
+from benchmarks.serving import tile_of
 from geo_service.boundaries import load_divisions, read_divisions_file
 from geo_service.filters import Filters
 from geo_service.ingest import IngestOptions, ingest_file
@@ -132,15 +133,6 @@ def _double(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM cases")).scalar_one())
 
 
-def _tile_index(z: int) -> tuple[int, int, int]:
-    import math
-
-    n = 2**z
-    lat = math.radians(NANNING[1])
-    y = (1 - math.asinh(math.tan(lat)) / math.pi) / 2 * n
-    return z, int((NANNING[0] + 180) / 360 * n), int(y)
-
-
 def _median_ms(fn, repeats: int = 5) -> float:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(repeats):
@@ -153,7 +145,7 @@ def _median_ms(fn, repeats: int = 5) -> float:  # type: ignore[no-untyped-def]
 def _tile_row(engine: Engine, source: TileSource, load_s: float, n_cases: int, z: int,
               cap: int | None) -> Row:  # fmt: skip
     """One cases tile around Nanning from both paths, with the cap (None: every point)."""
-    index = _tile_index(z)
+    index = tile_of(*NANNING, z)
     sums = AGGREGATE_SUMS["cases"]
 
     def theirs() -> bytes:

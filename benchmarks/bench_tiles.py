@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import math
 import os
 import subprocess
 import sys
@@ -34,19 +33,13 @@ import shapely
 from analytics.cells import cells_to_polygons, cells_to_strings
 from analytics.hexagons import Records, hexagon_aggregates
 from benchmarks.report import Row, best_of
-from benchmarks.serving import cpu_seconds, free_port, sample_store, server_process
+from benchmarks.serving import cpu_seconds, free_port, sample_store, server_process, tile_of
 from layers.tiles import TileSource, tile_bounds_lonlat, tile_bounds_m, vector_tile
 
 TARGET_MS = 50.0
 TARGET_SHARE = 0.80
 ROUNDS = 5
 MVT = "application/vnd.mapbox-vector-tile"
-
-
-def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
-    n = 2**z
-    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
-    return z, int((lon + 180) / 360 * n), int(y)
 
 
 def hexagon_frame(n_cells: int, tile: tuple[int, int, int], seed: int) -> gpd.GeoDataFrame:
@@ -111,7 +104,7 @@ def _agreement(ours: bytes, theirs: bytes) -> tuple[bool, float]:
 def encode_rows(quick: bool) -> list[Row]:
     """Our encoder against mapbox_vector_tile.encode on one tile of 10k hexagons."""
     n_cells = 2_000 if quick else 10_000
-    tile = _tile_of(108.37, 22.82, 8)  # Nanning
+    tile = tile_of(108.37, 22.82, 8)  # Nanning
     frame = hexagon_frame(n_cells, tile, seed=8)
     started = time.perf_counter()
     source = TileSource(frame, ids=[int(h, 16) for h in frame["h3"]])
@@ -222,7 +215,7 @@ def http_rows(quick: bool) -> list[Row]:
     """Cached tile vs bare endpoint, requests per second, identity and gzip; and the bare
     endpoint with the caller dependency alone (the floor every route pays)."""
     seconds = 1.0 if quick else 3.0
-    tile = _tile_of(108.37, 22.82, 8)
+    tile = tile_of(108.37, 22.82, 8)
     path = "/tiles/hexagons/{}/{}/{}.mvt".format(*tile)
     with tempfile.TemporaryDirectory() as folder:
         # the rate limiter runs on every request (its cost is measured) but never refuses one

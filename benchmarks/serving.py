@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import math
 import os
 import socket
 import subprocess
@@ -38,6 +39,13 @@ def sample_store(folder: Path, *, build: bool = False, kinds: tuple[str, ...] = 
         build_layers(engine, Filters())
     engine.dispose()
     return url
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    """The web-mercator tile ``(z, x, y)`` holding a WGS84 point."""
+    n = 2**z
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return z, int((lon + 180) / 360 * n), int(y)
 
 
 def free_port() -> int:
