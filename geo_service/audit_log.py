@@ -28,6 +28,7 @@ from sqlalchemy import Engine, and_, insert, or_, select, text
 from sqlalchemy.exc import OperationalError
 
 from geo_service.access import Caller
+from geo_service.processes import pid_alive
 from geo_service.store.models import AuditEntry
 
 LOG = logging.getLogger(__name__)
@@ -50,18 +51,6 @@ def journal_dir_for(engine: Engine) -> Path | None:
         .resolve()
         .with_name(Path(engine.url.database).name + ".audit-journal")
     )
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class AuditLog:
@@ -206,7 +195,7 @@ class AuditLog:
         claimed: list[Path] = []
         for path in sorted(self.journal_dir.glob("*.jsonl")):
             pid = int(path.stem) if path.stem.isdigit() else -1
-            if pid != os.getpid() and _pid_alive(pid):
+            if pid != os.getpid() and pid_alive(pid):
                 continue  # a live process writes its own
             lines = path.read_text(encoding="utf-8").splitlines()
             orphans.extend(json.loads(line) for line in lines if line.strip())

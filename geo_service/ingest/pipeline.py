@@ -30,6 +30,7 @@ from geo_service.ingest.parsing import blank, parse_amounts, parse_dates, parse_
 from geo_service.ingest.readers import CarefulReadNeeded, RawTable, TableSource, open_table
 from geo_service.ingest.rejects import rejected_frame, write_rejects_csv
 from geo_service.ingest.writer import bulk_indexes, count_rows, to_arrow, write_rows
+from geo_service.processes import pid_alive
 from geo_service.store.db import require_schema
 from geo_service.store.models import INGEST_TABLES, IngestBatch, RejectedRow
 
@@ -183,19 +184,9 @@ def _private_folder() -> tempfile.TemporaryDirectory[str]:
     ingests that died without removing theirs (killed, out of memory) are removed."""
     for stale in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
         pid = stale.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     return tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
 
 
 def _prepare(
