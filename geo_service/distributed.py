@@ -1,18 +1,20 @@
 """``geo-service build --backend dask``: the layer build over a ``dask.distributed`` cluster.
 
 The store's located records are exported as Parquet partitioned by province
-and month (:mod:`geo_service.partitions`); each partition is loaded once onto a
-worker and kept there; the workers compute additive partials
+and month (:mod:`geo_service.partitions`); in each pass over the data a worker
+reads a partition, computes what the pass needs of it and drops it, so that a
+worker holds one partition at a time whatever the size of the store (a pass
+costs one Parquet read of every partition). The workers compute additive partials
 (:mod:`analytics.partials`) that are summed on the cluster by a tree of
 additions; the final statistic — the hexagon table, Gi*, the emerging cube's
 Gi* and trends, the KDE's FFT convolution — runs once on the sums with the same
 analytics functions as :func:`geo_service.build.build_layers`, so the layers
 are the same (counts exactly, floats to rounding) and are stored the same way.
 
-Computed on the cluster: ``hexagons`` (every resolution), ``hotspots`` over
-H3 cells, ``kde`` (every variant; an automatic bandwidth needs each case's
-distance to the mean centre gathered once: the weighted median is not
-additive) and ``emerging-hotspots``. The rest — ``hotspots`` by county,
+Computed on the cluster: ``hexagons`` (every resolution), ``hotspots`` (over
+H3 cells and over counties), ``kde`` (every variant; an automatic bandwidth
+needs each case's distance to the mean centre gathered once: the weighted
+median is not additive) and ``emerging-hotspots``. The rest —
 ``problem-types`` and ``clusters`` (neither is additive) and any other layer —
 fall back to the single-machine computation, in the build's order.
 
@@ -27,14 +29,16 @@ import datetime as dt
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 from distributed import Client, Future, LocalCluster, wait
 from numpy.typing import NDArray
 from sqlalchemy import Engine
@@ -63,7 +67,14 @@ from geo_service.build import ANALYTIC_LAYERS, build_layers
 from geo_service.errors import BadFilterError, UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.inputs import Inputs
-from geo_service.layer_specs import SPECS, cells_frame, emerging_frame, hotspot_frame, kde_payload
+from geo_service.layer_specs import (
+    SPECS,
+    cells_frame,
+    county_hotspot_frame,
+    emerging_frame,
+    hotspot_frame,
+    kde_payload,
+)
 from geo_service.partitions import (
     DATE_COLUMNS,
     KINDS,
@@ -78,17 +89,20 @@ from geo_service.store.layer_builds import GEOTIFF, save_layer
 
 DASK_LAYERS = ("hexagons", "hotspots", "kde", "emerging-hotspots")
 TIMEOUT_S = 600.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """One partition's records on a worker: located records, months, equal-area x/y."""
+    """One partition's records on a worker: located records, months, equal-area x/y, and
+    each record's county adcode."""
 
     kind: str
     records: Records
     months: NDArray[np.int64]
     x_m: NDArray[np.float64]
     y_m: NDArray[np.float64]
+    adcodes: NDArray[np.object_]
 
 
 def load_partition(part: Partition, rows: RowFilters) -> Loaded:
@@ -106,16 +120,24 @@ def load_partition(part: Partition, rows: RowFilters) -> Loaded:
     dated = part.kind in DATE_COLUMNS and len(f)
     months = month_ordinals(f[DATE_COLUMNS[part.kind]]) if dated else np.empty(0, np.int64)
     x, y = lonlat_to_equal_area(records.lon, records.lat)
-    return Loaded(part.kind, records, months, np.asarray(x, float), np.asarray(y, float))
+    return Loaded(part.kind, records, months, np.asarray(x, float), np.asarray(y, float),
+                  f["adcode"].to_numpy(object))  # fmt: skip
+
+
+def on_partition(part: Partition, rows: RowFilters, step: Callable[..., T], **kwargs: Any) -> T:
+    """A task of one pass: read the partition, apply ``step`` (with ``kwargs``) to its
+    records and return what it makes; the records are dropped when the task ends."""
+    return step(load_partition(part, rows), **kwargs)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What the partials must cover: resolutions, and the KDE weightings."""
+    """What the partials must cover: resolutions, county counts, and the KDE weightings."""
 
     hexagon_resolutions: tuple[int, ...]
     emerging_resolutions: tuple[int, ...]
     kde_weights: tuple[str, ...]
+    county_counts: bool = False
 
 
 def _weights(loaded: Loaded, weight: str) -> NDArray[np.float64]:
@@ -125,7 +147,7 @@ def _weights(loaded: Loaded, weight: str) -> NDArray[np.float64]:
 
 
 def first_partials(loaded: Loaded, plan: Plan) -> dict[str, Any]:
-    """Hexagon, space-time and KDE-moment partials of one partition."""
+    """Hexagon, space-time, county-count and KDE-moment partials of one partition."""
     kind = {"cases": "cases", "inspections": "inspections", "enterprises": "register"}
     out: dict[str, Any] = {
         f"hex{r}": hexagon_partial(r, **{kind[loaded.kind]: loaded.records})
@@ -134,6 +156,9 @@ def first_partials(loaded: Loaded, plan: Plan) -> dict[str, Any]:
     if loaded.kind == "enterprises":
         out["register_n"] = len(loaded.records)
     if loaded.kind == "cases":
+        if plan.county_counts:
+            # value_counts leaves out the missing adcodes (None or NaN) as the single build's
+            out["counties"] = Counter(pd.Series(loaded.adcodes).value_counts().to_dict())
         for r in plan.emerging_resolutions:
             out[f"months{r}"] = month_counts(loaded.records, loaded.months, r)
         for weight in plan.kde_weights:
@@ -208,9 +233,10 @@ def _plan(names: list[str]) -> Plan:
         hexagons |= {int(p["resolution"]) for p in _variants("hotspots") if p["unit"] == "h3"}
     emerging = {int(p["resolution"]) for p in _variants("emerging-hotspots")}
     weights = {str(p["weight"]) for p in _variants("kde")} if "kde" in names else set()
+    counties = "hotspots" in names and any(p["unit"] == "county" for p in _variants("hotspots"))
     return Plan(tuple(sorted(hexagons)),
                 tuple(sorted(emerging)) if "emerging-hotspots" in names else (),
-                tuple(sorted(weights)))  # fmt: skip
+                tuple(sorted(weights)), counties)  # fmt: skip
 
 
 def _store(
@@ -219,11 +245,10 @@ def _store(
     filters: Filters,
     parameters: dict[str, Any],
     result: Any,
-    on_cluster: bool = True,
 ) -> dict[str, Any]:
-    """Store a layer as :func:`geo_service.build.build_layers` does; what was built. A
-    variant computed on the cluster says so in its provenance (``backend: dask``)."""
-    backend = {"backend": "dask"} if on_cluster else {}
+    """Store a layer computed on the cluster as :func:`geo_service.build.build_layers` does,
+    saying so in its provenance (``backend: dask``); what was built."""
+    backend = {"backend": "dask"}
     if isinstance(result, bytes):
         stored = save_layer(engine, name, filters.as_dict(), parameters, result,
                             media_type=GEOTIFF, n_features=1, details=backend)  # fmt: skip
@@ -235,13 +260,23 @@ def _store(
 
 @dataclass
 class _Run:
-    """One Dask build: the client, the loaded partitions and the summed partials."""
+    """One Dask build: the client, the partitions and their row filters, and the summed
+    first partials (once :meth:`first_pass` has run)."""
 
     client: Client
     inputs: Inputs
-    loaded: list[Future]
-    partials: dict[str, Any]
+    parts: list[Partition]
+    rows: RowFilters
     timeout_s: float
+    partials: dict[str, Any] = field(default_factory=dict)
+
+    def map(self, step: Callable[..., Any], **kwargs: Any) -> list[Future]:
+        """One pass: ``step(loaded, **kwargs)`` on every partition, each task reading its own."""
+        return self.client.map(on_partition, self.parts, rows=self.rows, step=step,
+                               pure=False, **kwargs)  # fmt: skip
+
+    def first_pass(self, plan: Plan) -> None:
+        self.partials = _summed(self.client, self.map(first_partials, plan=plan), self.timeout_s)
 
 
 def _hexagons(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -251,6 +286,9 @@ def _hexagons(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
 
 
 def _hotspots(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    if parameters["unit"] == "county":
+        by_county = pd.Series(run.partials.get("counties", Counter()), dtype=np.int64)
+        return county_hotspot_frame(run.inputs.engine, run.inputs.area, by_county, parameters)
     resolution = int(parameters["resolution"])
     partial: HexagonPartial = run.partials.get(f"hex{resolution}", hexagon_partial(resolution))
     cells = cells_in_polygon(run.inputs.area, resolution)
@@ -282,8 +320,7 @@ def _bandwidth(run: _Run, parameters: dict[str, Any], moments: PointMoments) -> 
     if parameters["bandwidth_m"] is not None:
         return float(parameters["bandwidth_m"])
     weight = str(parameters["weight"])
-    futures = run.client.map(centre_distances, run.loaded, centre=moments.centre,
-                             weight=weight, pure=False)  # fmt: skip
+    futures = run.map(centre_distances, centre=moments.centre, weight=weight)
     parts = [p for p in _gather(run.client, futures, run.timeout_s) if p[0].size]
     return silverman_from_distances(np.concatenate([d for d, _ in parts]),
                                     np.concatenate([w for _, w in parts]))  # fmt: skip
@@ -300,7 +337,7 @@ def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
     grids = {"cases": ("cases", weight, grid)}
     if parameters["ratio_to"] == "enterprises":
         grids["sources"] = ("enterprises", "none", grid)
-    futures = run.client.map(binned_grids, run.loaded, grids=grids, pure=False)
+    futures = run.map(binned_grids, grids=grids)
     binned = _summed(run.client, futures, run.timeout_s)
     zeros = BinnedGrid.of(np.zeros((grid.ny, grid.nx)))
     cases = binned.get("cases", zeros).to_array()
@@ -322,19 +359,14 @@ _FINISH = {"hexagons": _hexagons, "hotspots": _hotspots, "kde": _kde,
            "emerging-hotspots": _emerging}  # fmt: skip
 
 
-def _on_cluster(name: str, parameters: dict[str, Any]) -> bool:
-    return name in _FINISH and not (name == "hotspots" and parameters["unit"] == "county")
-
-
-def _load(client: Client, engine: Engine, filters: Filters, root: Path) -> list[Future]:
-    """Export the store's partitions and load those the filters touch onto the workers."""
+def _exported(engine: Engine, filters: Filters, root: Path) -> tuple[list[Partition], RowFilters]:
+    """Export the store's partitions; those the filters touch, and the filters of their rows."""
     export_partitions(engine, root)
     province, level = None, None
     if filters.jurisdiction:
         province, level = jurisdiction_province(engine, filters.jurisdiction)
-    rows = RowFilters.of(filters, level)
     parts = [p for kind in KINDS for p in partitions_for(root, kind, filters, province)]
-    return client.map(load_partition, parts, rows=rows, pure=False)
+    return parts, RowFilters.of(filters, level)
 
 
 def build_layers_dask(
@@ -397,27 +429,17 @@ def _build(
 ) -> dict[str, Any]:  # fmt: skip
     if root.exists():
         shutil.rmtree(root)
-    loaded = _load(client, engine, filters, root)
-    futures = client.map(first_partials, loaded, plan=_plan(names), pure=False)
-    run = _Run(client, Inputs(engine, filters), loaded, _summed(client, futures, timeout_s),
-               timeout_s)  # fmt: skip
+    parts, rows = _exported(engine, filters, root)
+    run = _Run(client, Inputs(engine, filters), parts, rows, timeout_s)
+    run.first_pass(_plan(names))
     built: dict[str, list[dict[str, Any]]] = {}
     single: list[str] = []
     for name in names:
-        variants = _variants(name)
-        if not any(_on_cluster(name, p) for p in variants):
+        if name not in _FINISH:
             built[name] = build_layers(engine, filters, [name])["layers"][name]
             single.append(name)
             continue
-        built[name] = []
-        for parameters in variants:
-            on_cluster = _on_cluster(name, parameters)
-            if on_cluster:
-                result = _FINISH[name](run, parameters)
-            else:
-                result = SPECS[name].compute(run.inputs, parameters)
-                single.append(f"{name} {parameters}")
-            built[name].append(_store(engine, name, filters, parameters, result, on_cluster))
-    client.cancel(loaded)
+        built[name] = [_store(engine, name, filters, parameters, _FINISH[name](run, parameters))
+                       for parameters in _variants(name)]  # fmt: skip
     return {"filters": filters.as_dict(), "layers": built, "backend": "dask",
             "single_machine": single}  # fmt: skip

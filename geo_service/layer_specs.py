@@ -11,6 +11,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Engine
 
 from analytics.cells import cells_to_polygons, cells_to_strings, points_to_cells
 from analytics.clusters import cluster_polygons, density_clusters, space_time_clusters
@@ -72,11 +74,19 @@ def _area_counts(inputs: Inputs, resolution: int) -> tuple[np.ndarray, np.ndarra
 
 def county_hotspots(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
     """Gi* of case counts over the area's counties, with queen contiguity weights."""
-    table = read_divisions(inputs.engine).table
-    counties = table[table["level"] == "county"]
-    inside = counties.geometry.representative_point().within(inputs.area.buffer(1e-9))
-    counties = counties[inside.to_numpy()]
     counts = inputs.frame("cases", ["adcode"])["adcode"].value_counts()
+    return county_hotspot_frame(inputs.engine, inputs.area, counts, parameters)
+
+
+def county_hotspot_frame(
+    engine: Engine, area: BaseGeometry, counts: pd.Series, parameters: dict[str, Any]
+) -> gpd.GeoDataFrame:
+    """The county ``hotspots`` layer from the cases' count per county adcode (the last step
+    of both builds, :mod:`geo_service.distributed` included)."""
+    table = read_divisions(engine).table
+    counties = table[table["level"] == "county"]
+    inside = counties.geometry.representative_point().within(area.buffer(1e-9))
+    counties = counties[inside.to_numpy()]
     values = counts.reindex(counties.index).fillna(0).to_numpy(np.float64)
     result = polygon_hotspots(
         counties.geometry.to_numpy(), values, rule="queen",
