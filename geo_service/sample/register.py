@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from geo_service.sample.industries import (
     INDUSTRIES,
 )
 from geo_service.sample.places import (
+    GUANGXI,
     Geography,
     HotSpot,
     hot_spot_of,
@@ -26,7 +28,7 @@ from geo_service.sample.places import (
     scatter,
     uniform_in_counties,
 )
-from geo_service.sample.regions import company_prefixes, region_words
+from geo_service.sample.regions import company_prefixes, place_words, region_words
 
 #: Shares of the register by spatial component (the countryside takes the rest).
 COMPONENT_SHARES = {"city": 0.35, "county_seat": 0.22, "park": 0.20}
@@ -267,12 +269,20 @@ def make_names(
     return names
 
 
-def make_localities(rng: np.random.Generator, park: list[str]) -> list[str]:
-    """The part of each address after the county: street and number, town and village, or park."""
+def make_localities(
+    rng: np.random.Generator, park: list[str], provinces: Sequence[str] | None = None
+) -> list[str]:
+    """The part of each address after the county: street and number, town and village, or
+    park; towns and villages are those of each row's province (Guangxi's by default)."""
     n = len(park)
+    rows = list(provinces) if provinces is not None else [GUANGXI] * n
+    by_province = {p: place_words(p) for p in set(rows)}
+    words = [by_province[p] for p in rows]
     street = np.array(vocab.STREETS)[rng.integers(0, len(vocab.STREETS), n)]
-    town = np.array(vocab.TOWNS)[rng.integers(0, len(vocab.TOWNS), n)]
-    village = np.array(vocab.VILLAGES)[rng.integers(0, len(vocab.VILLAGES), n)]
+    pick_town = rng.integers(0, len(vocab.TOWNS), n)
+    town = [w.towns[k] for w, k in zip(words, pick_town.tolist(), strict=True)]
+    pick_village = rng.integers(0, len(vocab.VILLAGES), n)
+    village = [w.villages[k] for w, k in zip(words, pick_village.tolist(), strict=True)]
     road = np.array(vocab.PARK_ROADS)[rng.integers(0, len(vocab.PARK_ROADS), n)]
     number = rng.integers(1, 400, n)
     u = rng.random(n)
@@ -312,7 +322,7 @@ def make_register(geo: Geography, rng: np.random.Generator, n: int, seed: int) -
                       [words[p] for p in provinces])  # fmt: skip
     names = make_names(rng, industry, ctx)
     codes = make_credit_codes(n, [str(geo.county_code[c]) for c in county], seed)
-    locality = make_localities(rng, park)
+    locality = make_localities(rng, park, provinces)
     head = {c: geo.address_head(c) for c in np.unique(county).tolist()}
     address = [f"{head[c]}{loc}" for c, loc in zip(county.tolist(), locality, strict=True)]
     return Register(

@@ -181,6 +181,11 @@ def _bureaus(s: Sample, county: Rows, rng: np.random.Generator) -> list[str]:
     ]
 
 
+def _provinces(s: Sample, county: Rows) -> list[str]:
+    """The province adcode of each row's county (for its place names)."""
+    return [str(p) for p in s.geo.province_code[county].tolist()]
+
+
 def case_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Record]:
     """Penalty case records (GB18030, Chinese headers)."""
     ev, mess, reg = s.events["cases"], s.mess["cases"], s.reg
@@ -190,7 +195,7 @@ def case_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Record]:
     ids, dates = _ids_and_dates(s, "cases", rows, rng)
     ent, violation = ev.enterprise[rows], ev.violation[rows]
     assert ev.amount is not None and ev.status is not None
-    cores = violation_cores(rng, violation, reg.industry[ent])
+    cores = violation_cores(rng, violation, reg.industry[ent], _provinces(s, reg.county[ent]))
     text = case_descriptions(
         rng, cores, violation, ev.date[rows], _bureaus(s, reg.county[ent], rng)
     )
@@ -236,7 +241,7 @@ def inspection_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Rec
     ids, dates = _ids_and_dates(s, "inspections", rows, rng)
     ent, violation = ev.enterprise[rows], ev.violation[rows]
     assert ev.inspectors is not None
-    cores = violation_cores(rng, violation, reg.industry[ent])
+    cores = violation_cores(rng, violation, reg.industry[ent], _provinces(s, reg.county[ent]))
     columns = (
         ids,
         dates,

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from geo_service.sample import vocab
 from geo_service.sample.industries import INDUSTRIES
+from geo_service.sample.regions import place_words
 from geo_service.sample.violations import VIOLATIONS, industry_medium
 
 Strs = NDArray[np.str_]
@@ -33,10 +34,12 @@ _EMISSION = [
 
 @dataclass
 class Slots:
-    """Random slot values for a group of rows of one violation kind."""
+    """Random slot values for a group of rows of one violation kind (``provinces``: each
+    row's province adcode, for its place names; Guangxi when not given)."""
 
     rng: np.random.Generator
     industry: NDArray[np.int64]
+    provinces: Sequence[str] | None = None
 
     @property
     def n(self) -> int:
@@ -46,6 +49,14 @@ class Slots:
     def pick(self, options: Sequence[str]) -> Strs:
         """One option per row, uniformly."""
         return np.asarray(options)[self.rng.integers(0, len(options), self.n)]
+
+    def water(self) -> Strs:
+        """A river, lake or nearby water of each row's province (:func:`place_words`)."""
+        k = self.rng.integers(0, len(vocab.WATERS), self.n)
+        if self.provinces is None:
+            return np.asarray(vocab.WATERS)[k]
+        waters = {p: place_words(p).waters for p in set(self.provinces)}
+        return np.array([waters[p][i] for p, i in zip(self.provinces, k.tolist(), strict=True)])
 
     def per_industry(self, tables: Sequence[Sequence[str]]) -> Strs:
         """One entry per row from its industry's options (``tables[industry]``)."""
@@ -96,7 +107,7 @@ def _water_evade(s: Slots) -> list[str]:
     return _fill(("在厂区{d}侧私设暗管，将未经处理的生产废水直接排入{w}",
                   "利用厂区{d}侧渗坑排放未经处理的生产废水，逃避监管",
                   "通过厂区{d}侧溶洞排放生产废水，未经处理的废水最终流入{w}"),
-                 s, d=s.pick(vocab.DIRECTIONS), w=s.pick(vocab.WATERS))  # fmt: skip
+                 s, d=s.pick(vocab.DIRECTIONS), w=s.water())  # fmt: skip
 
 
 def _air_exceed(s: Slots) -> list[str]:
@@ -224,13 +235,18 @@ _CORES: dict[str, Callable[[Slots], list[str]]] = {
 
 
 def violation_cores(
-    rng: np.random.Generator, violation: NDArray[np.int64], industry: NDArray[np.int64]
+    rng: np.random.Generator,
+    violation: NDArray[np.int64],
+    industry: NDArray[np.int64],
+    provinces: Sequence[str] | None = None,
 ) -> list[str]:
-    """The factual core of each violation ("" where ``violation`` is -1)."""
+    """The factual core of each violation ("" where ``violation`` is -1); ``provinces``:
+    each row's province adcode (Guangxi when not given)."""
     out = [""] * len(violation)
     for v in np.unique(violation[violation >= 0]):
         rows = np.flatnonzero(violation == v)
-        texts = _CORES[VIOLATIONS[v].key](Slots(rng, industry[rows]))
+        where = None if provinces is None else [provinces[r] for r in rows.tolist()]
+        texts = _CORES[VIOLATIONS[v].key](Slots(rng, industry[rows], where))
         for r, t in zip(rows.tolist(), texts, strict=True):
             out[r] = t
     return out

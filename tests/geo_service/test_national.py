@@ -24,7 +24,8 @@ from geo_service.boundaries import divisions_path, load_divisions, read_division
 from geo_service.cli import app
 from geo_service.geocoding import Gazetteer
 from geo_service.paths import BUNDLED_DIVISIONS, NATIONAL_DIVISIONS
-from geo_service.sample import SampleError, write_sample
+from geo_service.sample import SampleError, vocab, write_sample
+from geo_service.sample.regions import COMMON_TOWNS, COMMON_VILLAGES, PROVINCE_WATERS
 from geo_service.settings import get_settings
 from geo_service.store import make_engine, migrate
 
@@ -261,6 +262,29 @@ def test_register_names_and_addresses_fit_their_province(three: dict[str, Any]) 
         assert addresses.str.startswith(head).mean() > 0.9, code
     names = register.loc[province == "53", "name"]
     assert names.str.startswith("广西").sum() == 0 and names.str.startswith("云南").sum() > 0
+
+
+def test_place_and_water_names_fit_their_province(three: dict[str, Any]) -> None:
+    """Towns, villages and rivers of Guangdong's and Yunnan's records are not Guangxi's."""
+    guangxi_only = [w for w in (*vocab.TOWNS, *vocab.VILLAGES, *vocab.WATERS)
+                    if w not in (*COMMON_TOWNS, *COMMON_VILLAGES, *vocab.WATERS[-3:])]  # fmt: skip
+    register = pd.read_csv(three["out"] / "sample" / "enterprises.csv", dtype=str)
+    province = register["credit_code"].str[2:4]
+    for code in ("44", "53"):
+        addresses = register.loc[province == code, "address"].dropna()
+        assert not addresses.apply(lambda a: any(w in a for w in guangxi_only)).any(), code
+        assert addresses.str.contains("|".join(COMMON_TOWNS)).any(), code
+    with three["engine"].connect() as conn:
+        texts = pd.read_sql(text("SELECT province_adcode, description FROM cases UNION ALL "
+                                 "SELECT province_adcode, description FROM inspections"), conn)  # fmt: skip
+    for code in ("440000", "530000"):
+        mine = texts.loc[texts["province_adcode"] == code, "description"].dropna()
+        rivers = "|".join(PROVINCE_WATERS[code[:2]])
+        foreign = [w for w in guangxi_only if w not in PROVINCE_WATERS[code[:2]]]  # 西江: both
+        assert not mine.apply(lambda t, f=foreign: any(w in t for w in f)).any(), code
+        assert mine.str.contains(rivers).any(), code  # their own rivers are named
+    guangxi = texts.loc[texts["province_adcode"] == "450000", "description"].dropna()
+    assert guangxi.str.contains("|".join(vocab.WATERS[:-3])).any()
 
 
 def test_addresses_of_other_provinces_geocode_to_the_right_county(
