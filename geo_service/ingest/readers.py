@@ -7,10 +7,10 @@ row's number as a spreadsheet shows it (the header is row 1, so the first record
 2) and which rows are malformed. Within a chunk the good records come first, then the
 malformed ones; chunk after chunk, the row numbers only grow.
 
-CSV and XLSX files are read as the chunks are consumed, so memory depends on the chunk
-size and not on the file's. GeoJSON and GeoPackage files are read whole (pyogrio) and
-handed out in slices. :func:`read_table` and :func:`read_csv` give a whole file as one
-table.
+Every format is read as the chunks are consumed, so memory depends on the chunk size
+and not on the file's: CSV by pyarrow or :mod:`csv`, XLSX by openpyxl's read-only
+sheets, GeoJSON and GeoPackage as a stream of Arrow batches from OGR (pyogrio).
+:func:`read_table` and :func:`read_csv` give a whole file as one table.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 _GEO_SUFFIXES = {".geojson", ".json", ".gpkg"}
 _BOM = b"\xef\xbb\xbf"
 _BLOCK = 1 << 20  # bytes read at a time by the scan of a CSV file
+_GEO_BATCH = 65_536  # features OGR hands over at a time (at most a chunk's)
 
 
 @dataclass
@@ -229,7 +230,7 @@ class TableSource:
     file_crs: str | None = None
     careful: bool = False  # CSV: read record by record
     scan: _CsvScan | None = None
-    whole: RawTable | None = None  # GeoJSON / GeoPackage: the file, read at opening
+    lonlat_from_geometry: bool = False  # GIS file: lon/lat cells made from the geometry
 
     def chunks(self, chunk_rows: int) -> Generator[RawTable, None, None]:
         """The records in chunks of at most ``chunk_rows`` (at least one chunk, maybe empty).
@@ -246,7 +247,7 @@ class TableSource:
         elif self.format == "xlsx":
             parts = self._xlsx(chunk_rows)
         else:
-            parts = self._slices(chunk_rows)
+            parts = self._geo(chunk_rows)
         return self._at_least_one(parts)
 
     def _at_least_one(
@@ -422,14 +423,60 @@ class TableSource:
             workbook.close()
 
     # -- GeoJSON / GeoPackage -----------------------------------------------------------
-    def _slices(self, chunk_rows: int) -> Generator[RawTable, None, None]:
-        """The whole file, read at opening, in slices."""
-        assert self.whole is not None
-        whole = self.whole
-        for start in range(0, len(whole.row_numbers), chunk_rows):
-            stop = start + chunk_rows
-            frame = whole.data.iloc[start:stop].reset_index(drop=True)
-            yield self._chunk(frame, whole.row_numbers[start:stop], whole.malformed[start:stop], [])
+    def _geo(self, chunk_rows: int) -> Generator[RawTable, None, None]:
+        """The features as OGR streams them, in chunks of ``chunk_rows``."""
+        from pyogrio.raw import open_arrow
+
+        pending: list[pd.DataFrame] = []
+        held, first_row = 0, 2
+        batch_size = min(chunk_rows, _GEO_BATCH)
+        try:
+            with open_arrow(self.path, use_pyarrow=True, batch_size=batch_size) as (meta, reader):
+                geometry = meta["geometry_name"] or "wkb_geometry"
+                for batch in reader:
+                    pending.append(self._geo_cells(batch, geometry))
+                    held += batch.num_rows
+                    while held >= chunk_rows:
+                        frame = pd.concat(pending, ignore_index=True)
+                        chunk, rest = frame.iloc[:chunk_rows], frame.iloc[chunk_rows:]
+                        pending, held = [rest.reset_index(drop=True)], len(rest)
+                        yield self._geo_chunk(chunk.reset_index(drop=True), first_row)
+                        first_row += chunk_rows
+        except InputFileError:
+            raise
+        except Exception as exc:  # pyogrio raises DataSourceError and others
+            raise _unreadable_geo(self.path, exc) from exc
+        if held:
+            yield self._geo_chunk(pd.concat(pending, ignore_index=True), first_row)
+
+    def _geo_cells(self, batch: Any, geometry: str) -> pd.DataFrame:
+        """One batch of features as text cells, with lon/lat cells from point geometries
+        (a representative point of any other) when the file has no such columns."""
+        import shapely
+
+        names = [n for n in batch.schema.names if n != geometry]
+        frame = batch.select(names).to_pandas() if names else pd.DataFrame(index=range(len(batch)))
+        frame = frame.map(_cell_text).astype(object)
+        frame.columns = [str(c) for c in frame.columns]
+        if self.lonlat_from_geometry:
+            lon = np.full(len(frame), "", dtype=object)
+            lat = lon.copy()
+            if geometry in batch.schema.names:
+                geoms = shapely.from_wkb(batch.column(geometry).to_numpy(zero_copy_only=False))
+                has = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+                points = shapely.point_on_surface(geoms[has])
+                lon[has] = shapely.get_x(points).astype(str)
+                lat[has] = shapely.get_y(points).astype(str)
+            frame["lon"], frame["lat"] = lon, lat
+        return frame[self.headers]
+
+    def _geo_chunk(self, frame: pd.DataFrame, first_row: int) -> RawTable:
+        numbers = np.arange(first_row, first_row + len(frame), dtype=np.int64)
+        return self._chunk(frame, numbers, np.zeros(len(frame), dtype=bool), [])
+
+
+def _unreadable_geo(path: Path, exc: Exception) -> InputFileError:
+    return InputFileError(f"{path.name}: not a readable GeoJSON/GeoPackage ({exc})")
 
 
 def _has_line_break(batch: Any) -> bool:
@@ -558,7 +605,7 @@ def open_table(path: Path) -> TableSource:
     """Open any supported input file by its suffix: checks it and reads its header.
 
     A CSV file's bytes are read once here (digest, encoding, line structure; bounded
-    memory); a GeoJSON or GeoPackage file is read whole.
+    memory); of a GeoJSON or GeoPackage file, its fields and CRS.
     """
     if not path.is_file():
         raise InputFileError(f"no such file: {path}")
@@ -568,9 +615,7 @@ def open_table(path: Path) -> TableSource:
     if suffix in _XLSX_SUFFIXES:
         return _open_xlsx(path)
     if suffix in _GEO_SUFFIXES:
-        whole = read_geofile(path)
-        return TableSource(path, "geo", whole.headers, file_sha256(path),
-                           file_crs=whole.file_crs, whole=whole)  # fmt: skip
+        return _open_geo(path)
     raise InputFileError(
         f"{path.name}: unsupported file type {suffix!r} (CSV, XLSX, GeoJSON or GeoPackage)"
     )
@@ -602,31 +647,27 @@ def read_xlsx(path: Path) -> RawTable:
     return _whole(_open_xlsx(path))
 
 
-def read_geofile(path: Path) -> RawTable:
-    """Read GeoJSON or GeoPackage features; point geometries become ``lon``/``lat`` cells."""
+def _open_geo(path: Path) -> TableSource:
+    """A GeoJSON or GeoPackage file's fields (with lon/lat when it has no such columns:
+    they come from the geometry) and the CRS of its geometry."""
     import pyogrio
+    from pyproj import CRS
 
     try:
-        gdf = pyogrio.read_dataframe(path)
+        info = pyogrio.read_info(path)
     except Exception as exc:  # pyogrio raises DataSourceError and others
-        raise InputFileError(f"{path.name}: not a readable GeoJSON/GeoPackage ({exc})") from exc
-    file_crs = _crs_name(gdf.crs)
-    geometry = gdf.geometry
-    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    headers = [str(c) for c in frame.columns]
-    frame = frame.map(_cell_text).astype(object)
-    frame.columns = headers
-    if "lon" not in headers and "lat" not in headers and "经度" not in headers:
-        points = geometry.where(
-            geometry.is_empty | geometry.isna(), geometry.representative_point()
-        )
-        has = ~(points.isna() | points.is_empty)
-        frame["lon"] = np.where(has, points.x.astype(str), "")
-        frame["lat"] = np.where(has, points.y.astype(str), "")
-        headers += ["lon", "lat"]
-    numbers = np.arange(2, len(frame) + 2, dtype=np.int64)
-    return RawTable(headers, frame.reset_index(drop=True), numbers,
-                    np.zeros(len(frame), dtype=bool), [], None, file_crs)  # fmt: skip
+        raise _unreadable_geo(path, exc) from exc
+    headers = [str(f) for f in info["fields"]]
+    from_geometry = "lon" not in headers and "lat" not in headers and "经度" not in headers
+    crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
+    return TableSource(path, "geo", [*headers, "lon", "lat"] if from_geometry else headers,
+                       file_sha256(path), file_crs=_crs_name(crs),
+                       lonlat_from_geometry=from_geometry)  # fmt: skip
+
+
+def read_geofile(path: Path) -> RawTable:
+    """Read GeoJSON or GeoPackage features whole; point geometries become ``lon``/``lat``."""
+    return _whole(_open_geo(path))
 
 
 def _crs_name(crs: object) -> str | None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +404,52 @@ def test_the_csv_reader_reads_the_file_as_its_chunks_are_consumed(
         assert rest[-1].data["检查编号"].iloc[-1] == f"X{n_rows - 1:07d}"
     finally:
         path.unlink()
+
+
+@pytest.mark.parametrize("suffix", ["gpkg", "geojson"])
+def test_gis_files_are_read_as_their_chunks_are_consumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    import numpy as np
+    import pyogrio.raw
+    import shapely
+
+    n = 140_000  # more than two of OGR's batches of 65,536
+    rng = np.random.default_rng(1)
+    lon, lat = rng.uniform(105, 111, n), rng.uniform(21, 26, n)
+    ids = [f"G{i:07d}" for i in range(n)]
+    path = tmp_path / f"big.{suffix}"
+    gpd.GeoDataFrame({"检查编号": ids, "备注": ["x"] * n}, geometry=shapely.points(lon, lat),
+                     crs=4326).to_file(path)  # fmt: skip
+    pulled: list[int] = []  # features handed over by OGR
+    real = pyogrio.raw.open_arrow
+
+    @contextmanager
+    def counting(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with real(*args, **kwargs) as (meta, reader):
+
+            def batches() -> Iterator[Any]:
+                for batch in reader:
+                    pulled.append(batch.num_rows)
+                    yield batch
+
+            yield meta, batches()
+
+    monkeypatch.setattr(pyogrio.raw, "open_arrow", counting)
+    source = open_table(path)
+    assert source.headers == ["检查编号", "备注", "lon", "lat"] and source.file_crs == "WGS84"
+    chunks = source.chunks(1_000)
+    first = next(chunks)
+    assert len(first.row_numbers) == 1_000 and sum(pulled) < n // 2  # not the whole file
+    rest = list(chunks)
+    assert [len(c.row_numbers) for c in rest] == [1_000] * (n // 1_000 - 1)
+    whole = pd.concat([c.data for c in (first, *rest)], ignore_index=True)
+    numbers = np.concatenate([c.row_numbers for c in (first, *rest)])
+    assert whole["检查编号"].tolist() == ids and numbers.tolist() == list(range(2, n + 2))
+    assert np.allclose(whole["lon"].astype(float), lon, rtol=0, atol=1e-9)
+    assert np.allclose(whole["lat"].astype(float), lat, rtol=0, atol=1e-9)
+    # chunks larger than OGR's batches gather several
+    assert [len(c.row_numbers) for c in source.chunks(100_000)] == [100_000, 40_000]
 
 
 def test_the_fast_read_hands_over_to_the_careful_one(tmp_path: Path) -> None:
