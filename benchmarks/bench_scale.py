@@ -18,7 +18,10 @@ stopped and recorded as such.
 ``python -m benchmarks.bench_scale [--sizes 1000000,3000000,10000000] [--merge]``;
 ``make bench`` runs the default sizes; ``--quick`` small ones; ``--merge`` adds the sizes
 measured to those in docs/scaling.json (the earlier runs' figures are kept as they were).
-The plot goes to docs/scaling.png.
+The plot goes to docs/scaling.png. ``--from-progress`` makes the table, plot and
+docs/scaling.json from the phases a run has finished (its progress file), when the run
+was stopped before its last step, the H3 aggregation against resolution: that table is
+then the earlier run's.
 """
 
 from __future__ import annotations
@@ -315,19 +318,36 @@ def merged(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     for phase in [*earlier["phases"], *(p for p in new["phases"] if p not in earlier["phases"])]:
         out["phases"][phase] = {**earlier["phases"].get(phase, {}),
                                 **new["phases"].get(phase, {})}  # fmt: skip
-    bigger = max(new["sizes"]) >= max(earlier["sizes"]) and "resolution" in new
+    bigger = "resolution" in new and max(new["sizes"]) >= max(earlier["sizes"])
     chosen = new if bigger else earlier
     out["resolution"] = chosen["resolution"]
     out["resolution_points"] = _resolution_points(chosen)
     return out
 
 
+def from_progress(path: Path = PROGRESS) -> dict[str, Any]:
+    """The phases finished by a run that was stopped (see :func:`measure`), without the
+    resolution costs it had not reached."""
+    results = load_results(path)
+    results.pop("resolution", None)
+    return results
+
+
 def run(
-    quick: bool = False, sizes: tuple[int, ...] | None = None, merge: bool = False
+    quick: bool = False,
+    sizes: tuple[int, ...] | None = None,
+    merge: bool = False,
+    progress: bool = False,
 ) -> list[Row]:
     """The scaling benchmark (``make bench``): the default sizes, or small ones with ``quick``;
-    ``merge`` adds them to the results in docs/scaling.json."""
-    results = measure(sizes or (QUICK_SIZES if quick else SIZES))
+    ``merge`` adds them to the results in docs/scaling.json; ``progress``: a stopped run's
+    finished phases instead of a new run (merged: the resolution costs are the earlier's)."""
+    if progress:
+        if not merge or not RESULTS.exists():
+            raise SystemExit("--from-progress needs --merge and docs/scaling.json")
+        results = from_progress()
+    else:
+        results = measure(sizes or (QUICK_SIZES if quick else SIZES))
     if merge and RESULTS.exists():
         results = merged(load_results(), results)
     if not quick:
@@ -342,9 +362,11 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated record counts")
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--merge", action="store_true", help="add to docs/scaling.json")
+    parser.add_argument("--from-progress", action="store_true",
+                        help="a stopped run's finished phases (with --merge)")  # fmt: skip
     args = parser.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
-    table = run(args.quick, sizes, args.merge)
+    table = run(args.quick, sizes, args.merge, args.from_progress)
     print(f"\n## scale\n\n{markdown(table)}\n", flush=True)
     if not args.no_doc and not args.quick:
         update_doc("scale", table)
