@@ -59,6 +59,7 @@ from layers.tiles import TileSource, aggregated_geojson_tile, geojson_tile, vect
 
 #: Long free texts left out of vector tiles (GeoJSON tiles and items keep them).
 HEAVY_COLUMNS = ("description", "attributes")
+GZIP_LEVEL = 1  # of cached tiles (see CachedTile.of)
 #: ``GEO_TILE_MAX_POINTS``'s default, for services made without settings.
 DEFAULT_MAX_POINTS: int = Settings.model_fields["tile_max_points"].default
 _T = TypeVar("_T")
@@ -75,9 +76,11 @@ class CachedTile:
 
     @classmethod
     def of(cls, body: bytes, media_type: str) -> CachedTile:
-        """Hash and compress ``body`` once."""
+        """Hash and compress ``body`` once (gzip level 1: of a tile of 10k hexagons, 830 KB,
+        level 6 took 33 ms, as long as encoding it, for a body 15 % smaller than level 1's
+        7 ms)."""
         digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-        packed = gzip.compress(body, compresslevel=6, mtime=0) if body else None
+        packed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0) if body else None
         return cls(body, packed, f'"{digest}"', media_type)
 
     @property
