@@ -26,8 +26,9 @@ fresh one):
 
 The store is migrated to the current schema before it is served (timed).
 
-``python -m benchmarks.bench_pgstore [--prepare-only] [--fresh]``; ``make bench`` runs it
-(loading the store the first time).
+``python -m benchmarks.bench_pgstore [--prepare-only] [--fresh] [--only hexagons]``;
+``make bench`` runs it (loading the store the first time); ``--only hexagons`` measures the
+hexagon tiles alone (a minute, for a quiet machine) into a section of its own.
 """
 
 from __future__ import annotations
@@ -361,6 +362,28 @@ def _admin_key(n_cases: int) -> str:
         engine.dispose()
 
 
+def _server_env(n_cases: int) -> dict[str, str]:
+    """The environment of the measured server: the store, no rate limits."""
+    unlimited = {"GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
+                 "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
+                 "GEO_RATE_LIMIT_BURST": "1000000000",
+                 "GEO_TILE_RATE_LIMIT_BURST": "1000000000"}  # fmt: skip
+    return {**os.environ, **unlimited, "GEO_DATABASE_URL": store_url(n_cases),
+            "BENCH_TILE": "{}/{}/{}".format(*tile_of(*NANNING, 8))}  # fmt: skip
+
+
+def measure_hexagons(held: dict[str, Any]) -> list[Row]:
+    """The hexagon-tile rows alone (``--only hexagons``), on a server of their own."""
+    from benchmarks import bench_tiles
+
+    n_cases = int(held["n_cases"])
+    load = os.getloadavg()[0]
+    with bench_tiles._server(_server_env(n_cases)) as server:
+        rows = _hexagon_rows(Client(server[0], _admin_key(n_cases)), held)
+    return [replace(r, note=f"{r.note}; measured alone; 1-min load average at the start "
+                            f"{load:.1f} on {os.cpu_count()} cores") for r in rows]  # fmt: skip
+
+
 def measure(held: dict[str, Any], quick: bool) -> list[Row]:
     """Every figure of the module over one server (see the module), the store first
     migrated to the current schema (its serving indexes), as ``geo-service serve`` does."""
@@ -368,13 +391,8 @@ def measure(held: dict[str, Any], quick: bool) -> list[Row]:
     from geo_service.store import make_engine, migrate
 
     tile = tile_of(*NANNING, 8)
-    unlimited = {"GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
-                 "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
-                 "GEO_RATE_LIMIT_BURST": "1000000000",
-                 "GEO_TILE_RATE_LIMIT_BURST": "1000000000"}  # fmt: skip
     n_cases = int(held["n_cases"])
-    env = {**os.environ, **unlimited, "GEO_DATABASE_URL": store_url(n_cases),
-           "BENCH_TILE": "{}/{}/{}".format(*tile)}  # fmt: skip
+    env = _server_env(n_cases)
     engine = make_engine(store_url(n_cases))
     with stopwatch() as elapsed:
         migrate(engine)
@@ -421,9 +439,20 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="load the store again")
     parser.add_argument("--prepare-only", action="store_true")
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--only", choices=["hexagons"],
+                        help="measure only these rows (section pgstore-hexagons)")  # fmt: skip
     args = parser.parse_args()
     if args.prepare_only:
         print(prepare(QUICK_CASES if args.quick else N_CASES))
+        return
+    if args.only:
+        held = loaded(N_CASES)
+        if held is None:
+            raise SystemExit("no loaded store: run without --only first")
+        rows = measure_hexagons(held)
+        print(f"\n## pgstore-hexagons\n\n{markdown(rows)}\n", flush=True)
+        if not args.no_doc:
+            update_doc("pgstore-hexagons", rows)
         return
     table = run(args.quick, args.fresh)
     print(f"\n## pgstore\n\n{markdown(table)}\n", flush=True)
