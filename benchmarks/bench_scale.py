@@ -21,7 +21,9 @@ measured to those in docs/scaling.json (the earlier runs' figures are kept as th
 The plot goes to docs/scaling.png. ``--from-progress`` makes the table, plot and
 docs/scaling.json from the phases a run has finished (its progress file), when the run
 was stopped before its last step, the H3 aggregation against resolution: that table is
-then the earlier run's.
+then the earlier run's. ``--store DIR --phases build-dask`` runs phases again on a
+stopped run's store folder (``geo.db``; the size from its progress file) and adds them to
+that file.
 """
 
 from __future__ import annotations
@@ -333,6 +335,22 @@ def from_progress(path: Path = PROGRESS) -> dict[str, Any]:
     return results
 
 
+def rerun_phases(folder: Path, phases: list[str], path: Path = PROGRESS) -> None:
+    """Run ``phases`` again on the store in ``folder`` (a stopped run's, its one size in the
+    progress file) and put their results in the progress file."""
+    results = json.loads(path.read_text())
+    (n,) = results["sizes"]
+    for phase in phases:
+        result = run_phase(phase, folder, int(n))
+        results["phases"].setdefault(phase, {})[str(n)] = result
+        print(
+            f"{phase:12} {int(n):>11,}: {result['seconds']:8.1f} s, "
+            f"peak {result['peak_mib']:8.0f} MiB {result.get('error', '')}",
+            flush=True,
+        )
+        path.write_text(json.dumps(results, indent=1, default=str))
+
+
 def run(
     quick: bool = False,
     sizes: tuple[int, ...] | None = None,
@@ -364,7 +382,12 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="add to docs/scaling.json")
     parser.add_argument("--from-progress", action="store_true",
                         help="a stopped run's finished phases (with --merge)")  # fmt: skip
+    parser.add_argument("--store", type=Path, help="a stopped run's store folder")
+    parser.add_argument("--phases", help="comma-separated phases to run again (with --store)")
     args = parser.parse_args()
+    if args.store:
+        rerun_phases(args.store, args.phases.split(","))
+        return
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
     table = run(args.quick, sizes, args.merge, args.from_progress)
     print(f"\n## scale\n\n{markdown(table)}\n", flush=True)

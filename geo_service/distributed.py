@@ -130,6 +130,18 @@ def on_partition(part: Partition, rows: RowFilters, step: Callable[..., T], **kw
     return step(load_partition(part, rows), **kwargs)
 
 
+def on_partitions(
+    parts: list[Partition], rows: RowFilters, step: Callable[..., dict[str, Any]], **kwargs: Any
+) -> dict[str, Any]:
+    """A task of one additive pass over a group of partitions: each read in turn, its
+    partials made (``step``) and added to the group's, so that a worker holds one
+    partition and one running sum, not a partial per partition."""
+    total: dict[str, Any] = {}
+    for part in parts:
+        total = add_partials(total, on_partition(part, rows, step, **kwargs))
+    return total
+
+
 @dataclass(frozen=True)
 class Plan:
     """What the partials must cover: resolutions, county counts, and the KDE weightings."""
@@ -275,8 +287,21 @@ class _Run:
         return self.client.map(on_partition, self.parts, rows=self.rows, step=step,
                                pure=False, **kwargs)  # fmt: skip
 
+    def summed(self, step: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        """One additive pass: the partials ``step`` makes of every partition, summed.
+
+        The partitions are dealt into two groups per worker, each a task that adds up its
+        partitions' partials as it reads them: the partials of a month's records at
+        every resolution run to hundreds of MB, and a task per partition left one result
+        per partition on the workers until all were added."""
+        n_groups = max(1, 2 * len(self.client.scheduler_info()["workers"]))
+        groups = [g for g in (self.parts[i::n_groups] for i in range(n_groups)) if g]
+        futures = self.client.map(on_partitions, groups, rows=self.rows, step=step,
+                                  pure=False, **kwargs)  # fmt: skip
+        return _summed(self.client, futures, self.timeout_s)
+
     def first_pass(self, plan: Plan) -> None:
-        self.partials = _summed(self.client, self.map(first_partials, plan=plan), self.timeout_s)
+        self.partials = self.summed(first_partials, plan=plan)
 
 
 def _hexagons(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -337,8 +362,7 @@ def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
     grids = {"cases": ("cases", weight, grid)}
     if parameters["ratio_to"] == "enterprises":
         grids["sources"] = ("enterprises", "none", grid)
-    futures = run.map(binned_grids, grids=grids)
-    binned = _summed(run.client, futures, run.timeout_s)
+    binned = run.summed(binned_grids, grids=grids)
     zeros = BinnedGrid.of(np.zeros((grid.ny, grid.nx)))
     cases = binned.get("cases", zeros).to_array()
     surface = binned_density(
