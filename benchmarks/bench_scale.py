@@ -165,6 +165,11 @@ def run_phase(name: str, folder: Path, n: int) -> dict[str, Any]:
     return result
 
 
+def _report(phase: str, n: int, result: dict[str, Any]) -> None:
+    print(f"{phase:12} {n:>11,}: {result['seconds']:8.1f} s, "
+          f"peak {result['peak_mib']:8.0f} MiB {result.get('error', '')}", flush=True)  # fmt: skip
+
+
 def _kill_tree(pid: int) -> None:
     """Kill a process and all its descendants (the Dask workers included)."""
     import psutil
@@ -209,9 +214,7 @@ def measure(sizes: tuple[int, ...]) -> dict[str, Any]:
             for phase in _PHASES:
                 result = run_phase(phase, folder, n)
                 results["phases"].setdefault(phase, {})[n] = result
-                print(f"{phase:12} {n:>11,}: {result['seconds']:8.1f} s, "
-                      f"peak {result['peak_mib']:8.0f} MiB {result.get('error', '')}",
-                      flush=True)  # fmt: skip
+                _report(phase, n, result)
                 PROGRESS.write_text(json.dumps(results, indent=1, default=str))
                 if "error" in result and phase in _NEEDED:
                     break  # the later phases need this one
@@ -343,11 +346,7 @@ def rerun_phases(folder: Path, phases: list[str], path: Path = PROGRESS) -> None
     for phase in phases:
         result = run_phase(phase, folder, int(n))
         results["phases"].setdefault(phase, {})[str(n)] = result
-        print(
-            f"{phase:12} {int(n):>11,}: {result['seconds']:8.1f} s, "
-            f"peak {result['peak_mib']:8.0f} MiB {result.get('error', '')}",
-            flush=True,
-        )
+        _report(phase, int(n), result)
         path.write_text(json.dumps(results, indent=1, default=str))
 
 
