@@ -229,6 +229,9 @@ class IngestBatch(Base):
     by_reason: Mapped[dict[str, Any]] = mapped_column(JSON)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # who loaded it over HTTP (none from the command line): whose admins may read it
+    account: Mapped[str | None] = mapped_column(String(100))
+    jurisdiction: Mapped[str | None] = mapped_column(String(6))
 
 
 class RejectedRow(Base):
