@@ -265,13 +265,45 @@ def require_role(caller: Caller, *roles: str) -> None:
         raise ForbiddenError(f"this needs the role {' or '.join(roles)}; you are {caller.role}")
 
 
+def covers(engine: Engine, caller: Caller, adcode: str | None) -> bool:
+    """Whether an account's jurisdiction covers the division ``adcode`` (it or one above
+    it). ``None`` stands for the whole store, which only an account of the store's one
+    province covers: what no jurisdiction owns (a batch loaded from the command line,
+    the command line's audit entries) is shown to those accounts alone."""
+    if not caller.authenticated:
+        return False
+    if adcode is None:
+        return _provinces(engine) == {caller.jurisdiction}
+    try:
+        return caller.jurisdiction in _chain(engine, adcode)
+    except BadFilterError:  # a division no longer loaded: nobody below the store owns it
+        return _provinces(engine) == {caller.jurisdiction}
+
+
+def divisions_within(adcode: str) -> Any:
+    """A query of the adcodes of ``adcode`` and every division below it."""
+    j = Jurisdiction
+    return select(j.adcode).where(
+        (j.adcode == adcode) | (j.city_adcode == adcode) | (j.province_adcode == adcode)
+    )
+
+
 def read_audit(
-    engine: Engine, *, account: str | None = None, since: dt.datetime | None = None,
-    limit: int = 1000,
+    engine: Engine, *, reader: Caller | None = None, account: str | None = None,
+    since: dt.datetime | None = None, limit: int = 1000,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Audit entries, newest first."""
+    """Audit entries, newest first. A ``reader`` account gets those of the accounts within
+    its jurisdiction (every entry when it covers the whole store); without one (the
+    command line, which reads the store itself) every entry."""
     columns = [c for c in AuditEntry.__table__.columns if c.name != "id"]
     query = select(*columns).order_by(AuditEntry.id.desc()).limit(limit)
+    if reader is not None and not covers(engine, reader, None):
+        if reader.jurisdiction is None:
+            return []
+        within = select(Account.name).where(
+            Account.jurisdiction.in_(divisions_within(reader.jurisdiction))
+        )
+        query = query.where(AuditEntry.account.in_(within))
     if account:
         query = query.where(AuditEntry.account == account)
     if since:

@@ -89,11 +89,12 @@ def audit_log(
     caller: Caller = Depends(get_caller),
     writer: AuditLog = Depends(get_audit_log),
 ) -> dict[str, Any]:
-    """Who read which point records and who ran which draw (admins only), newest first.
+    """Who read which point records and who ran which draw (admins only), newest first:
+    the entries of the accounts within the admin's jurisdiction.
 
     Entries still waiting for the store (an ingest holds SQLite's write lock) are
     written first, for up to 10 s; the answer says how many are still waiting."""
     require_role(caller, "admin")
     writer.flush(timeout=10)
-    entries = read_audit(engine, account=account, since=since, limit=limit)
+    entries = read_audit(engine, reader=caller, account=account, since=since, limit=limit)
     return {"entries": entries, "pending": writer.pending()}

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
-from geo_service.access import require_role
+from geo_service.access import covers, require_role
 from geo_service.api.dependencies import Caller, get_audit_log, get_caller, get_engine
 from geo_service.audit_log import AuditLog
-from geo_service.errors import InputFileError
+from geo_service.errors import InputFileError, NotFoundError
 from geo_service.ingest import KINDS, IngestOptions, ingest_file
 from geo_service.store.batches import read_batch, rejects_csv
 
@@ -67,11 +69,8 @@ def _ingest_bytes(engine: Engine, data: bytes, name: str, options: IngestOptions
     with tempfile.TemporaryDirectory(prefix="geo-upload-") as directory:
         path = Path(directory) / name
         path.write_bytes(data)
-        options = IngestOptions(
-            kind=options.kind, crs=options.crs, progress=False,
-            rejects_path=Path(directory) / "rejects.csv", source_name=name,
-            within=options.within,
-        )  # fmt: skip
+        options = replace(options, progress=False, source_name=name,
+                          rejects_path=Path(directory) / "rejects.csv")  # fmt: skip
         summary = ingest_file(engine, path, options)
     summary.pop("rejects_path", None)  # a server path: the rejects are served from the store
     return summary
@@ -109,7 +108,7 @@ async def ingest_upload(
     data = await request.body()
     if not data:
         raise InputFileError("the request body is empty: send the file as the body")
-    options = IngestOptions(kind=kind, crs=crs, within=caller.jurisdiction)
+    options = IngestOptions(kind=kind, crs=crs, within=caller.jurisdiction, account=caller.name)
     summary = await run_in_threadpool(
         _ingest_bytes, engine, data, safe_name(filename, suffix), options
     )
@@ -124,26 +123,41 @@ async def ingest_upload(
     return JSONResponse(summary, status_code=201)
 
 
+#: A batch id as the store numbers them (a larger one is a 400, not a driver's overflow).
+BatchId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="the batch's id")]
+
+
+def _own_batch(engine: Engine, caller: Caller, batch_id: int) -> dict[str, Any]:
+    """The batch, if it was loaded within the admin's jurisdiction; else 404, as for a
+    batch that does not exist (its existence is not another jurisdiction's to learn)."""
+    require_role(caller, "admin")
+    batch = read_batch(engine, batch_id)
+    if not covers(engine, caller, batch["jurisdiction"]):
+        raise NotFoundError(f"no ingest batch {batch_id}")
+    return batch
+
+
 @router.get("/ingest/batches/{batch_id}", operation_id="ingest_batch")
 def ingest_batch(
-    batch_id: int,
+    batch_id: BatchId,
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
 ) -> dict[str, Any]:
-    """One ingest batch as stored: rows read, accepted, rejected, by reason (admins)."""
-    require_role(caller, "admin")
-    return read_batch(engine, batch_id)
+    """One ingest batch as stored: rows read, accepted, rejected, by reason (admins whose
+    jurisdiction covers the batch's)."""
+    return _own_batch(engine, caller, batch_id)
 
 
 @router.get("/ingest/batches/{batch_id}/rejects.csv", operation_id="ingest_rejects",
             response_class=Response)  # fmt: skip
 def ingest_rejects(
-    batch_id: int,
+    batch_id: BatchId,
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
 ) -> Response:
-    """A batch's rejected rows with their reasons, as the CLI's rejects file (admins)."""
-    require_role(caller, "admin")
+    """A batch's rejected rows with their reasons, as the CLI's rejects file (admins whose
+    jurisdiction covers the batch's)."""
+    _own_batch(engine, caller, batch_id)
     return Response(
         rejects_csv(engine, batch_id),
         media_type="text/csv; charset=utf-8",

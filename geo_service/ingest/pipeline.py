@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, Table, insert, update
+from sqlalchemy import Engine, Table, false, func, insert, not_, or_, select, update
 from tqdm import tqdm
 
 from analytics.cells import points_to_cells
@@ -47,6 +47,7 @@ class IngestOptions:
     today: dt.date | None = None  # latest acceptable date (default: today)
     source_name: str | None = None  # what the batch records as its source (default: the path)
     within: str | None = None  # adcode rows must be placed in (an uploading account's scope)
+    account: str | None = None  # the uploading account, recorded with the batch
 
 
 def validate(
@@ -206,12 +207,14 @@ def _prepare(
         register = records.load_register(engine) if spec.kind != "enterprises" else None
         locator = Locator(divisions, register)  # the register loaded once per file
         clock.lap("locate")
+    table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
+    stored = StoredPlaces(engine, table, spec.id_column, options.within)
     attempt = 0
     while True:
         attempt += 1
-        aside = _SetAside(folder / f"read-{attempt}", INGEST_TABLES[spec.kind].__table__)  # type: ignore[arg-type]
+        aside = _SetAside(folder / f"read-{attempt}", table)
         try:
-            _read_chunks(spec, divisions, locator, source, mapping, options, clock, aside)
+            _read_chunks(spec, divisions, locator, source, mapping, options, clock, aside, stored)
             return aside
         except CarefulReadNeeded:
             aside.discard()  # the fast read's row numbers drifted: read record by record
@@ -226,6 +229,7 @@ def _read_chunks(
     options: IngestOptions,
     clock: _Stages,
     aside: _SetAside,
+    stored: StoredPlaces,
 ) -> None:
     extra = [mapping[h] for h in source.headers]
     default_crs = options.crs or source.file_crs
@@ -241,6 +245,7 @@ def _read_chunks(
                 break
             rows = raw.data.rename(columns=mapping)
             outcome = validate(spec, raw, rows, options.today, first_rows)
+            stored.reject_outside(rows, outcome)
             clock.lap("validate")
             if locator is not None:
                 prepared = _located_rows(spec, locator, rows, outcome, extra, default_crs,
@@ -317,6 +322,48 @@ def reject_outside(placed: pd.DataFrame, outcome: Outcome, within: str | None) -
         inside |= placed[column].astype(object).eq(within).fillna(False).astype(bool)
     detail = f"placed outside {within}, the jurisdiction of the uploading account"
     outcome.reject(~inside, "outside_jurisdiction", detail)
+
+
+class StoredPlaces:
+    """Where the store already places the records of a file's ids, for an upload scoped
+    to ``within``: a row whose natural key is stored outside the uploader's jurisdiction
+    would move or overwrite another jurisdiction's record, so it is rejected
+    (``outside_jurisdiction``) and the stored record is left as it is."""
+
+    #: Ids looked up per query (well under SQLite's bound on parameters).
+    IDS_PER_QUERY = 900
+
+    def __init__(self, engine: Engine, table: Table, id_column: str, within: str | None) -> None:
+        self.engine, self.table, self.id_column, self.within = engine, table, id_column, within
+
+    def outside(self, ids: list[str]) -> set[str]:
+        """The ids among ``ids`` stored with a place outside ``within`` (or none that
+        lies inside it: a record placed only at city level is outside a county)."""
+        if not self.within or not ids:
+            return set()
+        c = self.table.c
+        key = c[self.id_column]
+        places = (c.adcode, c.city_adcode, c.province_adcode)  # NULL: no match at that level
+        inside = or_(*(func.coalesce(place == self.within, false()) for place in places))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), self.IDS_PER_QUERY):
+                chunk = ids[start : start + self.IDS_PER_QUERY]
+                query = select(key).where(key.in_(chunk), not_(inside))
+                found.update(str(v) for v in conn.execute(query).scalars())
+        return found
+
+    def reject_outside(self, rows: pd.DataFrame, outcome: Outcome) -> None:
+        """Reject the rows of this chunk whose id is stored outside ``within``."""
+        if not self.within:
+            return
+        ids = rows[self.id_column].astype(str)
+        outside = self.outside(sorted(set(ids[outcome.ok & ids.ne("")])))
+        if outside:
+            detail = (f"该编号的记录属于本账号辖区 {self.within} 以外，未作更改 "
+                      f"(a record with this id is stored outside {self.within}, the "
+                      "jurisdiction of the uploading account; it was left unchanged)")  # fmt: skip
+            outcome.reject(ids.isin(outside), "outside_jurisdiction", detail)
 
 
 class _SetAside:
@@ -451,7 +498,8 @@ def _store(
              "file_sha256": sha256,
              "rows": n_rows, "accepted": accepted, "rejected": rejected,
              "inserted": 0, "updated": 0, "by_method": by_method, "by_reason": by_reason,
-             "started_at": started, "finished_at": started},
+             "started_at": started, "finished_at": started,
+             "account": options.account, "jurisdiction": options.within},
         ).scalar_one()  # fmt: skip
         before = count_rows(conn, table)
         bar = tqdm(total=accepted, desc=f"ingest {spec.kind}", unit="rows",
