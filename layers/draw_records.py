@@ -18,6 +18,7 @@ from openpyxl.styles import Alignment, Font
 
 from analytics.draw_records import record_digest
 from layers.labels import REASON_LABELS_ZH, STRATUM_LABELS_ZH
+from layers.spreadsheets import safe_cell, safe_row
 
 #: Columns of the enterprises sheet and table.
 HEADERS = ("序号", "监管类别", "统一社会信用代码", "单位名称", "风险得分", "抽中概率",
@@ -101,19 +102,19 @@ def draw_to_xlsx(record: Mapping[str, Any], jurisdiction_name: str | None = None
     sheet = book.active
     assert sheet is not None
     sheet.title = "抽查结果"
-    sheet.append([draw_title_zh(record, jurisdiction_name)])
+    sheet.append([safe_cell(draw_title_zh(record, jurisdiction_name))])
     sheet.append(list(HEADERS))
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for row in enterprise_rows(record):
-        sheet.append(row)
+        sheet.append(safe_row(row))  # names and officers from files: never a live formula
     for column, width in zip("ABCDEFGHI", (6, 14, 22, 32, 10, 10, 28, 14, 40), strict=True):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A3"
     params = book.create_sheet("抽查参数")
     params.append(["项目", "内容"])
     for label, value in parameter_rows(record):
-        params.append([label, value])
+        params.append(safe_row([label, value]))
     params.column_dimensions["A"].width = 36
     params.column_dimensions["B"].width = 70
     for cell in params["B"]:

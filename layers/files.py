@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 
 from layers.errors import UnsupportedFormatError
+from layers.spreadsheets import safe_frame
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx")
 #: The most characters an Excel cell holds.
@@ -64,7 +65,9 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, fmt: str, metadata: dict[str,
     GeoJSON carries it as the foreign member ``metadata``; GeoPackage as dataset
     layer metadata (JSON text under the key ``provenance``); CSV and XLSX as a side
     file ``<path>.metadata.json`` (CSV) or a second sheet ``metadata`` (XLSX).
-    Points become ``lon``/``lat`` columns in CSV and XLSX, other geometries WKT.
+    Points become ``lon``/``lat`` columns in CSV and XLSX, other geometries WKT. Text
+    cells of CSV and XLSX that start like a formula get a ``'`` in front
+    (:func:`layers.spreadsheets.safe_frame`).
     """
     if fmt not in FORMATS:
         raise UnsupportedFormatError(f"format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -80,7 +83,8 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, fmt: str, metadata: dict[str,
         return path
     table = _tabular(gdf)
     if fmt == "csv":
-        table.to_csv(path, index=False, encoding="utf-8-sig")
+        # CRLF ends records (RFC 4180), so that a cell holding a lone CR is quoted too
+        safe_frame(table).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
         path.with_name(path.name + ".metadata.json").write_text(meta_text, encoding="utf-8")
         return path
     table, simplified = _fit_spreadsheet_cells(table, gdf)
@@ -93,8 +97,8 @@ def write_layer(gdf: gpd.GeoDataFrame, path: Path, fmt: str, metadata: dict[str,
         }
     )
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        table.to_excel(writer, index=False, sheet_name="data")
-        meta_sheet.to_excel(writer, index=False, sheet_name="metadata")
+        safe_frame(table).to_excel(writer, index=False, sheet_name="data")
+        safe_frame(meta_sheet).to_excel(writer, index=False, sheet_name="metadata")
     return path
 
 
@@ -139,7 +143,8 @@ def _fit_spreadsheet_cells(
 
 
 def write_tables_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Path:
-    """Write tables as the sheets of one XLSX workbook (lists and dicts as JSON text)."""
+    """Write tables as the sheets of one XLSX workbook (lists and dicts as JSON text; text
+    that starts like a formula with a ``'`` in front)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for name, table in sheets.items():
@@ -147,5 +152,5 @@ def write_tables_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Path:
             for column in plain.columns:
                 if plain[column].dtype == object:
                     plain[column] = plain[column].map(_plain_value)
-            plain.to_excel(writer, index=False, sheet_name=name[:31])
+            safe_frame(plain).to_excel(writer, index=False, sheet_name=name[:31])
     return path

@@ -18,6 +18,7 @@ from geo_service.boundaries import read_divisions
 from geo_service.errors import AuthenticationRequiredError, BadFilterError, UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.store.queries import read_frame
+from layers.spreadsheets import safe_frame
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _DATE = {"cases": "decision_date", "inspections": "inspection_date"}
@@ -99,7 +100,7 @@ def stats_xlsx(
     table = _ledger(engine, kind, group_by, filters)
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        table.to_excel(writer, index=False, sheet_name=kind)
+        safe_frame(table).to_excel(writer, index=False, sheet_name=kind)  # no live formulas
     headers = {"Content-Disposition": f'attachment; filename="{kind}-ledger.xlsx"'}
     return Response(buffer.getvalue(), media_type=XLSX, headers=headers)
 

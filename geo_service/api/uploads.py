@@ -25,7 +25,8 @@ from geo_service.api.dependencies import Caller, get_audit_log, get_caller, get_
 from geo_service.audit_log import AuditLog
 from geo_service.errors import InputFileError, NotFoundError
 from geo_service.ingest import KINDS, IngestOptions, ingest_file
-from geo_service.store.batches import read_batch, rejects_csv
+from geo_service.ingest.rejects import rejects_csv
+from geo_service.store.batches import read_batch, read_rejects
 
 router = APIRouter()
 
@@ -159,7 +160,7 @@ def ingest_rejects(
     jurisdiction covers the batch's)."""
     _own_batch(engine, caller, batch_id)
     return Response(
-        rejects_csv(engine, batch_id),
+        rejects_csv(read_rejects(engine, batch_id)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}.rejects.csv"'},
     )

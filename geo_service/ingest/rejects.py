@@ -1,15 +1,23 @@
-"""The rejects of an ingest: frames for the store and a CSV file for people."""
+"""The rejects of an ingest: frames for the store and a CSV file for people.
+
+The rejects file of ``geo-service ingest`` and the one served for a stored batch
+(``/ingest/batches/{id}/rejects.csv``) are both rendered here, with every cell that
+starts like a spreadsheet formula written as text (:mod:`layers.spreadsheets`).
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from geo_service.ingest.locate import Outcome
 from geo_service.ingest.readers import RawTable
+from layers.spreadsheets import safe_row
 
 REJECT_COLUMNS = ("row_number", "reason", "detail")
 
@@ -41,10 +49,34 @@ def write_rejects_csv(
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([*REJECT_COLUMNS, *headers])
+        writer.writerow(safe_row([*REJECT_COLUMNS, *headers]))
         for part in parts:
-            for number, reason, detail, values in zip(
-                part["row_number"], part["reason"], part["detail"], part["values"], strict=True
-            ):
-                writer.writerow([number, reason, detail or "", *(values[h] for h in headers)])
+            rows = zip(part["row_number"], part["reason"], part["detail"], part["values"],
+                       strict=True)  # fmt: skip
+            writer.writerows(_csv_rows(headers, rows))
     return path
+
+
+#: A stored reject: row number, reason, detail and the row's original values by header.
+StoredReject = tuple[int, str, str | None, Mapping[str, Any]]
+
+
+def rejects_csv(rejects: Iterable[StoredReject]) -> bytes:
+    """Stored rejects (in row order) as the rejects file of ``geo-service ingest``
+    (UTF-8 with BOM): the original columns under their headers in the order first seen."""
+    rejects = list(rejects)
+    headers: dict[str, None] = {}
+    for _, _, _, values in rejects:
+        headers.update(dict.fromkeys(values))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(safe_row([*REJECT_COLUMNS, *headers]))
+    writer.writerows(_csv_rows(list(headers), rejects))
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _csv_rows(headers: list[str], rejects: Iterable[StoredReject]) -> Iterator[list[Any]]:
+    """One row per reject: number, reason, detail, then its values under ``headers``; no
+    cell starts like a formula."""
+    for number, reason, detail, values in rejects:
+        yield safe_row([number, reason, detail or "", *(values.get(h, "") for h in headers)])

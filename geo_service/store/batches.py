@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from sqlalchemy import Engine, select
 
 from geo_service.errors import NotFoundError
-from geo_service.ingest.rejects import REJECT_COLUMNS
 from geo_service.store.models import IngestBatch, RejectedRow
 
 
@@ -28,12 +25,9 @@ def read_batch(engine: Engine, batch_id: int) -> dict[str, Any]:
     }
 
 
-def rejects_csv(engine: Engine, batch_id: int) -> bytes:
-    """A batch's rejected rows as the rejects file of ``geo-service ingest`` (UTF-8, BOM).
-
-    Columns ``row_number``, ``reason``, ``detail``, then the rows' original columns under
-    their original headers (in the order first seen).
-    """
+def read_rejects(engine: Engine, batch_id: int) -> list[tuple[int, str, str | None, Any]]:
+    """A batch's rejected rows in row order: number, reason, detail and the original
+    values by header (:func:`geo_service.ingest.rejects.rejects_csv` renders them)."""
     read_batch(engine, batch_id)  # 404 for an unknown batch
     query = (
         select(RejectedRow.row_number, RejectedRow.reason, RejectedRow.detail, RejectedRow.values)
@@ -42,13 +36,4 @@ def rejects_csv(engine: Engine, batch_id: int) -> bytes:
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    headers: dict[str, None] = {}
-    for row in rows:
-        headers.update(dict.fromkeys(row.values))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*REJECT_COLUMNS, *headers])
-    for row in rows:
-        writer.writerow([row.row_number, row.reason, row.detail or "",
-                         *(row.values.get(h, "") for h in headers)])  # fmt: skip
-    return out.getvalue().encode("utf-8-sig")
+    return [(row.row_number, row.reason, row.detail, row.values) for row in rows]

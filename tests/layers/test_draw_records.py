@@ -88,3 +88,19 @@ def test_printable_page_holds_every_enterprise_and_no_external_asset(
     assert record["seed_commitment"] in page and record_digest(record) in page
     assert "@media print" in page
     assert "http" not in page and "src=" not in page and "<link" not in page
+
+
+def test_names_that_start_like_formulas_open_as_text(record: dict[str, Any]) -> None:
+    hostile = json.loads(json.dumps(record))
+    hostile["selected"][0]["name"] = '=HYPERLINK("http://evil.example","点此")'
+    hostile["seed"] = "@SUM(1)"
+    book = openpyxl.load_workbook(io.BytesIO(draw_to_xlsx(hostile)))
+    names = [row[3] for row in book["抽查结果"].iter_rows(min_row=3, values_only=True)]
+    assert (
+        names[0] == "'" + hostile["selected"][0]["name"]
+        and names[1] == record["selected"][1]["name"]
+    )
+    seed = next(r for r in book["抽查参数"].iter_rows(values_only=True) if r[0] == "随机种子")
+    assert seed[1] == "'@SUM(1)"
+    cells = [c for s in book.worksheets for row in s.iter_rows() for c in row]
+    assert all(c.data_type != "f" for c in cells)
