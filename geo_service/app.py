@@ -25,6 +25,7 @@ from geo_service.api import (
     tiles,
     uploads,
 )
+from geo_service.api.unexpected import unexpected_error
 from geo_service.audit_log import AuditLog
 from geo_service.errors import HTTP_STATUS, describe, http_status_for
 from geo_service.limits import add_limits
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     for error in HTTP_STATUS:  # the one error table (geo_service.errors)
         app.add_exception_handler(error, _errors)
+    app.add_exception_handler(Exception, unexpected_error)  # a fault: logged, an opaque id
 
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     add_limits(app, settings)  # outermost: size, query length and rate before anything else

@@ -88,6 +88,11 @@ class Inputs:
         last = pd.Timestamp(end) if end else (dates.max() if len(dates) else first)
         freq = "M" if step == "month" else "Q"
         periods = pd.period_range(first.to_period(freq), last.to_period(freq), freq=freq)
+        if periods.empty:
+            raise BadFilterError(
+                f"时段 {first.date()}…{last.date()} 内没有时间步 (the filtered period ends before "
+                "it begins: no time steps to compare)"
+            )
         index = (dates.dt.to_period(freq) - periods[0]).map(lambda d: d.n).to_numpy(np.int64)
         labels = [str(p) if step == "month" else f"{p.year}-Q{p.quarter}" for p in periods]
         return index, labels

@@ -61,6 +61,8 @@ _ID_COLUMN = {"jurisdictions": "adcode", "enterprises": "credit_code", "cases": 
               "priority-areas": "area_id"}  # fmt: skip
 
 router = APIRouter()
+#: The largest ``offset`` a page may ask for (what a 64-bit OFFSET holds).
+MAX_OFFSET = 2**63 - 1
 
 
 def _collection(request: Request, name: str, engine: Engine) -> dict[str, Any]:
@@ -168,7 +170,7 @@ def items(
     collection_id: str,
     request: Request,
     limit: int = Query(100, ge=1, le=MAX_LIMIT),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     after: str | None = Query(
         None,
         max_length=200,

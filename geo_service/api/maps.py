@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from html import escape
 from typing import Any
@@ -111,8 +112,12 @@ def map_page(
     return HTMLResponse(build_map(name, ctx))
 
 
+#: What an H3 cell id looks like (15 hexadecimal digits); h3 overflows on longer text.
+_H3_ID = re.compile(r"[0-9a-fA-F]{15}")
+
+
 def _check_cell(cell: str) -> None:
-    if not h3.is_valid_cell(cell):
+    if not _H3_ID.fullmatch(cell) or not h3.is_valid_cell(cell):
         raise BadFilterError(f"{cell!r} is not an H3 cell id")
     if h3.get_resolution(cell) not in RESOLUTIONS:
         raise BadFilterError(f"H3 resolution must be {min(RESOLUTIONS)}..{max(RESOLUTIONS)}")

@@ -148,14 +148,14 @@ def property_condition(table: Table, name: str, value: str) -> ColumnElement[boo
         raise BadFilterError(f"{name!r} is not a queryable of this collection")
     try:
         if name == "h3_15":
-            return column == int(value, 16)  # the hexadecimal id, as h3 reads it
+            return column == _int64(int(value, 16))  # the hexadecimal id, as h3 reads it
         if isinstance(column.type, Boolean):
             word = value.strip().lower()
             if word not in _TRUE + _FALSE:
                 raise ValueError(value)
             return column.is_(word in _TRUE)
         if isinstance(column.type, Integer):
-            return column == int(value)
+            return column == _int64(int(value))
         if isinstance(column.type, Float):
             return column == float(value)
         if isinstance(column.type, Date):
@@ -163,6 +163,13 @@ def property_condition(table: Table, name: str, value: str) -> ColumnElement[boo
     except (ValueError, TypeError, OverflowError) as err:
         raise BadFilterError(f"{name}={value!r} is not a value of {name}") from err
     return column == value
+
+
+def _int64(number: int) -> int:
+    """``number`` if a 64-bit integer column can hold it (drivers overflow on others)."""
+    if not -(2**63) <= number < 2**63:
+        raise OverflowError(number)
+    return number
 
 
 def _records_query(
