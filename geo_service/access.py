@@ -32,7 +32,7 @@ from geo_service.errors import (
     NotFoundError,
 )
 from geo_service.filters import Filters
-from geo_service.store.models import Account, AuditEntry, Jurisdiction
+from geo_service.store.models import Account, AuditEntry, Jurisdiction, LoginSession
 from geo_service.store.queries import jurisdiction_level
 
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
@@ -107,11 +107,18 @@ def list_accounts(engine: Engine) -> list[dict[str, Any]]:
 
 
 def disable_account(engine: Engine, name: str) -> None:
-    """Disable an account: its key stops working at once in this process (others: seconds)."""
+    """Disable an account and revoke its log-in sessions: its key and sessions stop working
+    at once in this process (in others within the cache's 5 s)."""
     with engine.begin() as conn:
         done = conn.execute(update(Account).where(Account.name == name).values(active=False))
-    if done.rowcount == 0:
-        raise NotFoundError(f"no account named {name!r}")
+        if done.rowcount == 0:
+            raise NotFoundError(f"no account named {name!r}")
+        conn.execute(
+            update(LoginSession)
+            .where(LoginSession.account_id.in_(select(Account.id).where(Account.name == name)),
+                   LoginSession.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )  # fmt: skip
     _CACHE.clear()
 
 
@@ -144,24 +151,63 @@ class _KeyCache:
 _CACHE = _KeyCache()
 
 
-def authenticate(engine: Engine, key: str | None, address: str | None = None) -> Caller:
-    """The caller a key names; anonymous without one; 401 for a wrong or disabled key."""
+def forget_cached_credentials() -> None:
+    """Drop every cached key and session lookup, so that what was just revoked stops
+    working at once in this process (other processes forget within the cache's 5 s)."""
+    _CACHE.clear()
+
+
+def authenticate(
+    engine: Engine, key: str | None, address: str | None = None, *, session: bool = False
+) -> Caller:
+    """The caller a key names, or with ``session`` the caller a log-in session's token
+    names (:mod:`geo_service.sessions`); anonymous without one; 401 for a wrong or disabled
+    key and for an unknown, expired or revoked session."""
     if not key:
         return Caller(address=address)
     digest = hash_key(key)
-    cache_key = (str(engine.url), digest)
+    cache_key = (str(engine.url), f"session:{digest}" if session else digest)
     known, caller = _CACHE.get(cache_key)
     if not known:
-        with engine.connect() as conn:
-            row = conn.execute(
-                select(Account.name, Account.role, Account.jurisdiction)
-                .where(Account.key_hash == digest, Account.active.is_(True))
-            ).first()  # fmt: skip
-        caller = None if row is None else Caller(row.name, row.role, row.jurisdiction)
-        _CACHE.put(cache_key, caller)
+        caller = (_session_caller if session else _key_caller)(engine, digest, cache_key)
     if caller is None:
-        raise AuthenticationRequiredError("the API key is not valid (unknown or disabled)")
+        what = "session has ended (expired, logged out or disabled)" if session else (
+            "API key is not valid (unknown or disabled)"
+        )  # fmt: skip
+        raise AuthenticationRequiredError(f"the {what}")
     return replace(caller, address=address)
+
+
+def _key_caller(engine: Engine, digest: str, cache_key: tuple[str, str]) -> Caller | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Account.name, Account.role, Account.jurisdiction)
+            .where(Account.key_hash == digest, Account.active.is_(True))
+        ).first()  # fmt: skip
+    caller = None if row is None else Caller(row.name, row.role, row.jurisdiction)
+    _CACHE.put(cache_key, caller)
+    return caller
+
+
+def _session_caller(engine: Engine, digest: str, cache_key: tuple[str, str]) -> Caller | None:
+    """The account of a live session (not revoked, not expired, account active); cached
+    only while it has longer to live than the cache keeps it."""
+    now = _now()
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Account.name, Account.role, Account.jurisdiction, LoginSession.expires_at)
+            .join(Account, Account.id == LoginSession.account_id)
+            .where(LoginSession.token_hash == digest, LoginSession.revoked_at.is_(None),
+                   LoginSession.expires_at > now, Account.active.is_(True))
+        ).first()  # fmt: skip
+    if row is None:
+        _CACHE.put(cache_key, None)
+        return None
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+    caller = Caller(row.name, row.role, row.jurisdiction)
+    if (expires - now).total_seconds() > _CACHE.ttl_s:
+        _CACHE.put(cache_key, caller)
+    return caller
 
 
 class _Divisions:

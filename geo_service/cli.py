@@ -241,11 +241,20 @@ def serve(
         migrate(engine)
     engine.dispose()
     host, port = host or settings.host, port or settings.port
+    options = server_options(settings)
     if workers > 1:
         uvicorn.run("geo_service.app:app_from_environment", factory=True, workers=workers,
-                    host=host, port=port)  # fmt: skip
+                    host=host, port=port, **options)  # fmt: skip
         return
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port, **options)
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options besides the address: logs with secrets redacted
+    (:mod:`geo_service.log_redaction`)."""
+    from geo_service.log_redaction import server_log_config
+
+    return {"log_config": server_log_config()}
 
 
 @app.command()

@@ -123,9 +123,9 @@ OTHER_STATUSES: Final = {
     "kde_tilejson": {304: "The client's copy is current (ETag)"},
     "tilejson": {304: "The client's copy is current (ETag)"},
     "kde_legend": {304: "The client's copy is current (ETag)"},
-    "logout": {303: "Session cookie cleared; to the landing page"},
-    "login": {303: "Session cookie set; to `next`"},
-    "login_form": {303: "Session cookie set; to `next`"},
+    "logout": {303: "Session revoked and its cookie cleared; to the landing page"},
+    "logout_post": {303: "Session revoked and its cookie cleared; to the landing page"},
+    "login_form": {303: "Session started (its cookie set); to `next`"},
 }
 #: Answers besides the errors' with a JSON body: operationId → status → (why, schema name).
 JSON_STATUSES: Final[dict[str, dict[int, tuple[str, str]]]] = {
@@ -155,7 +155,7 @@ FILTER_FORMATS: Final[dict[str, dict[str, str]]] = {
     "end": {"format": "date"},
 }
 #: Error answers that are pages, not JSON (the browser log-in form).
-HTML_ERRORS: Final = {"login_form": (400,)}
+HTML_ERRORS: Final = {"login": (400,), "login_form": (400,)}
 
 
 def _content(media: str, schema_name: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from geo_service.access import authenticate, read_audit, require_role
 from geo_service.api.dependencies import (
@@ -20,6 +21,7 @@ from geo_service.api.dependencies import (
     get_engine,
 )
 from geo_service.audit_log import AuditLog
+from geo_service.sessions import SESSION_TTL, end_session, start_session
 
 router = APIRouter()
 _FORM = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
@@ -37,47 +39,74 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+#: The answer to a key in the address: refused, and the key treated as seen.
+_KEY_IN_URL = (
+    '<p style="color:#b00">密钥只能通过表单提交，不能写在网址里；'
+    "网址会留在服务器日志和浏览器历史中，如密钥可能已被他人看到，请更换。 "
+    "The key is taken by this form only (POST), never in the address: addresses stay "
+    "in server logs and browser history. If the key may have been seen, ask for a new "
+    "one.</p>"
+)
+
+
 def _logged_in(request: Request, engine: Engine, key: str, target: str | None) -> Response:
+    """Check the key (401 if wrong) and start a session: the cookie carries its token."""
     address = request.client.host if request.client else None
-    authenticate(engine, key, address)  # 401 for a wrong key
+    caller = authenticate(engine, key, address)  # 401 for a wrong key
+    token = start_session(engine, caller)
     response = RedirectResponse(_safe_next(target), status_code=303)
     secure = request.url.scheme == "https"
-    response.set_cookie(SESSION_COOKIE, key, httponly=True, samesite="lax", secure=secure,
-                        max_age=12 * 3600, path="/")  # fmt: skip
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure,
+                        max_age=int(SESSION_TTL.total_seconds()), path="/")  # fmt: skip
     return response
 
 
 @router.get("/login", operation_id="login", response_class=HTMLResponse, response_model=None)
 def login(
     request: Request,
-    api_key: str | None = Query(None, description="the account's API key"),
     next: str | None = Query(None, description="where to go after logging in (a path)"),
-    engine: Engine = Depends(get_engine),
 ) -> Response:
-    """With ``api_key``: set the HttpOnly session cookie and go to ``next``; else a form."""
-    if api_key:
-        return _logged_in(request, engine, api_key, next)
-    return HTMLResponse(_FORM.format(error="", next=escape(_safe_next(next))))
+    """The log-in form, which posts the key to ``POST /login``. A key in the address
+    (``?api_key=``) is refused with the form (400), never echoed: keys are not taken in
+    URLs, which servers log and browsers keep."""
+    target = escape(_safe_next(next))
+    if "api_key" in request.query_params:
+        return HTMLResponse(_FORM.format(error=_KEY_IN_URL, next=target), 400)
+    return HTMLResponse(_FORM.format(error="", next=target))
 
 
 @router.post("/login", operation_id="login_form", response_class=HTMLResponse, response_model=None)
 async def login_form(request: Request, engine: Engine = Depends(get_engine)) -> Response:
-    """The log-in form's answer (``application/x-www-form-urlencoded``)."""
+    """The log-in form's answer (``application/x-www-form-urlencoded``): start a session
+    (an HttpOnly cookie) and go to ``next``."""
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (fields.get("api_key") or [""])[0]
     target = (fields.get("next") or ["/"])[0]
     if not key:
         error = '<p style="color:#b00">请输入密钥 Enter a key</p>'
         return HTMLResponse(_FORM.format(error=error, next=escape(_safe_next(target))), 400)
-    return _logged_in(request, engine, key, target)
+    # a worker thread: starting a session writes to the store
+    return await run_in_threadpool(_logged_in, request, engine, key, target)
 
 
-@router.get("/logout", operation_id="logout", response_class=Response)
-def logout() -> Response:
-    """Forget the session cookie."""
+def _logged_out(request: Request, engine: Engine) -> Response:
+    end_session(engine, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.post("/logout", operation_id="logout_post", response_class=Response)
+def logout_post(request: Request, engine: Engine = Depends(get_engine)) -> Response:
+    """End the session: revoked in the store (the cookie no longer works anywhere), and
+    the cookie cleared."""
+    return _logged_out(request, engine)
+
+
+@router.get("/logout", operation_id="logout", response_class=Response)
+def logout(request: Request, engine: Engine = Depends(get_engine)) -> Response:
+    """As ``POST /logout``, for links (the maps' 退出 link)."""
+    return _logged_out(request, engine)
 
 
 @router.get("/audit", operation_id="audit_log")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from dataclasses import dataclass
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
+from starlette.requests import HTTPConnection
 
 from geo_service.access import Caller, authenticate, scoped
 from geo_service.audit_log import AuditLog
@@ -29,26 +31,48 @@ def get_engine(request: Request) -> Engine:
 
 
 SESSION_COOKIE = "geo_session"
+#: What a malformed credential is read as: a key no account has (a 401, not anonymous).
+INVALID_KEY = "invalid"
 
 
-def api_key_of(request: Request) -> str | None:
-    """The API key of a request: ``Authorization: Bearer`` (or ``Basic`` with the key as the
-    password, for GIS clients), ``X-API-Key`` or the session cookie set by ``/login``."""
+@dataclass(frozen=True)
+class Credentials:
+    """What a request presents: an API key, or the token of a log-in session."""
+
+    secret: str
+    session: bool = False  # the session cookie set by /login (never an API key)
+
+
+def credentials_of(request: HTTPConnection) -> Credentials | None:
+    """The credentials of a request (the one place they are parsed: authentication and
+    the rate limits both read them here): ``Authorization: Bearer <key>`` (or ``Basic``
+    with the key as the password, for GIS clients), else ``X-API-Key``, else the session
+    cookie set by ``/login``; None without any."""
     headers = request.headers
     header = headers.get("authorization", "")
-    if not header:  # the usual anonymous map request: no parsing beyond this
-        key = headers.get("x-api-key")
-        return key or (request.cookies.get(SESSION_COOKIE) if "cookie" in headers else None)
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    if scheme.lower() == "basic" and token.strip():  # GIS clients: any user name, key as password
-        try:
-            _, _, password = base64.b64decode(token.strip()).decode("utf-8").partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return "invalid"  # a malformed credential is a wrong key, not anonymous
-        return password or "invalid"
-    return request.headers.get("x-api-key") or request.cookies.get(SESSION_COOKIE) or None
+    if header:
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() == "bearer" and token:
+            return Credentials(token)
+        if scheme.lower() == "basic" and token:  # GIS clients: any user name, key as password
+            return Credentials(_basic_password(token))
+    key = headers.get("x-api-key", "").strip()
+    if key:
+        return Credentials(key)
+    session = request.cookies.get(SESSION_COOKIE) if "cookie" in headers else None
+    return Credentials(session, session=True) if session else None
+
+
+def _basic_password(token: str) -> str:
+    """The password of Basic credentials; strictly decoded, so that no other spelling of
+    the same credentials (junk characters the lenient decoder skips) is accepted."""
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+        return INVALID_KEY  # a malformed credential is a wrong key, not anonymous
+    _, colon, password = decoded.partition(":")
+    return password if colon and password else INVALID_KEY
 
 
 async def get_caller(request: Request) -> Caller:
@@ -56,16 +80,22 @@ async def get_caller(request: Request) -> Caller:
     return caller_of(request)
 
 
-def caller_of(request: Request) -> Caller:
-    """The caller of a request (the one place credentials are read): anonymous without a
-    key, 401 for a wrong one. Kept on the request for the access log and rate limits."""
+def caller_of(request: HTTPConnection) -> Caller:
+    """The caller of a request (the one place credentials are checked): anonymous without
+    any, 401 for a wrong key or an ended session. Kept on the request for the access log
+    and rate limits (:func:`geo_service.limits.caller_identity` calls this first)."""
     state = request.scope.setdefault("state", {})  # what request.state wraps
     cached = state.get("caller")
     if isinstance(cached, Caller):
         return cached
     client = request.scope.get("client")
     address = client[0] if client else None
-    caller = authenticate(request.app.state.engine, api_key_of(request), address)
+    credentials = credentials_of(request)
+    if credentials is None:
+        caller = Caller(address=address)
+    else:
+        engine = request.app.state.engine
+        caller = authenticate(engine, credentials.secret, address, session=credentials.session)
     state["caller"] = caller
     return caller
 

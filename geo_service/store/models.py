@@ -285,6 +285,23 @@ class Account(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LoginSession(Base):
+    """A browser's log-in: the cookie carries a random token, the store only its SHA-256.
+
+    A session ends when it expires (12 h after log-in), when it is revoked (``/logout``)
+    or when its account is disabled (every session of the account is revoked)."""
+
+    __tablename__ = "login_sessions"
+    __table_args__ = (Index("ix_login_sessions_account_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEntry(Base):
     """One access to point records or one draw: who, when, what and with which parameters."""
 

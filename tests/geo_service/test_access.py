@@ -133,18 +133,36 @@ def test_point_reads_are_audited_and_only_admins_read_the_log(
     assert log[0]["records"] == 7
 
 
-def test_browser_login_sets_an_http_only_cookie(app_and_keys) -> None:  # type: ignore[no-untyped-def]
+def test_browser_login_posts_the_key_and_sets_an_http_only_session_cookie(app_and_keys) -> None:  # type: ignore[no-untyped-def]
+    client, keys = app_and_keys
+    browser = TestClient(client.app)
+    answer = browser.post("/login", data={"api_key": keys["county"], "next": "/maps/hexagons"},
+                          follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303 and answer.headers["location"] == "/maps/hexagons"
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "max-age=43200" in cookie
+    assert keys["county"].lower() not in cookie  # the cookie names a session, not the key
+    assert browser.get("/collections/cases/items?limit=1").status_code == 200  # by the cookie
+    elsewhere = browser.post("/login", data={"api_key": keys["county"], "next": "//evil.example/"},
+                             follow_redirects=False)  # fmt: skip
+    assert elsewhere.headers["location"] == "/"
+    wrong = TestClient(client.app).post("/login", data={"api_key": "gs_wrong"})
+    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+
+
+def test_a_key_in_the_login_address_is_refused_and_never_echoed(app_and_keys) -> None:  # type: ignore[no-untyped-def]
     client, keys = app_and_keys
     browser = TestClient(client.app)
     answer = browser.get(f"/login?api_key={keys['county']}&next=/maps/hexagons",
                          follow_redirects=False)  # fmt: skip
-    assert answer.status_code == 303 and answer.headers["location"] == "/maps/hexagons"
-    assert "httponly" in answer.headers["set-cookie"].lower()
-    assert browser.get("/collections/cases/items?limit=1").status_code == 200  # by the cookie
-    elsewhere = browser.get(f"/login?api_key={keys['county']}&next=//evil.example/",
-                            follow_redirects=False)  # fmt: skip
-    assert elsewhere.headers["location"] == "/"
-    assert TestClient(client.app).get("/login?api_key=gs_wrong").status_code == 401
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+    assert keys["county"] not in answer.text
+    assert 'method="post"' in answer.text and 'value="/maps/hexagons"' in answer.text
+    assert "set-cookie" not in answer.headers
+    assert browser.get("/collections/cases/items?limit=1").status_code == 401  # not logged in
+    form = browser.get("/login?next=/maps/hexagons")
+    assert form.status_code == 200 and 'action="/login"' in form.text
 
 
 def test_users_and_audit_commands(

@@ -99,9 +99,13 @@ def _watch(browser: Any, live_server: LiveServer) -> Iterator[Watched]:
             seen.errors.append(f"HTTP {response.status} {response.url}")
 
     context.route("**/*", route)
-    # log in as a person would: /login sets the HttpOnly session cookie the maps and tiles use
-    landed = page.goto(f"{live_server.url}/login?api_key={live_server.api_key}&next=/maps/hexagons")
-    assert landed is not None and urlsplit(landed.url).path == "/maps/hexagons"
+    # log in as a person would: the form at /login posts the key and the answer sets the
+    # HttpOnly session cookie the maps and tiles use
+    page.goto(f"{live_server.url}/login?next=/maps/hexagons")
+    page.fill("input[name=api_key]", live_server.api_key)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert urlsplit(page.url).path == "/maps/hexagons"
     cookies = {c["name"]: c for c in context.cookies()}
     assert cookies["geo_session"]["httpOnly"]
     seen.requests.clear()
