@@ -250,11 +250,14 @@ def serve(
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options besides the address: logs with secrets redacted
-    (:mod:`geo_service.log_redaction`)."""
+    """uvicorn's options besides the address: ``X-Forwarded-*`` believed only from the
+    proxies of ``GEO_TRUSTED_PROXIES`` (uvicorn's own default trusts any on loopback),
+    and logs with secrets redacted (:mod:`geo_service.log_redaction`)."""
     from geo_service.log_redaction import server_log_config
 
-    return {"log_config": server_log_config()}
+    proxies = settings.trusted_proxy_list
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies,
+            "log_config": server_log_config()}  # fmt: skip
 
 
 @app.command()

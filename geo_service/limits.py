@@ -1,16 +1,14 @@
 """Limits on what one request may ask: query length, body size, bbox area and request rate.
 
 :class:`RequestLimits` and :class:`RateLimits` are pure ASGI middleware: a request
-within its limits pays a few comparisons, a hash and a clock read, and nothing is
-buffered. Their refusals are the service's JSON errors ``{"code", "description"}``,
-built here from the one error table (:mod:`geo_service.errors`), since exception
-handlers do not run for middleware.
+within its limits pays a few comparisons, its caller's authentication (cached, and kept
+for its route) and a clock read, and nothing is buffered. Their refusals are the
+service's JSON errors ``{"code", "description"}``, built here from the one error table
+(:mod:`geo_service.errors`), since exception handlers do not run for middleware.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import math
 import time
 from collections import OrderedDict
@@ -18,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geo_service.api.dependencies import SESSION_COOKIE
+from geo_service.api.dependencies import caller_of
 from geo_service.errors import (
     BadFilterError,
     QueryTooLongError,
@@ -182,46 +182,24 @@ class TokenBuckets:
 
 
 def caller_identity(scope: Scope) -> str:
-    """Whom a request is counted against: its API key (``Authorization: Bearer``, the
-    password of ``Basic``, ``X-API-Key`` or the log-in cookie, in that order, as
-    :func:`geo_service.api.dependencies.api_key_of` reads them), SHA-256 hashed so no
-    key is kept in memory; without one, its client address."""
-    found: dict[bytes, bytes] = {}
-    for name, value in scope.get("headers", ()):
-        if name in (b"authorization", b"x-api-key", b"cookie"):
-            found.setdefault(name, value)
-    credential = _authorization_key(found.get(b"authorization", b"")) or (
-        found.get(b"x-api-key", b"").strip() or _session_key(found.get(b"cookie", b""))
-    )
-    if credential:
-        return "key:" + hashlib.sha256(credential).hexdigest()
+    """Whom a request is counted against: its account when its credentials authenticate
+    (:func:`geo_service.api.dependencies.caller_of`, the one reading of credentials, so
+    every spelling of a key and every log-in session of the account share one count);
+    else its client address, an unknown, disabled or malformed key included. The client
+    address is the peer's, or what a trusted proxy forwarded (``GEO_TRUSTED_PROXIES``)."""
+    caller = None
+    if any(name in _CREDENTIAL_HEADERS for name, _ in scope.get("headers", ())):
+        try:
+            caller = caller_of(HTTPConnection(scope))  # kept on the request for its route
+        except (ServiceError, SQLAlchemyError):  # a wrong key; the route answers it
+            caller = None
+    if caller is not None and caller.authenticated:
+        return f"account:{caller.name}"
     client = scope.get("client")
     return f"addr:{client[0] if client else 'unknown'}"
 
 
-def _authorization_key(value: bytes) -> bytes:
-    """The key of a Bearer token, or the password of Basic credentials (GIS clients)."""
-    scheme, _, token = value.strip().partition(b" ")
-    token = token.strip()
-    if scheme.lower() == b"bearer":
-        return token
-    if scheme.lower() == b"basic" and token:
-        try:
-            _, _, password = base64.b64decode(token, validate=True).partition(b":")
-        except ValueError:
-            return token  # malformed: still one caller
-        return password or token
-    return b""
-
-
-def _session_key(cookie: bytes) -> bytes:
-    """The key held by the log-in cookie, if the request carries it."""
-    prefix = SESSION_COOKIE.encode() + b"="
-    for part in cookie.split(b";"):
-        part = part.strip()
-        if part.startswith(prefix):
-            return part[len(prefix) :].strip(b'" ')
-    return b""
+_CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"cookie"})
 
 
 @dataclass
@@ -237,11 +215,18 @@ class RateLimits:
 
     Tiles and static assets (:data:`TILE_PREFIXES`) are counted in buckets of their
     own with the tile limit; everything else in the API buckets; ``/healthz`` never.
+    Callers are told apart by ``identify`` (:func:`caller_identity`).
     """
 
-    def __init__(self, app: ASGIApp, state: RateLimitState) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: RateLimitState,
+        identify: Callable[[Scope], str] = caller_identity,
+    ) -> None:
         self.app = app
         self.state = state
+        self.identify = identify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -249,12 +234,12 @@ class RateLimits:
             tiles = path.startswith(TILE_PREFIXES)
             buckets = self.state.tiles if tiles else self.state.api
             if buckets is not None and path not in UNLIMITED_PATHS:
-                wait = buckets.take(caller_identity(scope))
+                wait = buckets.take(self.identify(scope))
                 if wait > 0.0:
                     retry = max(1, math.ceil(wait))
                     kind = "tile and static" if tiles else "API"
                     error = RateLimitedError(
-                        f"too many {kind} requests from this API key or address; "
+                        f"too many {kind} requests from this account or address; "
                         f"at most {60 * buckets.rate_per_s:g} a minute: retry in {retry} s"
                     )
                     response = error_response(error, {"Retry-After": str(retry)})

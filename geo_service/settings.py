@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,6 +92,31 @@ class Settings(BaseSettings):
     tile_rate_limit_burst: int = Field(
         1200, ge=1, description="Tile and static requests a caller may make at once"
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Addresses (IPs or networks, comma-separated) of the reverse proxies "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed: the client address the "
+        "rate limits count and the audit log records, and https for the session cookie. "
+        "Empty (the default): none, the client is the connection's peer",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for address in split_list(value):
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted proxy {address!r} is not an IP address or network"
+                ) from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """``trusted_proxies`` as a list."""
+        return split_list(self.trusted_proxies)
+
     draw_exclude_days: int = Field(
         365,
         ge=0,
@@ -149,6 +175,17 @@ class Settings(BaseSettings):
     def risk_tier_quantiles(self) -> tuple[float, float]:
         """``risk_tiers`` as numbers: (high, medium)."""
         return _quantiles(self.risk_tiers)
+
+
+def split_list(text: str) -> list[str]:
+    """The items of a comma-separated setting, stripped, empty ones left out.
+
+    Examples
+    --------
+    >>> split_list(" 10.0.0.1, ,10.0.0.0/8 ")
+    ['10.0.0.1', '10.0.0.0/8']
+    """
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _quantiles(text: str) -> tuple[float, float]:

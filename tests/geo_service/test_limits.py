@@ -1,5 +1,5 @@
 """Request limits: query length (414), body size (413, declared or streamed) and the rate
-limits per API key and per address (429 with Retry-After), on their own and in the app.
+limits per account and per address (429 with Retry-After), on their own and in the app.
 
 Time is a fake clock driven by the tests: nothing sleeps.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +18,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.types import Message, Receive, Scope, Send
 
+from geo_service.access import add_account
 from geo_service.app import create_app
+from geo_service.cli import server_options
 from geo_service.limits import (
     RateLimits,
     RateLimitState,
@@ -103,21 +105,60 @@ def _scope(headers: dict[str, str] | None = None, client: str = "10.0.0.1") -> S
     return {"type": "http", "path": "/", "headers": raw, "client": (client, 5000)}
 
 
-def test_identity_is_the_hashed_credential_else_the_address() -> None:
-    digest = hashlib.sha256(b"gs_secret").hexdigest()
-    assert caller_identity(_scope({"Authorization": "Bearer gs_secret"})) == f"key:{digest}"
-    assert caller_identity(_scope({"Authorization": "bearer  gs_secret "})) == f"key:{digest}"
-    assert caller_identity(_scope({"X-API-Key": "gs_secret"})) == f"key:{digest}"
-    basic = base64.b64encode(b"qgis:gs_secret").decode()
-    assert caller_identity(_scope({"Authorization": f"Basic {basic}"})) == f"key:{digest}"
-    cookie = {"Cookie": "lang=zh; geo_session=gs_secret; theme=dark"}
-    assert caller_identity(_scope(cookie)) == f"key:{digest}"
-    both = {"X-API-Key": "gs_other", "Authorization": "Bearer gs_secret"}
-    assert caller_identity(_scope(both)) == f"key:{digest}"  # Authorization first, as auth
-    assert caller_identity(_scope({"Authorization": "Digest abc"})) == "addr:10.0.0.1"
-    assert caller_identity(_scope({"Cookie": "lang=zh"})) == "addr:10.0.0.1"
-    assert caller_identity(_scope(client="192.0.2.7")) == "addr:192.0.2.7"
+@pytest.fixture
+def app_and_keys(sqlite_only_store: Engine) -> tuple[Any, dict[str, str]]:
+    """An app (limits off: its buckets are driven by the tests) and the keys of two
+    accounts by their names."""
+    tag = next(_ACCOUNTS)
+    keys = {name: add_account(sqlite_only_store, name, "gis", "450000")
+            for name in (f"limits-a-{tag}", f"limits-b-{tag}")}  # fmt: skip
+    settings = Settings(database_url=_url(sqlite_only_store), rate_limit_per_minute=0,
+                        tile_rate_limit_per_minute=0)  # fmt: skip
+    return create_app(settings), keys
+
+
+_ACCOUNTS = itertools.count()
+
+
+def _basic(password: str, user: str = "qgis") -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_identity_is_the_account_else_the_address(app_and_keys: tuple[Any, dict[str, str]]) -> None:
+    app, keys = app_and_keys
+    (name, key), (_, other_key) = keys.items()
+    account = f"account:{name}"
+
+    def identity(headers: dict[str, str] | None = None, client: str = "10.0.0.1") -> str:
+        return caller_identity({**_scope(headers, client), "app": app})
+
+    # every spelling of the key, and a log-in session of its account, is the account
+    assert identity({"Authorization": f"Bearer {key}"}) == account
+    assert identity({"Authorization": f"bearer  {key} "}) == account
+    assert identity({"X-API-Key": key}) == account
+    assert identity({"Authorization": _basic(key)}) == account
+    assert identity({"Authorization": _basic(key, user="other")}, client="10.9.9.9") == account
+    browser = TestClient(app)
+    assert browser.post("/login", data={"api_key": key}, follow_redirects=False).status_code == 303
+    session = browser.cookies["geo_session"]
+    assert identity({"Cookie": f"lang=zh; geo_session={session}; theme=dark"}) == account
+    assert identity({"Authorization": f"Bearer {other_key}"}) not in (account, "addr:10.0.0.1")
+    # an unknown, malformed or mangled key counts against the address, as anonymous does
+    assert identity({"Authorization": "Bearer gs_unknown"}) == "addr:10.0.0.1"
+    assert identity({"X-API-Key": "gs_unknown"}, client="192.0.2.7") == "addr:192.0.2.7"
+    assert identity({"Authorization": "Basic !!notbase64"}) == "addr:10.0.0.1"
+    assert identity({"Cookie": f"geo_session={key}"}) == "addr:10.0.0.1"  # a key is no session
+    assert identity({"Authorization": "Digest abc"}) == "addr:10.0.0.1"
+    assert identity({"Cookie": "lang=zh"}) == "addr:10.0.0.1"
+    assert identity(client="192.0.2.7") == "addr:192.0.2.7"
     assert caller_identity({"type": "http", "headers": []}) == "addr:unknown"
+
+
+def _junk_variants(password: str) -> list[str]:
+    """Basic credentials of ``password`` with characters the lenient base64 decoder skips."""
+    encoded = base64.b64encode(f"qgis:{password}".encode()).decode()
+    return [f"Basic {encoded[:i]}{junk}{encoded[i:]}"
+            for i, junk in ((4, "!"), (8, "*"), (12, "."), (16, "\\"), (20, "$"))]  # fmt: skip
 
 
 # --- the middleware alone, driven as an ASGI server would ----------------------------------
@@ -196,7 +237,11 @@ def test_a_declared_body_past_the_limit_is_refused_before_the_app_runs() -> None
 def test_the_rate_middleware_counts_per_caller_and_tiles_apart() -> None:
     clock = FakeClock()
     state = RateLimitState(api=TokenBuckets(60, 1, clock), tiles=TokenBuckets(60, 2, clock))
-    app = RateLimits(_body_length_app, state)
+
+    def identify(scope: Scope) -> str:  # a stand-in for the accounts
+        return dict(scope["headers"]).get(b"x-api-key", b"anonymous").decode()
+
+    app = RateLimits(_body_length_app, state, identify=identify)
     assert _call(app, [b""])[0] == 200
     status, headers, body = _call(app, [b""])
     assert status == 429 and headers["retry-after"] == "1"
@@ -249,21 +294,116 @@ def test_the_burst_passes_then_429_with_retry_after_until_a_token_refills(
     assert client.get("/").status_code == 429
 
 
-def test_other_keys_and_addresses_keep_their_own_allowance(
-    limited: tuple[Any, FakeClock],
+def test_other_accounts_and_addresses_keep_their_own_allowance(
+    limited: tuple[Any, FakeClock], sqlite_only_store: Engine
 ) -> None:
     app, _ = limited
+    tag = next(_ACCOUNTS)
+    key_a, key_b = (add_account(sqlite_only_store, f"limited-{who}-{tag}", "gis", "450000")
+                    for who in ("a", "b"))  # fmt: skip
     first, second = _client(app, "10.0.0.1"), _client(app, "10.0.0.2")
     for _ in range(3):
         first.get("/")
     assert first.get("/").status_code == 429
     assert second.get("/").status_code == 200
-    key_a = {"X-API-Key": "gs_key_a"}
-    statuses = [first.get("/", headers=key_a).status_code for _ in range(4)]
+    statuses = [first.get("/", headers={"X-API-Key": key_a}).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    # the same key as a Bearer token is the same caller; another key is not
-    assert first.get("/", headers={"Authorization": "Bearer gs_key_a"}).status_code == 429
-    assert first.get("/", headers={"X-API-Key": "gs_key_b"}).status_code == 200
+    # the same key as a Bearer token or Basic password, from anywhere, is the same account
+    assert first.get("/", headers={"Authorization": f"Bearer {key_a}"}).status_code == 429
+    assert second.get("/", headers={"Authorization": _basic(key_a)}).status_code == 429
+    assert first.get("/", headers={"X-API-Key": key_b}).status_code == 200
+
+
+def test_junk_in_basic_credentials_buys_no_allowance(
+    limited: tuple[Any, FakeClock], sqlite_only_store: Engine
+) -> None:
+    app, _ = limited
+    key = add_account(sqlite_only_store, f"junk-{next(_ACCOUNTS)}", "gis", "450000")
+    client = _client(app, "10.0.0.3")
+    points = "/collections/cases/items?limit=1"  # needs an account
+    statuses = [client.get(points, headers={"Authorization": _basic(key)}).status_code
+                for _ in range(4)]  # fmt: skip
+    assert statuses == [200, 200, 200, 429]
+    # each mangled spelling was once a fresh bucket that still authenticated; now it does
+    # not authenticate, and counts against the address
+    answers = [client.get(points, headers={"Authorization": v}) for v in _junk_variants(key)]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429, 429]
+    assert answers[0].json()["code"] == "authentication_required"
+
+
+def test_rotating_x_forwarded_for_buys_no_allowance(limited: tuple[Any, FakeClock]) -> None:
+    app, _ = limited
+    client = _client(app, "127.0.0.1")
+    statuses = [client.get("/", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                for i in range(5)]  # fmt: skip
+    assert statuses == [200, 200, 200, 429, 429]
+
+
+def _served(app: Any, settings: Settings) -> Any:
+    """``app`` as uvicorn serves it with the options of `geo-service serve`."""
+    import uvicorn
+
+    config = uvicorn.Config(app, **{k: v for k, v in server_options(settings).items()
+                                    if k != "log_config"}, log_config=None)  # fmt: skip
+    config.load()
+    return config.loaded_app
+
+
+def test_x_forwarded_for_is_believed_only_from_the_trusted_proxies(
+    limited: tuple[Any, FakeClock],
+) -> None:
+    app, _ = limited
+    settings: Settings = app.state.settings
+    assert settings.trusted_proxies == "" and server_options(settings)["proxy_headers"] is False
+    # by default (uvicorn alone would trust any proxy on loopback) a rotated header is
+    # nobody's address: the peer is counted
+    served = TestClient(_served(app, settings), client=("127.0.0.1", 5000))
+    statuses = [served.get("/", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                for i in range(4)]  # fmt: skip
+    assert statuses == [200, 200, 200, 429]
+    # from a trusted proxy the forwarded client is counted; from another peer, the peer
+    trusted = settings.model_copy(update={"trusted_proxies": "10.0.0.0/8"})
+    assert server_options(trusted)["proxy_headers"] is True
+    behind = _served(app, trusted)
+    proxy = TestClient(behind, client=("10.1.2.3", 5000))
+    assert [proxy.get("/", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            for i in range(4)] == [200, 200, 200, 200]  # fmt: skip
+    stranger = TestClient(behind, client=("192.0.2.50", 5000))
+    assert [stranger.get("/", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            for i in range(10, 14)] == [200, 200, 200, 429]  # fmt: skip
+
+
+def test_serve_runs_uvicorn_with_the_proxy_and_logging_options(
+    sqlite_only_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app as cli
+    from geo_service.settings import get_settings
+
+    runs: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))
+    monkeypatch.setenv("GEO_DATABASE_URL", _url(sqlite_only_store))
+    for proxies, expected in (("", (False, [])), ("10.0.0.5, 10.1.0.0/16", (True, ["10.0.0.5",
+                                                                               "10.1.0.0/16"]))):  # fmt: skip
+        monkeypatch.setenv("GEO_TRUSTED_PROXIES", proxies)
+        get_settings.cache_clear()
+        try:
+            done = CliRunner().invoke(cli, ["serve", "--port", "8123"])
+        finally:
+            get_settings.cache_clear()
+        assert done.exit_code == 0, done.output
+        options = runs.pop()
+        assert (options["proxy_headers"], options["forwarded_allow_ips"]) == expected
+        handlers = options["log_config"]["handlers"]
+        assert all("redact_secrets" in h["filters"] for h in handlers.values())
+
+
+def test_a_trusted_proxy_must_be_an_address() -> None:
+    with pytest.raises(ValueError, match="not an IP address"):
+        Settings(trusted_proxies="proxy.example")
+    assert Settings(trusted_proxies=" 10.0.0.1 ,::1").trusted_proxy_list == ["10.0.0.1", "::1"]
 
 
 def test_tiles_and_static_files_count_apart_and_healthz_never(
