@@ -25,6 +25,7 @@ from geo_service.api import (
     tiles,
     uploads,
 )
+from geo_service.api.security_headers import add_security_headers
 from geo_service.api.unexpected import unexpected_error
 from geo_service.audit_log import AuditLog
 from geo_service.errors import HTTP_STATUS, describe, http_status_for
@@ -69,7 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error)  # a fault: logged, an opaque id
 
     app.add_middleware(GZipMiddleware, minimum_size=1000)
-    add_limits(app, settings)  # outermost: size, query length and rate before anything else
+    add_limits(app, settings)  # size, query length and rate before anything else
+    add_security_headers(app, settings)  # outermost: CSP and the rest on every answer; CORS
     for module in (features, tiles, downloads, maps, stats, accounts, uploads, draws, plans):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

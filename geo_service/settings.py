@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,6 +100,11 @@ class Settings(BaseSettings):
         "rate limits count and the audit log records, and https for the session cookie. "
         "Empty (the default): none, the client is the connection's peer",
     )
+    cors_origins: str = Field(
+        "",
+        description="Origins (scheme://host[:port], comma-separated) whose browser scripts "
+        "may call the API with a key (CORS); empty (the default): no cross-origin access",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -112,10 +118,26 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in split_list(value):
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or (
+                parts.path not in ("", "/") or parts.query or parts.fragment
+            ):  # fmt: skip
+                raise ValueError(f"CORS origin {origin!r} is not scheme://host[:port]")
+        return value
+
     @property
     def trusted_proxy_list(self) -> list[str]:
         """``trusted_proxies`` as a list."""
         return split_list(self.trusted_proxies)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """``cors_origins`` as a list (without a trailing slash, as browsers send them)."""
+        return [origin.rstrip("/") for origin in split_list(self.cors_origins)]
 
     draw_exclude_days: int = Field(
         365,

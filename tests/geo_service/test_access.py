@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -189,3 +190,113 @@ def test_users_and_audit_commands(
     audit = runner.invoke(cli, ["audit", "--limit", "5"])
     assert audit.exit_code == 0
     get_settings.cache_clear()
+
+
+# --- security headers and CORS ---------------------------------------------------------------
+
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _assert_secured(answer: Any, framed_by_self: bool = False) -> None:
+    headers = answer.headers
+    ancestors = "'self'" if framed_by_self else "'none'"
+    expected = CSP.removesuffix("'none'") + ancestors
+    assert headers["content-security-policy"] == expected, answer.url
+    assert headers["x-frame-options"] == ("SAMEORIGIN" if framed_by_self else "DENY")
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_every_answer_carries_the_security_headers(app_and_keys) -> None:  # type: ignore[no-untyped-def]
+    client, keys = app_and_keys
+    answers = [
+        client.get("/healthz"),  # JSON
+        client.get("/", headers={"Accept": "text/html"}),  # the landing page
+        client.get("/login"),  # the form
+        client.get("/login?api_key=gs_x"),  # a 400 page
+        client.get(POINT_ROUTES[0]),  # a 401
+        client.get("/no/such/path"),  # a 404
+        client.get("/static/maps/geo-maps.js"),  # a static file
+        client.get("/docs"),  # Swagger UI
+        client.post("/login", data={"api_key": keys["county"]}, follow_redirects=False),  # 303
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 400, 401, 404, 200, 200, 303]
+    for answer in answers:
+        _assert_secured(answer)
+    # the limits answer before any route: their 429 too
+    url = client.app.state.settings.database_url
+    limited = TestClient(create_app(Settings(database_url=url, rate_limit_per_minute=1,
+                                             rate_limit_burst=1)))  # fmt: skip
+    limited.get("/")
+    refused = limited.get("/")
+    assert refused.status_code == 429
+    _assert_secured(refused)
+
+
+def test_the_map_pages_load_nothing_the_policy_forbids(app_and_keys) -> None:  # type: ignore[no-untyped-def]
+    """The maps are framed by the landing page (same origin) and by nothing else; every
+    script and style they name comes from the service, and their inline scripts and
+    styles (Folium's) are what 'unsafe-inline' is there for."""
+    import re
+
+    client, keys = app_and_keys
+    page = client.get("/maps/hexagons", headers=_as(keys, "admin"))
+    assert page.status_code == 200
+    _assert_secured(page, framed_by_self=True)
+    html = page.text
+    sources = re.findall(r'<(?:script|link|img|iframe)[^>]*?(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith("/") and not s.startswith("//") for s in sources)
+    assert re.search(r"<script>\s*\S", html)  # inline scripts: 'unsafe-inline' is needed
+    landing = client.get("/", headers={"Accept": "text/html"}).text
+    assert '<iframe src="/maps/heatmap"' in landing  # why the maps may be framed by 'self'
+
+
+def test_a_basemap_host_is_allowed_for_images_only(sample_store: SampleStore) -> None:
+    url = sample_store.engine.url.render_as_string(hide_password=False)
+    settings = Settings(database_url=url, basemap_url="https://t{s}.tiles.example/{z}/{x}/{y}.png")
+    policy = TestClient(create_app(settings)).get("/healthz").headers["content-security-policy"]
+    directives = dict(d.split(" ", 1) for d in policy.split("; "))
+    assert directives["img-src"] == "'self' data: https://*.tiles.example"
+    assert all("tiles.example" not in v for k, v in directives.items() if k != "img-src")
+
+
+def test_cors_is_off_unless_origins_are_named(sample_store: SampleStore) -> None:
+    url = sample_store.engine.url.render_as_string(hide_password=False)
+    preflight = {"Origin": "https://gis.example.gov.cn", "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "Authorization"}  # fmt: skip
+    closed = TestClient(create_app(Settings(database_url=url)))
+    assert (
+        "access-control-allow-origin"
+        not in closed.options("/collections", headers=preflight).headers
+    )
+    plain = closed.get("/collections", headers={"Origin": "https://gis.example.gov.cn"})
+    assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
+
+    settings = Settings(
+        database_url=url, cors_origins="https://gis.example.gov.cn/, http://localhost:8080"
+    )
+    opened = TestClient(create_app(settings))
+    allowed = opened.options("/collections", headers=preflight)
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://gis.example.gov.cn"
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in allowed.headers  # keys, not cookies
+    _assert_secured(allowed)
+    other = opened.options("/collections", headers={**preflight, "Origin": "https://evil.example"})
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+    simple = opened.get("/collections", headers={"Origin": "https://gis.example.gov.cn"})
+    assert simple.headers["access-control-allow-origin"] == "https://gis.example.gov.cn"
+    assert (
+        "access-control-allow-origin"
+        not in opened.get("/collections", headers={"Origin": "https://evil.example"}).headers
+    )
+
+
+@pytest.mark.parametrize("origins", ["*", "gis.example.gov.cn", "https://a.example/path"])
+def test_cors_origins_are_origins(origins: str) -> None:
+    with pytest.raises(ValueError, match="CORS origin"):
+        Settings(cors_origins=origins)
