@@ -106,12 +106,14 @@ def ingest(
 ) -> None:
     """Load a file; prints a JSON summary. Exit 0 when the file was read, even with rejects."""
     from geo_service.ingest import IngestOptions, ingest_file
+    from geo_service.ingest.readers import InputLimits
     from geo_service.store import make_engine
 
     settings = _settings()
     options = IngestOptions(kind=kind, crs=crs, rejects_path=rejects,
                             chunk_rows=settings.ingest_chunk_rows,
-                            progress=settings.progress and sys.stderr.isatty())  # fmt: skip
+                            progress=settings.progress and sys.stderr.isatty(),
+                            limits=InputLimits.from_settings(settings))  # fmt: skip
     try:
         summary = ingest_file(make_engine(settings.database_url), path, options)
     except (ServiceError, ValueError) as exc:

@@ -33,6 +33,30 @@ class Settings(BaseSettings):
         100_000, ge=1000, description="Rows processed per chunk inside one ingest transaction"
     )
     progress: bool = Field(True, description="Show a progress bar on long ingests (stderr)")
+    max_cell_chars: int = Field(
+        32_767,
+        ge=1,
+        description="Most characters one cell of an input file may hold (Excel's own limit); "
+        "a file with a longer cell is refused (bad_input_file)",
+    )
+    max_xlsx_uncompressed_bytes: int = Field(
+        1 << 30,
+        ge=1,
+        description="Most bytes the parts of an input XLSX workbook may unpack to, as "
+        "declared and as read; a larger workbook is refused before it is parsed",
+    )
+    max_xlsx_cells: int = Field(
+        50_000_000,
+        ge=1,
+        description="Most cells (rows × columns as stored, empty cells that the sheet "
+        "lists included) an input XLSX workbook may hold",
+    )
+    max_xlsx_compression_ratio: float = Field(
+        100.0,
+        gt=1,
+        description="Most times a part of an input XLSX workbook larger than 1 MiB may "
+        "unpack beyond its compressed size (a zip bomb unpacks a thousandfold)",
+    )
     sql_echo: bool = False
     db_pool_size: int = Field(
         5, ge=1, description="Connections each process keeps open to PostgreSQL (SQLite: unused)"

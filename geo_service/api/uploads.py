@@ -25,6 +25,7 @@ from geo_service.api.dependencies import Caller, get_audit_log, get_caller, get_
 from geo_service.audit_log import AuditLog
 from geo_service.errors import InputFileError, NotFoundError
 from geo_service.ingest import KINDS, IngestOptions, ingest_file
+from geo_service.ingest.readers import InputLimits
 from geo_service.ingest.rejects import rejects_csv
 from geo_service.store.batches import read_batch, read_rejects
 
@@ -109,7 +110,9 @@ async def ingest_upload(
     data = await request.body()
     if not data:
         raise InputFileError("the request body is empty: send the file as the body")
-    options = IngestOptions(kind=kind, crs=crs, within=caller.jurisdiction, account=caller.name)
+    limits = InputLimits.from_settings(request.app.state.settings)
+    options = IngestOptions(kind=kind, crs=crs, within=caller.jurisdiction, account=caller.name,
+                            limits=limits)  # fmt: skip
     summary = await run_in_threadpool(
         _ingest_bytes, engine, data, safe_name(filename, suffix), options
     )

@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,13 @@ from geo_service.ingest import records, roster
 from geo_service.ingest.columns import SPECS, KindSpec, map_headers
 from geo_service.ingest.locate import Locator, Outcome
 from geo_service.ingest.parsing import blank, parse_amounts, parse_dates, parse_numbers
-from geo_service.ingest.readers import CarefulReadNeeded, RawTable, TableSource, open_table
+from geo_service.ingest.readers import (
+    CarefulReadNeeded,
+    InputLimits,
+    RawTable,
+    TableSource,
+    open_table,
+)
 from geo_service.ingest.rejects import rejected_frame, write_rejects_csv
 from geo_service.ingest.writer import bulk_indexes, count_rows, to_arrow, write_rows
 from geo_service.processes import pid_alive
@@ -48,6 +54,7 @@ class IngestOptions:
     source_name: str | None = None  # what the batch records as its source (default: the path)
     within: str | None = None  # adcode rows must be placed in (an uploading account's scope)
     account: str | None = None  # the uploading account, recorded with the batch
+    limits: InputLimits = field(default_factory=InputLimits)  # what a file may hold (GEO_MAX_*)
 
 
 def validate(
@@ -161,7 +168,7 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
         raise StoreNotReadyError("no boundaries loaded; run `geo-service init`")
     started = dt.datetime.now(dt.UTC)
     clock = _Stages(spec.located)
-    source = open_table(path)
+    source = open_table(path, options.limits)
     clock.lap("read")
     mapping = map_headers(spec.kind, source.headers)
     with _private_folder() as folder:

@@ -11,6 +11,13 @@ Every format is read as the chunks are consumed, so memory depends on the chunk 
 and not on the file's: CSV by pyarrow or :mod:`csv`, XLSX by openpyxl's read-only
 sheets, GeoJSON and GeoPackage as a stream of Arrow batches from OGR (pyogrio).
 :func:`read_table` and :func:`read_csv` give a whole file as one table.
+
+What a file may hold is bounded (:class:`InputLimits`, from the ``GEO_MAX_*`` settings):
+no cell longer than ``max_cell_chars``; an XLSX workbook's zip parts are checked before
+openpyxl parses any of them (declared and read sizes, compression ratio, cells, the
+bytes of any one cell's text) and its cells are counted again as they are read. A file
+beyond a limit is refused with :class:`~geo_service.errors.InputFileError`, its message
+in Chinese, then English.
 """
 
 from __future__ import annotations
@@ -20,18 +27,24 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import re
 import sys
+import zipfile
+import zlib
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from geo_service.errors import InputFileError
+
+if TYPE_CHECKING:
+    from geo_service.settings import Settings
 
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -39,6 +52,68 @@ _GEO_SUFFIXES = {".geojson", ".json", ".gpkg"}
 _BOM = b"\xef\xbb\xbf"
 _BLOCK = 1 << 20  # bytes read at a time by the scan of a CSV file
 _GEO_BATCH = 65_536  # features OGR hands over at a time (at most a chunk's)
+_RATIO_FLOOR = 1 << 20  # zip parts smaller than this unpack as they like
+_TAG_MAX = 64  # bytes after a "<" that may still be the start of a tag being looked for
+#: A cell's start tag in a worksheet part (any namespace prefix).
+_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
+#: Start and end tags of a shared string (si) or an inline string (is).
+_STRING_TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(?:si|is)[\s/>]")
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What one input file may hold; a file beyond any of these is refused.
+
+    The defaults are the settings' (``GEO_MAX_CELL_CHARS``, ``GEO_MAX_XLSX_*``).
+    """
+
+    max_cell_chars: int = 32_767  # Excel's own limit
+    max_xlsx_uncompressed_bytes: int = 1 << 30
+    max_xlsx_cells: int = 50_000_000
+    max_xlsx_compression_ratio: float = 100.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InputLimits:
+        """The limits the settings give."""
+        return cls(settings.max_cell_chars, settings.max_xlsx_uncompressed_bytes,
+                   settings.max_xlsx_cells, settings.max_xlsx_compression_ratio)  # fmt: skip
+
+    @property
+    def cell_bytes(self) -> int:
+        """Most bytes of XML one cell's text may take in a workbook part: generous (an
+        entity is up to 10 bytes for one character, rich text adds its formatting), so
+        that only the exact count of characters refuses a cell that a sheet can hold."""
+        return 64 * self.max_cell_chars + 65_536
+
+    def line_chars(self, width: int) -> int:
+        """Most characters one line of a CSV file with ``width`` columns may hold."""
+        return max(1 << 20, (width + 1) * (self.max_cell_chars + 3))
+
+
+def _refused(name: str, chinese: str, english: str) -> InputFileError:
+    """A file beyond a limit: the message in Chinese, then English."""
+    return InputFileError(f"{name}: {chinese} / {english}")
+
+
+def _cell_too_long(name: str, limit: int, row: int | None = None) -> InputFileError:
+    where_zh = f"第 {row} 行有单元格" if row is not None else "有单元格"
+    where_en = f"row {row} has a cell of" if row is not None else "a cell holds"
+    return _refused(name, f"{where_zh}超过 {limit:,} 个字符（GEO_MAX_CELL_CHARS）",
+                    f"{where_en} more than {limit:,} characters (GEO_MAX_CELL_CHARS)")  # fmt: skip
+
+
+def _too_many_cells(name: str, limit: int) -> InputFileError:
+    return _refused(
+        name, f"工作簿超过 {limit:,} 个单元格（GEO_MAX_XLSX_CELLS）",
+        f"the workbook holds more than {limit:,} cells (GEO_MAX_XLSX_CELLS)",
+    )  # fmt: skip
+
+
+def _too_large(name: str, limit: int) -> InputFileError:
+    return _refused(
+        name, f"工作簿解压后超过 {limit:,} 字节（GEO_MAX_XLSX_UNCOMPRESSED_BYTES）",
+        f"the workbook unpacks to more than {limit:,} bytes (GEO_MAX_XLSX_UNCOMPRESSED_BYTES)",
+    )  # fmt: skip
 
 
 @dataclass
@@ -231,6 +306,7 @@ class TableSource:
     careful: bool = False  # CSV: read record by record
     scan: _CsvScan | None = None
     lonlat_from_geometry: bool = False  # GIS file: lon/lat cells made from the geometry
+    limits: InputLimits = field(default_factory=InputLimits)
 
     def chunks(self, chunk_rows: int) -> Generator[RawTable, None, None]:
         """The records in chunks of at most ``chunk_rows`` (at least one chunk, maybe empty).
@@ -266,7 +342,27 @@ class TableSource:
     def _chunk(
         self, frame: pd.DataFrame, numbers: np.ndarray, malformed: np.ndarray, raw: list[list[str]]
     ) -> RawTable:
+        self._check_cells(frame, numbers, raw)
         return RawTable(self.headers, frame, numbers, malformed, raw, self.encoding, self.file_crs)
+
+    def _check_cells(self, frame: pd.DataFrame, numbers: np.ndarray, raw: list[list[str]]) -> None:
+        """Refuse the file at the first row (of this chunk) with a cell over the limit."""
+        limit = self.limits.max_cell_chars
+        over = np.zeros(len(frame), dtype=bool)
+        for position in range(frame.shape[1]):
+            column = frame.iloc[:, position]
+            try:
+                lengths = column.str.len()  # vectorised on string columns
+            except AttributeError:  # no text at all in the column
+                lengths = column.astype(object).map(len, na_action="ignore")
+            over |= lengths.fillna(0).to_numpy(dtype=np.int64) > limit
+        rows = [int(n) for n in numbers[over]]
+        good = len(frame) - len(raw)  # malformed records come last, with their raw fields
+        rows += [
+            int(numbers[good + i]) for i, f in enumerate(raw) if any(len(c) > limit for c in f)
+        ]
+        if rows:
+            raise _cell_too_long(self.path.name, limit, min(rows))
 
     # -- CSV ----------------------------------------------------------------------------
     @property
@@ -362,13 +458,14 @@ class TableSource:
         assert self.scan is not None
         width = len(self.headers)
         with self.path.open(encoding=self.scan.encoding, newline="") as fh:
-            reader = csv.reader(fh, self._dialect)
-            next(reader, None)
+            lines = _bounded_lines(fh, self.limits.line_chars(width), self.path.name)
+            reader = csv.reader(lines, self._dialect)
+            next(_csv_records(reader, self.path.name), None)
             good: list[list[str]] = []
             good_numbers: list[int] = []
             bad: list[list[str]] = []
             bad_numbers: list[int] = []
-            for number, fields in enumerate(reader, start=2):
+            for number, fields in enumerate(_csv_records(reader, self.path.name), start=2):
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue  # a blank line is a row of the sheet, but not a record
                 if len(fields) == width:
@@ -392,14 +489,17 @@ class TableSource:
         """The first sheet, row by row (openpyxl's read-only mode streams the sheet)."""
         workbook = _open_workbook(self.path)
         try:
-            rows = workbook.worksheets[0].iter_rows(values_only=True)
-            next(rows, ())
+            rows = _sheet_rows(workbook)
+            cells_read = len(next(rows, ()))
             width = len(self.headers)
             good: list[list[str]] = []
             numbers: list[int] = []
             bad: list[list[str]] = []
             bad_numbers: list[int] = []
             for number, values in enumerate(rows, start=2):
+                cells_read += len(values)  # the cells openpyxl makes, filling gaps included
+                if cells_read > self.limits.max_xlsx_cells:
+                    raise _too_many_cells(self.path.name, self.limits.max_xlsx_cells)
                 cells = [_cell_text(v) for v in values]
                 if not any(cells):
                     continue
@@ -573,17 +673,177 @@ def _open_workbook(path: Path) -> Any:
     try:
         return load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/... on bad files
-        raise InputFileError(f"{path.name}: not a readable XLSX workbook ({exc})") from exc
+        raise _unreadable_xlsx(path, exc) from exc
 
 
-def _open_csv(path: Path) -> TableSource:
+def _unreadable_xlsx(path: Path, exc: Exception) -> InputFileError:
+    return InputFileError(f"{path.name}: not a readable XLSX workbook ({exc})")
+
+
+def _sheet_rows(workbook: Any) -> Iterator[tuple[Any, ...]]:
+    """The first sheet's rows as stored: the dimension the sheet declares is not trusted
+    (a tiny file may declare a million rows of 16,384 columns for openpyxl to fill)."""
+    sheet = workbook.worksheets[0]
+    sheet.reset_dimensions()
+    return iter(sheet.iter_rows(values_only=True))
+
+
+def check_workbook(path: Path, limits: InputLimits) -> None:
+    """Check an XLSX file's zip before anything parses it, reading each XML part once in
+    blocks (bounded memory): the sizes its parts declare and the bytes they unpack to
+    (both at most ``max_xlsx_uncompressed_bytes`` in all), the compression ratio of each
+    part, the cells of its sheets and the bytes of any one cell's text.
+
+    Raises
+    ------
+    InputFileError
+        When the file is no zip, or is beyond a limit.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            _check_declared(path.name, members, limits)
+            _check_parts(path.name, archive, members, limits)
+    except InputFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+            NotImplementedError, RuntimeError, ValueError) as exc:  # fmt: skip
+        raise _unreadable_xlsx(path, exc) from exc
+
+
+def _check_declared(name: str, members: list[zipfile.ZipInfo], limits: InputLimits) -> None:
+    """The sizes the zip's directory declares: in all, and against each part's compressed
+    size."""
+    if sum(m.file_size for m in members) > limits.max_xlsx_uncompressed_bytes:
+        raise _too_large(name, limits.max_xlsx_uncompressed_bytes)
+    ratio = limits.max_xlsx_compression_ratio
+    for member in members:
+        if member.file_size > max(_RATIO_FLOOR, ratio * max(member.compress_size, 1)):
+            raise _refused(
+                name, f"{member.filename} 的压缩比超过 {ratio:g} 倍，疑为压缩炸弹"
+                "（GEO_MAX_XLSX_COMPRESSION_RATIO）",
+                f"part {member.filename} unpacks to more than {ratio:g} times its "
+                "compressed size, as a zip bomb does (GEO_MAX_XLSX_COMPRESSION_RATIO)",
+            )  # fmt: skip
+
+
+def _check_parts(
+    name: str, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: InputLimits
+) -> None:
+    """The XML parts as they unpack (zipfile stops a part at its declared size), in
+    blocks: bytes in all, the sheets' cells, the longest cell text."""
+    unpacked = cells = 0
+    for member in members:
+        if not member.filename.lower().endswith((".xml", ".rels")):
+            continue  # not parsed as XML (images, printer settings)
+        scan = _XmlPartScan(name, limits, member.filename.startswith("xl/worksheets/"))
+        with archive.open(member) as fh:
+            while block := fh.read(_BLOCK):
+                unpacked += len(block)
+                if unpacked > limits.max_xlsx_uncompressed_bytes:
+                    raise _too_large(name, limits.max_xlsx_uncompressed_bytes)
+                scan.feed(block)
+        scan.close()
+        cells += scan.cells
+        if cells > limits.max_xlsx_cells:
+            raise _too_many_cells(name, limits.max_xlsx_cells)
+
+
+class _XmlPartScan:
+    """One XML part of a workbook, fed in blocks: counts the cells of a sheet and refuses
+    any stretch of text (no ``<`` in it) or any shared or inline string (``si``, ``is``,
+    rich text included) longer than :attr:`InputLimits.cell_bytes`, before a parser would
+    hold it whole."""
+
+    def __init__(self, name: str, limits: InputLimits, sheet: bool) -> None:
+        self.name = name
+        self.limits = limits
+        self.sheet = sheet
+        self.cells = 0
+        self._cap = limits.cell_bytes
+        self._carry = b""  # a "<" near the end of the last block and what follows it
+        self._offset = 0  # bytes fed so far
+        self._run = 0  # bytes since the last "<"
+        self._string_at: int | None = None  # where the string element being read started
+
+    def feed(self, block: bytes) -> None:
+        """Scan the next block (a tag cut at its end is held back for the next one)."""
+        buf = self._carry + block
+        base = self._offset - len(self._carry)  # offset of buf[0] in the part
+        self._offset += len(block)
+        cut = buf.rfind(b"<")
+        if cut != -1 and len(buf) - cut <= _TAG_MAX:
+            self._carry = buf[cut:]
+            self._scan(buf[:cut], base)
+        else:
+            self._carry = b""
+            self._scan(buf, base)
+
+    def close(self) -> None:
+        """After the last block: scan what was held back."""
+        tail, self._carry = self._carry, b""
+        self._scan(tail, self._offset - len(tail))
+
+    def _scan(self, head: bytes, base: int) -> None:
+        pieces = head.split(b"<")
+        if max(self._run + len(pieces[0]), *map(len, pieces)) > self._cap:
+            raise self._too_long()
+        self._run = len(pieces[-1]) if len(pieces) > 1 else self._run + len(pieces[0])
+        if self.sheet:
+            self.cells += len(_CELL_TAG.findall(head))
+        for tag in _STRING_TAG.finditer(head):
+            if tag.group(1):  # an end tag
+                if self._string_at is not None and base + tag.start() - self._string_at > self._cap:
+                    raise self._too_long()
+                self._string_at = None
+            else:
+                self._string_at = base + tag.start()
+        if self._string_at is not None and base + len(head) - self._string_at > self._cap:
+            raise self._too_long()
+
+    def _too_long(self) -> InputFileError:
+        return _cell_too_long(self.name, self.limits.max_cell_chars)
+
+
+def _bounded_lines(fh: IO[str], limit: int, name: str) -> Iterator[str]:
+    """The lines of a text file, each read with at most ``limit`` characters held: a
+    longer line refuses the file (instead of reading it whole, however long)."""
+    for number in range(1, sys.maxsize):
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit:
+            raise _refused(name, f"第 {number} 行超过 {limit:,} 个字符（GEO_MAX_CELL_CHARS）",
+                           f"line {number} holds more than {limit:,} characters "
+                           "(GEO_MAX_CELL_CHARS)")  # fmt: skip
+        yield line
+
+
+def _csv_records(reader: Any, name: str) -> Iterator[list[str]]:
+    """The records of a :mod:`csv` reader, its errors as the file's."""
+    while True:
+        try:
+            fields: list[str] = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise _cell_too_long(name, csv.field_size_limit(), reader.line_num) from None
+            raise InputFileError(f"{name}: not a readable CSV file (line {reader.line_num}: "
+                                 f"{exc})") from None  # fmt: skip
+        yield fields
+
+
+def _open_csv(path: Path, limits: InputLimits | None = None) -> TableSource:
+    limits = limits or InputLimits()
     scan = _scan_csv(path)
     dialect: type[csv.Dialect] = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
     with path.open(encoding=scan.encoding, newline="") as fh:
         text = fh.read(1 << 16)
-    first = next(csv.reader(io.StringIO(text, newline=""), dialect), None)
+    first = next(_csv_records(csv.reader(io.StringIO(text, newline=""), dialect), path.name), None)
     headers = _headers(first, path)
-    source = TableSource(path, "csv", headers, scan.sha256, scan.encoding, scan=scan)
+    source = TableSource(path, "csv", headers, scan.sha256, scan.encoding, scan=scan,
+                         limits=limits)  # fmt: skip
     # known before any record is read: a blank line or a line break in the header makes
     # more lines than records (unless lone carriage returns make records of their own)
     if not scan.lone_cr and (scan.blank_line or any("\n" in h for h in first or [])):
@@ -591,31 +851,37 @@ def _open_csv(path: Path) -> TableSource:
     return source
 
 
-def _open_xlsx(path: Path) -> TableSource:
+def _open_xlsx(path: Path, limits: InputLimits | None = None) -> TableSource:
+    limits = limits or InputLimits()
+    check_workbook(path, limits)
     workbook = _open_workbook(path)
     try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
-        headers = _headers([_cell_text(v) for v in next(rows, ())], path)
+        header = [_cell_text(v) for v in next(_sheet_rows(workbook), ())]
+        if any(len(h) > limits.max_cell_chars for h in header):
+            raise _cell_too_long(path.name, limits.max_cell_chars, 1)
+        headers = _headers(header, path)
     finally:
         workbook.close()
-    return TableSource(path, "xlsx", headers, file_sha256(path))
+    return TableSource(path, "xlsx", headers, file_sha256(path), limits=limits)
 
 
-def open_table(path: Path) -> TableSource:
+def open_table(path: Path, limits: InputLimits | None = None) -> TableSource:
     """Open any supported input file by its suffix: checks it and reads its header.
 
     A CSV file's bytes are read once here (digest, encoding, line structure; bounded
-    memory); of a GeoJSON or GeoPackage file, its fields and CRS.
+    memory); an XLSX file's zip is checked (:func:`check_workbook`); of a GeoJSON or
+    GeoPackage file, its fields and CRS are read. ``limits`` default to
+    :class:`InputLimits`'s.
     """
     if not path.is_file():
         raise InputFileError(f"no such file: {path}")
     suffix = path.suffix.lower()
     if suffix in _CSV_SUFFIXES:
-        return _open_csv(path)
+        return _open_csv(path, limits)
     if suffix in _XLSX_SUFFIXES:
-        return _open_xlsx(path)
+        return _open_xlsx(path, limits)
     if suffix in _GEO_SUFFIXES:
-        return _open_geo(path)
+        return _open_geo(path, limits)
     raise InputFileError(
         f"{path.name}: unsupported file type {suffix!r} (CSV, XLSX, GeoJSON or GeoPackage)"
     )
@@ -631,7 +897,7 @@ def _whole(source: TableSource) -> RawTable:
             continue
 
 
-def read_csv(path: Path) -> RawTable:
+def read_csv(path: Path, limits: InputLimits | None = None) -> RawTable:
     """Read a whole CSV file; records with more or fewer fields than the header are malformed.
 
     Files with one record per line (no blank lines, no line breaks inside
@@ -639,15 +905,15 @@ def read_csv(path: Path) -> RawTable:
     other file is read record by record with :mod:`csv` so that every record
     keeps its exact row number. Rows come in file order, malformed ones last.
     """
-    return _whole(_open_csv(path))
+    return _whole(_open_csv(path, limits))
 
 
-def read_xlsx(path: Path) -> RawTable:
+def read_xlsx(path: Path, limits: InputLimits | None = None) -> RawTable:
     """Read the first sheet of an XLSX workbook (header in its first row)."""
-    return _whole(_open_xlsx(path))
+    return _whole(_open_xlsx(path, limits))
 
 
-def _open_geo(path: Path) -> TableSource:
+def _open_geo(path: Path, limits: InputLimits | None = None) -> TableSource:
     """A GeoJSON or GeoPackage file's fields (with lon/lat when it has no such columns:
     they come from the geometry) and the CRS of its geometry."""
     import pyogrio
@@ -662,12 +928,13 @@ def _open_geo(path: Path) -> TableSource:
     crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
     return TableSource(path, "geo", [*headers, "lon", "lat"] if from_geometry else headers,
                        file_sha256(path), file_crs=_crs_name(crs),
-                       lonlat_from_geometry=from_geometry)  # fmt: skip
+                       lonlat_from_geometry=from_geometry,
+                       limits=limits or InputLimits())  # fmt: skip
 
 
-def read_geofile(path: Path) -> RawTable:
+def read_geofile(path: Path, limits: InputLimits | None = None) -> RawTable:
     """Read GeoJSON or GeoPackage features whole; point geometries become ``lon``/``lat``."""
-    return _whole(_open_geo(path))
+    return _whole(_open_geo(path, limits))
 
 
 def _crs_name(crs: object) -> str | None:
@@ -681,6 +948,6 @@ def _crs_name(crs: object) -> str | None:
     raise InputFileError(f"geometry CRS {crs} is not supported (use EPSG:4326 or EPSG:4490)")
 
 
-def read_table(path: Path) -> RawTable:
+def read_table(path: Path, limits: InputLimits | None = None) -> RawTable:
     """Read any supported input file whole, by its suffix."""
-    return _whole(open_table(path))
+    return _whole(open_table(path, limits))
