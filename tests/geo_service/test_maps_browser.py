@@ -81,7 +81,10 @@ def watched(browser: Any, live_server: LiveServer) -> Iterator[Watched]:
 
 def _watch(browser: Any, live_server: LiveServer) -> Iterator[Watched]:
     """A logged-in page of the server, every request and error recorded."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate with eval inside
+    # the page, which the service's Content-Security-Policy forbids (no 'unsafe-eval')
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
+                                  bypass_csp=True)  # fmt: skip
     page = context.new_page()
     seen = Watched(page, live_server.url)
 
@@ -466,7 +469,10 @@ def test_crowded_case_tiles_draw_counted_circles_then_cases(capped: Watched,
 
 def test_anonymous_clusters_map_has_no_point_layer(browser: Any, capped_server: LiveServer
                                                    ) -> None:  # fmt: skip
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate with eval inside
+    # the page, which the service's Content-Security-Policy forbids (no 'unsafe-eval')
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
+                                  bypass_csp=True)  # fmt: skip
     page = context.new_page()
     requested: list[str] = []
     errors: list[str] = []
