@@ -103,6 +103,13 @@ def ingest(
     ],
     crs: Annotated[str | None, typer.Option(help="CRS of rows without a crs cell")] = None,
     rejects: Annotated[Path | None, typer.Option(help="rejects CSV path")] = None,
+    centroids: Annotated[
+        bool,
+        typer.Option(
+            help="GeoJSON/GeoPackage: place lines and polygons at a point on their "
+            "surface (else rejected as not_a_point)"
+        ),
+    ] = False,
 ) -> None:
     """Load a file; prints a JSON summary. Exit 0 when the file was read, even with rejects."""
     from geo_service.ingest import IngestOptions, ingest_file
@@ -113,7 +120,8 @@ def ingest(
     options = IngestOptions(kind=kind, crs=crs, rejects_path=rejects,
                             chunk_rows=settings.ingest_chunk_rows,
                             progress=settings.progress and sys.stderr.isatty(),
-                            limits=InputLimits.from_settings(settings))  # fmt: skip
+                            limits=InputLimits.from_settings(settings),
+                            centroids=centroids)  # fmt: skip
     try:
         summary = ingest_file(make_engine(settings.database_url), path, options)
     except (ServiceError, ValueError) as exc:

@@ -95,6 +95,11 @@ async def ingest_upload(
     request: Request,
     filename: str | None = Query(None, max_length=200, description="the file's name (its type)"),
     crs: str | None = Query(None, description="CRS of rows without a crs cell"),
+    centroids: bool = Query(
+        False,
+        description="GeoJSON/GeoPackage: place lines and polygons at a point on their "
+        "surface (else rejected as not_a_point)",
+    ),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
     audit_log: AuditLog = Depends(get_audit_log),
@@ -112,7 +117,7 @@ async def ingest_upload(
         raise InputFileError("the request body is empty: send the file as the body")
     limits = InputLimits.from_settings(request.app.state.settings)
     options = IngestOptions(kind=kind, crs=crs, within=caller.jurisdiction, account=caller.name,
-                            limits=limits)  # fmt: skip
+                            limits=limits, centroids=centroids)  # fmt: skip
     summary = await run_in_threadpool(
         _ingest_bytes, engine, data, safe_name(filename, suffix), options
     )

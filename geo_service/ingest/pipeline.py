@@ -34,7 +34,7 @@ from geo_service.ingest.readers import (
     TableSource,
     open_table,
 )
-from geo_service.ingest.rejects import rejected_frame, write_rejects_csv
+from geo_service.ingest.rejects import reject_non_points, rejected_frame, write_rejects_csv
 from geo_service.ingest.writer import bulk_indexes, count_rows, to_arrow, write_rows
 from geo_service.processes import pid_alive
 from geo_service.store.db import require_schema
@@ -55,6 +55,7 @@ class IngestOptions:
     within: str | None = None  # adcode rows must be placed in (an uploading account's scope)
     account: str | None = None  # the uploading account, recorded with the batch
     limits: InputLimits = field(default_factory=InputLimits)  # what a file may hold (GEO_MAX_*)
+    centroids: bool = False  # GIS files: place lines and polygons at a point on their surface
 
 
 def validate(
@@ -77,6 +78,7 @@ def validate(
         dtype=object,
     ).reindex(rows.index)
     outcome.reject(pd.Series(raw.malformed, index=rows.index), "malformed_row", detail)
+    reject_non_points(raw, rows, outcome)
     for column in spec.required:
         missing = blank(rows[column]) if column in rows else pd.Series(True, index=rows.index)
         outcome.reject(missing, "missing_required", f"{column} is empty")
@@ -168,7 +170,7 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
         raise StoreNotReadyError("no boundaries loaded; run `geo-service init`")
     started = dt.datetime.now(dt.UTC)
     clock = _Stages(spec.located)
-    source = open_table(path, options.limits)
+    source = open_table(path, options.limits, centroids=options.centroids)
     clock.lap("read")
     mapping = map_headers(spec.kind, source.headers)
     with _private_folder() as folder:
@@ -256,7 +258,8 @@ def _read_chunks(
             clock.lap("validate")
             if locator is not None:
                 prepared = _located_rows(spec, locator, rows, outcome, extra, default_crs,
-                                         clock, options.within)  # fmt: skip
+                                         clock, options.within,
+                                         surface=raw.surface_points)  # fmt: skip
             else:
                 prepared = _roster_rows(spec, divisions, rows, outcome, extra, options.within)
             aside.add(prepared, rejected_frame(raw, outcome), spec.id_column)
@@ -285,8 +288,13 @@ def _located_rows(
     default_crs: str | None,
     clock: _Stages,
     within: str | None = None,
+    surface: np.ndarray | None = None,
 ) -> _Prepared:
     located = locator.locate(rows, outcome, default_crs)
+    if surface is not None:  # placed at a point on a line's or polygon's surface: said so
+        by_coordinates = located["geocode_method"].eq("coordinates")
+        on_surface = pd.Series(surface, index=rows.index) & by_coordinates
+        located.loc[on_surface, "coord_flags"] = "point_on_surface"
     reject_outside(located, outcome, within)
     clock.lap("locate")
     ok = outcome.ok

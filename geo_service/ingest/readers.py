@@ -127,6 +127,11 @@ class RawTable:
     raw_lines: list[list[str]] = field(default_factory=list)  # original fields of malformed rows
     encoding: str | None = None
     file_crs: str | None = None  # CRS of a GIS file's geometry, as a canonical name
+    #: GIS file whose lon/lat come from the geometry: each feature's geometry type
+    #: ("" when it has none) and whether its lon/lat is a point on the surface of a line
+    #: or polygon (asked for); other non-point features have no lon/lat
+    geometry_types: np.ndarray | None = None
+    surface_points: np.ndarray | None = None
 
 
 class CarefulReadNeeded(Exception):  # noqa: N818 (a signal to read again, not a failure)
@@ -181,21 +186,70 @@ class _CsvScan:
     lone_cr: bool  # a carriage return not followed by a line feed
 
 
+class _NotUtf8(Exception):  # noqa: N818 (a finding of the scan, handled by _scan_csv)
+    """A line of a file scanned as UTF-8 is not UTF-8."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+#: Characters UTF-8 Chinese text is made of: CJK ideographs and punctuation, full-width
+#: forms. (GBK bytes that happen to be valid UTF-8, as 联通's are, decode to others.)
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
+
+
+def _mixed_encodings(name: str, utf8_line: int, gbk_line: int) -> InputFileError:
+    return _refused(
+        name, f"文件混用了 UTF-8 和 GBK/GB18030 编码（第 {utf8_line} 行是 UTF-8，第 {gbk_line} 行"
+        "不是），请另存为同一种编码后再导入",
+        f"the file mixes UTF-8 and GBK/GB18030 lines (line {utf8_line} is UTF-8, line "
+        f"{gbk_line} is not); save it in one encoding and load it again",
+    )  # fmt: skip
+
+
 def _scan_csv(path: Path) -> _CsvScan:
     """Encoding, digest and line structure of a CSV file, in one bounded-memory pass per
-    encoding tried (UTF-8, else GB18030), as :func:`decode_text` decides on the whole."""
+    encoding tried (UTF-8, else GB18030), as :func:`decode_text` decides on the whole.
+
+    A file of both (some lines UTF-8 Chinese, others GBK) is refused: read either way,
+    some of its text would be stored garbled.
+    """
     with path.open("rb") as fh:
         bom = fh.read(3) == _BOM
     try:
         return _scan(path, "utf-8-sig" if bom else "utf-8")
-    except UnicodeDecodeError:
+    except _NotUtf8 as exc:
         if bom:
-            raise
-    return _scan(path, "gb18030")
+            raise _mixed_encodings(path.name, 1, exc.line) from None
+        gbk_line = exc.line
+    scan, utf8_line = _scan_gb18030(path)
+    if utf8_line is not None:
+        raise _mixed_encodings(path.name, utf8_line, gbk_line)
+    return scan
 
 
-def _scan(path: Path, encoding: str) -> _CsvScan:
+def _scan_gb18030(path: Path) -> tuple[_CsvScan, int | None]:
+    """The GB18030 scan, and the first line (if any) that is UTF-8 Chinese text instead."""
+    found: list[int] = []
+    return _scan(path, "gb18030", found), (found[0] if found else None)
+
+
+def _utf8_chinese(line: bytes) -> bool:
+    if line.isascii():
+        return False
+    try:
+        return _CJK.search(line.decode("utf-8")) is not None
+    except UnicodeDecodeError:
+        return False
+
+
+def _scan(path: Path, encoding: str, utf8_lines: list[int] | None = None) -> _CsvScan:
+    """One pass in ``encoding``; raises :class:`_NotUtf8` (UTF-8) or an InputFileError
+    (GB18030) at the first byte that does not decode. With ``utf8_lines``, the GB18030
+    pass also notes there the first line that is UTF-8 Chinese text."""
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    partial = b""  # the GB18030 pass: the line being read (its start), for utf8_lines
     decoder = codecs.getincrementaldecoder(codec)("strict")
     digest = hashlib.sha256()
     newlines = returns = crlf = 0
@@ -213,8 +267,16 @@ def _scan(path: Path, encoding: str) -> _CsvScan:
                 decoder.decode(text)
             except UnicodeDecodeError as exc:
                 if codec != "gb18030":
-                    raise
+                    start = max(exc.start - pending, 0)
+                    raise _NotUtf8(newlines + text[:start].count(b"\n") + 1) from None
                 raise _not_text(offset - pending + exc.start) from exc
+            if utf8_lines is not None and not utf8_lines:
+                pieces = (partial + text).split(b"\n")
+                partial = pieces.pop()[:_BLOCK]  # enough of a long line to judge it
+                for number, line in enumerate(pieces, start=newlines + 1):
+                    if _utf8_chinese(line):
+                        utf8_lines.append(number)
+                        break
             joined = tail + text
             newlines += text.count(b"\n")
             returns += text.count(b"\r")
@@ -227,8 +289,10 @@ def _scan(path: Path, encoding: str) -> _CsvScan:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         if codec != "gb18030":
-            raise
+            raise _NotUtf8(newlines + 1) from None
         raise _not_text(offset - pending + exc.start) from exc
+    if utf8_lines is not None and not utf8_lines and _utf8_chinese(partial):
+        utf8_lines.append(newlines + 1)
     lines = newlines + (0 if tail.endswith(b"\n") else 1)
     return _CsvScan(encoding, digest.hexdigest(), lines, blank, returns > crlf)
 
@@ -307,6 +371,7 @@ class TableSource:
     scan: _CsvScan | None = None
     lonlat_from_geometry: bool = False  # GIS file: lon/lat cells made from the geometry
     limits: InputLimits = field(default_factory=InputLimits)
+    centroids: bool = False  # GIS file: lines and polygons placed at a point on their surface
 
     def chunks(self, chunk_rows: int) -> Generator[RawTable, None, None]:
         """The records in chunks of at most ``chunk_rows`` (at least one chunk, maybe empty).
@@ -551,28 +616,65 @@ class TableSource:
 
     def _geo_cells(self, batch: Any, geometry: str) -> pd.DataFrame:
         """One batch of features as text cells, with lon/lat cells from point geometries
-        (a representative point of any other) when the file has no such columns."""
+        when the file has no such columns: of a line or polygon only when asked for
+        (``centroids``), a point on its surface found in the equal-area projection."""
         import shapely
 
         names = [n for n in batch.schema.names if n != geometry]
         frame = batch.select(names).to_pandas() if names else pd.DataFrame(index=range(len(batch)))
         frame = frame.map(_cell_text).astype(object)
         frame.columns = [str(c) for c in frame.columns]
-        if self.lonlat_from_geometry:
-            lon = np.full(len(frame), "", dtype=object)
-            lat = lon.copy()
-            if geometry in batch.schema.names:
-                geoms = shapely.from_wkb(batch.column(geometry).to_numpy(zero_copy_only=False))
-                has = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-                points = shapely.point_on_surface(geoms[has])
-                lon[has] = shapely.get_x(points).astype(str)
-                lat[has] = shapely.get_y(points).astype(str)
-            frame["lon"], frame["lat"] = lon, lat
-        return frame[self.headers]
+        if not self.lonlat_from_geometry:
+            return frame[self.headers]
+        lon = np.full(len(frame), "", dtype=object)
+        lat, kinds = lon.copy(), lon.copy()
+        surface = np.zeros(len(frame), dtype=bool)
+        if geometry in batch.schema.names:
+            geoms = shapely.from_wkb(batch.column(geometry).to_numpy(zero_copy_only=False))
+            has = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+            type_ids = shapely.get_type_id(geoms)
+            kinds[has] = np.asarray(_GEOMETRY_TYPES, dtype=object)[type_ids[has]]
+            point = has & (type_ids == 0)
+            lon[point] = shapely.get_x(geoms[point]).astype(str)
+            lat[point] = shapely.get_y(geoms[point]).astype(str)
+            surface = has & ~point & self.centroids
+            if surface.any():
+                x, y = _surface_points(geoms[surface])
+                lon[surface], lat[surface] = x.astype(str), y.astype(str)
+        frame["lon"], frame["lat"] = lon, lat
+        frame = frame[self.headers]
+        frame[_KIND], frame[_SURFACE] = kinds, surface
+        return frame
 
     def _geo_chunk(self, frame: pd.DataFrame, first_row: int) -> RawTable:
         numbers = np.arange(first_row, first_row + len(frame), dtype=np.int64)
-        return self._chunk(frame, numbers, np.zeros(len(frame), dtype=bool), [])
+        kinds = frame.pop(_KIND).to_numpy() if _KIND in frame else None
+        surface = frame.pop(_SURFACE).to_numpy(dtype=bool) if _SURFACE in frame else None
+        table = self._chunk(frame, numbers, np.zeros(len(frame), dtype=bool), [])
+        table.geometry_types, table.surface_points = kinds, surface
+        return table
+
+
+#: Shapely's geometry type ids, in order.
+_GEOMETRY_TYPES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
+                   "MultiLineString", "MultiPolygon", "GeometryCollection")  # fmt: skip
+_KIND, _SURFACE = "\x00geometry_type", "\x00surface_point"  # columns no file can have
+
+
+def _surface_points(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A point on the surface of each line or polygon (lon/lat in, lon/lat out), found in
+    the equal-area projection of China, where the shapes are not stretched as in degrees.
+    """
+    import shapely
+
+    from analytics.projection import equal_area_to_lonlat, lonlat_to_equal_area
+
+    def to_metres(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(lonlat_to_equal_area(xy[:, 0], xy[:, 1]))
+
+    points = shapely.point_on_surface(shapely.transform(geoms, to_metres))
+    lon, lat = equal_area_to_lonlat(shapely.get_x(points), shapely.get_y(points))
+    return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
 def _unreadable_geo(path: Path, exc: Exception) -> InputFileError:
@@ -865,13 +967,16 @@ def _open_xlsx(path: Path, limits: InputLimits | None = None) -> TableSource:
     return TableSource(path, "xlsx", headers, file_sha256(path), limits=limits)
 
 
-def open_table(path: Path, limits: InputLimits | None = None) -> TableSource:
+def open_table(
+    path: Path, limits: InputLimits | None = None, *, centroids: bool = False
+) -> TableSource:
     """Open any supported input file by its suffix: checks it and reads its header.
 
     A CSV file's bytes are read once here (digest, encoding, line structure; bounded
     memory); an XLSX file's zip is checked (:func:`check_workbook`); of a GeoJSON or
     GeoPackage file, its fields and CRS are read. ``limits`` default to
-    :class:`InputLimits`'s.
+    :class:`InputLimits`'s; ``centroids``: lines and polygons of a GIS file are placed at
+    a point on their surface (else they have no lon/lat, and ``geometry_types`` says why).
     """
     if not path.is_file():
         raise InputFileError(f"no such file: {path}")
@@ -881,7 +986,9 @@ def open_table(path: Path, limits: InputLimits | None = None) -> TableSource:
     if suffix in _XLSX_SUFFIXES:
         return _open_xlsx(path, limits)
     if suffix in _GEO_SUFFIXES:
-        return _open_geo(path, limits)
+        source = _open_geo(path, limits)
+        source.centroids = centroids
+        return source
     raise InputFileError(
         f"{path.name}: unsupported file type {suffix!r} (CSV, XLSX, GeoJSON or GeoPackage)"
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from geo_service.ingest.locate import Outcome
@@ -80,3 +81,15 @@ def _csv_rows(headers: list[str], rejects: Iterable[StoredReject]) -> Iterator[l
     cell starts like a formula."""
     for number, reason, detail, values in rejects:
         yield safe_row([number, reason, detail or "", *(values.get(h, "") for h in headers)])
+
+
+def reject_non_points(raw: RawTable, rows: pd.DataFrame, outcome: Outcome) -> None:
+    """Reject ``not_a_point`` the features of a GIS file that are lines or polygons (or
+    multi-points) placed nowhere: a point on their surface is taken only when asked for."""
+    if raw.geometry_types is None:
+        return
+    kinds = pd.Series(raw.geometry_types, index=rows.index, dtype=object)
+    placed = np.zeros(len(kinds), dtype=bool) if raw.surface_points is None else raw.surface_points
+    bad = kinds.ne("") & kinds.ne("Point") & ~pd.Series(placed, index=rows.index)
+    detail = kinds + " geometry: only points are placed (ask for a point on its surface: "
+    outcome.reject(bad, "not_a_point", detail + "--centroids, or centroids=true over HTTP)")
