@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from geo_service.disclosure.lattice import check_filters as check_public_filters
 from geo_service.errors import (
     AuthenticationRequiredError,
     BadFilterError,
@@ -273,6 +274,7 @@ def scoped(engine: Engine, caller: Caller, filters: Filters) -> Filters:
     jurisdiction outside its scope. Anonymous callers keep to province level and get the
     public view (counts below :data:`PUBLIC_MIN_COUNT` withheld)."""
     if not caller.authenticated:
+        check_public_filters(filters)  # the public view's fixed periods
         if filters.jurisdiction and _level(engine, filters.jurisdiction) != "province":
             raise AuthenticationRequiredError(
                 "without an account only province-level aggregates are served; "
@@ -361,40 +363,3 @@ def read_audit(
 
 def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-#: For the public view: a count column, and the columns that would reveal it.
-_WITHHELD: dict[str, tuple[str, ...]] = {
-    "cases": ("penalty_sum", "offending_enterprises", "repeat_offenders", "cases_per_enterprise",
-              "cases_per_inspected_enterprise", "executed", "execution_rate"),
-    "inspections": ("problems_found", "inspected_enterprises", "problems_per_inspection",
-                    "problem_rate"),
-    "enterprises": ("cases_per_enterprise",),
-    "count": (),
-    "size": ("density_per_km2",),
-    "records": ("dominant_type", "dominant_label", "dominant_share", "mix", "distinctive"),
-}  # fmt: skip
-
-
-def withhold_small_counts(frame: Any, min_count: int) -> Any:
-    """The public view of an aggregate layer: where a count is below ``min_count`` it and
-    the columns derived from it are empty (null), so no cell points at one company."""
-    frame = frame.copy()
-    for count, derived in _WITHHELD.items():
-        if count not in frame.columns:
-            continue
-        small = frame[count].notna() & (frame[count] < min_count)
-        for column in (count, *derived):
-            if column in frame.columns and small.any():
-                frame[column] = _nullable(frame[column]).mask(small)
-    return frame
-
-
-def _nullable(values: Any) -> Any:
-    """The column with a dtype that holds a missing value and keeps its number type."""
-    kind = getattr(values.dtype, "kind", "O")
-    if kind in "iub":
-        return values.astype("Int64")
-    if kind == "f":
-        return values.astype("Float64")
-    return values.astype(object)

@@ -13,10 +13,14 @@ service passes its own settings, the command line reads them from the environmen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import geopandas as gpd
 from sqlalchemy import Engine
 
+from geo_service.disclosure import lattice
+from geo_service.disclosure.views import PublicBuild, store_secret
 from geo_service.errors import UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.inputs import Inputs
@@ -37,8 +41,13 @@ def _spec(layer: str) -> LayerSpec:
         ) from None
 
 
-def _compute_and_store(inputs: Inputs, spec: LayerSpec, parameters: dict[str, Any]) -> StoredLayer:
-    result = spec.compute(inputs, parameters)
+def _compute_and_store(
+    inputs: Inputs,
+    spec: LayerSpec,
+    parameters: dict[str, Any],
+    compute: Callable[[Inputs, dict[str, Any]], gpd.GeoDataFrame | bytes] | None = None,
+) -> StoredLayer:
+    result = (compute or spec.compute)(inputs, parameters)
     filters = inputs.filters.as_dict()
     if isinstance(result, bytes):
         return save_layer(inputs.engine, spec.name, filters, parameters, result,
@@ -67,11 +76,29 @@ def analytic_layer(
     Parameters not given take the layer's defaults (and the settings').
     """
     spec = _spec(layer)
+    if filters.min_count is not None:  # anonymous: the public view, stored as a build of its own
+        return _public_layer(engine, spec, filters, parameters)
     wanted = {**spec.defaults, **configured_parameters(layer, settings), **parameters}
     stored = load_layer(engine, layer, filters.as_dict(), wanted)
     if stored is not None:
         return stored
     return _compute_and_store(Inputs(engine, filters), spec, wanted)
+
+
+def _public_layer(
+    engine: Engine, spec: LayerSpec, filters: Filters, given: dict[str, Any]
+) -> StoredLayer:
+    """The public view of a layer (:mod:`geo_service.disclosure`): its parameters within
+    the public lattice (401 outside it), computed from perturbed counts and kept beside
+    the full build, told apart by the ``disclosure`` parameter."""
+    lattice.check_filters(filters)
+    wanted = lattice.public_parameters(spec.name, given, spec.defaults)
+    stored = load_layer(engine, spec.name, filters.as_dict(), wanted)
+    if stored is not None:
+        return stored
+    public = PublicBuild(Inputs(engine, filters), store_secret(engine))
+    return _compute_and_store(public.inputs, spec, wanted,
+                              lambda _inputs, p: public.layer(spec.name, p))  # fmt: skip
 
 
 def build_layers(

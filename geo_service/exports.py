@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy import Engine
 from geo_service.build import ANALYTIC_LAYERS, analytic_layer
 from geo_service.errors import AuthenticationRequiredError, UnknownLayerError
 from geo_service.filters import Filters
-from geo_service.planning_layers import is_point_layer, public_view
+from geo_service.planning_layers import is_point_layer
 from geo_service.settings import Settings
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import provenance, read_jurisdictions, read_records
@@ -32,18 +31,13 @@ def load_layer(
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A layer as a GeoDataFrame and its provenance (analytic layers built when missing).
 
-    With ``filters.min_count`` (the public view) point records (and the risk of each
-    enterprise) are refused and small aggregate counts withheld
-    (:func:`geo_service.planning_layers.public_view`). ``settings`` give the risk layers'
-    weights and tiers (the environment's when None).
+    With ``filters.min_count`` (the public view) point records are refused and analytic
+    layers are their public views (:mod:`geo_service.disclosure`). ``settings`` give the
+    risk layers' weights and tiers (the environment's when None).
     """
-    if filters.min_count is not None and layer != "jurisdictions":
-        if layer in RECORD_TABLES or is_point_layer(layer, parameters):
-            raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
-        public = replace(filters, min_count=None)
-        frame, meta = load_layer(engine, layer, public, parameters, settings)
-        meta = {**meta, "withheld_below": filters.min_count}
-        return public_view(layer, frame, filters.min_count), meta
+    public = filters.min_count is not None
+    if public and (layer in RECORD_TABLES or is_point_layer(layer, parameters)):
+        raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
     if layer == "jurisdictions":
         return read_jurisdictions(engine, filters), provenance(engine, layer, filters)
     if layer in RECORD_TABLES:

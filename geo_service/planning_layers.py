@@ -35,7 +35,6 @@ from sqlalchemy import Engine, func, select
 from analytics.cells import cells_to_polygons, cells_to_strings
 from analytics.priority import priority_areas
 from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
-from geo_service.access import withhold_small_counts
 from geo_service.filters import Filters
 from geo_service.inputs import Inputs
 from geo_service.planning import (
@@ -61,12 +60,6 @@ RISK_LAYERS = ("risk", "priority-areas")
 #: Dated tables and their date column (the default ``as_of`` is the latest of them).
 _DATED = {"cases": "decision_date", "inspections": "inspection_date",
           "exceedances": "monitor_date", "complaints": "complaint_date"}  # fmt: skip
-#: Columns that describe a cell's or area's enterprises: withheld below the public minimum.
-_ABOUT_ENTERPRISES = ("expected_findings", "v_repeat_offending", "c_repeat_offending",
-                      "v_severity", "c_severity", "v_inspection_gap",
-                      "c_inspection_gap")  # fmt: skip
-#: Record counts: withheld below the public minimum like the hexagons' counts.
-_COUNTS = ("v_case_density", "v_exceedances", "v_complaints")
 
 RISK_DEFAULTS: dict[str, Any] = {"unit": "cell", "resolution": 7, "as_of": None,
                                  "window_years": 3}  # fmt: skip
@@ -214,22 +207,6 @@ def priority_areas_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoD
         areas[column] = areas[column].astype(np.float64)
     frame = gpd.GeoDataFrame(areas, geometry="geometry", crs="EPSG:4326")
     frame.attrs["parameters"] = {**parameters, **cells.attrs["parameters"], "area_tiers": ["high"]}
-    return frame
-
-
-def public_view(layer: str, frame: gpd.GeoDataFrame, min_count: int) -> gpd.GeoDataFrame:
-    """The layer as anonymous callers see it (:func:`withhold_small_counts` and, for the
-    risk layers, no enterprise names nor figures of fewer than ``min_count`` enterprises)."""
-    if layer not in RISK_LAYERS:
-        return withhold_small_counts(frame, min_count)
-    frame = frame.drop(columns=["top_enterprises"], errors="ignore")
-    few = (frame["enterprises"] < min_count).to_numpy() if "enterprises" in frame else None
-    frame = withhold_small_counts(frame, min_count)
-    masks = [(c, few) for c in _ABOUT_ENTERPRISES if few is not None]
-    masks += [(c, (frame[c] < min_count).to_numpy()) for c in _COUNTS if c in frame]
-    for column, small in masks:
-        if column in frame and small is not None and small.any():
-            frame[column] = frame[column].astype("Float64").mask(small)
     return frame
 
 

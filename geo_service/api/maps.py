@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from html import escape
@@ -21,7 +20,6 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from analytics.hexagons import RESOLUTIONS
-from geo_service.access import withhold_small_counts
 from geo_service.api.dependencies import (
     Caller,
     get_audit_log,
@@ -32,6 +30,7 @@ from geo_service.api.dependencies import (
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.audit_log import AuditLog
 from geo_service.boundaries import read_divisions
+from geo_service.disclosure.views import public_cell, store_secret
 from geo_service.errors import BadFilterError, NotFoundError, StoreNotReadyError
 from geo_service.exports import EXPORTABLE
 from geo_service.filters import Filters
@@ -42,8 +41,8 @@ from layers.maps import MAPS, Division, MapContext, build_map
 
 SWAGGER = "/static/vendor/swagger-ui-dist"
 _CELL_COLUMNS = {
-    "cases": ["lon", "lat", "penalty_amount", "problem_type_label", "enterprise_name"],
-    "inspections": ["lon", "lat", "problem_found", "problem_type_label"],
+    "cases": ["case_id", "lon", "lat", "penalty_amount", "problem_type_label", "enterprise_name"],
+    "inspections": ["inspection_id", "lon", "lat", "problem_found", "problem_type_label"],
 }
 _DOWNLOAD_FORMATS = ("geojson", "gpkg", "csv", "xlsx")
 
@@ -78,11 +77,9 @@ def map_cell(
     _check_cell(cell)
     cases = read_frame(engine, "cases", filters, _CELL_COLUMNS["cases"])
     inspections = read_frame(engine, "inspections", filters, _CELL_COLUMNS["inspections"])
+    if filters.min_count is not None:  # the public view (geo_service.disclosure)
+        return public_cell(cell, cases, inspections, store_secret(engine))
     profile = cell_profile(cell, cases, inspections)
-    if filters.min_count is not None:
-        public = withhold_small_counts(pd.DataFrame([profile]), filters.min_count)
-        row: dict[str, Any] = json.loads(public.to_json(orient="records", force_ascii=False))[0]
-        return {**row, "top_enterprises": []}
     if profile["top_enterprises"]:
         audit_log.record(caller, "read", f"/maps/cell/{cell}", filters.as_dict(), profile["cases"])
     return profile

@@ -6,15 +6,17 @@ import io
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
+from analytics import cell_key
 from analytics.ledgers import case_ledger, inspection_ledger
-from geo_service.access import withhold_small_counts
 from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
 from geo_service.boundaries import read_divisions
+from geo_service.disclosure.views import public_ledger, store_secret
 from geo_service.errors import AuthenticationRequiredError, BadFilterError, UnknownLayerError
 from geo_service.filters import Filters
 from geo_service.store.queries import read_frame
@@ -22,6 +24,7 @@ from layers.spreadsheets import safe_frame
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _DATE = {"cases": "decision_date", "inspections": "inspection_date"}
+_ID = {"cases": "case_id", "inspections": "inspection_id"}
 _TYPE = {"cases": "violation_type", "inspections": "problem_category"}
 _VALUES = {"cases": ["penalty_amount", "status"], "inspections": ["problem_found"]}
 GROUPS = (
@@ -48,8 +51,8 @@ def _group_columns(kind: str, group_by: str) -> list[str]:
 
 
 def _frame(engine: Engine, kind: str, filters: Filters, groups: list[str]) -> pd.DataFrame:
-    columns = ["province_adcode", "city_adcode", "adcode", "industry_code", _TYPE[kind],
-               "problem_type_label", _DATE[kind], *_VALUES[kind]]  # fmt: skip
+    columns = [_ID[kind], "province_adcode", "city_adcode", "adcode", "industry_code",
+               _TYPE[kind], "problem_type_label", _DATE[kind], *_VALUES[kind]]  # fmt: skip
     raw = read_frame(engine, kind, filters, columns)
     names = read_divisions(engine).table["name"]
     dates = pd.to_datetime(raw[_DATE[kind]])
@@ -67,7 +70,7 @@ def _frame(engine: Engine, kind: str, filters: Filters, groups: list[str]) -> pd
         "month": dates.dt.strftime("%Y-%m"),
     }
     frame = pd.DataFrame({g: derived[g] for g in groups})
-    for column in _VALUES[kind]:
+    for column in [_ID[kind], *_VALUES[kind]]:
         frame[column] = raw[column]
     return frame
 
@@ -81,9 +84,21 @@ def _ledger(engine: Engine, kind: str, group_by: str, filters: Filters) -> pd.Da
     frame = _frame(engine, kind, filters, groups)
     build = case_ledger if kind == "cases" else inspection_ledger
     table = build(frame, groups).fillna({g: "" for g in groups})
-    if filters.min_count is not None:  # the public view: small counts withheld
-        table = withhold_small_counts(table, filters.min_count)
+    if filters.min_count is not None:  # the public view: perturbed counts, nothing else
+        table = _public(engine, kind, frame, table, groups)
     return table
+
+
+def _public(
+    engine: Engine, kind: str, frame: pd.DataFrame, table: pd.DataFrame, groups: list[str]
+) -> pd.DataFrame:
+    """The ledger as anonymous callers get it (:func:`disclosure.views.public_ledger`)."""
+    keys = cell_key.record_keys(frame[_ID[kind]].astype(str), store_secret(engine), kind)
+    counts: dict[str, np.ndarray | None] = {kind: None}
+    if kind == "inspections":
+        found = frame["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
+        counts["problems_found"] = found
+    return public_ledger(table, frame, keys, groups, counts)
 
 
 @router.get("/stats/{kind}.xlsx", operation_id="stats_xlsx", response_class=Response)

@@ -302,6 +302,15 @@ class LoginSession(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ServiceSecret(Base):
+    """A secret the service makes once per store (the public view's cell-key secret)."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class AuditEntry(Base):
     """One access to point records or one draw: who, when, what and with which parameters."""
 

@@ -299,31 +299,26 @@ def provenance(engine: Engine, layer: str, filters: Filters, **params: Any) -> d
 
 
 def extent(engine: Engine, kind: str) -> dict[str, Any]:
-    """OGC extent of a record table (its points and dates) or, for other layers, the divisions.
+    """OGC extent of a layer: the loaded divisions' box, and for dated layers whole years
+    from the first record's to the last's.
 
-    ``{"spatial": {"bbox": [[w, s, e, n]], "crs": CRS84}, "temporal": {"interval": [[a, b]]}}``;
-    an empty table gives the divisions' box and an open interval.
+    ``{"spatial": {"bbox": [[w, s, e, n]], "crs": CRS84}, "temporal": {"interval": [[a, b]]}}``.
+    Never the records' own extremes: those are the coordinates and dates of single records
+    (an open interval when there are none).
     """
     with engine.connect() as conn:
-        row = None
-        if kind in RECORD_TABLES:
-            table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
-            row = conn.execute(
-                select(func.min(table.c.lon), func.min(table.c.lat),
-                       func.max(table.c.lon), func.max(table.c.lat))
-            ).one()  # fmt: skip
-        if row is None or row[0] is None:
-            row = conn.execute(
-                select(func.min(Jurisdiction.min_lon), func.min(Jurisdiction.min_lat),
-                       func.max(Jurisdiction.max_lon), func.max(Jurisdiction.max_lat))
-            ).one()  # fmt: skip
+        row = conn.execute(
+            select(func.min(Jurisdiction.min_lon), func.min(Jurisdiction.min_lat),
+                   func.max(Jurisdiction.max_lon), func.max(Jurisdiction.max_lat))
+        ).one()  # fmt: skip
         dates: list[str | None] = [None, None]
         date_kind = kind if kind in _DATE_COLUMN else "cases"
         if kind not in ("jurisdictions", "enterprises"):
             table = RECORD_TABLES[date_kind].__table__  # type: ignore[attr-defined]
             column = table.c[_DATE_COLUMN[date_kind]]
             first, last = conn.execute(select(func.min(column), func.max(column))).one()
-            dates = [f"{first}T00:00:00Z" if first else None, f"{last}T23:59:59Z" if last else None]
+            dates = [f"{str(first)[:4]}-01-01T00:00:00Z" if first else None,
+                     f"{str(last)[:4]}-12-31T23:59:59Z" if last else None]  # fmt: skip
     bbox = [float(v) for v in row] if row[0] is not None else [-180.0, -90.0, 180.0, 90.0]
     return {
         "spatial": {"bbox": [bbox], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},

@@ -80,24 +80,24 @@ def test_the_city_sees_exactly_its_own_cases(app_and_keys, sample_store: SampleS
     assert {f["properties"]["city_adcode"] for f in doc["features"]} == {CITY}
 
 
-def test_anonymous_gets_province_aggregates_with_small_counts_withheld(app_and_keys) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_gets_the_public_view_of_province_aggregates(app_and_keys) -> None:  # type: ignore[no-untyped-def]
+    """The public view (geo_service.disclosure; its attacks are tests/geo_service/
+    test_public_view.py): one resolution, perturbed counts, no sums."""
     client, keys = app_and_keys
-    public = client.get("/collections/hexagons/items?limit=10000&resolution=7").json()
-    full = client.get("/collections/hexagons/items?limit=10000&resolution=7",
+    assert client.get("/collections/hexagons/items?resolution=7").status_code == 401
+    public = client.get("/collections/hexagons/items?limit=10000").json()
+    full = client.get("/collections/hexagons/items?limit=10000&resolution=6",
                       headers=_as(keys, "admin")).json()  # fmt: skip
-    assert public["numberMatched"] == full["numberMatched"] > 0
-    shown = [f["properties"]["cases"] for f in public["features"]]
-    assert min(c for c in shown if c is not None) >= 3
-    assert any(c is None for c in shown)
-    small = [f for f in full["features"] if 0 < f["properties"]["cases"] < 3]
-    assert small  # the sample has small cells: the rule is exercised
-    by_id = {f["id"]: f["properties"] for f in public["features"]}
-    assert all(by_id[f["id"]]["penalty_sum"] is None for f in small)
+    shown = [f["properties"] for f in public["features"]]
+    assert shown and {p["resolution"] for p in shown} == {6}
+    assert not {1, 2} & {p["cases"] for p in shown}
+    assert all("penalty_sum" not in p for p in shown)  # no magnitudes in public
+    assert [f["properties"]["cases"] for f in full["features"]] != [p["cases"] for p in shown]
     assert client.get(f"/collections/hexagons/items?jurisdiction={CITY}").status_code == 401
     assert client.get("/stats/cases?group_by=county").status_code == 401
     rows = client.get("/stats/cases?group_by=year").json()["rows"]
-    assert rows and all(r["cases"] is None or r["cases"] >= 3 for r in rows)
-    cell = full["features"][0]["id"]
+    assert rows and all(r["cases"] not in (1, 2) and r["penalty_sum"] is None for r in rows)
+    cell = public["features"][0]["id"]
     assert client.get(f"/maps/cell/{cell}").json()["top_enterprises"] == []
 
 

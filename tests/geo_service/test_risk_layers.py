@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from geo_service.app import create_app
 from geo_service.build import analytic_layer
 from geo_service.cli import app as cli_app
+from geo_service.errors import AuthenticationRequiredError
 from geo_service.exports import load_layer
 from geo_service.filters import Filters
 from geo_service.ingest import IngestOptions, ingest_file
@@ -133,23 +134,14 @@ def test_priority_areas_are_the_high_cells_ranked(loaded: Engine) -> None:
     assert meta["parameters"]["area_tiers"] == ["high"]
 
 
-def test_public_view_withholds_small_cells_and_names(loaded: Engine) -> None:
+def test_the_risk_layers_need_an_account(loaded: Engine) -> None:
+    """Risk rates single enterprises, even in a cell of few: no public view of it."""
     public = Filters(min_count=3)
-    cells, meta = load_layer(loaded, "risk", public)
-    full, _ = load_layer(loaded, "risk", Filters())
-    assert meta["withheld_below"] == 3 and len(cells) == len(full)
-    few = (full["enterprises"] < 3).to_numpy()
-    assert few.any() and (~few).any()
-    for column in ("enterprises", "expected_findings", "v_repeat_offending", "v_severity"):
-        assert cells.loc[few, column].isna().all(), column
-        assert cells.loc[~few, column].notna().all(), column
-    assert (cells["score"] == full["score"]).all()  # the tiers stay on the public map
-    small_counts = (full["v_case_density"] < 3).to_numpy()
-    assert cells.loc[small_counts, "v_case_density"].isna().all()
-    areas, _ = load_layer(loaded, "priority-areas", public)
-    assert "top_enterprises" not in areas.columns and len(areas) > 0
-    with pytest.raises(Exception, match="need an account"):
-        load_layer(loaded, "risk", public, {"unit": "enterprise"})
+    for layer, parameters in (("risk", {}), ("risk", {"unit": "enterprise"}),
+                              ("priority-areas", {})):  # fmt: skip
+        with pytest.raises(AuthenticationRequiredError, match="account"):
+            load_layer(loaded, layer, public, parameters)
+    assert len(load_layer(loaded, "risk", Filters())[0]) > 0  # accounts get it
 
 
 @pytest.fixture(scope="module")
@@ -159,19 +151,13 @@ def client(built_sample_store: Engine) -> TestClient:
     return TestClient(create_app(settings))
 
 
-def test_items_anonymous_get_aggregates_and_401_for_enterprises(client: TestClient) -> None:
-    cells = client.get("/collections/risk/items?limit=10000")
-    assert cells.status_code == 200
-    features = cells.json()["features"]
-    assert features and all(f["id"] == f["properties"]["h3"] for f in features)
-    small = [f["properties"] for f in features if f["properties"]["enterprises"] is None]
-    assert small and all(p["expected_findings"] is None for p in small)
-    refused = client.get("/collections/risk/items?unit=enterprise")
-    assert refused.status_code == 401 and set(refused.json()) == {"code", "description"}
-    county = client.get(f"/collections/risk/items?jurisdiction={COUNTY}")
-    assert county.status_code == 401  # below province level: an account is needed
-    areas = client.get("/collections/priority-areas/items").json()["features"]
-    assert areas and all("top_enterprises" not in f["properties"] for f in areas)
+def test_items_anonymous_get_401_for_the_risk_layers(client: TestClient) -> None:
+    for path in ("/collections/risk/items?limit=10000", "/collections/risk/items?unit=enterprise",
+                 f"/collections/risk/items?jurisdiction={COUNTY}",
+                 "/collections/priority-areas/items"):  # fmt: skip
+        refused = client.get(path)
+        assert refused.status_code == 401, path
+        assert set(refused.json()) == {"code", "description"}
     titles = {c["id"]: c["title"] for c in client.get("/collections").json()["collections"]}
     assert titles["risk"].startswith("风险分级") and titles["priority-areas"].startswith(
         "重点检查区域"
@@ -198,6 +184,9 @@ def test_a_county_account_gets_its_county_only(
 
 
 def test_tiles_tilejson_and_downloads(client: TestClient, built_sample_store: Engine) -> None:
+    assert client.get("/tiles/risk/tilejson.json").status_code == 401  # anonymous
+    assert client.get("/downloads/priority-areas.geojson").status_code == 401
+    client = TestClient(client.app, headers=account_headers(built_sample_store, "planner"))
     doc = client.get("/tiles/risk/tilejson.json").json()
     assert doc["tiles"][0].endswith("/tiles/risk/{z}/{x}/{y}.mvt")
     assert (
@@ -213,8 +202,7 @@ def test_tiles_tilejson_and_downloads(client: TestClient, built_sample_store: En
     tile = client.get(f"/tiles/risk/{z}/{x}/{y}.geojson")
     assert tile.status_code == 200
     assert cells["h3"].iloc[0] in {f["properties"]["h3"] for f in tile.json()["features"]}
-    assert client.get(f"/tiles/risk/{z}/{x}/{y}.mvt").headers["cache-control"].startswith("public")
-    assert client.get(f"/tiles/risk/{z}/{x}/{y}.mvt?unit=enterprise").status_code == 401
+    assert client.get(f"/tiles/risk/{z}/{x}/{y}.mvt").status_code == 200
     assert client.get("/tiles/priority-areas/tilejson.json").status_code == 200
     for ext in ("geojson", "gpkg", "csv", "xlsx"):
         answer = client.get(f"/downloads/risk.{ext}")

@@ -94,7 +94,9 @@ PROBES = [
     Probe("download", "/downloads/hexagons.geojson?jurisdiction={j}"),
     Probe("download_qgis_project", "/downloads/project.qgs?jurisdiction={j}"),
     Probe("map_page", "/maps/hexagons?jurisdiction={j}"),
-    Probe("map_cell", "/maps/cell/{cell}?jurisdiction={j}"),
+    # a cell of resolution 8 needs an account; the public cells are of resolution 6
+    Probe("map_cell", "/maps/cell/{cell}?jurisdiction={j}", public=False),
+    Probe("map_cell", "/maps/cell/{cell6}?jurisdiction={j}"),
     Probe("stats", "/stats/cases?group_by=county&jurisdiction={j}", public=False,
           adcodes=_ledger_adcodes),
     Probe("stats", "/stats/inspections?group_by=county&jurisdiction={j}", public=False,
@@ -105,8 +107,8 @@ PROBES = [
     Probe("plan", "/plans?jurisdiction={j}&inspector_days=5", points=True),
     Probe("items", "/collections/risk/items?jurisdiction={j}&unit=enterprise&limit=10000",
           points=True),
-    Probe("vector_tile", f"/tiles/risk/{TILE}.mvt?jurisdiction={{j}}"),
-    Probe("download", "/downloads/priority-areas.geojson?jurisdiction={j}"),
+    Probe("vector_tile", f"/tiles/risk/{TILE}.mvt?jurisdiction={{j}}", public=False),
+    Probe("download", "/downloads/priority-areas.geojson?jurisdiction={j}", public=False),
     Probe("map_page", "/maps/planner?jurisdiction={j}"),
     Probe("audit_log", "/audit?limit=5", admin_only=True, scoped=False),
     # {draw}: the example draw of the jurisdiction asked for (the own county's unscoped)
@@ -149,6 +151,7 @@ def world(built_sample_store: Engine) -> dict[str, Any]:
         "neighbour_case": str(neighbour.case_id.iloc[0]),
         "own_case": str(own_case.case_id.iloc[0]),
         "neighbour_cell": neighbour_cell,
+        "neighbour_cell6": h3.cell_to_parent(neighbour_cell, 6),
         "engine": engine,
         "draws": store_example_draws(engine, (COUNTY, *OUTSIDE)),
     }
@@ -161,6 +164,7 @@ def _path(world: dict[str, Any], probe: Probe, jurisdiction: str | None) -> str:
         probe.url(jurisdiction)
         .replace("{case}", case)
         .replace("{cell}", world["neighbour_cell"])
+        .replace("{cell6}", world["neighbour_cell6"])
         .replace("{draw}", draw)
     )
 
