@@ -19,6 +19,9 @@ from geo_service.filters import Filters
 from geo_service.store.queries import read_frame
 
 STEPS = ("month", "quarter")
+#: Most time steps a space-time layer may have (twenty years of months): the trend test
+#: of every cell grows with their square.
+MAX_STEPS = 240
 
 
 @dataclass
@@ -88,6 +91,12 @@ class Inputs:
         last = pd.Timestamp(end) if end else (dates.max() if len(dates) else first)
         freq = "M" if step == "month" else "Q"
         periods = pd.period_range(first.to_period(freq), last.to_period(freq), freq=freq)
+        if len(periods) > MAX_STEPS:
+            raise BadFilterError(
+                f"时段 {first.date()}…{last.date()} 含 {len(periods)} 个时间步，最多 {MAX_STEPS} "
+                f"(the period holds {len(periods)} {step}s; at most {MAX_STEPS}: ask for a "
+                "shorter period)"
+            )
         if periods.empty:
             raise BadFilterError(
                 f"时段 {first.date()}…{last.date()} 内没有时间步 (the filtered period ends before "

@@ -73,3 +73,15 @@ def test_a_fault_is_a_logged_500_with_an_opaque_id(
         "code": "bad_filter",
         "description": "industry 'Z99' is not a GB/T 4754 code",
     }
+
+
+def test_a_period_of_centuries_is_refused_before_any_work(built_sample_store: Engine) -> None:
+    """Emerging hot spots over thousands of months would take hours and gigabytes."""
+    client = _app(built_sample_store)
+    headers = account_headers(built_sample_store)
+    for query in ("start=1216-09-25&end=4001-12-24", "step=month&start=1990-01-01"):
+        answer = client.get(f"/collections/emerging-hotspots/items?{query}", headers=headers)
+        assert answer.status_code == 400, answer.text[:200]
+        assert "at most 240" in answer.json()["description"]
+    fine = client.get("/collections/emerging-hotspots/items?period=2024", headers=headers)
+    assert fine.status_code == 200
