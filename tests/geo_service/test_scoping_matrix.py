@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from geo_service.app import create_app
+from geo_service.boundaries import read_divisions
 from geo_service.filters import Filters
 from geo_service.settings import Settings
 from geo_service.store.queries import read_frame
@@ -32,8 +33,14 @@ from tests.conftest import account_headers
 from tests.geo_service.draw_store import store_example_draws
 
 COUNTY, NEIGHBOUR, OTHER_CITY_COUNTY = "450102", "450103", "450202"
-COUNTY_NAMES = {"兴宁区": COUNTY, "青秀区": NEIGHBOUR}
-OUTSIDE = (NEIGHBOUR, OTHER_CITY_COUNTY)
+COUNTY_NAMES = {"兴宁区": COUNTY, "青秀区": NEIGHBOUR}  # every county's, once the store is read
+CITY, PROVINCE = "450100", "450000"
+#: Outside a county account's scope: a sibling county, a county of another city, and the
+#: divisions above it (its city and its province: their other counties' records).
+OUTSIDE = (NEIGHBOUR, OTHER_CITY_COUNTY, CITY, PROVINCE)
+#: Accounts above the county: level → (own jurisdiction, a sibling, its parent).
+ABOVE = {"city": (CITY, "450200", PROVINCE), "province": (PROVINCE, None, None)}
+ABOVE_ROLES = ("admin", "gis")
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
 TILE = "7/102/55"  # over Nanning: both counties' records fall in it
 
@@ -145,15 +152,24 @@ def world(built_sample_store: Engine) -> dict[str, Any]:
     neighbour_cell = next(c for c in cells if c not in own_cells)
     own_case = read_frame(engine, "cases", Filters(jurisdiction=COUNTY), ["case_id"])
     assert len(neighbour) > 0 and len(own_case) > 0
+    divisions = read_divisions(engine).table
+    counties = divisions[divisions["level"] == "county"]
+    assert counties["name"].is_unique  # the ledgers name their counties
+    COUNTY_NAMES.update(zip(counties["name"], counties.index.astype(str), strict=True))
     return {
         "client": client,
         "headers": {role: account_headers(engine, role, COUNTY) for role in ROLES},
+        "above": {
+            (level, role): account_headers(engine, role, own)
+            for level, (own, _, _) in ABOVE.items()
+            for role in ABOVE_ROLES
+        },
         "neighbour_case": str(neighbour.case_id.iloc[0]),
         "own_case": str(own_case.case_id.iloc[0]),
         "neighbour_cell": neighbour_cell,
         "neighbour_cell6": h3.cell_to_parent(neighbour_cell, 6),
         "engine": engine,
-        "draws": store_example_draws(engine, (COUNTY, *OUTSIDE)),
+        "draws": store_example_draws(engine, (COUNTY, *OUTSIDE, ABOVE["city"][1])),
     }
 
 
@@ -230,3 +246,31 @@ def test_unscoped_answers_hold_the_own_county_only(world: dict[str, Any], role: 
 
 def _feature_adcodes_of(doc: dict[str, Any]) -> set[str]:
     return {str(f["properties"]["adcode"]) for f in doc["features"]}
+
+
+@pytest.mark.parametrize("role", ABOVE_ROLES)
+@pytest.mark.parametrize("level", list(ABOVE))
+@pytest.mark.parametrize("probe", [p for p in PROBES if p.scoped], ids=lambda p: p.path)
+def test_city_and_province_accounts(
+    world: dict[str, Any], probe: Probe, level: str, role: str
+) -> None:
+    """Accounts above the county: their own division and a county in it are answered; a
+    sibling division and the division above them are 403; asked for nothing in
+    particular, a city account's answer holds its own city's counties only."""
+    client, headers = world["client"], world["above"][(level, role)]
+    own, sibling, parent = ABOVE[level]
+    if probe.admin_only and role != "admin":
+        assert client.get(_path(world, probe, own), headers=headers).status_code == 403
+        return
+    for inside in (own, COUNTY):
+        answer = client.get(_path(world, probe, inside), headers=headers)
+        assert answer.status_code in (200, 204), (level, role, inside, answer.text[:300])
+    for outside in (sibling, parent):
+        if outside is not None:
+            answer = client.get(_path(world, probe, outside), headers=headers)
+            assert answer.status_code == 403, (level, role, outside, answer.text[:200])
+    if probe.adcodes is not None and level == "city":
+        unscoped = client.get(_path(world, probe, None), headers=headers)
+        if unscoped.status_code == 200:
+            found = probe.adcodes(unscoped) - {"", "None"}  # placed in the city, no county
+            assert found and all(a.startswith(CITY[:4]) for a in found), ",".join(sorted(found))
