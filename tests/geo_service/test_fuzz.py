@@ -1,9 +1,10 @@
 """Property-based run of the API against its own OpenAPI document (schemathesis).
 
 Every documented operation is called in-process with generated requests over a copy
-of the built sample store, as the public and as an admin, with valid (positive) and
-invalid (negative) parameters: no answer may be a server error, and every answer must
-be one the document declares (status code, content type, headers, body schema).
+of the built sample store, as the public, as the region's admin and as every role of a
+county, with valid (positive) and invalid (negative) parameters: no answer may be a
+server error, and every answer must be one the document declares (status code, content
+type, headers, body schema).
 """
 
 from __future__ import annotations
@@ -72,24 +73,44 @@ def api_schema(fuzz_store: str) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
 
 
+#: Callers besides the public and the region's admin: every role, scoped to a county.
+COUNTY_ROLES = ("admin", "leader", "planner", "gis", "inspector")
+#: Generated requests per operation and mode for each of those (fewer: five roles).
+ROLE_EXAMPLES = 10
+
+
 @pytest.fixture(scope="module")
-def admin_headers(fuzz_store: str) -> dict[str, str]:
+def caller_headers(fuzz_store: str) -> dict[str, dict[str, str] | None]:
+    """Headers of each caller: ``public`` (none), ``admin`` (the whole region) and
+    ``<role>@450102`` for every role."""
     from geo_service.store import make_engine
 
     engine = make_engine(fuzz_store)
+    headers: dict[str, dict[str, str] | None] = {"public": None}
     try:
         key = add_account(engine, "fuzz-admin", "admin", "450000")
+        headers["admin"] = {"Authorization": f"Bearer {key}"}
+        for role in COUNTY_ROLES:
+            key = add_account(engine, f"fuzz-{role}-county", role, "450102")
+            headers[f"{role}@450102"] = {"Authorization": f"Bearer {key}"}
     finally:
         engine.dispose()
-    return {"Authorization": f"Bearer {key}"}
+    return headers
 
 
-def _fuzz(strategy: Any, headers: dict[str, str] | None) -> None:
-    """Send ``EXAMPLES`` generated requests and check each answer against the document."""
+@pytest.fixture(scope="module")
+def admin_headers(caller_headers: dict[str, dict[str, str] | None]) -> dict[str, str]:
+    headers = caller_headers["admin"]
+    assert headers is not None
+    return headers
+
+
+def _fuzz(strategy: Any, headers: dict[str, str] | None, examples: int = EXAMPLES) -> None:
+    """Send ``examples`` generated requests and check each answer against the document."""
 
     @hypothesis.given(case=strategy)
     @hypothesis.settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
@@ -102,11 +123,11 @@ def _fuzz(strategy: Any, headers: dict[str, str] | None) -> None:
     run()
 
 
-@pytest.mark.parametrize("caller", ["public", "admin"])
+@pytest.mark.parametrize("caller", ["public", "admin", *(f"{r}@450102" for r in COUNTY_ROLES)])
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_operation_answers_as_documented(
     api_schema: Any,
-    admin_headers: dict[str, str],
+    caller_headers: dict[str, dict[str, str] | None],
     method: str,
     path: str,
     mode: str,
@@ -114,7 +135,8 @@ def test_operation_answers_as_documented(
 ) -> None:
     operation = api_schema[path][method]
     strategy = operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode))
-    _fuzz(strategy, admin_headers if caller == "admin" else None)
+    examples = EXAMPLES if caller in ("public", "admin") else ROLE_EXAMPLES
+    _fuzz(strategy, caller_headers[caller], examples)
 
 
 @pytest.mark.parametrize("caller", ["public", "admin"])
