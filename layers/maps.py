@@ -146,6 +146,9 @@ class MapContext:
     markers: Sequence[DrawMarker] = ()  # the planner's latest draw (accounts only)
     draw_title: str = ""
     records: bool = False  # point-record layers (the clusters map's cases): accounts only
+    #: The public view's one hexagon resolution (anonymous visitors, who get whole periods
+    #: only); None: the reader picks the resolution and the month.
+    public_resolution: int | None = None
     tiles: str = "/tiles"
     cell_path: str = "/maps/cell/"
     home: str = "/"
@@ -251,7 +254,7 @@ def _hexagons(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     style = {"style": "classes", "field": "cases", "breaks": list(HEXAGON_BREAKS),
              "colours": list(YL_OR_RD), "zero": "#d9d9d9", "className": "geo-hexagon"}  # fmt: skip
     fields = [*_cell_fields(), ["enterprises", "登记污染源 Register sources", "int"]]
-    start = {"resolution": _auto_resolution(_start_bounds(ctx))}  # as "auto" picks it
+    start = {"resolution": ctx.public_resolution or _auto_resolution(_start_bounds(ctx))}
     layer = _Layer("hexagons", "六边形 Hexagon", _vector(ctx.tiles, "hexagons"), start, style,
                    "cell", fields)  # fmt: skip
     classes = _classes(HEXAGON_BREAKS, YL_OR_RD, "件")
@@ -407,11 +410,19 @@ _BUILDERS = {"heatmap": _heatmap, "hexagons": _hexagons, "hotspots": _hotspots,
              "emerging": _emerging, "clusters": _clusters, "planner": _planner}  # fmt: skip
 #: Maps whose month slider sets the day the analysis runs up to (``end``), not the period.
 _UP_TO_MONTH = ("emerging", "planner")
-_RESOLUTION = {
+_RESOLUTION: dict[str, dict[str, Any]] = {
     "hexagons": {"layer": "hexagons", "choices": ["auto", 5, 6, 7, 8, 9, 10], "value": "auto",
                  "auto": {"offset": -2, "min": 5, "max": 10}},
     "hotspots": {"layer": "hotspots", "choices": [6, 7, 8], "value": 6, "auto": None},
 }  # fmt: skip
+
+
+def _resolution(name: str, public: int | None) -> dict[str, Any] | None:
+    """The resolution picker of a map: the reader's choices, or the public view's one."""
+    picker = _RESOLUTION.get(name)
+    if picker is None or public is None:
+        return picker
+    return {**picker, "choices": [public], "value": public, "auto": None}
 
 
 def _time(name: str, months: Sequence[str]) -> dict[str, Any] | None:
@@ -494,14 +505,16 @@ def _config(
     name: str, ctx: MapContext, layers: list[_Layer], legend: dict[str, Any]
 ) -> dict[str, Any]:
     spec = MAPS[name]
+    public = ctx.public_resolution is not None
     divisions = [{"adcode": d.adcode, "name": d.name, "level": d.level, "parent": d.parent,
                   "bbox": [round(v, 4) for v in d.bbox], "point": [round(v, 4) for v in d.point]}
                  for d in ctx.divisions]  # fmt: skip
     return {
         "map": name, "title": spec.title, "subtitle": spec.subtitle, "home": ctx.home,
         "filters": {k: ctx.filters[k] for k in FILTERS if ctx.filters.get(k)},
-        "periods": [] if name in _UP_TO_MONTH else periods_of(ctx.months),
-        "time": _time(name, ctx.months), "resolution": _RESOLUTION.get(name),
+        "periods": [] if name in _UP_TO_MONTH and not public else periods_of(ctx.months),
+        "time": None if public and name in _UP_TO_MONTH else _time(name, ctx.months),
+        "resolution": _resolution(name, ctx.public_resolution),
         "jurisdictions": divisions, "industries": _industry_groups(ctx.industries),
         "layers": [layer.config() for layer in layers], "legend": legend,
         "bounds": list(ctx.bounds), "cell_path": ctx.cell_path,

@@ -30,8 +30,14 @@ from geo_service.api.dependencies import (
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.audit_log import AuditLog
 from geo_service.boundaries import read_divisions
+from geo_service.disclosure.lattice import PUBLIC_RESOLUTION
 from geo_service.disclosure.views import public_cell, store_secret
-from geo_service.errors import BadFilterError, NotFoundError, StoreNotReadyError
+from geo_service.errors import (
+    AuthenticationRequiredError,
+    BadFilterError,
+    NotFoundError,
+    StoreNotReadyError,
+)
 from geo_service.exports import EXPORTABLE
 from geo_service.filters import Filters
 from geo_service.planning_layers import latest_draw_markers
@@ -100,7 +106,11 @@ def map_page(
     accounts the cases as points (their tiles are audited as they are read)."""
     if name not in MAPS:
         raise NotFoundError(f"no map {name!r}; choose from {', '.join(MAPS)}")
-    ctx = replace(map_context(request, engine, filters), records=caller.authenticated)
+    public = filters.min_count is not None
+    if public and name == "planner":
+        raise AuthenticationRequiredError("the planner's map shows risk: log in to see it")
+    ctx = replace(map_context(request, engine, filters), records=caller.authenticated,
+                  public_resolution=PUBLIC_RESOLUTION if public else None)  # fmt: skip
     if name == "planner" and caller.authenticated:
         title, markers = latest_draw_markers(engine, filters.jurisdiction)
         if markers:

@@ -207,3 +207,25 @@ def test_maps_of_a_store_without_records(sqlite_only_store: Engine) -> None:
         assert len([j for j in config["jurisdictions"] if j["level"] == "city"]) == 14
     cell = h3.latlng_to_cell(22.8, 108.3, 8)
     assert client.get(f"/maps/cell/{cell}").json()["cases"] == 0
+
+
+def test_anonymous_pages_ask_only_what_the_public_view_answers(
+    built_sample_store: Engine,
+) -> None:
+    """A visitor without an account gets pages whose every tile request is within the
+    public lattice: one resolution, whole periods (no month slider of end dates), and
+    no planner's map (risk needs an account)."""
+    url = built_sample_store.url.render_as_string(hide_password=False)
+    anonymous = TestClient(create_app(Settings(database_url=url)))
+    hexagons = _config(anonymous.get("/maps/hexagons").text)
+    assert hexagons["resolution"]["choices"] == [6] and hexagons["resolution"]["value"] == 6
+    assert hexagons["layers"][0]["params"]["resolution"] == 6
+    assert _config(anonymous.get("/maps/hotspots").text)["resolution"]["choices"] == [6]
+    emerging = _config(anonymous.get("/maps/emerging").text)
+    assert emerging["time"] is None and emerging["periods"]  # periods, not free end dates
+    assert anonymous.get("/maps/planner").status_code == 401
+    tile = anonymous.get("/tiles/hexagons/7/102/55.mvt?resolution=6")
+    assert tile.status_code in (200, 204)
+    admin = TestClient(anonymous.app, headers=account_headers(built_sample_store))
+    assert _config(admin.get("/maps/hexagons").text)["resolution"]["value"] == "auto"
+    assert _config(admin.get("/maps/emerging").text)["time"]["param"] == "end"

@@ -116,7 +116,7 @@ PROBES = [
           points=True),
     Probe("vector_tile", f"/tiles/risk/{TILE}.mvt?jurisdiction={{j}}", public=False),
     Probe("download", "/downloads/priority-areas.geojson?jurisdiction={j}", public=False),
-    Probe("map_page", "/maps/planner?jurisdiction={j}"),
+    Probe("map_page", "/maps/planner?jurisdiction={j}", public=False),
     Probe("audit_log", "/audit?limit=5", admin_only=True, scoped=False),
     # {draw}: the example draw of the jurisdiction asked for (the own county's unscoped)
     Probe("draw_list", "/draws?jurisdiction={j}", points=True,
