@@ -182,13 +182,27 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def built_sample_store(tmp_path_factory: pytest.TempPathFactory, divisions_gdf) -> Engine:  # type: ignore[no-untyped-def]
     """The sample slice in a store of its own with every layer built (what `make run` serves)."""
+    out = tmp_path_factory.mktemp("built_sample")
+    engine = _prepared(make_engine(f"sqlite:///{out / 'geo.db'}"), divisions_gdf)
+    return _built_sample(engine, out)
+
+
+@pytest.fixture(scope="session")
+def built_postgis_sample_store(  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, divisions_gdf
+) -> Iterator[Engine]:
+    """:func:`built_sample_store` on PostGIS (a database of its own)."""
+    with scratch_postgres(worker_id, "_built") as engine:
+        _prepared(engine, divisions_gdf)
+        yield _built_sample(engine, tmp_path_factory.mktemp("built_postgis_sample"))
+
+
+def _built_sample(engine: Engine, out: Path) -> Engine:
     from geo_service.build import build_layers
     from geo_service.filters import Filters
     from geo_service.ingest import IngestOptions, ingest_file
     from geo_service.paths import SAMPLE_SLICE
 
-    out = tmp_path_factory.mktemp("built_sample")
-    engine = _prepared(make_engine(f"sqlite:///{out / 'geo.db'}"), divisions_gdf)
     for kind in ("enterprises", "cases", "inspections"):
         options = IngestOptions(kind=kind, rejects_path=out / f"{kind}.csv", progress=False,
                                 today=dt.date(2026, 11, 28))  # fmt: skip

@@ -136,10 +136,14 @@ UNSCOPED = {"conformance", "collections", "collection", "queryables", "healthz",
             "draw_create"}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def world(built_sample_store: Engine) -> dict[str, Any]:
-    """The client, a header per role (all scoped to COUNTY), and records to ask for."""
-    engine = built_sample_store
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)]
+)
+def world(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The client, a header per role (all scoped to COUNTY), and records to ask for, over
+    the built sample on SQLite and on PostGIS."""
+    fixture = "built_sample_store" if request.param == "sqlite" else "built_postgis_sample_store"
+    engine: Engine = request.getfixturevalue(fixture)
     url = engine.url.render_as_string(hide_password=False)
     client = TestClient(create_app(Settings(database_url=url, rate_limit_per_minute=0,
                                             tile_rate_limit_per_minute=0)))  # fmt: skip
