@@ -40,8 +40,8 @@ CITY, PROVINCE = "450100", "450000"
 OUTSIDE = (NEIGHBOUR, OTHER_CITY_COUNTY, CITY, PROVINCE)
 #: Accounts above the county: level → (own jurisdiction, a sibling, its parent).
 ABOVE = {"city": (CITY, "450200", PROVINCE), "province": (PROVINCE, None, None)}
-ABOVE_ROLES = ("admin", "gis")
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
+ABOVE_ROLES = ROLES
 TILE = "7/102/55"  # over Nanning: both counties' records fall in it
 
 
