@@ -41,7 +41,6 @@ OUTSIDE = (NEIGHBOUR, OTHER_CITY_COUNTY, CITY, PROVINCE)
 #: Accounts above the county: level → (own jurisdiction, a sibling, its parent).
 ABOVE = {"city": (CITY, "450200", PROVINCE), "province": (PROVINCE, None, None)}
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
-ABOVE_ROLES = ROLES
 TILE = "7/102/55"  # over Nanning: both counties' records fall in it
 
 
@@ -166,7 +165,7 @@ def world(request: pytest.FixtureRequest) -> dict[str, Any]:
         "above": {
             (level, role): account_headers(engine, role, own)
             for level, (own, _, _) in ABOVE.items()
-            for role in ABOVE_ROLES
+            for role in ROLES
         },
         "neighbour_case": str(neighbour.case_id.iloc[0]),
         "own_case": str(own_case.case_id.iloc[0]),
@@ -252,7 +251,7 @@ def _feature_adcodes_of(doc: dict[str, Any]) -> set[str]:
     return {str(f["properties"]["adcode"]) for f in doc["features"]}
 
 
-@pytest.mark.parametrize("role", ABOVE_ROLES)
+@pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("level", list(ABOVE))
 @pytest.mark.parametrize("probe", [p for p in PROBES if p.scoped], ids=lambda p: p.path)
 def test_city_and_province_accounts(
