@@ -64,12 +64,18 @@ def hexagons_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
 def _area_counts(inputs: Inputs, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every cell of the area, each case's position among them (−1 outside), and counts."""
     cells = cells_in_polygon(inputs.area, resolution)
-    case_cells = points_to_cells(inputs.cases.lon, inputs.cases.lat, resolution)
-    position = np.searchsorted(cells, case_cells)
-    position = np.where(position < cells.size, position, 0)
-    position = np.where(cells[position] == case_cells, position, -1) if cells.size else position - 1
+    position = cell_positions(cells, points_to_cells(inputs.cases.lon, inputs.cases.lat,
+                                                     resolution))  # fmt: skip
     counts = np.bincount(position[position >= 0], minlength=cells.size)
     return cells, position, counts
+
+
+def cell_positions(cells: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """The position of each of the cells ``found`` among the sorted ``cells`` (−1 where it
+    is not one of them)."""
+    position = np.searchsorted(cells, found)
+    position = np.where(position < cells.size, position, 0)
+    return np.where(cells[position] == found, position, -1) if cells.size else position - 1
 
 
 def county_hotspots(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from geo_service.disclosure.lattice import (
 from geo_service.errors import BadFilterError
 from geo_service.inputs import Inputs
 from geo_service.layer_specs import (
+    cell_positions,
     cells_frame,
     clusters_layer,
     county_hotspot_frame,
@@ -106,24 +108,16 @@ class PublicBuild:
         for column in HEXAGON_COUNTS:
             cells, keys = placed[column]
             table[column] = self._perturbed(np.searchsorted(every, cells), keys, len(every))
-        published = table[list(HEXAGON_COUNTS)].to_numpy().any(axis=1)
-        return cells_frame(table.iloc[np.flatnonzero(published)].reset_index(drop=True), parameters)
+        published = np.flatnonzero(table[list(HEXAGON_COUNTS)].to_numpy().any(axis=1))
+        return cells_frame(table.iloc[published].reset_index(drop=True), parameters)
 
-    def _area_positions(self, resolution: int) -> tuple[np.ndarray, pd.DataFrame, np.ndarray,
-                                                        np.ndarray]:  # fmt: skip
-        """Every cell of the area, the cases (with dates), their keys and their positions
-        among the cells (−1 outside), as the hot-spot layers place them."""
+    def _area_positions(self, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every cell of the area, the cases' keys and their positions among the cells
+        (−1 outside), as the hot-spot layers place the cases."""
         cells = cells_in_polygon(self.inputs.area, resolution)
-        frame, keys = self._records("cases", ["lon", "lat", "decision_date", "adcode"])
-        case_cells = points_to_cells(frame["lon"].astype(float), frame["lat"].astype(float),
-                                     resolution)  # fmt: skip
-        position = np.searchsorted(cells, case_cells)
-        position = np.where(position < cells.size, position, 0)
-        if cells.size:
-            position = np.where(cells[position] == case_cells, position, -1)
-        else:
-            position = position - 1
-        return cells, frame, keys, position
+        frame, keys = self._records("cases", ["lon", "lat"])
+        lon, lat = frame["lon"].astype(float), frame["lat"].astype(float)
+        return cells, keys, cell_positions(cells, points_to_cells(lon, lat, resolution))
 
     def hotspots(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
         """Gi* of the perturbed case counts (every cell of the area, or every county)."""
@@ -134,7 +128,7 @@ class PublicBuild:
             counts = pd.Series(self._perturbed(groups, keys, len(counties)), index=counties)
             return county_hotspot_frame(self.inputs.engine, self.inputs.area, counts, parameters)
         resolution = int(parameters["resolution"])
-        cells, _, keys, position = self._area_positions(resolution)
+        cells, keys, position = self._area_positions(resolution)
         return hotspot_frame(cells, self._perturbed(position, keys, cells.size), resolution,
                              parameters)  # fmt: skip
 
@@ -142,7 +136,7 @@ class PublicBuild:
         """Emerging hot spots of the perturbed space-time cube (each cell and step its own
         cell key)."""
         resolution = int(parameters["resolution"])
-        cells, _, keys, position = self._area_positions(resolution)
+        cells, keys, position = self._area_positions(resolution)
         step_index, labels = self.inputs.case_steps(str(parameters["step"]))
         if len(step_index) != len(position):
             raise RuntimeError("the cases were read in different orders")
@@ -232,13 +226,13 @@ def _shape_key(shape: Any, secret: bytes) -> int:
 
 def _cover(shape: Any) -> Any:
     """The H3 cells (and their neighbours) that a cluster's outline and centre fall in."""
-    points = [shape.representative_point(), *shapely.points(shape.exterior.coords)] if hasattr(
-        shape, "exterior"
-    ) else [shape.representative_point()]  # fmt: skip
-    cells = {h3.latlng_to_cell(p.y, p.x, CLUSTER_COVER_RESOLUTION) for p in points}
+    points = [
+        *shapely.get_coordinates(shape),
+        *shapely.get_coordinates(shape.representative_point()),
+    ]
+    cells = {h3.latlng_to_cell(lat, lon, CLUSTER_COVER_RESOLUTION) for lon, lat in points}
     around = set().union(*(h3.grid_disk(c, 1) for c in cells))
-    outline = h3.cells_to_h3shape(sorted(around))
-    return shapely.geometry.shape(outline.__geo_interface__)
+    return shapely.geometry.shape(h3.cells_to_h3shape(sorted(around)).__geo_interface__)
 
 
 def _names_only(value: Any) -> str:
@@ -266,8 +260,6 @@ def store_secret(engine: Engine) -> bytes:
     with engine.connect() as conn:
         secret = conn.execute(query).scalar()
     if secret is None:
-        import secrets
-
         try:
             with engine.begin() as conn:
                 conn.execute(ServiceSecret.__table__.insert().values(  # type: ignore[attr-defined]
