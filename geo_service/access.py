@@ -5,12 +5,14 @@ Policy (DESIGN.md, "Access"):
 - an account has a role and a jurisdiction (province, city or county adcode) and sees
   records of that jurisdiction and the ones below it, nothing else; asking for another
   jurisdiction is a 403;
-- without credentials only aggregate layers at province level, with counts below
-  ``public_min_count`` withheld; point records need an account (401);
+- without credentials only the public view of aggregate layers at province level
+  (:mod:`geo_service.disclosure`: a fixed lattice, perturbed counts); point records need
+  an account (401);
 - every hand-out of point records, and every draw, is written to the audit log.
 
 The HTTP layer calls :func:`authenticate` once per request and :func:`scoped` on the
-filters of every route; loaders enforce the public view (:attr:`Filters.min_count`).
+filters of every route; loaders give the public view where :attr:`Filters.min_count` is
+set; :func:`covers` says whether an account's jurisdiction covers a division.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from analytics.cell_key import NEVER_PUBLISHED
 from geo_service.disclosure.lattice import check_filters as check_public_filters
 from geo_service.errors import (
     AuthenticationRequiredError,
@@ -37,8 +40,9 @@ from geo_service.store.models import Account, AuditEntry, Jurisdiction, LoginSes
 from geo_service.store.queries import jurisdiction_level
 
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
-#: Aggregate cells with fewer records than this carry no count for anonymous callers.
-PUBLIC_MIN_COUNT = 3
+#: The smallest count but zero that anonymous callers are ever shown (the cell-key table
+#: publishes no 1 and no 2); set on their filters, it marks the public view.
+PUBLIC_MIN_COUNT = max(NEVER_PUBLISHED) + 1
 KEY_PREFIX = "gs_"
 
 
@@ -272,7 +276,8 @@ def _level(engine: Engine, adcode: str) -> str:
 def scoped(engine: Engine, caller: Caller, filters: Filters) -> Filters:
     """The filters a caller may use: its own jurisdiction when none is asked for; 403 for a
     jurisdiction outside its scope. Anonymous callers keep to province level and get the
-    public view (counts below :data:`PUBLIC_MIN_COUNT` withheld)."""
+    public view (:mod:`geo_service.disclosure`: no count below :data:`PUBLIC_MIN_COUNT`
+    but zero is published)."""
     if not caller.authenticated:
         check_public_filters(filters)  # the public view's fixed periods
         if filters.jurisdiction and _level(engine, filters.jurisdiction) != "province":

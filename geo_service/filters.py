@@ -50,8 +50,9 @@ class Filters:
     start: dt.date | None = None
     end: dt.date | None = None
     violation_type: str | None = None
-    #: The public view: aggregate counts below this are withheld and point records refused
-    #: (set by the access policy for anonymous callers, never by a query parameter).
+    #: The public view (:mod:`geo_service.disclosure`): no count below this but zero is
+    #: published, and point records are refused (set by the access policy for anonymous
+    #: callers, never by a query parameter).
     min_count: int | None = None
 
     def __post_init__(self) -> None:
