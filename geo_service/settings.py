@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="Most times a part of an input XLSX workbook larger than 1 MiB may "
         "unpack beyond its compressed size (a zip bomb unpacks a thousandfold)",
     )
+    max_xlsx_shared_strings_bytes: int = Field(
+        256 << 20,
+        ge=1,
+        description="Most bytes the table of texts (sharedStrings.xml) of an input XLSX "
+        "workbook may unpack to: it is read whole, so it bounds an ingest's memory; a "
+        "larger workbook is refused with the advice to load it as CSV",
+    )
     sql_echo: bool = False
     db_pool_size: int = Field(
         5, ge=1, description="Connections each process keeps open to PostgreSQL (SQLite: unused)"

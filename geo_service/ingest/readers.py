@@ -71,12 +71,14 @@ class InputLimits:
     max_xlsx_uncompressed_bytes: int = 1 << 30
     max_xlsx_cells: int = 50_000_000
     max_xlsx_compression_ratio: float = 100.0
+    max_xlsx_shared_strings_bytes: int = 256 << 20
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InputLimits:
         """The limits the settings give."""
         return cls(settings.max_cell_chars, settings.max_xlsx_uncompressed_bytes,
-                   settings.max_xlsx_cells, settings.max_xlsx_compression_ratio)  # fmt: skip
+                   settings.max_xlsx_cells, settings.max_xlsx_compression_ratio,
+                   settings.max_xlsx_shared_strings_bytes)  # fmt: skip
 
     @property
     def cell_bytes(self) -> int:
@@ -113,6 +115,15 @@ def _too_large(name: str, limit: int) -> InputFileError:
     return _refused(
         name, f"工作簿解压后超过 {limit:,} 字节（GEO_MAX_XLSX_UNCOMPRESSED_BYTES）",
         f"the workbook unpacks to more than {limit:,} bytes (GEO_MAX_XLSX_UNCOMPRESSED_BYTES)",
+    )  # fmt: skip
+
+
+def _too_much_text(name: str, limit: int) -> InputFileError:
+    return _refused(
+        name, f"工作簿的文字表超过 {limit:,} 字节，请另存为 CSV 后导入"
+        "（GEO_MAX_XLSX_SHARED_STRINGS_BYTES）",
+        f"the workbook's table of texts is larger than {limit:,} bytes, which is read whole: "
+        "save it as CSV and load that (GEO_MAX_XLSX_SHARED_STRINGS_BYTES)",
     )  # fmt: skip
 
 
@@ -839,11 +850,17 @@ def _check_parts(
         if not member.filename.lower().endswith((".xml", ".rels")):
             continue  # not parsed as XML (images, printer settings)
         scan = _XmlPartScan(name, limits, member.filename.startswith("xl/worksheets/"))
+        # openpyxl holds the shared strings whole while it reads: their own bound
+        shared = member.filename.lower() == "xl/sharedstrings.xml"
+        part = 0
         with archive.open(member) as fh:
             while block := fh.read(_BLOCK):
                 unpacked += len(block)
+                part += len(block)
                 if unpacked > limits.max_xlsx_uncompressed_bytes:
                     raise _too_large(name, limits.max_xlsx_uncompressed_bytes)
+                if shared and part > limits.max_xlsx_shared_strings_bytes:
+                    raise _too_much_text(name, limits.max_xlsx_shared_strings_bytes)
                 scan.feed(block)
         scan.close()
         cells += scan.cells

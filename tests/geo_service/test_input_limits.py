@@ -294,3 +294,21 @@ def test_the_cli_refuses_with_a_message_and_no_traceback(
     assert '"error": "bad_input_file"' in result.stderr and "Traceback" not in result.output
     assert "GEO_MAX_CELL_CHARS" in result.stderr
     assert setting.exit_code == 2 and "超过 1,000 个字符" in setting.stderr
+
+
+def test_a_workbook_whose_table_of_texts_is_too_large_is_refused(tmp_path: Path) -> None:
+    """openpyxl reads the shared strings whole: their size is what bounds the memory an
+    XLSX ingest needs, whatever the chunk size."""
+
+    def many_short_strings() -> Iterator[bytes]:
+        yield b'<?xml version="1.0" encoding="UTF-8"?><sst ' + _MAIN + b">"
+        for i in range(2000):
+            yield f"<si><t>现场检查发现问题 {i:06d}</t></si>".encode()
+        yield b"</sst>"
+
+    plain = _workbook(tmp_path / "plain.xlsx", [["case_id", "description"], ["A-1", "short"]])
+    path = _rewrite(plain, tmp_path / "texts.xlsx", {"xl/sharedStrings.xml": many_short_strings})
+    size = sum(len(piece) for piece in many_short_strings())
+    reason = _refusal(path, InputLimits(max_xlsx_shared_strings_bytes=size - 1))
+    assert "GEO_MAX_XLSX_SHARED_STRINGS_BYTES" in reason and "CSV" in reason
+    assert len(read_table(path, InputLimits(max_xlsx_shared_strings_bytes=size)).data) == 1
