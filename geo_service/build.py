@@ -14,6 +14,7 @@ service passes its own settings, the command line reads them from the environmen
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
@@ -96,7 +97,15 @@ def _public_layer(
     stored = load_layer(engine, spec.name, filters.as_dict(), wanted)
     if stored is not None:
         return stored
-    public = PublicBuild(Inputs(engine, filters), store_secret(engine))
+    account_view = replace(filters, min_count=None)
+
+    def full(layer: str, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+        stored = analytic_layer(engine, layer, account_view, parameters)
+        frame = stored.frame()
+        frame.attrs["parameters"] = stored.parameters
+        return frame
+
+    public = PublicBuild(Inputs(engine, filters), store_secret(engine), full)
     return _compute_and_store(public.inputs, spec, wanted,
                               lambda _inputs, p: public.layer(spec.name, p))  # fmt: skip
 

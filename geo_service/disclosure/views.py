@@ -10,7 +10,7 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,22 +42,26 @@ from geo_service.inputs import Inputs
 from geo_service.layer_specs import (
     cell_positions,
     cells_frame,
-    clusters_layer,
     county_hotspot_frame,
     emerging_frame,
     hotspot_frame,
     kde_payload,
 )
-from geo_service.problem_typing import problem_types_layer
 from geo_service.store.models import ServiceSecret
+
+#: The full (account's) build of a layer for the same filters: layer, parameters → frame
+#: with its recorded parameters in ``attrs["parameters"]``.
+FullBuild = Callable[[str, dict[str, Any]], gpd.GeoDataFrame]
 
 
 @dataclass
 class PublicBuild:
-    """Computes the public view of a layer from the records, with the store's secret."""
+    """Computes the public view of a layer from the records, with the store's secret;
+    the layers that are not counts (clusters, problem types) from their ``full`` build."""
 
     inputs: Inputs
     secret: bytes
+    full: FullBuild
 
     def layer(self, layer: str, parameters: dict[str, Any]) -> gpd.GeoDataFrame | bytes:
         """The public ``layer`` for ``parameters`` (from :func:`public_parameters`)."""
@@ -172,8 +176,7 @@ class PublicBuild:
     def clusters(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
         """The clusters with a perturbed size, outlined by the H3 cells around them, with
         their leading types named (no tallies) and no dates."""
-        found = clusters_layer(self.inputs, {k: v for k, v in parameters.items()
-                                             if k != "disclosure"})  # fmt: skip
+        found = self.full("clusters", _without_method(parameters))
         if found.empty:
             return found.drop(columns=["first_date", "last_date"], errors="ignore")
         keys = np.array([_shape_key(g, self.secret) for g in found.geometry], dtype=np.uint64)
@@ -190,8 +193,7 @@ class PublicBuild:
     def problem_types(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
         """Per county: the perturbed number of typed records and, where it is large enough,
         the leading type's label; no mix, shares or lifts."""
-        found = problem_types_layer(self.inputs, {k: v for k, v in parameters.items()
-                                                  if k != "disclosure"})  # fmt: skip
+        found = self.full("problem-types", _without_method(parameters))
         cases, case_keys = self._records("cases", ["adcode"])
         checks, check_keys = self._records("inspections", ["adcode", "problem_found"])
         problem = checks["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
@@ -216,6 +218,11 @@ class PublicBuild:
 #: The counts the public hexagons carry (every other column of the layer is left out).
 HEXAGON_COUNTS = ("cases", "inspections", "problems_found", "enterprises")
 _ID_COLUMNS = {"cases": "case_id", "inspections": "inspection_id", "enterprises": "credit_code"}
+
+
+def _without_method(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a public build as its full build has them (no ``disclosure``)."""
+    return {k: v for k, v in parameters.items() if k != "disclosure"}
 
 
 def _shape_key(shape: Any, secret: bytes) -> int:

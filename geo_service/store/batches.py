@@ -27,8 +27,9 @@ def read_batch(engine: Engine, batch_id: int) -> dict[str, Any]:
 
 def read_rejects(engine: Engine, batch_id: int) -> list[tuple[int, str, str | None, Any]]:
     """A batch's rejected rows in row order: number, reason, detail and the original
-    values by header (:func:`geo_service.ingest.rejects.rejects_csv` renders them)."""
-    read_batch(engine, batch_id)  # 404 for an unknown batch
+    values by header (:func:`geo_service.ingest.rejects.rejects_csv` renders them). The
+    caller has read the batch (:func:`read_batch`: 404 for an unknown one) and checked
+    who may see it; an unknown batch has no rows."""
     query = (
         select(RejectedRow.row_number, RejectedRow.reason, RejectedRow.detail, RejectedRow.values)
         .where(RejectedRow.batch_id == batch_id)
