@@ -60,8 +60,9 @@ def density_clusters(
     if eps_m <= 0:
         raise ClusterError("eps_m must be positive")
     # identical locations once, weighted (x + iy: one fast 1-D unique instead of rows)
-    keys, inverse, counts = np.unique(xy[:, 0] + 1j * xy[:, 1], return_inverse=True,
-                                      return_counts=True)  # fmt: skip
+    keys, inverse, counts = np.unique(
+        xy[:, 0] + 1j * xy[:, 1], return_inverse=True, return_counts=True
+    )
     unique = np.column_stack([keys.real, keys.imag])
     model = DBSCAN(eps=eps_m, min_samples=min_samples, algorithm="kd_tree", n_jobs=-1)
     labels = model.fit_predict(unique, sample_weight=counts)
@@ -80,9 +81,14 @@ def _renumber(labels: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 def space_time_clusters(
-    x_m: ArrayLike, y_m: ArrayLike, t_days: ArrayLike, *, eps_m: float, eps_days: float,
+    x_m: ArrayLike,
+    y_m: ArrayLike,
+    t_days: ArrayLike,
+    *,
+    eps_m: float,
+    eps_days: float,
     min_samples: int = 10,
-) -> NDArray[np.int64]:  # fmt: skip
+) -> NDArray[np.int64]:
     """ST-DBSCAN-style clusters: neighbours lie within ``eps_m`` AND ``eps_days``.
 
     Neighbours in space come from a radius query; those further apart in time
@@ -135,8 +141,11 @@ def cluster_polygons(
         mask = lab == cluster
         hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x[mask], y[mask]])))
         polygon = hull.buffer(buffer_m)
-        row: dict[str, Any] = {"cluster": int(cluster), "size": int(mask.sum()),
-                               "area_km2": polygon.area / 1e6}  # fmt: skip
+        row: dict[str, Any] = {
+            "cluster": int(cluster),
+            "size": int(mask.sum()),
+            "area_km2": polygon.area / 1e6,
+        }
         row["density_per_km2"] = row["size"] / row["area_km2"]
         if attributes is not None:
             row.update(_profile(attributes.loc[mask], top))

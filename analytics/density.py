@@ -49,8 +49,9 @@ class Grid:
     ny: int
 
     @classmethod
-    def covering(cls, x_m: NDArray[np.float64], y_m: NDArray[np.float64], cell_m: float,
-                 pad_m: float) -> Grid:  # fmt: skip
+    def covering(
+        cls, x_m: NDArray[np.float64], y_m: NDArray[np.float64], cell_m: float, pad_m: float
+    ) -> Grid:
         """The grid of ``cell_m`` cells covering the points' extent plus ``pad_m``."""
         x_min, x_max = float(np.min(x_m)) - pad_m, float(np.max(x_m)) + pad_m
         y_min, y_max = float(np.min(y_m)) - pad_m, float(np.max(y_m)) + pad_m
@@ -139,12 +140,17 @@ def _bin(
     ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
     dx, dy = fx - ix, fy - iy
     out = np.zeros(grid.ny * grid.nx)
-    for ox, oy, share in ((0, 0, (1 - dx) * (1 - dy)), (1, 0, dx * (1 - dy)),
-                          (0, 1, (1 - dx) * dy), (1, 1, dx * dy)):  # fmt: skip
+    for ox, oy, share in (
+        (0, 0, (1 - dx) * (1 - dy)),
+        (1, 0, dx * (1 - dy)),
+        (0, 1, (1 - dx) * dy),
+        (1, 1, dx * dy),
+    ):
         cx, cy = ix + ox, iy + oy
         inside = (cx >= 0) & (cx < grid.nx) & (cy >= 0) & (cy < grid.ny)
-        out += np.bincount(cy[inside] * grid.nx + cx[inside], weights=(w * share)[inside],
-                           minlength=out.size)  # fmt: skip
+        out += np.bincount(
+            cy[inside] * grid.nx + cx[inside], weights=(w * share)[inside], minlength=out.size
+        )
     return out.reshape(grid.ny, grid.nx)
 
 
@@ -210,10 +216,15 @@ def kernel_density(
         bounds = (float(np.min(x)), float(np.max(x)), float(np.min(y)), float(np.max(y)))
         grid = density_grid(bounds, h, kernel, cell_m)
     return binned_density(
-        bin_points(x, y, w, grid), grid, bandwidth_m=h, kernel=kernel, n_points=int(x.size),
-        total_weight=float(w.sum()), fixed_bandwidth=bool(bandwidth_m),
+        bin_points(x, y, w, grid),
+        grid,
+        bandwidth_m=h,
+        kernel=kernel,
+        n_points=int(x.size),
+        total_weight=float(w.sum()),
+        fixed_bandwidth=bool(bandwidth_m),
         weighted=weights is not None,
-    )  # fmt: skip
+    )
 
 
 def density_grid(

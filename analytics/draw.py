@@ -46,12 +46,30 @@ from analytics.errors import DrawError, StaffingError
 from analytics.inspector_teams import assign_inspectors
 
 __all__ = [
-    "DEFAULT_QUOTAS", "RECORD_FLOAT_DIGITS", "RECORD_FORMAT", "STRATA", "DrawError",
-    "StaffingError", "assign_inspectors", "draw_enterprises", "draw_record",
-    "exponential_keys", "new_seed", "record_bytes", "record_digest", "run_draw",
-    "sample_by_keys", "sampling_weights", "seed_commitment", "seed_text", "seeded_generator",
-    "strata_order", "stratum_labels", "stratum_quota", "verify_seed",
-]  # fmt: skip
+    "DEFAULT_QUOTAS",
+    "RECORD_FLOAT_DIGITS",
+    "RECORD_FORMAT",
+    "STRATA",
+    "DrawError",
+    "StaffingError",
+    "assign_inspectors",
+    "draw_enterprises",
+    "draw_record",
+    "exponential_keys",
+    "new_seed",
+    "record_bytes",
+    "record_digest",
+    "run_draw",
+    "sample_by_keys",
+    "sampling_weights",
+    "seed_commitment",
+    "seed_text",
+    "seeded_generator",
+    "strata_order",
+    "stratum_labels",
+    "stratum_quota",
+    "verify_seed",
+]
 
 #: Strata in draw order; any other stratum named in the quotas follows, sorted.
 STRATA = ("key", "special", "general")

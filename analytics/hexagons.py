@@ -25,10 +25,20 @@ RESOLUTIONS = range(5, 11)
 
 #: Columns of :func:`hexagon_aggregates`, in order.
 COLUMNS = (
-    "h3", "resolution", "cases", "inspections", "problems_found", "penalty_sum", "enterprises",
-    "inspected_enterprises", "offending_enterprises", "repeat_offenders",
-    "cases_per_enterprise", "cases_per_inspected_enterprise", "problems_per_inspection",
-)  # fmt: skip
+    "h3",
+    "resolution",
+    "cases",
+    "inspections",
+    "problems_found",
+    "penalty_sum",
+    "enterprises",
+    "inspected_enterprises",
+    "offending_enterprises",
+    "repeat_offenders",
+    "cases_per_enterprise",
+    "cases_per_inspected_enterprise",
+    "problems_per_inspection",
+)
 
 
 class ResolutionError(AnalyticsError):
@@ -147,17 +157,23 @@ def hexagon_aggregates(
         pd.DataFrame({"h3": register_cells, "enterprises": 1}),  # one register row per source
     ]
     out = pd.concat(parts).groupby("h3", sort=True).sum(min_count=0)
-    out = out.reindex(columns=["cases", "inspections", "problems_found", "penalty_sum",
-                               "enterprises"]).fillna(0)  # fmt: skip
+    out = out.reindex(
+        columns=["cases", "inspections", "problems_found", "penalty_sum", "enterprises"]
+    ).fillna(0)
     inspected = _distinct_per_cell(inspection_cells, inspections.entity)
     offending = _distinct_per_cell(case_cells, cases.entity)
     out["inspected_enterprises"] = inspected["distinct"]
     out["offending_enterprises"] = offending["distinct"]
     out["repeat_offenders"] = offending["repeat"]
     counts = [
-        "cases", "inspections", "problems_found", "enterprises", "inspected_enterprises",
-        "offending_enterprises", "repeat_offenders",
-    ]  # fmt: skip
+        "cases",
+        "inspections",
+        "problems_found",
+        "enterprises",
+        "inspected_enterprises",
+        "offending_enterprises",
+        "repeat_offenders",
+    ]
     out[counts] = out[counts].fillna(0).astype(np.int64)
     out["cases_per_enterprise"] = _ratio(out["cases"], out["enterprises"])
     out["cases_per_inspected_enterprise"] = _ratio(out["cases"], out["inspected_enterprises"])

@@ -59,8 +59,9 @@ def _add_series(a: pd.Series, b: pd.Series) -> pd.Series:
 
 
 def _empty_pairs() -> pd.Series:
-    index = pd.MultiIndex.from_arrays([np.empty(0, np.int64), np.empty(0, object)],
-                                      names=["h3", "entity"])  # fmt: skip
+    index = pd.MultiIndex.from_arrays(
+        [np.empty(0, np.int64), np.empty(0, object)], names=["h3", "entity"]
+    )
     return pd.Series(np.empty(0, np.int64), index=index)
 
 
@@ -110,8 +111,9 @@ def hexagon_partial(
     offending, inspected = _empty_pairs(), _empty_pairs()
     if cases is not None and len(cases):
         cells = points_to_cells(cases.lon, cases.lat, resolution)
-        parts.append(pd.DataFrame({"h3": cells, "cases": 1,
-                                   "penalty_sum": np.nan_to_num(cases.amount)}))  # fmt: skip
+        parts.append(
+            pd.DataFrame({"h3": cells, "cases": 1, "penalty_sum": np.nan_to_num(cases.amount)})
+        )
         offending = _pair_counts(cells, cases.entity)
     if inspections is not None and len(inspections):
         cells = points_to_cells(inspections.lon, inspections.lat, resolution)
@@ -121,8 +123,10 @@ def hexagon_partial(
     if register is not None and len(register):
         cells = points_to_cells(register.lon, register.lat, resolution)
         parts.append(pd.DataFrame({"h3": cells, "enterprises": 1}))
-    sums = pd.DataFrame({c: pd.Series(dtype=np.float64 if c == "penalty_sum" else np.int64)
-                         for c in SUMS}, index=pd.Index([], dtype=np.int64, name="h3"))  # fmt: skip
+    sums = pd.DataFrame(
+        {c: pd.Series(dtype=np.float64 if c == "penalty_sum" else np.int64) for c in SUMS},
+        index=pd.Index([], dtype=np.int64, name="h3"),
+    )
     if parts:
         frame = pd.concat(parts).fillna(0).reindex(columns=["h3", *SUMS], fill_value=0)
         frame = frame.astype({c: np.int64 for c in _COUNTS} | {"penalty_sum": np.float64})
@@ -232,8 +236,9 @@ def step_labels(first: dt.date, last: dt.date, step: str) -> tuple[int, list[str
     if step not in STEPS:
         raise PartialsError(f"time step {step!r}; expected one of {', '.join(STEPS)}")
     freq = "M" if step == "month" else "Q"
-    periods = pd.period_range(pd.Timestamp(first).to_period(freq),
-                              pd.Timestamp(last).to_period(freq), freq=freq)  # fmt: skip
+    periods = pd.period_range(
+        pd.Timestamp(first).to_period(freq), pd.Timestamp(last).to_period(freq), freq=freq
+    )
     labels = [str(p) if step == "month" else f"{p.year}-Q{p.quarter}" for p in periods]
     first_ordinal = int(month_ordinals([first])[0])
     return (first_ordinal if step == "month" else first_ordinal // 3), labels
@@ -275,10 +280,15 @@ class PointMoments:
 
     def __add__(self, other: PointMoments) -> PointMoments:
         return PointMoments(
-            self.n + other.n, self.weight + other.weight, self.wx + other.wx,
-            self.wy + other.wy, min(self.x_min, other.x_min), max(self.x_max, other.x_max),
-            min(self.y_min, other.y_min), max(self.y_max, other.y_max),
-        )  # fmt: skip
+            self.n + other.n,
+            self.weight + other.weight,
+            self.wx + other.wx,
+            self.wy + other.wy,
+            min(self.x_min, other.x_min),
+            max(self.x_max, other.x_max),
+            min(self.y_min, other.y_min),
+            max(self.y_max, other.y_max),
+        )
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -306,9 +316,16 @@ def point_moments(x_m: ArrayLike, y_m: ArrayLike, weights: ArrayLike) -> PointMo
     w = np.nan_to_num(np.asarray(weights, dtype=np.float64))
     if x.size == 0:
         return PointMoments()
-    return PointMoments(int(x.size), float(w.sum()), float(np.multiply(x, w).sum()),
-                        float(np.multiply(y, w).sum()), float(x.min()), float(x.max()),
-                        float(y.min()), float(y.max()))  # fmt: skip
+    return PointMoments(
+        int(x.size),
+        float(w.sum()),
+        float(np.multiply(x, w).sum()),
+        float(np.multiply(y, w).sum()),
+        float(x.min()),
+        float(x.max()),
+        float(y.min()),
+        float(y.max()),
+    )
 
 
 def silverman_from_distances(d2_m2: ArrayLike, weights: ArrayLike) -> float:

@@ -33,8 +33,16 @@ MAX_AREA_REASONS = 3
 #: Largest DP table (useful candidates × half-day slots, bytes) solved exactly by "auto".
 MAX_EXACT_TABLE = 50_000_000
 
-_AREA_COLUMNS = ["area_id", "rank", "cells", "score", "expected_findings", "reasons",
-                 "enterprises", "top_enterprises"]  # fmt: skip
+_AREA_COLUMNS = [
+    "area_id",
+    "rank",
+    "cells",
+    "score",
+    "expected_findings",
+    "reasons",
+    "enterprises",
+    "top_enterprises",
+]
 
 
 def _need(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:
@@ -351,9 +359,11 @@ def inspection_plan(
         ["expected_findings", "credit_code"], ascending=[False, True], kind="stable"
     )
     chosen, how = _solve(
-        pool["days"].to_numpy(), pool["expected_findings"].to_numpy(np.float64),
-        float(inspector_days), method,
-    )  # fmt: skip
+        pool["days"].to_numpy(),
+        pool["expected_findings"].to_numpy(np.float64),
+        float(inspector_days),
+        method,
+    )
     picked = pool[chosen]
     total = float(np.nansum(np.clip(values, 0, None)))
     covered = float(picked["expected_findings"].sum())

@@ -28,8 +28,22 @@ from sklearn.preprocessing import normalize
 from analytics.errors import AnalyticsError
 
 #: Words in nearly every text that say nothing about the problem.
-BOILERPLATE = ("经查", "该公司", "你单位", "该单位", "违反了", "的规定", "现场检查", "我局",
-               "依法", "上述行为", "以上事实", "证据为证", "进行调查", "查明")  # fmt: skip
+BOILERPLATE = (
+    "经查",
+    "该公司",
+    "你单位",
+    "该单位",
+    "违反了",
+    "的规定",
+    "现场检查",
+    "我局",
+    "依法",
+    "上述行为",
+    "以上事实",
+    "证据为证",
+    "进行调查",
+    "查明",
+)
 
 
 class ProblemTypeError(AnalyticsError):
@@ -66,8 +80,9 @@ def _documents(texts: Sequence[str], hints: Sequence[str | None] | None) -> list
     return docs
 
 
-def _telling_terms(matrix: Any, labels: NDArray[np.int64], terms: NDArray[np.str_], k: int,
-                   top: int) -> list[list[str]]:  # fmt: skip
+def _telling_terms(
+    matrix: Any, labels: NDArray[np.int64], terms: NDArray[np.str_], k: int, top: int
+) -> list[list[str]]:
     overall = np.asarray(matrix.mean(axis=0)).ravel()
     out = []
     for cluster in range(k):
@@ -122,8 +137,9 @@ def find_problem_types(
     docs = _documents(texts, hints)
     if len(docs) < 4:
         raise ProblemTypeError("at least four texts are needed to find types")
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), min_df=2, max_df=0.5,
-                                 sublinear_tf=True)  # fmt: skip
+    vectorizer = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 3), min_df=2, max_df=0.5, sublinear_tf=True
+    )
     matrix = vectorizer.fit_transform(docs)
     dims = max(2, min(100, matrix.shape[1] - 1, len(docs) - 1))
     reduced = normalize(TruncatedSVD(n_components=dims, random_state=seed).fit_transform(matrix))

@@ -56,14 +56,32 @@ from analytics._risk_components import (
 from analytics.errors import RiskError
 
 #: Components in the order they are reported (and break ties in ``reasons``).
-COMPONENTS: tuple[str, ...] = ("repeat_offending", "severity", "inspection_gap",
-    "case_density", "hotspot", "trend", "exceedances", "complaints", "problem_mix")  # fmt: skip
+COMPONENTS: tuple[str, ...] = (
+    "repeat_offending",
+    "severity",
+    "inspection_gap",
+    "case_density",
+    "hotspot",
+    "trend",
+    "exceedances",
+    "complaints",
+    "problem_mix",
+)
 
 #: Default weight of each component (they sum to 1).
 DEFAULT_RISK_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {"repeat_offending": 0.20, "severity": 0.15, "inspection_gap": 0.20, "case_density": 0.10,
-     "hotspot": 0.10, "trend": 0.05, "exceedances": 0.10, "complaints": 0.05, "problem_mix": 0.05}
-)  # fmt: skip
+    {
+        "repeat_offending": 0.20,
+        "severity": 0.15,
+        "inspection_gap": 0.20,
+        "case_density": 0.10,
+        "hotspot": 0.10,
+        "trend": 0.05,
+        "exceedances": 0.10,
+        "complaints": 0.05,
+        "problem_mix": 0.05,
+    }
+)
 
 #: Score quantiles from which a unit is ``high`` and ``medium`` risk.
 DEFAULT_TIERS: tuple[float, float] = (0.9, 0.7)
@@ -329,8 +347,12 @@ def enterprise_risk(
     >>> out.loc[0, "reasons"], bool(np.allclose(out.filter(like="c_").sum(axis=1), out["score"]))
     (['repeat_offending', 'inspection_gap', 'severity'], True)
     """
-    tables = {"cases": cases, "inspections": inspections,
-              "exceedances": exceedances, "complaints": complaints}  # fmt: skip
+    tables = {
+        "cases": cases,
+        "inspections": inspections,
+        "exceedances": exceedances,
+        "complaints": complaints,
+    }
     analysis = _analyse(enterprises, tables, as_of, resolution, window_years, weights, area_cells)
     return _enterprise_frame(analysis, tiers)
 
@@ -375,8 +397,12 @@ def cell_risk(
     >>> out.sort_values("score")[["enterprises", "v_case_density", "tier"]].values.tolist()
     [[1, 0.0, 'low'], [1, 1.0, 'high']]
     """
-    tables = {"cases": cases, "inspections": inspections,
-              "exceedances": exceedances, "complaints": complaints}  # fmt: skip
+    tables = {
+        "cases": cases,
+        "inspections": inspections,
+        "exceedances": exceedances,
+        "complaints": complaints,
+    }
     analysis = _analyse(enterprises, tables, as_of, resolution, window_years, weights, area_cells)
     ent = _enterprise_frame(analysis, tiers)
     data, cells = analysis.data, analysis.cells

@@ -11,10 +11,12 @@ from benchmarks.report import markdown, update_doc
 #: Suite name → module: every ``bench_*.py``, and the load run (``load.py``, last: 60 s of
 #: the real server).
 MODULES = {
-    **{p.stem.removeprefix("bench_"): f"benchmarks.{p.stem}"
-       for p in sorted(Path(__file__).parent.glob("bench_*.py"))},
+    **{
+        p.stem.removeprefix("bench_"): f"benchmarks.{p.stem}"
+        for p in sorted(Path(__file__).parent.glob("bench_*.py"))
+    },
     "load": "benchmarks.load",
-}  # fmt: skip
+}
 SUITES = tuple(MODULES)
 
 

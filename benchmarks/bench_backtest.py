@@ -36,8 +36,9 @@ def full_sample_store(folder: Path) -> str:
     migrate(engine)
     load_divisions(engine, read_divisions_file())
     for kind in KINDS:
-        options = IngestOptions(kind=kind, rejects_path=folder / f"{kind}.rejects.csv",
-                                progress=False)  # fmt: skip
+        options = IngestOptions(
+            kind=kind, rejects_path=folder / f"{kind}.rejects.csv", progress=False
+        )
         ingest_file(engine, folder / "data" / f"{kind}.csv", options)
     engine.dispose()
     return url
@@ -58,8 +59,13 @@ def run(quick: bool = False) -> list[Row]:
             url = sample_store(Path(tmp)) if quick else full_sample_store(Path(tmp))
         engine = make_engine(url)
         with stopwatch() as elapsed:
-            result = run_backtest(engine, train_until=TRAIN_UNTIL, test_year=TEST_YEAR,
-                                  settings=Settings(database_url=url), n_draws=N_DRAWS)  # fmt: skip
+            result = run_backtest(
+                engine,
+                train_until=TRAIN_UNTIL,
+                test_year=TEST_YEAR,
+                settings=Settings(database_url=url),
+                n_draws=N_DRAWS,
+            )
         engine.dispose()
     lift = result["lift"]
     sizes = ", ".join(

@@ -22,8 +22,13 @@ def run(quick: bool = False) -> list[Row]:
     ours = density_clusters(x, y, eps_m=eps_m, min_samples=min_samples)
     lon, lat = equal_area_to_lonlat(x, y)
     radians = np.radians(np.column_stack([lat, lon]))
-    model = DBSCAN(eps=eps_m / 6_371_008.8, min_samples=min_samples, metric="haversine",
-                   algorithm="ball_tree", n_jobs=-1)  # fmt: skip
+    model = DBSCAN(
+        eps=eps_m / 6_371_008.8,
+        min_samples=min_samples,
+        metric="haversine",
+        algorithm="ball_tree",
+        n_jobs=-1,
+    )
     with stopwatch() as baseline:
         theirs = model.fit_predict(radians)
     agreement = adjusted_rand_score(theirs, ours)

@@ -99,8 +99,11 @@ def measure_ingest(data: Path, folder: Path, chunk_rows: int) -> dict[str, Any]:
     import psutil
 
     db = folder / f"memory-{chunk_rows}.db"
-    proc = subprocess.Popen([sys.executable, "-c", _INGEST, str(data), str(db), str(chunk_rows)],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _INGEST, str(data), str(db), str(chunk_rows)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     peak: list[float] = [0.0]
     stopped: list[str] = []
 
@@ -177,7 +180,10 @@ def memory_row(folder: Path, n_cases: int, one_million: dict[str, Any] | None) -
         )
     if "error" not in whole and "error" not in streaming:
         same = (whole["rows"], whole["accepted"], whole["by_reason"]) == (
-            streaming["rows"], streaming["accepted"], streaming["by_reason"])  # fmt: skip
+            streaming["rows"],
+            streaming["accepted"],
+            streaming["by_reason"],
+        )
         parts.append(f"same rows, accepted and rejects by reason as streaming: {same}")
     if one_million is not None and "error" not in one_million:
         parts.append(

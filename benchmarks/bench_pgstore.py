@@ -96,9 +96,12 @@ def loaded(n_cases: int) -> dict[str, Any] | None:
     try:
         with admin.connect() as conn:
             comment = conn.execute(
-                text("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                     "WHERE datname = :name"), {"name": _database(n_cases)},
-            ).scalar()  # fmt: skip
+                text(
+                    "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                    "WHERE datname = :name"
+                ),
+                {"name": _database(n_cases)},
+            ).scalar()
     finally:
         admin.dispose()
     if not comment:
@@ -128,18 +131,22 @@ def prepare(n_cases: int) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="geo-pgstore-") as tmp:
             folder = Path(tmp)
             with stopwatch() as elapsed:
-                subprocess.run([sys.executable, "-c", _GENERATE, str(folder / "data"),
-                                str(n_cases)], check=True)  # fmt: skip
+                subprocess.run(
+                    [sys.executable, "-c", _GENERATE, str(folder / "data"), str(n_cases)],
+                    check=True,
+                )
             held["generate_s"] = round(elapsed(), 1)
             accepted = 0
             with stopwatch() as elapsed:
                 today = dt.date(2026, 11, 28)
                 register = folder / "data" / "enterprises.csv"
                 ingest_file(engine, register, _options("enterprises", register, today))
-                for path in split_ledgers(folder / "data" / "cases.csv", folder,
-                                          remove_source=True):  # fmt: skip
-                    accepted += int(ingest_file(engine, path, _options("cases", path, today))[
-                        "accepted"])  # fmt: skip
+                for path in split_ledgers(
+                    folder / "data" / "cases.csv", folder, remove_source=True
+                ):
+                    accepted += int(
+                        ingest_file(engine, path, _options("cases", path, today))["accepted"]
+                    )
                     path.unlink()
             held["ingest_s"] = round(elapsed(), 1)
             held["accepted"] = accepted
@@ -237,16 +244,19 @@ def _hexagon_rows(client: Client, held: dict[str, Any]) -> list[Row]:
     per_10k = [ms * 10_000 / n for ms, n in big]
     met = bool(big) and statistics.median(per_10k) <= TARGET_MS
     each = ", ".join(f"{ms:.0f} ms / {n:,}" for ms, n in sorted(big, key=lambda b: b[1]))
-    return [Row(
-        work=f"hexagon MVT tiles (res 8) with ≥ 10k hexagons, from the {held['accepted']:,}-case "
-             "PostGIS store over HTTP, each tile requested once",
-        figure=f"per 10k hexagons: {_spread(per_10k)}; each tile: {each or 'none'}",
-        target=f"≤ {TARGET_MS:.0f} ms for 10k hexagons", met=met,
-        baseline="the first tile, which loads the layer from the store",
-        baseline_figure=f"{first_ms:,.0f} ms",
-        note=f"z7, z8 and z9 tiles over Guangxi; max {max(counts, default=0):,} hexagons in a "
-             f"tile; the {len(small)} with fewer hexagons: {_spread(small)}",
-    )]  # fmt: skip
+    return [
+        Row(
+            work="hexagon MVT tiles (res 8) with ≥ 10k hexagons, from the "
+            f"{held['accepted']:,}-case PostGIS store over HTTP, each tile requested once",
+            figure=f"per 10k hexagons: {_spread(per_10k)}; each tile: {each or 'none'}",
+            target=f"≤ {TARGET_MS:.0f} ms for 10k hexagons",
+            met=met,
+            baseline="the first tile, which loads the layer from the store",
+            baseline_figure=f"{first_ms:,.0f} ms",
+            note=f"z7, z8 and z9 tiles over Guangxi; max {max(counts, default=0):,} hexagons in a "
+            f"tile; the {len(small)} with fewer hexagons: {_spread(small)}",
+        )
+    ]
 
 
 def _point_rows(client: Client, held: dict[str, Any]) -> list[Row]:
@@ -263,14 +273,20 @@ def _point_rows(client: Client, held: dict[str, Any]) -> list[Row]:
             times.append(ms)
             points.append(_features(body, "cases"))
             sizes.append(len(body))
-        rows.append(Row(
-            work=f"cases point tiles z{z} from the {held['accepted']:,}-case PostGIS store over "
-                 "HTTP (ST_AsMVT), 9 tiles around Nanning, each requested once",
-            figure=_spread(times),
-            target="—", met=None, baseline="—", baseline_figure="—",
-            note=f"features a tile: median {statistics.median(points):,.0f}, max {max(points):,};"
-                 f" bytes: median {statistics.median(sizes):,.0f}, max {max(sizes):,}",
-        ))  # fmt: skip
+        rows.append(
+            Row(
+                work=f"cases point tiles z{z} from the {held['accepted']:,}-case PostGIS "
+                "store over HTTP (ST_AsMVT), 9 tiles around Nanning, each requested once",
+                figure=_spread(times),
+                target="—",
+                met=None,
+                baseline="—",
+                baseline_figure="—",
+                note=f"features a tile: median {statistics.median(points):,.0f}, "
+                f"max {max(points):,}; bytes: median {statistics.median(sizes):,.0f}, "
+                f"max {max(sizes):,}",
+            )
+        )
     return rows
 
 
@@ -280,20 +296,24 @@ def _item_rows(client: Client, held: dict[str, Any]) -> list[Row]:
     west, south, east, north = NANNING_BOX
     kinds = {
         "the first page (limit 100)": lambda i: "/collections/cases/items?limit=100",
-        "a page deep in the collection (offset ≈ n/2, limit 100)":
-            lambda i: f"/collections/cases/items?limit=100&offset={n // 2 + 1000 * i}",
-        "a bbox around Nanning (limit 1,000, walking its pages)":
-            lambda i: f"/collections/cases/items?limit=1000&offset={1000 * i}"
-                      f"&bbox={west},{south},{east},{north}",
-        "one month (datetime interval, limit 100)":
-            lambda i: f"/collections/cases/items?limit=100&datetime=2024-{1 + i % 12:02d}-01/"
-                      f"2024-{1 + i % 12:02d}-28",
-        "a property filter (geocode_method=register, limit 100)":
-            lambda i: f"/collections/cases/items?limit=100&offset={100 * i}"
-                      "&geocode_method=register",
-        "a county (jurisdiction=450102, limit 100)":
-            lambda i: f"/collections/cases/items?limit=100&offset={100 * i}&jurisdiction=450102",
-    }  # fmt: skip
+        "a page deep in the collection (offset ≈ n/2, limit 100)": lambda i: (
+            f"/collections/cases/items?limit=100&offset={n // 2 + 1000 * i}"
+        ),
+        "a bbox around Nanning (limit 1,000, walking its pages)": lambda i: (
+            f"/collections/cases/items?limit=1000&offset={1000 * i}"
+            f"&bbox={west},{south},{east},{north}"
+        ),
+        "one month (datetime interval, limit 100)": lambda i: (
+            f"/collections/cases/items?limit=100&datetime=2024-{1 + i % 12:02d}-01/"
+            f"2024-{1 + i % 12:02d}-28"
+        ),
+        "a property filter (geocode_method=register, limit 100)": lambda i: (
+            f"/collections/cases/items?limit=100&offset={100 * i}&geocode_method=register"
+        ),
+        "a county (jurisdiction=450102, limit 100)": lambda i: (
+            f"/collections/cases/items?limit=100&offset={100 * i}&jurisdiction=450102"
+        ),
+    }
     rows = []
     for what, path in kinds.items():
         times: list[float] = []
@@ -305,12 +325,19 @@ def _item_rows(client: Client, held: dict[str, Any]) -> list[Row]:
                 raise RuntimeError(f"{path(i)}: HTTP {status} {body[:200]!r}")
             times.append(ms)
             matched = json.loads(body).get("numberMatched")
-        rows.append(Row(
-            work=f"cases items: {what}, from the {n:,}-case PostGIS store over HTTP",
-            figure=_spread(times), target="—", met=None, baseline="—", baseline_figure="—",
-            note=f"numberMatched {matched:,}" if matched is not None
-            else "more than 100,000 match: numberMatched left out, pages go by next links",
-        ))  # fmt: skip
+        rows.append(
+            Row(
+                work=f"cases items: {what}, from the {n:,}-case PostGIS store over HTTP",
+                figure=_spread(times),
+                target="—",
+                met=None,
+                baseline="—",
+                baseline_figure="—",
+                note=f"numberMatched {matched:,}"
+                if matched is not None
+                else "more than 100,000 match: numberMatched left out, pages go by next links",
+            )
+        )
     rows.append(_next_link_row(client, n))
     status, body, _ = client.get(f"/collections/cases/items?limit=200&offset={n // 3}")
     ids = [f["id"] for f in json.loads(body)["features"]][:: 200 // ROUNDS]
@@ -319,11 +346,17 @@ def _item_rows(client: Client, held: dict[str, Any]) -> list[Row]:
         status, _, ms = client.get("/collections/cases/items/" + urllib.parse.quote(fid))
         assert status == 200, status
         times.append(ms)
-    rows.append(Row(
-        work=f"one case by its id (/items/{{id}}) from the {n:,}-case PostGIS store over HTTP",
-        figure=_spread(times), target="—", met=None, baseline="—", baseline_figure="—",
-        note="ids from the middle of the collection",
-    ))  # fmt: skip
+    rows.append(
+        Row(
+            work=f"one case by its id (/items/{{id}}) from the {n:,}-case PostGIS store over HTTP",
+            figure=_spread(times),
+            target="—",
+            met=None,
+            baseline="—",
+            baseline_figure="—",
+            note="ids from the middle of the collection",
+        )
+    )
     return rows
 
 
@@ -342,12 +375,14 @@ def _next_link_row(client: Client, n: int) -> Row:
         times.append(ms)
     return Row(
         work=f"cases items: pages deep in the collection (offset ≈ n/2) reached by their next "
-             f"links (keyset: after=<last id>), from the {n:,}-case PostGIS store over HTTP",
-        figure=_spread(times), target="—", met=None,
+        f"links (keyset: after=<last id>), from the {n:,}-case PostGIS store over HTTP",
+        figure=_spread(times),
+        target="—",
+        met=None,
         baseline="the same depth by offset alone (the way in)",
         baseline_figure=f"{offset_ms:,.0f} ms",
         note="each next link followed as a client (QGIS, GDAL) walks a collection",
-    )  # fmt: skip
+    )
 
 
 def _admin_key(n_cases: int) -> str:
@@ -364,12 +399,18 @@ def _admin_key(n_cases: int) -> str:
 
 def _server_env(n_cases: int) -> dict[str, str]:
     """The environment of the measured server: the store, no rate limits."""
-    unlimited = {"GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
-                 "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
-                 "GEO_RATE_LIMIT_BURST": "1000000000",
-                 "GEO_TILE_RATE_LIMIT_BURST": "1000000000"}  # fmt: skip
-    return {**os.environ, **unlimited, "GEO_DATABASE_URL": store_url(n_cases),
-            "BENCH_TILE": "{}/{}/{}".format(*tile_of(*NANNING, 8))}  # fmt: skip
+    unlimited = {
+        "GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
+        "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
+        "GEO_RATE_LIMIT_BURST": "1000000000",
+        "GEO_TILE_RATE_LIMIT_BURST": "1000000000",
+    }
+    return {
+        **os.environ,
+        **unlimited,
+        "GEO_DATABASE_URL": store_url(n_cases),
+        "BENCH_TILE": "{}/{}/{}".format(*tile_of(*NANNING, 8)),
+    }
 
 
 def measure_hexagons(held: dict[str, Any]) -> list[Row]:
@@ -380,8 +421,14 @@ def measure_hexagons(held: dict[str, Any]) -> list[Row]:
     load = os.getloadavg()[0]
     with bench_tiles._server(_server_env(n_cases)) as server:
         rows = _hexagon_rows(Client(server[0], _admin_key(n_cases)), held)
-    return [replace(r, note=f"{r.note}; measured alone; 1-min load average at the start "
-                            f"{load:.1f} on {os.cpu_count()} cores") for r in rows]  # fmt: skip
+    return [
+        replace(
+            r,
+            note=f"{r.note}; measured alone; 1-min load average at the start "
+            f"{load:.1f} on {os.cpu_count()} cores",
+        )
+        for r in rows
+    ]
 
 
 def measure(held: dict[str, Any], quick: bool) -> list[Row]:
@@ -405,17 +452,37 @@ def measure(held: dict[str, Any], quick: bool) -> list[Row]:
         rows = _hexagon_rows(client, held)
         rows += _point_rows(client, held)
         rows += _item_rows(client, held)
-        cached = bench_tiles._http_row(server, "/tiles/hexagons/{}/{}/{}.mvt".format(*tile),
-                                       1.0 if quick else 3.0, False, quick)  # fmt: skip
-        rows.append(replace(cached, work=cached.work + f" (the {held['accepted']:,}-case "
-                                     "PostGIS store, public view)"))  # fmt: skip
-    note = (f"store loaded {held.get('loaded_at', '?')}: generating {held.get('generate_s')} s, "
-            f"ingest in ≤ 1M-row batches {held.get('ingest_s')} s, hexagon + KDE build "
-            f"{held.get('build_s')} s; migrating it to the current schema before serving: "
-            f"{held['migrate_s']} s; 1-min load average at the start {load:.1f} "
-            f"on {os.cpu_count()} cores")  # fmt: skip
-    rows.append(Row(work="the store", figure=f"{held['accepted']:,} cases", target="—",
-                    met=None, baseline="—", baseline_figure="—", note=note))  # fmt: skip
+        cached = bench_tiles._http_row(
+            server,
+            "/tiles/hexagons/{}/{}/{}.mvt".format(*tile),
+            1.0 if quick else 3.0,
+            False,
+            quick,
+        )
+        rows.append(
+            replace(
+                cached,
+                work=cached.work + f" (the {held['accepted']:,}-case PostGIS store, public view)",
+            )
+        )
+    note = (
+        f"store loaded {held.get('loaded_at', '?')}: generating {held.get('generate_s')} s, "
+        f"ingest in ≤ 1M-row batches {held.get('ingest_s')} s, hexagon + KDE build "
+        f"{held.get('build_s')} s; migrating it to the current schema before serving: "
+        f"{held['migrate_s']} s; 1-min load average at the start {load:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
+    rows.append(
+        Row(
+            work="the store",
+            figure=f"{held['accepted']:,} cases",
+            target="—",
+            met=None,
+            baseline="—",
+            baseline_figure="—",
+            note=note,
+        )
+    )
     return rows
 
 
@@ -425,9 +492,17 @@ def run(quick: bool = False, fresh: bool = False) -> list[Row]:
     try:
         held = None if fresh else loaded(n)
     except Exception as err:  # no server: nothing to measure
-        return [Row(work="PostGIS store suite", figure="not run", target="—", met=None,
-                    baseline="—", baseline_figure="—",
-                    note=f"no PostgreSQL at {URL}: {err}")]  # fmt: skip
+        return [
+            Row(
+                work="PostGIS store suite",
+                figure="not run",
+                target="—",
+                met=None,
+                baseline="—",
+                baseline_figure="—",
+                note=f"no PostgreSQL at {URL}: {err}",
+            )
+        ]
     if held is None:
         held = prepare(n)
     return measure(held, quick)
@@ -439,8 +514,9 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="load the store again")
     parser.add_argument("--prepare-only", action="store_true")
     parser.add_argument("--no-doc", action="store_true")
-    parser.add_argument("--only", choices=["hexagons"],
-                        help="measure only these rows (section pgstore-hexagons)")  # fmt: skip
+    parser.add_argument(
+        "--only", choices=["hexagons"], help="measure only these rows (section pgstore-hexagons)"
+    )
     args = parser.parse_args()
     if args.prepare_only:
         print(prepare(QUICK_CASES if args.quick else N_CASES))

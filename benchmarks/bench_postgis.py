@@ -50,17 +50,23 @@ def _cases_csv(path: Path, n_rows: int, seed: int = 7) -> None:
     """``n_rows`` cases with WGS84 coordinates within 0.25° of Nanning (all accepted)."""
     rng = np.random.default_rng(seed)
     days = rng.integers(0, 4 * 365, n_rows)
-    pd.DataFrame({
-        "case_id": [f"B-{i}" for i in range(n_rows)],
-        "decision_date": (np.datetime64("2021-01-01") + days.astype("timedelta64[D]")).astype(str),
-        "lon": np.round(NANNING[0] + rng.uniform(-0.25, 0.25, n_rows), 6),
-        "lat": np.round(NANNING[1] + rng.uniform(-0.25, 0.25, n_rows), 6),
-        "crs": "WGS84",
-        "industry_code": rng.choice(["C2611", "C3011", "E4710", "C1931"], n_rows),
-        "violation_type": rng.choice(["超标排放", "未批先建", "扬尘污染防治措施不到位"], n_rows),
-        "penalty_amount": rng.integers(1, 100, n_rows) * 1000,
-        "description": "现场检查发现超标排放，违反了《中华人民共和国大气污染防治法》的规定。",
-    }).to_csv(path, index=False, encoding="utf-8")  # fmt: skip
+    pd.DataFrame(
+        {
+            "case_id": [f"B-{i}" for i in range(n_rows)],
+            "decision_date": (np.datetime64("2021-01-01") + days.astype("timedelta64[D]")).astype(
+                str
+            ),
+            "lon": np.round(NANNING[0] + rng.uniform(-0.25, 0.25, n_rows), 6),
+            "lat": np.round(NANNING[1] + rng.uniform(-0.25, 0.25, n_rows), 6),
+            "crs": "WGS84",
+            "industry_code": rng.choice(["C2611", "C3011", "E4710", "C1931"], n_rows),
+            "violation_type": rng.choice(
+                ["超标排放", "未批先建", "扬尘污染防治措施不到位"], n_rows
+            ),
+            "penalty_amount": rng.integers(1, 100, n_rows) * 1000,
+            "description": "现场检查发现超标排放，违反了《中华人民共和国大气污染防治法》的规定。",
+        }
+    ).to_csv(path, index=False, encoding="utf-8")
 
 
 def _database() -> tuple[Engine, str] | None:
@@ -101,7 +107,8 @@ def _ingest_rows(engine: Engine, path: Path) -> list[Row]:
         Row(
             work=f"ingest {rows:,} case rows (CSV, WGS84) into PostGIS: whole ingest",
             figure=f"{copy_s:.1f} s ({rows / copy_s:,.0f} rows/s)",
-            target="—", met=None,
+            target="—",
+            met=None,
             baseline="the same ingest writing with executemany (the previous path)",
             baseline_figure=f"{base_s:.1f} s ({rows / base_s:,.0f} rows/s)",
             note=f"re-ingest of the same file (every row updated in place, COPY): {again_s:.1f} s",
@@ -109,25 +116,31 @@ def _ingest_rows(engine: Engine, path: Path) -> list[Row]:
         Row(
             work=f"… its write stage: {rows:,} rows upserted in one transaction",
             figure=f"{copy_store_s:.1f} s ({rows / copy_store_s:,.0f} rows/s)",
-            target="—", met=None,
+            target="—",
+            met=None,
             baseline="executemany of INSERT … ON CONFLICT DO UPDATE",
             baseline_figure=f"{base_store_s:.1f} s ({rows / base_store_s:,.0f} rows/s)",
             note=f"COPY into a staging table + one upsert per 100,000-row chunk, ×"
             f"{base_store_s / copy_store_s:.1f}; updating all rows: {again_store_s:.1f} s",
         ),
-    ]  # fmt: skip
+    ]
 
 
 def _double(engine: Engine) -> int:
     """Copy every case once more, 1 km away and with a new id; the number of cases."""
-    columns = ("decision_date, enterprise_name, credit_code, industry_code, address, "
-               "violation_type, law_article, description, penalty_amount, status, source_lon, "
-               "source_lat, source_crs, geocode_method, geocode_precision, coord_flags, h3_15, "
-               "adcode, city_adcode, province_adcode, attributes, batch_id")  # fmt: skip
+    columns = (
+        "decision_date, enterprise_name, credit_code, industry_code, address, "
+        "violation_type, law_article, description, penalty_amount, status, source_lon, "
+        "source_lat, source_crs, geocode_method, geocode_precision, coord_flags, h3_15, "
+        "adcode, city_adcode, province_adcode, attributes, batch_id"
+    )
     with engine.begin() as conn:
-        conn.execute(text(
-            f"INSERT INTO cases (case_id, lon, lat, {columns}) SELECT case_id || '-2',"
-            f" lon + 0.01, lat - 0.01, {columns} FROM cases"))  # fmt: skip
+        conn.execute(
+            text(
+                f"INSERT INTO cases (case_id, lon, lat, {columns}) SELECT case_id || '-2',"
+                f" lon + 0.01, lat - 0.01, {columns} FROM cases"
+            )
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE cases"))
         return int(conn.execute(text("SELECT count(*) FROM cases")).scalar_one())
@@ -142,15 +155,17 @@ def _median_ms(fn, repeats: int = 5) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times)
 
 
-def _tile_row(engine: Engine, source: TileSource, load_s: float, n_cases: int, z: int,
-              cap: int | None) -> Row:  # fmt: skip
+def _tile_row(
+    engine: Engine, source: TileSource, load_s: float, n_cases: int, z: int, cap: int | None
+) -> Row:
     """One cases tile around Nanning from both paths, with the cap (None: every point)."""
     index = tile_of(*NANNING, z)
     sums = AGGREGATE_SUMS["cases"]
 
     def theirs() -> bytes:
-        return record_tile_mvt(engine, "cases", Filters(), *index, exclude=HEAVY_COLUMNS,
-                               max_points=cap)  # fmt: skip
+        return record_tile_mvt(
+            engine, "cases", Filters(), *index, exclude=HEAVY_COLUMNS, max_points=cap
+        )
 
     def ours() -> bytes:
         return vector_tile(source, "cases", *index, max_points=cap, sums=sums)
@@ -171,12 +186,13 @@ def _tile_row(engine: Engine, source: TileSource, load_s: float, n_cases: int, z
         work=f"cases tile z{z} ({inside:,} points inside; {made}) from a {n_cases:,}-case "
         "PostGIS store",
         figure=f"{sql_ms:.0f} ms ({how}, {sql_bytes:,} B)",
-        target="—", met=None,
+        target="—",
+        met=None,
         baseline="our encoder on the layer loaded in memory (load timed apart), same cap",
         baseline_figure=f"{ours_ms:.0f} ms ({our_bytes:,} B)",
         note=f"first tile with our encoder: {load_s:.1f} s to load the layer + "
         f"{ours_ms:.0f} ms; the store needs no load",
-    )  # fmt: skip
+    )
 
 
 def _tile_rows(engine: Engine, n_cases: int, cap: int = DEFAULT_MAX_POINTS) -> list[Row]:
@@ -192,8 +208,17 @@ def _tile_rows(engine: Engine, n_cases: int, cap: int = DEFAULT_MAX_POINTS) -> l
 def run(quick: bool = False) -> list[Row]:
     made = _database()
     if made is None:
-        return [Row(work="PostGIS suite", figure="not run", target="—", met=None,
-                    baseline="—", baseline_figure="—", note=f"no PostgreSQL at {URL}")]  # fmt: skip
+        return [
+            Row(
+                work="PostGIS suite",
+                figure="not run",
+                target="—",
+                met=None,
+                baseline="—",
+                baseline_figure="—",
+                note=f"no PostgreSQL at {URL}",
+            )
+        ]
     admin, url = made
     engine = make_engine(url)
     try:

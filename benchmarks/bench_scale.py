@@ -140,8 +140,9 @@ def run_phase(name: str, folder: Path, n: int) -> dict[str, Any]:
         else _PHASES[name]
     )
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", program, str(folder), str(n)],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program, str(folder), str(n)], stdout=subprocess.PIPE, text=True
+    )
     peak = [0.0]
     capped = threading.Event()
 
@@ -166,8 +167,11 @@ def run_phase(name: str, folder: Path, n: int) -> dict[str, Any]:
 
 
 def _report(phase: str, n: int, result: dict[str, Any]) -> None:
-    print(f"{phase:12} {n:>11,}: {result['seconds']:8.1f} s, "
-          f"peak {result['peak_mib']:8.0f} MiB {result.get('error', '')}", flush=True)  # fmt: skip
+    print(
+        f"{phase:12} {n:>11,}: {result['seconds']:8.1f} s, "
+        f"peak {result['peak_mib']:8.0f} MiB {result.get('error', '')}",
+        flush=True,
+    )
 
 
 def _kill_tree(pid: int) -> None:
@@ -242,13 +246,19 @@ def plot(results: dict[str, Any], path: Path) -> None:
     left.set_title("cost against records (2 cores)")
     left.legend()
     res = results["resolution"]
-    right.plot([r["resolution"] for r in res], [r["seconds"] for r in res], marker="o",
-               label="seconds")  # fmt: skip
+    right.plot(
+        [r["resolution"] for r in res], [r["seconds"] for r in res], marker="o", label="seconds"
+    )
     right.set_xlabel("H3 resolution")
     right.set_ylabel(f"seconds to aggregate {_resolution_points(results):,} points")
     twin = right.twinx()
-    twin.plot([r["resolution"] for r in res], [r["cells"] for r in res], marker="s",
-              color="tab:red", label="cells")  # fmt: skip
+    twin.plot(
+        [r["resolution"] for r in res],
+        [r["cells"] for r in res],
+        marker="s",
+        color="tab:red",
+        label="cells",
+    )
     twin.set_yscale("log")
     twin.set_ylabel("cells with records", color="tab:red")
     right.set_title("cost against resolution")
@@ -283,26 +293,39 @@ def rows(results: dict[str, Any], quick: bool) -> list[Row]:
             "" if ingest is None or "error" in ingest else f"; {n / ingest['seconds']:,.0f} cases/s"
         )
         generate = phases["generate"][n]
-        table.append(Row(
-            work=f"{n:,} cases: ingest, then build {', '.join(LAYERS)} (Dask, 2 workers)",
-            figure=_phase_text(ingest, "ingest (register + cases, ≤ 1M rows a batch)") + speed
-                   + "; " + _phase_text(phases.get("build-dask", {}).get(n), "Dask build")
-                   + " with its workers",
-            target="—", met=None, baseline="the same build in one process (build_layers)",
-            baseline_figure=_phase_text(phases.get("build-local", {}).get(n), "build"),
-            note=f"{(ingest or {}).get('out', '?')} accepted; generating the CSV took "
-                 f"{generate['seconds']:.0f} s" + ("; quick sizes" if quick else "")
-                 + (f"; ingest: {ingest['note']}" if ingest and ingest.get("note") else ""),
-        ))  # fmt: skip
+        table.append(
+            Row(
+                work=f"{n:,} cases: ingest, then build {', '.join(LAYERS)} (Dask, 2 workers)",
+                figure=_phase_text(ingest, "ingest (register + cases, ≤ 1M rows a batch)")
+                + speed
+                + "; "
+                + _phase_text(phases.get("build-dask", {}).get(n), "Dask build")
+                + " with its workers",
+                target="—",
+                met=None,
+                baseline="the same build in one process (build_layers)",
+                baseline_figure=_phase_text(phases.get("build-local", {}).get(n), "build"),
+                note=f"{(ingest or {}).get('out', '?')} accepted; generating the CSV took "
+                f"{generate['seconds']:.0f} s"
+                + ("; quick sizes" if quick else "")
+                + (f"; ingest: {ingest['note']}" if ingest and ingest.get("note") else ""),
+            )
+        )
     resolution = ", ".join(
         f"r{r['resolution']} {r['seconds']:.2f} s / {r['cells']:,} cells"
         for r in results["resolution"]
     )
-    table.append(Row(
-        work=f"H3 aggregation of {_resolution_points(results):,} points against resolution",
-        figure=resolution, target="—", met=None, baseline="—", baseline_figure="—",
-        note=f"plot: {PLOT.name}",
-    ))  # fmt: skip
+    table.append(
+        Row(
+            work=f"H3 aggregation of {_resolution_points(results):,} points against resolution",
+            figure=resolution,
+            target="—",
+            met=None,
+            baseline="—",
+            baseline_figure="—",
+            note=f"plot: {PLOT.name}",
+        )
+    )
     return table
 
 
@@ -321,8 +344,7 @@ def merged(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     the resolution costs of whichever run had the most points."""
     out = {"sizes": sorted(set(earlier["sizes"]) | set(new["sizes"])), "phases": {}}
     for phase in [*earlier["phases"], *(p for p in new["phases"] if p not in earlier["phases"])]:
-        out["phases"][phase] = {**earlier["phases"].get(phase, {}),
-                                **new["phases"].get(phase, {})}  # fmt: skip
+        out["phases"][phase] = {**earlier["phases"].get(phase, {}), **new["phases"].get(phase, {})}
     bigger = "resolution" in new and max(new["sizes"]) >= max(earlier["sizes"])
     chosen = new if bigger else earlier
     out["resolution"] = chosen["resolution"]
@@ -379,8 +401,11 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated record counts")
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--merge", action="store_true", help="add to docs/scaling.json")
-    parser.add_argument("--from-progress", action="store_true",
-                        help="a stopped run's finished phases (with --merge)")  # fmt: skip
+    parser.add_argument(
+        "--from-progress",
+        action="store_true",
+        help="a stopped run's finished phases (with --merge)",
+    )
     parser.add_argument("--store", type=Path, help="a stopped run's store folder")
     parser.add_argument("--phases", help="comma-separated phases to run again (with --store)")
     args = parser.parse_args()

@@ -196,14 +196,19 @@ def _load(port: int, path: str, seconds: float, threads: int, gzip: bool) -> dic
     for worker in workers:
         worker.join()
     elapsed = time.perf_counter() - started
-    return {"rps": sum(counts) / elapsed, "requests": float(sum(counts)),
-            "failures": float(sum(failures))}  # fmt: skip
+    return {
+        "rps": sum(counts) / elapsed,
+        "requests": float(sum(counts)),
+        "failures": float(sum(failures)),
+    }
 
 
 def _client(port: int, path: str, seconds: float, gzip: bool, pid: int) -> dict[str, float]:
     """One load run from a separate process, with the server's CPU seconds during it."""
-    code = (f"import json; from benchmarks.bench_tiles import _load; "
-            f"print(json.dumps(_load({port}, {path!r}, {seconds}, 4, {gzip})))")  # fmt: skip
+    code = (
+        f"import json; from benchmarks.bench_tiles import _load; "
+        f"print(json.dumps(_load({port}, {path!r}, {seconds}, 4, {gzip})))"
+    )
     before = cpu_seconds(pid)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(out.stdout)
@@ -219,11 +224,17 @@ def http_rows(quick: bool) -> list[Row]:
     path = "/tiles/hexagons/{}/{}/{}.mvt".format(*tile)
     with tempfile.TemporaryDirectory() as folder:
         # the rate limiter runs on every request (its cost is measured) but never refuses one
-        unlimited = {"GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
-                     "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
-                     "GEO_RATE_LIMIT_BURST": "1000000000"}  # fmt: skip
-        env = {**os.environ, **unlimited, "GEO_DATABASE_URL": sample_store(Path(folder)),
-               "BENCH_TILE": "{}/{}/{}".format(*tile)}  # fmt: skip
+        unlimited = {
+            "GEO_RATE_LIMIT_PER_MINUTE": "1000000000",
+            "GEO_TILE_RATE_LIMIT_PER_MINUTE": "1000000000",
+            "GEO_RATE_LIMIT_BURST": "1000000000",
+        }
+        env = {
+            **os.environ,
+            **unlimited,
+            "GEO_DATABASE_URL": sample_store(Path(folder)),
+            "BENCH_TILE": "{}/{}/{}".format(*tile),
+        }
         with _server(env) as server:
             return [
                 _http_row(server, path, seconds, False, quick),
@@ -236,9 +247,20 @@ def http_rows(quick: bool) -> list[Row]:
 def _server(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     """uvicorn (1 worker) serving :func:`server_app` on a free loopback port: port, pid."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "benchmarks.bench_tiles:server_app",
-               "--factory", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.bench_tiles:server_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     with server_process(command, env, port) as pid:
         yield port, pid
 
@@ -265,8 +287,10 @@ def _http_row(server: tuple[int, int], path: str, seconds: float, gzip: bool, qu
         for results, target in pair if i % 2 == 0 else pair[::-1]:
             results.append(_client(port, target, seconds, gzip, pid))
     share = float(np.median([o["rps"] / b["rps"] for o, b in zip(ours, bare, strict=True)]))
-    cpu_ours, cpu_bare = (1e6 * sum(r["cpu_s"] for r in runs) / sum(r["requests"] for r in runs)
-                          for runs in (ours, bare))  # fmt: skip
+    cpu_ours, cpu_bare = (
+        1e6 * sum(r["cpu_s"] for r in runs) / sum(r["requests"] for r in runs)
+        for runs in (ours, bare)
+    )
     floor = path == "/bare-caller"
     encoding = "gzip (stored compressed)" if gzip else "identity"
     work = (

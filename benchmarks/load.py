@@ -56,8 +56,12 @@ from benchmarks.serving import (
 SECONDS = 60.0
 CONCURRENCY = 8
 #: Share of each kind of request in the mix.
-MIX = {"hexagon tile (MVT)": 0.45, "KDE tile (PNG)": 0.25, "items (100 cases)": 0.2,
-       "map page (/maps/hexagons)": 0.1}  # fmt: skip
+MIX = {
+    "hexagon tile (MVT)": 0.45,
+    "KDE tile (PNG)": 0.25,
+    "items (100 cases)": 0.2,
+    "map page (/maps/hexagons)": 0.1,
+}
 GUANGXI = (104.45, 20.9, 112.07, 26.4)  # west, south, east, north (degrees)
 ZOOMS = (7, 8, 9)
 OK = {200, 204}
@@ -74,8 +78,11 @@ def tiles_over(bounds: tuple[float, float, float, float], zoom: int) -> list[tup
     def y_of(lat: float) -> int:
         return int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
 
-    return [(zoom, x, y) for x in range(x_of(west), x_of(east) + 1)
-            for y in range(y_of(north), y_of(south) + 1)]  # fmt: skip
+    return [
+        (zoom, x, y)
+        for x in range(x_of(west), x_of(east) + 1)
+        for y in range(y_of(north), y_of(south) + 1)
+    ]
 
 
 @dataclass(frozen=True)
@@ -137,8 +144,10 @@ def run_load(plan: Plan) -> dict[str, Any]:
     """Hold the load for ``plan.seconds``; per kind: requests, errors, latencies (ms)."""
     results: list[list[tuple[str, float, int]]] = [[] for _ in range(plan.concurrency)]
     stop = time.perf_counter() + plan.seconds
-    threads = [threading.Thread(target=_worker, args=(plan, 1000 + i, stop, results[i]))
-               for i in range(plan.concurrency)]  # fmt: skip
+    threads = [
+        threading.Thread(target=_worker, args=(plan, 1000 + i, stop, results[i]))
+        for i in range(plan.concurrency)
+    ]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -190,10 +199,23 @@ def _admin_key(url: str) -> tuple[str, int]:
 def serving(url: str) -> Iterator[tuple[int, int]]:
     """``geo-service serve`` on a free loopback port over the store at ``url``: port, pid."""
     port = free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false",
-           "GEO_RATE_LIMIT_PER_MINUTE": "0", "GEO_TILE_RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
-    command = [sys.executable, "-m", "geo_service", "serve", "--host", "127.0.0.1",
-               "--port", str(port)]  # fmt: skip
+    env = {
+        **os.environ,
+        "GEO_DATABASE_URL": url,
+        "GEO_PROGRESS": "false",
+        "GEO_RATE_LIMIT_PER_MINUTE": "0",
+        "GEO_TILE_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "geo_service",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with server_process(command, env, port) as pid:
         yield port, pid
 
@@ -229,8 +251,7 @@ def measure(url: str, seconds: float, concurrency: int) -> dict[str, Any]:
         cpu_before, busy_before = cpu_seconds(pid), busy_cpu_seconds()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         code = f"from benchmarks.load import _client_main; _client_main({str(plan_path)!r})"
-        client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                                  text=True)  # fmt: skip
+        client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
         while client.poll() is None:
             time.sleep(1.0)
             rss.append(rss_mib(pid))
@@ -238,16 +259,26 @@ def measure(url: str, seconds: float, concurrency: int) -> dict[str, Any]:
         rss.append(rss_mib(pid))
         cpu_s = cpu_seconds(pid) - cpu_before
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load process, ended
-        client_s = (children.ru_utime + children.ru_stime
-                    - children_before.ru_utime - children_before.ru_stime)  # fmt: skip
+        client_s = (
+            children.ru_utime
+            + children.ru_stime
+            - children_before.ru_utime
+            - children_before.ru_stime
+        )
         other_s = busy_cpu_seconds() - busy_before - cpu_s - client_s
         if client.returncode != 0:
             raise RuntimeError("the load process failed")
         result: dict[str, Any] = json.loads(out)
-        result.update(rss_mib=rss, cpu_s=cpu_s, client_s=client_s, other_s=other_s,
-                      warm_s=warm_s, warm_bad=warm_bad,
-                      distinct_urls=sum(len(u) for u in plan.urls.values()),
-                      load_after=os.getloadavg()[0])  # fmt: skip
+        result.update(
+            rss_mib=rss,
+            cpu_s=cpu_s,
+            client_s=client_s,
+            other_s=other_s,
+            warm_s=warm_s,
+            warm_bad=warm_bad,
+            distinct_urls=sum(len(u) for u in plan.urls.values()),
+            load_after=os.getloadavg()[0],
+        )
     return result
 
 
@@ -272,17 +303,19 @@ def rows(result: dict[str, Any], seconds: float, concurrency: int, quick: bool) 
                 f"{max(result['other_s'], 0):.0f} s of {os.cpu_count()} × {elapsed:.0f} s; "
                 f"1-min load average after {result['load_after']:.1f}"
             )
-        out.append(Row(
-            work=f"load: {'all requests' if overall else kind}"
-            + (f" ({MIX[kind]:.0%} of the mix)" if not overall else ""),
-            figure=f"{k['requests'] / elapsed:,.1f} req/s; p50 {k['p50_ms']:.1f} ms, "
-            f"p99 {k['p99_ms']:.1f} ms; {k['errors']} errors",
-            target="zero errors, bounded memory" if overall else "zero errors",
-            met=None if quick else (k["errors"] == 0 and (not overall or _bounded(result))),
-            baseline="—",
-            baseline_figure="—",
-            note=note,
-        ))  # fmt: skip
+        out.append(
+            Row(
+                work=f"load: {'all requests' if overall else kind}"
+                + (f" ({MIX[kind]:.0%} of the mix)" if not overall else ""),
+                figure=f"{k['requests'] / elapsed:,.1f} req/s; p50 {k['p50_ms']:.1f} ms, "
+                f"p99 {k['p99_ms']:.1f} ms; {k['errors']} errors",
+                target="zero errors, bounded memory" if overall else "zero errors",
+                met=None if quick else (k["errors"] == 0 and (not overall or _bounded(result))),
+                baseline="—",
+                baseline_figure="—",
+                note=note,
+            )
+        )
     return out
 
 
@@ -293,8 +326,12 @@ def _bounded(result: dict[str, Any]) -> bool:
     return bool(rss[-1] <= 1.05 * rss[len(rss) // 2])
 
 
-def run(quick: bool = False, seconds: float | None = None, concurrency: int = CONCURRENCY,
-        store: str | None = None) -> list[Row]:  # fmt: skip
+def run(
+    quick: bool = False,
+    seconds: float | None = None,
+    concurrency: int = CONCURRENCY,
+    store: str | None = None,
+) -> list[Row]:
     """The load benchmark (``make bench``): 60 s, or 5 s with ``quick``."""
     seconds = seconds or (5.0 if quick else SECONDS)
     if store is not None:

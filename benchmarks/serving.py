@@ -32,8 +32,12 @@ def sample_store(folder: Path, *, build: bool = False, kinds: tuple[str, ...] = 
     migrate(engine)
     load_divisions(engine, read_divisions_file(BUNDLED_DIVISIONS))
     for kind in kinds:
-        options = IngestOptions(kind=kind, rejects_path=folder / f"{kind}.rejects.csv",
-                                progress=False, today=dt.date(2026, 11, 28))  # fmt: skip
+        options = IngestOptions(
+            kind=kind,
+            rejects_path=folder / f"{kind}.rejects.csv",
+            progress=False,
+            today=dt.date(2026, 11, 28),
+        )
         ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
     if build:
         build_layers(engine, Filters())

@@ -94,18 +94,31 @@ def add_account(engine: Engine, name: str, role: str, jurisdiction: str) -> str:
         taken = conn.execute(select(Account.id).where(Account.name == name)).first()
         if taken is not None:
             raise BadFilterError(f"an account named {name!r} exists")
-        conn.execute(insert(Account).values(
-            name=name, role=role, jurisdiction=jurisdiction, key_hash=hash_key(key),
-            key_prefix=key[:10], active=True, created_at=_now(),
-        ))  # fmt: skip
+        conn.execute(
+            insert(Account).values(
+                name=name,
+                role=role,
+                jurisdiction=jurisdiction,
+                key_hash=hash_key(key),
+                key_prefix=key[:10],
+                active=True,
+                created_at=_now(),
+            )
+        )
     _CACHE.clear()
     return key
 
 
 def list_accounts(engine: Engine) -> list[dict[str, Any]]:
     """Every account without secrets: name, role, jurisdiction, key prefix, active, created."""
-    columns = (Account.name, Account.role, Account.jurisdiction, Account.key_prefix,
-               Account.active, Account.created_at)  # fmt: skip
+    columns = (
+        Account.name,
+        Account.role,
+        Account.jurisdiction,
+        Account.key_prefix,
+        Account.active,
+        Account.created_at,
+    )
     with engine.connect() as conn:
         rows = conn.execute(select(*columns).order_by(Account.name)).mappings().all()
     return [{**r, "active": bool(r["active"]), "created_at": _iso(r["created_at"])} for r in rows]
@@ -120,10 +133,12 @@ def disable_account(engine: Engine, name: str) -> None:
             raise NotFoundError(f"no account named {name!r}")
         conn.execute(
             update(LoginSession)
-            .where(LoginSession.account_id.in_(select(Account.id).where(Account.name == name)),
-                   LoginSession.revoked_at.is_(None))
+            .where(
+                LoginSession.account_id.in_(select(Account.id).where(Account.name == name)),
+                LoginSession.revoked_at.is_(None),
+            )
             .values(revoked_at=_now())
-        )  # fmt: skip
+        )
     _CACHE.clear()
 
 
@@ -176,9 +191,11 @@ def authenticate(
     if not known:
         caller = (_session_caller if session else _key_caller)(engine, digest, cache_key)
     if caller is None:
-        what = "session has ended (expired, logged out or disabled)" if session else (
-            "API key is not valid (unknown or disabled)"
-        )  # fmt: skip
+        what = (
+            "session has ended (expired, logged out or disabled)"
+            if session
+            else ("API key is not valid (unknown or disabled)")
+        )
         raise AuthenticationRequiredError(f"the {what}")
     return replace(caller, address=address)
 
@@ -186,9 +203,10 @@ def authenticate(
 def _key_caller(engine: Engine, digest: str, cache_key: tuple[str, str]) -> Caller | None:
     with engine.connect() as conn:
         row = conn.execute(
-            select(Account.name, Account.role, Account.jurisdiction)
-            .where(Account.key_hash == digest, Account.active.is_(True))
-        ).first()  # fmt: skip
+            select(Account.name, Account.role, Account.jurisdiction).where(
+                Account.key_hash == digest, Account.active.is_(True)
+            )
+        ).first()
     caller = None if row is None else Caller(row.name, row.role, row.jurisdiction)
     _CACHE.put(cache_key, caller)
     return caller
@@ -202,9 +220,13 @@ def _session_caller(engine: Engine, digest: str, cache_key: tuple[str, str]) -> 
         row = conn.execute(
             select(Account.name, Account.role, Account.jurisdiction, LoginSession.expires_at)
             .join(Account, Account.id == LoginSession.account_id)
-            .where(LoginSession.token_hash == digest, LoginSession.revoked_at.is_(None),
-                   LoginSession.expires_at > now, Account.active.is_(True))
-        ).first()  # fmt: skip
+            .where(
+                LoginSession.token_hash == digest,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.expires_at > now,
+                Account.active.is_(True),
+            )
+        ).first()
     if row is None:
         _CACHE.put(cache_key, None)
         return None
@@ -248,9 +270,13 @@ def _load_chain(engine: Engine, adcode: str) -> set[str]:
     """The adcode and every division above it."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(Jurisdiction.adcode, Jurisdiction.city_adcode, Jurisdiction.province_adcode,
-                   Jurisdiction.level).where(Jurisdiction.adcode == adcode)
-        ).first()  # fmt: skip
+            select(
+                Jurisdiction.adcode,
+                Jurisdiction.city_adcode,
+                Jurisdiction.province_adcode,
+                Jurisdiction.level,
+            ).where(Jurisdiction.adcode == adcode)
+        ).first()
     if row is None:
         raise BadFilterError(f"jurisdiction {adcode} is not a loaded division")
     return {str(c) for c in (row.adcode, row.city_adcode, row.province_adcode) if c}
@@ -342,9 +368,13 @@ def divisions_within(adcode: str) -> Any:
 
 
 def read_audit(
-    engine: Engine, *, reader: Caller | None = None, account: str | None = None,
-    since: dt.datetime | None = None, limit: int = 1000,
-) -> list[dict[str, Any]]:  # fmt: skip
+    engine: Engine,
+    *,
+    reader: Caller | None = None,
+    account: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
     """Audit entries, newest first. A ``reader`` account gets those of the accounts within
     its jurisdiction (every entry when it covers the whole store); without one (the
     command line, which reads the store itself) every entry."""

@@ -48,9 +48,14 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         audit_log.close()  # audit entries waiting for the store land before the process ends
 
-    app = FastAPI(title="geo-service", version=__version__,
-                  description="Enforcement records, hot spots and risk on the map.",
-                  docs_url=None, redoc_url=None, lifespan=lifespan)  # fmt: skip
+    app = FastAPI(
+        title="geo-service",
+        version=__version__,
+        description="Enforcement records, hot spots and risk on the map.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.audit_log = audit_log
@@ -114,11 +119,23 @@ def app_from_environment() -> FastAPI:
 def _landing_links() -> list[dict[str, str]]:
     return [
         {"href": "/healthz", "rel": "status", "type": "application/json", "title": "Status"},
-        {"href": "/openapi.json", "rel": "service-desc",
-         "type": "application/vnd.oai.openapi+json;version=3.0", "title": "OpenAPI"},
+        {
+            "href": "/openapi.json",
+            "rel": "service-desc",
+            "type": "application/vnd.oai.openapi+json;version=3.0",
+            "title": "OpenAPI",
+        },
         {"href": "/docs", "rel": "service-doc", "type": "text/html", "title": "API docs"},
-        {"href": "/conformance", "rel": "conformance", "type": "application/json",
-         "title": "Conformance"},
-        {"href": "/collections", "rel": "data", "type": "application/json",
-         "title": "图层 Collections"},
-    ]  # fmt: skip
+        {
+            "href": "/conformance",
+            "rel": "conformance",
+            "type": "application/json",
+            "title": "Conformance",
+        },
+        {
+            "href": "/collections",
+            "rel": "data",
+            "type": "application/json",
+            "title": "图层 Collections",
+        },
+    ]

@@ -51,8 +51,9 @@ def _compute_and_store(
     result = (compute or spec.compute)(inputs, parameters)
     filters = inputs.filters.as_dict()
     if isinstance(result, bytes):
-        return save_layer(inputs.engine, spec.name, filters, parameters, result,
-                          media_type=GEOTIFF, n_features=1)  # fmt: skip
+        return save_layer(
+            inputs.engine, spec.name, filters, parameters, result, media_type=GEOTIFF, n_features=1
+        )
     details = result.attrs.get("parameters") or {}
     return save_layer(inputs.engine, spec.name, filters, parameters, result, details=details)
 
@@ -106,8 +107,9 @@ def _public_layer(
         return frame
 
     public = PublicBuild(Inputs(engine, filters), store_secret(engine), full)
-    return _compute_and_store(public.inputs, spec, wanted,
-                              lambda _inputs, p: public.layer(spec.name, p))  # fmt: skip
+    return _compute_and_store(
+        public.inputs, spec, wanted, lambda _inputs, p: public.layer(spec.name, p)
+    )
 
 
 def build_layers(

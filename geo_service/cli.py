@@ -31,8 +31,13 @@ def _settings() -> Settings:
 
 
 def _fail(exc: Exception) -> None:
-    typer.echo(json.dumps({"error": getattr(exc, "code", type(exc).__name__),
-                           "description": str(exc)}, ensure_ascii=False), err=True)  # fmt: skip
+    typer.echo(
+        json.dumps(
+            {"error": getattr(exc, "code", type(exc).__name__), "description": str(exc)},
+            ensure_ascii=False,
+        ),
+        err=True,
+    )
     raise typer.Exit(2)
 
 
@@ -86,9 +91,15 @@ def sample(
         if region or provinces:
             divisions = read_divisions_file(divisions_path(region or "china"))
         codes = [p for p in (provinces or "").split(",") if p.strip()] or None
-        summary = write_sample(out, seed=seed, n_enterprises=enterprises, n_cases=cases,
-                               n_inspections=inspections, divisions=divisions,
-                               provinces=codes)  # fmt: skip
+        summary = write_sample(
+            out,
+            seed=seed,
+            n_enterprises=enterprises,
+            n_cases=cases,
+            n_inspections=inspections,
+            divisions=divisions,
+            provinces=codes,
+        )
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(summary)
@@ -117,11 +128,15 @@ def ingest(
     from geo_service.store import make_engine
 
     settings = _settings()
-    options = IngestOptions(kind=kind, crs=crs, rejects_path=rejects,
-                            chunk_rows=settings.ingest_chunk_rows,
-                            progress=settings.progress and sys.stderr.isatty(),
-                            limits=InputLimits.from_settings(settings),
-                            centroids=centroids)  # fmt: skip
+    options = IngestOptions(
+        kind=kind,
+        crs=crs,
+        rejects_path=rejects,
+        chunk_rows=settings.ingest_chunk_rows,
+        progress=settings.progress and sys.stderr.isatty(),
+        limits=InputLimits.from_settings(settings),
+        centroids=centroids,
+    )
     try:
         summary = ingest_file(make_engine(settings.database_url), path, options)
     except (ServiceError, ValueError) as exc:
@@ -253,8 +268,14 @@ def serve(
     host, port = host or settings.host, port or settings.port
     options = server_options(settings)
     if workers > 1:
-        uvicorn.run("geo_service.app:app_from_environment", factory=True, workers=workers,
-                    host=host, port=port, **options)  # fmt: skip
+        uvicorn.run(
+            "geo_service.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            **options,
+        )
         return
     uvicorn.run(create_app(settings), host=host, port=port, **options)
 
@@ -266,8 +287,11 @@ def server_options(settings: Settings) -> dict[str, Any]:
     from geo_service.log_redaction import server_log_config
 
     proxies = settings.trusted_proxy_list
-    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies,
-            "log_config": server_log_config()}  # fmt: skip
+    return {
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies,
+        "log_config": server_log_config(),
+    }
 
 
 @app.command()
@@ -280,8 +304,12 @@ def demo(
 
     init(boundaries=None)
     for kind in ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors"):
-        ingest(SAMPLE_SLICE / f"{kind}.csv", kind=kind, crs=None,
-               rejects=_settings().data_dir / "rejects" / f"{kind}.rejects.csv")  # fmt: skip
+        ingest(
+            SAMPLE_SLICE / f"{kind}.csv",
+            kind=kind,
+            crs=None,
+            rejects=_settings().data_dir / "rejects" / f"{kind}.rejects.csv",
+        )
     build()
     serve(host=host, port=port)
 
@@ -313,8 +341,15 @@ def users_add(
         key = add_account(_store(), name, role, jurisdiction)
     except ServiceError as exc:
         _fail(exc)
-    _echo_json({"name": name, "role": role, "jurisdiction": jurisdiction, "api_key": key,
-                "note": "shown once: keep it safe"})  # fmt: skip
+    _echo_json(
+        {
+            "name": name,
+            "role": role,
+            "jurisdiction": jurisdiction,
+            "api_key": key,
+            "note": "shown once: keep it safe",
+        }
+    )
 
 
 @users.command("list")
@@ -375,12 +410,18 @@ def draw(
             else:
                 stored = _make_draw(engine, jurisdiction, quarter, seed, commitment)
                 record = json.loads(stored.record_json)
-                audit_log.record(Caller(name="cli", role="admin"), "draw",
-                                 f"/draws/{stored.draw_id}",
-                                 {"jurisdiction": jurisdiction, "quarter": quarter,
-                                  "seed_commitment": stored.seed_commitment,
-                                  "record_digest": stored.record_digest},
-                                 len(record["selected"]))  # fmt: skip
+                audit_log.record(
+                    Caller(name="cli", role="admin"),
+                    "draw",
+                    f"/draws/{stored.draw_id}",
+                    {
+                        "jurisdiction": jurisdiction,
+                        "quarter": quarter,
+                        "seed_commitment": stored.seed_commitment,
+                        "record_digest": stored.record_digest,
+                    },
+                    len(record["selected"]),
+                )
                 _write_draw(engine, stored, record, out)
         finally:
             audit_log.close()
@@ -399,16 +440,21 @@ def _draw_commitment(engine: Any, audit_log: Any, jurisdiction: str, quarter: st
     seed = new_seed()
     commitment = seed_commitment(seed)
     resource = f"/draws/commitments/{jurisdiction}/{quarter}"
-    audit_log.record(Caller(name="cli", role="admin"), "draw_commit", resource,
-                     {"jurisdiction": jurisdiction, "quarter": quarter,
-                      "seed_commitment": commitment})  # fmt: skip
+    audit_log.record(
+        Caller(name="cli", role="admin"),
+        "draw_commit",
+        resource,
+        {"jurisdiction": jurisdiction, "quarter": quarter, "seed_commitment": commitment},
+    )
     return {
-        "jurisdiction": jurisdiction, "quarter": quarter, "seed_commitment": commitment,
+        "jurisdiction": jurisdiction,
+        "quarter": quarter,
+        "seed_commitment": commitment,
         "seed": seed,
         "instruction": "publish seed_commitment now; keep seed secret and safe (it is not "
         "stored); on the day of the draw run: geo-service draw --jurisdiction "
         f"{jurisdiction} --quarter {quarter} --seed {seed} --commitment {commitment}",
-    }  # fmt: skip
+    }
 
 
 def _make_draw(
@@ -416,8 +462,15 @@ def _make_draw(
 ) -> Any:
     from geo_service.draws import make_draw
 
-    return make_draw(engine, jurisdiction=jurisdiction, quarter=quarter, seed=seed,
-                     settings=_settings(), created_by="cli", commitment=commitment)  # fmt: skip
+    return make_draw(
+        engine,
+        jurisdiction=jurisdiction,
+        quarter=quarter,
+        seed=seed,
+        settings=_settings(),
+        created_by="cli",
+        commitment=commitment,
+    )
 
 
 def _write_draw(engine: Any, stored: Any, record: dict[str, Any], out: Path | None) -> None:
@@ -438,9 +491,15 @@ def _write_draw(engine: Any, stored: Any, record: dict[str, Any], out: Path | No
         out.write_bytes(draw_to_xlsx(record, name))
     else:
         out.write_text(draw_to_html(record, name), encoding="utf-8")
-    _echo_json({"draw_id": stored.draw_id, "record_digest": stored.record_digest,
-                "out": str(out), "selected": len(record["selected"]),
-                "strata": record["strata"]})  # fmt: skip
+    _echo_json(
+        {
+            "draw_id": stored.draw_id,
+            "record_digest": stored.record_digest,
+            "out": str(out),
+            "selected": len(record["selected"]),
+            "strata": record["strata"],
+        }
+    )
 
 
 @app.command()
@@ -458,9 +517,15 @@ def backtest(
     from geo_service.draws import run_backtest
 
     try:
-        result = run_backtest(_store(), train_until=train_until.date(), test_year=test_year,
-                              settings=_settings(), jurisdiction=jurisdiction, n_draws=draws,
-                              seed=seed)  # fmt: skip
+        result = run_backtest(
+            _store(),
+            train_until=train_until.date(),
+            test_year=test_year,
+            settings=_settings(),
+            jurisdiction=jurisdiction,
+            n_draws=draws,
+            seed=seed,
+        )
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(result)
@@ -509,16 +574,22 @@ def plan(
             raise ValueError("inspector-days must be 0…100000 and resolution 5…8")
         engine = _store()
         asked = PlanRequest(
-            jurisdiction=filters.jurisdiction, inspector_days=inspector_days,
+            jurisdiction=filters.jurisdiction,
+            inspector_days=inspector_days,
             days_per_enterprise=days_per_enterprise_of(days_per_enterprise),
-            as_of=as_of.date() if as_of else None, industry=filters.industry,
-            resolution=resolution, window_years=window_years, areas_only=not anywhere,
-            weights=settings.risk_weights, tiers=settings.risk_tier_quantiles,
-        )  # fmt: skip
+            as_of=as_of.date() if as_of else None,
+            industry=filters.industry,
+            resolution=resolution,
+            window_years=window_years,
+            areas_only=not anywhere,
+            weights=settings.risk_weights,
+            tiers=settings.risk_tier_quantiles,
+        )
         default_as_of = latest_record_date(engine) or dt.date.today()
         chosen, areas = plan_inspections(engine, asked, default_as_of)
-        doc = plan_document(chosen, areas, jurisdiction=jurisdiction,
-                            data_version=data_version(engine))  # fmt: skip
+        doc = plan_document(
+            chosen, areas, jurisdiction=jurisdiction, data_version=data_version(engine)
+        )
         if out is not None:
             write_plan(doc, out)
     except (ServiceError, ValueError) as exc:

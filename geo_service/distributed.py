@@ -110,8 +110,9 @@ def load_partition(part: Partition, rows: RowFilters) -> Loaded:
     f = read_partition(part, rows)
     entity = f["credit_code"].to_numpy(object)
     if part.kind == "cases":
-        records = Records.of(f["lon"], f["lat"], entity=entity,
-                             amount=f["penalty_amount"].astype(float).to_numpy())  # fmt: skip
+        records = Records.of(
+            f["lon"], f["lat"], entity=entity, amount=f["penalty_amount"].astype(float).to_numpy()
+        )
     elif part.kind == "inspections":
         found = f["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
         records = Records.of(f["lon"], f["lat"], entity=entity, flag=found)
@@ -120,8 +121,14 @@ def load_partition(part: Partition, rows: RowFilters) -> Loaded:
     dated = part.kind in DATE_COLUMNS and len(f)
     months = month_ordinals(f[DATE_COLUMNS[part.kind]]) if dated else np.empty(0, np.int64)
     x, y = lonlat_to_equal_area(records.lon, records.lat)
-    return Loaded(part.kind, records, months, np.asarray(x, float), np.asarray(y, float),
-                  f["adcode"].to_numpy(object))  # fmt: skip
+    return Loaded(
+        part.kind,
+        records,
+        months,
+        np.asarray(x, float),
+        np.asarray(y, float),
+        f["adcode"].to_numpy(object),
+    )
 
 
 def on_partition(part: Partition, rows: RowFilters, step: Callable[..., T], **kwargs: Any) -> T:
@@ -207,10 +214,15 @@ def dask_client(scheduler: str | None = None, *, n_workers: int = 2) -> Iterator
             yield client
         return
     with (
-        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                     dashboard_address=None, silence_logs=logging.WARNING) as cluster,
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        ) as cluster,
         Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         yield client
 
 
@@ -222,8 +234,10 @@ def _gather(client: Client, futures: list[Future], timeout_s: float) -> list[Any
 def _tree_sum(client: Client, futures: list[Future], fan_in: int = 8) -> list[Future]:
     """Add partials on the cluster, ``fan_in`` at a time, down to one future (none if none)."""
     while len(futures) > 1:
-        futures = [client.submit(add_partials, *futures[i : i + fan_in], pure=False)
-                   for i in range(0, len(futures), fan_in)]  # fmt: skip
+        futures = [
+            client.submit(add_partials, *futures[i : i + fan_in], pure=False)
+            for i in range(0, len(futures), fan_in)
+        ]
     return futures
 
 
@@ -246,9 +260,12 @@ def _plan(names: list[str]) -> Plan:
     emerging = {int(p["resolution"]) for p in _variants("emerging-hotspots")}
     weights = {str(p["weight"]) for p in _variants("kde")} if "kde" in names else set()
     counties = "hotspots" in names and any(p["unit"] == "county" for p in _variants("hotspots"))
-    return Plan(tuple(sorted(hexagons)),
-                tuple(sorted(emerging)) if "emerging-hotspots" in names else (),
-                tuple(sorted(weights)), counties)  # fmt: skip
+    return Plan(
+        tuple(sorted(hexagons)),
+        tuple(sorted(emerging)) if "emerging-hotspots" in names else (),
+        tuple(sorted(weights)),
+        counties,
+    )
 
 
 def _store(
@@ -262,8 +279,16 @@ def _store(
     saying so in its provenance (``backend: dask``); what was built."""
     backend = {"backend": "dask"}
     if isinstance(result, bytes):
-        stored = save_layer(engine, name, filters.as_dict(), parameters, result,
-                            media_type=GEOTIFF, n_features=1, details=backend)  # fmt: skip
+        stored = save_layer(
+            engine,
+            name,
+            filters.as_dict(),
+            parameters,
+            result,
+            media_type=GEOTIFF,
+            n_features=1,
+            details=backend,
+        )
     else:
         details = {**(result.attrs.get("parameters") or {}), **backend}
         stored = save_layer(engine, name, filters.as_dict(), parameters, result, details=details)
@@ -284,8 +309,9 @@ class _Run:
 
     def map(self, step: Callable[..., Any], **kwargs: Any) -> list[Future]:
         """One pass: ``step(loaded, **kwargs)`` on every partition, each task reading its own."""
-        return self.client.map(on_partition, self.parts, rows=self.rows, step=step,
-                               pure=False, **kwargs)  # fmt: skip
+        return self.client.map(
+            on_partition, self.parts, rows=self.rows, step=step, pure=False, **kwargs
+        )
 
     def summed(self, step: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
         """One additive pass: the partials ``step`` makes of every partition, summed.
@@ -296,8 +322,9 @@ class _Run:
         per partition on the workers until all were added."""
         n_groups = max(1, 2 * len(self.client.scheduler_info()["workers"]))
         groups = [g for g in (self.parts[i::n_groups] for i in range(n_groups)) if g]
-        futures = self.client.map(on_partitions, groups, rows=self.rows, step=step,
-                                  pure=False, **kwargs)  # fmt: skip
+        futures = self.client.map(
+            on_partitions, groups, rows=self.rows, step=step, pure=False, **kwargs
+        )
         return _summed(self.client, futures, self.timeout_s)
 
     def first_pass(self, plan: Plan) -> None:
@@ -331,8 +358,9 @@ def _emerging(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
     partial: MonthCounts = run.partials.get(f"months{resolution}", empty)
     start, end = run.inputs.filters.date_range()
     today = dt.date.today()
-    first = start or (_month_date(partial.first_month) if partial.first_month is not None
-                      else today)  # fmt: skip
+    first = start or (
+        _month_date(partial.first_month) if partial.first_month is not None else today
+    )
     last = end or (_month_date(partial.last_month) if partial.last_month is not None else first)
     first_step, labels = step_labels(first, last, step)
     cells = cells_in_polygon(run.inputs.area, resolution)
@@ -347,8 +375,9 @@ def _bandwidth(run: _Run, parameters: dict[str, Any], moments: PointMoments) -> 
     weight = str(parameters["weight"])
     futures = run.map(centre_distances, centre=moments.centre, weight=weight)
     parts = [p for p in _gather(run.client, futures, run.timeout_s) if p[0].size]
-    return silverman_from_distances(np.concatenate([d for d, _ in parts]),
-                                    np.concatenate([w for _, w in parts]))  # fmt: skip
+    return silverman_from_distances(
+        np.concatenate([d for d, _ in parts]), np.concatenate([w for _, w in parts])
+    )
 
 
 def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
@@ -366,21 +395,35 @@ def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
     zeros = BinnedGrid.of(np.zeros((grid.ny, grid.nx)))
     cases = binned.get("cases", zeros).to_array()
     surface = binned_density(
-        cases, grid, bandwidth_m=h, kernel=kernel, n_points=moments.n,
-        total_weight=moments.weight, fixed_bandwidth=parameters["bandwidth_m"] is not None,
+        cases,
+        grid,
+        bandwidth_m=h,
+        kernel=kernel,
+        n_points=moments.n,
+        total_weight=moments.weight,
+        fixed_bandwidth=parameters["bandwidth_m"] is not None,
         weighted=weight == "penalty_amount",
-    )  # fmt: skip
+    )
     sources = None
     if parameters["ratio_to"] == "enterprises":
         n_sources = int(run.partials.get("register_n", 0))
-        sources = binned_density(binned.get("sources", zeros).to_array(), grid, bandwidth_m=h,
-                                 kernel=kernel, n_points=n_sources,
-                                 total_weight=float(n_sources))  # fmt: skip
+        sources = binned_density(
+            binned.get("sources", zeros).to_array(),
+            grid,
+            bandwidth_m=h,
+            kernel=kernel,
+            n_points=n_sources,
+            total_weight=float(n_sources),
+        )
     return kde_payload(surface, weight, sources)
 
 
-_FINISH = {"hexagons": _hexagons, "hotspots": _hotspots, "kde": _kde,
-           "emerging-hotspots": _emerging}  # fmt: skip
+_FINISH = {
+    "hexagons": _hexagons,
+    "hotspots": _hotspots,
+    "kde": _kde,
+    "emerging-hotspots": _emerging,
+}
 
 
 def _exported(engine: Engine, filters: Filters, root: Path) -> tuple[list[Partition], RowFilters]:
@@ -448,9 +491,13 @@ def _client(client: Client | None, scheduler: str | None) -> Iterator[Client]:
 
 
 def _build(
-    client: Client, engine: Engine, filters: Filters, names: list[str], root: Path,
+    client: Client,
+    engine: Engine,
+    filters: Filters,
+    names: list[str],
+    root: Path,
     timeout_s: float,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     if root.exists():
         shutil.rmtree(root)
     parts, rows = _exported(engine, filters, root)
@@ -463,7 +510,13 @@ def _build(
             built[name] = build_layers(engine, filters, [name])["layers"][name]
             single.append(name)
             continue
-        built[name] = [_store(engine, name, filters, parameters, _FINISH[name](run, parameters))
-                       for parameters in _variants(name)]  # fmt: skip
-    return {"filters": filters.as_dict(), "layers": built, "backend": "dask",
-            "single_machine": single}  # fmt: skip
+        built[name] = [
+            _store(engine, name, filters, parameters, _FINISH[name](run, parameters))
+            for parameters in _variants(name)
+        ]
+    return {
+        "filters": filters.as_dict(),
+        "layers": built,
+        "backend": "dask",
+        "single_machine": single,
+    }

@@ -85,22 +85,33 @@ def draw_inputs(
     (risk score with the settings' weights), ``tier``, ``reasons``, ``category`` and
     ``last_inspected`` as of ``as_of``; and the risk parameters."""
     records = read_risk_records(engine, jurisdiction, as_of)
-    scores = enterprise_scores(engine, records, jurisdiction=jurisdiction,
-                               weights=settings.risk_weights,
-                               tiers=settings.risk_tier_quantiles)  # fmt: skip
+    scores = enterprise_scores(
+        engine,
+        records,
+        jurisdiction=jurisdiction,
+        weights=settings.risk_weights,
+        tiers=settings.risk_tier_quantiles,
+    )
     last = last_inspections(records).to_numpy()
-    frame = pd.DataFrame({
-        "credit_code": scores["credit_code"], "name": scores["name"],
-        "category": scores["category"], "weight": scores["score"].astype(float),
-        "tier": scores["tier"], "reasons": scores["reasons"], "last_inspected": last,
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "credit_code": scores["credit_code"],
+            "name": scores["name"],
+            "category": scores["category"],
+            "weight": scores["score"].astype(float),
+            "tier": scores["tier"],
+            "reasons": scores["reasons"],
+            "last_inspected": last,
+        }
+    )
     return frame, dict(scores.attrs.get("parameters", {}))
 
 
 def roster_of(engine: Engine, jurisdiction: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """The active officers of the units within ``jurisdiction`` and their exclusions."""
-    roster = read_frame(engine, "inspectors", Filters(jurisdiction=jurisdiction),
-                        ["inspector_id", "name", "active"])  # fmt: skip
+    roster = read_frame(
+        engine, "inspectors", Filters(jurisdiction=jurisdiction), ["inspector_id", "name", "active"]
+    )
     roster = roster[roster["active"].astype(bool)].drop(columns="active").reset_index(drop=True)
     ids = roster["inspector_id"].astype(str).tolist()
     pairs: list[tuple[str, str]] = []
@@ -147,25 +158,38 @@ def make_draw(
     roster, exclusions = roster_of(engine, jurisdiction)
     version = data_version(engine)
     context = {
-        "data_version": version, "quarter": quarter, "jurisdiction": jurisdiction,
-        "risk_as_of": as_of, "exclude_days": settings.draw_exclude_days,
+        "data_version": version,
+        "quarter": quarter,
+        "jurisdiction": jurisdiction,
+        "risk_as_of": as_of,
+        "exclude_days": settings.draw_exclude_days,
         "risk": risk_parameters,
-    }  # fmt: skip
+    }
     record = run_draw(
-        enterprises, roster, exclusions=exclusions, quotas=parse_quotas(settings.draw_quotas),
-        exclude_since=start - dt.timedelta(days=settings.draw_exclude_days), seed=seed,
+        enterprises,
+        roster,
+        exclusions=exclusions,
+        quotas=parse_quotas(settings.draw_quotas),
+        exclude_since=start - dt.timedelta(days=settings.draw_exclude_days),
+        seed=seed,
         context=context,
-    )  # fmt: skip
+    )
     draw_id = draw_id_for(jurisdiction, quarter, seed)
     existing = read_draw(engine, draw_id)
     record_json = record_bytes(record).decode("utf-8")
     if existing is not None and existing.record_json == record_json:
         return existing
     return save_draw(
-        engine, jurisdiction=jurisdiction, quarter=quarter, record_json=record_json,
-        data_version=version, created_by=created_by, seed=str(seed),
-        seed_commitment=record["seed_commitment"], draw_id=draw_id,
-    )  # fmt: skip
+        engine,
+        jurisdiction=jurisdiction,
+        quarter=quarter,
+        record_json=record_json,
+        data_version=version,
+        created_by=created_by,
+        seed=str(seed),
+        seed_commitment=record["seed_commitment"],
+        draw_id=draw_id,
+    )
 
 
 def run_backtest(
@@ -185,18 +209,26 @@ def run_backtest(
     if train_until >= dt.date(test_year, 1, 1):
         raise BadFilterError("the training period must end before the test year")
     enterprises, risk_parameters = draw_inputs(engine, jurisdiction, train_until, settings)
-    cases = read_frame(engine, "cases", Filters(jurisdiction=jurisdiction, period=str(test_year)),
-                       ["credit_code"])  # fmt: skip
+    cases = read_frame(
+        engine, "cases", Filters(jurisdiction=jurisdiction, period=str(test_year)), ["credit_code"]
+    )
     counts = cases["credit_code"].dropna().astype(str).value_counts()
     violations = counts.reindex(enterprises["credit_code"].astype(str), fill_value=0).to_numpy()
     result = backtest_draws(
-        enterprises["weight"].to_numpy(float), enterprises["category"].to_numpy(object),
-        violations.astype(np.float64), quotas=parse_quotas(settings.draw_quotas),
-        n_draws=n_draws, seed=seed,
-    )  # fmt: skip
+        enterprises["weight"].to_numpy(float),
+        enterprises["category"].to_numpy(object),
+        violations.astype(np.float64),
+        quotas=parse_quotas(settings.draw_quotas),
+        n_draws=n_draws,
+        seed=seed,
+    )
     return {
-        "train_until": train_until.isoformat(), "test_year": test_year,
-        "jurisdiction": jurisdiction, "violations_definition": VIOLATIONS,
-        "test_year_cases": len(cases), "cases_at_register_enterprises": int(violations.sum()),
-        **result, "risk": risk_parameters,
-    }  # fmt: skip
+        "train_until": train_until.isoformat(),
+        "test_year": test_year,
+        "jurisdiction": jurisdiction,
+        "violations_definition": VIOLATIONS,
+        "test_year_cases": len(cases),
+        "cases_at_register_enterprises": int(violations.sum()),
+        **result,
+        "risk": risk_parameters,
+    }

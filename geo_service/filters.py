@@ -76,6 +76,8 @@ class Filters:
 
     def as_dict(self) -> dict[str, Any]:
         """The filters that are set, JSON-ready (for provenance)."""
-        return {k: (v.isoformat() if isinstance(v, dt.date) else v)
-                for k, v in asdict(self).items()
-                if v is not None and k != "min_count"}  # fmt: skip
+        return {
+            k: (v.isoformat() if isinstance(v, dt.date) else v)
+            for k, v in asdict(self).items()
+            if v is not None and k != "min_count"
+        }

@@ -64,8 +64,9 @@ def hexagons_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
 def _area_counts(inputs: Inputs, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every cell of the area, each case's position among them (−1 outside), and counts."""
     cells = cells_in_polygon(inputs.area, resolution)
-    position = cell_positions(cells, points_to_cells(inputs.cases.lon, inputs.cases.lat,
-                                                     resolution))  # fmt: skip
+    position = cell_positions(
+        cells, points_to_cells(inputs.cases.lon, inputs.cases.lat, resolution)
+    )
     counts = np.bincount(position[position >= 0], minlength=cells.size)
     return cells, position, counts
 
@@ -95,10 +96,13 @@ def county_hotspot_frame(
     counties = counties[inside.to_numpy()]
     values = counts.reindex(counties.index).fillna(0).to_numpy(np.float64)
     result = polygon_hotspots(
-        counties.geometry.to_numpy(), values, rule="queen",
-        permutations=int(parameters["permutations"]), seed=int(parameters["seed"]),
+        counties.geometry.to_numpy(),
+        values,
+        rule="queen",
+        permutations=int(parameters["permutations"]),
+        seed=int(parameters["seed"]),
         fdr=bool(parameters["fdr"]),
-    )  # fmt: skip
+    )
     result = result.rename(columns={"value": "count"})
     result.insert(0, "adcode", counties.index.to_numpy())
     result.insert(1, "name", counties["name"].to_numpy())
@@ -181,14 +185,19 @@ def kde_layer(inputs: Inputs, parameters: dict[str, Any]) -> bytes:
     weights = cases.amount if parameters["weight"] == "penalty_amount" else None
     bandwidth = parameters["bandwidth_m"]
     surface = kernel_density(
-        x, y, weights=weights, kernel=str(parameters["kernel"]), cell_m=parameters["cell_m"],
+        x,
+        y,
+        weights=weights,
+        kernel=str(parameters["kernel"]),
+        cell_m=parameters["cell_m"],
         bandwidth_m=None if bandwidth is None else float(bandwidth),
-    )  # fmt: skip
+    )
     sources = None
     if parameters["ratio_to"] == "enterprises":  # cases per register enterprise, locally
         sx, sy = lonlat_to_equal_area(inputs.register.lon, inputs.register.lat)
-        sources = kernel_density(sx, sy, bandwidth_m=surface.bandwidth_m,
-                                 kernel=surface.kernel, grid=surface.grid)  # fmt: skip
+        sources = kernel_density(
+            sx, sy, bandwidth_m=surface.bandwidth_m, kernel=surface.kernel, grid=surface.grid
+        )
     return kde_payload(surface, str(parameters["weight"]), sources)
 
 
@@ -240,34 +249,54 @@ def clusters_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFra
     return polygons
 
 
-_KDE = {"kernel": "quartic", "bandwidth_m": None, "cell_m": None, "weight": "none",
-        "ratio_to": None}  # fmt: skip
+_KDE = {
+    "kernel": "quartic",
+    "bandwidth_m": None,
+    "cell_m": None,
+    "weight": "none",
+    "ratio_to": None,
+}
 _TYPES = {"n_types": None, "n_types_range": [4, 16], "seed": 0}
 _CLUSTERS = {"method": "dbscan", "eps_m": 1000.0, "min_samples": 10, "eps_days": None}
 _HOT = {"unit": "h3", "resolution": 6, "k": 1, "permutations": 0, "seed": 0, "fdr": True}
-_EMERGING = {"resolution": 6, "step": "quarter", "k": 1, "neighborhood_time_steps": 1,
-             "alpha": 0.05, "fdr": True}  # fmt: skip
+_EMERGING = {
+    "resolution": 6,
+    "step": "quarter",
+    "k": 1,
+    "neighborhood_time_steps": 1,
+    "alpha": 0.05,
+    "fdr": True,
+}
 
 SPECS: dict[str, LayerSpec] = {
     spec.name: spec
     for spec in (
-        LayerSpec("hexagons", {"resolution": 8},
-                  tuple({"resolution": r} for r in RESOLUTIONS), hexagons_layer),
-        LayerSpec("hotspots", _HOT, ({"resolution": 6}, {"resolution": 7}, {"resolution": 8},
-                                     {"unit": "county"}),
-                  hotspots_layer),
-        LayerSpec("kde", _KDE, ({}, {"weight": "penalty_amount"}, {"ratio_to": "enterprises"}),
-                  kde_layer),
+        LayerSpec(
+            "hexagons",
+            {"resolution": 8},
+            tuple({"resolution": r} for r in RESOLUTIONS),
+            hexagons_layer,
+        ),
+        LayerSpec(
+            "hotspots",
+            _HOT,
+            ({"resolution": 6}, {"resolution": 7}, {"resolution": 8}, {"unit": "county"}),
+            hotspots_layer,
+        ),
+        LayerSpec(
+            "kde", _KDE, ({}, {"weight": "penalty_amount"}, {"ratio_to": "enterprises"}), kde_layer
+        ),
         # before clusters: the whole-province typing labels the records clusters profile
         LayerSpec("problem-types", _TYPES, ({},), problem_types_layer),
         LayerSpec("clusters", _CLUSTERS, ({}, {"method": "hdbscan"}), clusters_layer),
-        LayerSpec("emerging-hotspots", _EMERGING, ({"step": "quarter"}, {"step": "month"}),
-                  emerging_layer),
+        LayerSpec(
+            "emerging-hotspots", _EMERGING, ({"step": "quarter"}, {"step": "month"}), emerging_layer
+        ),
         # after problem-types: the cases' problem types feed the problem_mix component
         LayerSpec("risk", RISK_DEFAULTS, ({}, {"unit": "enterprise"}), risk_layer),
         LayerSpec("priority-areas", AREA_DEFAULTS, ({},), priority_areas_layer),
     )
-}  # fmt: skip
+}
 
 
 #: What a request may set for each layer, and within which bounds (a choice or a range):
@@ -277,20 +306,41 @@ Bound = tuple[str, ...] | tuple[type, Any, Any]
 _AS_OF: Bound = (dt.date, "2000-01-01", "2099-12-31")
 USER_PARAMETERS: dict[str, dict[str, Bound]] = {
     "hexagons": {"resolution": (int, 5, 10)},
-    "hotspots": {"unit": ("h3", "county"), "resolution": (int, 5, 8), "k": (int, 1, 3),
-                 "permutations": (int, 0, 999), "seed": (int, 0, 2**31 - 1)},
-    "kde": {"kernel": ("quartic", "epanechnikov", "gaussian"),
-            "bandwidth_m": (float, 100, 100_000), "cell_m": (float, 250, 10_000),
-            "weight": ("none", "penalty_amount"), "ratio_to": ("enterprises",)},
+    "hotspots": {
+        "unit": ("h3", "county"),
+        "resolution": (int, 5, 8),
+        "k": (int, 1, 3),
+        "permutations": (int, 0, 999),
+        "seed": (int, 0, 2**31 - 1),
+    },
+    "kde": {
+        "kernel": ("quartic", "epanechnikov", "gaussian"),
+        "bandwidth_m": (float, 100, 100_000),
+        "cell_m": (float, 250, 10_000),
+        "weight": ("none", "penalty_amount"),
+        "ratio_to": ("enterprises",),
+    },
     "emerging-hotspots": {"resolution": (int, 5, 7), "step": ("quarter", "month")},
-    "clusters": {"method": ("dbscan", "hdbscan"), "eps_m": (float, 50, 20_000),
-                 "min_samples": (int, 2, 1000), "eps_days": (float, 1, 3650)},
+    "clusters": {
+        "method": ("dbscan", "hdbscan"),
+        "eps_m": (float, 50, 20_000),
+        "min_samples": (int, 2, 1000),
+        "eps_days": (float, 1, 3650),
+    },
     "problem-types": {"n_types": (int, 2, 40), "seed": (int, 0, 2**31 - 1)},
-    "risk": {"unit": ("cell", "enterprise"), "resolution": (int, 5, 8), "as_of": _AS_OF,
-             "window_years": (int, 1, 5)},
-    "priority-areas": {"resolution": (int, 5, 8), "as_of": _AS_OF, "window_years": (int, 1, 5),
-                       "min_cells": (int, 1, 100)},
-}  # fmt: skip
+    "risk": {
+        "unit": ("cell", "enterprise"),
+        "resolution": (int, 5, 8),
+        "as_of": _AS_OF,
+        "window_years": (int, 1, 5),
+    },
+    "priority-areas": {
+        "resolution": (int, 5, 8),
+        "as_of": _AS_OF,
+        "window_years": (int, 1, 5),
+        "min_cells": (int, 1, 100),
+    },
+}
 
 
 def bound_text(bound: Bound) -> str:
@@ -318,8 +368,9 @@ def refuse_unknown(layer: str, names: Iterable[str], also: Collection[str] = ())
     unknown = [name for name in names if name not in accepted and name not in also]
     if unknown:
         takes = ", ".join([*sorted(also), *accepted]) or "no parameters"
-        raise BadFilterError(f"{unknown[0]!r} is not a parameter of the {layer} layer; "
-                             f"it takes {takes}")  # fmt: skip
+        raise BadFilterError(
+            f"{unknown[0]!r} is not a parameter of the {layer} layer; it takes {takes}"
+        )
 
 
 def layer_parameters(layer: str, given: Mapping[str, str]) -> dict[str, Any]:

@@ -255,8 +255,11 @@ def _buckets(per_minute: int, burst: int, clock: Clock) -> TokenBuckets | None:
 def add_limits(app: FastAPI, settings: Settings, clock: Clock = time.monotonic) -> None:
     """Add the request and rate limits of ``settings`` to ``app``, outermost; the buckets
     are ``app.state.rate_limits`` (:class:`RateLimitState`)."""
-    app.add_middleware(RequestLimits, max_query_chars=settings.max_query_chars,
-                       max_body_bytes=settings.max_body_bytes)  # fmt: skip
+    app.add_middleware(
+        RequestLimits,
+        max_query_chars=settings.max_query_chars,
+        max_body_bytes=settings.max_body_bytes,
+    )
     state = RateLimitState(
         api=_buckets(settings.rate_limit_per_minute, settings.rate_limit_burst, clock),
         tiles=_buckets(settings.tile_rate_limit_per_minute, settings.tile_rate_limit_burst, clock),

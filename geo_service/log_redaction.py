@@ -19,8 +19,18 @@ from typing import Any
 
 REDACTED = "[redacted]"
 #: Query parameters whose value is a secret (matched case-insensitively).
-SECRET_PARAMETERS = ("api_key", "apikey", "api-key", "key", "token", "access_token",
-                     "session", "password", "secret", "geo_session")  # fmt: skip
+SECRET_PARAMETERS = (
+    "api_key",
+    "apikey",
+    "api-key",
+    "key",
+    "token",
+    "access_token",
+    "session",
+    "password",
+    "secret",
+    "geo_session",
+)
 _PARAMETER = re.compile(
     r"(?i)(?P<name>(?:^|(?<=[?&;\s]))(?:" + "|".join(map(re.escape, SECRET_PARAMETERS)) + r")=)"
     r"[^&;\s\"']*"
@@ -55,8 +65,9 @@ class RedactSecrets(logging.Filter):
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {k: redact(v) if isinstance(v, str) else v
-                           for k, v in record.args.items()}  # fmt: skip
+            record.args = {
+                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # a malformed record: logging reports it itself

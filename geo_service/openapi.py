@@ -108,14 +108,15 @@ ANSWERS: Final[dict[str, dict[str, str]]] = {
     "kde_legend": {JSON: "", PNG: ""},
     "kde_tile": {PNG: ""},
     "vector_tile": {MVT: "", GEOJSON: "FeatureCollection"},
-    "download": {media: "FeatureCollection" if media == GEOJSON else ""
-                 for _, media in FORMATS.values()},
+    "download": {
+        media: "FeatureCollection" if media == GEOJSON else "" for _, media in FORMATS.values()
+    },
     "download_qgis_project": {QGS: ""},
     "stats_xlsx": {XLSX: ""},
     "map_page": {HTML: ""},
     "landing": {JSON: "", HTML: ""},
     "draw_file": {JSON: "", XLSX: "", HTML: ""},
-}  # fmt: skip
+}
 #: Answers besides 200 and the errors: an empty tile, a client's copy that is current.
 OTHER_STATUSES: Final = {
     "kde_tile": {204: "No data in this tile", 304: "The client's copy is current (ETag)"},
@@ -204,8 +205,10 @@ def _document_operation(operation: dict[str, Any]) -> None:
     if op_id in ANSWERS:  # the route's own schema of a media type is kept
         ok = responses.setdefault("200", {"description": "Successful Response"})
         given = ok.get("content", {})
-        ok["content"] = {m: given[m] if given.get(m, {}).get("schema") else _content(m, s)
-                         for m, s in ANSWERS[op_id].items()}  # fmt: skip
+        ok["content"] = {
+            m: given[m] if given.get(m, {}).get("schema") else _content(m, s)
+            for m, s in ANSWERS[op_id].items()
+        }
     for status, description in OTHER_STATUSES.get(op_id, {}).items():
         responses.setdefault(str(status), {"description": description})
     for status, (why, schema) in JSON_STATUSES.get(op_id, {}).items():

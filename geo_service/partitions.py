@@ -27,22 +27,43 @@ from geo_service.filters import Filters
 from geo_service.store.models import RECORD_TABLES, Jurisdiction
 
 KINDS = ("cases", "inspections", "enterprises")
-_ADCODES = [("adcode", pa.string()), ("city_adcode", pa.string()),
-            ("province_adcode", pa.string())]  # fmt: skip
+_ADCODES = [("adcode", pa.string()), ("city_adcode", pa.string()), ("province_adcode", pa.string())]
 #: The stored columns each kind's partitions keep (besides the partition keys).
 SCHEMAS: dict[str, pa.Schema] = {
-    "cases": pa.schema([("lon", pa.float64()), ("lat", pa.float64()),
-                        ("credit_code", pa.string()), ("penalty_amount", pa.float64()),
-                        ("decision_date", pa.date32()), ("industry_code", pa.string()),
-                        ("violation_type", pa.string()), *_ADCODES]),
-    "inspections": pa.schema([("lon", pa.float64()), ("lat", pa.float64()),
-                              ("credit_code", pa.string()), ("problem_found", pa.bool_()),
-                              ("inspection_date", pa.date32()), ("industry_code", pa.string()),
-                              ("problem_category", pa.string()), *_ADCODES]),
-    "enterprises": pa.schema([("lon", pa.float64()), ("lat", pa.float64()),
-                              ("credit_code", pa.string()), ("industry_code", pa.string()),
-                              *_ADCODES]),
-}  # fmt: skip
+    "cases": pa.schema(
+        [
+            ("lon", pa.float64()),
+            ("lat", pa.float64()),
+            ("credit_code", pa.string()),
+            ("penalty_amount", pa.float64()),
+            ("decision_date", pa.date32()),
+            ("industry_code", pa.string()),
+            ("violation_type", pa.string()),
+            *_ADCODES,
+        ]
+    ),
+    "inspections": pa.schema(
+        [
+            ("lon", pa.float64()),
+            ("lat", pa.float64()),
+            ("credit_code", pa.string()),
+            ("problem_found", pa.bool_()),
+            ("inspection_date", pa.date32()),
+            ("industry_code", pa.string()),
+            ("problem_category", pa.string()),
+            *_ADCODES,
+        ]
+    ),
+    "enterprises": pa.schema(
+        [
+            ("lon", pa.float64()),
+            ("lat", pa.float64()),
+            ("credit_code", pa.string()),
+            ("industry_code", pa.string()),
+            *_ADCODES,
+        ]
+    ),
+}
 DATE_COLUMNS = {"cases": "decision_date", "inspections": "inspection_date"}
 _TYPE_COLUMNS = {"cases": "violation_type", "inspections": "problem_category"}
 NO_VALUE = "none"  # the partition value of a missing province or date

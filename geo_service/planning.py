@@ -35,8 +35,12 @@ _COLUMNS = {
     "exceedances": ["credit_code", "lon", "lat", "monitor_date"],
     "complaints": ["credit_code", "lon", "lat", "complaint_date"],
 }
-_DATES = {"cases": "decision_date", "inspections": "inspection_date",
-          "exceedances": "monitor_date", "complaints": "complaint_date"}  # fmt: skip
+_DATES = {
+    "cases": "decision_date",
+    "inspections": "inspection_date",
+    "exceedances": "monitor_date",
+    "complaints": "complaint_date",
+}
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,12 @@ class RiskRecords:
     complaints: pd.DataFrame | None
 
     def tables(self) -> dict[str, pd.DataFrame | None]:
-        return {"cases": self.cases, "inspections": self.inspections,
-                "exceedances": self.exceedances, "complaints": self.complaints}  # fmt: skip
+        return {
+            "cases": self.cases,
+            "inspections": self.inspections,
+            "exceedances": self.exceedances,
+            "complaints": self.complaints,
+        }
 
 
 def read_risk_records(
@@ -106,10 +114,15 @@ def enterprise_scores(
     ``name`` and ``industry_code`` beside its score (the draw record names them)."""
     area = Inputs(engine, Filters(jurisdiction=jurisdiction)).area
     scores = enterprise_risk(
-        records.enterprises, **records.tables(), as_of=records.as_of, resolution=resolution,
-        window_years=window_years, weights=weights, tiers=tiers,
+        records.enterprises,
+        **records.tables(),
+        as_of=records.as_of,
+        resolution=resolution,
+        window_years=window_years,
+        weights=weights,
+        tiers=tiers,
         area_cells=cells_in_polygon(area, resolution),
-    )  # fmt: skip
+    )
     scores.insert(1, "name", records.enterprises["name"].to_numpy())
     scores.insert(2, "industry_code", records.enterprises["industry_code"].to_numpy())
     return scores
@@ -128,10 +141,15 @@ def cell_scores(
     """:func:`analytics.risk.cell_risk` of ``records`` over the jurisdiction's cells."""
     area = Inputs(engine, Filters(jurisdiction=jurisdiction)).area
     return cell_risk(
-        records.enterprises, **records.tables(), as_of=records.as_of, resolution=resolution,
-        window_years=window_years, weights=weights, tiers=tiers,
+        records.enterprises,
+        **records.tables(),
+        as_of=records.as_of,
+        resolution=resolution,
+        window_years=window_years,
+        weights=weights,
+        tiers=tiers,
         area_cells=cells_in_polygon(area, resolution),
-    )  # fmt: skip
+    )
 
 
 def last_inspections(records: RiskRecords) -> pd.Series:
@@ -194,20 +212,26 @@ def plan_inspections(
     """
     as_of = asked.as_of or default_as_of
     records = read_risk_records(engine, asked.jurisdiction, as_of, asked.industry)
-    options: dict[str, Any] = {"jurisdiction": asked.jurisdiction, "resolution": asked.resolution,
-               "window_years": asked.window_years, "weights": asked.weights,
-               "tiers": asked.tiers}  # fmt: skip
+    options: dict[str, Any] = {
+        "jurisdiction": asked.jurisdiction,
+        "resolution": asked.resolution,
+        "window_years": asked.window_years,
+        "weights": asked.weights,
+        "tiers": asked.tiers,
+    }
     ents = enterprise_scores(engine, records, **options)
     areas = priority_areas(cell_scores(engine, records, **options), ents)
     ents["lon"] = records.enterprises["lon"].to_numpy(float)
     ents["lat"] = records.enterprises["lat"].to_numpy(float)
     ents["last_inspected"] = last_inspections(records).to_numpy()
     plan = inspection_plan(
-        ents, inspector_days=asked.inspector_days,
+        ents,
+        inspector_days=asked.inspector_days,
         days_per_enterprise=dict(asked.days_per_enterprise)
-        if isinstance(asked.days_per_enterprise, Mapping) else asked.days_per_enterprise,
+        if isinstance(asked.days_per_enterprise, Mapping)
+        else asked.days_per_enterprise,
         areas=areas if asked.areas_only else None,
-    )  # fmt: skip
+    )
     if not asked.areas_only:  # still say which area each one is in
         plan = plan.assign(area_id=_area_of(plan, areas))
     plan.attrs["parameters"] = {**ents.attrs["parameters"], "areas_only": asked.areas_only}

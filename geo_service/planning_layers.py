@@ -58,13 +58,15 @@ RISK_LAYERS = ("risk", "priority-areas")
 
 
 #: Dated tables and their date column (the default ``as_of`` is the latest of them).
-_DATED = {"cases": "decision_date", "inspections": "inspection_date",
-          "exceedances": "monitor_date", "complaints": "complaint_date"}  # fmt: skip
+_DATED = {
+    "cases": "decision_date",
+    "inspections": "inspection_date",
+    "exceedances": "monitor_date",
+    "complaints": "complaint_date",
+}
 
-RISK_DEFAULTS: dict[str, Any] = {"unit": "cell", "resolution": 7, "as_of": None,
-                                 "window_years": 3}  # fmt: skip
-AREA_DEFAULTS: dict[str, Any] = {"resolution": 7, "as_of": None, "window_years": 3,
-                                 "min_cells": 1}  # fmt: skip
+RISK_DEFAULTS: dict[str, Any] = {"unit": "cell", "resolution": 7, "as_of": None, "window_years": 3}
+AREA_DEFAULTS: dict[str, Any] = {"resolution": 7, "as_of": None, "window_years": 3, "min_cells": 1}
 
 
 def risk_configuration(settings: Settings | None) -> dict[str, Any]:
@@ -72,8 +74,10 @@ def risk_configuration(settings: Settings | None) -> dict[str, Any]:
     defaults without settings)."""
     weights = DEFAULT_RISK_WEIGHTS if settings is None else settings.risk_weights
     tiers = DEFAULT_TIERS if settings is None else settings.risk_tier_quantiles
-    return {"weights": {k: float(v) for k, v in sorted(weights.items())},
-            "tiers": [float(t) for t in tiers]}  # fmt: skip
+    return {
+        "weights": {k: float(v) for k, v in sorted(weights.items())},
+        "tiers": [float(t) for t in tiers],
+    }
 
 
 def names_enterprises(layer: str, parameters: Mapping[str, Any] | None) -> bool:
@@ -154,22 +158,45 @@ def _cell_layer(cells: pd.DataFrame, resolution: int) -> gpd.GeoDataFrame:
     table = _with_reasons(cells.drop(columns="h3"))
     table.insert(0, "h3", cells_to_strings(ids))
     table.insert(1, "resolution", resolution)
-    first = ["h3", "resolution", "score", "tier", "enterprises", "expected_findings", "reasons",
-             "reasons_zh"]  # fmt: skip
-    return gpd.GeoDataFrame(_ordered(table, first), geometry=cells_to_polygons(ids),
-                            crs="EPSG:4326")  # fmt: skip
+    first = [
+        "h3",
+        "resolution",
+        "score",
+        "tier",
+        "enterprises",
+        "expected_findings",
+        "reasons",
+        "reasons_zh",
+    ]
+    return gpd.GeoDataFrame(
+        _ordered(table, first), geometry=cells_to_polygons(ids), crs="EPSG:4326"
+    )
 
 
 def _enterprise_layer(records: RiskRecords, scores: pd.DataFrame) -> gpd.GeoDataFrame:
     ents = records.enterprises
     table = _with_reasons(scores.drop(columns="h3"))
     located = scores["h3"].to_numpy(np.int64)
-    table.insert(4, "cell", [s if c else None for s, c in
-                             zip(cells_to_strings(located), located, strict=True)])  # fmt: skip
+    table.insert(
+        4,
+        "cell",
+        [s if c else None for s, c in zip(cells_to_strings(located), located, strict=True)],
+    )
     last = last_inspections(records).to_numpy()
     table["last_inspected"] = pd.Series(last).dt.strftime("%Y-%m-%d").to_numpy(object)
-    first = ["credit_code", "name", "category", "industry_code", "cell", "score", "tier",
-             "expected_findings", "last_inspected", "reasons", "reasons_zh"]  # fmt: skip
+    first = [
+        "credit_code",
+        "name",
+        "category",
+        "industry_code",
+        "cell",
+        "score",
+        "tier",
+        "expected_findings",
+        "last_inspected",
+        "reasons",
+        "reasons_zh",
+    ]
     points = gpd.points_from_xy(ents["lon"].to_numpy(float), ents["lat"].to_numpy(float))
     return gpd.GeoDataFrame(_ordered(table, first), geometry=points, crs="EPSG:4326")
 
@@ -198,8 +225,12 @@ def priority_areas_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoD
     ents = enterprise_scores(inputs.engine, records, **options)
     areas = priority_areas(cells, ents, min_cells=int(parameters["min_cells"]))
     names = dict(zip(ents["credit_code"], ents["name"].fillna(""), strict=True))
-    top = [json.dumps([{"credit_code": c, "name": str(names.get(c, ""))} for c in codes],
-                      ensure_ascii=False) for codes in areas["top_enterprises"]]  # fmt: skip
+    top = [
+        json.dumps(
+            [{"credit_code": c, "name": str(names.get(c, ""))} for c in codes], ensure_ascii=False
+        )
+        for codes in areas["top_enterprises"]
+    ]
     areas = _with_reasons(areas.assign(top_enterprises=top))
     for column in ("area_id", "rank", "cells", "enterprises"):
         areas[column] = areas[column].astype(np.int64)
@@ -224,16 +255,24 @@ def _planned_enterprises(plan: pd.DataFrame) -> list[dict[str, Any]]:
     for row in plan.to_dict(orient="records"):
         reasons, reasons_zh = reasons_text(row.get("reasons"))
         area = int(row.get("area_id", -1))
-        rows.append({
-            "credit_code": row["credit_code"], "name": _plain(row.get("name")),
-            "category": _plain(row.get("category")),
-            "industry_code": _plain(row.get("industry_code")),
-            "area_id": area if area > 0 else None, "days": float(row["days"]),
-            "expected_findings": float(row["expected_findings"]),
-            "score": float(row["score"]), "tier": row["tier"], "reasons": json.loads(reasons),
-            "reasons_zh": reasons_zh, "last_inspected": _plain(row.get("last_inspected")),
-            "lon": _plain(row.get("lon")), "lat": _plain(row.get("lat")),
-        })  # fmt: skip
+        rows.append(
+            {
+                "credit_code": row["credit_code"],
+                "name": _plain(row.get("name")),
+                "category": _plain(row.get("category")),
+                "industry_code": _plain(row.get("industry_code")),
+                "area_id": area if area > 0 else None,
+                "days": float(row["days"]),
+                "expected_findings": float(row["expected_findings"]),
+                "score": float(row["score"]),
+                "tier": row["tier"],
+                "reasons": json.loads(reasons),
+                "reasons_zh": reasons_zh,
+                "last_inspected": _plain(row.get("last_inspected")),
+                "lon": _plain(row.get("lon")),
+                "lat": _plain(row.get("lat")),
+            }
+        )
     return rows
 
 
@@ -250,14 +289,21 @@ def _chosen_areas(plan: pd.DataFrame, areas: gpd.GeoDataFrame) -> list[dict[str,
         if area_id not in counts.index:
             continue
         reasons, reasons_zh = reasons_text(area["reasons"])
-        rows.append({
-            "area_id": area_id, "rank": int(area["rank"]), "cells": int(area["cells"]),
-            "score": float(area["score"]), "expected_findings": float(area["expected_findings"]),
-            "reasons": json.loads(reasons), "reasons_zh": reasons_zh,
-            "enterprises": int(area["enterprises"]), "planned_enterprises": int(counts[area_id]),
-            "planned_days": float(days[area_id]),
-            "planned_expected_findings": float(found[area_id]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "area_id": area_id,
+                "rank": int(area["rank"]),
+                "cells": int(area["cells"]),
+                "score": float(area["score"]),
+                "expected_findings": float(area["expected_findings"]),
+                "reasons": json.loads(reasons),
+                "reasons_zh": reasons_zh,
+                "enterprises": int(area["enterprises"]),
+                "planned_enterprises": int(counts[area_id]),
+                "planned_days": float(days[area_id]),
+                "planned_expected_findings": float(found[area_id]),
+            }
+        )
     return rows
 
 
@@ -309,11 +355,16 @@ def latest_draw_markers(
         return "", ()
     draw = draws[-1]
     selected = json.loads(draw.record_json).get("selected", [])
-    register = read_frame(engine, "enterprises", Filters(jurisdiction=draw.jurisdiction),
-                          ["credit_code", "lon", "lat"]).dropna(subset=["lon", "lat"])  # fmt: skip
+    register = read_frame(
+        engine,
+        "enterprises",
+        Filters(jurisdiction=draw.jurisdiction),
+        ["credit_code", "lon", "lat"],
+    ).dropna(subset=["lon", "lat"])
     places = register.drop_duplicates("credit_code")
-    where = dict(zip(places["credit_code"], zip(places["lon"], places["lat"], strict=True),
-                     strict=True))  # fmt: skip
+    where = dict(
+        zip(places["credit_code"], zip(places["lon"], places["lat"], strict=True), strict=True)
+    )
     markers = []
     for entry in selected:
         code = str(entry.get("credit_code", ""))
@@ -321,9 +372,14 @@ def latest_draw_markers(
             continue
         names = entry.get("inspector_names") or entry.get("inspectors") or []
         _, reasons = reasons_text(list(entry.get("reasons") or []))
-        markers.append(DrawMarker(
-            lon=float(where[code][0]), lat=float(where[code][1]),
-            name=str(entry.get("name") or code), credit_code=code,
-            inspectors=tuple(str(n) for n in names), reasons=reasons,
-        ))  # fmt: skip
+        markers.append(
+            DrawMarker(
+                lon=float(where[code][0]),
+                lat=float(where[code][1]),
+                name=str(entry.get("name") or code),
+                credit_code=code,
+                inspectors=tuple(str(n) for n in names),
+                reasons=reasons,
+            )
+        )
     return f"{draw.quarter} ({draw.draw_id})", tuple(markers)

@@ -55,8 +55,9 @@ def _write_back(engine: Engine, frame: pd.DataFrame, types: ProblemTypes) -> Non
     """
     with engine.begin() as conn:
         for model in (PenaltyCase, Inspection):
-            conn.execute(update(model).values(problem_type=NO_PROBLEM[0],
-                                              problem_type_label=NO_PROBLEM[1]))  # fmt: skip
+            conn.execute(
+                update(model).values(problem_type=NO_PROBLEM[0], problem_type_label=NO_PROBLEM[1])
+            )
         for kind, model in (("cases", PenaltyCase), ("inspections", Inspection)):
             rows = (frame["kind"] == kind).to_numpy()
             ids, labels = frame.loc[rows, "id"].to_numpy(), types.labels[rows]
@@ -80,8 +81,10 @@ def _county_row(
     mix = {
         types.type_labels[t]: round(float(s), 4) for t, s in zip(ids, values, strict=True) if s > 0
     }
-    lifts = [[types.type_labels[int(t)], round(float(v), 2)]
-             for t, v in zip(notable["type"], notable["lift"], strict=True)]  # fmt: skip
+    lifts = [
+        [types.type_labels[int(t)], round(float(v), 2)]
+        for t, v in zip(notable["type"], notable["lift"], strict=True)
+    ]
     return {
         "adcode": adcode,
         "dominant_type": dominant,
@@ -117,8 +120,13 @@ def problem_types_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDa
     lo, hi = (int(v) for v in parameters["n_types_range"])
     hints = [h if isinstance(h, str) and h.strip() else None for h in frame["hint"]]
     n_types = None if parameters["n_types"] is None else int(parameters["n_types"])
-    types = find_problem_types(frame["description"].tolist(), hints=hints, n_types=n_types,
-                               n_types_range=(lo, hi), seed=int(parameters["seed"]))  # fmt: skip
+    types = find_problem_types(
+        frame["description"].tolist(),
+        hints=hints,
+        n_types=n_types,
+        n_types_range=(lo, hi),
+        seed=int(parameters["seed"]),
+    )
     if not inputs.filters.as_dict():
         _write_back(inputs.engine, frame, types)
     counties = frame["adcode"].fillna("").astype(str)
@@ -127,8 +135,9 @@ def problem_types_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDa
     lifted = distinctive_types(mix, pd.Series(types.labels).value_counts(normalize=True))
     rows = [_county_row(str(a), s, lifted[lifted["group"] == a], types) for a, s in mix.iterrows()]
     table = read_divisions(inputs.engine).table
-    layer = gpd.GeoDataFrame(rows, geometry=[table.loc[r["adcode"], "geometry"] for r in rows],
-                             crs="EPSG:4326")  # fmt: skip
+    layer = gpd.GeoDataFrame(
+        rows, geometry=[table.loc[r["adcode"], "geometry"] for r in rows], crs="EPSG:4326"
+    )
     layer.insert(1, "name", [table.loc[r["adcode"], "name"] for r in rows])
     layer.insert(
         2, "records", counties[located].value_counts().reindex(layer["adcode"]).to_numpy(np.int64)

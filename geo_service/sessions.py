@@ -43,10 +43,15 @@ def start_session(engine: Engine, caller: Caller) -> str:
         if account_id is None:
             raise AuthenticationRequiredError("the account is unknown or disabled")
         conn.execute(delete(LoginSession).where(LoginSession.expires_at < now - KEEP_ENDED))
-        conn.execute(insert(LoginSession).values(
-            token_hash=hash_key(token), account_id=account_id, created_at=now,
-            expires_at=now + SESSION_TTL, revoked_at=None,
-        ))  # fmt: skip
+        conn.execute(
+            insert(LoginSession).values(
+                token_hash=hash_key(token),
+                account_id=account_id,
+                created_at=now,
+                expires_at=now + SESSION_TTL,
+                revoked_at=None,
+            )
+        )
     return token
 
 
@@ -59,6 +64,6 @@ def end_session(engine: Engine, token: str | None) -> bool:
             update(LoginSession)
             .where(LoginSession.token_hash == hash_key(token), LoginSession.revoked_at.is_(None))
             .values(revoked_at=_now())
-        )  # fmt: skip
+        )
     forget_cached_credentials()
     return bool(done.rowcount)

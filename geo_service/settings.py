@@ -154,9 +154,11 @@ class Settings(BaseSettings):
     def _origins(cls, value: str) -> str:
         for origin in split_list(value):
             parts = urlsplit(origin)
-            if parts.scheme not in ("http", "https") or not parts.hostname or (
-                parts.path not in ("", "/") or parts.query or parts.fragment
-            ):  # fmt: skip
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or (parts.path not in ("", "/") or parts.query or parts.fragment)
+            ):
                 raise ValueError(f"CORS origin {origin!r} is not scheme://host[:port]")
         return value
 

@@ -217,9 +217,15 @@ def is_point_records(layer: str, parameters: dict[str, Any]) -> bool:
 class TileService:
     """Tiles of every layer, cached; one per application (``app.state.tile_service``)."""
 
-    def __init__(self, engine: Engine, cache_mb: int, version_ttl_s: float = 1.0,
-                 max_layers: int = 8, settings: Settings | None = None,
-                 max_points: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: Engine,
+        cache_mb: int,
+        version_ttl_s: float = 1.0,
+        max_layers: int = 8,
+        settings: Settings | None = None,
+        max_points: int | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings  # the risk layers' weights and tiers
         if max_points is None:  # not given: the settings' cap (0 given or set: never)
@@ -268,8 +274,14 @@ class TileService:
         key = ("vector", layer, filters, tuple(sorted(parameters.items())), self.version())
         return self.layers.get(key, lambda: self._load_vector(layer, filters, parameters))
 
-    def feature_tile(self, layer: str, fmt: str, filters: Filters, parameters: dict[str, Any],
-                     index: tuple[int, int, int]) -> bytes:  # fmt: skip
+    def feature_tile(
+        self,
+        layer: str,
+        fmt: str,
+        filters: Filters,
+        parameters: dict[str, Any],
+        index: tuple[int, int, int],
+    ) -> bytes:
         """The encoded tile (``mvt`` or ``geojson``) of a feature layer; b"" if empty.
 
         Point records on PostgreSQL are read per tile (:meth:`record_tile`); every
@@ -286,8 +298,9 @@ class TileService:
             return geojson_tile(source, *index, max_points=cap, sums=sums)
         return vector_tile(source, layer, *index, max_points=cap, sums=sums)
 
-    def layer_summary(self, layer: str, filters: Filters,
-                      parameters: dict[str, Any]) -> LayerSummary:  # fmt: skip
+    def layer_summary(
+        self, layer: str, filters: Filters, parameters: dict[str, Any]
+    ) -> LayerSummary:
         """Field types, extent and provenance of a feature layer (for its TileJSON); point
         records on PostgreSQL from the column types and one extent query, not a load."""
         if layer in RECORD_TABLES and is_postgres(self.engine):
@@ -297,23 +310,31 @@ class TileService:
                 )
             found = record_bounds(self.engine, layer, filters)
             bounds = found or self._bounds(gpd.GeoDataFrame(geometry=[]), filters)
-            return LayerSummary(record_fields(layer, HEAVY_COLUMNS), bounds,
-                                provenance(self.engine, layer, filters))  # fmt: skip
+            return LayerSummary(
+                record_fields(layer, HEAVY_COLUMNS), bounds, provenance(self.engine, layer, filters)
+            )
         loaded = self.vector_layer(layer, filters, parameters)
         types = loaded.source.table.types
         fields = {k: types[k] for k in loaded.source.table.keys}
         return LayerSummary(fields, loaded.bounds, loaded.provenance)
 
-    def record_tile(self, layer: str, fmt: str, filters: Filters,
-                    index: tuple[int, int, int]) -> bytes:  # fmt: skip
+    def record_tile(
+        self, layer: str, fmt: str, filters: Filters, index: tuple[int, int, int]
+    ) -> bytes:
         """A tile of point records straight from PostGIS, never the whole layer in memory:
         MVT by ``ST_AsMVT`` (:func:`record_tile_mvt`); GeoJSON cut by our encoder from the
         records in the buffered tile, found on the GiST index."""
         if filters.min_count is not None:  # the public view, as load_layer refuses it
             raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
         if fmt != "geojson":
-            return record_tile_mvt(self.engine, layer, filters, *index, exclude=HEAVY_COLUMNS,
-                                   max_points=self.max_points)  # fmt: skip
+            return record_tile_mvt(
+                self.engine,
+                layer,
+                filters,
+                *index,
+                exclude=HEAVY_COLUMNS,
+                max_points=self.max_points,
+            )
         if self.max_points is not None:
             bins = aggregated_bins(self.engine, layer, filters, *index, self.max_points)
             if bins is not None:

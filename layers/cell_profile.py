@@ -10,8 +10,9 @@ import pandas as pd
 from analytics.cells import points_to_cells
 
 
-def cell_profile(cell: str, cases: pd.DataFrame, inspections: pd.DataFrame,
-                 top: int = 5) -> dict[str, Any]:  # fmt: skip
+def cell_profile(
+    cell: str, cases: pd.DataFrame, inspections: pd.DataFrame, top: int = 5
+) -> dict[str, Any]:
     """What a click on an H3 cell shows: counts, penalty sum, top problem types and enterprises.
 
     ``cases`` has ``lon``, ``lat``, ``penalty_amount``, ``problem_type_label`` and
@@ -28,16 +29,21 @@ def cell_profile(cell: str, cases: pd.DataFrame, inspections: pd.DataFrame,
 
     in_cases, in_inspections = inside(cases), inside(inspections)
     found = in_inspections["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
-    labels = pd.concat([in_cases["problem_type_label"],
-                        in_inspections.loc[found, "problem_type_label"]]).dropna()  # fmt: skip
+    labels = pd.concat(
+        [in_cases["problem_type_label"], in_inspections.loc[found, "problem_type_label"]]
+    ).dropna()
     names = in_cases["enterprise_name"].dropna().astype(str)
     amounts = pd.to_numeric(in_cases["penalty_amount"], errors="coerce").fillna(0.0)
     return {
-        "h3": cell, "resolution": resolution, "cases": len(in_cases),
-        "inspections": len(in_inspections), "problems_found": int(found.sum()),
+        "h3": cell,
+        "resolution": resolution,
+        "cases": len(in_cases),
+        "inspections": len(in_inspections),
+        "problems_found": int(found.sum()),
         "penalty_sum": float(amounts.sum()),
-        "top_problem_types": _top(labels, top), "top_enterprises": _top(names[names != ""], top),
-    }  # fmt: skip
+        "top_problem_types": _top(labels, top),
+        "top_enterprises": _top(names[names != ""], top),
+    }
 
 
 def _top(values: pd.Series, n: int) -> list[list[Any]]:

@@ -21,8 +21,17 @@ from layers.labels import REASON_LABELS_ZH, STRATUM_LABELS_ZH
 from layers.spreadsheets import safe_cell, safe_row
 
 #: Columns of the enterprises sheet and table.
-HEADERS = ("序号", "监管类别", "统一社会信用代码", "单位名称", "风险得分", "抽中概率",
-           "风险原因", "最近检查日期", "执法人员")  # fmt: skip
+HEADERS = (
+    "序号",
+    "监管类别",
+    "统一社会信用代码",
+    "单位名称",
+    "风险得分",
+    "抽中概率",
+    "风险原因",
+    "最近检查日期",
+    "执法人员",
+)
 _QUARTERS = {"1": "第一季度", "2": "第二季度", "3": "第三季度", "4": "第四季度"}
 
 
@@ -48,14 +57,23 @@ def enterprise_rows(record: Mapping[str, Any]) -> list[list[Any]]:
     """One row per drawn enterprise, in draw order, under :data:`HEADERS`."""
     rows = []
     for entry in record["selected"]:
-        officers = [f"{name}（{code}）" if name else code for code, name in
-                    zip(entry["inspectors"], entry["inspector_names"], strict=True)]  # fmt: skip
-        rows.append([
-            entry["draw_order"], STRATUM_LABELS_ZH.get(entry["stratum"], entry["stratum"]),
-            entry["credit_code"], entry["name"], entry["weight"], entry["probability"],
-            "、".join(REASON_LABELS_ZH.get(r, r) for r in entry["reasons"]),
-            entry["last_inspected"] or "", "、".join(officers),
-        ])  # fmt: skip
+        officers = [
+            f"{name}（{code}）" if name else code
+            for code, name in zip(entry["inspectors"], entry["inspector_names"], strict=True)
+        ]
+        rows.append(
+            [
+                entry["draw_order"],
+                STRATUM_LABELS_ZH.get(entry["stratum"], entry["stratum"]),
+                entry["credit_code"],
+                entry["name"],
+                entry["weight"],
+                entry["probability"],
+                "、".join(REASON_LABELS_ZH.get(r, r) for r in entry["reasons"]),
+                entry["last_inspected"] or "",
+                "、".join(officers),
+            ]
+        )
     return rows
 
 
@@ -82,9 +100,15 @@ def parameter_rows(record: Mapping[str, Any]) -> list[tuple[str, Any]]:
     strata = record.get("strata", {})
     for stratum in _in_order(strata):
         counts, label = strata[stratum], STRATUM_LABELS_ZH.get(stratum, stratum)
-        rows.append((f"{label}：总数/可抽/应抽/抽中/不足",
-                     "/".join(str(counts[k]) for k in ("population", "eligible", "quota",
-                                                       "selected", "shortfall"))))  # fmt: skip
+        rows.append(
+            (
+                f"{label}：总数/可抽/应抽/抽中/不足",
+                "/".join(
+                    str(counts[k])
+                    for k in ("population", "eligible", "quota", "selected", "shortfall")
+                ),
+            )
+        )
     return rows
 
 

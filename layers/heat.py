@@ -35,9 +35,15 @@ from layers.tiles import mercator_to_lonlat, tile_bounds_m
 TILE_SIZE: Final = 256
 #: ColorBrewer YlOrRd (8 classes), more opaque as the density rises.
 RAMP: Final = (
-    (255, 255, 204, 120), (255, 237, 160, 140), (254, 217, 118, 160), (254, 178, 76, 180),
-    (253, 141, 60, 195), (252, 78, 42, 210), (227, 26, 28, 225), (177, 0, 38, 235),
-)  # fmt: skip
+    (255, 255, 204, 120),
+    (255, 237, 160, 140),
+    (254, 217, 118, 160),
+    (254, 178, 76, 180),
+    (253, 141, 60, 195),
+    (252, 78, 42, 210),
+    (227, 26, 28, 225),
+    (177, 0, 38, 235),
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -60,8 +66,9 @@ class HeatScale:
         shown = (values >= self.breaks[0]) & (values > 0)
         ramp = np.asarray(self.colours, dtype=np.float64)
         for channel in range(4):
-            out[..., channel][shown] = np.rint(np.interp(values[shown], self.breaks,
-                                                         ramp[:, channel]))  # fmt: skip
+            out[..., channel][shown] = np.rint(
+                np.interp(values[shown], self.breaks, ramp[:, channel])
+            )
         return out
 
     def legend(self, title: str, **extra: Any) -> dict[str, Any]:
@@ -71,13 +78,23 @@ class HeatScale:
         opacity = [round(c[3] / 255, 3) for c in self.colours]
         rows = zip(self.breaks, uppers, hexes, opacity, strict=True)
         classes = [{"from": b, "to": u, "colour": h, "opacity": o} for b, u, h, o in rows]
-        return {"title": title, "units": self.units, "breaks": list(self.breaks),
-                "colours": hexes, "opacity": opacity,
-                "transparent_below": self.breaks[0], "classes": classes, **extra}  # fmt: skip
+        return {
+            "title": title,
+            "units": self.units,
+            "breaks": list(self.breaks),
+            "colours": hexes,
+            "opacity": opacity,
+            "transparent_below": self.breaks[0],
+            "classes": classes,
+            **extra,
+        }
 
 
-def heat_scale(surface: DensitySurface, shares: Sequence[float] = BAND_SHARES,
-               ramp: Sequence[tuple[int, int, int, int]] = RAMP) -> HeatScale:  # fmt: skip
+def heat_scale(
+    surface: DensitySurface,
+    shares: Sequence[float] = BAND_SHARES,
+    ramp: Sequence[tuple[int, int, int, int]] = RAMP,
+) -> HeatScale:
     """Breaks at ``shares`` of the surface's peak (3 significant digits), one colour each."""
     if len(shares) != len(ramp):
         raise ValueError("one colour per break")
@@ -125,8 +142,7 @@ class HeatSource:
         xs = np.concatenate([edge_x, edge_x, np.full(65, edge_x[0]), np.full(65, edge_x[-1])])
         ys = np.concatenate([np.full(65, edge_y[0]), np.full(65, edge_y[-1]), edge_y, edge_y])
         mx, my = Transformer.from_crs(EQUAL_AREA_CRS, "EPSG:3857", always_xy=True).transform(xs, ys)
-        self.bounds_m = (float(np.min(mx)), float(np.min(my)), float(np.max(mx)),
-                         float(np.max(my)))  # fmt: skip
+        self.bounds_m = (float(np.min(mx)), float(np.min(my)), float(np.max(mx)), float(np.max(my)))
 
     @property
     def bounds_lonlat(self) -> tuple[float, float, float, float]:

@@ -32,8 +32,16 @@ from layers.offline import check_offline
 #: Filters a page passes to its layers, in the order the URLs carry them.
 FILTERS: Final = ("jurisdiction", "industry", "period", "start", "end", "violation_type")
 #: ColorBrewer YlOrRd, 8 classes (hexagon case counts).
-YL_OR_RD: Final = ("#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a",
-                   "#e31a1c", "#b10026")  # fmt: skip
+YL_OR_RD: Final = (
+    "#ffffcc",
+    "#ffeda0",
+    "#fed976",
+    "#feb24c",
+    "#fd8d3c",
+    "#fc4e2a",
+    "#e31a1c",
+    "#b10026",
+)
 HEXAGON_BREAKS: Final = (1, 2, 5, 10, 20, 50, 100, 200)
 #: Gi* confidence classes as ArcGIS draws them: −3 … 3 (cold 99 % … hot 99 %).
 GI_CLASSES: Final = (
@@ -45,12 +53,36 @@ GI_CLASSES: Final = (
     (-2, "#849eba", "冷点 95% 置信度 Cold 95%"),
     (-3, "#4575b5", "冷点 99% 置信度 Cold 99%"),
 )
-_PATTERN_EN: Final = ("New", "Consecutive", "Intensifying", "Persistent", "Diminishing",
-                      "Sporadic", "Oscillating", "Historical")  # fmt: skip
-_HOT_RAMP: Final = ("#67000d", "#a50f15", "#cb181d", "#ef3b2c", "#fb6a4a", "#fc9272",
-                    "#fcbba1", "#fee0d2")  # fmt: skip
-_COLD_RAMP: Final = ("#08306b", "#08519c", "#2171b5", "#4292c6", "#6baed6", "#9ecae1",
-                     "#c6dbef", "#deebf7")  # fmt: skip
+_PATTERN_EN: Final = (
+    "New",
+    "Consecutive",
+    "Intensifying",
+    "Persistent",
+    "Diminishing",
+    "Sporadic",
+    "Oscillating",
+    "Historical",
+)
+_HOT_RAMP: Final = (
+    "#67000d",
+    "#a50f15",
+    "#cb181d",
+    "#ef3b2c",
+    "#fb6a4a",
+    "#fc9272",
+    "#fcbba1",
+    "#fee0d2",
+)
+_COLD_RAMP: Final = (
+    "#08306b",
+    "#08519c",
+    "#2171b5",
+    "#4292c6",
+    "#6baed6",
+    "#9ecae1",
+    "#c6dbef",
+    "#deebf7",
+)
 CLUSTER_BREAKS: Final = (0, 2, 5, 10, 20)
 _PURPLES: Final = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
 
@@ -69,20 +101,38 @@ class MapSpec:
 
 
 MAPS: Final[dict[str, MapSpec]] = {
-    "heatmap": MapSpec("案件密度热力图", "Case density (kernel density)",
-                       "处罚案件的核密度热力图 · Where penalty cases concentrate"),
-    "hexagons": MapSpec("六边形案件分布", "H3 hexagons",
-                        "每个 H3 六边形内的案件、检查与罚款 · Cases, inspections, penalties"),
-    "hotspots": MapSpec("热点分析", "Hot spots (Getis-Ord Gi*)",
-                        "统计显著的热点与冷点（FDR 校正）· Significant hot and cold spots"),
-    "emerging": MapSpec("时空热点趋势", "Emerging hot spots",
-                        "新增、持续、加强、减弱的热点 · How hot spots change over time"),
-    "clusters": MapSpec("案件聚集区", "Case clusters (DBSCAN)",
-                        "案件密集的区域及其主要问题 · Dense areas of cases and their problems"),
-    "planner": MapSpec("检查计划图", "Inspection planner",
-                       "风险分级、重点检查区域与最近一次双随机抽查 · Risk tiers, priority areas "
-                       "and the latest draw"),
-}  # fmt: skip
+    "heatmap": MapSpec(
+        "案件密度热力图",
+        "Case density (kernel density)",
+        "处罚案件的核密度热力图 · Where penalty cases concentrate",
+    ),
+    "hexagons": MapSpec(
+        "六边形案件分布",
+        "H3 hexagons",
+        "每个 H3 六边形内的案件、检查与罚款 · Cases, inspections, penalties",
+    ),
+    "hotspots": MapSpec(
+        "热点分析",
+        "Hot spots (Getis-Ord Gi*)",
+        "统计显著的热点与冷点（FDR 校正）· Significant hot and cold spots",
+    ),
+    "emerging": MapSpec(
+        "时空热点趋势",
+        "Emerging hot spots",
+        "新增、持续、加强、减弱的热点 · How hot spots change over time",
+    ),
+    "clusters": MapSpec(
+        "案件聚集区",
+        "Case clusters (DBSCAN)",
+        "案件密集的区域及其主要问题 · Dense areas of cases and their problems",
+    ),
+    "planner": MapSpec(
+        "检查计划图",
+        "Inspection planner",
+        "风险分级、重点检查区域与最近一次双随机抽查 · Risk tiers, priority areas "
+        "and the latest draw",
+    ),
+}
 #: Risk tiers on the planner map: value, colour, legend label (high first).
 RISK_TIER_CLASSES: Final = (
     ("high", "#d7191c", "高风险 High risk"),
@@ -211,10 +261,18 @@ class _Layer:
 
     def config(self) -> dict[str, Any]:
         """What geo-maps.js needs of the layer."""
-        return {"id": self.id, "title": self.title, "path": self.path, "params": self.params,
-                "filtered": True, "popup": self.popup, "fields": self.fields,
-                "lists": self.lists, "legend": self.legend,
-                "aggregate": self.aggregate}  # fmt: skip
+        return {
+            "id": self.id,
+            "title": self.title,
+            "path": self.path,
+            "params": self.params,
+            "filtered": True,
+            "popup": self.popup,
+            "fields": self.fields,
+            "lists": self.lists,
+            "legend": self.legend,
+            "aggregate": self.aggregate,
+        }
 
 
 def _classes(
@@ -242,40 +300,80 @@ def _cell_fields() -> list[list[str]]:
 
 
 def _heatmap(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
-    kde = _Layer("kde", "案件密度 Case density", f"{ctx.tiles}/kde/{{z}}/{{x}}/{{y}}.png",
-                 legend=True, opacity=0.8)  # fmt: skip
-    legend = {"kind": "surface", "layer": "kde", "path": f"{ctx.tiles}/kde/legend.json",
-              "title": "案件密度 Density",
-              "note": "四次核 · 带宽 Silverman · 件/平方公里"}  # fmt: skip
+    kde = _Layer(
+        "kde",
+        "案件密度 Case density",
+        f"{ctx.tiles}/kde/{{z}}/{{x}}/{{y}}.png",
+        legend=True,
+        opacity=0.8,
+    )
+    legend = {
+        "kind": "surface",
+        "layer": "kde",
+        "path": f"{ctx.tiles}/kde/legend.json",
+        "title": "案件密度 Density",
+        "note": "四次核 · 带宽 Silverman · 件/平方公里",
+    }
     return [kde], legend
 
 
 def _hexagons(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
-    style = {"style": "classes", "field": "cases", "breaks": list(HEXAGON_BREAKS),
-             "colours": list(YL_OR_RD), "zero": "#d9d9d9", "className": "geo-hexagon"}  # fmt: skip
+    style = {
+        "style": "classes",
+        "field": "cases",
+        "breaks": list(HEXAGON_BREAKS),
+        "colours": list(YL_OR_RD),
+        "zero": "#d9d9d9",
+        "className": "geo-hexagon",
+    }
     fields = [*_cell_fields(), ["enterprises", "登记污染源 Register sources", "int"]]
     start = {"resolution": ctx.public_resolution or _auto_resolution(_start_bounds(ctx))}
-    layer = _Layer("hexagons", "六边形 Hexagon", _vector(ctx.tiles, "hexagons"), start, style,
-                   "cell", fields)  # fmt: skip
+    layer = _Layer(
+        "hexagons", "六边形 Hexagon", _vector(ctx.tiles, "hexagons"), start, style, "cell", fields
+    )
     classes = _classes(HEXAGON_BREAKS, YL_OR_RD, "件")
     classes.append({"colour": "#d9d9d9", "opacity": 0.5, "label": "0 件（仅有检查或污染源）"})
-    legend = {"kind": "classes", "title": "每个六边形的案件数 Cases per cell",
-              "classes": classes,
-              "note": "点击六边形查看明细 Click a cell for details"}  # fmt: skip
+    legend = {
+        "kind": "classes",
+        "title": "每个六边形的案件数 Cases per cell",
+        "classes": classes,
+        "note": "点击六边形查看明细 Click a cell for details",
+    }
     return [layer], legend
 
 
 def _hotspots(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     colours = {str(value): colour for value, colour, _ in GI_CLASSES}
-    style = {"style": "categories", "field": "gi_bin", "colours": colours, "zero": "#f7f7f2",
-             "className": "geo-hotspot", "opacity": 0.8}  # fmt: skip
-    fields = [*_cell_fields(), ["gi_bin", "类别 Class", "class"], ["gi_z", "Gi* z 值", "num"],
-              ["gi_p", "p 值（FDR 校正）", "p"]]  # fmt: skip
-    layer = _Layer("hotspots", "热点 Hot spot", _vector(ctx.tiles, "hotspots"),
-                   {"resolution": 6}, style, "cell", fields)  # fmt: skip
+    style = {
+        "style": "categories",
+        "field": "gi_bin",
+        "colours": colours,
+        "zero": "#f7f7f2",
+        "className": "geo-hotspot",
+        "opacity": 0.8,
+    }
+    fields = [
+        *_cell_fields(),
+        ["gi_bin", "类别 Class", "class"],
+        ["gi_z", "Gi* z 值", "num"],
+        ["gi_p", "p 值（FDR 校正）", "p"],
+    ]
+    layer = _Layer(
+        "hotspots",
+        "热点 Hot spot",
+        _vector(ctx.tiles, "hotspots"),
+        {"resolution": 6},
+        style,
+        "cell",
+        fields,
+    )
     classes = [{"value": v, "colour": c, "label": label} for v, c, label in GI_CLASSES]
-    legend = {"kind": "classes", "title": "热点分析 Gi* 热点/冷点", "classes": classes,
-              "note": "H3 六边形 · 邻域 k=1 · FDR 校正"}  # fmt: skip
+    legend = {
+        "kind": "classes",
+        "title": "热点分析 Gi* 热点/冷点",
+        "classes": classes,
+        "note": "H3 六边形 · 邻域 k=1 · FDR 校正",
+    }
     return [layer], legend
 
 
@@ -293,17 +391,38 @@ def emerging_classes() -> list[dict[str, Any]]:
 def _emerging(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     classes = emerging_classes()
     colours = {row["value"]: row["colour"] for row in classes}
-    style = {"style": "categories", "field": "category", "colours": colours, "zero": "#cccccc",
-             "className": "geo-emerging"}  # fmt: skip
-    fields = [*_cell_fields(), ["category", "时空模式 Pattern", "class"],
-              ["trend_z", "趋势 z（Mann-Kendall）", "num"], ["trend_p", "趋势 p 值", "p"],
-              ["hot_steps", "显著热点期数 Hot steps", "int"],
-              ["cold_steps", "显著冷点期数 Cold steps", "int"],
-              ["first_step", "起 From", "text"], ["last_step", "止 To", "text"]]  # fmt: skip
-    layer = _Layer("emerging-hotspots", "时空热点 Emerging hot spot",
-                   _vector(ctx.tiles, "emerging-hotspots"), {}, style, "cell", fields)  # fmt: skip
-    legend = {"kind": "classes", "title": "时空模式 Patterns", "classes": classes,
-              "note": "按季度 · Gi* 与 Mann-Kendall 趋势 · 仅显示有模式的单元"}  # fmt: skip
+    style = {
+        "style": "categories",
+        "field": "category",
+        "colours": colours,
+        "zero": "#cccccc",
+        "className": "geo-emerging",
+    }
+    fields = [
+        *_cell_fields(),
+        ["category", "时空模式 Pattern", "class"],
+        ["trend_z", "趋势 z（Mann-Kendall）", "num"],
+        ["trend_p", "趋势 p 值", "p"],
+        ["hot_steps", "显著热点期数 Hot steps", "int"],
+        ["cold_steps", "显著冷点期数 Cold steps", "int"],
+        ["first_step", "起 From", "text"],
+        ["last_step", "止 To", "text"],
+    ]
+    layer = _Layer(
+        "emerging-hotspots",
+        "时空热点 Emerging hot spot",
+        _vector(ctx.tiles, "emerging-hotspots"),
+        {},
+        style,
+        "cell",
+        fields,
+    )
+    legend = {
+        "kind": "classes",
+        "title": "时空模式 Patterns",
+        "classes": classes,
+        "note": "按季度 · Gi* 与 Mann-Kendall 趋势 · 仅显示有模式的单元",
+    }
     return [layer], legend
 
 
@@ -316,26 +435,51 @@ def _case_points(ctx: MapContext) -> _Layer:
     """The penalty cases as points over the clusters (accounts only). A tile holding more
     cases than the service's cap (``GEO_TILE_MAX_POINTS``) brings aggregated points instead:
     circles sized by their count, whose popup gives the count and the penalties."""
-    style = {"style": "points", "colour": CASE_COLOUR, "aggregateColour": AGGREGATE_COLOUR,
-             "className": "geo-case", "aggregateClass": "geo-case-aggregate",
-             "zIndex": 4}  # fmt: skip
-    fields = [["case_id", "案件编号 Case", "text"], ["enterprise_name", "当事人 Party", "text"],
-              ["decision_date", "处罚决定日期 Decided", "text"],
-              ["violation_type", "违法类型 Violation", "text"],
-              ["penalty_amount", "罚款金额（元）Penalty (yuan)", "num"],
-              ["problem_type_label", "问题类型 Problem type", "text"]]  # fmt: skip
-    aggregate = {"title": "案件聚合点 Aggregated cases",
-                 "fields": [["count", "案件数 Cases", "int"],
-                            ["penalty_sum", "罚款合计（元）Penalties (yuan)", "num"]],
-                 "note": "此处案件较多，已按网格聚合；放大地图可查看单个案件 "
-                         "Many cases here: counted on a grid; zoom in for each case"}  # fmt: skip
-    return _Layer("cases", "处罚案件 Penalty case", _vector(ctx.tiles, "cases"), {}, style,
-                  "properties", fields, aggregate=aggregate)  # fmt: skip
+    style = {
+        "style": "points",
+        "colour": CASE_COLOUR,
+        "aggregateColour": AGGREGATE_COLOUR,
+        "className": "geo-case",
+        "aggregateClass": "geo-case-aggregate",
+        "zIndex": 4,
+    }
+    fields = [
+        ["case_id", "案件编号 Case", "text"],
+        ["enterprise_name", "当事人 Party", "text"],
+        ["decision_date", "处罚决定日期 Decided", "text"],
+        ["violation_type", "违法类型 Violation", "text"],
+        ["penalty_amount", "罚款金额（元）Penalty (yuan)", "num"],
+        ["problem_type_label", "问题类型 Problem type", "text"],
+    ]
+    aggregate = {
+        "title": "案件聚合点 Aggregated cases",
+        "fields": [
+            ["count", "案件数 Cases", "int"],
+            ["penalty_sum", "罚款合计（元）Penalties (yuan)", "num"],
+        ],
+        "note": "此处案件较多，已按网格聚合；放大地图可查看单个案件 "
+        "Many cases here: counted on a grid; zoom in for each case",
+    }
+    return _Layer(
+        "cases",
+        "处罚案件 Penalty case",
+        _vector(ctx.tiles, "cases"),
+        {},
+        style,
+        "properties",
+        fields,
+        aggregate=aggregate,
+    )
 
 
 def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
-    style = {"style": "areas", "field": "density_per_km2", "breaks": list(CLUSTER_BREAKS),
-             "colours": list(_PURPLES), "className": "geo-cluster"}  # fmt: skip
+    style = {
+        "style": "areas",
+        "field": "density_per_km2",
+        "breaks": list(CLUSTER_BREAKS),
+        "colours": list(_PURPLES),
+        "className": "geo-cluster",
+    }
     fields = [
         ["size", "案件数 Cases", "int"],
         ["area_km2", "面积（平方公里）Area km²", "num"],
@@ -343,48 +487,93 @@ def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
         ["first_date", "最早 First case", "text"],
         ["last_date", "最近 Last case", "text"],
     ]
-    lists = [["top_violation_type", "主要违法类型 Violation types"],
-             ["top_problem_type_label", "主要问题类型 Problem types"],
-             ["top_industry_code", "主要行业 Industries"]]  # fmt: skip
-    layer = _Layer("clusters", "聚集区 Cluster", _vector(ctx.tiles, "clusters"), {}, style,
-                   "properties", fields, lists)  # fmt: skip
+    lists = [
+        ["top_violation_type", "主要违法类型 Violation types"],
+        ["top_problem_type_label", "主要问题类型 Problem types"],
+        ["top_industry_code", "主要行业 Industries"],
+    ]
+    layer = _Layer(
+        "clusters",
+        "聚集区 Cluster",
+        _vector(ctx.tiles, "clusters"),
+        {},
+        style,
+        "properties",
+        fields,
+        lists,
+    )
     classes = _classes(CLUSTER_BREAKS, _PURPLES, "件/km²", discrete=False)
     if ctx.records:
         counted = "案件聚合点（圆越大案件越多）Aggregated cases, sized by count"
-        classes += [{"colour": CASE_COLOUR, "label": "处罚案件 Penalty case"},
-                    {"colour": AGGREGATE_COLOUR, "opacity": 0.7, "label": counted}]  # fmt: skip
-    legend = {"kind": "classes", "title": "聚集区密度 Cluster density", "classes": classes,
-              "note": "DBSCAN · 1 公里内 ≥ 10 件"}  # fmt: skip
+        classes += [
+            {"colour": CASE_COLOUR, "label": "处罚案件 Penalty case"},
+            {"colour": AGGREGATE_COLOUR, "opacity": 0.7, "label": counted},
+        ]
+    legend = {
+        "kind": "classes",
+        "title": "聚集区密度 Cluster density",
+        "classes": classes,
+        "note": "DBSCAN · 1 公里内 ≥ 10 件",
+    }
     return [layer, _case_points(ctx)] if ctx.records else [layer], legend
 
 
 def _planner(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     colours = {value: colour for value, colour, _ in RISK_TIER_CLASSES}
-    style = {"style": "categories", "field": "tier", "colours": colours, "zero": "#ffffb2",
-             "className": "geo-risk", "opacity": 0.7}  # fmt: skip
-    fields = [["tier", "风险等级 Tier", "class"], ["score", "风险得分 Score", "num"],
-              ["reasons_zh", "主要风险因素 Reasons", "text"],
-              ["expected_findings", "预计每年发现问题 Expected findings a year", "num"],
-              ["enterprises", "污染源 Enterprises", "int"]]  # fmt: skip
-    risk = _Layer("risk", "风险分级 Risk tier", _vector(ctx.tiles, "risk"), {}, style,
-                  "properties", fields)  # fmt: skip
+    style = {
+        "style": "categories",
+        "field": "tier",
+        "colours": colours,
+        "zero": "#ffffb2",
+        "className": "geo-risk",
+        "opacity": 0.7,
+    }
+    fields = [
+        ["tier", "风险等级 Tier", "class"],
+        ["score", "风险得分 Score", "num"],
+        ["reasons_zh", "主要风险因素 Reasons", "text"],
+        ["expected_findings", "预计每年发现问题 Expected findings a year", "num"],
+        ["enterprises", "污染源 Enterprises", "int"],
+    ]
+    risk = _Layer(
+        "risk", "风险分级 Risk tier", _vector(ctx.tiles, "risk"), {}, style, "properties", fields
+    )
     outline = {"style": "outline", "stroke": _PRIORITY_STROKE, "className": "geo-priority"}
-    area_fields = [["rank", "排序 Rank", "int"], ["reasons_zh", "主要风险因素 Reasons", "text"],
-                   ["expected_findings", "预计每年发现问题 Expected findings a year", "num"],
-                   ["cells", "六边形 Cells", "int"], ["enterprises", "污染源 Enterprises", "int"],
-                   ["score", "平均风险得分 Mean score", "num"]]  # fmt: skip
-    areas = _Layer("priority-areas", "重点检查区域 Priority area",
-                   _vector(ctx.tiles, "priority-areas"), {}, outline, "properties",
-                   area_fields)  # fmt: skip
+    area_fields = [
+        ["rank", "排序 Rank", "int"],
+        ["reasons_zh", "主要风险因素 Reasons", "text"],
+        ["expected_findings", "预计每年发现问题 Expected findings a year", "num"],
+        ["cells", "六边形 Cells", "int"],
+        ["enterprises", "污染源 Enterprises", "int"],
+        ["score", "平均风险得分 Mean score", "num"],
+    ]
+    areas = _Layer(
+        "priority-areas",
+        "重点检查区域 Priority area",
+        _vector(ctx.tiles, "priority-areas"),
+        {},
+        outline,
+        "properties",
+        area_fields,
+    )
     classes = [{"value": v, "colour": c, "label": label} for v, c, label in RISK_TIER_CLASSES]
-    classes.append({"colour": "#ffffff", "stroke": _PRIORITY_STROKE,
-                    "label": "重点检查区域（按预计发现问题排序）Priority area"})  # fmt: skip
+    classes.append(
+        {
+            "colour": "#ffffff",
+            "stroke": _PRIORITY_STROKE,
+            "label": "重点检查区域（按预计发现问题排序）Priority area",
+        }
+    )
     if ctx.markers:
         classes.append(
             {"colour": "#08519c", "label": f"抽查企业 Drawn enterprise {ctx.draw_title}"}
         )
-    legend = {"kind": "classes", "title": "风险分级 Risk tiers", "classes": classes,
-              "note": "H3 六边形 · 截至所选月末 · 点击查看风险因素"}  # fmt: skip
+    legend = {
+        "kind": "classes",
+        "title": "风险分级 Risk tiers",
+        "classes": classes,
+        "note": "H3 六边形 · 截至所选月末 · 点击查看风险因素",
+    }
     return [risk, areas], legend
 
 
@@ -393,28 +582,47 @@ def _draw_markers(markers: Sequence[DrawMarker]) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name="双随机抽查企业 Drawn enterprises")
     for m in markers:
         team = "、".join(m.inspectors) or "—"
-        html = (f'<div class="geo-popup"><h3>{escape(m.name)}</h3><table>'
-                f"<tr><th>统一社会信用代码</th><td>{escape(m.credit_code)}</td></tr>"
-                f"<tr><th>检查人员 Inspectors</th><td>{escape(team)}</td></tr>"
-                f"<tr><th>风险因素 Reasons</th><td>{escape(m.reasons or '—')}</td></tr>"
-                "</table></div>")  # fmt: skip
+        html = (
+            f'<div class="geo-popup"><h3>{escape(m.name)}</h3><table>'
+            f"<tr><th>统一社会信用代码</th><td>{escape(m.credit_code)}</td></tr>"
+            f"<tr><th>检查人员 Inspectors</th><td>{escape(team)}</td></tr>"
+            f"<tr><th>风险因素 Reasons</th><td>{escape(m.reasons or '—')}</td></tr>"
+            "</table></div>"
+        )
         folium.CircleMarker(
-            [m.lat, m.lon], radius=6, color="#ffffff", weight=1.5, fill=True,
-            fill_color="#08519c", fill_opacity=0.95, class_name="geo-draw",
-            popup=folium.Popup(html, max_width=320), tooltip=escape(m.name),
-        ).add_to(group)  # fmt: skip
+            [m.lat, m.lon],
+            radius=6,
+            color="#ffffff",
+            weight=1.5,
+            fill=True,
+            fill_color="#08519c",
+            fill_opacity=0.95,
+            class_name="geo-draw",
+            popup=folium.Popup(html, max_width=320),
+            tooltip=escape(m.name),
+        ).add_to(group)
     return group
 
 
-_BUILDERS = {"heatmap": _heatmap, "hexagons": _hexagons, "hotspots": _hotspots,
-             "emerging": _emerging, "clusters": _clusters, "planner": _planner}  # fmt: skip
+_BUILDERS = {
+    "heatmap": _heatmap,
+    "hexagons": _hexagons,
+    "hotspots": _hotspots,
+    "emerging": _emerging,
+    "clusters": _clusters,
+    "planner": _planner,
+}
 #: Maps whose month slider sets the day the analysis runs up to (``end``), not the period.
 _UP_TO_MONTH = ("emerging", "planner")
 _RESOLUTION: dict[str, dict[str, Any]] = {
-    "hexagons": {"layer": "hexagons", "choices": ["auto", 5, 6, 7, 8, 9, 10], "value": "auto",
-                 "auto": {"offset": -2, "min": 5, "max": 10}},
+    "hexagons": {
+        "layer": "hexagons",
+        "choices": ["auto", 5, 6, 7, 8, 9, 10],
+        "value": "auto",
+        "auto": {"offset": -2, "min": 5, "max": 10},
+    },
     "hotspots": {"layer": "hotspots", "choices": [6, 7, 8], "value": 6, "auto": None},
-}  # fmt: skip
+}
 
 
 def _resolution(name: str, public: int | None) -> dict[str, Any] | None:
@@ -434,8 +642,16 @@ def _time(name: str, months: Sequence[str]) -> dict[str, Any] | None:
     else:
         steps = [[m, m] for m in months]
         title = "按月播放 Month by month"
-    return {"param": "end" if name in _UP_TO_MONTH else "period", "steps": steps,
-            "title": title, "interval_ms": 1500} if steps else None  # fmt: skip
+    return (
+        {
+            "param": "end" if name in _UP_TO_MONTH else "period",
+            "steps": steps,
+            "title": title,
+            "interval_ms": 1500,
+        }
+        if steps
+        else None
+    )
 
 
 def _industry_groups(industries: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -447,8 +663,11 @@ def _industry_groups(industries: Sequence[tuple[str, str]]) -> list[dict[str, An
 
 def _boundaries(ctx: MapContext, bounds: list[list[float]]) -> VectorGridProtobuf:
     spec = {"layer": "jurisdictions", "style": "boundaries", "bounds": bounds, "zIndex": 5}
-    layer = VectorGridProtobuf(_vector(ctx.tiles, "jurisdictions"), "行政区划 Boundaries",
-                               f"GeoMaps.vectorOptions({json.dumps(spec)})")  # fmt: skip
+    layer = VectorGridProtobuf(
+        _vector(ctx.tiles, "jurisdictions"),
+        "行政区划 Boundaries",
+        f"GeoMaps.vectorOptions({json.dumps(spec)})",
+    )
     layer.default_js = []  # the map loads Leaflet.VectorGrid from /static
     return layer
 
@@ -456,10 +675,22 @@ def _boundaries(ctx: MapContext, bounds: list[list[float]]) -> VectorGridProtobu
 def _folium_layer(layer: _Layer, filters: Mapping[str, str], bounds: list[list[float]]) -> Any:
     url = tile_url(layer.path, layer.params, filters)
     if layer.style is None:
-        return folium.TileLayer(url, attr="geo-service", name=layer.title, overlay=True,
-                                opacity=layer.opacity, bounds=bounds, max_zoom=14)  # fmt: skip
-    spec = {"zIndex": 3, **layer.style, "layer": layer.id, "bounds": bounds,
-            "interactive": bool(layer.popup)}  # fmt: skip
+        return folium.TileLayer(
+            url,
+            attr="geo-service",
+            name=layer.title,
+            overlay=True,
+            opacity=layer.opacity,
+            bounds=bounds,
+            max_zoom=14,
+        )
+    spec = {
+        "zIndex": 3,
+        **layer.style,
+        "layer": layer.id,
+        "bounds": bounds,
+        "interactive": bool(layer.popup),
+    }
     grid = VectorGridProtobuf(url, layer.title, f"GeoMaps.vectorOptions({json.dumps(spec)})")
     grid.default_js = []
     return grid
@@ -506,19 +737,33 @@ def _config(
 ) -> dict[str, Any]:
     spec = MAPS[name]
     public = ctx.public_resolution is not None
-    divisions = [{"adcode": d.adcode, "name": d.name, "level": d.level, "parent": d.parent,
-                  "bbox": [round(v, 4) for v in d.bbox], "point": [round(v, 4) for v in d.point]}
-                 for d in ctx.divisions]  # fmt: skip
+    divisions = [
+        {
+            "adcode": d.adcode,
+            "name": d.name,
+            "level": d.level,
+            "parent": d.parent,
+            "bbox": [round(v, 4) for v in d.bbox],
+            "point": [round(v, 4) for v in d.point],
+        }
+        for d in ctx.divisions
+    ]
     return {
-        "map": name, "title": spec.title, "subtitle": spec.subtitle, "home": ctx.home,
+        "map": name,
+        "title": spec.title,
+        "subtitle": spec.subtitle,
+        "home": ctx.home,
         "filters": {k: ctx.filters[k] for k in FILTERS if ctx.filters.get(k)},
         "periods": [] if name in _UP_TO_MONTH and not public else periods_of(ctx.months),
         "time": None if public and name in _UP_TO_MONTH else _time(name, ctx.months),
         "resolution": _resolution(name, ctx.public_resolution),
-        "jurisdictions": divisions, "industries": _industry_groups(ctx.industries),
-        "layers": [layer.config() for layer in layers], "legend": legend,
-        "bounds": list(ctx.bounds), "cell_path": ctx.cell_path,
-    }  # fmt: skip
+        "jurisdictions": divisions,
+        "industries": _industry_groups(ctx.industries),
+        "layers": [layer.config() for layer in layers],
+        "legend": legend,
+        "bounds": list(ctx.bounds),
+        "cell_path": ctx.cell_path,
+    }
 
 
 def build_map(name: str, ctx: MapContext, assets: MapAssets | None = None) -> str:
@@ -529,10 +774,19 @@ def build_map(name: str, ctx: MapContext, assets: MapAssets | None = None) -> st
     assets = assets or MapAssets()
     west, south, east, north = ctx.bounds
     bounds = [[south, west], [north, east]]
-    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=7,
-                      tiles=None, min_zoom=4, max_zoom=14, control_scale=True)  # fmt: skip
-    fmap.default_js = [("leaflet", assets.leaflet_js), ("vectorGrid", assets.vectorgrid_js),
-                       ("geo_maps", assets.maps_js)]  # fmt: skip
+    fmap = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=7,
+        tiles=None,
+        min_zoom=4,
+        max_zoom=14,
+        control_scale=True,
+    )
+    fmap.default_js = [
+        ("leaflet", assets.leaflet_js),
+        ("vectorGrid", assets.vectorgrid_js),
+        ("geo_maps", assets.maps_js),
+    ]
     fmap.default_css = [("leaflet_css", assets.leaflet_css), ("geo_maps_css", assets.maps_css)]
     root = fmap.get_root()
     assert isinstance(root, Figure)

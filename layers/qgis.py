@@ -30,12 +30,18 @@ PROJECT_CRS = "EPSG:4490"
 #: QGIS needs the project file version; 3.22 (Debian 12) and every later 3.x read it.
 QGIS_VERSION = "3.22.16-Białowieża"
 _TILE_ZOOMS = {"vectortile": (0, 14), "xyz": (0, 18)}
-_PROJ4 = {"EPSG:4490": "+proj=longlat +ellps=GRS80 +no_defs",
-          "EPSG:4326": "+proj=longlat +datum=WGS84 +no_defs",
-          "EPSG:3857": "+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1"
-                       " +units=m +nadgrids=@null +wktext +no_defs"}  # fmt: skip
-_LAYER_CRS = {"oapif": "EPSG:4326", "vectortile": "EPSG:3857", "xyz": "EPSG:3857",
-              "gtiff": "EQUAL_AREA"}  # fmt: skip
+_PROJ4 = {
+    "EPSG:4490": "+proj=longlat +ellps=GRS80 +no_defs",
+    "EPSG:4326": "+proj=longlat +datum=WGS84 +no_defs",
+    "EPSG:3857": "+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1"
+    " +units=m +nadgrids=@null +wktext +no_defs",
+}
+_LAYER_CRS = {
+    "oapif": "EPSG:4326",
+    "vectortile": "EPSG:3857",
+    "xyz": "EPSG:3857",
+    "gtiff": "EQUAL_AREA",
+}
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,13 @@ GI_BINS: tuple[tuple[int, RGB, str], ...] = (
     (-2, (132, 158, 186), "冷点 95% 置信度 Cold spot 95%"),
     (-3, (69, 117, 181), "冷点 99% 置信度 Cold spot 99%"),
 )
-_REDS: tuple[RGB, ...] = ((254, 229, 217), (252, 174, 145), (251, 106, 74), (222, 45, 38),
-                          (165, 15, 21))  # fmt: skip
+_REDS: tuple[RGB, ...] = (
+    (254, 229, 217),
+    (252, 174, 145),
+    (251, 106, 74),
+    (222, 45, 38),
+    (165, 15, 21),
+)
 
 
 #: Risk tiers: high red, medium orange, low pale yellow.
@@ -151,16 +162,23 @@ def count_classes(values: Sequence[float], n_classes: int = 5) -> tuple[StyleCla
     uppers = np.append(lowers[1:] - 1, positive.max())
     ramp = np.linspace(0, len(_REDS) - 1, lowers.size).round().astype(int)
     classes = [
-        StyleClass(f"{lo:g} – {hi:g}" if hi > lo else f"{lo:g}", _REDS[r],
-                   lower=float(lo), upper=float(hi))
+        StyleClass(
+            f"{lo:g} – {hi:g}" if hi > lo else f"{lo:g}", _REDS[r], lower=float(lo), upper=float(hi)
+        )
         for lo, hi, r in zip(lowers[:-1], uppers[:-1], ramp[:-1], strict=True)
-    ]  # fmt: skip
+    ]
     classes.append(StyleClass(f"≥ {lowers[-1]:g}", _REDS[ramp[-1]], lower=float(lowers[-1])))
     return tuple(classes)
 
 
-_YLORRD: tuple[RGB, ...] = ((255, 255, 178), (254, 217, 118), (254, 178, 76), (253, 141, 60),
-                           (240, 59, 32), (189, 0, 38))  # fmt: skip
+_YLORRD: tuple[RGB, ...] = (
+    (255, 255, 178),
+    (254, 217, 118),
+    (254, 178, 76),
+    (253, 141, 60),
+    (240, 59, 32),
+    (189, 0, 38),
+)
 _DENSITY_SHARES = (0.0, 0.02, 0.1, 0.35, 0.7, 1.0)
 
 
@@ -190,47 +208,124 @@ def enforcement_layers(
         "分析图层 Analysis",
         "边界 Boundaries",
     )
-    levels = tuple(StyleClass(label, (60, 60, 60), value=level, width_mm=width)
-                   for level, label, width in (("province", "省界 Province", 0.8),
-                                               ("city", "市界 City", 0.5),
-                                               ("county", "县界 County", 0.2)))  # fmt: skip
+    levels = tuple(
+        StyleClass(label, (60, 60, 60), value=level, width_mm=width)
+        for level, label, width in (
+            ("province", "省界 Province", 0.8),
+            ("city", "市界 City", 0.5),
+            ("county", "县界 County", 0.2),
+        )
+    )
     return [
-        ServiceLayer("cases", "行政处罚案件 Penalty cases", "oapif", "cases", records,
-                     Symbology("point", (227, 26, 28))),
-        ServiceLayer("inspections", "现场检查 Inspection findings", "oapif", "inspections",
-                     records, Symbology("point", (49, 130, 189), size_mm=1.6), visible=False),
-        ServiceLayer("enterprises", "污染源 Pollution sources", "oapif", "enterprises", records,
-                     Symbology("point", (99, 99, 99), size_mm=1.4), visible=False),
-        ServiceLayer("jurisdictions", "行政区划 Jurisdictions", "oapif", "jurisdictions", borders,
-                     Symbology("polygon", attribute="level", classes=levels, outline_only=True)),
-        ServiceLayer("hotspots", "热点 Gi* hot spots", "vectortile",
-                     "tiles/hotspots/{z}/{x}/{y}.mvt", analysis,
-                     Symbology("polygon", attribute="gi_bin", classes=gi_bin_classes(),
-                               outline_mm=0.1),
-                     opacity=0.8),
-        ServiceLayer("hexagons", "H3 六边形案件数 Cases per hexagon", "vectortile",
-                     "tiles/hexagons/{z}/{x}/{y}.mvt", analysis,
-                     Symbology("polygon", attribute="cases", classes=count_classes(hexagon_counts),
-                               outline_mm=0.1),
-                     visible=False, opacity=0.8),
-        ServiceLayer("kde", "案件核密度 Case density (KDE)", "xyz", "tiles/kde/{z}/{x}/{y}.png",
-                     analysis, visible=False, opacity=0.75),
-        *([] if kde_peak is None else [
-            ServiceLayer("kde-geotiff", "案件核密度值 Case density GeoTIFF (件/km²)", "gtiff",
-                         "downloads/kde.tif", analysis, Symbology("raster",
-                         classes=density_ramp(kde_peak)), visible=False, opacity=0.75)]),
-        ServiceLayer("clusters", "案件聚集区 Case clusters", "oapif", "clusters", analysis,
-                     Symbology("polygon", (230, 85, 13), outline_only=True, outline_mm=0.6),
-                     visible=False),
-        ServiceLayer("risk", "风险分级 Risk tiers", "vectortile", "tiles/risk/{z}/{x}/{y}.mvt",
-                     analysis, Symbology("polygon", attribute="tier", classes=risk_tier_classes(),
-                                         outline_mm=0.1),
-                     visible=False, opacity=0.75),
-        ServiceLayer("priority-areas", "重点检查区域 Priority areas", "oapif", "priority-areas",
-                     analysis, Symbology("polygon", (122, 1, 119), outline_only=True,
-                                         outline_mm=0.8),
-                     visible=False),
-    ]  # fmt: skip
+        ServiceLayer(
+            "cases",
+            "行政处罚案件 Penalty cases",
+            "oapif",
+            "cases",
+            records,
+            Symbology("point", (227, 26, 28)),
+        ),
+        ServiceLayer(
+            "inspections",
+            "现场检查 Inspection findings",
+            "oapif",
+            "inspections",
+            records,
+            Symbology("point", (49, 130, 189), size_mm=1.6),
+            visible=False,
+        ),
+        ServiceLayer(
+            "enterprises",
+            "污染源 Pollution sources",
+            "oapif",
+            "enterprises",
+            records,
+            Symbology("point", (99, 99, 99), size_mm=1.4),
+            visible=False,
+        ),
+        ServiceLayer(
+            "jurisdictions",
+            "行政区划 Jurisdictions",
+            "oapif",
+            "jurisdictions",
+            borders,
+            Symbology("polygon", attribute="level", classes=levels, outline_only=True),
+        ),
+        ServiceLayer(
+            "hotspots",
+            "热点 Gi* hot spots",
+            "vectortile",
+            "tiles/hotspots/{z}/{x}/{y}.mvt",
+            analysis,
+            Symbology("polygon", attribute="gi_bin", classes=gi_bin_classes(), outline_mm=0.1),
+            opacity=0.8,
+        ),
+        ServiceLayer(
+            "hexagons",
+            "H3 六边形案件数 Cases per hexagon",
+            "vectortile",
+            "tiles/hexagons/{z}/{x}/{y}.mvt",
+            analysis,
+            Symbology(
+                "polygon", attribute="cases", classes=count_classes(hexagon_counts), outline_mm=0.1
+            ),
+            visible=False,
+            opacity=0.8,
+        ),
+        ServiceLayer(
+            "kde",
+            "案件核密度 Case density (KDE)",
+            "xyz",
+            "tiles/kde/{z}/{x}/{y}.png",
+            analysis,
+            visible=False,
+            opacity=0.75,
+        ),
+        *(
+            []
+            if kde_peak is None
+            else [
+                ServiceLayer(
+                    "kde-geotiff",
+                    "案件核密度值 Case density GeoTIFF (件/km²)",
+                    "gtiff",
+                    "downloads/kde.tif",
+                    analysis,
+                    Symbology("raster", classes=density_ramp(kde_peak)),
+                    visible=False,
+                    opacity=0.75,
+                )
+            ]
+        ),
+        ServiceLayer(
+            "clusters",
+            "案件聚集区 Case clusters",
+            "oapif",
+            "clusters",
+            analysis,
+            Symbology("polygon", (230, 85, 13), outline_only=True, outline_mm=0.6),
+            visible=False,
+        ),
+        ServiceLayer(
+            "risk",
+            "风险分级 Risk tiers",
+            "vectortile",
+            "tiles/risk/{z}/{x}/{y}.mvt",
+            analysis,
+            Symbology("polygon", attribute="tier", classes=risk_tier_classes(), outline_mm=0.1),
+            visible=False,
+            opacity=0.75,
+        ),
+        ServiceLayer(
+            "priority-areas",
+            "重点检查区域 Priority areas",
+            "oapif",
+            "priority-areas",
+            analysis,
+            Symbology("polygon", (122, 1, 119), outline_only=True, outline_mm=0.8),
+            visible=False,
+        ),
+    ]
 
 
 def layer_source(layer: ServiceLayer, base_url: str, query: dict[str, str]) -> str:
@@ -285,9 +380,14 @@ def _srs(authid: str) -> list[ET.Element]:
         crs, proj4, srid, authid = EQUAL_AREA_CRS, EQUAL_AREA_PROJ, "0", ""
     else:
         crs, proj4, srid = CRS.from_user_input(authid), _PROJ4[authid], authid.split(":")[1]
-    values = {"wkt": crs.to_wkt(), "proj4": proj4, "srid": srid, "authid": authid,
-              "description": crs.name if authid else "等积 Albers equal-area (km² true)",
-              "geographicflag": "true" if crs.is_geographic else "false"}  # fmt: skip
+    values = {
+        "wkt": crs.to_wkt(),
+        "proj4": proj4,
+        "srid": srid,
+        "authid": authid,
+        "description": crs.name if authid else "等积 Albers equal-area (km² true)",
+        "geographicflag": "true" if crs.is_geographic else "false",
+    }
     elements = []
     for tag, text in values.items():
         element = ET.Element(tag)
@@ -301,19 +401,29 @@ def _layer_tree(layers: Sequence[ServiceLayer], base_url: str, query: dict[str, 
     groups: dict[str, ET.Element] = {}
     for layer in layers:
         if layer.group not in groups:
-            groups[layer.group] = ET.SubElement(tree, "layer-tree-group", name=layer.group,
-                                                checked="Qt::Checked", expanded="1")  # fmt: skip
+            groups[layer.group] = ET.SubElement(
+                tree, "layer-tree-group", name=layer.group, checked="Qt::Checked", expanded="1"
+            )
         ET.SubElement(
-            groups[layer.group], "layer-tree-layer", id=layer.layer_id, name=layer.title,
-            providerKey=_PROVIDER[layer.kind], source=layer_source(layer, base_url, query),
-            checked="Qt::Checked" if layer.visible else "Qt::Unchecked", expanded="1",
-        )  # fmt: skip
+            groups[layer.group],
+            "layer-tree-layer",
+            id=layer.layer_id,
+            name=layer.title,
+            providerKey=_PROVIDER[layer.kind],
+            source=layer_source(layer, base_url, query),
+            checked="Qt::Checked" if layer.visible else "Qt::Unchecked",
+            expanded="1",
+        )
     return tree
 
 
 _PROVIDER = {"oapif": "OAPIF", "vectortile": "vectortile", "xyz": "wms", "gtiff": "gdal"}
-_MAP_LAYER_TYPE = {"oapif": "vector", "vectortile": "vector-tile", "xyz": "raster",
-                   "gtiff": "raster"}  # fmt: skip
+_MAP_LAYER_TYPE = {
+    "oapif": "vector",
+    "vectortile": "vector-tile",
+    "xyz": "raster",
+    "gtiff": "raster",
+}
 
 
 def _map_layer(layer: ServiceLayer, source: str) -> ET.Element:
@@ -332,8 +442,14 @@ def _map_layer(layer: ServiceLayer, source: str) -> ET.Element:
         element.append(_pseudocolour(layer.symbology.classes, layer.opacity))
     elif layer.kind == "xyz":
         pipe = ET.SubElement(element, "pipe")
-        ET.SubElement(pipe, "rasterrenderer", type="singlebandcolordata", band="1",
-                      alphaBand="-1", opacity=f"{layer.opacity:g}")  # fmt: skip
+        ET.SubElement(
+            pipe,
+            "rasterrenderer",
+            type="singlebandcolordata",
+            band="1",
+            alphaBand="-1",
+            opacity=f"{layer.opacity:g}",
+        )
     elif layer.symbology is not None and layer.kind == "vectortile":
         element.append(_tile_renderer(layer.symbology, layer.key))
     elif layer.symbology is not None:
@@ -348,16 +464,40 @@ def _pseudocolour(stops: Sequence[StyleClass], opacity: float) -> ET.Element:
     """A single-band pseudocolour pipe interpolating between ``stops`` (first transparent)."""
     low, high = f"{stops[0].lower:g}", f"{stops[-1].lower:g}"
     pipe = ET.Element("pipe")
-    renderer = ET.SubElement(pipe, "rasterrenderer", {
-        "type": "singlebandpseudocolor", "band": "1", "alphaBand": "-1", "opacity": f"{opacity:g}",
-        "classificationMin": low, "classificationMax": high})  # fmt: skip
-    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader", {
-        "colorRampType": "INTERPOLATED", "classificationMode": "1", "clip": "0",
-        "minimumValue": low, "maximumValue": high})  # fmt: skip
+    renderer = ET.SubElement(
+        pipe,
+        "rasterrenderer",
+        {
+            "type": "singlebandpseudocolor",
+            "band": "1",
+            "alphaBand": "-1",
+            "opacity": f"{opacity:g}",
+            "classificationMin": low,
+            "classificationMax": high,
+        },
+    )
+    shader = ET.SubElement(
+        ET.SubElement(renderer, "rastershader"),
+        "colorrampshader",
+        {
+            "colorRampType": "INTERPOLATED",
+            "classificationMode": "1",
+            "clip": "0",
+            "minimumValue": low,
+            "maximumValue": high,
+        },
+    )
     for i, stop in enumerate(stops):
-        ET.SubElement(shader, "item", {
-            "value": f"{stop.lower:g}", "label": stop.label, "alpha": "0" if i == 0 else "255",
-            "color": "#{:02x}{:02x}{:02x}".format(*stop.colour)})  # fmt: skip
+        ET.SubElement(
+            shader,
+            "item",
+            {
+                "value": f"{stop.lower:g}",
+                "label": stop.label,
+                "alpha": "0" if i == 0 else "255",
+                "color": "#{:02x}{:02x}{:02x}".format(*stop.colour),
+            },
+        )
     return pipe
 
 
@@ -378,11 +518,24 @@ def _feature_renderer(symbology: Symbology) -> ET.Element:
         symbols.append(_symbol(str(i), symbology, cls.colour, cls.width_mm))
         if graduated:
             upper = 1e12 if cls.upper is None else cls.upper
-            ET.SubElement(items, "range", lower=f"{cls.lower:.6f}", upper=f"{upper:.6f}",
-                          label=cls.label, symbol=str(i), render="true")  # fmt: skip
+            ET.SubElement(
+                items,
+                "range",
+                lower=f"{cls.lower:.6f}",
+                upper=f"{upper:.6f}",
+                label=cls.label,
+                symbol=str(i),
+                render="true",
+            )
         else:
-            ET.SubElement(items, "category", value=str(cls.value), label=cls.label,
-                          symbol=str(i), render="true")  # fmt: skip
+            ET.SubElement(
+                items,
+                "category",
+                value=str(cls.value),
+                label=cls.label,
+                symbol=str(i),
+                render="true",
+            )
     renderer.append(symbols)
     return renderer
 
@@ -396,9 +549,15 @@ def _tile_renderer(symbology: Symbology, tile_layer: str) -> ET.Element:
     renderer = ET.Element("renderer", type="basic")
     styles = ET.SubElement(renderer, "styles")
     for cls in symbology.classes:
-        attributes = {"name": cls.label, "layer": tile_layer, "enabled": "1", "min-zoom": "-1",
-                      "max-zoom": "-1", "expression": cls.expression(symbology.attribute),
-                      "geometry": "2" if symbology.geometry == "polygon" else "0"}  # fmt: skip
+        attributes = {
+            "name": cls.label,
+            "layer": tile_layer,
+            "enabled": "1",
+            "min-zoom": "-1",
+            "max-zoom": "-1",
+            "expression": cls.expression(symbology.attribute),
+            "geometry": "2" if symbology.geometry == "polygon" else "0",
+        }
         style = ET.SubElement(styles, "style", attributes)
         ET.SubElement(style, "symbols").append(_symbol("0", symbology, cls.colour, cls.width_mm))
     return renderer
@@ -421,11 +580,17 @@ def _symbol(
     else:
         kind, cls = "fill", "SimpleFill"
         outline = rgba if symbology.outline_only else "120,120,120,180"
-        props = {"color": rgba, "style": "no" if symbology.outline_only else "solid",
-                 "outline_color": outline, "outline_width": f"{width_mm or symbology.outline_mm:g}",
-                 "outline_width_unit": "MM", "outline_style": "solid"}  # fmt: skip
-    symbol = ET.Element("symbol", type=kind, name=name, alpha="1", clip_to_extent="1",
-                        force_rhr="0")  # fmt: skip
+        props = {
+            "color": rgba,
+            "style": "no" if symbology.outline_only else "solid",
+            "outline_color": outline,
+            "outline_width": f"{width_mm or symbology.outline_mm:g}",
+            "outline_width_unit": "MM",
+            "outline_style": "solid",
+        }
+    symbol = ET.Element(
+        "symbol", type=kind, name=name, alpha="1", clip_to_extent="1", force_rhr="0"
+    )
     layer = ET.SubElement(
         symbol, "layer", {"class": cls, "pass": "0", "enabled": "1", "locked": "0"}
     )

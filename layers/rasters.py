@@ -39,13 +39,22 @@ def surface_to_geotiff(surface: DensitySurface, tags: dict[str, Any] | None = No
         "blockysize": 256,
     }
     values = np.where(np.isfinite(surface.values), surface.values, NODATA).astype(np.float32)
-    all_tags = {**surface.parameters, "units": surface.units, "n_points": surface.n_points,
-                "total_weight": surface.total_weight, **(tags or {})}  # fmt: skip
+    all_tags = {
+        **surface.parameters,
+        "units": surface.units,
+        "n_points": surface.n_points,
+        "total_weight": surface.total_weight,
+        **(tags or {}),
+    }
     with MemoryFile() as memory:
         with memory.open(**profile) as dataset:
             dataset.write(values, 1)
-            dataset.update_tags(**{k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-                                   for k, v in all_tags.items()})  # fmt: skip
+            dataset.update_tags(
+                **{
+                    k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                    for k, v in all_tags.items()
+                }
+            )
             dataset.set_band_description(1, f"density ({surface.units})")
         return bytes(memory.read())
 
@@ -63,9 +72,16 @@ def geotiff_to_surface(data: bytes) -> DensitySurface:
         values[values == NODATA] = np.nan
         t, tags = dataset.transform, dataset.tags()
         grid = Grid(t.c, t.f, t.a, dataset.width, dataset.height)
-    return DensitySurface(values, grid, float(tags["bandwidth_m"]), tags["kernel"],
-                          int(tags["n_points"]), float(tags["total_weight"]), dict(tags),
-                          tags.get("units", "cases per km²"))  # fmt: skip
+    return DensitySurface(
+        values,
+        grid,
+        float(tags["bandwidth_m"]),
+        tags["kernel"],
+        int(tags["n_points"]),
+        float(tags["total_weight"]),
+        dict(tags),
+        tags.get("units", "cases per km²"),
+    )
 
 
 #: Band boundaries as shares of the peak: fine steps at the low end, where most area is.
@@ -78,8 +94,12 @@ def isobands_frame(surface: DensitySurface, levels: list[float] | None = None) -
     chosen = levels or [round(peak * s, 6) for s in BAND_SHARES if peak > 0]
     bands = density_isobands(surface, chosen)
     frame = gpd.GeoDataFrame(
-        {"density_min": [b[0] for b in bands], "density_max": [b[1] for b in bands],
-         "units": surface.units},
-        geometry=[b[2] for b in bands], crs=EQUAL_AREA_CRS,
-    )  # fmt: skip
+        {
+            "density_min": [b[0] for b in bands],
+            "density_max": [b[1] for b in bands],
+            "units": surface.units,
+        },
+        geometry=[b[2] for b in bands],
+        crs=EQUAL_AREA_CRS,
+    )
     return frame.to_crs("EPSG:4326")

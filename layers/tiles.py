@@ -197,8 +197,12 @@ class TileSource:
         rect = (min_x - pad, min_y - pad, max_x + pad, max_y + pad)
         found = np.sort(self.tree.query(shapely.box(*rect))).astype(np.int64)
         b = self.bounds[found]
-        inside = (b[:, 0] >= rect[0]) & (b[:, 1] >= rect[1]) & (b[:, 2] <= rect[2]) & (
-            b[:, 3] <= rect[3])  # fmt: skip
+        inside = (
+            (b[:, 0] >= rect[0])
+            & (b[:, 1] >= rect[1])
+            & (b[:, 2] <= rect[2])
+            & (b[:, 3] <= rect[3])
+        )
         level = self._level(z)
         crossing = found[~inside]
         clipped = shapely.clip_by_rect(level.geoms[crossing], *rect)
@@ -233,17 +237,24 @@ class TileSource:
         inside = _inside(lon, lat, lon_edges, lat_edges)
         return found[inside]
 
-    def point_bins(self, z: int, x: int, y: int, sums: Mapping[str, str] | None = None,
-                   cell: int = AGGREGATE_CELL, inside: IntArray | None = None
-                   ) -> PointBins:  # fmt: skip
+    def point_bins(
+        self,
+        z: int,
+        x: int,
+        y: int,
+        sums: Mapping[str, str] | None = None,
+        cell: int = AGGREGATE_CELL,
+        inside: IntArray | None = None,
+    ) -> PointBins:
         """The points inside tile ``z/x/y`` counted per cell of its grid (:func:`bin_points`);
         ``sums`` maps an output property to the column it sums (``{"penalty_sum":
         "penalty_amount"}``); ``inside``: :meth:`in_tile`'s answer, if already asked."""
         chosen = self.in_tile(z, x, y, cell) if inside is None else inside
         assert self.lonlat is not None  # in_tile refused any other layer
-        values = {out: pd.to_numeric(self.properties[column].to_numpy()[chosen],
-                                     errors="coerce")
-                  for out, column in (sums or {}).items()}  # fmt: skip
+        values = {
+            out: pd.to_numeric(self.properties[column].to_numpy()[chosen], errors="coerce")
+            for out, column in (sums or {}).items()
+        }
         return bin_points(self.lonlat[chosen, 0], self.lonlat[chosen, 1], z, x, y, values, cell)
 
     @cached_property
@@ -263,8 +274,14 @@ class TileSource:
         return [dict(zip(names, row, strict=True)) for row in rows] or [{} for _ in features]
 
 
-def _aggregates(source: TileSource, z: int, x: int, y: int, max_points: int | None,
-                sums: Mapping[str, str] | None) -> PointBins | None:  # fmt: skip
+def _aggregates(
+    source: TileSource,
+    z: int,
+    x: int,
+    y: int,
+    max_points: int | None,
+    sums: Mapping[str, str] | None,
+) -> PointBins | None:
     """The tile's aggregated points when it is a point layer with more than ``max_points``
     points inside the tile (None: the tile carries its features)."""
     if max_points is None or not source.points:
@@ -332,8 +349,10 @@ def geojson_tile(
     items = []
     for fid, geometry, props in zip(ids, texts, source.records(features), strict=True):
         id_member = "" if fid is None else f'"id":{json.dumps(fid, ensure_ascii=False)},'
-        items.append(f'{{"type":"Feature",{id_member}"geometry":{geometry},"properties":'
-                     f"{json.dumps(props, ensure_ascii=False)}}}")  # fmt: skip
+        items.append(
+            f'{{"type":"Feature",{id_member}"geometry":{geometry},"properties":'
+            f"{json.dumps(props, ensure_ascii=False)}}}"
+        )
     return ('{"type":"FeatureCollection","features":[' + ",".join(items) + "]}").encode("utf-8")
 
 
@@ -380,10 +399,15 @@ def tile_grid(
     return lon, lat
 
 
-def _inside(lon: FloatArray, lat: FloatArray, lon_edges: FloatArray,
-            lat_edges: FloatArray) -> NDArray[np.bool_]:  # fmt: skip
-    return (lon >= lon_edges[0]) & (lon < lon_edges[-1]) & (lat >= lat_edges[0]) & (
-        lat < lat_edges[-1])  # fmt: skip
+def _inside(
+    lon: FloatArray, lat: FloatArray, lon_edges: FloatArray, lat_edges: FloatArray
+) -> NDArray[np.bool_]:
+    return (
+        (lon >= lon_edges[0])
+        & (lon < lon_edges[-1])
+        & (lat >= lat_edges[0])
+        & (lat < lat_edges[-1])
+    )
 
 
 @dataclass(frozen=True)
@@ -408,18 +432,36 @@ class PointBins:
     sums: dict[str, FloatArray]
 
     @classmethod
-    def from_sums(cls, z: int, x: int, y: int, cell: int, column: ArrayLike, row: ArrayLike,
-                  count: ArrayLike, sum_lon: ArrayLike, sum_lat: ArrayLike,
-                  sums: Mapping[str, ArrayLike]) -> PointBins:  # fmt: skip
+    def from_sums(
+        cls,
+        z: int,
+        x: int,
+        y: int,
+        cell: int,
+        column: ArrayLike,
+        row: ArrayLike,
+        count: ArrayLike,
+        sum_lon: ArrayLike,
+        sum_lat: ArrayLike,
+        sums: Mapping[str, ArrayLike],
+    ) -> PointBins:
         """Bins from per-cell counts and sums (made here or by a database's GROUP BY)."""
         n = np.asarray(count, dtype=np.int64)
         col, row_ = np.asarray(column, dtype=np.int64), np.asarray(row, dtype=np.int64)
         order = np.lexsort((col, row_))
         totals = {k: np.asarray(v, dtype=np.float64)[order] for k, v in sums.items()}
-        return cls(z, x, y, cell, col[order], row_[order], n[order],
-                   (np.asarray(sum_lon, dtype=np.float64) / np.maximum(n, 1))[order],
-                   (np.asarray(sum_lat, dtype=np.float64) / np.maximum(n, 1))[order],
-                   totals)  # fmt: skip
+        return cls(
+            z,
+            x,
+            y,
+            cell,
+            col[order],
+            row_[order],
+            n[order],
+            (np.asarray(sum_lon, dtype=np.float64) / np.maximum(n, 1))[order],
+            (np.asarray(sum_lat, dtype=np.float64) / np.maximum(n, 1))[order],
+            totals,
+        )
 
     def __len__(self) -> int:
         return len(self.count)
@@ -433,8 +475,9 @@ class PointBins:
 
     def properties(self) -> pd.DataFrame:
         """``count``, the sums, ``aggregated`` (true): the features' properties."""
-        return pd.DataFrame({"count": self.count, **self.sums,
-                             AGGREGATED: np.ones(len(self), dtype=bool)})  # fmt: skip
+        return pd.DataFrame(
+            {"count": self.count, **self.sums, AGGREGATED: np.ones(len(self), dtype=bool)}
+        )
 
 
 def bin_points(
@@ -478,10 +521,17 @@ def bin_points(
         seen = np.bincount(index, weights=has.astype(np.float64), minlength=len(cells))
         sums[name] = np.where(seen > 0, total, np.nan)
     return PointBins.from_sums(
-        z, x, y, cell, cells % n, cells // n, count,
+        z,
+        x,
+        y,
+        cell,
+        cells % n,
+        cells // n,
+        count,
         np.bincount(index, weights=lon_a, minlength=len(cells)),
-        np.bincount(index, weights=lat_a, minlength=len(cells)), sums,
-    )  # fmt: skip
+        np.bincount(index, weights=lat_a, minlength=len(cells)),
+        sums,
+    )
 
 
 def aggregated_vector_tile(bins: PointBins, name: str, extent: int = EXTENT) -> bytes:
@@ -502,8 +552,13 @@ def aggregated_geojson_tile(bins: PointBins) -> bytes:
     items = []
     for lon, lat, row in zip(bins.lon.round(7), bins.lat.round(7), rows, strict=True):
         props = {k: plain_value(v) for k, v in row.items()}
-        items.append({"type": "Feature", "geometry": {"type": "Point",
-                      "coordinates": [float(lon), float(lat)]}, "properties": props})  # fmt: skip
+        items.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
+                "properties": props,
+            }
+        )
     doc = {"type": "FeatureCollection", "features": items}
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -543,6 +598,13 @@ def tilejson(
     }
     if fields is not None:
         about = description if layer_description is None else layer_description
-        doc["vector_layers"] = [{"id": name, "description": about, "fields": fields,
-                                 "minzoom": minzoom, "maxzoom": maxzoom}]  # fmt: skip
+        doc["vector_layers"] = [
+            {
+                "id": name,
+                "description": about,
+                "fields": fields,
+                "minzoom": minzoom,
+                "maxzoom": maxzoom,
+            }
+        ]
     return {**doc, **(extra or {})}

@@ -205,8 +205,9 @@ class Parts:
         idx = _ranges(self.offsets[pieces], self.offsets[pieces + 1])
         lengths = self.offsets[pieces + 1] - self.offsets[pieces]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return Parts(self.kind, self.coords[idx], offsets, self.feature[pieces],
-                     self.exterior[pieces])  # fmt: skip
+        return Parts(
+            self.kind, self.coords[idx], offsets, self.feature[pieces], self.exterior[pieces]
+        )
 
     def of_features(self, features: IntArray) -> Parts:
         """The pieces of these features (sorted feature indices)."""
@@ -246,8 +247,15 @@ def explode(geoms: NDArray[np.object_], features: IntArray | None = None) -> lis
             rings_per = np.diff(poly_offsets)
             exterior = np.zeros(len(ring_offsets) - 1, dtype=bool)
             exterior[poly_offsets[:-1]] = True
-            out.append(Parts(kind, coords, ring_offsets.astype(np.int64),
-                             np.repeat(owner, rings_per), exterior))  # fmt: skip
+            out.append(
+                Parts(
+                    kind,
+                    coords,
+                    ring_offsets.astype(np.int64),
+                    np.repeat(owner, rings_per),
+                    exterior,
+                )
+            )
             continue
         coords, index = shapely.get_coordinates(singles, return_index=True)
         counts = np.bincount(index, minlength=len(singles))
@@ -259,9 +267,13 @@ def explode(geoms: NDArray[np.object_], features: IntArray | None = None) -> lis
 def merge_parts(a: Parts, b: Parts) -> Parts:
     """Pieces of two sets of distinct features, ordered by feature."""
     offsets = np.concatenate([a.offsets[:-1], b.offsets + a.offsets[-1]])
-    merged = Parts(a.kind, np.concatenate([a.coords, b.coords]), offsets,
-                   np.concatenate([a.feature, b.feature]),
-                   np.concatenate([a.exterior, b.exterior]))  # fmt: skip
+    merged = Parts(
+        a.kind,
+        np.concatenate([a.coords, b.coords]),
+        offsets,
+        np.concatenate([a.feature, b.feature]),
+        np.concatenate([a.exterior, b.exterior]),
+    )
     return merged.take(np.argsort(merged.feature, kind="stable").astype(np.int64))
 
 
@@ -388,8 +400,9 @@ def encode_parts(parts: Parts, origin: tuple[float, float], scale: tuple[float, 
 # ---------------------------------------------------------------- MVT layer assembly
 
 
-def _features_bytes(enc: Commands, table: ValueTable, ids: NDArray[np.uint64] | None,
-                    local: NDArray[np.int64]) -> bytes:  # fmt: skip
+def _features_bytes(
+    enc: Commands, table: ValueTable, ids: NDArray[np.uint64] | None, local: NDArray[np.int64]
+) -> bytes:
     """``Layer.features`` fields of the encoded features, as one varint stream."""
     n = len(enc.features)
     codes = table.codes[enc.features]
@@ -431,8 +444,13 @@ def _within(counts: IntArray) -> IntArray:
     return _ranges(starts, starts + counts) - np.repeat(starts, counts)
 
 
-def encode_layer(name: str, encoded: Sequence[Commands], table: ValueTable,
-                 ids: NDArray[np.uint64] | None = None, extent: int = EXTENT) -> bytes:  # fmt: skip
+def encode_layer(
+    name: str,
+    encoded: Sequence[Commands],
+    table: ValueTable,
+    ids: NDArray[np.uint64] | None = None,
+    extent: int = EXTENT,
+) -> bytes:
     """A one-layer MVT ``Tile`` (b"" when there are no features): features, keys, values."""
     encoded = [e for e in encoded if len(e.features)]
     if not encoded:
@@ -456,8 +474,13 @@ def encode_layer(name: str, encoded: Sequence[Commands], table: ValueTable,
     return _field(3, layer)
 
 
-def encode_tile(name: str, geometries: Sequence[Any], properties: pd.DataFrame | None = None,
-                ids: ArrayLike | None = None, extent: int = EXTENT) -> bytes:  # fmt: skip
+def encode_tile(
+    name: str,
+    geometries: Sequence[Any],
+    properties: pd.DataFrame | None = None,
+    ids: ArrayLike | None = None,
+    extent: int = EXTENT,
+) -> bytes:
     """An MVT tile of geometries already in tile units (x right, y down), unclipped.
 
     Examples
@@ -467,8 +490,9 @@ def encode_tile(name: str, geometries: Sequence[Any], properties: pd.DataFrame |
     '1a1c0a0170120b12020000180122030932221a016e220220012880207802'
     """
     geoms = np.asarray(list(geometries), dtype=object)
-    table = ValueTable.from_frame(properties if properties is not None else pd.DataFrame(
-        index=range(len(geoms))))  # fmt: skip
+    table = ValueTable.from_frame(
+        properties if properties is not None else pd.DataFrame(index=range(len(geoms)))
+    )
     encoded = [encode_parts(p, (0.0, 0.0), (1.0, 1.0)) for p in explode(geoms)]
     fids = None if ids is None else np.asarray(ids, dtype=np.uint64)
     return encode_layer(name, encoded, table, fids, extent)

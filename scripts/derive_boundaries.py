@@ -106,14 +106,22 @@ class Region:
 
 REGIONS: Final = {
     "guangxi": Region(
-        (PROVINCE_ADCODE,), DEFAULT_OUT, DEFAULT_TOLERANCE_M, MID_LAT_DEG, GUANGXI_ALBERS,
+        (PROVINCE_ADCODE,),
+        DEFAULT_OUT,
+        DEFAULT_TOLERANCE_M,
+        MID_LAT_DEG,
+        GUANGXI_ALBERS,
         EXPECTED_COUNTS,
     ),
     "china": Region(
-        None, Path("sample_geodata/china_divisions.geojson.gz"), 150.0, 36.0, CHINA_ALBERS,
+        None,
+        Path("sample_geodata/china_divisions.geojson.gz"),
+        150.0,
+        36.0,
+        CHINA_ALBERS,
         {"province": 31, "city": 341, "county": 2848},
     ),
-}  # fmt: skip
+}
 
 Geometries = NDArray[np.object_]
 Report = dict[str, dict[str, float]]
@@ -230,9 +238,16 @@ def _province_divisions(
     for code, parts in groups.items():
         union = shapely.union_all(parts)
         divisions.append(
-            Division(code, DIRECT_GROUP_NAMES[code], "city", province_adcode, code, union,
-                     province_adcode)
-        )  # fmt: skip
+            Division(
+                code,
+                DIRECT_GROUP_NAMES[code],
+                "city",
+                province_adcode,
+                code,
+                union,
+                province_adcode,
+            )
+        )
     return divisions
 
 

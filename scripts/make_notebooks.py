@@ -160,8 +160,12 @@ def leadership() -> nbformat.NotebookNode:
             'mix.sort_values("records", ascending=False)[["name", "records", "dominant_label", "distinctive"]].head(10)'
         ),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
-                        "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    return new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
 
 
 GIS_SETUP = """\
@@ -294,8 +298,12 @@ def gis_layers() -> nbformat.NotebookNode:
             'print(project.decode("utf-8")[:400])'
         ),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
-                        "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    return new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
 
 
 PLANNING_SETUP = """\
@@ -465,8 +473,12 @@ def planning() -> nbformat.NotebookNode:
             'ax.set_ylabel("share of 2025 cases found"); ax.set_title("backtest: 200 draws each, p05–p95")'
         ),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
-                        "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    return new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
 
 
 NATIONAL_SETUP = """\
@@ -561,8 +573,12 @@ def national() -> nbformat.NotebookNode:
             "hot.gi_bin.value_counts().sort_index()"
         ),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
-                        "display_name": "Python 3", "language": "python"}})  # fmt: skip
+    return new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
 
 
 def _stable_ids(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -166,8 +166,9 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory, divisions_gdf) -> Sam
     engine = _prepared(make_engine(f"sqlite:///{out / 'geo.db'}"), divisions_gdf)
     summaries = {}
     for kind in ("enterprises", "cases", "inspections"):
-        options = IngestOptions(kind=kind, rejects_path=out / f"{kind}.csv", progress=False,
-                                today=dt.date(2026, 11, 28))  # fmt: skip
+        options = IngestOptions(
+            kind=kind, rejects_path=out / f"{kind}.csv", progress=False, today=dt.date(2026, 11, 28)
+        )
         summaries[kind] = ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
     return SampleStore(engine, summaries, out)
 
@@ -204,8 +205,9 @@ def _built_sample(engine: Engine, out: Path) -> Engine:
     from geo_service.paths import SAMPLE_SLICE
 
     for kind in ("enterprises", "cases", "inspections"):
-        options = IngestOptions(kind=kind, rejects_path=out / f"{kind}.csv", progress=False,
-                                today=dt.date(2026, 11, 28))  # fmt: skip
+        options = IngestOptions(
+            kind=kind, rejects_path=out / f"{kind}.csv", progress=False, today=dt.date(2026, 11, 28)
+        )
         ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
     build_layers(engine, Filters())
     return engine
@@ -257,14 +259,28 @@ def serve_store(engine: Engine, log_dir: Path, **settings: str) -> Iterator[Live
     url = engine.url.render_as_string(hide_password=False)
     port = free_port()
     log = log_dir / "serve.log"
-    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false",
-           **{f"GEO_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
+    env = {
+        **os.environ,
+        "GEO_DATABASE_URL": url,
+        "GEO_PROGRESS": "false",
+        **{f"GEO_{k.upper()}": v for k, v in settings.items()},
+    }
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "geo_service", "serve", "--host", "127.0.0.1",
-             "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "geo_service",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):  # bounded wait for the service to answer

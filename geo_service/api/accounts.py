@@ -56,8 +56,15 @@ def _logged_in(request: Request, engine: Engine, key: str, target: str | None) -
     token = start_session(engine, caller)
     response = RedirectResponse(_safe_next(target), status_code=303)
     secure = request.url.scheme == "https"
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure,
-                        max_age=int(SESSION_TTL.total_seconds()), path="/")  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        max_age=int(SESSION_TTL.total_seconds()),
+        path="/",
+    )
     return response
 
 

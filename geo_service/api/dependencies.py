@@ -124,8 +124,14 @@ def filters_param(
     violation_type: str | None = None,
 ) -> Filters:
     """The service-wide filters from query parameters, as asked (before scoping)."""
-    return Filters(jurisdiction=jurisdiction, industry=industry, period=period, start=start,
-                   end=end, violation_type=violation_type)  # fmt: skip
+    return Filters(
+        jurisdiction=jurisdiction,
+        industry=industry,
+        period=period,
+        start=start,
+        end=end,
+        violation_type=violation_type,
+    )
 
 
 def scoped_filters(

@@ -193,8 +193,13 @@ def download(
     data, meta = layer_file(engine, layer, fmt, filters, chosen, request.app.state.settings)
     named = filters.min_count is None and names_enterprises(layer, chosen)
     if layer in RECORD_TABLES or named:
-        audit_log.record(caller, "download", f"/downloads/{layer}.{ext}",
-                         {**filters.as_dict(), **chosen}, meta.get("features"))  # fmt: skip
+        audit_log.record(
+            caller,
+            "download",
+            f"/downloads/{layer}.{ext}",
+            {**filters.as_dict(), **chosen},
+            meta.get("features"),
+        )
     headers = {
         "Content-Disposition": _disposition(_filename(layer, ext, filters, chosen)),
         # CSV has nowhere inside for it; every format carries it here too (ASCII JSON)

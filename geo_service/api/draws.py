@@ -54,19 +54,31 @@ class DrawRequest(BaseModel):
 def _summary(stored: StoredDraw) -> dict[str, Any]:
     base = f"/draws/{stored.draw_id}"
     return {
-        "draw_id": stored.draw_id, "jurisdiction": stored.jurisdiction,
-        "quarter": stored.quarter, "created_at": stored.created_at.isoformat(),
-        "created_by": stored.created_by, "data_version": stored.data_version,
-        "seed_commitment": stored.seed_commitment, "record_digest": stored.record_digest,
+        "draw_id": stored.draw_id,
+        "jurisdiction": stored.jurisdiction,
+        "quarter": stored.quarter,
+        "created_at": stored.created_at.isoformat(),
+        "created_by": stored.created_by,
+        "data_version": stored.data_version,
+        "seed_commitment": stored.seed_commitment,
+        "record_digest": stored.record_digest,
         "links": [
             {"rel": "self", "href": base, "type": "application/json"},
-            {"rel": "alternate", "href": base + ".json", "type": "application/json",
-             "title": "the record's canonical bytes (record_digest is their SHA-256)"},
+            {
+                "rel": "alternate",
+                "href": base + ".json",
+                "type": "application/json",
+                "title": "the record's canonical bytes (record_digest is their SHA-256)",
+            },
             {"rel": "alternate", "href": base + ".xlsx", "type": XLSX, "title": "抽查结果 XLSX"},
-            {"rel": "alternate", "href": base + ".html", "type": "text/html",
-             "title": "抽查结果 打印页"},
+            {
+                "rel": "alternate",
+                "href": base + ".html",
+                "type": "text/html",
+                "title": "抽查结果 打印页",
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def _readable(engine: Engine, caller: Caller, draw_id: str) -> StoredDraw:
@@ -93,16 +105,28 @@ def draw_create(
     scoped(engine, caller, Filters(jurisdiction=body.jurisdiction))
     drawn_before = read_draw(engine, draw_id_for(body.jurisdiction, body.quarter, body.seed))
     stored = make_draw(
-        engine, jurisdiction=body.jurisdiction, quarter=body.quarter, seed=body.seed,
-        settings=request.app.state.settings, created_by=caller.name, commitment=body.commitment,
-    )  # fmt: skip
+        engine,
+        jurisdiction=body.jurisdiction,
+        quarter=body.quarter,
+        seed=body.seed,
+        settings=request.app.state.settings,
+        created_by=caller.name,
+        commitment=body.commitment,
+    )
     record = json.loads(stored.record_json)
-    audit_log.record(caller, "draw", f"/draws/{stored.draw_id}",
-                     {"jurisdiction": body.jurisdiction, "quarter": body.quarter,
-                      "seed_commitment": stored.seed_commitment,
-                      "record_digest": stored.record_digest,
-                      "drawn_before": drawn_before is not None},
-                     len(record["selected"]))  # fmt: skip
+    audit_log.record(
+        caller,
+        "draw",
+        f"/draws/{stored.draw_id}",
+        {
+            "jurisdiction": body.jurisdiction,
+            "quarter": body.quarter,
+            "seed_commitment": stored.seed_commitment,
+            "record_digest": stored.record_digest,
+            "drawn_before": drawn_before is not None,
+        },
+        len(record["selected"]),
+    )
     answer = _summary(stored) | {"record": record}
     return JSONResponse(answer, status_code=200 if drawn_before is not None else 201)
 

@@ -44,21 +44,35 @@ CONFORMANCE = [
 COLLECTIONS = ("jurisdictions", *RECORD_TABLES, *(n for n in ANALYTIC_LAYERS if n != "kde"))
 #: Names of the layers people see (collection titles, TileJSON, the landing page).
 LAYER_TITLES = {
-    "jurisdictions": "行政区划 Jurisdictions", "enterprises": "污染源 Pollution sources",
-    "cases": "行政处罚案件 Penalty cases", "inspections": "现场检查 Inspection findings",
-    "hexagons": "H3 六边形汇总 Hexagon aggregates", "kde": "案件核密度 Case density (KDE)",
-    "hotspots": "热点 Gi* hot spots", "emerging-hotspots": "时空热点 Emerging hot spots",
-    "clusters": "聚集区 Clusters", "problem-types": "问题类型 Problem types",
-    "risk": "风险分级 Risk tiers", "priority-areas": "重点检查区域 Priority areas",
-}  # fmt: skip
+    "jurisdictions": "行政区划 Jurisdictions",
+    "enterprises": "污染源 Pollution sources",
+    "cases": "行政处罚案件 Penalty cases",
+    "inspections": "现场检查 Inspection findings",
+    "hexagons": "H3 六边形汇总 Hexagon aggregates",
+    "kde": "案件核密度 Case density (KDE)",
+    "hotspots": "热点 Gi* hot spots",
+    "emerging-hotspots": "时空热点 Emerging hot spots",
+    "clusters": "聚集区 Clusters",
+    "problem-types": "问题类型 Problem types",
+    "risk": "风险分级 Risk tiers",
+    "priority-areas": "重点检查区域 Priority areas",
+}
 #: Point records are counted up to this many for ``numberMatched``; a selection of more
 #: leaves it out (OGC API - Features makes it optional) and pages go on by ``next`` links.
 COUNT_LIMIT = 100_000
-_ID_COLUMN = {"jurisdictions": "adcode", "enterprises": "credit_code", "cases": "case_id",
-              "inspections": "inspection_id", "hexagons": "h3", "hotspots": "h3",
-              "emerging-hotspots": "h3", "clusters": "cluster",
-              "problem-types": "adcode", "risk": "h3",
-              "priority-areas": "area_id"}  # fmt: skip
+_ID_COLUMN = {
+    "jurisdictions": "adcode",
+    "enterprises": "credit_code",
+    "cases": "case_id",
+    "inspections": "inspection_id",
+    "hexagons": "h3",
+    "hotspots": "h3",
+    "emerging-hotspots": "h3",
+    "clusters": "cluster",
+    "problem-types": "adcode",
+    "risk": "h3",
+    "priority-areas": "area_id",
+}
 
 router = APIRouter()
 #: The largest ``offset`` a page may ask for (what a 64-bit OFFSET holds).
@@ -196,8 +210,9 @@ def items(
             filters, start=interval[0] or filters.start, end=interval[1] or filters.end
         )
     parameters = layer_parameters(collection_id, request.query_params)
-    page, matched = _page(request, engine, collection_id, filters, bbox, parameters,
-                          offset, limit, after)  # fmt: skip
+    page, matched = _page(
+        request, engine, collection_id, filters, bbox, parameters, offset, limit, after
+    )
     keyset = _paged_by_store(collection_id, filters) and len(page) > 0
     last = str(page[_id_column(collection_id, page)].iloc[-1]) if keyset else None
     doc = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)
@@ -206,9 +221,11 @@ def items(
         feature["id"] = str(fid)
     if matched is not None:  # beyond COUNT_LIMIT point records it is left out, as OGC allows
         doc["numberMatched"] = matched
-    doc.update(numberReturned=len(page),
-               timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-               links=_page_links(request, offset, limit, matched, len(page), last))  # fmt: skip
+    doc.update(
+        numberReturned=len(page),
+        timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        links=_page_links(request, offset, limit, matched, len(page), last),
+    )
     if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), len(page))
     return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
@@ -238,16 +255,38 @@ def _page(
     """
     if _paged_by_store(name, filters):
         properties = _property_values(request, skip=set(parameters))
-        return read_records_page(engine, name, filters, bbox=bbox, offset=offset, limit=limit,
-                                 properties=properties, count_limit=COUNT_LIMIT,
-                                 after=after)  # fmt: skip
+        return read_records_page(
+            engine,
+            name,
+            filters,
+            bbox=bbox,
+            offset=offset,
+            limit=limit,
+            properties=properties,
+            count_limit=COUNT_LIMIT,
+            after=after,
+        )
     frame = _load(request, name, filters, bbox, parameters)
     frame = _property_filters(request, frame, skip=set(parameters))
     return frame.iloc[offset : offset + limit], len(frame)
 
 
-_RESERVED = {"limit", "offset", "after", "bbox", "bbox-crs", "crs", "datetime", "f", "jurisdiction",
-             "industry", "period", "start", "end", "violation_type"}  # fmt: skip
+_RESERVED = {
+    "limit",
+    "offset",
+    "after",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "f",
+    "jurisdiction",
+    "industry",
+    "period",
+    "start",
+    "end",
+    "violation_type",
+}
 
 
 def _property_values(request: Request, skip: set[str]) -> dict[str, str]:
@@ -323,8 +362,9 @@ def _page_links(
     if more:
         href = at(offset + limit)
         if last is not None:
-            href = str(request.url.include_query_params(offset=offset + limit, limit=limit,
-                                                        after=last))  # fmt: skip
+            href = str(
+                request.url.include_query_params(offset=offset + limit, limit=limit, after=last)
+            )
         links.append({"href": href, "rel": "next", "type": GEOJSON})
     if offset > 0:
         links.append({"href": at(max(0, offset - limit)), "rel": "prev", "type": GEOJSON})

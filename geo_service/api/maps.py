@@ -109,8 +109,11 @@ def map_page(
     public = filters.min_count is not None
     if public and name == "planner":
         raise AuthenticationRequiredError("the planner's map shows risk: log in to see it")
-    ctx = replace(map_context(request, engine, filters), records=caller.authenticated,
-                  public_resolution=PUBLIC_RESOLUTION if public else None)  # fmt: skip
+    ctx = replace(
+        map_context(request, engine, filters),
+        records=caller.authenticated,
+        public_resolution=PUBLIC_RESOLUTION if public else None,
+    )
     if name == "planner" and caller.authenticated:
         title, markers = latest_draw_markers(engine, filters.jurisdiction)
         if markers:
@@ -140,17 +143,26 @@ def map_context(request: Request, engine: Engine, filters: Filters) -> MapContex
     if table.empty:
         raise StoreNotReadyError("no jurisdictions are loaded: run geo-service init")
     divisions = tuple(_division(r) for r in table.sort_values("adcode").itertuples())
-    bounds = (float(table["min_lon"].min()), float(table["min_lat"].min()),
-              float(table["max_lon"].max()), float(table["max_lat"].max()))  # fmt: skip
+    bounds = (
+        float(table["min_lon"].min()),
+        float(table["min_lat"].min()),
+        float(table["max_lon"].max()),
+        float(table["max_lat"].max()),
+    )
     version = data_version(engine)
     cached = getattr(request.app.state, "map_choices", None)
     if cached is None or cached[0] != version:
         cached = (version, _industries(engine), _months(engine))
         request.app.state.map_choices = cached
     given = {k: str(v) for k, v in filters.as_dict().items()}
-    return MapContext(divisions=divisions, industries=cached[1], months=cached[2],
-                      bounds=bounds, filters=given,
-                      basemap_url=request.app.state.settings.basemap_url)  # fmt: skip
+    return MapContext(
+        divisions=divisions,
+        industries=cached[1],
+        months=cached[2],
+        bounds=bounds,
+        filters=given,
+        basemap_url=request.app.state.settings.basemap_url,
+    )
 
 
 def _division(row: Any) -> Division:
@@ -222,8 +234,7 @@ def landing_page(request: Request, links: list[dict[str, str]]) -> str:
     """The landing page for browsers: the overview map and links to every map, layer,
     download, ledger and the API docs (Chinese with English)."""
     maps = [(f"/maps/{n}", f"{s.title} {s.subtitle}", s.description) for n, s in MAPS.items()]
-    layers = [(f"/collections/{c}/items", LAYER_TITLES.get(c, c), c)
-              for c in COLLECTIONS]  # fmt: skip
+    layers = [(f"/collections/{c}/items", LAYER_TITLES.get(c, c), c) for c in COLLECTIONS]
     ledgers = [
         ("/stats/cases", "处罚案件台账 Case ledger (JSON)", "按市、月 by city and month"),
         ("/stats/cases.xlsx", "处罚案件台账 Case ledger (XLSX)", ""),

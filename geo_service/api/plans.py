@@ -56,15 +56,21 @@ def plan(
     require_account(caller, "inspection plans (they name enterprises)")
     settings = request.app.state.settings
     asked = PlanRequest(
-        jurisdiction=filters.jurisdiction, inspector_days=inspector_days,
-        days_per_enterprise=days_per_enterprise_of(days_per_enterprise), as_of=as_of,
-        industry=filters.industry, resolution=resolution, window_years=window_years,
-        areas_only=areas_only, weights=settings.risk_weights,
+        jurisdiction=filters.jurisdiction,
+        inspector_days=inspector_days,
+        days_per_enterprise=days_per_enterprise_of(days_per_enterprise),
+        as_of=as_of,
+        industry=filters.industry,
+        resolution=resolution,
+        window_years=window_years,
+        areas_only=areas_only,
+        weights=settings.risk_weights,
         tiers=settings.risk_tier_quantiles,
-    )  # fmt: skip
+    )
     chosen, areas = plan_inspections(engine, asked, _default_as_of(engine, filters))
-    doc = plan_document(chosen, areas, jurisdiction=filters.jurisdiction,
-                        data_version=data_version(engine))  # fmt: skip
+    doc = plan_document(
+        chosen, areas, jurisdiction=filters.jurisdiction, data_version=data_version(engine)
+    )
     params: dict[str, Any] = dict(request.query_params)
     audit_log.record(caller, "plan", request.url.path, params, len(doc["enterprises"]))
     return JSONResponse(doc)

@@ -50,18 +50,20 @@ def content_security_policy(basemap_url: str | None = None, *, framed: bool = Fa
     """
     images = " ".join(["'self'", "data:", *filter(None, [basemap_source(basemap_url)])])
     ancestors = "'self'" if framed else "'none'"
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self' 'unsafe-inline'",
-        "style-src 'self' 'unsafe-inline'",
-        f"img-src {images}",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        f"frame-ancestors {ancestors}",
-    ])  # fmt: skip
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-inline'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {images}",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
 
 
 def basemap_source(url: str | None) -> str | None:
@@ -131,8 +133,13 @@ def add_security_headers(app: FastAPI, settings: Settings) -> None:
     every answer; call it after the other middleware, so that these are outermost."""
     origins = settings.cors_origin_list
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
-                           allow_methods=["GET", "HEAD", "POST"],
-                           allow_headers=list(CORS_REQUEST_HEADERS),
-                           expose_headers=list(CORS_EXPOSED_HEADERS), max_age=600)  # fmt: skip
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials=False,
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=list(CORS_REQUEST_HEADERS),
+            expose_headers=list(CORS_EXPOSED_HEADERS),
+            max_age=600,
+        )
     app.add_middleware(SecurityHeaders, basemap_url=settings.basemap_url)

@@ -51,8 +51,17 @@ def _group_columns(kind: str, group_by: str) -> list[str]:
 
 
 def _frame(engine: Engine, kind: str, filters: Filters, groups: list[str]) -> pd.DataFrame:
-    columns = [_ID[kind], "province_adcode", "city_adcode", "adcode", "industry_code",
-               _TYPE[kind], "problem_type_label", _DATE[kind], *_VALUES[kind]]  # fmt: skip
+    columns = [
+        _ID[kind],
+        "province_adcode",
+        "city_adcode",
+        "adcode",
+        "industry_code",
+        _TYPE[kind],
+        "problem_type_label",
+        _DATE[kind],
+        *_VALUES[kind],
+    ]
     raw = read_frame(engine, kind, filters, columns)
     names = read_divisions(engine).table["name"]
     dates = pd.to_datetime(raw[_DATE[kind]])
@@ -133,5 +142,11 @@ def stats(
 ) -> JSONResponse:
     table = _ledger(engine, kind, group_by, filters)
     rows: list[dict[str, Any]] = json.loads(table.to_json(orient="records", force_ascii=False))
-    return JSONResponse({"kind": kind, "group_by": _group_columns(kind, group_by),
-                         "filters": filters.as_dict(), "rows": rows})  # fmt: skip
+    return JSONResponse(
+        {
+            "kind": kind,
+            "group_by": _group_columns(kind, group_by),
+            "filters": filters.as_dict(),
+            "rows": rows,
+        }
+    )

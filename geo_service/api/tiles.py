@@ -49,35 +49,54 @@ GEOJSON = "application/geo+json"
 PNG = "image/png"
 JSON = "application/json"
 _FORMATS: Final = {"mvt": MVT, "pbf": MVT, "geojson": GEOJSON}
-_FILTERS: Final = frozenset({"jurisdiction", "industry", "period", "start", "end",
-                             "violation_type"})  # fmt: skip
+_FILTERS: Final = frozenset(
+    {"jurisdiction", "industry", "period", "start", "end", "violation_type"}
+)
 _MAX_AGE_S: Final = 300
 
 #: What the main fields hold (TileJSON ``fields``: type, then this).
 FIELD_LABELS: Final = {
-    "h3": "H3 单元 H3 cell", "resolution": "H3 分辨率 H3 resolution",
-    "cases": "案件数 penalty cases", "inspections": "检查次数 inspections",
+    "h3": "H3 单元 H3 cell",
+    "resolution": "H3 分辨率 H3 resolution",
+    "cases": "案件数 penalty cases",
+    "inspections": "检查次数 inspections",
     "problems_found": "发现问题的检查 inspections that found a problem",
-    "penalty_sum": "罚款合计（元）penalties (yuan)", "enterprises": "污染源 register enterprises",
-    "count": "案件数 cases", "gi_z": "Gi* z 值 z-score", "gi_p": "Gi* p 值 p-value",
+    "penalty_sum": "罚款合计（元）penalties (yuan)",
+    "enterprises": "污染源 register enterprises",
+    "count": "案件数 cases",
+    "gi_z": "Gi* z 值 z-score",
+    "gi_p": "Gi* p 值 p-value",
     "gi_bin": "热点置信等级 −3…3 (±3/±2/±1: 99/95/90 % cold/hot)",
-    "n_neighbors": "邻域单元 cells in the neighbourhood", "category": "时空模式 pattern",
-    "category_label": "时空模式 pattern (label)", "adcode": "行政区划代码 adcode",
-    "name": "名称 name", "case_id": "案件编号 case number", "decision_date": "处罚决定日期 decided",
-    "violation_type": "违法类型 violation type", "penalty_amount": "罚款金额（元）penalty (yuan)",
-    "inspection_id": "检查编号 inspection number", "inspection_date": "检查日期 inspected",
-    "problem_found": "是否发现问题 problem found", "credit_code": "统一社会信用代码 credit code",
-    "industry_code": "行业代码 industry (GB/T 4754)", "problem_type_label": "问题类型 problem type",
-    "size": "案件数 cases in the cluster", "area_km2": "面积（平方公里）area (km²)",
-    "density_per_km2": "密度（件/平方公里）cases per km²", "records": "记录数 records",
+    "n_neighbors": "邻域单元 cells in the neighbourhood",
+    "category": "时空模式 pattern",
+    "category_label": "时空模式 pattern (label)",
+    "adcode": "行政区划代码 adcode",
+    "name": "名称 name",
+    "case_id": "案件编号 case number",
+    "decision_date": "处罚决定日期 decided",
+    "violation_type": "违法类型 violation type",
+    "penalty_amount": "罚款金额（元）penalty (yuan)",
+    "inspection_id": "检查编号 inspection number",
+    "inspection_date": "检查日期 inspected",
+    "problem_found": "是否发现问题 problem found",
+    "credit_code": "统一社会信用代码 credit code",
+    "industry_code": "行业代码 industry (GB/T 4754)",
+    "problem_type_label": "问题类型 problem type",
+    "size": "案件数 cases in the cluster",
+    "area_km2": "面积（平方公里）area (km²)",
+    "density_per_km2": "密度（件/平方公里）cases per km²",
+    "records": "记录数 records",
     "dominant_label": "主要问题类型 dominant problem type",
-    "score": "风险得分 0…1 risk score", "tier": "风险等级 high/medium/low risk tier",
+    "score": "风险得分 0…1 risk score",
+    "tier": "风险等级 high/medium/low risk tier",
     "expected_findings": "预计每年发现问题数 expected findings a year",
     "reasons": "主要风险因素 main risk components (JSON)",
-    "reasons_zh": "主要风险因素 main risk components", "area_id": "区域编号 area id",
-    "rank": "排序 rank by expected findings", "cells": "六边形数 cells",
+    "reasons_zh": "主要风险因素 main risk components",
+    "area_id": "区域编号 area id",
+    "rank": "排序 rank by expected findings",
+    "cells": "六边形数 cells",
     "top_enterprises": "风险最高的企业 riskiest enterprises (JSON)",
-}  # fmt: skip
+}
 
 #: The properties of aggregated points in TileJSON ``fields`` (type: what).
 AGGREGATE_FIELDS: Final = {
@@ -95,12 +114,14 @@ def aggregation_note(layer: str, max_points: int | None) -> str:
         return ""
     cells = EXTENT // AGGREGATE_CELL
     sums = "".join(f", {name}" for name in AGGREGATE_SUMS.get(layer, {}))
-    return (f" 单块瓦片内超过 {max_points:,} 条记录时显示聚合点。A tile with more than "
-            f"{max_points:,} records inside it carries aggregated points instead: one per "
-            f"occupied cell of a {cells}×{cells} grid over the tile ({AGGREGATE_CELL} of "
-            f"{EXTENT} tile units a side), at the mean position of its records, with "
-            f"{AGGREGATED}=true, count{sums}; the records themselves come in the tiles "
-            "that hold fewer.")  # fmt: skip
+    return (
+        f" 单块瓦片内超过 {max_points:,} 条记录时显示聚合点。A tile with more than "
+        f"{max_points:,} records inside it carries aggregated points instead: one per "
+        f"occupied cell of a {cells}×{cells} grid over the tile ({AGGREGATE_CELL} of "
+        f"{EXTENT} tile units a side), at the mean position of its records, with "
+        f"{AGGREGATED}=true, count{sums}; the records themselves come in the tiles "
+        "that hold fewer."
+    )
 
 
 def layer_parameters(layer: str, query: QueryParams) -> dict[str, Any]:
@@ -137,15 +158,25 @@ def _filters(request: Request) -> Filters:
     """The filters asked for, within the caller's scope (:func:`geo_service.access.scoped`),
     so that the cache is keyed by what the caller may see."""
     q = request.query_params
-    asked = filters_param(q.get("jurisdiction"), q.get("industry"), q.get("period"),
-                          _date("start", q.get("start")), _date("end", q.get("end")),
-                          q.get("violation_type"))  # fmt: skip
+    asked = filters_param(
+        q.get("jurisdiction"),
+        q.get("industry"),
+        q.get("period"),
+        _date("start", q.get("start")),
+        _date("end", q.get("end")),
+        q.get("violation_type"),
+    )
     return scoped(get_engine(request), caller_of(request), asked)
 
 
 def _doc(name: str, description: str, kind: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": kind}}  # fmt: skip
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }
 
 
 _FILTER_DOCS = [
@@ -168,8 +199,10 @@ def _parameter_docs(layers: Sequence[str]) -> list[dict[str, Any]]:
 
 
 #: OpenAPI query parameters of the tile routes (read by hand, see :func:`tile_filters`).
-QUERY_DOCS: Final = {"vector": [*_FILTER_DOCS, *_parameter_docs(COLLECTIONS)],
-                     "kde": [*_FILTER_DOCS, *_parameter_docs(["kde"])]}  # fmt: skip
+QUERY_DOCS: Final = {
+    "vector": [*_FILTER_DOCS, *_parameter_docs(COLLECTIONS)],
+    "kde": [*_FILTER_DOCS, *_parameter_docs(["kde"])],
+}
 
 
 _INTEGER: Final = re.compile(r"[0-9]{1,9}")
@@ -289,20 +322,28 @@ def _template(request: Request, path: str) -> str:
 
 
 def _path_doc(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": schema}  # fmt: skip
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
 
 
 _INDEX = (("z", f"zoom 0…{MAX_ZOOM}"), ("x", "column 0…2^z − 1"), ("y", "row 0…2^z − 1 (XYZ)"))
 _INDEX_DOCS = [_path_doc(n, d, {"type": "integer", "minimum": 0}) for n, d in _INDEX]
 #: OpenAPI path parameters of the tile routes (read by hand, see :func:`tile_request`).
 PATH_DOCS: Final = {
-    "vector": [_path_doc("layer", "图层 layer", {"type": "string", "enum": list(COLLECTIONS)}),
-               *_INDEX_DOCS,
-               _path_doc("fmt", "mvt (Mapbox Vector Tile) or geojson",
-                         {"type": "string", "enum": list(_FORMATS)})],
+    "vector": [
+        _path_doc("layer", "图层 layer", {"type": "string", "enum": list(COLLECTIONS)}),
+        *_INDEX_DOCS,
+        _path_doc(
+            "fmt", "mvt (Mapbox Vector Tile) or geojson", {"type": "string", "enum": list(_FORMATS)}
+        ),
+    ],
     "kde": _INDEX_DOCS,
-}  # fmt: skip
+}
 Responses = dict[int | str, dict[str, Any]]
 _ERRORS: Final[Responses] = {
     304: {"description": "unchanged since the ETag given in If-None-Match"},
@@ -358,8 +399,13 @@ _LEGEND_TITLES = {
 }
 
 
-@router.get("/tiles/kde/tilejson.json", operation_id="kde_tilejson", openapi_extra=_KDE_DOCS,
-            response_class=Response, responses=_JSON_RESPONSES)  # fmt: skip
+@router.get(
+    "/tiles/kde/tilejson.json",
+    operation_id="kde_tilejson",
+    openapi_extra=_KDE_DOCS,
+    response_class=Response,
+    responses=_JSON_RESPONSES,
+)
 async def kde_tilejson(
     request: Request,
     filters: Filters = Depends(tile_filters),
@@ -371,22 +417,32 @@ async def kde_tilejson(
     def make() -> bytes:
         heat = service.heat_layer(filters, parameters)
         doc = tilejson(
-            "kde", _template(request, "/tiles/kde/{z}/{x}/{y}.png"), heat.source.bounds_lonlat,
+            "kde",
+            _template(request, "/tiles/kde/{z}/{x}/{y}.png"),
+            heat.source.bounds_lonlat,
             maxzoom=_raster_maxzoom(heat.source.surface.grid.cell_m),
             description="案件核密度热力图 Kernel density heat map",
-            extra={"legend": _template(request, "/tiles/kde/legend.json"),
-                   "provenance": heat.provenance},
-        )  # fmt: skip
+            extra={
+                "legend": _template(request, "/tiles/kde/legend.json"),
+                "provenance": heat.provenance,
+            },
+        )
         return _json_bytes(doc)
 
     tile = await _tile(service, ("kde-tilejson", str(request.url), filters), JSON, make)
     return cached_response(request, tile, "no-cache")
 
 
-@router.get("/tiles/kde/legend.{fmt}", operation_id="kde_legend", openapi_extra=_KDE_DOCS,
-            response_class=Response,
-            responses={**_JSON_RESPONSES, 200: {"content": {JSON: {}, PNG: {}},
-                                               "description": "the legend"}})  # fmt: skip
+@router.get(
+    "/tiles/kde/legend.{fmt}",
+    operation_id="kde_legend",
+    openapi_extra=_KDE_DOCS,
+    response_class=Response,
+    responses={
+        **_JSON_RESPONSES,
+        200: {"content": {JSON: {}, PNG: {}}, "description": "the legend"},
+    },
+)
 async def kde_legend(
     fmt: str,
     request: Request,
@@ -411,8 +467,13 @@ async def kde_legend(
     return cached_response(request, tile, f"public, max-age={_MAX_AGE_S}")
 
 
-@router.get("/tiles/kde/{z}/{x}/{y}.png", operation_id="kde_tile", openapi_extra=_KDE_TILE_DOCS,
-            response_class=Response, responses=_PNG_RESPONSES)  # fmt: skip
+@router.get(
+    "/tiles/kde/{z}/{x}/{y}.png",
+    operation_id="kde_tile",
+    openapi_extra=_KDE_TILE_DOCS,
+    response_class=Response,
+    responses=_PNG_RESPONSES,
+)
 async def kde_tile(
     request: Request,
     tile: TileRequest = Depends(tile_request),  # reads the caller: the access check
@@ -427,8 +488,13 @@ async def kde_tile(
     return cached_response(request, cached, f"public, max-age={_MAX_AGE_S}")
 
 
-@router.get("/tiles/{layer}/tilejson.json", operation_id="tilejson", openapi_extra=_VECTOR_DOCS,
-            response_class=Response, responses=_JSON_RESPONSES)  # fmt: skip
+@router.get(
+    "/tiles/{layer}/tilejson.json",
+    operation_id="tilejson",
+    openapi_extra=_VECTOR_DOCS,
+    response_class=Response,
+    responses=_JSON_RESPONSES,
+)
 async def vector_tilejson(
     layer: str,
     request: Request,
@@ -440,8 +506,10 @@ async def vector_tilejson(
 
     def make() -> bytes:
         loaded = service.layer_summary(layer, filters, parameters)
-        fields = {k: f"{t}: {FIELD_LABELS[k]}" if k in FIELD_LABELS else t
-                  for k, t in loaded.fields.items()}  # fmt: skip
+        fields = {
+            k: f"{t}: {FIELD_LABELS[k]}" if k in FIELD_LABELS else t
+            for k, t in loaded.fields.items()
+        }
         title = LAYER_TITLES.get(layer, layer)
         note = ""
         if is_point_records(layer, parameters) and service.max_points is not None:
@@ -450,21 +518,31 @@ async def vector_tilejson(
             fields.update({name: AGGREGATE_FIELDS[name] for name in names})
         path = f"/tiles/{layer}/{{z}}/{{x}}/{{y}}"
         doc = tilejson(
-            layer, _template(request, f"{path}.mvt"), loaded.bounds,
-            maxzoom=16 if layer in RECORD_TABLES else 14, fields=fields,
-            description=title, layer_description=title + note,
-            extra={"geojson_tiles": [_template(request, f"{path}.geojson")],
-                   "provenance": loaded.provenance},
-        )  # fmt: skip
+            layer,
+            _template(request, f"{path}.mvt"),
+            loaded.bounds,
+            maxzoom=16 if layer in RECORD_TABLES else 14,
+            fields=fields,
+            description=title,
+            layer_description=title + note,
+            extra={
+                "geojson_tiles": [_template(request, f"{path}.geojson")],
+                "provenance": loaded.provenance,
+            },
+        )
         return _json_bytes(doc)
 
     tile = await _tile(service, ("tilejson", str(request.url), filters), JSON, make)
     return cached_response(request, tile, "no-cache")
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.{fmt}", operation_id="vector_tile",
-            openapi_extra=_VECTOR_TILE_DOCS, response_class=Response,
-            responses=_VECTOR_RESPONSES)  # fmt: skip
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.{fmt}",
+    operation_id="vector_tile",
+    openapi_extra=_VECTOR_TILE_DOCS,
+    response_class=Response,
+    responses=_VECTOR_RESPONSES,
+)
 async def feature_tile(
     request: Request,
     tile: TileRequest = Depends(tile_request),  # reads the caller: the access check
@@ -472,11 +550,17 @@ async def feature_tile(
     service = tile_service(request)
 
     def make() -> bytes:
-        return service.feature_tile(tile.layer, tile.fmt, tile.filters, dict(tile.parameters),
-                                    tile.index)  # fmt: skip
+        return service.feature_tile(
+            tile.layer, tile.fmt, tile.filters, dict(tile.parameters), tile.index
+        )
 
     cached = await _tile(service, tile, _FORMATS[tile.fmt], make)
     if cached.body and _names_enterprises(tile):  # point records handed out: audited
-        await run_in_threadpool(get_audit_log(request).record, caller_of(request), "tile",
-                                request.url.path, dict(request.query_params))  # fmt: skip
+        await run_in_threadpool(
+            get_audit_log(request).record,
+            caller_of(request),
+            "tile",
+            request.url.path,
+            dict(request.query_params),
+        )
     return cached_response(request, cached, _cache_control(tile))

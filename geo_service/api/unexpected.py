@@ -25,8 +25,7 @@ def error_id() -> str:
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Log ``exc`` with its traceback under a new id; answer 500 with the id alone."""
     ident = error_id()
-    LOG.error("internal error %s on %s %s", ident, request.method, request.url.path,
-              exc_info=exc)  # fmt: skip
+    LOG.error("internal error %s on %s %s", ident, request.method, request.url.path, exc_info=exc)
     body = {
         "code": "internal_error",
         "description": f"服务器内部错误，请将编号 {ident} 告知管理员 "

@@ -71,8 +71,9 @@ def _ingest_bytes(engine: Engine, data: bytes, name: str, options: IngestOptions
     with tempfile.TemporaryDirectory(prefix="geo-upload-") as directory:
         path = Path(directory) / name
         path.write_bytes(data)
-        options = replace(options, progress=False, source_name=name,
-                          rejects_path=Path(directory) / "rejects.csv")  # fmt: skip
+        options = replace(
+            options, progress=False, source_name=name, rejects_path=Path(directory) / "rejects.csv"
+        )
         summary = ingest_file(engine, path, options)
     summary.pop("rejects_path", None)  # a server path: the rejects are served from the store
     return summary
@@ -88,8 +89,9 @@ _UPLOAD_DOC: dict[str, Any] = {
 }
 
 
-@router.post("/ingest/{kind}", operation_id="ingest_upload", status_code=201,
-             openapi_extra=_UPLOAD_DOC)  # fmt: skip
+@router.post(
+    "/ingest/{kind}", operation_id="ingest_upload", status_code=201, openapi_extra=_UPLOAD_DOC
+)
 async def ingest_upload(
     kind: str,
     request: Request,
@@ -116,8 +118,14 @@ async def ingest_upload(
     if not data:
         raise InputFileError("the request body is empty: send the file as the body")
     limits = InputLimits.from_settings(request.app.state.settings)
-    options = IngestOptions(kind=kind, crs=crs, within=caller.jurisdiction, account=caller.name,
-                            limits=limits, centroids=centroids)  # fmt: skip
+    options = IngestOptions(
+        kind=kind,
+        crs=crs,
+        within=caller.jurisdiction,
+        account=caller.name,
+        limits=limits,
+        centroids=centroids,
+    )
     summary = await run_in_threadpool(
         _ingest_bytes, engine, data, safe_name(filename, suffix), options
     )
@@ -126,9 +134,14 @@ async def ingest_upload(
         {"rel": "self", "href": f"/ingest/batches/{batch}", "type": "application/json"},
         {"rel": "rejects", "href": f"/ingest/batches/{batch}/rejects.csv", "type": "text/csv"},
     ]
-    await run_in_threadpool(audit_log.record, caller, "ingest", f"/ingest/{kind}",
-                            {"filename": filename, "crs": crs, "batch_id": batch},
-                            summary["accepted"])  # fmt: skip
+    await run_in_threadpool(
+        audit_log.record,
+        caller,
+        "ingest",
+        f"/ingest/{kind}",
+        {"filename": filename, "crs": crs, "batch_id": batch},
+        summary["accepted"],
+    )
     return JSONResponse(summary, status_code=201)
 
 
@@ -157,8 +170,9 @@ def ingest_batch(
     return _own_batch(engine, caller, batch_id)
 
 
-@router.get("/ingest/batches/{batch_id}/rejects.csv", operation_id="ingest_rejects",
-            response_class=Response)  # fmt: skip
+@router.get(
+    "/ingest/batches/{batch_id}/rejects.csv", operation_id="ingest_rejects", response_class=Response
+)
 def ingest_rejects(
     batch_id: BatchId,
     engine: Engine = Depends(get_engine),

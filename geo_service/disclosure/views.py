@@ -133,8 +133,9 @@ class PublicBuild:
             return county_hotspot_frame(self.inputs.engine, self.inputs.area, counts, parameters)
         resolution = int(parameters["resolution"])
         cells, keys, position = self._area_positions(resolution)
-        return hotspot_frame(cells, self._perturbed(position, keys, cells.size), resolution,
-                             parameters)  # fmt: skip
+        return hotspot_frame(
+            cells, self._perturbed(position, keys, cells.size), resolution, parameters
+        )
 
     def emerging(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
         """Emerging hot spots of the perturbed space-time cube (each cell and step its own
@@ -146,8 +147,9 @@ class PublicBuild:
             raise RuntimeError("the cases were read in different orders")
         inside = position >= 0
         n_steps = len(labels)
-        _, cube = space_time_cube(cells[position[inside]], step_index[inside], n_steps,
-                                  all_cells=cells)  # fmt: skip
+        _, cube = space_time_cube(
+            cells[position[inside]], step_index[inside], n_steps, all_cells=cells
+        )
         slot = np.where(inside, position * n_steps + step_index, -1)
         flat = cell_key.perturb(cube.reshape(-1), cell_key.cell_keys(slot, keys, cube.size))
         return emerging_frame(cells, flat.reshape(cube.shape), labels, resolution, parameters)
@@ -158,8 +160,9 @@ class PublicBuild:
         weights = hexagons["cases"].to_numpy(np.float64)
         keep = weights > 0
         if not keep.any():
-            raise BadFilterError("no published cases match the filters: nothing to make a "
-                                 "density of")  # fmt: skip
+            raise BadFilterError(
+                "no published cases match the filters: nothing to make a density of"
+            )
         centres = [h3.cell_to_latlng(c) for c in hexagons.loc[keep, "h3"]]
         lat, lon = np.array(centres).T
         x, y = lonlat_to_equal_area(lon, lat)
@@ -169,8 +172,14 @@ class PublicBuild:
         bandwidth = max(float(bandwidth), KDE_MIN_BANDWIDTH_M)
         cell = parameters["cell_m"]
         cell = max(float(cell) if cell is not None else bandwidth / 20, KDE_MIN_CELL_M)
-        surface = kernel_density(x, y, weights=weights[keep], bandwidth_m=bandwidth, cell_m=cell,
-                                 kernel=str(parameters["kernel"]))  # fmt: skip
+        surface = kernel_density(
+            x,
+            y,
+            weights=weights[keep],
+            bandwidth_m=bandwidth,
+            cell_m=cell,
+            kernel=str(parameters["kernel"]),
+        )
         return kde_payload(surface, "none", None)
 
     def clusters(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -181,12 +190,17 @@ class PublicBuild:
             return found.drop(columns=["first_date", "last_date"], errors="ignore")
         keys = np.array([_shape_key(g, self.secret) for g in found.geometry], dtype=np.uint64)
         outlines = [_cover(g) for g in found.geometry]
-        out = gpd.GeoDataFrame({
-            "cluster": found["cluster"].to_numpy(),
-            "size": cell_key.perturb(found["size"].to_numpy(), keys),
-            "area_km2": gpd.GeoSeries(outlines, crs="EPSG:4326").to_crs(EQUAL_AREA_CRS).area / 1e6,
-            **{c: found[c].map(_names_only) for c in found.columns if c.startswith("top_")},
-        }, geometry=outlines, crs="EPSG:4326")  # fmt: skip
+        out = gpd.GeoDataFrame(
+            {
+                "cluster": found["cluster"].to_numpy(),
+                "size": cell_key.perturb(found["size"].to_numpy(), keys),
+                "area_km2": gpd.GeoSeries(outlines, crs="EPSG:4326").to_crs(EQUAL_AREA_CRS).area
+                / 1e6,
+                **{c: found[c].map(_names_only) for c in found.columns if c.startswith("top_")},
+            },
+            geometry=outlines,
+            crs="EPSG:4326",
+        )
         out.attrs["parameters"] = parameters
         return out
 
@@ -204,14 +218,22 @@ class PublicBuild:
         keyed = cell_key.cell_keys(groups, keys, len(counties))
         records = cell_key.perturb(found["records"].to_numpy(), keyed)
         label = found["dominant_label"].where(records >= MIN_RECORDS_FOR_TYPE)
-        out = gpd.GeoDataFrame({"adcode": found["adcode"], "name": found["name"],
-                                "records": records, "dominant_label": label},
-                               geometry=found.geometry, crs="EPSG:4326")  # fmt: skip
+        out = gpd.GeoDataFrame(
+            {
+                "adcode": found["adcode"],
+                "name": found["name"],
+                "records": records,
+                "dominant_label": label,
+            },
+            geometry=found.geometry,
+            crs="EPSG:4326",
+        )
         details = found.attrs.get("parameters", {})
-        types = [{"id": t["id"], "label": t["label"], "terms": t["terms"]}
-                 for t in details.get("types", [])]  # fmt: skip
-        out.attrs["parameters"] = {**parameters, "n_types": details.get("n_types"),
-                                   "types": types}  # fmt: skip
+        types = [
+            {"id": t["id"], "label": t["label"], "terms": t["terms"]}
+            for t in details.get("types", [])
+        ]
+        out.attrs["parameters"] = {**parameters, "n_types": details.get("n_types"), "types": types}
         return out[out["records"] > 0].reset_index(drop=True)
 
 
@@ -269,8 +291,11 @@ def store_secret(engine: Engine) -> bytes:
     if secret is None:
         try:
             with engine.begin() as conn:
-                conn.execute(ServiceSecret.__table__.insert().values(  # type: ignore[attr-defined]
-                    name=SECRET_NAME, secret=secrets.token_bytes(32)))  # fmt: skip
+                conn.execute(
+                    ServiceSecret.__table__.insert().values(  # type: ignore[attr-defined]
+                        name=SECRET_NAME, secret=secrets.token_bytes(32)
+                    )
+                )
         except IntegrityError:  # another process made it first: use theirs
             pass
         with engine.connect() as conn:
@@ -325,22 +350,35 @@ def public_cell(
     found = in_checks["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
 
     def published(keys: np.ndarray) -> int:
-        return int(cell_key.perturb(np.array([len(keys)]), cell_key.cell_keys(
-            np.zeros(len(keys), np.int64), keys, 1))[0])  # fmt: skip
+        return int(
+            cell_key.perturb(
+                np.array([len(keys)]), cell_key.cell_keys(np.zeros(len(keys), np.int64), keys, 1)
+            )[0]
+        )
 
-    labels = pd.concat([in_cases["problem_type_label"],
-                        in_checks.loc[found, "problem_type_label"]]).astype(object)  # fmt: skip
+    labels = pd.concat(
+        [in_cases["problem_type_label"], in_checks.loc[found, "problem_type_label"]]
+    ).astype(object)
     label_keys = np.concatenate([case_keys, check_keys[found]])
     named = labels.notna().to_numpy()
     kinds = pd.Index(sorted(set(labels[named].astype(str))))
     groups = np.where(named, kinds.get_indexer(labels.fillna("").astype(str)), -1)
-    tallies = cell_key.perturb(np.bincount(groups[groups >= 0], minlength=len(kinds)),
-                               cell_key.cell_keys(groups, label_keys, len(kinds)))  # fmt: skip
-    types = sorted(((str(k), int(n)) for k, n in zip(kinds, tallies, strict=True) if n > 0),
-                   key=lambda kv: (-kv[1], kv[0]))[:top]  # fmt: skip
+    tallies = cell_key.perturb(
+        np.bincount(groups[groups >= 0], minlength=len(kinds)),
+        cell_key.cell_keys(groups, label_keys, len(kinds)),
+    )
+    types = sorted(
+        ((str(k), int(n)) for k, n in zip(kinds, tallies, strict=True) if n > 0),
+        key=lambda kv: (-kv[1], kv[0]),
+    )[:top]
     return {
-        "h3": cell, "resolution": PUBLIC_RESOLUTION, "cases": published(case_keys),
-        "inspections": published(check_keys), "problems_found": published(check_keys[found]),
-        "penalty_sum": None, "top_problem_types": [list(t) for t in types],
-        "top_enterprises": [], "disclosure": METHOD,
-    }  # fmt: skip
+        "h3": cell,
+        "resolution": PUBLIC_RESOLUTION,
+        "cases": published(case_keys),
+        "inspections": published(check_keys),
+        "problems_found": published(check_keys[found]),
+        "penalty_sum": None,
+        "top_problem_types": [list(t) for t in types],
+        "top_enterprises": [],
+        "disclosure": METHOD,
+    }

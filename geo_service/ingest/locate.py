@@ -27,9 +27,18 @@ from geo_service.ingest.parsing import blank, parse_numbers
 
 #: Columns the chain adds to each placed row.
 LOCATION_COLUMNS = (
-    "lon", "lat", "source_lon", "source_lat", "source_crs", "geocode_method",
-    "geocode_precision", "coord_flags", "adcode", "city_adcode", "province_adcode",
-)  # fmt: skip
+    "lon",
+    "lat",
+    "source_lon",
+    "source_lat",
+    "source_crs",
+    "geocode_method",
+    "geocode_precision",
+    "coord_flags",
+    "adcode",
+    "city_adcode",
+    "province_adcode",
+)
 
 
 @dataclass
@@ -42,8 +51,9 @@ class Outcome:
     @classmethod
     def empty(cls, index: pd.Index) -> Outcome:
         """No row rejected yet."""
-        return cls(pd.Series(None, index=index, dtype=object),
-                   pd.Series(None, index=index, dtype=object))  # fmt: skip
+        return cls(
+            pd.Series(None, index=index, dtype=object), pd.Series(None, index=index, dtype=object)
+        )
 
     @property
     def ok(self) -> pd.Series:
@@ -172,8 +182,9 @@ class Locator:
     # -- step 2 --------------------------------------------------------------
     def _from_register(self, rows: pd.DataFrame, sel: pd.Series, out: pd.DataFrame) -> None:
         assert self.register is not None
-        code = self.register.match(_column(rows, "credit_code")[sel],
-                                   _column(rows, "enterprise_name")[sel])  # fmt: skip
+        code = self.register.match(
+            _column(rows, "credit_code")[sel], _column(rows, "enterprise_name")[sel]
+        )
         found = code.notna()
         if not found.any():
             return

@@ -124,10 +124,14 @@ def _reject_repeated_ids(
         earlier = [first_rows.get(i) for i in candidates]
         seen = pd.Series([n is not None for n in earlier], index=candidates.index)
         if seen.any():
-            detail = pd.Series([f"also in row {n}" for n in earlier if n is not None],
-                               index=candidates.index[seen.to_numpy()], dtype=object)  # fmt: skip
-            outcome.reject(seen.reindex(ids.index, fill_value=False), "duplicate_id",
-                           detail.reindex(ids.index))  # fmt: skip
+            detail = pd.Series(
+                [f"also in row {n}" for n in earlier if n is not None],
+                index=candidates.index[seen.to_numpy()],
+                dtype=object,
+            )
+            outcome.reject(
+                seen.reindex(ids.index, fill_value=False), "duplicate_id", detail.reindex(ids.index)
+            )
             candidates = candidates[~seen]
     in_file_order = candidates.iloc[
         np.argsort(row_numbers[candidates.index].to_numpy(), kind="stable")
@@ -243,8 +247,9 @@ def _read_chunks(
     extra = [mapping[h] for h in source.headers]
     default_crs = options.crs or source.file_crs
     first_rows: dict[str, int] = {}  # id → the row it first appears in, across chunks
-    bar = tqdm(desc=f"read {spec.kind}", unit="rows", disable=not options.progress or None,
-               leave=False)  # fmt: skip
+    bar = tqdm(
+        desc=f"read {spec.kind}", unit="rows", disable=not options.progress or None, leave=False
+    )
     chunks = source.chunks(options.chunk_rows)
     try:
         while True:
@@ -257,9 +262,17 @@ def _read_chunks(
             stored.reject_outside(rows, outcome)
             clock.lap("validate")
             if locator is not None:
-                prepared = _located_rows(spec, locator, rows, outcome, extra, default_crs,
-                                         clock, options.within,
-                                         surface=raw.surface_points)  # fmt: skip
+                prepared = _located_rows(
+                    spec,
+                    locator,
+                    rows,
+                    outcome,
+                    extra,
+                    default_crs,
+                    clock,
+                    options.within,
+                    surface=raw.surface_points,
+                )
             else:
                 prepared = _roster_rows(spec, divisions, rows, outcome, extra, options.within)
             aside.add(prepared, rejected_frame(raw, outcome), spec.id_column)
@@ -375,9 +388,11 @@ class StoredPlaces:
         ids = rows[self.id_column].astype(str)
         outside = self.outside(sorted(set(ids[outcome.ok & ids.ne("")])))
         if outside:
-            detail = (f"该编号的记录属于本账号辖区 {self.within} 以外，未作更改 "
-                      f"(a record with this id is stored outside {self.within}, the "
-                      "jurisdiction of the uploading account; it was left unchanged)")  # fmt: skip
+            detail = (
+                f"该编号的记录属于本账号辖区 {self.within} 以外，未作更改 "
+                f"(a record with this id is stored outside {self.within}, the "
+                "jurisdiction of the uploading account; it was left unchanged)"
+            )
             outcome.reject(ids.isin(outside), "outside_jurisdiction", detail)
 
 
@@ -414,12 +429,14 @@ class _SetAside:
         self.by_method.update(str(m) for m in prepared.methods)
         if len(rejected):
             values = [json.dumps(v, ensure_ascii=False) for v in rejected["values"]]
-            arrow = pa.table({
-                "row_number": pa.array(rejected["row_number"].to_numpy(), pa.int64()),
-                "reason": pa.array(rejected["reason"].tolist(), pa.string()),
-                "detail": pa.array(rejected["detail"], pa.string(), from_pandas=True),
-                "values": pa.array(values, pa.string()),
-            })  # fmt: skip
+            arrow = pa.table(
+                {
+                    "row_number": pa.array(rejected["row_number"].to_numpy(), pa.int64()),
+                    "reason": pa.array(rejected["reason"].tolist(), pa.string()),
+                    "detail": pa.array(rejected["detail"], pa.string(), from_pandas=True),
+                    "values": pa.array(values, pa.string()),
+                }
+            )
             self._rejects.append(self._write("rejects", arrow))
         self.rejected += len(rejected)
         self.by_reason.update(str(r) for r in rejected["reason"])
@@ -450,12 +467,14 @@ class _SetAside:
         """The rejects chunk by chunk, as :func:`rejected_frame` gave them."""
         for path in self._rejects:
             frame = self._read(path).to_pandas(types_mapper=None)
-            yield pd.DataFrame({
-                "row_number": frame["row_number"].to_numpy(),
-                "reason": frame["reason"].to_numpy(dtype=object),
-                "detail": frame["detail"].astype(object).where(frame["detail"].notna(), None),
-                "values": [json.loads(v) for v in frame["values"]],
-            })  # fmt: skip
+            yield pd.DataFrame(
+                {
+                    "row_number": frame["row_number"].to_numpy(),
+                    "reason": frame["reason"].to_numpy(dtype=object),
+                    "detail": frame["detail"].astype(object).where(frame["detail"].notna(), None),
+                    "values": [json.loads(v) for v in frame["values"]],
+                }
+            )
 
     def discard(self) -> None:
         """Delete what was set aside (a read that starts again)."""
@@ -509,16 +528,31 @@ def _store(
     with engine.begin() as conn:
         batch_id = conn.execute(
             insert(IngestBatch).returning(IngestBatch.id),
-            {"kind": spec.kind, "source_name": options.source_name or str(path),
-             "file_sha256": sha256,
-             "rows": n_rows, "accepted": accepted, "rejected": rejected,
-             "inserted": 0, "updated": 0, "by_method": by_method, "by_reason": by_reason,
-             "started_at": started, "finished_at": started,
-             "account": options.account, "jurisdiction": options.within},
-        ).scalar_one()  # fmt: skip
+            {
+                "kind": spec.kind,
+                "source_name": options.source_name or str(path),
+                "file_sha256": sha256,
+                "rows": n_rows,
+                "accepted": accepted,
+                "rejected": rejected,
+                "inserted": 0,
+                "updated": 0,
+                "by_method": by_method,
+                "by_reason": by_reason,
+                "started_at": started,
+                "finished_at": started,
+                "account": options.account,
+                "jurisdiction": options.within,
+            },
+        ).scalar_one()
         before = count_rows(conn, table)
-        bar = tqdm(total=accepted, desc=f"ingest {spec.kind}", unit="rows",
-                   disable=not options.progress or None, leave=False)  # fmt: skip
+        bar = tqdm(
+            total=accepted,
+            desc=f"ingest {spec.kind}",
+            unit="rows",
+            disable=not options.progress or None,
+            leave=False,
+        )
         with bulk_indexes(conn, table, accepted, existing=before):
             for written in write_rows(conn, table, spec.id_column, prepared.rows(batch_id)):
                 bar.update(written)
@@ -531,10 +565,10 @@ def _store(
         for part in prepared.rejects():
             conn.execute(insert(RejectedRow), _records(part.assign(batch_id=batch_id)))
         conn.execute(
-            update(IngestBatch).where(IngestBatch.id == batch_id).values(
-                inserted=inserted, updated=updated,
-                finished_at=dt.datetime.now(dt.UTC)),
-        )  # fmt: skip
+            update(IngestBatch)
+            .where(IngestBatch.id == batch_id)
+            .values(inserted=inserted, updated=updated, finished_at=dt.datetime.now(dt.UTC)),
+        )
     return {
         "rows": n_rows,
         "accepted": accepted,

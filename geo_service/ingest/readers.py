@@ -76,9 +76,13 @@ class InputLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> InputLimits:
         """The limits the settings give."""
-        return cls(settings.max_cell_chars, settings.max_xlsx_uncompressed_bytes,
-                   settings.max_xlsx_cells, settings.max_xlsx_compression_ratio,
-                   settings.max_xlsx_shared_strings_bytes)  # fmt: skip
+        return cls(
+            settings.max_cell_chars,
+            settings.max_xlsx_uncompressed_bytes,
+            settings.max_xlsx_cells,
+            settings.max_xlsx_compression_ratio,
+            settings.max_xlsx_shared_strings_bytes,
+        )
 
     @property
     def cell_bytes(self) -> int:
@@ -100,31 +104,37 @@ def _refused(name: str, chinese: str, english: str) -> InputFileError:
 def _cell_too_long(name: str, limit: int, row: int | None = None) -> InputFileError:
     where_zh = f"第 {row} 行有单元格" if row is not None else "有单元格"
     where_en = f"row {row} has a cell of" if row is not None else "a cell holds"
-    return _refused(name, f"{where_zh}超过 {limit:,} 个字符（GEO_MAX_CELL_CHARS）",
-                    f"{where_en} more than {limit:,} characters (GEO_MAX_CELL_CHARS)")  # fmt: skip
+    return _refused(
+        name,
+        f"{where_zh}超过 {limit:,} 个字符（GEO_MAX_CELL_CHARS）",
+        f"{where_en} more than {limit:,} characters (GEO_MAX_CELL_CHARS)",
+    )
 
 
 def _too_many_cells(name: str, limit: int) -> InputFileError:
     return _refused(
-        name, f"工作簿超过 {limit:,} 个单元格（GEO_MAX_XLSX_CELLS）",
+        name,
+        f"工作簿超过 {limit:,} 个单元格（GEO_MAX_XLSX_CELLS）",
         f"the workbook holds more than {limit:,} cells (GEO_MAX_XLSX_CELLS)",
-    )  # fmt: skip
+    )
 
 
 def _too_large(name: str, limit: int) -> InputFileError:
     return _refused(
-        name, f"工作簿解压后超过 {limit:,} 字节（GEO_MAX_XLSX_UNCOMPRESSED_BYTES）",
+        name,
+        f"工作簿解压后超过 {limit:,} 字节（GEO_MAX_XLSX_UNCOMPRESSED_BYTES）",
         f"the workbook unpacks to more than {limit:,} bytes (GEO_MAX_XLSX_UNCOMPRESSED_BYTES)",
-    )  # fmt: skip
+    )
 
 
 def _too_much_text(name: str, limit: int) -> InputFileError:
     return _refused(
-        name, f"工作簿的文字表超过 {limit:,} 字节，请另存为 CSV 后导入"
+        name,
+        f"工作簿的文字表超过 {limit:,} 字节，请另存为 CSV 后导入"
         "（GEO_MAX_XLSX_SHARED_STRINGS_BYTES）",
         f"the workbook's table of texts is larger than {limit:,} bytes, which is read whole: "
         "save it as CSV and load that (GEO_MAX_XLSX_SHARED_STRINGS_BYTES)",
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -212,11 +222,12 @@ _CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
 
 def _mixed_encodings(name: str, utf8_line: int, gbk_line: int) -> InputFileError:
     return _refused(
-        name, f"文件混用了 UTF-8 和 GBK/GB18030 编码（第 {utf8_line} 行是 UTF-8，第 {gbk_line} 行"
+        name,
+        f"文件混用了 UTF-8 和 GBK/GB18030 编码（第 {utf8_line} 行是 UTF-8，第 {gbk_line} 行"
         "不是），请另存为同一种编码后再导入",
         f"the file mixes UTF-8 and GBK/GB18030 lines (line {utf8_line} is UTF-8, line "
         f"{gbk_line} is not); save it in one encoding and load it again",
-    )  # fmt: skip
+    )
 
 
 def _scan_csv(path: Path) -> _CsvScan:
@@ -492,18 +503,22 @@ class TableSource:
                 str(self.path),
                 # single-threaded so that malformed rows report their line numbers
                 read_options=pa_csv.ReadOptions(
-                    column_names=self.headers, skip_rows=1, use_threads=False,
+                    column_names=self.headers,
+                    skip_rows=1,
+                    use_threads=False,
                     encoding="gb18030" if self.scan.encoding == "gb18030" else "utf8",
                 ),
                 parse_options=pa_csv.ParseOptions(
-                    delimiter=self._dialect.delimiter, invalid_row_handler=on_invalid,
+                    delimiter=self._dialect.delimiter,
+                    invalid_row_handler=on_invalid,
                     newlines_in_values=True,
                 ),
                 convert_options=pa_csv.ConvertOptions(
                     column_types=dict.fromkeys(self.headers, pa.string()),
-                    strings_can_be_null=False, quoted_strings_can_be_null=False,
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
                 ),
-            )  # fmt: skip
+            )
         except pa.ArrowInvalid:
             raise self._read_again() from None
         try:
@@ -551,14 +566,18 @@ class TableSource:
                     bad.append(fields)
                     bad_numbers.append(number)
                 if len(good) + len(bad) >= chunk_rows:
-                    yield self._chunk(*_assemble(self.headers, _frame(self.headers, good),
-                                                 good_numbers, bad, bad_numbers))  # fmt: skip
+                    yield self._chunk(
+                        *_assemble(
+                            self.headers, _frame(self.headers, good), good_numbers, bad, bad_numbers
+                        )
+                    )
                     good, good_numbers, bad, bad_numbers = [], [], [], []
             if good or bad:
                 yield self._chunk(
-                    *_assemble(self.headers, _frame(self.headers, good), good_numbers, bad,
-                               bad_numbers)
-                )  # fmt: skip
+                    *_assemble(
+                        self.headers, _frame(self.headers, good), good_numbers, bad, bad_numbers
+                    )
+                )
 
     # -- XLSX ---------------------------------------------------------------------------
     def _xlsx(self, chunk_rows: int) -> Generator[RawTable, None, None]:
@@ -587,9 +606,10 @@ class TableSource:
                     numbers.append(number)
                 if len(good) + len(bad) >= chunk_rows:
                     yield self._chunk(
-                        *_assemble(self.headers, _frame(self.headers, good), numbers, bad,
-                                   bad_numbers)
-                    )  # fmt: skip
+                        *_assemble(
+                            self.headers, _frame(self.headers, good), numbers, bad, bad_numbers
+                        )
+                    )
                     good, numbers, bad, bad_numbers = [], [], [], []
             if good or bad:
                 yield self._chunk(
@@ -667,8 +687,16 @@ class TableSource:
 
 
 #: Shapely's geometry type ids, in order.
-_GEOMETRY_TYPES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
-                   "MultiLineString", "MultiPolygon", "GeometryCollection")  # fmt: skip
+_GEOMETRY_TYPES = (
+    "Point",
+    "LineString",
+    "LinearRing",
+    "Polygon",
+    "MultiPoint",
+    "MultiLineString",
+    "MultiPolygon",
+    "GeometryCollection",
+)
 _KIND, _SURFACE = "\x00geometry_type", "\x00surface_point"  # columns no file can have
 
 
@@ -819,8 +847,16 @@ def check_workbook(path: Path, limits: InputLimits) -> None:
             _check_parts(path.name, archive, members, limits)
     except InputFileError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
-            NotImplementedError, RuntimeError, ValueError) as exc:  # fmt: skip
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
         raise _unreadable_xlsx(path, exc) from exc
 
 
@@ -833,11 +869,12 @@ def _check_declared(name: str, members: list[zipfile.ZipInfo], limits: InputLimi
     for member in members:
         if member.file_size > max(_RATIO_FLOOR, ratio * max(member.compress_size, 1)):
             raise _refused(
-                name, f"{member.filename} 的压缩比超过 {ratio:g} 倍，疑为压缩炸弹"
+                name,
+                f"{member.filename} 的压缩比超过 {ratio:g} 倍，疑为压缩炸弹"
                 "（GEO_MAX_XLSX_COMPRESSION_RATIO）",
                 f"part {member.filename} unpacks to more than {ratio:g} times its "
                 "compressed size, as a zip bomb does (GEO_MAX_XLSX_COMPRESSION_RATIO)",
-            )  # fmt: skip
+            )
 
 
 def _check_parts(
@@ -932,9 +969,11 @@ def _bounded_lines(fh: IO[str], limit: int, name: str) -> Iterator[str]:
         if not line:
             return
         if len(line) > limit:
-            raise _refused(name, f"第 {number} 行超过 {limit:,} 个字符（GEO_MAX_CELL_CHARS）",
-                           f"line {number} holds more than {limit:,} characters "
-                           "(GEO_MAX_CELL_CHARS)")  # fmt: skip
+            raise _refused(
+                name,
+                f"第 {number} 行超过 {limit:,} 个字符（GEO_MAX_CELL_CHARS）",
+                f"line {number} holds more than {limit:,} characters (GEO_MAX_CELL_CHARS)",
+            )
         yield line
 
 
@@ -948,8 +987,9 @@ def _csv_records(reader: Any, name: str) -> Iterator[list[str]]:
         except csv.Error as exc:
             if "field larger than field limit" in str(exc):
                 raise _cell_too_long(name, csv.field_size_limit(), reader.line_num) from None
-            raise InputFileError(f"{name}: not a readable CSV file (line {reader.line_num}: "
-                                 f"{exc})") from None  # fmt: skip
+            raise InputFileError(
+                f"{name}: not a readable CSV file (line {reader.line_num}: {exc})"
+            ) from None
         yield fields
 
 
@@ -961,8 +1001,7 @@ def _open_csv(path: Path, limits: InputLimits | None = None) -> TableSource:
         text = fh.read(1 << 16)
     first = next(_csv_records(csv.reader(io.StringIO(text, newline=""), dialect), path.name), None)
     headers = _headers(first, path)
-    source = TableSource(path, "csv", headers, scan.sha256, scan.encoding, scan=scan,
-                         limits=limits)  # fmt: skip
+    source = TableSource(path, "csv", headers, scan.sha256, scan.encoding, scan=scan, limits=limits)
     # known before any record is read: a blank line or a line break in the header makes
     # more lines than records (unless lone carriage returns make records of their own)
     if not scan.lone_cr and (scan.blank_line or any("\n" in h for h in first or [])):
@@ -1050,10 +1089,15 @@ def _open_geo(path: Path, limits: InputLimits | None = None) -> TableSource:
     headers = [str(f) for f in info["fields"]]
     from_geometry = "lon" not in headers and "lat" not in headers and "经度" not in headers
     crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
-    return TableSource(path, "geo", [*headers, "lon", "lat"] if from_geometry else headers,
-                       file_sha256(path), file_crs=_crs_name(crs),
-                       lonlat_from_geometry=from_geometry,
-                       limits=limits or InputLimits())  # fmt: skip
+    return TableSource(
+        path,
+        "geo",
+        [*headers, "lon", "lat"] if from_geometry else headers,
+        file_sha256(path),
+        file_crs=_crs_name(crs),
+        lonlat_from_geometry=from_geometry,
+        limits=limits or InputLimits(),
+    )
 
 
 def read_geofile(path: Path, limits: InputLimits | None = None) -> RawTable:

@@ -17,28 +17,78 @@ from geo_service.ingest.parsing import parse_yes_no
 from geo_service.store.models import Enterprise
 
 _TEXT: dict[str, tuple[str, ...]] = {
-    "enterprises": ("credit_code", "name", "industry_code", "industry_name", "address",
-                    "permit_no"),
-    "cases": ("case_id", "enterprise_name", "credit_code", "industry_code", "address",
-              "violation_type", "law_article", "description", "status"),
-    "inspections": ("inspection_id", "enterprise_name", "credit_code", "industry_code",
-                    "inspectors", "problem_category", "description"),
-    "exceedances": ("exceedance_id", "enterprise_name", "credit_code", "industry_code",
-                    "address", "pollutant", "unit"),
-    "complaints": ("complaint_id", "enterprise_name", "credit_code", "industry_code", "address",
-                   "category", "description"),
+    "enterprises": (
+        "credit_code",
+        "name",
+        "industry_code",
+        "industry_name",
+        "address",
+        "permit_no",
+    ),
+    "cases": (
+        "case_id",
+        "enterprise_name",
+        "credit_code",
+        "industry_code",
+        "address",
+        "violation_type",
+        "law_article",
+        "description",
+        "status",
+    ),
+    "inspections": (
+        "inspection_id",
+        "enterprise_name",
+        "credit_code",
+        "industry_code",
+        "inspectors",
+        "problem_category",
+        "description",
+    ),
+    "exceedances": (
+        "exceedance_id",
+        "enterprise_name",
+        "credit_code",
+        "industry_code",
+        "address",
+        "pollutant",
+        "unit",
+    ),
+    "complaints": (
+        "complaint_id",
+        "enterprise_name",
+        "credit_code",
+        "industry_code",
+        "address",
+        "category",
+        "description",
+    ),
     "inspectors": ("inspector_id", "name"),
-}  # fmt: skip
-_CATEGORIES = (("重点", "key"), ("key", "key"), ("特殊", "special"), ("special", "special"),
-               ("一般", "general"), ("general", "general"))  # fmt: skip
+}
+_CATEGORIES = (
+    ("重点", "key"),
+    ("key", "key"),
+    ("特殊", "special"),
+    ("special", "special"),
+    ("一般", "general"),
+    ("general", "general"),
+)
 _FLOAT_COLUMNS = ("lon", "lat", "source_lon", "source_lat")
 
 
 def load_register(engine: Engine) -> Register:
     """The stored enterprises as a :class:`Register` for geocoding."""
-    cols = [Enterprise.credit_code, Enterprise.name_norm, Enterprise.industry_code,
-            Enterprise.lon, Enterprise.lat, Enterprise.geocode_precision, Enterprise.adcode,
-            Enterprise.city_adcode, Enterprise.province_adcode]  # fmt: skip
+    cols = [
+        Enterprise.credit_code,
+        Enterprise.name_norm,
+        Enterprise.industry_code,
+        Enterprise.lon,
+        Enterprise.lat,
+        Enterprise.geocode_precision,
+        Enterprise.adcode,
+        Enterprise.city_adcode,
+        Enterprise.province_adcode,
+    ]
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(select(*cols)).all(), columns=[c.key for c in cols])
     return Register(frame)

@@ -52,8 +52,9 @@ def write_rejects_csv(
         writer = csv.writer(fh)
         writer.writerow(safe_row([*REJECT_COLUMNS, *headers]))
         for part in parts:
-            rows = zip(part["row_number"], part["reason"], part["detail"], part["values"],
-                       strict=True)  # fmt: skip
+            rows = zip(
+                part["row_number"], part["reason"], part["detail"], part["values"], strict=True
+            )
             writer.writerows(_csv_rows(headers, rows))
     return path
 

@@ -64,8 +64,10 @@ def to_arrow(frame: pd.DataFrame, table: Table) -> pa.Table:
 
 def _arrow_column(values: pd.Series, table: Table, name: str) -> pa.Array | pa.ChunkedArray:
     if isinstance(table.c[name].type, JSON):  # JSON text as built, or objects to encode
-        text = [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-                for v in values.where(values.notna(), None)]  # fmt: skip
+        text = [
+            v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+            for v in values.where(values.notna(), None)
+        ]
         return pa.array(text, type=pa.string())
     return pa.array(values, from_pandas=True)  # NaN/None → null, in C
 
@@ -104,8 +106,7 @@ def write_rows(
             return None
         if part.column_names != columns:
             raise ValueError("the parts of one batch must have the same columns")
-        rows = zip(*(_python_column(part.column(c), table, c, dialect) for c in order),
-                   strict=True)  # fmt: skip
+        rows = zip(*(_python_column(part.column(c), table, c, dialect) for c in order), strict=True)
         if compiled.positional:
             return list(rows)
         return [dict(zip(order, row, strict=True)) for row in rows]

@@ -223,9 +223,14 @@ def write_sample(
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    writers = {"enterprises": enterprise_rows, "cases": case_rows, "inspections": inspection_rows,
-               "exceedances": exceedance_rows, "complaints": complaint_rows,
-               "inspectors": inspector_rows}  # fmt: skip
+    writers = {
+        "enterprises": enterprise_rows,
+        "cases": case_rows,
+        "inspections": inspection_rows,
+        "exceedances": exceedance_rows,
+        "complaints": complaint_rows,
+        "inspectors": inspector_rows,
+    }
     files: dict[str, dict[str, Any]] = {}
     for kind, rows in writers.items():
         path = out / FILES[kind]

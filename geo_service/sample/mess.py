@@ -36,11 +36,24 @@ NAME_VARIANTS: Final = ("legal_form", "brackets", "spaces", "prefix")
 
 REJECT_RATE: Final = 0.0075
 REASONS: Final = {
-    "cases": ("missing_required", "bad_date", "bad_coordinates", "duplicate_id", "bad_amount",
-              "unlocatable", "malformed_row"),
-    "inspections": ("missing_required", "bad_date", "bad_coordinates", "duplicate_id",
-                    "unlocatable", "malformed_row"),
-}  # fmt: skip
+    "cases": (
+        "missing_required",
+        "bad_date",
+        "bad_coordinates",
+        "duplicate_id",
+        "bad_amount",
+        "unlocatable",
+        "malformed_row",
+    ),
+    "inspections": (
+        "missing_required",
+        "bad_date",
+        "bad_coordinates",
+        "duplicate_id",
+        "unlocatable",
+        "malformed_row",
+    ),
+}
 #: The defect variants of each reason (the renderer writes them).
 BAD_DATES: Final = ("2023-13-45", "2023-02-30", "无", "2039-06-01", "1985-03-02")
 BAD_COORDINATES: Final = ("not_a_number", "latitude_out_of_range", "outside_guangxi")

@@ -318,8 +318,11 @@ def make_register(geo: Geography, rng: np.random.Generator, n: int, seed: int) -
     places = [short_place(str(geo.county_name[c]), str(geo.city_name[c])) for c in county]
     prefixes, provinces = company_prefixes(geo), geo.province_code[county].tolist()
     words = {p: region_words(p) for p in set(provinces)}
-    ctx = NameContext(places, [prefixes.get(p, vocab.GUANGXI_PREFIX) for p in provinces],
-                      [words[p] for p in provinces])  # fmt: skip
+    ctx = NameContext(
+        places,
+        [prefixes.get(p, vocab.GUANGXI_PREFIX) for p in provinces],
+        [words[p] for p in provinces],
+    )
     names = make_names(rng, industry, ctx)
     codes = make_credit_codes(n, [str(geo.county_code[c]) for c in county], seed)
     locality = make_localities(rng, park, provinces)

@@ -9,12 +9,15 @@ from geo_service.sample.signals import COMPLAINT_CODE_SHARE, Signal
 from geo_service.sample.tables import Record, Rows, Sample
 
 _COMPLAINT_TEXTS = {
-    "废气": ("反映{who}排放刺鼻异味，夜间尤为严重", "{who}烟囱冒黑烟，周边居民意见很大",
-             "{who}粉尘飘散，晾晒衣物落满灰尘"),
+    "废气": (
+        "反映{who}排放刺鼻异味，夜间尤为严重",
+        "{who}烟囱冒黑烟，周边居民意见很大",
+        "{who}粉尘飘散，晾晒衣物落满灰尘",
+    ),
     "废水": ("反映{who}向附近河沟排放污水，水体发黑发臭", "{who}疑似通过雨水管道偷排废水"),
     "噪声": ("{who}夜间生产噪声扰民，影响休息", "{who}机器轰鸣，白天夜里都很吵"),
     "固废": ("{who}在厂区外随意堆放废渣", "{who}疑似倾倒固体废物，气味难闻"),
-}  # fmt: skip
+}
 _SOMEONE = ("附近一家工厂", "附近的作坊", "该处", "路边一家企业")
 
 
@@ -22,8 +25,9 @@ def _location(
     s: Sample, signal: Signal, rows: Rows, rng: np.random.Generator, *, with_address: bool
 ) -> LocationCells:
     ctx = (signal.enterprise, signal.lon, signal.lat, signal.county)
-    return location_cells(s.geo, s.reg, ctx, signal.mess, rows, rng, (), {},
-                          address_with_coordinates=with_address)  # fmt: skip
+    return location_cells(
+        s.geo, s.reg, ctx, signal.mess, rows, rng, (), {}, address_with_coordinates=with_address
+    )
 
 
 def exceedance_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Record]:
@@ -93,6 +97,14 @@ def inspector_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Reco
     for r in rows.tolist():
         c = ro.county[r]
         excluded = ro.separator[r].join(reg.credit_code[e] for e in ro.excluded[r])
-        out.append((ro.ids[r], ro.names[r], f"{geo.city_name[c]}生态环境局{geo.county_name[c]}分局",
-                    str(geo.county_code[c]), "是" if ro.active[r] else "否", excluded))  # fmt: skip
+        out.append(
+            (
+                ro.ids[r],
+                ro.names[r],
+                f"{geo.city_name[c]}生态环境局{geo.county_name[c]}分局",
+                str(geo.county_code[c]),
+                "是" if ro.active[r] else "否",
+                excluded,
+            )
+        )
     return out

@@ -32,19 +32,33 @@ EXCEEDANCE_FACTOR: Final = (1.05, 3.0)
 #: Share of complaints about an arbitrary enterprise's neighbourhood, naming no one.
 COMPLAINT_BACKGROUND_SHARE: Final = 0.3
 COMPLAINT_NEAR_KM: Final = (0.05, 1.0)
-COMPLAINT_NAMED_FORMS: Final = (("coordinates", 0.5), ("name", 0.2), ("name_variant", 0.05),
-                                ("address_county", 0.15), ("address_city", 0.1))  # fmt: skip
-COMPLAINT_BACKGROUND_FORMS: Final = (("coordinates", 0.6), ("address_county", 0.3),
-                                     ("address_city", 0.1))  # fmt: skip
+COMPLAINT_NAMED_FORMS: Final = (
+    ("coordinates", 0.5),
+    ("name", 0.2),
+    ("name_variant", 0.05),
+    ("address_county", 0.15),
+    ("address_city", 0.1),
+)
+COMPLAINT_BACKGROUND_FORMS: Final = (
+    ("coordinates", 0.6),
+    ("address_county", 0.3),
+    ("address_city", 0.1),
+)
 COMPLAINT_CRS: Final = (("WGS84", 0.2), ("GCJ02", 0.6), ("BD09", 0.2))
 #: Share of named complaints whose credit code the bureau filled in.
 COMPLAINT_CODE_SHARE: Final = 0.2
 #: What the public complains of, by problem family.
 COMPLAINT_CATEGORIES: Final = {
-    "wastewater": "废水", "air": "废气", "monitoring": "废气", "dust": "废气",
-    "hazardous_waste": "固废", "solid_waste": "固废", "noise": "噪声", "eia": "噪声",
+    "wastewater": "废水",
+    "air": "废气",
+    "monitoring": "废气",
+    "dust": "废气",
+    "hazardous_waste": "固废",
+    "solid_waste": "固废",
+    "noise": "噪声",
+    "eia": "噪声",
     "permit": "废水",
-}  # fmt: skip
+}
 BACKGROUND_CATEGORIES: Final = (("噪声", 0.5), ("废气", 0.3), ("废水", 0.1), ("固废", 0.1))
 INACTIVE_RATE: Final = 0.05
 #: Share of officers with conflict-of-interest exclusions, and how many enterprises each.
@@ -107,8 +121,16 @@ def _clean_mess(
     crs = np.array([m.CRS_NAMES.index(c) for c, _ in crs_table])[_pick(rng, crs_table, n)]
     crs = np.where(form == 0, crs, -1)
     none = np.full(n, -1, dtype=np.int64)
-    return m.Mess(form, crs, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool),
-                  none.copy(), none.copy(), none.copy(), none.copy())  # fmt: skip
+    return m.Mess(
+        form,
+        crs,
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=bool),
+        none.copy(),
+        none.copy(),
+        none.copy(),
+        none.copy(),
+    )
 
 
 def _risk_draw(
@@ -157,11 +179,25 @@ def make_exceedances(
     county = reg.county[ent]
     stamp = np.datetime_as_string(dates, unit="D")
     seq = group_sequence(county * 100_000 + dates.astype(np.int64))
-    ids = [f"CB{geo.county_code[c]}{s.replace('-', '')}{q:03d}"
-           for c, s, q in zip(county, stamp, seq, strict=True)]  # fmt: skip
-    return Signal(ent, dates, reg.lon[ent], reg.lat[ent], county,
-                  _clean_mess(rng, form, EXCEEDANCE_CRS), ids, np.zeros(n, dtype=bool), labels,
-                  hour=hour, value=value, limit=limits, unit=units)  # fmt: skip
+    ids = [
+        f"CB{geo.county_code[c]}{s.replace('-', '')}{q:03d}"
+        for c, s, q in zip(county, stamp, seq, strict=True)
+    ]
+    return Signal(
+        ent,
+        dates,
+        reg.lon[ent],
+        reg.lat[ent],
+        county,
+        _clean_mess(rng, form, EXCEEDANCE_CRS),
+        ids,
+        np.zeros(n, dtype=bool),
+        labels,
+        hour=hour,
+        value=value,
+        limit=limits,
+        unit=units,
+    )
 
 
 def _complaint_categories(
@@ -194,8 +230,11 @@ def make_complaints(
     dates, ent, background = _sorted(rng, dates, ent, background)
     named = np.array([m.FORMS.index(f) for f, _ in COMPLAINT_NAMED_FORMS])
     other = np.array([m.FORMS.index(f) for f, _ in COMPLAINT_BACKGROUND_FORMS])
-    form = np.where(background, other[_pick(rng, COMPLAINT_BACKGROUND_FORMS, n)],
-                    named[_pick(rng, COMPLAINT_NAMED_FORMS, n)])  # fmt: skip
+    form = np.where(
+        background,
+        other[_pick(rng, COMPLAINT_BACKGROUND_FORMS, n)],
+        named[_pick(rng, COMPLAINT_NAMED_FORMS, n)],
+    )
     lon, lat, county = near_positions(geo, reg, rng, ent, 1.0, COMPLAINT_NEAR_KM)
     coords = form == 0
     lon, lat = np.where(coords, lon, reg.lon[ent]), np.where(coords, lat, reg.lat[ent])
@@ -203,8 +242,9 @@ def make_complaints(
     year = dates.astype("datetime64[Y]").astype(np.int64) + 1970
     ids = [f"XF{y}{s:06d}" for y, s in zip(year, group_sequence(year), strict=True)]
     labels = _complaint_categories(rng, reg, ent, background)
-    return Signal(ent, dates, lon, lat, county, _clean_mess(rng, form, COMPLAINT_CRS), ids,
-                  background, labels)  # fmt: skip
+    return Signal(
+        ent, dates, lon, lat, county, _clean_mess(rng, form, COMPLAINT_CRS), ids, background, labels
+    )
 
 
 def make_roster(

@@ -77,8 +77,9 @@ class Slots:
         limit = np.array([limits[i][j] for i, j in zip(self.industry, pos, strict=True)])
         over = np.round(np.exp(self.rng.normal(-0.5, 0.9, self.n)).clip(0.05, 12.0), 2)
         value = limit * (1.0 + over)
-        text = np.where(value >= 100, np.round(value).astype(np.int64).astype(str),
-                        np.char.mod("%.2f", value))  # fmt: skip
+        text = np.where(
+            value >= 100, np.round(value).astype(np.int64).astype(str), np.char.mod("%.2f", value)
+        )
         return name, text, np.char.mod("%.2f", over)
 
     def number(self, lo: float, hi: float, fmt: str = "%.1f") -> Strs:
@@ -98,116 +99,207 @@ def _fill(templates: Sequence[str], slots: Slots, **values: Strs | str) -> list[
 
 def _water_exceed(s: Slots) -> list[str]:
     p, v, x = s.pollutant("water")
-    return _fill(("废水总排放口外排废水中{p}浓度为{v}mg/L，超过{std}规定的排放限值{x}倍",
-                  "外排废水经采样监测{p}浓度为{v}mg/L，超出{std}规定限值{x}倍"),
-                 s, p=p, v=v, x=x, std=s.per_industry(_WATER_STANDARD))  # fmt: skip
+    return _fill(
+        (
+            "废水总排放口外排废水中{p}浓度为{v}mg/L，超过{std}规定的排放限值{x}倍",
+            "外排废水经采样监测{p}浓度为{v}mg/L，超出{std}规定限值{x}倍",
+        ),
+        s,
+        p=p,
+        v=v,
+        x=x,
+        std=s.per_industry(_WATER_STANDARD),
+    )
 
 
 def _water_evade(s: Slots) -> list[str]:
-    return _fill(("在厂区{d}侧私设暗管，将未经处理的生产废水直接排入{w}",
-                  "利用厂区{d}侧渗坑排放未经处理的生产废水，逃避监管",
-                  "通过厂区{d}侧溶洞排放生产废水，未经处理的废水最终流入{w}"),
-                 s, d=s.pick(vocab.DIRECTIONS), w=s.water())  # fmt: skip
+    return _fill(
+        (
+            "在厂区{d}侧私设暗管，将未经处理的生产废水直接排入{w}",
+            "利用厂区{d}侧渗坑排放未经处理的生产废水，逃避监管",
+            "通过厂区{d}侧溶洞排放生产废水，未经处理的废水最终流入{w}",
+        ),
+        s,
+        d=s.pick(vocab.DIRECTIONS),
+        w=s.water(),
+    )
 
 
 def _air_exceed(s: Slots) -> list[str]:
     p, v, x = s.pollutant("air")
-    return _fill(("{src}排放口废气中{p}浓度为{v}毫克/立方米，超过{std}规定的排放限值{x}倍",
-                  "{src}外排废气经监督性监测{p}浓度为{v}毫克/立方米，超标{x}倍"),
-                 s, p=p, v=v, x=x, std=s.per_industry(_AIR_STANDARD),
-                 src=s.pick(("锅炉", "1号排气筒", "2号排气筒", "窑尾", "焚烧炉")))  # fmt: skip
+    return _fill(
+        (
+            "{src}排放口废气中{p}浓度为{v}毫克/立方米，超过{std}规定的排放限值{x}倍",
+            "{src}外排废气经监督性监测{p}浓度为{v}毫克/立方米，超标{x}倍",
+        ),
+        s,
+        p=p,
+        v=v,
+        x=x,
+        std=s.per_industry(_AIR_STANDARD),
+        src=s.pick(("锅炉", "1号排气筒", "2号排气筒", "窑尾", "焚烧炉")),
+    )
 
 
 def _monitoring_falsify(s: Slots, medium: str) -> list[str]:
     p, _, _ = s.pollutant(medium)
-    return _fill(("通过修改自动监测设备{param}参数，致使{p}监测数据失真",
-                  "人为修改在线监测数据，将{p}小时均值改为达标数值后上传",
-                  "在自动监测设备采样口旁加装稀释装置，篡改{p}监测数据"),
-                 s, p=p, param=s.pick(("量程", "斜率", "截距", "折算系数")))  # fmt: skip
+    return _fill(
+        (
+            "通过修改自动监测设备{param}参数，致使{p}监测数据失真",
+            "人为修改在线监测数据，将{p}小时均值改为达标数值后上传",
+            "在自动监测设备采样口旁加装稀释装置，篡改{p}监测数据",
+        ),
+        s,
+        p=p,
+        param=s.pick(("量程", "斜率", "截距", "折算系数")),
+    )
 
 
 def _monitoring_interfere(s: Slots) -> list[str]:
-    return _fill(("在自动监测设备采样{part}处{act}，干扰自动监测设施正常采样",
-                  "自动监测设施采样{part}被人为{act}，监测数据明显偏低"),
-                 s, part=s.pick(("探头", "管路")),
-                 act=s.pick(("加装过滤棉", "私接稀释管", "遮挡")))  # fmt: skip
+    return _fill(
+        (
+            "在自动监测设备采样{part}处{act}，干扰自动监测设施正常采样",
+            "自动监测设施采样{part}被人为{act}，监测数据明显偏低",
+        ),
+        s,
+        part=s.pick(("探头", "管路")),
+        act=s.pick(("加装过滤棉", "私接稀释管", "遮挡")),
+    )
 
 
 def _hw_storage(s: Slots) -> list[str]:
-    return _fill(("将{hw}约{t}吨露天堆放于厂区{d}侧空地，未按照国家环境保护标准贮存危险废物",
-                  "危险废物贮存间未采取防渗、防雨措施，{hw}约{t}吨与一般固体废物混合存放"),
-                 s, hw=s.per_industry(_HAZARDOUS), t=s.number(0.5, 60.0),
-                 d=s.pick(vocab.DIRECTIONS))  # fmt: skip
+    return _fill(
+        (
+            "将{hw}约{t}吨露天堆放于厂区{d}侧空地，未按照国家环境保护标准贮存危险废物",
+            "危险废物贮存间未采取防渗、防雨措施，{hw}约{t}吨与一般固体废物混合存放",
+        ),
+        s,
+        hw=s.per_industry(_HAZARDOUS),
+        t=s.number(0.5, 60.0),
+        d=s.pick(vocab.DIRECTIONS),
+    )
 
 
 def _hw_ledger(s: Slots) -> list[str]:
-    return _fill(("未按照国家有关规定建立危险废物管理台账，{hw}的产生、贮存、转移情况无记录",
-                  "{hw}管理台账记录缺失，无法说明约{t}吨危险废物的去向"),
-                 s, hw=s.per_industry(_HAZARDOUS), t=s.number(0.5, 30.0))  # fmt: skip
+    return _fill(
+        (
+            "未按照国家有关规定建立危险废物管理台账，{hw}的产生、贮存、转移情况无记录",
+            "{hw}管理台账记录缺失，无法说明约{t}吨危险废物的去向",
+        ),
+        s,
+        hw=s.per_industry(_HAZARDOUS),
+        t=s.number(0.5, 30.0),
+    )
 
 
 def _hw_transfer(s: Slots) -> list[str]:
-    return _fill(("未填写、运行危险废物转移联单，擅自将{hw}约{t}吨转移至{to}",),
-                 s, hw=s.per_industry(_HAZARDOUS), t=s.number(0.5, 40.0),
-                 to=s.pick(("外省某厂", "郊外一废品收购站", "未取得许可的个人")))  # fmt: skip
+    return _fill(
+        ("未填写、运行危险废物转移联单，擅自将{hw}约{t}吨转移至{to}",),
+        s,
+        hw=s.per_industry(_HAZARDOUS),
+        t=s.number(0.5, 40.0),
+        to=s.pick(("外省某厂", "郊外一废品收购站", "未取得许可的个人")),
+    )
 
 
 def _hw_unlicensed(s: Slots) -> list[str]:
-    return _fill(("将{hw}约{t}吨交由无危险废物经营许可证的个人处置",
-                  "将{hw}约{t}吨委托给无危险废物经营许可证的单位处置"),
-                 s, hw=s.per_industry(_HAZARDOUS), t=s.number(0.5, 40.0))  # fmt: skip
+    return _fill(
+        (
+            "将{hw}约{t}吨交由无危险废物经营许可证的个人处置",
+            "将{hw}约{t}吨委托给无危险废物经营许可证的单位处置",
+        ),
+        s,
+        hw=s.per_industry(_HAZARDOUS),
+        t=s.number(0.5, 40.0),
+    )
 
 
 def _dust_construction(s: Slots) -> list[str]:
     faults = ("未设置硬质围挡", "裸露土方未覆盖", "运输车辆未冲洗即驶出工地", "未采取洒水抑尘措施")
-    return _fill(("承建的{proj}施工工地{f1}，{f2}，造成扬尘污染",),
-                 s, proj=s.pick(("住宅小区项目", "安置房项目", "商住楼项目", "学校教学楼项目")),
-                 f1=s.pick(faults[:2]), f2=s.pick(faults[2:]))  # fmt: skip
+    return _fill(
+        ("承建的{proj}施工工地{f1}，{f2}，造成扬尘污染",),
+        s,
+        proj=s.pick(("住宅小区项目", "安置房项目", "商住楼项目", "学校教学楼项目")),
+        f1=s.pick(faults[:2]),
+        f2=s.pick(faults[2:]),
+    )
 
 
 def _dust_yard(s: Slots) -> list[str]:
-    return _fill(("厂区{m}堆场未密闭，也未采取有效覆盖措施，造成扬尘污染",
-                  "{m}露天堆放，未设置不低于堆放物高度的严密围挡"),
-                 s, m=s.per_industry(_MATERIAL))  # fmt: skip
+    return _fill(
+        (
+            "厂区{m}堆场未密闭，也未采取有效覆盖措施，造成扬尘污染",
+            "{m}露天堆放，未设置不低于堆放物高度的严密围挡",
+        ),
+        s,
+        m=s.per_industry(_MATERIAL),
+    )
 
 
 def _eia_unapproved(s: Slots) -> list[str]:
-    return _fill(("{proj}（总投资约{inv}万元）未依法报批环境影响评价文件，擅自开工建设",),
-                 s, proj=s.pick(("生产线扩建项目", "技术改造项目", "新建厂房项目")),
-                 inv=s.number(80, 8000, "%.0f"))  # fmt: skip
+    return _fill(
+        ("{proj}（总投资约{inv}万元）未依法报批环境影响评价文件，擅自开工建设",),
+        s,
+        proj=s.pick(("生产线扩建项目", "技术改造项目", "新建厂房项目")),
+        inv=s.number(80, 8000, "%.0f"),
+    )
 
 
 def _eia_no_acceptance(s: Slots) -> list[str]:
-    return _fill(("{proj}需要配套建设的环境保护设施未经验收，主体工程即已投入生产",),
-                 s, proj=s.pick(("生产线扩建项目", "技术改造项目", "二期工程")))  # fmt: skip
+    return _fill(
+        ("{proj}需要配套建设的环境保护设施未经验收，主体工程即已投入生产",),
+        s,
+        proj=s.pick(("生产线扩建项目", "技术改造项目", "二期工程")),
+    )
 
 
 def _permit_none(s: Slots) -> list[str]:
-    return _fill(("未取得排污许可证，在生产过程中排放{what}",
-                  "未依法取得排污许可证，擅自排放{what}"),
-                 s, what=s.per_industry(_EMISSION))  # fmt: skip
+    return _fill(
+        ("未取得排污许可证，在生产过程中排放{what}", "未依法取得排污许可证，擅自排放{what}"),
+        s,
+        what=s.per_industry(_EMISSION),
+    )
 
 
 def _sw_dump(s: Slots) -> list[str]:
-    return _fill(("将生产过程中产生的{sw}约{t}吨随意堆放于厂区外{d}侧空地，"
-                  "未采取防扬散、防流失、防渗漏措施",),
-                 s, sw=s.per_industry(_SOLID), t=s.number(5.0, 500.0),
-                 d=s.pick(vocab.DIRECTIONS))  # fmt: skip
+    return _fill(
+        (
+            "将生产过程中产生的{sw}约{t}吨随意堆放于厂区外{d}侧空地，"
+            "未采取防扬散、防流失、防渗漏措施",
+        ),
+        s,
+        sw=s.per_industry(_SOLID),
+        t=s.number(5.0, 500.0),
+        d=s.pick(vocab.DIRECTIONS),
+    )
 
 
 def _noise_industrial(s: Slots) -> list[str]:
     night = s.rng.random(s.n) < 0.5
     limit = np.where(night, "50", "60")
     db = np.char.mod("%.1f", np.where(night, 50.0, 60.0) + s.rng.uniform(1.0, 15.0, s.n))
-    return _fill(("厂界{when}噪声监测值为{db}分贝，超过《工业企业厂界环境噪声排放标准》"
-                  "(GB 12348-2008)规定的{lim}分贝限值",),
-                 s, when=np.where(night, "夜间", "昼间"), db=db, lim=limit)  # fmt: skip
+    return _fill(
+        (
+            "厂界{when}噪声监测值为{db}分贝，超过《工业企业厂界环境噪声排放标准》"
+            "(GB 12348-2008)规定的{lim}分贝限值",
+        ),
+        s,
+        when=np.where(night, "夜间", "昼间"),
+        db=db,
+        lim=limit,
+    )
 
 
 def _noise_construction(s: Slots) -> list[str]:
-    return _fill(("在夜间{h}时许进行产生噪声的建筑施工作业，场界噪声为{db}分贝，"
-                  "超过《建筑施工场界环境噪声排放标准》(GB 12523-2011)规定的55分贝限值",),
-                 s, h=s.pick(("22", "23", "0", "1")), db=s.number(56.0, 75.0))  # fmt: skip
+    return _fill(
+        (
+            "在夜间{h}时许进行产生噪声的建筑施工作业，场界噪声为{db}分贝，"
+            "超过《建筑施工场界环境噪声排放标准》(GB 12523-2011)规定的55分贝限值",
+        ),
+        s,
+        h=s.pick(("22", "23", "0", "1")),
+        db=s.number(56.0, 75.0),
+    )
 
 
 _CORES: dict[str, Callable[[Slots], list[str]]] = {
@@ -302,12 +394,13 @@ def case_descriptions(
     opening = rng.integers(0, len(_CASE_OPENINGS), n)
     closing = rng.integers(0, len(_CASE_CLOSINGS), n)
     return [
-        _CASE_OPENINGS[o].format(d=f"{a}年{b}月{c}日", b=bu) + core
+        _CASE_OPENINGS[o].format(d=f"{a}年{b}月{c}日", b=bu)
+        + core
         + _CASE_CLOSINGS[cl].format(v=_VIOLATED[v])
         for o, cl, a, b, c, bu, core, v in zip(
             opening, closing, y, mo, d, bureaus, cores, violation, strict=True
         )
-    ]  # fmt: skip
+    ]
 
 
 def inspection_descriptions(rng: np.random.Generator, cores: list[str]) -> list[str]:
@@ -318,7 +411,9 @@ def inspection_descriptions(rng: np.random.Generator, cores: list[str]) -> list[
     c1 = rng.integers(0, len(_CLEAN_CHECKS[0]), n)
     c2 = rng.integers(0, len(_CLEAN_CHECKS[1]), n)
     return [
-        f"{_FOUND_OPENINGS[i]}{core}。{_FOUND_FOLLOW[j]}" if core else
-        f"该单位{_CLEAN_STATES[s]}，{_CLEAN_CHECKS[0][k]}，{_CLEAN_CHECKS[1][m]}，未发现违法行为。"
+        f"{_FOUND_OPENINGS[i]}{core}。{_FOUND_FOLLOW[j]}"
+        if core
+        else f"该单位{_CLEAN_STATES[s]}，{_CLEAN_CHECKS[0][k]}，"
+        f"{_CLEAN_CHECKS[1][m]}，未发现违法行为。"
         for core, i, j, s, k, m in zip(cores, a, b, state, c1, c2, strict=True)
-    ]  # fmt: skip
+    ]

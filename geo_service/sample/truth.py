@@ -23,9 +23,19 @@ from geo_service.sample.tables import CHUNK_ROWS, ENCODINGS, HEADERS, Sample
 from geo_service.sample.violations import PROBLEM_CATEGORIES, VIOLATIONS
 
 TRUTH_POINT_COLUMNS: Final = (
-    "kind", "record_id", "row_number", "lon", "lat", "adcode", "family", "locate_by",
-    "expected_adcode", "expected_precision", "source_crs", "flags",
-)  # fmt: skip
+    "kind",
+    "record_id",
+    "row_number",
+    "lon",
+    "lat",
+    "adcode",
+    "family",
+    "locate_by",
+    "expected_adcode",
+    "expected_precision",
+    "source_crs",
+    "flags",
+)
 REJECT_COLUMNS: Final = ("file", "row_number", "reason")
 FILES: Final = {
     "enterprises": "enterprises.csv",

@@ -54,8 +54,9 @@ AGGREGATE_SUMS: Final[dict[str, dict[str, str]]] = {
 }
 
 
-def tile_bbox_lonlat(z: int, x: int, y: int, buffer: int = BUFFER,
-                     extent: int = EXTENT) -> tuple[float, float, float, float]:  # fmt: skip
+def tile_bbox_lonlat(
+    z: int, x: int, y: int, buffer: int = BUFFER, extent: int = EXTENT
+) -> tuple[float, float, float, float]:
     """WGS84 box (west, south, east, north) of tile ``z/x/y`` with ``buffer`` tile units
     around it, widened by 1e-7° (1 cm): every record the tile may draw is inside.
 
@@ -68,8 +69,12 @@ def tile_bbox_lonlat(z: int, x: int, y: int, buffer: int = BUFFER,
     pad = (max_x - min_x) * buffer / extent
     lon, lat = mercator_to_lonlat([min_x - pad, max_x + pad], [min_y - pad, max_y + pad])
     margin = 1e-7
-    return (max(float(lon[0]) - margin, -180.0), max(float(lat[0]) - margin, -90.0),
-            min(float(lon[1]) + margin, 180.0), min(float(lat[1]) + margin, 90.0))  # fmt: skip
+    return (
+        max(float(lon[0]) - margin, -180.0),
+        max(float(lat[0]) - margin, -90.0),
+        min(float(lon[1]) + margin, 180.0),
+        min(float(lat[1]) + margin, 90.0),
+    )
 
 
 def _property(column: Any) -> Any:
@@ -105,14 +110,19 @@ def record_tile_mvt(
     table, cond = record_filter(engine, kind, filters, tile_bbox_lonlat(z, x, y, buffer, extent))
     envelope = func.ST_TileEnvelope(z, x, y)
     geom = func.ST_AsMVTGeom(
-        func.ST_Transform(literal_column(GEOM_COLUMNS[kind]), 3857), envelope, extent, buffer,
+        func.ST_Transform(literal_column(GEOM_COLUMNS[kind]), 3857),
+        envelope,
+        extent,
+        buffer,
         True,
-    ).label("mvt_geom")  # fmt: skip
+    ).label("mvt_geom")
     columns = [_property(c) for c in record_columns(table) if c.name not in set(exclude)]
     rows = select(geom, *columns).where(cond).order_by(table.c[RECORD_KEYS[kind]]).subquery("q")
-    query = select(
-        func.ST_AsMVT(literal_column("q"), kind, extent, "mvt_geom")
-    ).select_from(rows).where(rows.c.mvt_geom.is_not(None))  # fmt: skip
+    query = (
+        select(func.ST_AsMVT(literal_column("q"), kind, extent, "mvt_geom"))
+        .select_from(rows)
+        .where(rows.c.mvt_geom.is_not(None))
+    )
     with engine.connect() as conn:
         body = conn.execute(query).scalar()
     return bytes(body) if body else b""
@@ -121,8 +131,9 @@ def record_tile_mvt(
 _Inside = tuple[Table, ColumnElement[bool], list[float], list[float]]
 
 
-def _in_tile(engine: Engine, kind: str, filters: Filters, z: int, x: int, y: int,
-             cell: int = AGGREGATE_CELL) -> _Inside:  # fmt: skip
+def _in_tile(
+    engine: Engine, kind: str, filters: Filters, z: int, x: int, y: int, cell: int = AGGREGATE_CELL
+) -> _Inside:
     """The records inside tile ``z/x/y`` (not its buffer): west ≤ lon < east and south ≤ lat
     < north of :func:`tile_grid`'s edges, on the GiST index first; the table, the condition
     and the lower edges of the grid's columns and rows."""
@@ -158,24 +169,39 @@ def aggregated_bins(
     edges = ARRAY(DOUBLE_PRECISION)
     column = func.width_bucket(table.c.lon, bindparam("lon_edges", lon_lower, type_=edges)) - 1
     from_south = func.width_bucket(table.c.lat, bindparam("lat_edges", lat_lower, type_=edges)) - 1
-    inner = select(column.label("col"), from_south.label("south"), table.c.lon, table.c.lat,
-                   *(table.c[c].label(f"v{i}") for i, c in enumerate(sums.values()))
-                   ).where(cond).subquery("r")  # fmt: skip
-    query = select(inner.c.col, inner.c.south, func.count(), func.sum(inner.c.lon),
-                   func.sum(inner.c.lat),
-                   *(func.sum(inner.c[f"v{i}"]) for i in range(len(sums)))
-                   ).group_by(inner.c.col, inner.c.south)  # fmt: skip
+    inner = (
+        select(
+            column.label("col"),
+            from_south.label("south"),
+            table.c.lon,
+            table.c.lat,
+            *(table.c[c].label(f"v{i}") for i, c in enumerate(sums.values())),
+        )
+        .where(cond)
+        .subquery("r")
+    )
+    query = select(
+        inner.c.col,
+        inner.c.south,
+        func.count(),
+        func.sum(inner.c.lon),
+        func.sum(inner.c.lat),
+        *(func.sum(inner.c[f"v{i}"]) for i in range(len(sums))),
+    ).group_by(inner.c.col, inner.c.south)
     with engine.connect() as conn:
         if bounded_count(conn, select(table.c.id).where(cond), max_points) <= max_points:
             return None
         rows = conn.execute(query).all()
     n = len(lon_lower)
     cols = list(zip(*rows, strict=True)) if rows else [()] * (5 + len(sums))
-    totals = {name: [float("nan") if v is None else float(v) for v in cols[5 + i]]
-              for i, name in enumerate(sums)}  # fmt: skip
+    totals = {
+        name: [float("nan") if v is None else float(v) for v in cols[5 + i]]
+        for i, name in enumerate(sums)
+    }
     rows_from_top = [n - 1 - int(v) for v in cols[1]]
-    return PointBins.from_sums(z, x, y, cell, cols[0], rows_from_top, cols[2], cols[3], cols[4],
-                               totals)  # fmt: skip
+    return PointBins.from_sums(
+        z, x, y, cell, cols[0], rows_from_top, cols[2], cols[3], cols[4], totals
+    )
 
 
 def record_fields(kind: str, exclude: Sequence[str] = ()) -> dict[str, str]:
@@ -198,8 +224,9 @@ def record_bounds(
 ) -> tuple[float, float, float, float] | None:
     """WGS84 extent of the point records of ``kind`` matching ``filters`` (None if none)."""
     table, cond = record_filter(engine, kind, filters)
-    query = select(func.min(table.c.lon), func.min(table.c.lat), func.max(table.c.lon),
-                   func.max(table.c.lat)).where(cond)  # fmt: skip
+    query = select(
+        func.min(table.c.lon), func.min(table.c.lat), func.max(table.c.lon), func.max(table.c.lat)
+    ).where(cond)
     with engine.connect() as conn:
         row = conn.execute(query).one()
     if row[0] is None:

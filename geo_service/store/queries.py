@@ -81,8 +81,11 @@ def _conditions(engine: Engine, kind: str, table: Table, filters: Filters) -> Co
 
 
 #: The PostGIS geometry column of each point-record table (not a mapped column).
-GEOM_COLUMNS = {"enterprises": "enterprises.geom", "cases": "cases.geom",
-         "inspections": "inspections.geom"}  # fmt: skip
+GEOM_COLUMNS = {
+    "enterprises": "enterprises.geom",
+    "cases": "cases.geom",
+    "inspections": "inspections.geom",
+}
 #: The natural key of each point-record table (its sort order and feature id).
 RECORD_KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
 
@@ -281,8 +284,12 @@ def read_jurisdictions(engine: Engine, filters: Filters | None = None) -> gpd.Ge
     cond: ColumnElement[bool] = true()
     if filters and filters.jurisdiction:
         code = filters.jurisdiction
-        cond = (table.c.adcode == code) | (table.c.parent_adcode == code) | (
-            table.c.city_adcode == code) | (table.c.province_adcode == code)  # fmt: skip
+        cond = (
+            (table.c.adcode == code)
+            | (table.c.parent_adcode == code)
+            | (table.c.city_adcode == code)
+            | (table.c.province_adcode == code)
+        )
     with engine.connect() as conn:
         rows = conn.execute(select(table).where(cond).order_by(table.c.adcode)).mappings().all()
     frame = pd.DataFrame([dict(r) for r in rows])
@@ -294,8 +301,12 @@ def read_jurisdictions(engine: Engine, filters: Filters | None = None) -> gpd.Ge
 
 def provenance(engine: Engine, layer: str, filters: Filters, **params: Any) -> dict[str, Any]:
     """How a layer was made: its name, filters, parameters and the store's data version."""
-    return {"layer": layer, "filters": filters.as_dict(), "parameters": params,
-            "data_version": data_version(engine)}  # fmt: skip
+    return {
+        "layer": layer,
+        "filters": filters.as_dict(),
+        "parameters": params,
+        "data_version": data_version(engine),
+    }
 
 
 def extent(engine: Engine, kind: str) -> dict[str, Any]:
@@ -308,17 +319,23 @@ def extent(engine: Engine, kind: str) -> dict[str, Any]:
     """
     with engine.connect() as conn:
         row = conn.execute(
-            select(func.min(Jurisdiction.min_lon), func.min(Jurisdiction.min_lat),
-                   func.max(Jurisdiction.max_lon), func.max(Jurisdiction.max_lat))
-        ).one()  # fmt: skip
+            select(
+                func.min(Jurisdiction.min_lon),
+                func.min(Jurisdiction.min_lat),
+                func.max(Jurisdiction.max_lon),
+                func.max(Jurisdiction.max_lat),
+            )
+        ).one()
         dates: list[str | None] = [None, None]
         date_kind = kind if kind in _DATE_COLUMN else "cases"
         if kind not in ("jurisdictions", "enterprises"):
             table = RECORD_TABLES[date_kind].__table__  # type: ignore[attr-defined]
             column = table.c[_DATE_COLUMN[date_kind]]
             first, last = conn.execute(select(func.min(column), func.max(column))).one()
-            dates = [f"{str(first)[:4]}-01-01T00:00:00Z" if first else None,
-                     f"{str(last)[:4]}-12-31T23:59:59Z" if last else None]  # fmt: skip
+            dates = [
+                f"{str(first)[:4]}-01-01T00:00:00Z" if first else None,
+                f"{str(last)[:4]}-12-31T23:59:59Z" if last else None,
+            ]
     bbox = [float(v) for v in row] if row[0] is not None else [-180.0, -90.0, 180.0, 90.0]
     return {
         "spatial": {"bbox": [bbox], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},

@@ -72,9 +72,17 @@ def test_bad_method_is_refused() -> None:
 
 def test_no_cluster_gives_the_same_columns_and_no_rows() -> None:
     attributes = pd.DataFrame({"violation_type": ["a", "b"], "date": ["2024-01-01", "2024-02-01"]})
-    polygons = cluster_polygons([0.0, 9e5], [0.0, 9e5], [-1, -1], crs="EPSG:3857",
-                                attributes=attributes)  # fmt: skip
+    polygons = cluster_polygons(
+        [0.0, 9e5], [0.0, 9e5], [-1, -1], crs="EPSG:3857", attributes=attributes
+    )
     assert len(polygons) == 0
-    assert list(polygons.columns) == ["cluster", "size", "area_km2", "density_per_km2",
-                                      "top_violation_type", "first_date", "last_date",
-                                      "geometry"]  # fmt: skip
+    assert list(polygons.columns) == [
+        "cluster",
+        "size",
+        "area_km2",
+        "density_per_km2",
+        "top_violation_type",
+        "first_date",
+        "last_date",
+        "geometry",
+    ]

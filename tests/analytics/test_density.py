@@ -36,8 +36,9 @@ def test_fft_is_within_0_2_percent_of_peak_of_the_exact_sum(kernel: str, toleran
     surface = kernel_density(x, y, bandwidth_m=3_000.0, cell_m=200.0, kernel=kernel)
     flat = surface.values.ravel()
     rng = np.random.default_rng(0)
-    cells = np.unique(np.concatenate([rng.choice(flat.size, 1500, replace=False),
-                                      np.argsort(flat)[-200:]]))  # fmt: skip
+    cells = np.unique(
+        np.concatenate([rng.choice(flat.size, 1500, replace=False), np.argsort(flat)[-200:]])
+    )
     exact = exact_kernel_density(x, y, surface.grid, 3_000.0, kernel, cells=cells)
     error = np.abs(flat[cells] - exact).max() / exact.max()
     assert error < tolerance, error

@@ -85,9 +85,16 @@ def test_frame_columns_order_and_parameters() -> None:
     cube = _planted(HOT["new_hot"], 1.0)
     out = emerging_hotspots(CELLS[order], cube[order], k=1, neighborhood_time_steps=1)
     assert list(out.columns) == [
-        "h3", "category", "category_label", "trend_z", "trend_p",
-        "hot_steps", "cold_steps", "last_z", "last_bin",
-    ]  # fmt: skip
+        "h3",
+        "category",
+        "category_label",
+        "trend_z",
+        "trend_p",
+        "hot_steps",
+        "cold_steps",
+        "last_z",
+        "last_bin",
+    ]
     assert_array_equal(out["h3"], CELLS[order])
     assert out.loc[order == 0, "category"].item() == "new_hot"
     assert out.attrs["parameters"]["n_steps"] == STEPS

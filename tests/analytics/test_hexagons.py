@@ -16,8 +16,9 @@ def _records(n: int, seed: int, **extra: object) -> Records:
     lon = rng.normal(108.35, 0.05, n)
     lat = rng.normal(22.82, 0.05, n)
     entity = rng.choice([f"E{i}" for i in range(40)], n).astype(object)
-    return Records.of(lon, lat, entity=entity, amount=rng.uniform(0, 1e5, n),
-                      flag=rng.random(n) < 0.3)  # fmt: skip
+    return Records.of(
+        lon, lat, entity=entity, amount=rng.uniform(0, 1e5, n), flag=rng.random(n) < 0.3
+    )
 
 
 @pytest.mark.parametrize("resolution", [5, 8, 10])
@@ -80,10 +81,11 @@ def test_counts_and_sums_are_additive_over_partitions() -> None:
         hexagon_aggregates(
             Records.of(cases.lon[s], cases.lat[s], amount=cases.amount[s]),
             Records.of(inspections.lon[s], inspections.lat[s], flag=inspections.flag[s]),
-            Records.of(register.lon[:0], register.lat[:0]), 7,
+            Records.of(register.lon[:0], register.lat[:0]),
+            7,
         ).set_index("h3")
         for s in half
-    ]  # fmt: skip
+    ]
     summed = parts[0][["cases", "inspections", "problems_found", "penalty_sum"]].add(
         parts[1][["cases", "inspections", "problems_found", "penalty_sum"]], fill_value=0
     )

@@ -245,9 +245,7 @@ def test_polygon_hotspots_over_a_grid() -> None:
     squares = [box(x, y, x + 1, y + 1) for x in range(8) for y in range(8)]
     values = np.array([20.0 if x < 2 and y < 2 else 1.0 for x in range(8) for y in range(8)])
     out = polygon_hotspots(squares, values, rule="rook", permutations=99, seed=3)
-    assert list(out.columns) == [
-        "value", "gi_z", "gi_p", "gi_bin", "n_neighbors", "gi_p_sim"
-    ]  # fmt: skip
+    assert list(out.columns) == ["value", "gi_z", "gi_p", "gi_bin", "n_neighbors", "gi_p_sim"]
     w = polygon_contiguity_weights(squares, "rook")
     assert_allclose(out["gi_z"], getis_ord_gi_star(values, w).z)
     assert out["n_neighbors"].iloc[0] == 2 and out["n_neighbors"].iloc[9] == 4

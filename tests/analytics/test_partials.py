@@ -51,8 +51,13 @@ def _records(n: int, *, amounts: bool = False, flags: bool = False) -> Records:
 
 
 def _take(records: Records, index: np.ndarray) -> Records:
-    return Records(records.lon[index], records.lat[index], records.entity[index],
-                   records.amount[index], records.flag[index])  # fmt: skip
+    return Records(
+        records.lon[index],
+        records.lat[index],
+        records.entity[index],
+        records.amount[index],
+        records.flag[index],
+    )
 
 
 def _split(n: int, parts: int) -> list[np.ndarray]:
@@ -67,8 +72,7 @@ def test_hexagon_partials_of_random_partitions_make_the_whole_table(resolution: 
     inspections = _records(400, flags=True)
     register = _records(150)
     parts: list[HexagonPartial] = []
-    for kind, records in (("cases", cases), ("inspections", inspections),
-                          ("register", register)):  # fmt: skip
+    for kind, records in (("cases", cases), ("inspections", inspections), ("register", register)):
         for index in _split(len(records), 5):
             parts.append(hexagon_partial(resolution, **{kind: _take(records, index)}))
     RNG.shuffle(parts)  # type: ignore[arg-type]
@@ -117,8 +121,9 @@ def test_month_partials_make_the_space_time_cube(step: str) -> None:
     freq = "M" if step == "month" else "Q"
     periods = pd.Series(pd.to_datetime(dates)).dt.to_period(freq)
     index = (periods - periods.min()).map(lambda d: d.n).to_numpy(np.int64)
-    _, expected = space_time_cube(points_to_cells(cases.lon, cases.lat, 6), index, len(labels),
-                                  all_cells=cells)  # fmt: skip
+    _, expected = space_time_cube(
+        points_to_cells(cases.lon, cases.lat, 6), index, len(labels), all_cells=cells
+    )
     assert got.tolist() == expected.tolist()
     assert len(labels) == (24 if step == "month" else 9)  # ≤ 2025-01-09
 
@@ -140,22 +145,35 @@ def test_kde_partials_make_the_whole_surface(weighted: bool) -> None:
     grids = [BinnedGrid.of(bin_points(x[i], y[i], w[i], grid)) for i in pieces]
     binned = functools.reduce(operator.add, grids).to_array()
     assert_allclose(binned, bin_points(x, y, w, grid), rtol=1e-12, atol=1e-12 * w.max())
-    surface = binned_density(binned, grid, bandwidth_m=h, kernel="quartic", n_points=moments.n,
-                             total_weight=moments.weight, fixed_bandwidth=False,
-                             weighted=weighted)  # fmt: skip
+    surface = binned_density(
+        binned,
+        grid,
+        bandwidth_m=h,
+        kernel="quartic",
+        n_points=moments.n,
+        total_weight=moments.weight,
+        fixed_bandwidth=False,
+        weighted=weighted,
+    )
     whole = kernel_density(x, y, weights=w if weighted else None)
     assert (surface.grid.nx, surface.grid.ny) == (whole.grid.nx, whole.grid.ny)
     assert_allclose(surface.grid.transform, whole.grid.transform, rtol=1e-12)
     peak = whole.values.max()
     assert_allclose(surface.values, whole.values, rtol=1e-9, atol=1e-12 * peak)
-    assert surface.parameters == {**whole.parameters, "bandwidth_m": surface.bandwidth_m,
-                                  "cell_m": surface.grid.cell_m}  # fmt: skip
+    assert surface.parameters == {
+        **whole.parameters,
+        "bandwidth_m": surface.bandwidth_m,
+        "cell_m": surface.grid.cell_m,
+    }
     assert surface.total_weight == pytest.approx(whole.total_weight, rel=1e-12)
 
 
 def test_add_partials_adds_key_by_key() -> None:
-    total = add_partials({"a": np.ones(3), "m": PointMoments()}, {"a": np.ones(3)},
-                         {"m": point_moments([1.0], [2.0], [1.0])})  # fmt: skip
+    total = add_partials(
+        {"a": np.ones(3), "m": PointMoments()},
+        {"a": np.ones(3)},
+        {"m": point_moments([1.0], [2.0], [1.0])},
+    )
     assert total["a"].tolist() == [2.0, 2.0, 2.0]
     assert total["m"].n == 1 and total["m"].bounds == (1.0, 1.0, 2.0, 2.0)
     assert add_partials() == {}

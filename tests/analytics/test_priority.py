@@ -29,22 +29,57 @@ def _ids(cells: list[str]) -> list[int]:
 def _cells(bridge: str = "low") -> pd.DataFrame:
     """Two blobs of seven high cells; the west one driven by severity, the east by hot spots."""
     west, east = h3.grid_disk(WEST, 1), h3.grid_disk(EAST, 1)
-    rows = [
-        {"h3": c, "score": 0.8, "tier": "high", "expected_findings": 1.0,
-         "c_severity": 0.5, "c_hotspot": 0.1, "c_trend": 0.2}
-        for c in _ids(west)
-    ] + [
-        {"h3": c, "score": 0.7, "tier": "high", "expected_findings": 2.0,
-         "c_severity": 0.1, "c_hotspot": 0.4, "c_trend": 0.2}
-        for c in _ids(east)
-    ] + [
-        {"h3": c, "score": 0.5, "tier": bridge, "expected_findings": 0.5,
-         "c_severity": 0.0, "c_hotspot": 0.0, "c_trend": 0.5}
-        for c in _ids(BRIDGE)
-    ]  # fmt: skip
+    rows = (
+        [
+            {
+                "h3": c,
+                "score": 0.8,
+                "tier": "high",
+                "expected_findings": 1.0,
+                "c_severity": 0.5,
+                "c_hotspot": 0.1,
+                "c_trend": 0.2,
+            }
+            for c in _ids(west)
+        ]
+        + [
+            {
+                "h3": c,
+                "score": 0.7,
+                "tier": "high",
+                "expected_findings": 2.0,
+                "c_severity": 0.1,
+                "c_hotspot": 0.4,
+                "c_trend": 0.2,
+            }
+            for c in _ids(east)
+        ]
+        + [
+            {
+                "h3": c,
+                "score": 0.5,
+                "tier": bridge,
+                "expected_findings": 0.5,
+                "c_severity": 0.0,
+                "c_hotspot": 0.0,
+                "c_trend": 0.5,
+            }
+            for c in _ids(BRIDGE)
+        ]
+    )
     outside = [c for c in h3.grid_ring(WEST, 4) if h3.grid_distance(EAST, c) > 2][:3]
-    rows += [{"h3": c, "score": 0.1, "tier": "low", "expected_findings": 0.1,
-              "c_severity": 0.1, "c_hotspot": 0.0, "c_trend": 0.0} for c in _ids(outside)]  # fmt: skip
+    rows += [
+        {
+            "h3": c,
+            "score": 0.1,
+            "tier": "low",
+            "expected_findings": 0.1,
+            "c_severity": 0.1,
+            "c_hotspot": 0.0,
+            "c_trend": 0.0,
+        }
+        for c in _ids(outside)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -199,9 +234,14 @@ def test_plan_summary_zero_findings_and_bad_inputs() -> None:
     plan = inspection_plan(ents, inspector_days=2)
     assert plan["credit_code"].tolist() == ["A", "B"]
     assert plan.attrs["summary"] == {
-        "method": "exact", "inspector_days": 2.0, "days_used": 2.0, "enterprises": 2,
-        "candidates": 3, "expected_findings": 7.0, "share_of_expected_findings": 7 / 9,
-    }  # fmt: skip
+        "method": "exact",
+        "inspector_days": 2.0,
+        "days_used": 2.0,
+        "enterprises": 2,
+        "candidates": 3,
+        "expected_findings": 7.0,
+        "share_of_expected_findings": 7 / 9,
+    }
     assert inspection_plan(ents, inspector_days=0).empty
     with pytest.raises(PriorityError, match="no cost"):
         inspection_plan(ents, inspector_days=2, days_per_enterprise={"key": 1.0})

@@ -88,9 +88,14 @@ def test_planted_families_are_recovered_without_hints() -> None:
 def test_each_type_is_labelled_by_a_telling_term() -> None:
     texts, family = _corpus(1200)
     found = find_problem_types(texts, n_types_range=(3, 20), seed=1)
-    words = {"wastewater": ("废水", "超标"), "eia": ("环评", "环境影响", "开工建设", "未批", "先建"),
-             "permit": ("许可", "无证"), "hazardous": ("危险", "危废", "废物"),
-             "monitoring": ("监测",), "dust": ("扬尘", "工地")}  # fmt: skip
+    words = {
+        "wastewater": ("废水", "超标"),
+        "eia": ("环评", "环境影响", "开工建设", "未批", "先建"),
+        "permit": ("许可", "无证"),
+        "hazardous": ("危险", "危废", "废物"),
+        "monitoring": ("监测",),
+        "dust": ("扬尘", "工地"),
+    }
     names = list(FAMILIES)
     for t in range(found.n_types):
         majority = names[np.bincount(family[found.labels == t]).argmax()]

@@ -49,11 +49,27 @@ def _records(codes: list[str | None], dates: list[str], date_column: str) -> pd.
 def _cases() -> pd.DataFrame:
     """E0 the repeat offender (4 cases, big penalties); E1, E3, E4 one small case each."""
     codes: list[str | None] = ["E0", "E0", "E0", "E0", "E1", "E3", "E4", None]
-    dates = ["2022-03-01", "2023-03-01", "2024-02-01", "2024-06-01",
-             "2024-01-10", "2023-05-05", "2022-08-08", "2024-04-04"]  # fmt: skip
+    dates = [
+        "2022-03-01",
+        "2023-03-01",
+        "2024-02-01",
+        "2024-06-01",
+        "2024-01-10",
+        "2023-05-05",
+        "2022-08-08",
+        "2024-04-04",
+    ]
     cases = _records(codes, dates, "decision_date")
-    cases["penalty_amount"] = [200_000.0, 300_000.0, 250_000.0, 100_000.0,
-                               5_000.0, 10_000.0, np.nan, 1_000.0]  # fmt: skip
+    cases["penalty_amount"] = [
+        200_000.0,
+        300_000.0,
+        250_000.0,
+        100_000.0,
+        5_000.0,
+        10_000.0,
+        np.nan,
+        1_000.0,
+    ]
     cases["problem_type"] = [1, 1, 2, 2, 0, 0, -1, np.nan]
     return cases
 
@@ -61,11 +77,31 @@ def _cases() -> pd.DataFrame:
 def _inspections() -> pd.DataFrame:
     """Everyone but E5 inspected; E0 recently, E6 long ago (before the window)."""
     codes = ["E0", "E1", "E2", "E3", "E4", "E6", "E7", "E8", "E9", "E2"]
-    dates = ["2024-11-01", "2024-06-01", "2023-06-01", "2024-03-01", "2024-09-01",
-             "2019-01-01", "2023-01-01", "2022-05-01", "2024-10-01", "2024-01-01"]  # fmt: skip
+    dates = [
+        "2024-11-01",
+        "2024-06-01",
+        "2023-06-01",
+        "2024-03-01",
+        "2024-09-01",
+        "2019-01-01",
+        "2023-01-01",
+        "2022-05-01",
+        "2024-10-01",
+        "2024-01-01",
+    ]
     inspections = _records(codes, dates, "inspection_date")  # type: ignore[arg-type]
-    inspections["problem_found"] = [True, False, True, False, False,
-                                     True, False, False, False, False]  # fmt: skip
+    inspections["problem_found"] = [
+        True,
+        False,
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     return inspections
 
 

@@ -43,17 +43,21 @@ def write_cases_csv(path: Path, n_rows: int, *, seed: int, prefix: str, bad_ever
     dates = (np.datetime64("2021-01-01") + days.astype("timedelta64[D]")).astype(str)
     if bad_every:
         dates[::bad_every] = "2024-13-45"
-    frame = pd.DataFrame({
-        "case_id": [f"{prefix}-{i}" for i in range(n_rows)],
-        "decision_date": dates,
-        "lon": np.round(CENTRE[0] + rng.uniform(-SPREAD_DEG, SPREAD_DEG, n_rows), 6),
-        "lat": np.round(CENTRE[1] + rng.uniform(-SPREAD_DEG, SPREAD_DEG, n_rows), 6),
-        "crs": "WGS84",
-        "industry_code": rng.choice(["C2611", "C3011", "E4710", "C1931"], n_rows),
-        "violation_type": rng.choice(["超标排放", "未批先建", "扬尘污染防治措施不到位"], n_rows),
-        "penalty_amount": rng.integers(1, 100, n_rows) * 1000,
-        "description": "现场检查发现超标排放，违反了《中华人民共和国大气污染防治法》的规定。",
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "case_id": [f"{prefix}-{i}" for i in range(n_rows)],
+            "decision_date": dates,
+            "lon": np.round(CENTRE[0] + rng.uniform(-SPREAD_DEG, SPREAD_DEG, n_rows), 6),
+            "lat": np.round(CENTRE[1] + rng.uniform(-SPREAD_DEG, SPREAD_DEG, n_rows), 6),
+            "crs": "WGS84",
+            "industry_code": rng.choice(["C2611", "C3011", "E4710", "C1931"], n_rows),
+            "violation_type": rng.choice(
+                ["超标排放", "未批先建", "扬尘污染防治措施不到位"], n_rows
+            ),
+            "penalty_amount": rng.integers(1, 100, n_rows) * 1000,
+            "description": "现场检查发现超标排放，违反了《中华人民共和国大气污染防治法》的规定。",
+        }
+    )
     frame.to_csv(path, index=False, encoding="utf-8")
     return n_rows - (len(range(0, n_rows, bad_every)) if bad_every else 0)
 
@@ -134,8 +138,17 @@ class Ingest:
 
 
 def _ingest_command(path: Path, rejects: Path) -> list[str]:
-    return [sys.executable, "-m", "geo_service", "ingest", str(path), "--kind", "cases",
-            "--rejects", str(rejects)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "geo_service",
+        "ingest",
+        str(path),
+        "--kind",
+        "cases",
+        "--rejects",
+        str(rejects),
+    ]
 
 
 def start_ingest(url: str, path: Path, rejects: Path) -> Ingest:
@@ -143,10 +156,19 @@ def start_ingest(url: str, path: Path, rejects: Path) -> Ingest:
     drawn on a pseudo terminal of 120 columns."""
     terminal, tty = pty.openpty()
     fcntl.ioctl(tty, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "true",
-           "GEO_INGEST_CHUNK_ROWS": str(CHUNK_ROWS)}  # fmt: skip
-    process = subprocess.Popen(_ingest_command(path, rejects), env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=tty)  # fmt: skip
+    env = {
+        **os.environ,
+        "GEO_DATABASE_URL": url,
+        "GEO_PROGRESS": "true",
+        "GEO_INGEST_CHUNK_ROWS": str(CHUNK_ROWS),
+    }
+    process = subprocess.Popen(
+        _ingest_command(path, rejects),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=tty,
+    )
     os.close(tty)
     return Ingest(process, terminal)
 

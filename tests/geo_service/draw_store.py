@@ -25,8 +25,12 @@ def six_kind_store(folder: Path, divisions) -> Engine:  # type: ignore[no-untype
     migrate(engine)
     load_divisions(engine, divisions)
     for kind in SIX_KINDS:
-        options = IngestOptions(kind=kind, rejects_path=folder / f"{kind}.rejects.csv",
-                                progress=False, today=dt.date(2026, 11, 28))  # fmt: skip
+        options = IngestOptions(
+            kind=kind,
+            rejects_path=folder / f"{kind}.rejects.csv",
+            progress=False,
+            today=dt.date(2026, 11, 28),
+        )
         ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
     return engine
 
@@ -43,18 +47,30 @@ def copy_store(engine: Engine, folder: Path) -> Engine:
 
 def example_record(jurisdiction: str, quarter: str = "2025-Q1", seed: str = "example") -> str:
     """The canonical JSON of a small draw of made-up enterprises and officers."""
-    enterprises = pd.DataFrame({
-        "credit_code": [f"91{jurisdiction}EXAMPLE{i:03d}" for i in range(8)],
-        "name": [f"示例企业{i}" for i in range(8)],
-        "category": ["key", "key", "special", "special", "general", "general", "general", None],
-        "weight": [0.9, 0.1, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05],
-        "reasons": [["repeat_offending"], [], ["hotspot"], [], [], [], [], []],
-    })  # fmt: skip
-    roster = pd.DataFrame({"inspector_id": [f"HJ{jurisdiction}{i:03d}" for i in range(4)],
-                           "name": ["甲", "乙", "丙", "丁"]})  # fmt: skip
+    enterprises = pd.DataFrame(
+        {
+            "credit_code": [f"91{jurisdiction}EXAMPLE{i:03d}" for i in range(8)],
+            "name": [f"示例企业{i}" for i in range(8)],
+            "category": ["key", "key", "special", "special", "general", "general", "general", None],
+            "weight": [0.9, 0.1, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05],
+            "reasons": [["repeat_offending"], [], ["hotspot"], [], [], [], [], []],
+        }
+    )
+    roster = pd.DataFrame(
+        {
+            "inspector_id": [f"HJ{jurisdiction}{i:03d}" for i in range(4)],
+            "name": ["甲", "乙", "丙", "丁"],
+        }
+    )
     context = {"data_version": 0, "quarter": quarter, "jurisdiction": jurisdiction}
-    record = run_draw(enterprises, roster, quotas={"key": 0.5, "special": 0.5, "general": 0.25},
-                      exclude_since=None, seed=seed, context=context)  # fmt: skip
+    record = run_draw(
+        enterprises,
+        roster,
+        quotas={"key": 0.5, "special": 0.5, "general": 0.25},
+        exclude_since=None,
+        seed=seed,
+        context=context,
+    )
     return record_bytes(record).decode("utf-8")
 
 
@@ -62,8 +78,14 @@ def store_example_draws(engine: Engine, jurisdictions: tuple[str, ...]) -> dict[
     """One stored example draw per jurisdiction (idempotent); jurisdiction → draw id."""
     ids = {}
     for code in jurisdictions:
-        stored = save_draw(engine, jurisdiction=code, quarter="2025-Q1",
-                           record_json=example_record(code), data_version=0,
-                           created_by="example", draw_id=f"example{code}")  # fmt: skip
+        stored = save_draw(
+            engine,
+            jurisdiction=code,
+            quarter="2025-Q1",
+            record_json=example_record(code),
+            data_version=0,
+            created_by="example",
+            draw_id=f"example{code}",
+        )
         ids[code] = stored.draw_id
     return ids

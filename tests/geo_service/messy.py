@@ -12,11 +12,30 @@ import numpy as np
 from analytics.coords import from_wgs84
 
 CASE_HEADERS_ZH = [
-    "案件编号", "处罚决定日期", "当事人", "统一社会信用代码", "行业代码", "地址",
-    "经度", "纬度", "坐标系", "违法类型", "违法事实", "罚款金额", "备注",
-]  # fmt: skip
-ENTERPRISE_HEADERS = ["credit_code", "name", "industry_code", "address", "lon", "lat", "crs",
-                      "category"]  # fmt: skip
+    "案件编号",
+    "处罚决定日期",
+    "当事人",
+    "统一社会信用代码",
+    "行业代码",
+    "地址",
+    "经度",
+    "纬度",
+    "坐标系",
+    "违法类型",
+    "违法事实",
+    "罚款金额",
+    "备注",
+]
+ENTERPRISE_HEADERS = [
+    "credit_code",
+    "name",
+    "industry_code",
+    "address",
+    "lon",
+    "lat",
+    "crs",
+    "category",
+]
 # Valid GB 32100 codes (check digits computed by hand for these tests).
 CODES = ["91450100MA5K8XY394", "91450200MA5L0ABC06", "91450300MA5M1DEF9B"]
 
@@ -42,8 +61,10 @@ def county_points(divisions: gpd.GeoDataFrame) -> dict[str, tuple[float, float, 
     shrunk = metric.geometry.buffer(-1000)
     shrunk = shrunk.where(~shrunk.is_empty, metric.geometry)
     inner = shrunk.representative_point().to_crs(4326)
-    return {a: (p.x, p.y, c) for a, p, c in zip(counties["adcode"], inner, counties["city_adcode"],
-                                                strict=True)}  # fmt: skip
+    return {
+        a: (p.x, p.y, c)
+        for a, p, c in zip(counties["adcode"], inner, counties["city_adcode"], strict=True)
+    }
 
 
 def write_enterprises(path: Path, divisions: gpd.GeoDataFrame) -> dict[str, str]:
@@ -56,8 +77,18 @@ def write_enterprises(path: Path, divisions: gpd.GeoDataFrame) -> dict[str, str]
         w.writerow(ENTERPRISE_HEADERS)
         for code, name, place in zip(CODES, names, places, strict=True):
             lon, lat, _ = pts[place]
-            w.writerow([code, name, "C2614", f"广西壮族自治区某地{name}", f"{lon:.7f}",
-                        f"{lat:.7f}", "WGS84", "重点排污单位"])  # fmt: skip
+            w.writerow(
+                [
+                    code,
+                    name,
+                    "C2614",
+                    f"广西壮族自治区某地{name}",
+                    f"{lon:.7f}",
+                    f"{lat:.7f}",
+                    "WGS84",
+                    "重点排污单位",
+                ]
+            )
     return dict(zip(CODES, places, strict=True))
 
 
@@ -88,8 +119,21 @@ def write_messy_cases(
         amount: str = "5万元",
     ) -> list[str]:
         note = "复查" if i % 5 == 0 else ""  # an unknown column: kept as an attribute
-        return [f"桂环罚〔2024〕{i}号", date, name, code, "C2614", address, lon, lat, crs,
-                "超标排放", "废水超标排放", amount, note]  # fmt: skip
+        return [
+            f"桂环罚〔2024〕{i}号",
+            date,
+            name,
+            code,
+            "C2614",
+            address,
+            lon,
+            lat,
+            crs,
+            "超标排放",
+            "废水超标排放",
+            amount,
+            note,
+        ]
 
     good_places = ["450103", "450202", "450304", "450403", "450502", "451002", "451302", "450181"]
     crs_cycle = [
@@ -145,8 +189,10 @@ def write_messy_cases(
     add(case(3, lon="108.3", lat="22.8", crs="WGS84"), "duplicate_id")  # id of good row 3
     add(case(207, amount="abc元", code=CODES[0]), "bad_amount")
     add(case(208, amount="-500", code=CODES[0]), "bad_amount")
-    add(case(209, name="不存在的公司", code="91450000000000000X", address="某某路88号"),
-        "unlocatable")  # fmt: skip
+    add(
+        case(209, name="不存在的公司", code="91450000000000000X", address="某某路88号"),
+        "unlocatable",
+    )
     rows.append([*case(210), "extra field"])
     exp.reasons[len(rows) + 1] = "malformed_row"
     with path.open("w", encoding=encoding, newline="") as fh:

@@ -86,8 +86,9 @@ def test_anonymous_gets_the_public_view_of_province_aggregates(app_and_keys) -> 
     client, keys = app_and_keys
     assert client.get("/collections/hexagons/items?resolution=7").status_code == 401
     public = client.get("/collections/hexagons/items?limit=10000").json()
-    full = client.get("/collections/hexagons/items?limit=10000&resolution=6",
-                      headers=_as(keys, "admin")).json()  # fmt: skip
+    full = client.get(
+        "/collections/hexagons/items?limit=10000&resolution=6", headers=_as(keys, "admin")
+    ).json()
     shown = [f["properties"] for f in public["features"]]
     assert shown and {p["resolution"] for p in shown} == {6}
     assert not {1, 2} & {p["cases"] for p in shown}
@@ -137,15 +138,19 @@ def test_point_reads_are_audited_and_only_admins_read_the_log(
 def test_browser_login_posts_the_key_and_sets_an_http_only_session_cookie(app_and_keys) -> None:  # type: ignore[no-untyped-def]
     client, keys = app_and_keys
     browser = TestClient(client.app)
-    answer = browser.post("/login", data={"api_key": keys["county"], "next": "/maps/hexagons"},
-                          follow_redirects=False)  # fmt: skip
+    answer = browser.post(
+        "/login", data={"api_key": keys["county"], "next": "/maps/hexagons"}, follow_redirects=False
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/maps/hexagons"
     cookie = answer.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "max-age=43200" in cookie
     assert keys["county"].lower() not in cookie  # the cookie names a session, not the key
     assert browser.get("/collections/cases/items?limit=1").status_code == 200  # by the cookie
-    elsewhere = browser.post("/login", data={"api_key": keys["county"], "next": "//evil.example/"},
-                             follow_redirects=False)  # fmt: skip
+    elsewhere = browser.post(
+        "/login",
+        data={"api_key": keys["county"], "next": "//evil.example/"},
+        follow_redirects=False,
+    )
     assert elsewhere.headers["location"] == "/"
     wrong = TestClient(client.app).post("/login", data={"api_key": "gs_wrong"})
     assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
@@ -154,8 +159,9 @@ def test_browser_login_posts_the_key_and_sets_an_http_only_session_cookie(app_an
 def test_a_key_in_the_login_address_is_refused_and_never_echoed(app_and_keys) -> None:  # type: ignore[no-untyped-def]
     client, keys = app_and_keys
     browser = TestClient(client.app)
-    answer = browser.get(f"/login?api_key={keys['county']}&next=/maps/hexagons",
-                         follow_redirects=False)  # fmt: skip
+    answer = browser.get(
+        f"/login?api_key={keys['county']}&next=/maps/hexagons", follow_redirects=False
+    )
     assert answer.status_code == 400
     assert answer.headers["content-type"].startswith("text/html")
     assert keys["county"] not in answer.text
@@ -229,8 +235,9 @@ def test_every_answer_carries_the_security_headers(app_and_keys) -> None:  # typ
         _assert_secured(answer)
     # the limits answer before any route: their 429 too
     url = client.app.state.settings.database_url
-    limited = TestClient(create_app(Settings(database_url=url, rate_limit_per_minute=1,
-                                             rate_limit_burst=1)))  # fmt: skip
+    limited = TestClient(
+        create_app(Settings(database_url=url, rate_limit_per_minute=1, rate_limit_burst=1))
+    )
     limited.get("/")
     refused = limited.get("/")
     assert refused.status_code == 429
@@ -266,8 +273,11 @@ def test_a_basemap_host_is_allowed_for_images_only(sample_store: SampleStore) ->
 
 def test_cors_is_off_unless_origins_are_named(sample_store: SampleStore) -> None:
     url = sample_store.engine.url.render_as_string(hide_password=False)
-    preflight = {"Origin": "https://gis.example.gov.cn", "Access-Control-Request-Method": "GET",
-                 "Access-Control-Request-Headers": "Authorization"}  # fmt: skip
+    preflight = {
+        "Origin": "https://gis.example.gov.cn",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "Authorization",
+    }
     closed = TestClient(create_app(Settings(database_url=url)))
     assert (
         "access-control-allow-origin"

@@ -62,8 +62,12 @@ def test_a_locked_store_journals_the_entry_and_writes_it_when_free(
 
 
 def _dead_pid() -> int:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(done.stdout)
 
 
@@ -97,8 +101,16 @@ def test_replay_skips_entries_already_stored(engine: Engine, tmp_path: Path) -> 
     log.record(CALLER, "read", "/stored", {}, 1)
     (stored,) = read_audit(engine)
     log.close()
-    entry = {"at": None, "account": "county-staff", "role": "inspector", "action": "read",
-             "resource": "/stored", "parameters": {}, "records": 1, "address": "10.0.0.7"}  # fmt: skip
+    entry = {
+        "at": None,
+        "account": "county-staff",
+        "role": "inspector",
+        "action": "read",
+        "resource": "/stored",
+        "parameters": {},
+        "records": 1,
+        "address": "10.0.0.7",
+    }
     with engine.connect() as conn:  # the stored entry's own timestamp, as the journal holds it
         at = conn.execute(text("SELECT at FROM audit_log")).scalar_one()
     entry["at"] = at.isoformat() if hasattr(at, "isoformat") else str(at)
@@ -124,9 +136,16 @@ def test_a_journal_of_a_live_process_is_left_to_it(engine: Engine) -> None:
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         theirs = directory / f"{live.pid}.jsonl"
-        line = {"at": "2030-01-01T00:00:00+00:00", "account": "a", "role": None,
-                "action": "read", "resource": "/theirs", "parameters": {}, "records": None,
-                "address": None}  # fmt: skip
+        line = {
+            "at": "2030-01-01T00:00:00+00:00",
+            "account": "a",
+            "role": None,
+            "action": "read",
+            "resource": "/theirs",
+            "parameters": {},
+            "records": None,
+            "address": None,
+        }
         theirs.write_text(json.dumps(line) + "\n")
         log = AuditLog(engine)
         assert log.pending() == 0 and theirs.exists() and read_audit(engine) == []

@@ -31,8 +31,9 @@ def backtest(six: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     runner = CliRunner()
 
     def run(*args: str) -> Any:
-        return runner.invoke(cli, ["backtest", "--train-until", "2024-12-31", "--test-year",
-                                   "2025", *args])  # fmt: skip
+        return runner.invoke(
+            cli, ["backtest", "--train-until", "2024-12-31", "--test-year", "2025", *args]
+        )
 
     yield run
     get_settings.cache_clear()
@@ -42,9 +43,17 @@ def test_risk_weighted_draws_find_more_of_the_test_years_cases(six: Engine, back
     answer = backtest("--draws", "200", "--seed", "3")
     assert answer.exit_code == 0, answer.output
     result = json.loads(answer.stdout)
-    assert {"risk_weighted_hit_rate", "uniform_hit_rate", "lift", "expected_uniform_hit_rate",
-            "sample_size", "population", "violations", "violations_definition",
-            "n_draws"} <= set(result)  # fmt: skip
+    assert {
+        "risk_weighted_hit_rate",
+        "uniform_hit_rate",
+        "lift",
+        "expected_uniform_hit_rate",
+        "sample_size",
+        "population",
+        "violations",
+        "violations_definition",
+        "n_draws",
+    } <= set(result)
     for key in ("risk_weighted_hit_rate", "uniform_hit_rate"):
         assert set(result[key]) == {"mean", "std", "p05", "p95"}
     assert result["n_draws"] == 200 and result["seed"] == 3
@@ -56,8 +65,11 @@ def test_risk_weighted_draws_find_more_of_the_test_years_cases(six: Engine, back
     assert result["violations"] == result["cases_at_register_enterprises"] <= len(cases)
     # the uniform draws' mean hit rate sits at its analytic expectation
     uniform = result["uniform_hit_rate"]
-    assert math.isclose(uniform["mean"], result["expected_uniform_hit_rate"],
-                        abs_tol=3 * uniform["std"] / math.sqrt(200))  # fmt: skip
+    assert math.isclose(
+        uniform["mean"],
+        result["expected_uniform_hit_rate"],
+        abs_tol=3 * uniform["std"] / math.sqrt(200),
+    )
     lift = result["lift"]
     assert lift["ratio_of_means"] > 1.25
     assert lift["p05"] > 1.0 and lift["undefined"] == 0
@@ -69,7 +81,8 @@ def test_a_jurisdiction_and_bad_periods(backtest: Any) -> None:
     assert city["jurisdiction"] == "450100"
     assert sum(city["population"].values()) < 3000 and city["n_draws"] == 50
     for args in (("--train-until", "2025-03-31"), ("--test-year", "1800"), ("--draws", "0")):
-        bad = CliRunner().invoke(cli, ["backtest", "--train-until", "2024-12-31",
-                                       "--test-year", "2025", *args])  # fmt: skip
+        bad = CliRunner().invoke(
+            cli, ["backtest", "--train-until", "2024-12-31", "--test-year", "2025", *args]
+        )
         assert bad.exit_code == 2, (args, bad.output)
         assert "error" in bad.stderr

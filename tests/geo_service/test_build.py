@@ -17,8 +17,15 @@ from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store.models import LayerBuild, PenaltyCase
 from tests.geo_service.messy import write_enterprises, write_messy_cases
 
-HEXAGON_PROPERTIES = {"h3", "resolution", "cases", "inspections", "problems_found", "penalty_sum",
-                      "enterprises"}  # fmt: skip
+HEXAGON_PROPERTIES = {
+    "h3",
+    "resolution",
+    "cases",
+    "inspections",
+    "problems_found",
+    "penalty_sum",
+    "enterprises",
+}
 
 
 @pytest.fixture
@@ -48,8 +55,9 @@ def test_build_stores_every_resolution(loaded: Engine) -> None:
 
 def test_export_hexagons_with_provenance(loaded: Engine, tmp_path: Path) -> None:
     out = tmp_path / "hex.geojson"
-    summary = export_layer(loaded, "hexagons", "geojson", out, Filters(jurisdiction="450100"),
-                           {"resolution": 7})  # fmt: skip
+    summary = export_layer(
+        loaded, "hexagons", "geojson", out, Filters(jurisdiction="450100"), {"resolution": 7}
+    )
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert set(doc["features"][0]["properties"]) >= HEXAGON_PROPERTIES
     assert doc["metadata"]["parameters"] == {"resolution": 7}

@@ -15,8 +15,17 @@ from geo_service.cli import app
 from geo_service.settings import get_settings
 from tests.geo_service.messy import write_enterprises, write_messy_cases
 
-CASE_PROPERTIES = {"case_id", "adcode", "city_adcode", "province_adcode", "geocode_method",
-                   "geocode_precision", "source_crs", "problem_type", "problem_type_label"}  # fmt: skip
+CASE_PROPERTIES = {
+    "case_id",
+    "adcode",
+    "city_adcode",
+    "province_adcode",
+    "geocode_method",
+    "geocode_precision",
+    "source_crs",
+    "problem_type",
+    "problem_type_label",
+}
 
 
 @pytest.fixture
@@ -74,8 +83,11 @@ def test_export_cases_in_every_format(cli, loaded, workdir: Path, fmt: str) -> N
         meta = pyogrio.read_info(out)["layer_metadata"]
         assert json.loads(meta["provenance"])["layer"] == "cases"
     else:
-        table = (pd.read_csv(out, encoding="utf-8-sig") if fmt == "csv"
-                 else pd.read_excel(out, sheet_name="data"))  # fmt: skip
+        table = (
+            pd.read_csv(out, encoding="utf-8-sig")
+            if fmt == "csv"
+            else pd.read_excel(out, sheet_name="data")
+        )
         assert CASE_PROPERTIES | {"lon", "lat"} <= set(table.columns)
         assert len(table) == summary["accepted"]
 
@@ -89,15 +101,17 @@ def test_export_filters_by_jurisdiction_and_period(cli, loaded, workdir: Path) -
     assert {f["properties"]["city_adcode"] for f in doc["features"]} == {"450100"}
     assert got["features"] == len(doc["features"]) == 5  # 2 × 青秀区, 2 × 横州市, 1 by name
     assert got["filters"] == {"jurisdiction": "450100"}
-    none = cli("export", "cases", "--format", "csv", "--out", str(workdir / "x.csv"),
-               "--period", "2023")  # fmt: skip
+    none = cli(
+        "export", "cases", "--format", "csv", "--out", str(workdir / "x.csv"), "--period", "2023"
+    )
     assert none["features"] == 0
 
 
 def test_export_jurisdictions(cli, loaded, workdir: Path) -> None:  # type: ignore[no-untyped-def]
     out = workdir / "j.gpkg"
-    got = cli("export", "jurisdictions", "--format", "gpkg", "--out", str(out),
-              "--jurisdiction", "450300")  # fmt: skip
+    got = cli(
+        "export", "jurisdictions", "--format", "gpkg", "--out", str(out), "--jurisdiction", "450300"
+    )
     gdf = gpd.read_file(out)
     assert got["features"] == len(gdf) == 1 + 17  # 桂林市 and its 17 counties
     assert set(gdf["level"]) == {"city", "county"}
@@ -110,6 +124,7 @@ def test_bad_arguments_exit_with_a_reason(cli, workdir: Path) -> None:  # type: 
     assert "format 'shp'" in result.stderr
     result = CliRunner().invoke(app, ["ingest", "missing.csv", "--kind", "cases"])
     assert result.exit_code == 2 and "no such file" in result.stderr
-    result = CliRunner().invoke(app, ["export", "cases", "--format", "csv", "--out", "x.csv",
-                                      "--jurisdiction", "999999"])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["export", "cases", "--format", "csv", "--out", "x.csv", "--jurisdiction", "999999"]
+    )
     assert result.exit_code == 2 and "not a loaded division" in result.stderr

@@ -52,8 +52,7 @@ def _counter(client: TestClient, paths: tuple[str, ...], engine: Engine) -> Call
     headers = account_headers(engine)
 
     def count(path: str) -> int:
-        response = client.get(path, params={"limit": 1} if "items" in path else {},
-                              headers=headers)  # fmt: skip
+        response = client.get(path, params={"limit": 1} if "items" in path else {}, headers=headers)
         assert response.status_code == 200, (path, response.text[:300])
         if "items" in path:
             return int(response.json()["numberMatched"])
@@ -79,8 +78,12 @@ def test_reads_during_an_ingest_see_its_batch_whole_or_not_at_all(
     earlier, big = tmp_path / "earlier.csv", tmp_path / "big.csv"
     before = write_cases_csv(earlier, N_EARLIER, seed=1, prefix="K", bad_every=1000)
     after = write_cases_csv(big, N_ROWS, seed=2, prefix="K", bad_every=1000)
-    options = IngestOptions(kind="cases", rejects_path=tmp_path / "earlier.rejects.csv",
-                            progress=False, today=dt.date(2026, 11, 28))  # fmt: skip
+    options = IngestOptions(
+        kind="cases",
+        rejects_path=tmp_path / "earlier.rejects.csv",
+        progress=False,
+        today=dt.date(2026, 11, 28),
+    )
     ingest_file(store_engine, earlier, options)
     url = store_engine.url.render_as_string(hide_password=False)
     client = TestClient(create_app(Settings(database_url=url)))

@@ -118,8 +118,11 @@ def _assert_same_rasters(single: bytes, dask: bytes, what: str) -> None:
     assert_allclose(vb.sum(), va.sum(), rtol=1e-9, err_msg=what)
 
 
-@pytest.mark.parametrize("filters", [Filters(), Filters(jurisdiction="450100", period="2024")],
-                         ids=["all", "nanning-2024"])  # fmt: skip
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(), Filters(jurisdiction="450100", period="2024")],
+    ids=["all", "nanning-2024"],
+)
 def test_dask_build_equals_the_single_machine_build(
     stores: tuple[Engine, Engine], client: Client, filters: Filters
 ) -> None:
@@ -156,8 +159,11 @@ def test_dask_build_equals_the_single_machine_build(
 def test_partitions_hold_every_record_once(stores: tuple[Engine, Engine], tmp_path: Path) -> None:
     single, _ = stores
     root = export_partitions(single, tmp_path / "parts", chunk_rows=1000)
-    for kind, table in (("cases", "cases"), ("inspections", "inspections"),
-                        ("enterprises", "enterprises")):  # fmt: skip
+    for kind, table in (
+        ("cases", "cases"),
+        ("inspections", "inspections"),
+        ("enterprises", "enterprises"),
+    ):
         parts = partitions_for(root, kind, Filters())
         rows = sum(
             pq.read_metadata(f).num_rows for p in parts for f in Path(p.path).glob("*.parquet")

@@ -28,12 +28,20 @@ def _get(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
 @pytest.mark.slow
 def test_demo_initialises_ingests_and_serves(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": f"sqlite:///{tmp_path / 'geo.db'}",
-           "GEO_DATA_DIR": str(tmp_path / "data"), "GEO_PROGRESS": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "GEO_DATABASE_URL": f"sqlite:///{tmp_path / 'geo.db'}",
+        "GEO_DATA_DIR": str(tmp_path / "data"),
+        "GEO_PROGRESS": "false",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "geo_service", "demo", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         status, body = 0, {}
         for _ in range(600):  # bounded wait: the demo ingests the sample slice first

@@ -303,8 +303,9 @@ def _qgis_available() -> str | None:
     """None when the system Python imports qgis.core, else why not."""
     if not Path(SYSTEM_PYTHON).exists():
         return f"{SYSTEM_PYTHON} not found"
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True,
-                           text=True, check=False)  # fmt: skip
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True, text=True, check=False
+    )
     return None if probe.returncode == 0 else probe.stderr.strip().splitlines()[-1]
 
 
@@ -318,16 +319,22 @@ def test_qgis_opens_the_project_against_the_live_service(
             pytest.fail(f"QGIS (python3-qgis) required under CI=true: {reason}")
         pytest.skip(f"QGIS not installed for {SYSTEM_PYTHON}: {reason}")
     path = tmp_path / "project.qgs"
-    request = urllib.request.Request(f"{live_server.url}/downloads/project.qgs",
-                                     headers=live_server.headers)  # fmt: skip
+    request = urllib.request.Request(
+        f"{live_server.url}/downloads/project.qgs", headers=live_server.headers
+    )
     with urllib.request.urlopen(request) as r:
         xml = r.read().decode("utf-8")
     # what a person types when QGIS asks for credentials (HTTP Basic, the key as password)
     xml = xml.replace("typename=", f"username='gis' password='{live_server.api_key}' typename=")
     path.write_text(xml, encoding="utf-8")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
-    run = subprocess.run([SYSTEM_PYTHON, str(QGIS_CHECK), str(path)], capture_output=True,
-                         text=True, env=env, check=False)  # fmt: skip
+    run = subprocess.run(
+        [SYSTEM_PYTHON, str(QGIS_CHECK), str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["read"] and report["crs"] == "EPSG:4490" and report["view_crs"] == "EPSG:4490"
@@ -366,9 +373,13 @@ def _url(server: LiveServer) -> str:
 
 @pytest.mark.parametrize(
     "path",
-    ["/downloads/cases.csv?resolution=8", "/downloads/kde.tif?resolution=6",
-     "/downloads/hexagons.geojson?kernel=quartic", "/downloads/kde.tif?bandwidth_m=2000"],
-)  # fmt: skip
+    [
+        "/downloads/cases.csv?resolution=8",
+        "/downloads/kde.tif?resolution=6",
+        "/downloads/hexagons.geojson?kernel=quartic",
+        "/downloads/kde.tif?bandwidth_m=2000",
+    ],
+)
 def test_parameters_a_layer_does_not_take_are_refused(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 400, response.text

@@ -19,8 +19,10 @@ from geo_service.store.draws import (
 from geo_service.store.models import Draw
 
 # canonical JSON as a draw writes it: sorted keys, no spaces, Chinese as is, a trailing newline
-RECORD = ('{"enterprises":[{"credit_code":"91450100MA5K8XY394","name":"南宁青秀化工有限责任公司",'
-          '"reasons":["近三年处罚2次","在线监测超标"]}],"quarter":"2025-Q1","seed":"42"}\n')  # fmt: skip
+RECORD = (
+    '{"enterprises":[{"credit_code":"91450100MA5K8XY394","name":"南宁青秀化工有限责任公司",'
+    '"reasons":["近三年处罚2次","在线监测超标"]}],"quarter":"2025-Q1","seed":"42"}\n'
+)
 
 
 @pytest.fixture
@@ -33,9 +35,15 @@ def draws_store(store: Engine) -> Iterator[Engine]:
 
 
 def _save(engine: Engine, record: str = RECORD, **kw: object) -> object:
-    args: dict[str, object] = {"jurisdiction": "450103", "quarter": "2025-Q1",
-                               "record_json": record, "data_version": 7, "created_by": "cli",
-                               "seed": "42", "seed_commitment": "c" * 64} | kw  # fmt: skip
+    args: dict[str, object] = {
+        "jurisdiction": "450103",
+        "quarter": "2025-Q1",
+        "record_json": record,
+        "data_version": 7,
+        "created_by": "cli",
+        "seed": "42",
+        "seed_commitment": "c" * 64,
+    } | kw
     return save_draw(engine, **args)  # type: ignore[arg-type]
 
 
@@ -51,7 +59,11 @@ def test_save_and_read_round_trip_byte_identical(draws_store: Engine) -> None:
     assert back.record_json.encode("utf-8") == RECORD.encode("utf-8")
     assert hashlib.sha256(back.record_json.encode("utf-8")).hexdigest() == back.record_digest
     assert (back.jurisdiction, back.quarter, back.seed, back.seed_commitment) == (
-        "450103", "2025-Q1", "42", "c" * 64)  # fmt: skip
+        "450103",
+        "2025-Q1",
+        "42",
+        "c" * 64,
+    )
     assert (back.data_version, back.created_by, back.created_at) == (7, "cli", at)
     assert back == saved
     assert read_draw(draws_store, "no-such-draw") is None
@@ -70,8 +82,13 @@ def test_same_record_again_is_idempotent_another_is_a_conflict(draws_store: Engi
 def test_list_draws_by_jurisdiction_prefixes(draws_store: Engine) -> None:
     places = ["450103", "450100", "450202", "450000", "450181"]
     for k, adcode in enumerate(places):
-        _save(draws_store, record=RECORD.replace("42", str(k)), jurisdiction=adcode,
-              draw_id=f"D{k}", created_at=dt.datetime(2025, 1, 1 + k, tzinfo=dt.UTC))  # fmt: skip
+        _save(
+            draws_store,
+            record=RECORD.replace("42", str(k)),
+            jurisdiction=adcode,
+            draw_id=f"D{k}",
+            created_at=dt.datetime(2025, 1, 1 + k, tzinfo=dt.UTC),
+        )
 
     def listed(prefixes: list[str] | None) -> list[str]:
         return [d.jurisdiction for d in list_draws(draws_store, prefixes)]
@@ -85,4 +102,8 @@ def test_list_draws_by_jurisdiction_prefixes(draws_store: Engine) -> None:
 
 def test_jurisdiction_prefix() -> None:
     assert [jurisdiction_prefix(a) for a in ("450000", "450100", "450103", "450181")] == [
-        "45", "4501", "450103", "450181"]  # fmt: skip
+        "45",
+        "4501",
+        "450103",
+        "450181",
+    ]

@@ -75,14 +75,23 @@ def _fill(engine: Engine, folder: Path) -> tuple[str, dict[str, str]]:
     """A few hundred cases in ``engine``'s store; a case id and an admin's headers."""
     path = folder / "cases.csv"
     write_cases_csv(path, N_CASES, seed=5, prefix="F")
-    options = IngestOptions(kind="cases", rejects_path=folder / "rejects.csv", progress=False,
-                            today=dt.date(2026, 11, 28))  # fmt: skip
+    options = IngestOptions(
+        kind="cases",
+        rejects_path=folder / "rejects.csv",
+        progress=False,
+        today=dt.date(2026, 11, 28),
+    )
     assert ingest_file(engine, path, options)["accepted"] == N_CASES
     return "F-1", account_headers(engine)
 
 
-def _outage_and_recovery(client: TestClient, case_id: str, headers: dict[str, str],
-                         down: Callable[[], None], up: Callable[[], None]) -> None:  # fmt: skip
+def _outage_and_recovery(
+    client: TestClient,
+    case_id: str,
+    headers: dict[str, str],
+    down: Callable[[], None],
+    up: Callable[[], None],
+) -> None:
     """200 everywhere; 503 everywhere while down; 200 again once up, same client and app."""
     before = _answers(client, routes(case_id, "period=2024"), headers)
     assert set(before.values()) == {200}, before
@@ -123,8 +132,9 @@ def test_sqlite_store_moved_away_is_503_and_back_is_200(
     engine.dispose()
     client = TestClient(create_app(Settings(database_url=f"sqlite:///{path}")))
     aside = tmp_path / "aside.db"
-    _outage_and_recovery(client, case_id, headers,
-                         down=lambda: _move(path, aside), up=lambda: _move(aside, path))  # fmt: skip
+    _outage_and_recovery(
+        client, case_id, headers, down=lambda: _move(path, aside), up=lambda: _move(aside, path)
+    )
     # while it was away, nothing was created in its place (no empty store, no stray WAL)
     assert not aside.exists() and path.exists()
 

@@ -136,8 +136,10 @@ def test_bbox_in_another_crs_selects_the_same_features(client: TestClient) -> No
     def y(lat: float) -> float:
         return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0
 
-    url = (f"/collections/cases/items?bbox={107.5 * k},{y(22.0)},{109.5 * k},{y(23.5)}"
-           "&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3857")  # fmt: skip
+    url = (
+        f"/collections/cases/items?bbox={107.5 * k},{y(22.0)},{109.5 * k},{y(23.5)}"
+        "&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3857"
+    )
     mercator = client.get(url).json()
     assert mercator["numberMatched"] == lonlat["numberMatched"] > 0
 

@@ -32,16 +32,24 @@ from geo_service.settings import Settings
 #: Generated requests per operation, caller and mode (seeded: the same ones every run).
 EXAMPLES = 25
 NANNING_TILE = {"z": 8, "x": 205, "y": 111}
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 def _documented_operations() -> list[tuple[str, str, bool]]:
     """(method, path, takes parameters) of every operation in the app's document (the
     document needs no store, so this runs at collection)."""
     doc = create_app(Settings(database_url="sqlite://")).openapi()
-    return [(method.upper(), path, bool(op.get("parameters")))
-            for path, item in doc["paths"].items() for method, op in item.items()]  # fmt: skip
+    return [
+        (method.upper(), path, bool(op.get("parameters")))
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    ]
 
 
 OPERATIONS = _documented_operations()
@@ -68,8 +76,9 @@ def fuzz_store(built_sample_store: Engine, tmp_path_factory: pytest.TempPathFact
 def api_schema(fuzz_store: str) -> Any:
     """The app's OpenAPI document as schemathesis loads it from the app's /openapi.json;
     the rate limits are off (the fuzz is one caller sending many requests)."""
-    settings = Settings(database_url=fuzz_store, rate_limit_per_minute=0,
-                        tile_rate_limit_per_minute=0)  # fmt: skip
+    settings = Settings(
+        database_url=fuzz_store, rate_limit_per_minute=0, tile_rate_limit_per_minute=0
+    )
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
 
 
@@ -156,8 +165,9 @@ def test_the_document_declares_json_errors_and_media_types(api_schema: Any) -> N
     doc = api_schema.raw_schema
     assert {"Error", "FeatureCollection", "TileJSON"} <= set(doc["components"]["schemas"])
     assert "HTTPValidationError" not in doc["components"]["schemas"]
-    responses = {op["operationId"]: op["responses"]
-                 for item in doc["paths"].values() for op in item.values()}  # fmt: skip
+    responses = {
+        op["operationId"]: op["responses"] for item in doc["paths"].values() for op in item.values()
+    }
     assert len(responses) == len(OPERATIONS) >= 20
     error = {"$ref": "#/components/schemas/Error"}
     for op_id, answers in responses.items():
@@ -167,8 +177,10 @@ def test_the_document_declares_json_errors_and_media_types(api_schema: Any) -> N
         assert "Retry-After" in answers["429"]["headers"]
     assert set(responses["items"]) >= {"200", "400", "404"}
     assert "400" not in responses["healthz"] and "404" not in responses["collections"]
-    media = {op_id: set((answers.get("200") or answers["201"]).get("content", {}))
-             for op_id, answers in responses.items()}  # fmt: skip
+    media = {
+        op_id: set((answers.get("200") or answers["201"]).get("content", {}))
+        for op_id, answers in responses.items()
+    }
     assert media["vector_tile"] == {"application/vnd.mapbox-vector-tile", "application/geo+json"}
     assert media["kde_tile"] == {"image/png"} and media["items"] == {"application/geo+json"}
     assert "image/tiff; application=geotiff" in media["download"]

@@ -49,9 +49,14 @@ def test_resolve_many_matches_resolve(gazetteer: Gazetteer) -> None:
 
 @pytest.mark.parametrize(
     "variant",
-    ["广西南宁青秀化工有限公司", "南宁青秀化工有限责任公司", " 南宁 青秀化工有限公司 ",
-     "广西壮族自治区南宁青秀化工有限公司", "南宁青秀化工有限公司"],
-)  # fmt: skip
+    [
+        "广西南宁青秀化工有限公司",
+        "南宁青秀化工有限责任公司",
+        " 南宁 青秀化工有限公司 ",
+        "广西壮族自治区南宁青秀化工有限公司",
+        "南宁青秀化工有限公司",
+    ],
+)
 def test_company_name_variants_share_one_key(variant: str) -> None:
     assert normalize_company_name(variant) == normalize_company_name("南宁青秀化工有限公司")
 

@@ -36,8 +36,14 @@ def _url(engine: Engine) -> str:
 
 
 def _app(engine: Engine, **settings: Any) -> Any:
-    return create_app(Settings(database_url=_url(engine), rate_limit_per_minute=0,
-                               tile_rate_limit_per_minute=0, **settings))  # fmt: skip
+    return create_app(
+        Settings(
+            database_url=_url(engine),
+            rate_limit_per_minute=0,
+            tile_rate_limit_per_minute=0,
+            **settings,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +104,14 @@ def test_impossible_bboxes_are_400(client: TestClient, bbox: str) -> None:
 
 def test_limit_is_at_most_ten_thousand(client: TestClient) -> None:
     assert MAX_LIMIT == 10_000
-    reason = _error(client.get("/collections/jurisdictions/items?limit=10001"), 400,
-                    "bad_parameter")  # fmt: skip
+    reason = _error(
+        client.get("/collections/jurisdictions/items?limit=10001"), 400, "bad_parameter"
+    )
     assert "limit" in reason and "10000" in reason
     _error(client.get("/collections/jurisdictions/items?limit=0"), 400, "bad_parameter")
     _error(client.get("/collections/jurisdictions/items?offset=-1"), 400, "bad_parameter")
     assert client.get("/collections/jurisdictions/items?limit=10000").status_code == 200
-    _error(client.get("/collections/jurisdictions/items?offset=" + "9" * 40), 400,
-           "bad_parameter")  # fmt: skip
+    _error(client.get("/collections/jurisdictions/items?offset=" + "9" * 40), 400, "bad_parameter")
     beyond = client.get("/collections/jurisdictions/items?offset=" + "9" * 12)
     assert beyond.status_code == 200 and beyond.json()["numberReturned"] == 0
 
@@ -124,10 +130,20 @@ def test_zoom_beyond_the_maximum_is_a_400(client: TestClient) -> None:
 
 def _raw_get(app: Any, path: str) -> tuple[int, bytes]:
     """A GET with ``path`` exactly as given (a client would normalise ``..`` away)."""
-    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
-             "root_path": "", "scheme": "http", "query_string": b"", "headers": [],
-             "client": ("10.0.0.9", 5000), "server": ("testserver", 80),
-             "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "scheme": "http",
+        "query_string": b"",
+        "headers": [],
+        "client": ("10.0.0.9", 5000),
+        "server": ("testserver", 80),
+        "http_version": "1.1",
+        "asgi": {"version": "3.0"},
+    }
     sent: list[Message] = []
 
     async def run() -> None:
@@ -280,18 +296,22 @@ def test_injection_looking_filters_are_refused_or_match_nothing(
 def test_injection_looking_ids_and_property_filters_match_nothing(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    _error(client.get("/collections/cases/items/x' OR '1'='1", headers=admin), 404,
-           "unknown_layer")  # fmt: skip
-    by_property = client.get("/collections/jurisdictions/items",
-                             params={"adcode": "450100' OR '1'='1"})  # fmt: skip
+    _error(client.get("/collections/cases/items/x' OR '1'='1", headers=admin), 404, "unknown_layer")
+    by_property = client.get(
+        "/collections/jurisdictions/items", params={"adcode": "450100' OR '1'='1"}
+    )
     assert by_property.status_code == 200 and by_property.json()["numberMatched"] == 0
     exact = client.get("/collections/jurisdictions/items", params={"adcode": "450100"})
     assert exact.json()["numberMatched"] == 1
-    refused = client.get("/stats/cases", params={"group_by": "city;DROP TABLE cases"},
-                         headers=admin)  # fmt: skip
+    refused = client.get(
+        "/stats/cases", params={"group_by": "city;DROP TABLE cases"}, headers=admin
+    )
     _error(refused, 400, "bad_filter")
-    _error(client.get("/collections/cases/items", params={"case_id' OR '1": "1"},
-                      headers=admin), 400, "bad_filter")  # fmt: skip
+    _error(
+        client.get("/collections/cases/items", params={"case_id' OR '1": "1"}, headers=admin),
+        400,
+        "bad_filter",
+    )
 
 
 # --- no SQL built from strings -------------------------------------------------------------------
@@ -314,8 +334,11 @@ def _formatted(node: ast.expr) -> bool:
         return any(isinstance(v, ast.FormattedValue) for v in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add):
         return not all(isinstance(s, ast.Constant) for s in (node.left, node.right))
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "format")  # fmt: skip
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "format"
+    )
 
 
 def _sql_built_from_strings(path: Path) -> list[tuple[str, int]]:
@@ -340,8 +363,11 @@ def test_no_sql_is_built_from_strings() -> None:
     for package in ("geo_service", "layers", "analytics"):
         for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
             relative = path.relative_to(PROJECT_ROOT).as_posix()
-            offenders += [(relative, name, line) for name, line in _sql_built_from_strings(path)
-                          if (relative, name) not in _ALLOWED]  # fmt: skip
+            offenders += [
+                (relative, name, line)
+                for name, line in _sql_built_from_strings(path)
+                if (relative, name) not in _ALLOWED
+            ]
     assert offenders == []
 
 

@@ -126,9 +126,14 @@ def test_enterprise_register_is_upserted_on_credit_code(
     assert summary["by_method"] == {"address": 2}
     with sqlite_only_store.connect() as conn:
         rows = conn.execute(
-            select(Enterprise.credit_code, Enterprise.category, Enterprise.geocode_precision,
-                   Enterprise.adcode, Enterprise.city_adcode).order_by(Enterprise.credit_code)
-        ).all()  # fmt: skip
+            select(
+                Enterprise.credit_code,
+                Enterprise.category,
+                Enterprise.geocode_precision,
+                Enterprise.adcode,
+                Enterprise.city_adcode,
+            ).order_by(Enterprise.credit_code)
+        ).all()
     assert rows == [
         ("91450100MA5K8XY394", "key", "county", "450103", "450100"),
         ("91450200MA5L0ABC06", "general", "city", None, "450200"),

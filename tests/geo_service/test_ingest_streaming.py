@@ -43,16 +43,23 @@ from tests.geo_service.messy import write_enterprises, write_messy_cases
 TODAY = dt.date(2026, 11, 28)
 WHOLE = 10_000_000  # a chunk larger than any file here: the whole file at once
 #: The committed sample, register first (the others are placed through it).
-SAMPLE = [("enterprises", "enterprises.csv"), ("cases", "cases.csv"),
-          ("inspections", "inspections.csv"), ("exceedances", "exceedances.csv"),
-          ("complaints", "complaints.csv"), ("inspectors", "inspectors.csv")]  # fmt: skip
+SAMPLE = [
+    ("enterprises", "enterprises.csv"),
+    ("cases", "cases.csv"),
+    ("inspections", "inspections.csv"),
+    ("exceedances", "exceedances.csv"),
+    ("complaints", "complaints.csv"),
+    ("inspectors", "inspectors.csv"),
+]
 HEADERS = ["检查编号", "检查日期", "经度", "纬度", "坐标系", "备注"]
 
 
-def _ingest(engine: Engine, path: Path, kind: str, chunk_rows: int, rejects: Path,
-            **kw: Any) -> dict[str, Any]:  # fmt: skip
-    options = IngestOptions(kind=kind, chunk_rows=chunk_rows, rejects_path=rejects,
-                            progress=False, today=TODAY, **kw)  # fmt: skip
+def _ingest(
+    engine: Engine, path: Path, kind: str, chunk_rows: int, rejects: Path, **kw: Any
+) -> dict[str, Any]:
+    options = IngestOptions(
+        kind=kind, chunk_rows=chunk_rows, rejects_path=rejects, progress=False, today=TODAY, **kw
+    )
     return ingest_file(engine, path, options)
 
 
@@ -74,8 +81,9 @@ def _stored(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     return {name: _rows(engine, table, drop) for name, table in tables.items()}
 
 
-def _run(engine: Engine, files: list[tuple[str, Path]], chunk_rows: int, out: Path,
-         **kw: Any) -> dict[str, Any]:  # fmt: skip
+def _run(
+    engine: Engine, files: list[tuple[str, Path]], chunk_rows: int, out: Path, **kw: Any
+) -> dict[str, Any]:
     """Empty the store, ingest ``files`` in order; summaries, rejects files and store."""
     _clear_records(engine)
     out.mkdir()
@@ -84,9 +92,10 @@ def _run(engine: Engine, files: list[tuple[str, Path]], chunk_rows: int, out: Pa
         target = out / f"{i}.rejects.csv"
         summary = _ingest(engine, path, kind, chunk_rows, target, **kw)
         assert list(summary.pop("seconds")) == (
-            ["read", "validate", "locate", "prepare", "store"] if kind != "inspectors"
+            ["read", "validate", "locate", "prepare", "store"]
+            if kind != "inspectors"
             else ["read", "validate", "prepare", "store"]
-        )  # fmt: skip
+        )
         del summary["batch_id"], summary["rejects_path"]
         summaries.append(summary)
         rejects.append(target.read_bytes())
@@ -207,8 +216,9 @@ def test_blank_lines_and_line_breaks_in_cells_keep_their_row_numbers(
         whole = _run(store, files, WHOLE, tmp_path / f"{path.stem}-whole")
         for size in (1, 3):
             _assert_same(whole, _run(store, files, size, tmp_path / f"{path.stem}-{size}"))
-    expected = pd.read_csv(tmp_path / "odd-whole" / "0.rejects.csv", encoding="utf-8-sig",
-                           dtype=str)  # fmt: skip
+    expected = pd.read_csv(
+        tmp_path / "odd-whole" / "0.rejects.csv", encoding="utf-8-sig", dtype=str
+    )
     assert expected[["row_number", "reason"]].values.tolist() == [
         ["8", "malformed_row"],
         ["36", "bad_date"],
@@ -226,8 +236,9 @@ def test_xlsx_and_geojson_store_the_same_in_chunks(
     frame.to_excel(xlsx, index=False)
     geojson = tmp_path / "in.geojson"
     points = gpd.points_from_xy(frame["经度"].astype(float), frame["纬度"].astype(float))
-    gpd.GeoDataFrame(frame.drop(columns=["经度", "纬度", "坐标系"]), geometry=points,
-                     crs=4326).to_file(geojson)  # fmt: skip
+    gpd.GeoDataFrame(
+        frame.drop(columns=["经度", "纬度", "坐标系"]), geometry=points, crs=4326
+    ).to_file(geojson)
     for path in (xlsx, geojson):
         files = [("inspections", path)]
         whole = _run(sqlite_only_store, files, WHOLE, tmp_path / f"{path.suffix[1:]}-whole")
@@ -322,16 +333,25 @@ def test_a_failure_writing_a_later_chunk_rolls_the_batch_back(
 def test_the_folders_of_killed_ingests_are_removed(
     sqlite_only_store: Engine, tmp_path: Path, private_tmp: Path
 ) -> None:
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True)  # fmt: skip
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = private_tmp / f"{pipeline.FOLDER_PREFIX}{int(ended.stdout)}-abc"  # its process ended
     alive = private_tmp / f"{pipeline.FOLDER_PREFIX}{os.getpid()}-abc"  # an ingest running
     other = private_tmp / f"{pipeline.FOLDER_PREFIX}abc"  # not an ingest's name
     for folder in (dead, alive, other):
         (folder / "read-1").mkdir(parents=True)
         (folder / "read-1" / "rows-0000000.arrow").write_bytes(b"left behind")
-    _ingest(sqlite_only_store, SAMPLE_SLICE / "enterprises.csv", "enterprises", 1_000,
-            tmp_path / "rejects.csv")  # fmt: skip
+    _ingest(
+        sqlite_only_store,
+        SAMPLE_SLICE / "enterprises.csv",
+        "enterprises",
+        1_000,
+        tmp_path / "rejects.csv",
+    )
     assert sorted(private_tmp.iterdir()) == sorted([alive, other])
 
 
@@ -341,8 +361,13 @@ def test_the_folders_of_killed_ingests_are_removed(
 def test_the_pipeline_locates_each_chunk_before_reading_the_next(
     sqlite_only_store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _ingest(sqlite_only_store, SAMPLE_SLICE / "enterprises.csv", "enterprises", WHOLE,
-            tmp_path / "enterprises.rejects.csv")  # fmt: skip
+    _ingest(
+        sqlite_only_store,
+        SAMPLE_SLICE / "enterprises.csv",
+        "enterprises",
+        WHOLE,
+        tmp_path / "enterprises.rejects.csv",
+    )
     events: list[tuple[str, int]] = []
     real_chunks, real_locate = TableSource.chunks, Locator.locate
 
@@ -357,8 +382,9 @@ def test_the_pipeline_locates_each_chunk_before_reading_the_next(
 
     monkeypatch.setattr(TableSource, "chunks", chunks)
     monkeypatch.setattr(Locator, "locate", locate)
-    summary = _ingest(sqlite_only_store, SAMPLE_SLICE / "cases.csv", "cases", 500,
-                      tmp_path / "rejects.csv")  # fmt: skip
+    summary = _ingest(
+        sqlite_only_store, SAMPLE_SLICE / "cases.csv", "cases", 500, tmp_path / "rejects.csv"
+    )
     sizes = [n for what, n in events if what == "read"]
     assert sizes == [500] * 7 and sum(sizes) == summary["rows"]
     # one chunk at a time: read, located, and only then the next one read
@@ -419,8 +445,9 @@ def test_gis_files_are_read_as_their_chunks_are_consumed(
     lon, lat = rng.uniform(105, 111, n), rng.uniform(21, 26, n)
     ids = [f"G{i:07d}" for i in range(n)]
     path = tmp_path / f"big.{suffix}"
-    gpd.GeoDataFrame({"检查编号": ids, "备注": ["x"] * n}, geometry=shapely.points(lon, lat),
-                     crs=4326).to_file(path)  # fmt: skip
+    gpd.GeoDataFrame(
+        {"检查编号": ids, "备注": ["x"] * n}, geometry=shapely.points(lon, lat), crs=4326
+    ).to_file(path)
     pulled: list[int] = []  # features handed over by OGR
     real = pyogrio.raw.open_arrow
 

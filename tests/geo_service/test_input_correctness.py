@@ -83,8 +83,18 @@ def test_whole_files_of_either_encoding_read_as_written(tmp_path: Path) -> None:
 # --- geometries -----------------------------------------------------------------------------
 
 #: A C-shaped polygon around Nanning whose centroid in degrees lies outside it.
-C_SHAPE = shapely.Polygon([(108.30, 22.80), (108.40, 22.80), (108.40, 22.81), (108.32, 22.81),
-                           (108.32, 22.89), (108.40, 22.89), (108.40, 22.90), (108.30, 22.90)])  # fmt: skip
+C_SHAPE = shapely.Polygon(
+    [
+        (108.30, 22.80),
+        (108.40, 22.80),
+        (108.40, 22.81),
+        (108.32, 22.81),
+        (108.32, 22.89),
+        (108.40, 22.89),
+        (108.40, 22.90),
+        (108.30, 22.90),
+    ]
+)
 LINE = shapely.LineString([(108.35, 22.82), (108.36, 22.83), (108.38, 22.83)])
 POINT = shapely.Point(108.37, 22.82)
 
@@ -93,8 +103,9 @@ def _features(path: Path) -> Path:
     assert not C_SHAPE.contains(C_SHAPE.centroid)
     gdf = gpd.GeoDataFrame(
         {"case_id": ["G-POINT", "G-LINE", "G-POLY"], "decision_date": ["2024-05-01"] * 3},
-        geometry=[POINT, LINE, C_SHAPE], crs="EPSG:4326",
-    )  # fmt: skip
+        geometry=[POINT, LINE, C_SHAPE],
+        crs="EPSG:4326",
+    )
     gdf.to_file(path, engine="pyogrio")
     return path
 
@@ -102,9 +113,12 @@ def _features(path: Path) -> Path:
 def _stored(engine: Engine) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.read_sql(
-            text("SELECT case_id, lon, lat, geocode_method, coord_flags FROM cases "
-                 "WHERE case_id LIKE 'G-%'"), conn,
-        ).set_index("case_id")  # fmt: skip
+            text(
+                "SELECT case_id, lon, lat, geocode_method, coord_flags FROM cases "
+                "WHERE case_id LIKE 'G-%'"
+            ),
+            conn,
+        ).set_index("case_id")
 
 
 @pytest.mark.parametrize("suffix", ["geojson", "gpkg"])
@@ -130,8 +144,9 @@ def test_lines_and_polygons_are_rejected_not_stored_as_points(
 def test_asked_for_a_point_on_the_surface_is_placed_inside_and_flagged(
     own_store: Engine, tmp_path: Path
 ) -> None:
-    options = IngestOptions(kind="cases", progress=False, centroids=True,
-                            rejects_path=tmp_path / "rejects.csv")  # fmt: skip
+    options = IngestOptions(
+        kind="cases", progress=False, centroids=True, rejects_path=tmp_path / "rejects.csv"
+    )
     summary = ingest_file(own_store, _features(tmp_path / "cases.geojson"), options)
     assert summary["accepted"] == 3 and summary["rejected"] == 0
     stored = _stored(own_store)
@@ -154,16 +169,19 @@ def test_centroids_over_http_and_in_the_cli(
     admin = account_headers(own_store, "admin", "450000")
     plain = client.post("/ingest/cases?filename=cases.geojson", content=body, headers=admin)
     assert plain.status_code == 201 and plain.json()["by_reason"] == {"not_a_point": 2}
-    asked = client.post("/ingest/cases?filename=cases.geojson&centroids=true", content=body,
-                        headers=admin)  # fmt: skip
+    asked = client.post(
+        "/ingest/cases?filename=cases.geojson&centroids=true", content=body, headers=admin
+    )
     assert asked.status_code == 201 and asked.json()["accepted"] == 3
 
     monkeypatch.setenv("GEO_DATABASE_URL", url)
     get_settings.cache_clear()
     try:
         path = str(tmp_path / "cases.geojson")
-        runs = {flag: CliRunner().invoke(app, ["ingest", path, "--kind", "cases", *flag])
-                for flag in ((), ("--centroids",))}  # fmt: skip
+        runs = {
+            flag: CliRunner().invoke(app, ["ingest", path, "--kind", "cases", *flag])
+            for flag in ((), ("--centroids",))
+        }
     finally:
         get_settings.cache_clear()
     summaries = {flag: json.loads(r.stdout.strip().splitlines()[-1]) for flag, r in runs.items()}

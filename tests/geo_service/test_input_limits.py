@@ -191,8 +191,9 @@ def _sheet_with_far_cells(rows: int, dimension: str) -> Callable[[], Iterator[by
         yield f'<dimension ref="{dimension}"/><sheetData>'.encode()
         yield b'<row r="1"><c r="A1" t="inlineStr"><is><t>case_id</t></is></c></row>'
         for r in range(2, rows + 2):
-            yield (f'<row r="{r}"><c r="A{r}"><v>{r}</v></c>'
-                   f'<c r="XFD{r}"><v>1</v></c></row>').encode()  # fmt: skip
+            yield (
+                f'<row r="{r}"><c r="A{r}"><v>{r}</v></c><c r="XFD{r}"><v>1</v></c></row>'
+            ).encode()
         yield b"</sheetData></worksheet>"
 
     return pieces
@@ -202,8 +203,11 @@ def test_cells_made_while_reading_are_counted(tmp_path: Path) -> None:
     """Few cells stored, but openpyxl fills each row to its last cell: the count while
     reading refuses what the stored cells alone would let through."""
     plain = _workbook(tmp_path / "plain.xlsx", [["case_id"]])
-    path = _rewrite(plain, tmp_path / "far.xlsx",
-                    {"xl/worksheets/sheet1.xml": _sheet_with_far_cells(200, "A1:XFD201")})  # fmt: skip
+    path = _rewrite(
+        plain,
+        tmp_path / "far.xlsx",
+        {"xl/worksheets/sheet1.xml": _sheet_with_far_cells(200, "A1:XFD201")},
+    )
     limits = InputLimits(max_xlsx_cells=1_000_000)
     source = open_table(path, limits)  # 401 cells stored: the zip passes
     with pytest.raises(InputFileError, match="GEO_MAX_XLSX_CELLS"):
@@ -221,8 +225,11 @@ def test_a_declared_dimension_is_not_filled_in(tmp_path: Path) -> None:
 
 def _csv_with_field(path: Path, chars: int, quoted: bool = False) -> Path:
     cell = "x" * chars
-    rows = ["A-1,2024-01-02,108.3,22.8", f'A-2,2024-01-03,108.3,"{cell}"' if quoted else
-            f"A-2,2024-01-03,108.3,{cell}", "A-3,2024-01-04,108.3,22.8"]  # fmt: skip
+    rows = [
+        "A-1,2024-01-02,108.3,22.8",
+        f'A-2,2024-01-03,108.3,"{cell}"' if quoted else f"A-2,2024-01-03,108.3,{cell}",
+        "A-3,2024-01-04,108.3,22.8",
+    ]
     path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
     return path
 

@@ -26,8 +26,16 @@ from geo_service.store.models import PenaltyCase
 from tests.conftest import account_headers
 
 COUNTY, NEIGHBOUR, LIUZHOU_COUNTY = "450102", "450103", "450202"
-FIELDS = ("case_id", "decision_date", "lon", "lat", "crs", "credit_code", "penalty_amount",
-          "violation_type")  # fmt: skip
+FIELDS = (
+    "case_id",
+    "decision_date",
+    "lon",
+    "lat",
+    "crs",
+    "credit_code",
+    "penalty_amount",
+    "violation_type",
+)
 
 
 def _client(engine: Engine) -> TestClient:
@@ -50,10 +58,16 @@ def _csv(*rows: dict[str, object]) -> bytes:
 
 
 def _case(case_id: str, point: tuple[float, float], **values: object) -> dict[str, object]:
-    row: dict[str, object] = {"case_id": case_id, "decision_date": "2024-03-05",
-                              "lon": point[0], "lat": point[1], "crs": "WGS84",
-                              "credit_code": "", "penalty_amount": 1000,
-                              "violation_type": "超标排放"}  # fmt: skip
+    row: dict[str, object] = {
+        "case_id": case_id,
+        "decision_date": "2024-03-05",
+        "lon": point[0],
+        "lat": point[1],
+        "crs": "WGS84",
+        "credit_code": "",
+        "penalty_amount": 1000,
+        "violation_type": "超标排放",
+    }
     return {**row, **values}
 
 
@@ -79,19 +93,27 @@ def test_a_county_admin_cannot_overwrite_another_jurisdictions_record(
     client = _client(store)
     province = account_headers(store, "admin", "450000")
     liuzhou, own = _point_in(divisions_gdf, LIUZHOU_COUNTY), _point_in(divisions_gdf, COUNTY)
-    _upload(client, province, _csv(
-        _case("LZ-1", liuzhou, credit_code="91450200MA5KXXXX1X", penalty_amount=250000),
-        _case("NN-1", own, penalty_amount=3000),
-    ))  # fmt: skip
+    _upload(
+        client,
+        province,
+        _csv(
+            _case("LZ-1", liuzhou, credit_code="91450200MA5KXXXX1X", penalty_amount=250000),
+            _case("NN-1", own, penalty_amount=3000),
+        ),
+    )
     before = _stored(store, "LZ-1")
     assert before["adcode"] == LIUZHOU_COUNTY
 
     county = account_headers(store, "admin", COUNTY)
-    summary = _upload(client, county, _csv(
-        _case("LZ-1", own, penalty_amount=1),  # the Liuzhou case's id, a point in 450102
-        _case("NN-1", own, penalty_amount=4000),  # its own county's case: updated
-        _case("NN-2", own),  # a new case of its own: inserted
-    ))  # fmt: skip
+    summary = _upload(
+        client,
+        county,
+        _csv(
+            _case("LZ-1", own, penalty_amount=1),  # the Liuzhou case's id, a point in 450102
+            _case("NN-1", own, penalty_amount=4000),  # its own county's case: updated
+            _case("NN-2", own),  # a new case of its own: inserted
+        ),
+    )
     assert summary["by_reason"] == {"outside_jurisdiction": 1}
     assert (summary["accepted"], summary["inserted"], summary["updated"]) == (2, 1, 1)
     assert _stored(store, "LZ-1") == before  # unmoved, credit code and penalty kept
@@ -114,8 +136,7 @@ def test_a_city_record_is_outside_each_of_its_counties(
     path = _write(store, _csv(_case("CITY-1", point)))
     ingest_file(store, path, province)
     with store.begin() as conn:  # as an address placed only at city level is stored
-        conn.execute(update(PenaltyCase).where(PenaltyCase.case_id == "CITY-1")
-                     .values(adcode=None))  # fmt: skip
+        conn.execute(update(PenaltyCase).where(PenaltyCase.case_id == "CITY-1").values(adcode=None))
     county = IngestOptions(kind="cases", progress=False, within=COUNTY)
     summary = ingest_file(store, _write(store, _csv(_case("CITY-1", point))), county)
     assert summary["by_reason"] == {"outside_jurisdiction": 1}
@@ -134,22 +155,27 @@ def test_batches_and_rejects_are_read_within_the_admins_jurisdiction(
     client = _client(store)
     own = _point_in(divisions_gdf, COUNTY)
     county = account_headers(store, "admin", COUNTY)
-    summary = _upload(client, county, _csv(_case("B-1", own), _case("B-2", own,
-                                                                   decision_date="bad")))  # fmt: skip
+    summary = _upload(
+        client, county, _csv(_case("B-1", own), _case("B-2", own, decision_date="bad"))
+    )
     batch = summary["batch_id"]
-    province_batch = _upload(client, account_headers(store, "admin", "450000"),
-                             _csv(_case("B-3", own)))["batch_id"]  # fmt: skip
-    cli_batch = ingest_file(store, _write(store, _csv(_case("B-4", own))),
-                            IngestOptions(kind="cases", progress=False))["batch_id"]  # fmt: skip
+    province_batch = _upload(
+        client, account_headers(store, "admin", "450000"), _csv(_case("B-3", own))
+    )["batch_id"]
+    cli_batch = ingest_file(
+        store, _write(store, _csv(_case("B-4", own))), IngestOptions(kind="cases", progress=False)
+    )["batch_id"]
 
     readers = {
         "own county": (county, {batch}),
         "its city": (account_headers(store, "admin", "450100"), {batch}),
-        "the province": (account_headers(store, "admin", "450000"),
-                         {batch, province_batch, cli_batch}),
+        "the province": (
+            account_headers(store, "admin", "450000"),
+            {batch, province_batch, cli_batch},
+        ),
         "the neighbouring county": (account_headers(store, "admin", NEIGHBOUR), set()),
         "another city's county": (account_headers(store, "admin", LIUZHOU_COUNTY), set()),
-    }  # fmt: skip
+    }
     for who, (headers, allowed) in readers.items():
         for one in (batch, province_batch, cli_batch):
             for path in (f"/ingest/batches/{one}", f"/ingest/batches/{one}/rejects.csv"):
@@ -178,8 +204,10 @@ def test_the_audit_log_is_read_within_the_admins_jurisdiction(sqlite_only_store:
     engine = sqlite_only_store
     client = _client(engine)
     tag = uuid4().hex[:6]
-    keys = {adcode: add_account(engine, f"audit-{tag}-{adcode}", "leader", adcode)
-            for adcode in (COUNTY, NEIGHBOUR, "450100", LIUZHOU_COUNTY)}  # fmt: skip
+    keys = {
+        adcode: add_account(engine, f"audit-{tag}-{adcode}", "leader", adcode)
+        for adcode in (COUNTY, NEIGHBOUR, "450100", LIUZHOU_COUNTY)
+    }
     for key in keys.values():  # each reads point records of its own: one audit entry each
         headers = {"Authorization": f"Bearer {key}"}
         assert client.get("/collections/cases/items?limit=1", headers=headers).status_code == 200

@@ -41,8 +41,12 @@ def kill_midway_then_rerun(
     earlier_ok = write_cases_csv(earlier, N_EARLIER, seed=1, prefix="K", bad_every=BAD_EVERY)
     big_ok = write_cases_csv(big, N_ROWS, seed=2, prefix="K", bad_every=BAD_EVERY)
     assert big_ok >= BULK_ROWS
-    options = IngestOptions(kind="cases", rejects_path=folder / "earlier.rejects.csv",
-                            progress=False, today=dt.date(2026, 11, 28))  # fmt: skip
+    options = IngestOptions(
+        kind="cases",
+        rejects_path=folder / "earlier.rejects.csv",
+        progress=False,
+        today=dt.date(2026, 11, 28),
+    )
     assert ingest_file(engine, earlier, options)["accepted"] == earlier_ok
     before = snapshot(engine)
     assert before.counts["cases"] == earlier_ok and before.counts["rejected_rows"] > 0

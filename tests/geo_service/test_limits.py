@@ -110,10 +110,13 @@ def app_and_keys(sqlite_only_store: Engine) -> tuple[Any, dict[str, str]]:
     """An app (limits off: its buckets are driven by the tests) and the keys of two
     accounts by their names."""
     tag = next(_ACCOUNTS)
-    keys = {name: add_account(sqlite_only_store, name, "gis", "450000")
-            for name in (f"limits-a-{tag}", f"limits-b-{tag}")}  # fmt: skip
-    settings = Settings(database_url=_url(sqlite_only_store), rate_limit_per_minute=0,
-                        tile_rate_limit_per_minute=0)  # fmt: skip
+    keys = {
+        name: add_account(sqlite_only_store, name, "gis", "450000")
+        for name in (f"limits-a-{tag}", f"limits-b-{tag}")
+    }
+    settings = Settings(
+        database_url=_url(sqlite_only_store), rate_limit_per_minute=0, tile_rate_limit_per_minute=0
+    )
     return create_app(settings), keys
 
 
@@ -157,8 +160,10 @@ def test_identity_is_the_account_else_the_address(app_and_keys: tuple[Any, dict[
 def _junk_variants(password: str) -> list[str]:
     """Basic credentials of ``password`` with characters the lenient base64 decoder skips."""
     encoded = base64.b64encode(f"qgis:{password}".encode()).decode()
-    return [f"Basic {encoded[:i]}{junk}{encoded[i:]}"
-            for i, junk in ((4, "!"), (8, "*"), (12, "."), (16, "\\"), (20, "$"))]  # fmt: skip
+    return [
+        f"Basic {encoded[:i]}{junk}{encoded[i:]}"
+        for i, junk in ((4, "!"), (8, "*"), (12, "."), (16, "\\"), (20, "$"))
+    ]
 
 
 # --- the middleware alone, driven as an ASGI server would ----------------------------------
@@ -175,8 +180,13 @@ async def _body_length_app(scope: Scope, receive: Receive, send: Send) -> None:
         if not message.get("more_body", False):
             break
     body = json.dumps({"size": size}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -186,8 +196,10 @@ def _call(
     """One request through ``app``: the body in ``chunks`` (streamed, no Content-Length
     unless given), and the status, headers and body answered."""
     scope = {**_scope(headers), "method": "POST", "query_string": query}
-    incoming = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-                for i, c in enumerate(chunks)]  # fmt: skip
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -260,9 +272,13 @@ def _url(engine: Engine) -> str:
 def limited(sqlite_only_store: Engine) -> Iterator[tuple[Any, FakeClock]]:
     """An app allowing 6 API requests a minute with a burst of 3 (and 12 / 4 for tiles and
     static files), on a fake clock."""
-    settings = Settings(database_url=_url(sqlite_only_store), rate_limit_per_minute=6,
-                        rate_limit_burst=3, tile_rate_limit_per_minute=12,
-                        tile_rate_limit_burst=4)  # fmt: skip
+    settings = Settings(
+        database_url=_url(sqlite_only_store),
+        rate_limit_per_minute=6,
+        rate_limit_burst=3,
+        tile_rate_limit_per_minute=12,
+        tile_rate_limit_burst=4,
+    )
     app = create_app(settings)
     clock = FakeClock()
     app.state.rate_limits.api.clock = clock
@@ -299,8 +315,10 @@ def test_other_accounts_and_addresses_keep_their_own_allowance(
 ) -> None:
     app, _ = limited
     tag = next(_ACCOUNTS)
-    key_a, key_b = (add_account(sqlite_only_store, f"limited-{who}-{tag}", "gis", "450000")
-                    for who in ("a", "b"))  # fmt: skip
+    key_a, key_b = (
+        add_account(sqlite_only_store, f"limited-{who}-{tag}", "gis", "450000")
+        for who in ("a", "b")
+    )
     first, second = _client(app, "10.0.0.1"), _client(app, "10.0.0.2")
     for _ in range(3):
         first.get("/")
@@ -321,8 +339,9 @@ def test_junk_in_basic_credentials_buys_no_allowance(
     key = add_account(sqlite_only_store, f"junk-{next(_ACCOUNTS)}", "gis", "450000")
     client = _client(app, "10.0.0.3")
     points = "/collections/cases/items?limit=1"  # needs an account
-    statuses = [client.get(points, headers={"Authorization": _basic(key)}).status_code
-                for _ in range(4)]  # fmt: skip
+    statuses = [
+        client.get(points, headers={"Authorization": _basic(key)}).status_code for _ in range(4)
+    ]
     assert statuses == [200, 200, 200, 429]
     # each mangled spelling was once a fresh bucket that still authenticated; now it does
     # not authenticate, and counts against the address
@@ -334,8 +353,9 @@ def test_junk_in_basic_credentials_buys_no_allowance(
 def test_rotating_x_forwarded_for_buys_no_allowance(limited: tuple[Any, FakeClock]) -> None:
     app, _ = limited
     client = _client(app, "127.0.0.1")
-    statuses = [client.get("/", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
-                for i in range(5)]  # fmt: skip
+    statuses = [
+        client.get("/", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(5)
+    ]
     assert statuses == [200, 200, 200, 429, 429]
 
 
@@ -343,8 +363,11 @@ def _served(app: Any, settings: Settings) -> Any:
     """``app`` as uvicorn serves it with the options of `geo-service serve`."""
     import uvicorn
 
-    config = uvicorn.Config(app, **{k: v for k, v in server_options(settings).items()
-                                    if k != "log_config"}, log_config=None)  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        **{k: v for k, v in server_options(settings).items() if k != "log_config"},
+        log_config=None,
+    )
     config.load()
     return config.loaded_app
 
@@ -358,19 +381,23 @@ def test_x_forwarded_for_is_believed_only_from_the_trusted_proxies(
     # by default (uvicorn alone would trust any proxy on loopback) a rotated header is
     # nobody's address: the peer is counted
     served = TestClient(_served(app, settings), client=("127.0.0.1", 5000))
-    statuses = [served.get("/", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
-                for i in range(4)]  # fmt: skip
+    statuses = [
+        served.get("/", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(4)
+    ]
     assert statuses == [200, 200, 200, 429]
     # from a trusted proxy the forwarded client is counted; from another peer, the peer
     trusted = settings.model_copy(update={"trusted_proxies": "10.0.0.0/8"})
     assert server_options(trusted)["proxy_headers"] is True
     behind = _served(app, trusted)
     proxy = TestClient(behind, client=("10.1.2.3", 5000))
-    assert [proxy.get("/", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
-            for i in range(4)] == [200, 200, 200, 200]  # fmt: skip
+    assert [
+        proxy.get("/", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(4)
+    ] == [200, 200, 200, 200]
     stranger = TestClient(behind, client=("192.0.2.50", 5000))
-    assert [stranger.get("/", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
-            for i in range(10, 14)] == [200, 200, 200, 429]  # fmt: skip
+    assert [
+        stranger.get("/", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+        for i in range(10, 14)
+    ] == [200, 200, 200, 429]
 
 
 def test_serve_runs_uvicorn_with_the_proxy_and_logging_options(
@@ -385,8 +412,10 @@ def test_serve_runs_uvicorn_with_the_proxy_and_logging_options(
     runs: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))
     monkeypatch.setenv("GEO_DATABASE_URL", _url(sqlite_only_store))
-    for proxies, expected in (("", (False, [])), ("10.0.0.5, 10.1.0.0/16", (True, ["10.0.0.5",
-                                                                               "10.1.0.0/16"]))):  # fmt: skip
+    for proxies, expected in (
+        ("", (False, [])),
+        ("10.0.0.5, 10.1.0.0/16", (True, ["10.0.0.5", "10.1.0.0/16"])),
+    ):
         monkeypatch.setenv("GEO_TRUSTED_PROXIES", proxies)
         get_settings.cache_clear()
         try:
@@ -421,8 +450,12 @@ def test_tiles_and_static_files_count_apart_and_healthz_never(
 
 
 def test_zero_turns_the_rate_limits_off(sqlite_only_store: Engine) -> None:
-    settings = Settings(database_url=_url(sqlite_only_store), rate_limit_per_minute=0,
-                        rate_limit_burst=1, tile_rate_limit_per_minute=0)  # fmt: skip
+    settings = Settings(
+        database_url=_url(sqlite_only_store),
+        rate_limit_per_minute=0,
+        rate_limit_burst=1,
+        tile_rate_limit_per_minute=0,
+    )
     app = create_app(settings)
     assert app.state.rate_limits.api is None and app.state.rate_limits.tiles is None
     client = _client(app)
@@ -439,9 +472,13 @@ def test_the_defaults_limit_the_rate() -> None:
 
 @pytest.fixture
 def small_limits(sqlite_only_store: Engine) -> TestClient:
-    settings = Settings(database_url=_url(sqlite_only_store), max_query_chars=100,
-                        max_body_bytes=1000, rate_limit_per_minute=0,
-                        tile_rate_limit_per_minute=0)  # fmt: skip
+    settings = Settings(
+        database_url=_url(sqlite_only_store),
+        max_query_chars=100,
+        max_body_bytes=1000,
+        rate_limit_per_minute=0,
+        tile_rate_limit_per_minute=0,
+    )
     return _client(create_app(settings))
 
 

@@ -31,8 +31,9 @@ def _oapif(server: LiveServer) -> str:
 @pytest.fixture(autouse=True)
 def gdal_credentials(live_server: LiveServer) -> Iterator[None]:
     """GIS staff give GDAL their API key (GDAL_HTTP_AUTH=BEARER, GDAL_HTTP_BEARER)."""
-    pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": "BEARER",
-                                     "GDAL_HTTP_BEARER": live_server.api_key})  # fmt: skip
+    pyogrio.set_gdal_config_options(
+        {"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": live_server.api_key}
+    )
     yield
     pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": None, "GDAL_HTTP_BEARER": None})
 

@@ -89,8 +89,11 @@ def test_pages_start_from_the_query_filters(client: TestClient) -> None:
     html = client.get("/maps/hexagons?jurisdiction=450100&period=2024-Q2").text
     config = _config(html)
     assert config["filters"] == {"jurisdiction": "450100", "period": "2024-Q2"}
-    assert re.search(r"/tiles/hexagons/\{z\}/\{x\}/\{y\}\.mvt\?resolution=\d+"
-                     r"&jurisdiction=450100&period=2024-Q2'", html)  # fmt: skip
+    assert re.search(
+        r"/tiles/hexagons/\{z\}/\{x\}/\{y\}\.mvt\?resolution=\d+"
+        r"&jurisdiction=450100&period=2024-Q2'",
+        html,
+    )
 
 
 @pytest.mark.parametrize(
@@ -184,8 +187,11 @@ def test_vendored_assets_match_their_recorded_sums() -> None:
     for line in (vendor / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split(maxsplit=1)
         listed[name] = digest
-    assert {"leaflet/leaflet.js", "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
-            "swagger-ui-dist/swagger-ui-bundle.js"} <= set(listed)  # fmt: skip
+    assert {
+        "leaflet/leaflet.js",
+        "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
+        "swagger-ui-dist/swagger-ui-bundle.js",
+    } <= set(listed)
     for name, digest in listed.items():
         assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
     shipped = {p.relative_to(vendor).as_posix() for p in vendor.rglob("*") if p.is_file()}

@@ -26,13 +26,25 @@ from layers.maps import MAPS
 from tests.conftest import IN_CI, LiveServer, serve_store
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "maps"
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 #: What each map draws: the CSS class of its data paths (None: heat raster tiles).
-DRAWN = {"heatmap": None, "hexagons": "geo-hexagon", "hotspots": "geo-hotspot",
-         "emerging": "geo-emerging", "clusters": "geo-cluster", "planner": "geo-risk"}  # fmt: skip
+DRAWN = {
+    "heatmap": None,
+    "hexagons": "geo-hexagon",
+    "hotspots": "geo-hotspot",
+    "emerging": "geo-emerging",
+    "clusters": "geo-cluster",
+    "planner": "geo-risk",
+}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +95,9 @@ def _watch(browser: Any, live_server: LiveServer) -> Iterator[Watched]:
     """A logged-in page of the server, every request and error recorded."""
     # bypass_csp: Playwright's wait_for_function evaluates its predicate with eval inside
     # the page, which the service's Content-Security-Policy forbids (no 'unsafe-eval')
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
-                                  bypass_csp=True)  # fmt: skip
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="zh-CN", bypass_csp=True
+    )
     page = context.new_page()
     seen = Watched(page, live_server.url)
 
@@ -114,7 +127,9 @@ def _watch(browser: Any, live_server: LiveServer) -> Iterator[Watched]:
     seen.requests.clear()
     seen.key = live_server.api_key
     page.on("response", on_response)
-    page.on("console", lambda m: seen.errors.append(f"console: {m.text}") if m.type == "error" else None)  # fmt: skip
+    page.on(
+        "console", lambda m: seen.errors.append(f"console: {m.text}") if m.type == "error" else None
+    )
     page.on("pageerror", lambda e: seen.errors.append(f"page error: {e}"))
     yield seen
     context.close()
@@ -270,8 +285,10 @@ def test_play_steps_through_the_months(watched: Watched) -> None:
     )
     page.click("button.geo-play")  # pause
     assert page.locator("button.geo-play").inner_text().endswith("播放")
-    played = {parse_qs(urlsplit(u).query).get("period", [""])[0]
-              for u in watched.tiles_since(0, "hexagons")}  # fmt: skip
+    played = {
+        parse_qs(urlsplit(u).query).get("period", [""])[0]
+        for u in watched.tiles_since(0, "hexagons")
+    }
     assert {steps[0][1], steps[1][1]} <= played
     _settle(page)
     watched.assert_clean()
@@ -394,8 +411,9 @@ def _sparse_tile(cases: Any, z: int) -> tuple[float, float, float, float]:
     return tile_bounds_lonlat(z, int(x), int(y))
 
 
-def test_crowded_case_tiles_draw_counted_circles_then_cases(capped: Watched,
-                                                            capped_server: LiveServer) -> None:  # fmt: skip
+def test_crowded_case_tiles_draw_counted_circles_then_cases(
+    capped: Watched, capped_server: LiveServer
+) -> None:
     from geo_service.filters import Filters
     from geo_service.store.queries import read_records
     from layers.tiles import tile_bounds_lonlat
@@ -449,8 +467,12 @@ def test_crowded_case_tiles_draw_counted_circles_then_cases(capped: Watched,
     # zoomed in on a tile holding fewer cases than the cap: the cases themselves
     z = 14
     west, south, east, north = _sparse_tile(cases, z)
-    inside = cases[(cases["lon"] >= west) & (cases["lon"] < east) & (cases["lat"] >= south)
-                   & (cases["lat"] < north)]  # fmt: skip
+    inside = cases[
+        (cases["lon"] >= west)
+        & (cases["lon"] < east)
+        & (cases["lat"] >= south)
+        & (cases["lat"] < north)
+    ]
     start = len(capped.requests)
     centre = [(south + north) / 2, (west + east) / 2, z]
     page.evaluate("([lat, lon, z]) => geoMap.map.setView([lat, lon], z)", centre)
@@ -467,12 +489,12 @@ def test_crowded_case_tiles_draw_counted_circles_then_cases(capped: Watched,
     capped.assert_clean()
 
 
-def test_anonymous_clusters_map_has_no_point_layer(browser: Any, capped_server: LiveServer
-                                                   ) -> None:  # fmt: skip
+def test_anonymous_clusters_map_has_no_point_layer(browser: Any, capped_server: LiveServer) -> None:
     # bypass_csp: Playwright's wait_for_function evaluates its predicate with eval inside
     # the page, which the service's Content-Security-Policy forbids (no 'unsafe-eval')
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN",
-                                  bypass_csp=True)  # fmt: skip
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="zh-CN", bypass_csp=True
+    )
     page = context.new_page()
     requested: list[str] = []
     errors: list[str] = []

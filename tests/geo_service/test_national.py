@@ -84,13 +84,21 @@ def test_special_cases(national: gpd.GeoDataFrame) -> None:
     assert row["500100", "name"] == "重庆市" and row["500101", "city_adcode"] == "500100"
     assert row["500240", "city_adcode"] == "500100"  # 石柱土家族自治县
     # county-level units administered by their province, grouped in PP9000
-    for county, group in [("429004", "429000"), ("419001", "419000"), ("469002", "469000"),
-                          ("659001", "659000")]:  # fmt: skip
+    for county, group in [
+        ("429004", "429000"),
+        ("419001", "419000"),
+        ("469002", "469000"),
+        ("659001", "659000"),
+    ]:
         assert row[county, "level"] == "county" and row[county, "city_adcode"] == group
         assert row[group, "level"] == "city" and row[group, "name"].endswith("直辖县级行政区划")
     # prefecture cities without counties: the city keeps its code, its one county CCCC01
-    for city, name in [("441900", "东莞市"), ("442000", "中山市"), ("620200", "嘉峪关市"),
-                       ("460400", "儋州市")]:  # fmt: skip
+    for city, name in [
+        ("441900", "东莞市"),
+        ("442000", "中山市"),
+        ("620200", "嘉峪关市"),
+        ("460400", "儋州市"),
+    ]:
         county = city[:4] + "01"
         assert row[city, "name"] == name and row[county, "name"] == name
         assert row[county, "city_adcode"] == city
@@ -189,8 +197,14 @@ def test_national_boundaries_load_into_postgis(national: gpd.GeoDataFrame) -> No
 
 def test_unknown_province_is_refused(tmp_path: Path, national: gpd.GeoDataFrame) -> None:
     with pytest.raises(SampleError, match="990000"):
-        write_sample(tmp_path, n_enterprises=10, n_cases=0, n_inspections=0,
-                     divisions=national.reset_index(drop=True), provinces=["990000"])  # fmt: skip
+        write_sample(
+            tmp_path,
+            n_enterprises=10,
+            n_cases=0,
+            n_inspections=0,
+            divisions=national.reset_index(drop=True),
+            provinces=["990000"],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -199,15 +213,26 @@ def three(tmp_path_factory: pytest.TempPathFactory, national: gpd.GeoDataFrame) 
     from geo_service.ingest import IngestOptions, ingest_file
 
     out = tmp_path_factory.mktemp("three")
-    write_sample(out / "sample", seed=7, n_enterprises=900, n_cases=700, n_inspections=900,
-                 divisions=national.reset_index(drop=True), provinces=list(THREE))  # fmt: skip
+    write_sample(
+        out / "sample",
+        seed=7,
+        n_enterprises=900,
+        n_cases=700,
+        n_inspections=900,
+        divisions=national.reset_index(drop=True),
+        provinces=list(THREE),
+    )
     engine = make_engine(f"sqlite:///{out / 'geo.db'}")
     migrate(engine)
     load_divisions(engine, national.reset_index(drop=True))
     summaries = {}
     for kind in KINDS:
-        options = IngestOptions(kind=kind, rejects_path=out / f"{kind}.rejects.csv",
-                                progress=False, today=dt.date(2026, 11, 28))  # fmt: skip
+        options = IngestOptions(
+            kind=kind,
+            rejects_path=out / f"{kind}.rejects.csv",
+            progress=False,
+            today=dt.date(2026, 11, 28),
+        )
         summaries[kind] = ingest_file(engine, out / "sample" / f"{kind}.csv", options)
     return {"out": out, "engine": engine, "summaries": summaries}
 
@@ -239,8 +264,13 @@ def test_three_province_records_stay_in_their_provinces(three: dict[str, Any]) -
         assert len(register) == 900 and set(register["province_adcode"]) == set(THREE)
         assert (register["adcode"].str[:2] == register["province_adcode"].str[:2]).all()
         for kind, key in (("cases", "case_id"), ("inspections", "inspection_id")):
-            stored = pd.read_sql(text(f"SELECT {key} AS record_id, adcode AS s_adcode, city_adcode, "
-                                      f"province_adcode, geocode_precision FROM {kind}"), conn)  # fmt: skip
+            stored = pd.read_sql(
+                text(
+                    f"SELECT {key} AS record_id, adcode AS s_adcode, city_adcode, "
+                    f"province_adcode, geocode_precision FROM {kind}"
+                ),
+                conn,
+            )
             assert set(stored["province_adcode"]) == set(THREE), kind
             mine = truth[truth["kind"] == kind].merge(stored, on="record_id")
             assert len(mine) == len(stored)
@@ -266,8 +296,11 @@ def test_register_names_and_addresses_fit_their_province(three: dict[str, Any]) 
 
 def test_place_and_water_names_fit_their_province(three: dict[str, Any]) -> None:
     """Towns, villages and rivers of Guangdong's and Yunnan's records are not Guangxi's."""
-    guangxi_only = [w for w in (*vocab.TOWNS, *vocab.VILLAGES, *vocab.WATERS)
-                    if w not in (*COMMON_TOWNS, *COMMON_VILLAGES, *vocab.WATERS[-3:])]  # fmt: skip
+    guangxi_only = [
+        w
+        for w in (*vocab.TOWNS, *vocab.VILLAGES, *vocab.WATERS)
+        if w not in (*COMMON_TOWNS, *COMMON_VILLAGES, *vocab.WATERS[-3:])
+    ]
     register = pd.read_csv(three["out"] / "sample" / "enterprises.csv", dtype=str)
     province = register["credit_code"].str[2:4]
     for code in ("44", "53"):
@@ -275,8 +308,13 @@ def test_place_and_water_names_fit_their_province(three: dict[str, Any]) -> None
         assert not addresses.apply(lambda a: any(w in a for w in guangxi_only)).any(), code
         assert addresses.str.contains("|".join(COMMON_TOWNS)).any(), code
     with three["engine"].connect() as conn:
-        texts = pd.read_sql(text("SELECT province_adcode, description FROM cases UNION ALL "
-                                 "SELECT province_adcode, description FROM inspections"), conn)  # fmt: skip
+        texts = pd.read_sql(
+            text(
+                "SELECT province_adcode, description FROM cases UNION ALL "
+                "SELECT province_adcode, description FROM inspections"
+            ),
+            conn,
+        )
     for code in ("440000", "530000"):
         mine = texts.loc[texts["province_adcode"] == code, "description"].dropna()
         rivers = "|".join(PROVINCE_WATERS[code[:2]])
@@ -307,9 +345,14 @@ def test_addresses_of_other_provinces_geocode_to_the_right_county(
 
 
 def test_multi_province_sample_is_deterministic(tmp_path: Path, national: gpd.GeoDataFrame) -> None:
-    kwargs: dict[str, Any] = {"seed": 3, "n_enterprises": 200, "n_cases": 150, "n_inspections": 150,
-                              "divisions": national.reset_index(drop=True),
-                              "provinces": ["110000", "420000"]}  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "seed": 3,
+        "n_enterprises": 200,
+        "n_cases": 150,
+        "n_inspections": 150,
+        "divisions": national.reset_index(drop=True),
+        "provinces": ["110000", "420000"],
+    }
     write_sample(tmp_path / "a", **kwargs)
     write_sample(tmp_path / "b", **kwargs)
     for name in ("enterprises.csv", "cases.csv", "inspections.csv", "truth.json"):

@@ -16,13 +16,23 @@ TODAY = dt.date(2026, 11, 28)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2023-05-04", "2023-05-04"), ("2023/5/4", "2023-05-04"), ("2023年5月4日", "2023-05-04"),
-        ("20230504", "2023-05-04"), ("2023.05.04", "2023-05-04"), ("2023-05-04 10:30:00", "2023-05-04"),
-        ("2023-05-04T10:30", "2023-05-04"), ("2024-02-29", "2024-02-29"), ("2023-02-29", None),
-        ("2023-13-45", None), ("1989-12-31", None), ("2027-01-01", None), ("无", None), ("", None),
+        ("2023-05-04", "2023-05-04"),
+        ("2023/5/4", "2023-05-04"),
+        ("2023年5月4日", "2023-05-04"),
+        ("20230504", "2023-05-04"),
+        ("2023.05.04", "2023-05-04"),
+        ("2023-05-04 10:30:00", "2023-05-04"),
+        ("2023-05-04T10:30", "2023-05-04"),
+        ("2024-02-29", "2024-02-29"),
+        ("2023-02-29", None),
+        ("2023-13-45", None),
+        ("1989-12-31", None),
+        ("2027-01-01", None),
+        ("无", None),
+        ("", None),
         ("2026-11-28", "2026-11-28"),
     ],
-)  # fmt: skip
+)
 def test_dates(text: str, expected: str | None) -> None:
     got = parse_dates(pd.Series([text]), today=TODAY).iloc[0]
     assert (None if pd.isna(got) else got.strftime("%Y-%m-%d")) == expected
@@ -31,11 +41,18 @@ def test_dates(text: str, expected: str | None) -> None:
 @pytest.mark.parametrize(
     ("text", "amount", "bad"),
     [
-        ("50000", 50_000.0, False), ("5万元", 50_000.0, False), ("5.5万", 55_000.0, False),
-        ("50,000元", 50_000.0, False), ("￥1,200.50", 1200.5, False), ("人民币3万元整", 30_000.0, False),
-        ("", None, False), ("abc元", None, True), ("-500", None, True), ("伍万元", None, True),
+        ("50000", 50_000.0, False),
+        ("5万元", 50_000.0, False),
+        ("5.5万", 55_000.0, False),
+        ("50,000元", 50_000.0, False),
+        ("￥1,200.50", 1200.5, False),
+        ("人民币3万元整", 30_000.0, False),
+        ("", None, False),
+        ("abc元", None, True),
+        ("-500", None, True),
+        ("伍万元", None, True),
     ],
-)  # fmt: skip
+)
 def test_amounts(text: str, amount: float | None, bad: bool) -> None:
     got, is_bad = parse_amounts(pd.Series([text]))
     assert bool(is_bad.iloc[0]) is bad

@@ -45,8 +45,9 @@ def test_plan_fits_the_days_and_equals_the_analytics_plan(
     records = read_risk_records(engine, CITY, AS_OF)
     ents = enterprise_scores(engine, records, jurisdiction=CITY)
     direct_areas = priority_areas(cell_scores(engine, records, jurisdiction=CITY), ents)
-    direct = inspection_plan(ents, inspector_days=days, days_per_enterprise=COSTS,
-                             areas=direct_areas)  # fmt: skip
+    direct = inspection_plan(
+        ents, inspector_days=days, days_per_enterprise=COSTS, areas=direct_areas
+    )
     assert list(plan["credit_code"]) == list(direct["credit_code"])
     assert summary == direct.attrs["summary"]
     assert len(areas) == len(direct_areas) > 0
@@ -124,8 +125,15 @@ def test_cli_plan_writes_xlsx_and_json(
     monkeypatch.setenv("GEO_DATABASE_URL", url)
     get_settings.cache_clear()
     try:
-        args = ["plan", "--jurisdiction", CITY, "--inspector-days", "10",
-                "--days-per-enterprise", "key=1.5,special=1,general=0.5"]  # fmt: skip
+        args = [
+            "plan",
+            "--jurisdiction",
+            CITY,
+            "--inspector-days",
+            "10",
+            "--days-per-enterprise",
+            "key=1.5,special=1,general=0.5",
+        ]
         result = CliRunner().invoke(cli_app, [*args, "--out", "plan.xlsx"])
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout.strip().splitlines()[-1])

@@ -48,8 +48,12 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
 def _load(engine: Engine, out: Path) -> Engine:
     _clear_records(engine)
     for kind in KINDS:
-        options = IngestOptions(kind=kind, progress=False, today=dt.date(2026, 11, 28),
-                                rejects_path=out / f"{kind}.rejects.csv")  # fmt: skip
+        options = IngestOptions(
+            kind=kind,
+            progress=False,
+            today=dt.date(2026, 11, 28),
+            rejects_path=out / f"{kind}.rejects.csv",
+        )
         ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
     return engine
 
@@ -75,16 +79,16 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @contextmanager
-def serving(engine: Engine, cap: int, headers: dict[str, str] | None = None
-            ) -> Iterator[TestClient]:  # fmt: skip
+def serving(
+    engine: Engine, cap: int, headers: dict[str, str] | None = None
+) -> Iterator[TestClient]:
     url = engine.url.render_as_string(hide_password=False)
     app = create_app(Settings(database_url=url, tile_max_points=cap))
     with TestClient(app, headers=account_headers(engine) if headers is None else headers) as c:
         yield c
 
 
-def inside(engine: Engine, kind: str, filters: Filters, tile: tuple[int, int, int]
-           ) -> pd.DataFrame:  # fmt: skip
+def inside(engine: Engine, kind: str, filters: Filters, tile: tuple[int, int, int]) -> pd.DataFrame:
     """The records inside the tile itself, counted directly from the store's rows."""
     frame = read_records(engine, kind, filters)
     west, south, east, north = tile_bounds_lonlat(*tile)
@@ -119,8 +123,7 @@ def test_the_cap_is_a_setting_read_from_the_environment(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_crowded_tile_carries_aggregates_counting_its_records(engine: Engine, kind: str
-                                                                ) -> None:  # fmt: skip
+def test_a_crowded_tile_carries_aggregates_counting_its_records(engine: Engine, kind: str) -> None:
     tile = tile_of(*NANNING, 8)
     direct = inside(engine, kind, Filters(), tile)
     assert len(direct) > CAP
@@ -160,8 +163,9 @@ def test_a_tile_under_the_cap_is_unchanged(engine: Engine) -> None:
     bodies = {}
     for cap in (CAP, 0):  # 0: no cap, the tiles as they were made before it
         with serving(engine, cap) as client:
-            bodies[cap] = [client.get(f"/tiles/cases/{z}/{x}/{y}.{fmt}").content
-                           for fmt in ("mvt", "geojson")]  # fmt: skip
+            bodies[cap] = [
+                client.get(f"/tiles/cases/{z}/{x}/{y}.{fmt}").content for fmt in ("mvt", "geojson")
+            ]
     assert bodies[CAP] == bodies[0]
     assert all("aggregated" not in f["properties"] for f in features(bodies[CAP][0], "cases"))
     assert len(json.loads(bodies[CAP][1])["features"]) >= n
@@ -229,21 +233,30 @@ def test_tilejson_describes_the_aggregated_points(engine: Engine, kind: str) -> 
 @pytest.mark.postgis
 @pytest.mark.parametrize("kind", KINDS)
 def test_sqlite_and_postgis_give_the_same_aggregates(lite: Engine, pg: Engine, kind: str) -> None:
-    services = {name: TileService(e, 0, max_points=CAP) for name, e in (("sqlite", lite),
-                                                                         ("postgis", pg))}  # fmt: skip
+    services = {
+        name: TileService(e, 0, max_points=CAP) for name, e in (("sqlite", lite), ("postgis", pg))
+    }
     county = read_records(lite, "cases", Filters(jurisdiction=COUNTY))
     places = [NANNING, (float(county["lon"].median()), float(county["lat"].median()))]
     compared = 0
-    for filters in (Filters(), Filters(period="2024"), Filters(jurisdiction="450100"),
-                    Filters(industry="C26")):  # fmt: skip
+    for filters in (
+        Filters(),
+        Filters(period="2024"),
+        Filters(jurisdiction="450100"),
+        Filters(industry="C26"),
+    ):
         for lon, lat in places:
             for z in (6, 7, 8, 9):
                 tile = tile_of(lon, lat, z)
                 n = len(inside(lite, kind, filters, tile))
-                mvt = {name: s.feature_tile(kind, "mvt", filters, {}, tile)
-                       for name, s in services.items()}  # fmt: skip
-                gj = {name: s.feature_tile(kind, "geojson", filters, {}, tile)
-                      for name, s in services.items()}  # fmt: skip
+                mvt = {
+                    name: s.feature_tile(kind, "mvt", filters, {}, tile)
+                    for name, s in services.items()
+                }
+                gj = {
+                    name: s.feature_tile(kind, "geojson", filters, {}, tile)
+                    for name, s in services.items()
+                }
                 if n <= CAP:
                     continue  # plain tiles: test_postgis_serving compares them
                 a, b = features(mvt["sqlite"], kind), features(mvt["postgis"], kind)
@@ -261,8 +274,9 @@ def test_sqlite_and_postgis_give_the_same_aggregates(lite: Engine, pg: Engine, k
                 assert len(ga["features"]) == len(a)
                 for fa, fb in zip(ga["features"], gb["features"], strict=True):
                     assert fa["properties"]["count"] == fb["properties"]["count"]
-                    assert np.allclose(fa["geometry"]["coordinates"],
-                                       fb["geometry"]["coordinates"], atol=1e-6)  # fmt: skip
+                    assert np.allclose(
+                        fa["geometry"]["coordinates"], fb["geometry"]["coordinates"], atol=1e-6
+                    )
                 compared += len(a)
     assert compared > 100
 
@@ -302,18 +316,24 @@ def _edge_cases(tile: tuple[int, int, int]) -> pd.DataFrame:
     ks, js = rng.integers(0, len(lon_edges), 160), rng.integers(0, len(lat_edges), 160)
     lon = np.concatenate([lon_edges[ks], rng.uniform(lon_edges[0], lon_edges[-1], 60)])
     lat = np.concatenate([lat_edges[js], rng.uniform(lat_edges[0], lat_edges[-1], 60)])
-    return pd.DataFrame({
-        "case_id": [f"E{i}" for i in range(len(lon))],
-        "decision_date": dt.date(2024, 5, 1), "lon": lon, "lat": lat,
-        "penalty_amount": rng.integers(1, 90, len(lon)) * 1000.0,
-        "geocode_method": "coordinates", "geocode_precision": "point",
-        "h3_15": [int(h3.latlng_to_cell(b, a, 15), 16) for a, b in zip(lon, lat, strict=True)],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "case_id": [f"E{i}" for i in range(len(lon))],
+            "decision_date": dt.date(2024, 5, 1),
+            "lon": lon,
+            "lat": lat,
+            "penalty_amount": rng.integers(1, 90, len(lon)) * 1000.0,
+            "geocode_method": "coordinates",
+            "geocode_precision": "point",
+            "h3_15": [int(h3.latlng_to_cell(b, a, 15), 16) for a, b in zip(lon, lat, strict=True)],
+        }
+    )
 
 
 @pytest.mark.postgis
-def test_records_on_the_grid_edges_fall_alike_on_both_backends(worker_id: str,
-                                                               tmp_path: Path) -> None:  # fmt: skip
+def test_records_on_the_grid_edges_fall_alike_on_both_backends(
+    worker_id: str, tmp_path: Path
+) -> None:
     from geo_service.store import make_engine, migrate
     from geo_service.store.models import PenaltyCase
     from tests.conftest import scratch_postgres
@@ -340,13 +360,18 @@ def test_records_on_the_grid_edges_fall_alike_on_both_backends(worker_id: str,
             f["properties"]["count"] for f in there["features"]
         ]
         for a, b in zip(here["features"], there["features"], strict=True):
-            assert np.allclose(a["geometry"]["coordinates"], b["geometry"]["coordinates"],
-                               atol=1e-9)  # fmt: skip
+            assert np.allclose(
+                a["geometry"]["coordinates"], b["geometry"]["coordinates"], atol=1e-9
+            )
             assert a["properties"]["penalty_sum"] == pytest.approx(b["properties"]["penalty_sum"])
     frame = pd.DataFrame(rows)
     lon_edges, lat_edges = tile_grid(*tile)
-    inside_here = ((frame["lon"] >= lon_edges[0]) & (frame["lon"] < lon_edges[-1])
-                   & (frame["lat"] >= lat_edges[0]) & (frame["lat"] < lat_edges[-1]))  # fmt: skip
+    inside_here = (
+        (frame["lon"] >= lon_edges[0])
+        & (frame["lon"] < lon_edges[-1])
+        & (frame["lat"] >= lat_edges[0])
+        & (frame["lat"] < lat_edges[-1])
+    )
     on_east_edge = (frame["lon"] == lon_edges[-1]) & (frame["lat"] < lat_edges[-1])
     assert inside_here.sum() > 100 and on_east_edge.sum() > 0
     assert sum(f["properties"]["count"] for f in got["postgis"][0]["features"]) == inside_here.sum()

@@ -42,15 +42,22 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
 def _restart(engine: Engine) -> None:
     """Empty the ingest's tables and restart their ids (two runs give comparable ids)."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE rejected_rows, cases, enterprises, inspections, "
-                          "ingest_batches RESTART IDENTITY CASCADE"))  # fmt: skip
+        conn.execute(
+            text(
+                "TRUNCATE rejected_rows, cases, enterprises, inspections, "
+                "ingest_batches RESTART IDENTITY CASCADE"
+            )
+        )
 
 
 def _content(engine: Engine) -> str:
     """A digest of every column of every stored case (geometry included), in id order."""
     with engine.connect() as conn:
-        return str(conn.execute(text(
-            "SELECT md5(string_agg(c::text, '|' ORDER BY id)) FROM cases c")).scalar_one())  # fmt: skip
+        return str(
+            conn.execute(
+                text("SELECT md5(string_agg(c::text, '|' ORDER BY id)) FROM cases c")
+            ).scalar_one()
+        )
 
 
 def _two_ingests(engine: Engine, tmp_path: Path) -> tuple[Snapshot, str, list[dict]]:
@@ -59,8 +66,9 @@ def _two_ingests(engine: Engine, tmp_path: Path) -> tuple[Snapshot, str, list[di
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     write_cases_csv(first, 12_000, seed=1, prefix="PG", bad_every=101)
     write_cases_csv(second, 12_000, seed=2, prefix="PG", bad_every=0)
-    options = IngestOptions(kind="cases", progress=False, chunk_rows=5_000,
-                            rejects_path=tmp_path / "rejects.csv")  # fmt: skip
+    options = IngestOptions(
+        kind="cases", progress=False, chunk_rows=5_000, rejects_path=tmp_path / "rejects.csv"
+    )
     summaries = []
     for path in (first, second):
         summary = ingest_file(engine, path, options)
@@ -90,10 +98,13 @@ def test_copy_ingest_stores_what_executemany_stored(
     assert snap.counts["cases"] == 12_000
     with engine.connect() as conn:  # re-ingest updated in place: ids kept, values of file 2
         ids = dict(conn.execute(text("SELECT case_id, id FROM cases")).all())
-        moved = conn.execute(text(
-            "SELECT count(*) FROM cases WHERE NOT ST_Equals(geom,"
-            " ST_SetSRID(ST_MakePoint(lon, lat), 4326)) OR batch_id <> (SELECT max(id)"
-            " FROM ingest_batches)")).scalar_one()  # fmt: skip
+        moved = conn.execute(
+            text(
+                "SELECT count(*) FROM cases WHERE NOT ST_Equals(geom,"
+                " ST_SetSRID(ST_MakePoint(lon, lat), 4326)) OR batch_id <> (SELECT max(id)"
+                " FROM ingest_batches)"
+            )
+        ).scalar_one()
     assert ids == kept
     assert moved == 0
 
@@ -123,8 +134,9 @@ def test_copy_statements_stage_then_upsert_on_the_key() -> None:
 
 
 @pytest.fixture(scope="module")
-def both(sqlite_store: Engine, postgis_store: Engine, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[dict[str, Engine]]:  # fmt: skip
+def both(
+    sqlite_store: Engine, postgis_store: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Engine]]:
     """The committed sample slice (three kinds) in the SQLite and the PostGIS store."""
     from geo_service.paths import SAMPLE_SLICE
     from tests.conftest import _clear_records
@@ -134,8 +146,12 @@ def both(sqlite_store: Engine, postgis_store: Engine, tmp_path_factory: pytest.T
     for name, engine in engines.items():
         _clear_records(engine)
         for kind in KINDS:
-            options = IngestOptions(kind=kind, rejects_path=out / f"{name}-{kind}.csv",
-                                    progress=False, today=dt.date(2026, 11, 28))  # fmt: skip
+            options = IngestOptions(
+                kind=kind,
+                rejects_path=out / f"{name}-{kind}.csv",
+                progress=False,
+                today=dt.date(2026, 11, 28),
+            )
             ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
     yield engines
     for engine in engines.values():
@@ -154,8 +170,9 @@ def test_items_in_a_bbox_are_the_same_on_both_backends(both: dict[str, Engine], 
     for bbox in boxes:
         found = {}
         for name, engine in both.items():
-            every, matched = read_records_page(engine, kind, Filters(), bbox=bbox, offset=0,
-                                               limit=10_000)  # fmt: skip
+            every, matched = read_records_page(
+                engine, kind, Filters(), bbox=bbox, offset=0, limit=10_000
+            )
             page, _ = read_records_page(engine, kind, Filters(), bbox=bbox, offset=5, limit=50)
             assert matched == len(every)
             assert page[key].tolist() == every[key].iloc[5:55].tolist()  # pages of the whole
@@ -171,12 +188,19 @@ def _features(tile: bytes, layer: str, key: str) -> dict[str, tuple[list[int], d
     decoded = mapbox_vector_tile.decode(tile, default_options={"y_coord_down": True})
     layers = decoded[layer]
     assert layers["extent"] == 4096
-    return {f["properties"][key]: (f["geometry"]["coordinates"], f["properties"])
-            for f in layers["features"]}  # fmt: skip
+    return {
+        f["properties"][key]: (f["geometry"]["coordinates"], f["properties"])
+        for f in layers["features"]
+    }
 
 
-FILTERS = [Filters(), Filters(jurisdiction="450100"), Filters(period="2024"),
-           Filters(industry="C26"), Filters(violation_type="超标排放")]  # fmt: skip
+FILTERS = [
+    Filters(),
+    Filters(jurisdiction="450100"),
+    Filters(period="2024"),
+    Filters(industry="C26"),
+    Filters(violation_type="超标排放"),
+]
 
 
 @pytest.mark.postgis
@@ -212,14 +236,14 @@ def pg_client(both: dict[str, Engine]) -> Iterator[TestClient]:
 
 
 @pytest.mark.postgis
-def test_point_tiles_over_http_from_postgis(both: dict[str, Engine], pg_client: TestClient
-                                            ) -> None:  # fmt: skip
+def test_point_tiles_over_http_from_postgis(both: dict[str, Engine], pg_client: TestClient) -> None:
     z, x, y = _tile_of(*NANNING, 10)
     path = f"/tiles/cases/{z}/{x}/{y}"
     mvt = pg_client.get(f"{path}.mvt", params={"period": "2024"})
     assert mvt.status_code == 200
-    again = pg_client.get(f"{path}.mvt", params={"period": "2024"},
-                          headers={"If-None-Match": mvt.headers["ETag"]})  # fmt: skip
+    again = pg_client.get(
+        f"{path}.mvt", params={"period": "2024"}, headers={"If-None-Match": mvt.headers["ETag"]}
+    )
     assert again.status_code == 304
     assert mvt.headers["Cache-Control"].startswith("private")
     features = _features(mvt.content, "cases", "case_id")
@@ -234,8 +258,12 @@ def test_point_tiles_over_http_from_postgis(both: dict[str, Engine], pg_client: 
     assert pg_client.get("/tiles/cases/10/0/0.mvt").status_code == 204  # nothing there
     assert pg_client.get(f"{path}.mvt", headers={"Authorization": ""}).status_code == 401
     with both["postgis"].connect() as conn:
-        audited = conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'tile'"
-                                    " AND resource LIKE '/tiles/cases/%'")).scalar_one()  # fmt: skip
+        audited = conn.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'tile'"
+                " AND resource LIKE '/tiles/cases/%'"
+            )
+        ).scalar_one()
     assert audited >= 2
 
 
@@ -264,14 +292,21 @@ def test_pool_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
         get_settings.cache_clear()
 
 
-SERVING = {"pgix_cases_h3_15", "pgix_cases_province_adcode", "pgix_cases_industry_code_pattern",
-           "pgix_cases_violation_type", "pgix_inspections_h3_15",
-           "pgix_inspections_province_adcode", "pgix_inspections_industry_code_pattern",
-           "pgix_inspections_problem_category", "pgix_enterprises_h3_15",
-           "pgix_enterprises_province_adcode", "pgix_enterprises_industry_code_pattern",
-           # 0006: a jurisdiction's records in key order
-           *(f"pgix_{t}_{c}_by_key" for t in KINDS
-             for c in ("adcode", "city_adcode", "province_adcode"))}  # fmt: skip
+SERVING = {
+    "pgix_cases_h3_15",
+    "pgix_cases_province_adcode",
+    "pgix_cases_industry_code_pattern",
+    "pgix_cases_violation_type",
+    "pgix_inspections_h3_15",
+    "pgix_inspections_province_adcode",
+    "pgix_inspections_industry_code_pattern",
+    "pgix_inspections_problem_category",
+    "pgix_enterprises_h3_15",
+    "pgix_enterprises_province_adcode",
+    "pgix_enterprises_industry_code_pattern",
+    # 0006: a jurisdiction's records in key order
+    *(f"pgix_{t}_{c}_by_key" for t in KINDS for c in ("adcode", "city_adcode", "province_adcode")),
+}
 
 
 def _indexes(engine: Engine) -> set[str]:
@@ -310,11 +345,19 @@ def test_migration_0005_up_and_down_on_postgis(worker_id: str) -> None:
     with scratch_postgres(worker_id, "_0005") as engine:
         added, left = _up_and_down(engine)
         with engine.connect() as conn:
-            gist = set(conn.execute(text(
-                "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gist (geom)%'"
-            )).scalars())  # fmt: skip
-            pattern = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname ="
-                                        " 'pgix_cases_industry_code_pattern'")).scalar_one()  # fmt: skip
+            gist = set(
+                conn.execute(
+                    text(
+                        "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gist (geom)%'"
+                    )
+                ).scalars()
+            )
+            pattern = conn.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname ="
+                    " 'pgix_cases_industry_code_pattern'"
+                )
+            ).scalar_one()
     assert added == SERVING
     assert left == set()
     assert gist == {f"ix_{t}_geom" for t in (*KINDS, "jurisdictions")}
@@ -339,13 +382,20 @@ def test_compose_file_runs_the_service_beside_postgis() -> None:
     assert "/healthz" in " ".join(service["healthcheck"]["test"])
     command = " ".join(service["command"])
     assert command.index("geo-service init") < command.index("geo-service serve")
-    url = make_url(service["environment"]["GEO_DATABASE_URL"].replace(
-        "${GEO_DB_PASSWORD:?set GEO_DB_PASSWORD}", "secret"))  # fmt: skip
+    url = make_url(
+        service["environment"]["GEO_DATABASE_URL"].replace(
+            "${GEO_DB_PASSWORD:?set GEO_DB_PASSWORD}", "secret"
+        )
+    )
     assert (url.drivername, url.host, url.database, url.username) == (
-        "postgresql+psycopg", "db", db["environment"]["POSTGRES_DB"],
-        db["environment"]["POSTGRES_USER"])  # fmt: skip
-    settings = Settings(**{k.removeprefix("GEO_").lower(): v
-                           for k, v in service["environment"].items()})  # fmt: skip
+        "postgresql+psycopg",
+        "db",
+        db["environment"]["POSTGRES_DB"],
+        db["environment"]["POSTGRES_USER"],
+    )
+    settings = Settings(
+        **{k.removeprefix("GEO_").lower(): v for k, v in service["environment"].items()}
+    )
     assert settings.db_pool_size == 5 and settings.port == 8000
     dockerfile = (root / "Dockerfile").read_text(encoding="utf-8")
     assert dockerfile.startswith("# geo-service") and "FROM python:3.11-slim" in dockerfile

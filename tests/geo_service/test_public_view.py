@@ -35,8 +35,9 @@ YEARS = ("2021", "2022", "2023", "2024", "2025")
 def clients(built_sample_store: Engine) -> tuple[TestClient, TestClient]:
     """An anonymous client and an admin's (the truth) over the same service."""
     url = built_sample_store.url.render_as_string(hide_password=False)
-    app = create_app(Settings(database_url=url, rate_limit_per_minute=0,
-                              tile_rate_limit_per_minute=0))  # fmt: skip
+    app = create_app(
+        Settings(database_url=url, rate_limit_per_minute=0, tile_rate_limit_per_minute=0)
+    )
     admin = account_headers(built_sample_store, "admin", "450000")
     return TestClient(app), TestClient(app, headers=admin)
 
@@ -78,12 +79,18 @@ def test_no_public_count_is_one_or_two(clients: tuple[TestClient, TestClient]) -
     for query in ("", *(f"period={y}" for y in YEARS), "period=2024-Q2", "period=2024-05"):
         for column in ("cases", "inspections", "problems_found", "enterprises"):
             counts += _cells(anonymous, query, column).values()
-    for layer, column in (("hotspots", "count"), ("emerging-hotspots", "count"),
-                          ("clusters", "size"), ("problem-types", "records")):  # fmt: skip
+    for layer, column in (
+        ("hotspots", "count"),
+        ("emerging-hotspots", "count"),
+        ("clusters", "size"),
+        ("problem-types", "records"),
+    ):
         features = anonymous.get(f"/collections/{layer}/items?limit=10000").json()["features"]
         counts += [f["properties"][column] for f in features]
-    for kind, columns in (("cases", ("cases",)), ("inspections", ("inspections",
-                                                                   "problems_found"))):  # fmt: skip
+    for kind, columns in (
+        ("cases", ("cases",)),
+        ("inspections", ("inspections", "problems_found")),
+    ):
         for group_by in ("year", "quarter,type", "month,industry"):
             rows = anonymous.get(f"/stats/{kind}?group_by={group_by}").json()["rows"]
             counts += [r[c] for r in rows for c in columns]
@@ -110,8 +117,9 @@ def test_a_period_minus_its_parts_does_not_give_the_withheld_part(
     for year in YEARS:
         total = _cells(anonymous, f"period={year}")
         parts = [_cells(anonymous, f"period={year}-Q{q}") for q in range(1, 5)]
-        truth = [_cells(admin, f"period={year}-Q{q}&resolution={PUBLIC_RESOLUTION}")
-                 for q in range(1, 5)]  # fmt: skip
+        truth = [
+            _cells(admin, f"period={year}-Q{q}&resolution={PUBLIC_RESOLUTION}") for q in range(1, 5)
+        ]
         for left_out in range(4):
             for cell, true in truth[left_out].items():
                 if true not in (1, 2):
@@ -142,8 +150,7 @@ def test_public_hot_spots_are_the_analysis_of_public_counts(
     counts = np.array([f["properties"]["count"] for f in public])
     again = cell_hotspots(cells, counts, k=1, permutations=0, fdr=True)
     z = {f["id"]: f["properties"]["gi_z"] for f in public}
-    recomputed = dict(zip((h3.int_to_str(int(c)) for c in again["h3"]), again["gi_z"],
-                          strict=True))  # fmt: skip
+    recomputed = dict(zip((h3.int_to_str(int(c)) for c in again["h3"]), again["gi_z"], strict=True))
     assert all(z[c] == pytest.approx(recomputed[c], abs=1e-9) for c in z)
     full = admin.get("/collections/hotspots/items?limit=10000").json()["features"]
     assert [f["properties"]["count"] for f in full] != list(counts)  # the truth differs

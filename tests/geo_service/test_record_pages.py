@@ -62,8 +62,9 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 def test_a_point_on_the_box_edge_is_inside(sample_store: SampleStore) -> None:
     cases = read_records(sample_store.engine, "cases")
     lon, lat = float(cases.lon.iloc[0]), float(cases.lat.iloc[0])
-    page, matched = read_records_page(sample_store.engine, "cases", None,
-                                      bbox=(lon, lat, lon + 0.5, lat + 0.5))  # fmt: skip
+    page, matched = read_records_page(
+        sample_store.engine, "cases", None, bbox=(lon, lat, lon + 0.5, lat + 0.5)
+    )
     assert cases.case_id.iloc[0] in set(page.case_id) and matched >= 1
 
 
@@ -101,24 +102,31 @@ def test_property_filters_are_applied_by_the_store(store: Engine) -> None:
         whole = read_records(store, kind, filters)
         expected = _typed_match(whole, column, value).reset_index(drop=True)
         assert 0 < len(expected) < len(whole), (column, value)  # the filter does filter
-        page, matched = read_records_page(store, kind, filters, limit=10_000,
-                                          properties={column: value})  # fmt: skip
+        page, matched = read_records_page(
+            store, kind, filters, limit=10_000, properties={column: value}
+        )
         assert matched == len(expected), (column, value)
         assert list(page[RECORD_KEYS[kind]]) == list(expected[RECORD_KEYS[kind]])
 
 
 @pytest.mark.parametrize(
     ("name", "value", "reason"),
-    [("colour", "red", "not a queryable"), ("attributes", "{}", "not a queryable"),
-     ("penalty_amount", "lots", "not a value"), ("decision_date", "2024-13-01", "not a value"),
-     ("h3_15", "zz", "not a value"), ("geocode_precision", "point", "")],
-)  # fmt: skip
+    [
+        ("colour", "red", "not a queryable"),
+        ("attributes", "{}", "not a queryable"),
+        ("penalty_amount", "lots", "not a value"),
+        ("decision_date", "2024-13-01", "not a value"),
+        ("h3_15", "zz", "not a value"),
+        ("geocode_precision", "point", ""),
+    ],
+)
 def test_a_bad_property_filter_is_refused(
     sample_store: SampleStore, name: str, value: str, reason: str
 ) -> None:
     if not reason:  # a good one for contrast: answered
-        page, matched = read_records_page(sample_store.engine, "cases", None,
-                                          properties={name: value})  # fmt: skip
+        page, matched = read_records_page(
+            sample_store.engine, "cases", None, properties={name: value}
+        )
         assert matched > 0 and set(page[name]) == {value}
         return
     with pytest.raises(BadFilterError, match=reason):

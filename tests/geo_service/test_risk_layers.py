@@ -30,10 +30,27 @@ from layers.labels import REASON_LABELS_ZH
 from tests.conftest import account_headers
 
 COUNTY, NEIGHBOUR = "450102", "450103"
-CELL_COLUMNS = {"h3", "resolution", "score", "tier", "enterprises", "expected_findings",
-                "reasons", "reasons_zh"}  # fmt: skip
-AREA_COLUMNS = {"area_id", "rank", "cells", "score", "expected_findings", "reasons",
-                "reasons_zh", "enterprises", "top_enterprises"}  # fmt: skip
+CELL_COLUMNS = {
+    "h3",
+    "resolution",
+    "score",
+    "tier",
+    "enterprises",
+    "expected_findings",
+    "reasons",
+    "reasons_zh",
+}
+AREA_COLUMNS = {
+    "area_id",
+    "rank",
+    "cells",
+    "score",
+    "expected_findings",
+    "reasons",
+    "reasons_zh",
+    "enterprises",
+    "top_enterprises",
+}
 KINDS = ("enterprises", "cases", "inspections", "exceedances", "complaints")
 
 
@@ -85,8 +102,9 @@ def test_risk_cells_have_their_columns_tiers_and_contributions(loaded: Engine) -
 
 def test_settings_weights_and_tiers_make_their_own_build(loaded: Engine) -> None:
     settings = Settings(risk_weights={"severity": 3, "case_density": 1}, risk_tiers="0.5,0.25")
-    stored = analytic_layer(loaded, "risk", Filters(jurisdiction="450100"),
-                            {"resolution": 6}, settings)  # fmt: skip
+    stored = analytic_layer(
+        loaded, "risk", Filters(jurisdiction="450100"), {"resolution": 6}, settings
+    )
     frame, provenance = stored.frame(), stored.provenance()
     _check_cells(frame, provenance, 6)
     parameters = provenance["parameters"]
@@ -99,15 +117,17 @@ def test_settings_weights_and_tiers_make_their_own_build(loaded: Engine) -> None
     assert (scored["tier"] == "high").sum() == (
         (frame["score"] >= cut) & (frame["score"] > 0)
     ).sum()
-    default = analytic_layer(loaded, "risk", Filters(jurisdiction="450100"), {"resolution": 6},
-                             Settings()).provenance()  # fmt: skip
+    default = analytic_layer(
+        loaded, "risk", Filters(jurisdiction="450100"), {"resolution": 6}, Settings()
+    ).provenance()
     assert default["parameters"]["weights"] != parameters["weights"]
 
 
 def test_enterprise_risk_points_name_the_enterprises(loaded: Engine) -> None:
     frame, meta = load_layer(loaded, "risk", Filters(jurisdiction=COUNTY), {"unit": "enterprise"})
-    register = read_frame(loaded, "enterprises", Filters(jurisdiction=COUNTY),
-                          ["credit_code", "name", "lon"])  # fmt: skip
+    register = read_frame(
+        loaded, "enterprises", Filters(jurisdiction=COUNTY), ["credit_code", "name", "lon"]
+    )
     located = register[register["lon"].notna()]
     assert sorted(frame["credit_code"]) == sorted(located["credit_code"])
     assert dict(zip(frame["credit_code"], frame["name"], strict=True)) == dict(
@@ -137,8 +157,11 @@ def test_priority_areas_are_the_high_cells_ranked(loaded: Engine) -> None:
 def test_the_risk_layers_need_an_account(loaded: Engine) -> None:
     """Risk rates single enterprises, even in a cell of few: no public view of it."""
     public = Filters(min_count=3)
-    for layer, parameters in (("risk", {}), ("risk", {"unit": "enterprise"}),
-                              ("priority-areas", {})):  # fmt: skip
+    for layer, parameters in (
+        ("risk", {}),
+        ("risk", {"unit": "enterprise"}),
+        ("priority-areas", {}),
+    ):
         with pytest.raises(AuthenticationRequiredError, match="account"):
             load_layer(loaded, layer, public, parameters)
     assert len(load_layer(loaded, "risk", Filters())[0]) > 0  # accounts get it
@@ -152,9 +175,12 @@ def client(built_sample_store: Engine) -> TestClient:
 
 
 def test_items_anonymous_get_401_for_the_risk_layers(client: TestClient) -> None:
-    for path in ("/collections/risk/items?limit=10000", "/collections/risk/items?unit=enterprise",
-                 f"/collections/risk/items?jurisdiction={COUNTY}",
-                 "/collections/priority-areas/items"):  # fmt: skip
+    for path in (
+        "/collections/risk/items?limit=10000",
+        "/collections/risk/items?unit=enterprise",
+        f"/collections/risk/items?jurisdiction={COUNTY}",
+        "/collections/priority-areas/items",
+    ):
         refused = client.get(path)
         assert refused.status_code == 401, path
         assert set(refused.json()) == {"code", "description"}
@@ -168,8 +194,9 @@ def test_a_county_account_gets_its_county_only(
     client: TestClient, built_sample_store: Engine
 ) -> None:
     headers = account_headers(built_sample_store, "planner", COUNTY)
-    own = read_frame(built_sample_store, "enterprises", Filters(jurisdiction=COUNTY),
-                     ["credit_code", "lon"])  # fmt: skip
+    own = read_frame(
+        built_sample_store, "enterprises", Filters(jurisdiction=COUNTY), ["credit_code", "lon"]
+    )
     answer = client.get("/collections/risk/items?unit=enterprise&limit=10000", headers=headers)
     assert answer.status_code == 200
     codes = {f["id"] for f in answer.json()["features"]}
@@ -231,20 +258,30 @@ def test_cli_builds_and_exports_both_layers(workdir: Path, monkeypatch: pytest.M
         run("init")
         for kind in KINDS:
             run("ingest", str(SAMPLE_SLICE / f"{kind}.csv"), "--kind", kind)
-        built = run("build", "--layer", "risk", "--layer", "priority-areas",
-                    "--jurisdiction", "450100")  # fmt: skip
+        built = run(
+            "build", "--layer", "risk", "--layer", "priority-areas", "--jurisdiction", "450100"
+        )
         assert [v["parameters"]["unit"] for v in built["layers"]["risk"]] == ["cell", "enterprise"]
         assert built["layers"]["risk"][0]["parameters"]["tiers"]["high"]["quantile"] == 0.8
-        out = run("export", "risk", "--format", "gpkg", "--out", "risk.gpkg",
-                  "--jurisdiction", "450100")  # fmt: skip
+        out = run(
+            "export", "risk", "--format", "gpkg", "--out", "risk.gpkg", "--jurisdiction", "450100"
+        )
         import geopandas as gpd
 
         frame = gpd.read_file(workdir / "risk.gpkg")
         assert len(frame) == out["features"] > 0 and "reasons_zh" in frame.columns
         shares = frame["tier"].value_counts(normalize=True)
         assert 0.15 <= shares["high"] <= 0.21  # the 0.8 quantile of the settings
-        areas = run("export", "priority-areas", "--format", "geojson", "--out", "areas.geojson",
-                    "--jurisdiction", "450100")  # fmt: skip
+        areas = run(
+            "export",
+            "priority-areas",
+            "--format",
+            "geojson",
+            "--out",
+            "areas.geojson",
+            "--jurisdiction",
+            "450100",
+        )
         doc = json.loads((workdir / "areas.geojson").read_text("utf-8"))
         assert len(doc["features"]) == areas["features"] > 0
     finally:

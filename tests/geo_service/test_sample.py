@@ -25,15 +25,34 @@ from geo_service.sample import SampleError, write_sample
 
 SIZES = {"n_enterprises": 1500, "n_cases": 3000, "n_inspections": 3000}
 SMALL = {"n_enterprises": 400, "n_cases": 600, "n_inspections": 600}
-FILES = ("enterprises.csv", "cases.csv", "inspections.csv", "exceedances.csv", "complaints.csv",
-         "inspectors.csv", "truth.json", "truth_points.csv", "expected_rejects.csv",
-         "README.md")  # fmt: skip
-ENCODINGS = {"enterprises.csv": "utf-8", "cases.csv": "gb18030", "inspections.csv": "utf-8-sig",
-             "exceedances.csv": "utf-8", "complaints.csv": "gb18030",
-             "inspectors.csv": "utf-8-sig"}  # fmt: skip
+FILES = (
+    "enterprises.csv",
+    "cases.csv",
+    "inspections.csv",
+    "exceedances.csv",
+    "complaints.csv",
+    "inspectors.csv",
+    "truth.json",
+    "truth_points.csv",
+    "expected_rejects.csv",
+    "README.md",
+)
+ENCODINGS = {
+    "enterprises.csv": "utf-8",
+    "cases.csv": "gb18030",
+    "inspections.csv": "utf-8-sig",
+    "exceedances.csv": "utf-8",
+    "complaints.csv": "gb18030",
+    "inspectors.csv": "utf-8-sig",
+}
 #: Files whose bytes the planning files (added later) must never change.
-ORIGINAL_DATA = ("enterprises.csv", "cases.csv", "inspections.csv", "truth_points.csv",
-                 "expected_rejects.csv")  # fmt: skip
+ORIGINAL_DATA = (
+    "enterprises.csv",
+    "cases.csv",
+    "inspections.csv",
+    "truth_points.csv",
+    "expected_rejects.csv",
+)
 ID_COLUMN = {"cases.csv": "案件编号", "inspections.csv": "检查编号"}
 DATE_COLUMN = {"cases.csv": "处罚决定日期", "inspections.csv": "检查日期"}
 NAME_COLUMN = {"cases.csv": "当事人", "inspections.csv": "企业名称"}
@@ -68,8 +87,11 @@ def accepted(sample: Path, name: str) -> list[dict[str, str]]:
     with (sample / "expected_rejects.csv").open(encoding="utf-8", newline="") as fh:
         rejected = {int(e["row_number"]) for e in csv.DictReader(fh) if e["file"] == name}
     head, *body = records(sample / name)
-    return [dict(zip(head, r, strict=True))
-            for number, r in enumerate(body, start=2) if number not in rejected]  # fmt: skip
+    return [
+        dict(zip(head, r, strict=True))
+        for number, r in enumerate(body, start=2)
+        if number not in rejected
+    ]
 
 
 def truth(sample: Path) -> dict[str, Any]:
@@ -92,8 +114,10 @@ def parse_date(text: str) -> dt.date | None:
 
 def km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    h = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)  # fmt: skip
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371.0088 * math.asin(math.sqrt(h))
 
 
@@ -116,8 +140,15 @@ def test_same_seed_gives_same_bytes_and_other_seed_differs(
     write_sample(c, seed=6, divisions=divisions, **SMALL)
     for name in FILES:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    for name in ("enterprises.csv", "cases.csv", "inspections.csv", "truth_points.csv",
-                 "exceedances.csv", "complaints.csv", "inspectors.csv"):  # fmt: skip
+    for name in (
+        "enterprises.csv",
+        "cases.csv",
+        "inspections.csv",
+        "truth_points.csv",
+        "exceedances.csv",
+        "complaints.csv",
+        "inspectors.csv",
+    ):
         assert (a / name).read_bytes() != (c / name).read_bytes(), name
 
 
@@ -146,8 +177,13 @@ def test_bundled_slice_is_what_the_generator_writes(tmp_path: Path) -> None:
 def test_summary_and_row_counts(tmp_path: Path, divisions: gpd.GeoDataFrame) -> None:
     summary = write_sample(tmp_path, seed=1, divisions=divisions, **SMALL)
     assert summary["seed"] == 1
-    for name, n in (("enterprises", 400), ("cases", 600), ("inspections", 600),
-                    ("exceedances", 180), ("complaints", 240)):  # fmt: skip
+    for name, n in (
+        ("enterprises", 400),
+        ("cases", 600),
+        ("inspections", 600),
+        ("exceedances", 180),
+        ("complaints", 240),
+    ):
         assert summary["files"][name]["rows"] == n
         assert len(records(Path(summary["files"][name]["path"]))) == n + 1
     rejects = list(csv.reader((tmp_path / "expected_rejects.csv").open(encoding="utf-8")))
@@ -204,15 +240,16 @@ def test_register_columns(sample: Path) -> None:
     suffixes = ("有限公司", "有限责任公司", "股份有限公司", "厂")
     assert all(r["name"].endswith(suffixes) for r in register)
     permits = [r["permit_no"] for r in register if r["permit_no"]]
-    assert all(p[:18] in {r["credit_code"] for r in register} and p.endswith("P")
-               for p in permits)  # fmt: skip
+    assert all(p[:18] in {r["credit_code"] for r in register} and p.endswith("P") for p in permits)
     assert len({normalize_company_name(r["name"]) for r in register}) == len(register)
 
 
 def test_coordinates_have_six_decimals_and_known_crs_labels(sample: Path) -> None:
     labels: Counter[str] = Counter()
-    for name, lon, lat, crs in (("enterprises.csv", "lon", "lat", "crs"),
-                                ("cases.csv", "经度", "纬度", "坐标系")):  # fmt: skip
+    for name, lon, lat, crs in (
+        ("enterprises.csv", "lon", "lat", "crs"),
+        ("cases.csv", "经度", "纬度", "坐标系"),
+    ):
         for r in table(sample / name):
             if r[lon] and re.fullmatch(r"-?\d+\.\d+", r[lon]):
                 assert re.fullmatch(r"\d+\.\d{6}", r[lon]) and re.fullmatch(r"\d+\.\d{6}", r[lat])
@@ -324,8 +361,15 @@ def test_inspection_findings_follow_the_same_risk(sample: Path) -> None:
 # -- dirt ------------------------------------------------------------------------
 
 
-def _defect_holds(reason: str, row: list[str], head: list[str], earlier_ids: set[str],
-                  name: str, register: dict[str, set[str]], gazetteer: Gazetteer) -> bool:  # fmt: skip
+def _defect_holds(
+    reason: str,
+    row: list[str],
+    head: list[str],
+    earlier_ids: set[str],
+    name: str,
+    register: dict[str, set[str]],
+    gazetteer: Gazetteer,
+) -> bool:
     if reason == "malformed_row":
         return len(row) > len(head)
     r = dict(zip(head, row, strict=True))
@@ -340,10 +384,13 @@ def _defect_holds(reason: str, row: list[str], head: list[str], earlier_ids: set
         amount = r["罚款金额"].removesuffix("元")
         return not re.fullmatch(r"\d+(\.\d+)?", amount)
     if reason == "unlocatable":
-        return (not r["经度"] and not r["行政区划代码"]
-                and r["统一社会信用代码"] not in register["codes"]
-                and normalize_company_name(r[NAME_COLUMN[name]]) not in register["names"]
-                and gazetteer.resolve(r["地址"]) is None)  # fmt: skip
+        return (
+            not r["经度"]
+            and not r["行政区划代码"]
+            and r["统一社会信用代码"] not in register["codes"]
+            and normalize_company_name(r[NAME_COLUMN[name]]) not in register["names"]
+            and gazetteer.resolve(r["地址"]) is None
+        )
     assert reason == "bad_coordinates", reason
     try:
         x, y = float(r["经度"]), float(r["纬度"])
@@ -358,8 +405,10 @@ def test_expected_rejects_carry_exactly_their_defect(
     with (sample / "expected_rejects.csv").open(encoding="utf-8", newline="") as fh:
         expected = list(csv.DictReader(fh))
     register_rows = table(sample / "enterprises.csv")
-    register = {"codes": {r["credit_code"] for r in register_rows},
-                "names": {normalize_company_name(r["name"]) for r in register_rows}}  # fmt: skip
+    register = {
+        "codes": {r["credit_code"] for r in register_rows},
+        "names": {normalize_company_name(r["name"]) for r in register_rows},
+    }
     gazetteer = Gazetteer(divisions[["adcode", "name", "level", "city_adcode"]])
     for name in ("cases.csv", "inspections.csv"):
         head, *body = records(sample / name)
@@ -371,7 +420,11 @@ def test_expected_rejects_carry_exactly_their_defect(
         for number, row in enumerate(body, start=2):
             if number in mine:
                 assert _defect_holds(mine[number], row, head, seen, name, register, gazetteer), (
-                    name, number, mine[number], row)  # fmt: skip
+                    name,
+                    number,
+                    mine[number],
+                    row,
+                )
             else:
                 r = dict(zip(head, row, strict=True))
                 assert r[ID_COLUMN[name]] and r[ID_COLUMN[name]] not in seen
@@ -423,11 +476,16 @@ def test_dates_and_amounts_come_in_mixed_formats(sample: Path) -> None:
 
 
 def test_planning_files_headers_and_ids(sample: Path, divisions: gpd.GeoDataFrame) -> None:
-    ex, co, ro = (table(sample / f) for f in ("exceedances.csv", "complaints.csv",
-                                               "inspectors.csv"))  # fmt: skip
+    ex, co, ro = (
+        table(sample / f) for f in ("exceedances.csv", "complaints.csv", "inspectors.csv")
+    )
     assert len(ex) == 900 and len(co) == 1200  # 0.3 and 0.4 × the cases
-    assert records(sample / "exceedances.csv")[0][:4] == ["超标记录编号", "超标日期",
-                                                          "统一社会信用代码", "单位名称"]  # fmt: skip
+    assert records(sample / "exceedances.csv")[0][:4] == [
+        "超标记录编号",
+        "超标日期",
+        "统一社会信用代码",
+        "单位名称",
+    ]
     with pytest.raises(UnicodeDecodeError):
         (sample / "complaints.csv").read_bytes().decode("utf-8")
     assert (sample / "inspectors.csv").read_bytes().startswith(b"\xef\xbb\xbf")
@@ -465,15 +523,20 @@ def test_roster_exclusions_name_enterprises_of_the_officers_county(sample: Path)
 def test_exceedances_and_complaints_favour_the_risky(sample: Path) -> None:
     doc = truth(sample)
     firms = {p["record_id"]: p for p in truth_points(sample) if p["kind"] == "enterprises"}
-    by_name = {normalize_company_name(r["name"]): r["credit_code"]
-               for r in table(sample / "enterprises.csv")}  # fmt: skip
+    by_name = {
+        normalize_company_name(r["name"]): r["credit_code"]
+        for r in table(sample / "enterprises.csv")
+    }
     hot = {c for c, p in firms.items() if any(in_spot(p, s) for s in doc["hot_spots"])}
     base = len(hot) / len(firms)
     ex = [r["统一社会信用代码"] for r in table(sample / "exceedances.csv")]
     assert all(ex)
     assert sum(c in hot for c in ex) / len(ex) > 2.0 * base
-    named = [by_name.get(normalize_company_name(r["被投诉单位"]), "")
-             for r in table(sample / "complaints.csv") if r["被投诉单位"]]  # fmt: skip
+    named = [
+        by_name.get(normalize_company_name(r["被投诉单位"]), "")
+        for r in table(sample / "complaints.csv")
+        if r["被投诉单位"]
+    ]
     assert all(named) and len(named) > 0.4 * SIZES["n_cases"] * 0.4
     assert sum(c in hot for c in named) / len(named) > 1.5 * base
     worse = {c["adcode"] for c in doc["worsening_counties"]["counties"]}

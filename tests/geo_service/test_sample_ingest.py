@@ -16,14 +16,23 @@ from geo_service.paths import SAMPLE_SLICE
 from tests.conftest import SampleStore
 
 KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
-METHOD = {"coordinates": "coordinates", "credit_code": "register", "name": "register",
-          "name_variant": "register", "address_county": "address", "address_city": "address"}  # fmt: skip
+METHOD = {
+    "coordinates": "coordinates",
+    "credit_code": "register",
+    "name": "register",
+    "name_variant": "register",
+    "address_county": "address",
+    "address_city": "address",
+}
 
 
 @pytest.fixture
 def ingested(sample_store: SampleStore) -> dict[str, object]:
-    return {"engine": sample_store.engine, "summaries": sample_store.summaries,
-            "rejects": sample_store.rejects}  # fmt: skip
+    return {
+        "engine": sample_store.engine,
+        "summaries": sample_store.summaries,
+        "rejects": sample_store.rejects,
+    }
 
 
 @pytest.mark.parametrize("kind", list(KEYS))
@@ -36,8 +45,14 @@ def test_exactly_the_planted_defects_are_rejected(ingested: dict, kind: str) -> 
     got = got.set_index(got["row_number"].astype(int))["reason"]
     assert got.sort_index().to_dict() == expected.sort_index().to_dict()
     if kind != "enterprises":
-        assert set(expected) >= {"missing_required", "bad_date", "bad_coordinates", "duplicate_id",
-                                 "unlocatable", "malformed_row"}  # fmt: skip
+        assert set(expected) >= {
+            "missing_required",
+            "bad_date",
+            "bad_coordinates",
+            "duplicate_id",
+            "unlocatable",
+            "malformed_row",
+        }
 
 
 @pytest.mark.parametrize("kind", list(KEYS))
@@ -47,8 +62,12 @@ def test_records_land_where_the_truth_says(ingested: dict, kind: str) -> None:  
     truth = truth[truth["kind"] == kind]
     with engine.connect() as conn:
         stored = pd.read_sql(
-            text(f"SELECT {KEYS[kind]} AS record_id, lon AS s_lon, lat AS s_lat, adcode AS s_adcode,"
-                 f" city_adcode, geocode_method, geocode_precision, coord_flags FROM {kind}"), conn)  # fmt: skip
+            text(
+                f"SELECT {KEYS[kind]} AS record_id, lon AS s_lon, lat AS s_lat, adcode AS s_adcode,"
+                f" city_adcode, geocode_method, geocode_precision, coord_flags FROM {kind}"
+            ),
+            conn,
+        )
     merged = truth.merge(stored, on="record_id", how="outer", indicator=True)
     assert (merged["_merge"] == "both").all()  # every good record stored, nothing else
     assert (merged["geocode_method"] == merged["locate_by"].map(METHOD)).all()
@@ -61,7 +80,9 @@ def test_records_land_where_the_truth_says(ingested: dict, kind: str) -> None:  
     by_coords = merged[merged["geocode_method"] == "coordinates"]
     assert set(by_coords["source_crs"]) >= {"WGS84", "GCJ02", "BD09"}
     _, _, dist = Geod(ellps="WGS84").inv(
-        by_coords["lon"].astype(float).to_numpy(), by_coords["lat"].astype(float).to_numpy(),
-        by_coords["s_lon"].to_numpy(), by_coords["s_lat"].to_numpy(),
-    )  # fmt: skip
+        by_coords["lon"].astype(float).to_numpy(),
+        by_coords["lat"].astype(float).to_numpy(),
+        by_coords["s_lon"].to_numpy(),
+        by_coords["s_lat"].to_numpy(),
+    )
     assert np.max(dist) < 1.0  # the generator rounds to 6 decimals (≤ 0.08 m)

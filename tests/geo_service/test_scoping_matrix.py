@@ -82,57 +82,104 @@ def _ledger_adcodes(answer: Any) -> set[str]:
 
 POINT_KINDS = ("cases", "inspections", "enterprises")
 PROBES = [
-    *(Probe("items", f"/collections/{kind}/items?jurisdiction={{j}}&limit=10000", points=True,
-            adcodes=_feature_adcodes) for kind in POINT_KINDS),
-    *(Probe("items", f"/collections/{layer}/items?jurisdiction={{j}}&limit=10000")
-      for layer in ("hexagons", "hotspots", "clusters", "problem-types", "emerging-hotspots")),
+    *(
+        Probe(
+            "items",
+            f"/collections/{kind}/items?jurisdiction={{j}}&limit=10000",
+            points=True,
+            adcodes=_feature_adcodes,
+        )
+        for kind in POINT_KINDS
+    ),
+    *(
+        Probe("items", f"/collections/{layer}/items?jurisdiction={{j}}&limit=10000")
+        for layer in ("hexagons", "hotspots", "clusters", "problem-types", "emerging-hotspots")
+    ),
     Probe("item", "/collections/cases/items/{case}?jurisdiction={j}", points=True),
-    *(Probe("vector_tile", f"/tiles/{kind}/{TILE}.geojson?jurisdiction={{j}}", points=True,
-            adcodes=_feature_adcodes) for kind in POINT_KINDS),
+    *(
+        Probe(
+            "vector_tile",
+            f"/tiles/{kind}/{TILE}.geojson?jurisdiction={{j}}",
+            points=True,
+            adcodes=_feature_adcodes,
+        )
+        for kind in POINT_KINDS
+    ),
     Probe("vector_tile", f"/tiles/hexagons/{TILE}.mvt?jurisdiction={{j}}"),
     Probe("tilejson", "/tiles/cases/tilejson.json?jurisdiction={j}", points=True),
     Probe("tilejson", "/tiles/hexagons/tilejson.json?jurisdiction={j}"),
     Probe("kde_tile", f"/tiles/kde/{TILE}.png?jurisdiction={{j}}"),
     Probe("kde_tilejson", "/tiles/kde/tilejson.json?jurisdiction={j}"),
     Probe("kde_legend", "/tiles/kde/legend.json?jurisdiction={j}"),
-    *(Probe("download", f"/downloads/{kind}.csv?jurisdiction={{j}}", points=True,
-            adcodes=_csv_adcodes) for kind in POINT_KINDS),
+    *(
+        Probe(
+            "download",
+            f"/downloads/{kind}.csv?jurisdiction={{j}}",
+            points=True,
+            adcodes=_csv_adcodes,
+        )
+        for kind in POINT_KINDS
+    ),
     Probe("download", "/downloads/hexagons.geojson?jurisdiction={j}"),
     Probe("download_qgis_project", "/downloads/project.qgs?jurisdiction={j}"),
     Probe("map_page", "/maps/hexagons?jurisdiction={j}"),
     # a cell of resolution 8 needs an account; the public cells are of resolution 6
     Probe("map_cell", "/maps/cell/{cell}?jurisdiction={j}", public=False),
     Probe("map_cell", "/maps/cell/{cell6}?jurisdiction={j}"),
-    Probe("stats", "/stats/cases?group_by=county&jurisdiction={j}", public=False,
-          adcodes=_ledger_adcodes),
-    Probe("stats", "/stats/inspections?group_by=county&jurisdiction={j}", public=False,
-          adcodes=_ledger_adcodes),
+    Probe(
+        "stats",
+        "/stats/cases?group_by=county&jurisdiction={j}",
+        public=False,
+        adcodes=_ledger_adcodes,
+    ),
+    Probe(
+        "stats",
+        "/stats/inspections?group_by=county&jurisdiction={j}",
+        public=False,
+        adcodes=_ledger_adcodes,
+    ),
     Probe("stats", "/stats/cases?group_by=year&jurisdiction={j}"),
     Probe("stats_xlsx", "/stats/cases.xlsx?group_by=county&jurisdiction={j}", public=False),
     Probe("stats_xlsx", "/stats/inspections.xlsx?group_by=year&jurisdiction={j}"),
     Probe("plan", "/plans?jurisdiction={j}&inspector_days=5", points=True),
-    Probe("items", "/collections/risk/items?jurisdiction={j}&unit=enterprise&limit=10000",
-          points=True),
+    Probe(
+        "items", "/collections/risk/items?jurisdiction={j}&unit=enterprise&limit=10000", points=True
+    ),
     Probe("vector_tile", f"/tiles/risk/{TILE}.mvt?jurisdiction={{j}}", public=False),
     Probe("download", "/downloads/priority-areas.geojson?jurisdiction={j}", public=False),
     Probe("map_page", "/maps/planner?jurisdiction={j}", public=False),
     Probe("audit_log", "/audit?limit=5", admin_only=True, scoped=False),
     # {draw}: the example draw of the jurisdiction asked for (the own county's unscoped)
-    Probe("draw_list", "/draws?jurisdiction={j}", points=True,
-          adcodes=lambda a: {d["jurisdiction"] for d in a.json()["draws"]}),
+    Probe(
+        "draw_list",
+        "/draws?jurisdiction={j}",
+        points=True,
+        adcodes=lambda a: {d["jurisdiction"] for d in a.json()["draws"]},
+    ),
     Probe("draw_read", "/draws/{draw}", points=True),
     Probe("draw_file", "/draws/{draw}.xlsx", points=True),
     Probe("draw_file", "/draws/{draw}.html", points=True),
     Probe("ingest_batch", "/ingest/batches/1", admin_only=True, scoped=False),
     Probe("ingest_rejects", "/ingest/batches/1/rejects.csv", admin_only=True, scoped=False),
-]  # fmt: skip
+]
 
 #: Operations with nothing scoped to test: public documents and the log-in itself
 #: (the upload and making a draw have their own: tests/geo_service/test_uploads.py, and
 #: test_scope_of_drawing_and_listing in tests/geo_service/test_draws.py).
-UNSCOPED = {"conformance", "collections", "collection", "queryables", "healthz", "landing",
-            "login", "login_form", "logout", "logout_post", "ingest_upload",
-            "draw_create"}  # fmt: skip
+UNSCOPED = {
+    "conformance",
+    "collections",
+    "collection",
+    "queryables",
+    "healthz",
+    "landing",
+    "login",
+    "login_form",
+    "logout",
+    "logout_post",
+    "ingest_upload",
+    "draw_create",
+}
 
 
 @pytest.fixture(
@@ -144,14 +191,20 @@ def world(request: pytest.FixtureRequest) -> dict[str, Any]:
     fixture = "built_sample_store" if request.param == "sqlite" else "built_postgis_sample_store"
     engine: Engine = request.getfixturevalue(fixture)
     url = engine.url.render_as_string(hide_password=False)
-    client = TestClient(create_app(Settings(database_url=url, rate_limit_per_minute=0,
-                                            tile_rate_limit_per_minute=0)))  # fmt: skip
-    neighbour = read_frame(engine, "cases", Filters(jurisdiction=NEIGHBOUR),
-                           ["case_id", "lon", "lat"])  # fmt: skip
+    client = TestClient(
+        create_app(
+            Settings(database_url=url, rate_limit_per_minute=0, tile_rate_limit_per_minute=0)
+        )
+    )
+    neighbour = read_frame(
+        engine, "cases", Filters(jurisdiction=NEIGHBOUR), ["case_id", "lon", "lat"]
+    )
     own = read_frame(engine, "cases", Filters(jurisdiction=COUNTY), ["lon", "lat"])
     own_cells = {h3.latlng_to_cell(lat, lon, 8) for lon, lat in zip(own.lon, own.lat, strict=True)}
-    cells = [h3.latlng_to_cell(lat, lon, 8)
-             for lon, lat in zip(neighbour.lon, neighbour.lat, strict=True)]  # fmt: skip
+    cells = [
+        h3.latlng_to_cell(lat, lon, 8)
+        for lon, lat in zip(neighbour.lon, neighbour.lat, strict=True)
+    ]
     neighbour_cell = next(c for c in cells if c not in own_cells)
     own_case = read_frame(engine, "cases", Filters(jurisdiction=COUNTY), ["case_id"])
     assert len(neighbour) > 0 and len(own_case) > 0
@@ -238,8 +291,9 @@ def test_unscoped_answers_hold_the_own_county_only(world: dict[str, Any], role: 
     assert cases["numberMatched"] > 0
     assert _feature_adcodes_of(cases) == {COUNTY}
     # a neighbour's case by its id, and a hexagon holding only the neighbour's cases
-    neighbour_case = client.get(f"/collections/cases/items/{world['neighbour_case']}",
-                                headers=headers)  # fmt: skip
+    neighbour_case = client.get(
+        f"/collections/cases/items/{world['neighbour_case']}", headers=headers
+    )
     assert neighbour_case.status_code == 404
     cell = client.get(f"/maps/cell/{world['neighbour_cell']}", headers=headers).json()
     assert cell["cases"] == 0 and cell["top_enterprises"] == []

@@ -189,8 +189,11 @@ def test_old_sessions_are_deleted_when_a_new_one_starts(
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
     digest = hashlib.sha256(old.encode()).hexdigest()
     with store.begin() as conn:
-        conn.execute(update(LoginSession).where(LoginSession.token_hash == digest)
-                     .values(created_at=long_ago, expires_at=long_ago))  # fmt: skip
+        conn.execute(
+            update(LoginSession)
+            .where(LoginSession.token_hash == digest)
+            .values(created_at=long_ago, expires_at=long_ago)
+        )
     _logged_in(app, key)
     assert _sessions(store, old) == []
 
@@ -211,10 +214,22 @@ def test_a_key_in_a_logged_request_line_is_redacted() -> None:
         assert isinstance(handler, logging.StreamHandler)
         handler.setStream(written)
     # what uvicorn's protocols log for each request (uvicorn/protocols/http/h11_impl.py)
-    access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET",
-                f"/login?next=/maps/hexagons&api_key={key}", "1.1", 400)  # fmt: skip
-    access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET",
-                f"/collections/cases/items?token={key[3:]}&limit=5", "1.1", 401)  # fmt: skip
+    access.info(
+        '%s - "%s %s HTTP/%s" %d',
+        "10.0.0.1:5000",
+        "GET",
+        f"/login?next=/maps/hexagons&api_key={key}",
+        "1.1",
+        400,
+    )
+    access.info(
+        '%s - "%s %s HTTP/%s" %d',
+        "10.0.0.1:5000",
+        "GET",
+        f"/collections/cases/items?token={key[3:]}&limit=5",
+        "1.1",
+        401,
+    )
     errors.warning("Invalid request: Authorization: Bearer %s", key)
     logging.getLogger("geo_service.errors").error("failed on /login?api_key=%s", key)
     text = written.getvalue()

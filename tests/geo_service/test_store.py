@@ -15,8 +15,15 @@ from geo_service.store.db import make_engine
 from geo_service.store.models import Jurisdiction
 from tests.geo_service.messy import write_enterprises
 
-TABLES = {"jurisdictions", "enterprises", "cases", "inspections", "ingest_batches",
-          "rejected_rows", "alembic_version"}  # fmt: skip
+TABLES = {
+    "jurisdictions",
+    "enterprises",
+    "cases",
+    "inspections",
+    "ingest_batches",
+    "rejected_rows",
+    "alembic_version",
+}
 
 
 def test_schema_and_boundaries(store: Engine) -> None:
@@ -54,17 +61,29 @@ def test_postgis_geometry_columns_follow_the_portable_ones(
     ingest_file(postgis_only_store, path, IngestOptions(kind="enterprises", progress=False))
     with postgis_only_store.connect() as conn:
         # every stored point lies in the county polygon it was assigned, by PostGIS itself
-        rows = conn.execute(text(
-            "SELECT e.credit_code, j.adcode FROM enterprises e JOIN jurisdictions j"
-            " ON j.level = 'county' AND ST_Contains(j.geom, e.geom)"
-        )).all()  # fmt: skip
-        gist = conn.execute(text(
-            "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gist%' ORDER BY 1"
-        )).scalars().all()  # fmt: skip
+        rows = conn.execute(
+            text(
+                "SELECT e.credit_code, j.adcode FROM enterprises e JOIN jurisdictions j"
+                " ON j.level = 'county' AND ST_Contains(j.geom, e.geom)"
+            )
+        ).all()
+        gist = (
+            conn.execute(
+                text(
+                    "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gist%' ORDER BY 1"
+                )
+            )
+            .scalars()
+            .all()
+        )
         srid = conn.execute(text("SELECT DISTINCT ST_SRID(geom) FROM jurisdictions")).scalar()
     assert dict(rows) == places
-    assert gist == ["ix_cases_geom", "ix_enterprises_geom", "ix_inspections_geom",
-                    "ix_jurisdictions_geom"]  # fmt: skip
+    assert gist == [
+        "ix_cases_geom",
+        "ix_enterprises_geom",
+        "ix_inspections_geom",
+        "ix_jurisdictions_geom",
+    ]
     assert srid == 4326
 
 

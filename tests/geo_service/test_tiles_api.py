@@ -168,8 +168,9 @@ def test_small_vector_tiles_are_compressed_too(client: TestClient) -> None:
     z, x, y = tile_of(*NANNING, 12)
     raw = client.get(f"/tiles/cases/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
     assert raw.status_code == 200 and raw.headers["content-encoding"] == "gzip"
-    stream = client.stream("GET", f"/tiles/cases/{z}/{x}/{y}.mvt",
-                           headers={"Accept-Encoding": "gzip"})  # fmt: skip
+    stream = client.stream(
+        "GET", f"/tiles/cases/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"}
+    )
     with stream as response:
         body = b"".join(response.iter_raw())
     assert gzip.decompress(body) == raw.content
@@ -237,8 +238,11 @@ CASE_HEADER = "case_id,decision_date,lon,lat,crs,violation_type,penalty_amount\n
 
 
 def write_cases(path: Path, first: int, count: int) -> Path:
-    rows = [f"桂环罚〔2025〕{i}号,2025-03-0{1 + i % 9},{NANNING[0] + 0.01 * i:.5f},"
-            f"{NANNING[1]:.5f},WGS84,超标排放,10000\n" for i in range(first, first + count)]  # fmt: skip
+    rows = [
+        f"桂环罚〔2025〕{i}号,2025-03-0{1 + i % 9},{NANNING[0] + 0.01 * i:.5f},"
+        f"{NANNING[1]:.5f},WGS84,超标排放,10000\n"
+        for i in range(first, first + count)
+    ]
     path.write_text(CASE_HEADER + "".join(rows), encoding="utf-8")
     return path
 
@@ -263,8 +267,11 @@ def test_a_new_ingest_makes_new_tiles_appear(sqlite_only_store: Engine, tmp_path
 def test_cached_hits_do_not_ask_the_store_each_time(
     sqlite_only_store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingest_file(sqlite_only_store, write_cases(tmp_path / "a.csv", 0, 3),
-                IngestOptions(kind="cases", progress=False))  # fmt: skip
+    ingest_file(
+        sqlite_only_store,
+        write_cases(tmp_path / "a.csv", 0, 3),
+        IngestOptions(kind="cases", progress=False),
+    )
     app = create_app(Settings(database_url=url_of(sqlite_only_store)))
     client = TestClient(app, headers=account_headers(sqlite_only_store))
     path = f"/tiles/cases/{Z}/{X}/{Y}.mvt"
@@ -316,8 +323,11 @@ def test_a_layer_is_prepared_once_for_concurrent_tiles() -> None:
 
 
 def test_a_zero_cache_still_serves(sqlite_only_store: Engine, tmp_path: Path) -> None:
-    ingest_file(sqlite_only_store, write_cases(tmp_path / "a.csv", 0, 2),
-                IngestOptions(kind="cases", progress=False))  # fmt: skip
+    ingest_file(
+        sqlite_only_store,
+        write_cases(tmp_path / "a.csv", 0, 2),
+        IngestOptions(kind="cases", progress=False),
+    )
     settings = Settings(database_url=url_of(sqlite_only_store), tile_cache_mb=0)
     client = TestClient(create_app(settings), headers=account_headers(sqlite_only_store))
     for _ in range(2):

@@ -52,8 +52,11 @@ def test_an_admin_upload_is_ingested_like_the_cli(
     client = _client(store)
     admin = account_headers(store, "admin", "450000")
     started = dt.datetime.now(dt.UTC)
-    response = client.post("/ingest/cases?filename=cases.csv", content=path.read_bytes(),
-                           headers={**admin, "Content-Type": "text/csv"})  # fmt: skip
+    response = client.post(
+        "/ingest/cases?filename=cases.csv",
+        content=path.read_bytes(),
+        headers={**admin, "Content-Type": "text/csv"},
+    )
     assert response.status_code == 201, response.text
     summary = response.json()
     assert summary["rows"] == N_ROWS and summary["accepted"] == accepted
@@ -89,8 +92,9 @@ def test_reingesting_the_same_upload_updates_in_place(
     client = _client(store)
     admin = account_headers(store, "admin", "450000")
     for _ in range(2):
-        summary = client.post("/ingest/cases?filename=cases.csv", content=path.read_bytes(),
-                              headers=admin).json()  # fmt: skip
+        summary = client.post(
+            "/ingest/cases?filename=cases.csv", content=path.read_bytes(), headers=admin
+        ).json()
     assert summary["inserted"] == 0 and summary["updated"] == accepted
     items = client.get("/collections/cases/items?limit=1", headers=admin).json()
     assert items["numberMatched"] == accepted
@@ -109,8 +113,9 @@ def test_a_county_admin_loads_its_county_only(
 
     client = _client(store)
     county_admin = account_headers(store, "admin", COUNTY)
-    summary = client.post("/ingest/cases?filename=cases.csv", content=path.read_bytes(),
-                          headers=county_admin).json()  # fmt: skip
+    summary = client.post(
+        "/ingest/cases?filename=cases.csv", content=path.read_bytes(), headers=county_admin
+    ).json()
     assert summary["accepted"] == expected_in
     assert summary["by_reason"]["outside_jurisdiction"] == expected_out
     assert summary["accepted"] + summary["rejected"] == N_ROWS
@@ -128,8 +133,9 @@ def test_only_admins_upload(
     path, _ = cases_csv
     headers = account_headers(sqlite_only_store, who, "450000") if who else {}
     client = _client(sqlite_only_store)
-    response = client.post("/ingest/cases?filename=cases.csv", content=path.read_bytes(),
-                           headers=headers)  # fmt: skip
+    response = client.post(
+        "/ingest/cases?filename=cases.csv", content=path.read_bytes(), headers=headers
+    )
     assert response.status_code == status and response.json()["code"]
     admin = account_headers(sqlite_only_store, "admin", "450000")
     assert client.get("/collections/cases/items", headers=admin).json()["numberMatched"] == 0
@@ -153,8 +159,9 @@ def test_bad_uploads_get_a_reason_and_change_nothing(
 ) -> None:
     client = _client(sqlite_only_store)
     admin = account_headers(sqlite_only_store, "admin", "450000")
-    response = client.post(f"/ingest/cases{query}", content=body,
-                           headers={**admin, "Content-Type": content_type})  # fmt: skip
+    response = client.post(
+        f"/ingest/cases{query}", content=body, headers={**admin, "Content-Type": content_type}
+    )
     assert response.status_code == status, response.text
     assert says in response.json()["description"]
     assert client.get("/collections/cases/items", headers=admin).json()["numberMatched"] == 0
@@ -163,8 +170,10 @@ def test_bad_uploads_get_a_reason_and_change_nothing(
 def test_unknown_kind_and_batch(sqlite_only_store: Engine) -> None:
     client = _client(sqlite_only_store)
     admin = account_headers(sqlite_only_store, "admin", "450000")
-    assert client.post("/ingest/users?filename=a.csv", content=b"a\n1\n",
-                       headers=admin).status_code == 400  # fmt: skip
+    assert (
+        client.post("/ingest/users?filename=a.csv", content=b"a\n1\n", headers=admin).status_code
+        == 400
+    )
     assert client.get("/ingest/batches/99999", headers=admin).status_code == 404
     assert client.get("/ingest/batches/99999/rejects.csv", headers=admin).status_code == 404
 
@@ -175,8 +184,9 @@ def test_an_upload_over_the_body_limit_is_refused(
     path, _ = cases_csv
     client = _client(sqlite_only_store, max_body_bytes=1000)
     admin = account_headers(sqlite_only_store, "admin", "450000")
-    response = client.post("/ingest/cases?filename=cases.csv", content=path.read_bytes(),
-                           headers=admin)  # fmt: skip
+    response = client.post(
+        "/ingest/cases?filename=cases.csv", content=path.read_bytes(), headers=admin
+    )
     assert response.status_code == 413
     assert client.get("/collections/cases/items", headers=admin).json()["numberMatched"] == 0
 

@@ -22,10 +22,22 @@ def test_two_workers_serve_the_store(sample_store) -> None:  # type: ignore[no-u
     port = free_port()
     env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "geo_service", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "geo_service",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):  # bounded wait for the workers to answer
@@ -36,13 +48,15 @@ def test_two_workers_serve_the_store(sample_store) -> None:  # type: ignore[no-u
                     break
             except OSError:
                 time.sleep(0.1)
-        request = urllib.request.Request(f"{base}/collections/cases/items?limit=3",
-                                         headers=headers)  # fmt: skip
+        request = urllib.request.Request(f"{base}/collections/cases/items?limit=3", headers=headers)
         with urllib.request.urlopen(request, timeout=30) as answer:
             doc = json.load(answer)
         assert doc["numberReturned"] == 3 and doc["numberMatched"] > 3
-        workers = [p for p in psutil.Process(server.pid).children(recursive=True)
-                   if "spawn_main" in " ".join(p.cmdline())]  # fmt: skip
+        workers = [
+            p
+            for p in psutil.Process(server.pid).children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
         assert len(workers) == 2, [p.cmdline() for p in workers]
     finally:
         server.terminate()

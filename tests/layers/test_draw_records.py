@@ -24,21 +24,30 @@ from layers.draw_records import (
 @pytest.fixture(scope="module")
 def record() -> dict[str, Any]:
     """A draw of 12 made-up enterprises (4 per stratum) by 5 officers, as stored (JSON)."""
-    enterprises = pd.DataFrame({
-        "credit_code": [f"9145010200000000{i:02d}" for i in range(12)],
-        "name": [f"南宁<测试>企业{i}" for i in range(12)],
-        "category": ["key"] * 4 + ["special"] * 4 + ["general"] * 4,
-        "weight": [0.1 * (i + 1) for i in range(12)],
-        "reasons": [["repeat_offending", "hotspot"]] * 12,
-        "last_inspected": [pd.NaT] * 11 + [pd.Timestamp("2023-05-06")],
-    })  # fmt: skip
-    roster = pd.DataFrame({"inspector_id": [f"HJ{i}" for i in range(5)],
-                           "name": ["张三", "李四", "王五", "赵六", "钱七"]})  # fmt: skip
+    enterprises = pd.DataFrame(
+        {
+            "credit_code": [f"9145010200000000{i:02d}" for i in range(12)],
+            "name": [f"南宁<测试>企业{i}" for i in range(12)],
+            "category": ["key"] * 4 + ["special"] * 4 + ["general"] * 4,
+            "weight": [0.1 * (i + 1) for i in range(12)],
+            "reasons": [["repeat_offending", "hotspot"]] * 12,
+            "last_inspected": [pd.NaT] * 11 + [pd.Timestamp("2023-05-06")],
+        }
+    )
+    roster = pd.DataFrame(
+        {
+            "inspector_id": [f"HJ{i}" for i in range(5)],
+            "name": ["张三", "李四", "王五", "赵六", "钱七"],
+        }
+    )
     made = run_draw(
-        enterprises, roster, quotas={"key": 0.5, "special": 0.25, "general": 0.25},
-        exclude_since=dt.date(2024, 1, 1), seed="s1",
+        enterprises,
+        roster,
+        quotas={"key": 0.5, "special": 0.25, "general": 0.25},
+        exclude_since=dt.date(2024, 1, 1),
+        seed="s1",
         context={"data_version": 3, "quarter": "2025-Q1", "jurisdiction": "450102"},
-    )  # fmt: skip
+    )
     stored: dict[str, Any] = json.loads(record_bytes(made))
     return stored
 

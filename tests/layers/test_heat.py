@@ -54,8 +54,12 @@ def test_colours_interpolate_between_breaks_and_vanish_below() -> None:
     scale = HeatScale((1.0, 3.0), ((0, 0, 0, 100), (200, 100, 50, 200)), "cases per km²")
     rgba = scale.colourize(np.array([0.0, 0.99, 1.0, 2.0, 3.0, 9.0]))
     assert rgba[:2].tolist() == [[0, 0, 0, 0]] * 2  # transparent where density is ~0
-    assert rgba[2:].tolist() == [[0, 0, 0, 100], [100, 50, 25, 150], [200, 100, 50, 200],
-                                 [200, 100, 50, 200]]  # fmt: skip
+    assert rgba[2:].tolist() == [
+        [0, 0, 0, 100],
+        [100, 50, 25, 150],
+        [200, 100, 50, 200],
+        [200, 100, 50, 200],
+    ]
 
 
 def test_tile_over_the_peak_shows_the_top_colour_there(surface: DensitySurface) -> None:

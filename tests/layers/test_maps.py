@@ -89,8 +89,11 @@ def test_layer_urls_carry_the_starting_filters() -> None:
     urls = re.findall(r"L\.vectorGrid\.protobuf\(\s*'([^']+)'", html)
     assert "/tiles/jurisdictions/{z}/{x}/{y}.mvt" in urls  # boundaries: never filtered
     hexagons = next(u for u in urls if "/hexagons/" in u)
-    assert re.fullmatch(r"/tiles/hexagons/\{z\}/\{x\}/\{y\}\.mvt\?resolution=\d+"
-                        r"&industry=C26&period=2024-02", hexagons)  # fmt: skip
+    assert re.fullmatch(
+        r"/tiles/hexagons/\{z\}/\{x\}/\{y\}\.mvt\?resolution=\d+"
+        r"&industry=C26&period=2024-02",
+        hexagons,
+    )
     heat = build_map("heatmap", _context(filters={"jurisdiction": "450100"}))
     assert '"/tiles/kde/{z}/{x}/{y}.png?jurisdiction=450100"' in heat
 
@@ -98,8 +101,16 @@ def test_layer_urls_carry_the_starting_filters() -> None:
 def test_chinese_labels_are_readable_in_the_page() -> None:
     html = build_map("hotspots", _context())
     assert "<title>热点分析" in html
-    for label in ("热点 99% 置信度", "热点 95% 置信度", "热点 90% 置信度", "不显著",
-                  "冷点 90% 置信度", "冷点 95% 置信度", "冷点 99% 置信度", "南宁市"):  # fmt: skip
+    for label in (
+        "热点 99% 置信度",
+        "热点 95% 置信度",
+        "热点 90% 置信度",
+        "不显著",
+        "冷点 90% 置信度",
+        "冷点 95% 置信度",
+        "冷点 99% 置信度",
+        "南宁市",
+    ):
         assert label in html
     legend = page_config(html)["legend"]
     assert [c["value"] for c in legend["classes"]] == [3, 2, 1, 0, -1, -2, -3]
@@ -158,8 +169,14 @@ def test_page_size_does_not_depend_on_the_data() -> None:
 
 
 def test_periods_and_month_ends() -> None:
-    assert periods_of(["2023-12", "2024-01"]) == ["2023", "2024", "2023-Q4", "2024-Q1",
-                                                  "2023-12", "2024-01"]  # fmt: skip
+    assert periods_of(["2023-12", "2024-01"]) == [
+        "2023",
+        "2024",
+        "2023-Q4",
+        "2024-Q1",
+        "2023-12",
+        "2024-01",
+    ]
     assert month_end("2023-02") == "2023-02-28" and month_end("2024-12") == "2024-12-31"
 
 
@@ -195,13 +212,21 @@ def test_cell_profile_counts_only_the_cell() -> None:
 def test_planner_shows_the_draw_markers_it_is_given() -> None:
     from layers.maps import DrawMarker, MapContext, build_map
 
-    marker = DrawMarker(108.3, 22.8, "南宁<某>化工有限公司", "91450100MA5XXXXXX1",
-                        ("张三", "李四"), "重复违法、处罚金额")  # fmt: skip
-    ctx = MapContext(divisions=(), industries=(), months=("2025-01",),
-                     bounds=(104.4, 20.9, 112.1, 26.4))  # fmt: skip
+    marker = DrawMarker(
+        108.3,
+        22.8,
+        "南宁<某>化工有限公司",
+        "91450100MA5XXXXXX1",
+        ("张三", "李四"),
+        "重复违法、处罚金额",
+    )
+    ctx = MapContext(
+        divisions=(), industries=(), months=("2025-01",), bounds=(104.4, 20.9, 112.1, 26.4)
+    )
     plain = build_map("planner", ctx)
     assert "geo-draw" not in plain and "/tiles/risk/" in plain and "/tiles/priority-areas/" in plain
-    html = build_map("planner", MapContext(**{**ctx.__dict__, "markers": (marker,),
-                                              "draw_title": "2025-Q1"}))  # fmt: skip
+    html = build_map(
+        "planner", MapContext(**{**ctx.__dict__, "markers": (marker,), "draw_title": "2025-Q1"})
+    )
     assert "geo-draw" in html and "张三、李四" in html and "南宁&lt;某&gt;化工有限公司" in html
     assert "南宁<某>" not in html

@@ -49,8 +49,11 @@ def points() -> gpd.GeoDataFrame:
     lat = NANNING[1] + rng.normal(0, 1, n) * spread
     amount = rng.integers(1, 500, n) * 100.0
     amount[::7] = np.nan
-    return gpd.GeoDataFrame({"case_id": [f"C{i}" for i in range(n)], "penalty_amount": amount},
-                            geometry=gpd.points_from_xy(lon, lat), crs=4326)  # fmt: skip
+    return gpd.GeoDataFrame(
+        {"case_id": [f"C{i}" for i in range(n)], "penalty_amount": amount},
+        geometry=gpd.points_from_xy(lon, lat),
+        crs=4326,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +140,9 @@ def test_the_geojson_tile_has_the_same_cells(points: gpd.GeoDataFrame, source: T
     assert all(f["properties"][AGGREGATED] is True and "id" not in f for f in doc["features"])
 
 
-def test_every_point_is_counted_in_exactly_one_tile(points: gpd.GeoDataFrame,
-                                                    source: TileSource) -> None:  # fmt: skip
+def test_every_point_is_counted_in_exactly_one_tile(
+    points: gpd.GeoDataFrame, source: TileSource
+) -> None:
     z = 7
     lon, lat = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
     tiles = {tile_of(a, b, z) for a, b in zip(lon, lat, strict=True)}
@@ -173,8 +177,10 @@ def test_points_on_the_grid_edges_go_east_and_north() -> None:
 
 
 def test_polygons_are_never_aggregated() -> None:
-    squares = gpd.GeoDataFrame(geometry=[shapely.box(108 + i / 100, 22, 108.005 + i / 100, 22.005)
-                                         for i in range(50)], crs=4326)  # fmt: skip
+    squares = gpd.GeoDataFrame(
+        geometry=[shapely.box(108 + i / 100, 22, 108.005 + i / 100, 22.005) for i in range(50)],
+        crs=4326,
+    )
     source = TileSource(squares)
     tile = tile_of(108.2, 22.0, 8)
     assert not source.points
@@ -184,9 +190,11 @@ def test_polygons_are_never_aggregated() -> None:
 
 
 def test_points_without_geometry_are_left_out() -> None:
-    frame = gpd.GeoDataFrame({"v": [1.0, 2.0, 3.0]},
-                             geometry=[shapely.Point(108.3, 22.8), None, shapely.Point(108.31, 22.8)],
-                             crs=4326)  # fmt: skip
+    frame = gpd.GeoDataFrame(
+        {"v": [1.0, 2.0, 3.0]},
+        geometry=[shapely.Point(108.3, 22.8), None, shapely.Point(108.31, 22.8)],
+        crs=4326,
+    )
     source = TileSource(frame)
     tile = tile_of(108.3, 22.8, 6)
     assert source.points and len(source.in_tile(*tile)) == 2
@@ -217,8 +225,9 @@ def test_points_on_tile_edges_are_counted_once() -> None:
             lon += [*lon_edges[::4], *lon_edges[1::4]]
             lat += [*lat_edges[::4], *lat_edges[2::4]]
     grid_lon, grid_lat = np.meshgrid(np.unique(lon), np.unique(lat))
-    frame = gpd.GeoDataFrame(geometry=gpd.points_from_xy(grid_lon.ravel(), grid_lat.ravel()),
-                             crs=4326)  # fmt: skip
+    frame = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(grid_lon.ravel(), grid_lat.ravel()), crs=4326
+    )
     source = TileSource(frame)
     counted = np.zeros(len(frame), dtype=int)
     for dx in range(-1, 4):
@@ -233,8 +242,13 @@ def test_the_clusters_map_draws_cases_for_accounts_only() -> None:
     from layers.maps import AGGREGATE_COLOUR, MapContext, build_map
 
     def config(records: bool) -> dict:
-        ctx = MapContext(divisions=(), industries=(), months=("2024-01",),
-                         bounds=(104.0, 20.0, 112.0, 26.5), records=records)  # fmt: skip
+        ctx = MapContext(
+            divisions=(),
+            industries=(),
+            months=("2024-01",),
+            bounds=(104.0, 20.0, 112.0, 26.5),
+            records=records,
+        )
         html = build_map("clusters", ctx)
         found = re.search(r"GeoMaps\.init\(\w+, (\{.*?\}), \{ ", html, re.S)
         assert found

@@ -150,8 +150,11 @@ def test_risk_is_categorised_by_tier_high_red_medium_orange_low_yellow() -> None
         "\"tier\" = 'medium'": (253, 141, 60, 255),
         "\"tier\" = 'low'": (255, 255, 178, 255),
     }
-    assert [s.get("name") for s in styles] == ["高风险 High risk", "中风险 Medium risk",
-                                               "低风险 Low risk"]  # fmt: skip
+    assert [s.get("name") for s in styles] == [
+        "高风险 High risk",
+        "中风险 Medium risk",
+        "低风险 Low risk",
+    ]
 
 
 def test_hexagons_are_graduated_by_cases() -> None:

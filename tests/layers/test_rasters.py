@@ -15,8 +15,9 @@ from layers.rasters import read_geotiff, surface_to_geotiff
 
 def test_geotiff_round_trip() -> None:
     rng = np.random.default_rng(4)
-    surface = kernel_density(rng.normal(0, 3000, 500), rng.normal(0, 3000, 500),
-                             bandwidth_m=2000.0, cell_m=250.0)  # fmt: skip
+    surface = kernel_density(
+        rng.normal(0, 3000, 500), rng.normal(0, 3000, 500), bandwidth_m=2000.0, cell_m=250.0
+    )
     values, tags, crs = read_geotiff(surface_to_geotiff(surface, {"layer": "kde"}))
     assert values.shape == (surface.grid.ny, surface.grid.nx)
     assert_allclose(values, surface.values, rtol=1e-6, atol=1e-6)
@@ -30,8 +31,9 @@ def test_surface_read_back_and_its_isobands() -> None:
     from layers.rasters import geotiff_to_surface, isobands_frame
 
     rng = np.random.default_rng(5)
-    surface = kernel_density(rng.normal(0, 3000, 800), rng.normal(0, 3000, 800),
-                             bandwidth_m=2000.0, cell_m=200.0)  # fmt: skip
+    surface = kernel_density(
+        rng.normal(0, 3000, 800), rng.normal(0, 3000, 800), bandwidth_m=2000.0, cell_m=200.0
+    )
     back = geotiff_to_surface(surface_to_geotiff(surface))
     assert back.grid == surface.grid and back.bandwidth_m == 2000.0 and back.kernel == "quartic"
     assert_allclose(back.values, surface.values, rtol=1e-6, atol=1e-6)

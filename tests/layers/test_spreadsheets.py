@@ -36,13 +36,15 @@ def test_every_formula_lead_gets_a_quote_and_nothing_else_changes() -> None:
 
 
 def test_a_frame_keeps_its_numbers_and_quotes_its_formula_text() -> None:
-    frame = pd.DataFrame({
-        "text": pd.Series(HOSTILE, dtype="str"),
-        "mixed": [HOSTILE[0], 1, None, -2.5, "ok", "-x", "x"],
-        "amount": [-1.0, -2.0, 0.0, 3.5, -4.0, 5.0, -6.0],
-        "count": [-1, 2, 3, 4, 5, 6, 7],
-        "=header": ["a"] * 7,
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(HOSTILE, dtype="str"),
+            "mixed": [HOSTILE[0], 1, None, -2.5, "ok", "-x", "x"],
+            "amount": [-1.0, -2.0, 0.0, 3.5, -4.0, 5.0, -6.0],
+            "count": [-1, 2, 3, 4, 5, 6, 7],
+            "=header": ["a"] * 7,
+        }
+    )
     out = safe_frame(frame)
     assert out["text"].tolist() == ["'" + t for t in HOSTILE]
     assert out["mixed"].tolist()[:2] == ["'" + HOSTILE[0], 1] and out["mixed"].iloc[3] == -2.5

@@ -80,8 +80,9 @@ def test_tile_bounds_agree_with_pyproj_and_invert() -> None:
     x, y = TO_3857.transform([west, east], [south, north])
     assert np.allclose(x, [min_x, max_x]) and np.allclose(y, [min_y, max_y])
     mx, my = lonlat_to_mercator([108.3, -70.0], [22.8, -30.0])
-    assert np.allclose(np.column_stack([mx, my]), np.column_stack(TO_3857.transform(
-        [108.3, -70.0], [22.8, -30.0])))  # fmt: skip
+    assert np.allclose(
+        np.column_stack([mx, my]), np.column_stack(TO_3857.transform([108.3, -70.0], [22.8, -30.0]))
+    )
     lon, lat = mercator_to_lonlat(mx, my)
     assert np.allclose(lon, [108.3, -70.0]) and np.allclose(lat, [22.8, -30.0])
 
@@ -129,16 +130,53 @@ SPEC_EXAMPLES = [
     ),
     (Polygon([(3, 6), (8, 12), (20, 34)]), 3, [9, 6, 12, 18, 10, 12, 24, 44, 15]),
     (
-        MultiPolygon([
-            Polygon([(0, 0), (10, 0), (10, 10), (0, 10)]),
-            Polygon([(11, 11), (20, 11), (20, 20), (11, 20)],
-                    [[(13, 13), (13, 17), (17, 17), (17, 13)]]),
-        ]),
+        MultiPolygon(
+            [
+                Polygon([(0, 0), (10, 0), (10, 10), (0, 10)]),
+                Polygon(
+                    [(11, 11), (20, 11), (20, 20), (11, 20)],
+                    [[(13, 13), (13, 17), (17, 17), (17, 13)]],
+                ),
+            ]
+        ),
         3,
-        [9, 0, 0, 26, 20, 0, 0, 20, 19, 0, 15, 9, 22, 2, 26, 18, 0, 0, 18, 17, 0, 15, 9, 4, 13,
-         26, 0, 8, 8, 0, 0, 7, 15],
+        [
+            9,
+            0,
+            0,
+            26,
+            20,
+            0,
+            0,
+            20,
+            19,
+            0,
+            15,
+            9,
+            22,
+            2,
+            26,
+            18,
+            0,
+            0,
+            18,
+            17,
+            0,
+            15,
+            9,
+            4,
+            13,
+            26,
+            0,
+            8,
+            8,
+            0,
+            0,
+            7,
+            15,
+        ],
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("geometry, kind, commands", SPEC_EXAMPLES)
@@ -159,24 +197,46 @@ def test_rings_are_oriented_as_the_specification_requires() -> None:
 
 
 def test_values_are_typed_deduplicated_and_missing_ones_omitted() -> None:
-    props = pd.DataFrame({"count": [3, 3, -2], "rate": [0.5, np.nan, 3.0], "name": ["甲", "乙", "甲"],
-                          "flag": [True, False, True], "other": [3, 4, 5]})  # fmt: skip
+    props = pd.DataFrame(
+        {
+            "count": [3, 3, -2],
+            "rate": [0.5, np.nan, 3.0],
+            "name": ["甲", "乙", "甲"],
+            "flag": [True, False, True],
+            "other": [3, 4, 5],
+        }
+    )
     data = encode_tile("v", [Point(i, i) for i in range(3)], props, ids=[7, 8, 9])
     layer = raw_layer(data)
     assert list(layer.keys) == ["count", "rate", "name", "flag", "other"]
     values = [v.ListFields()[0] for v in layer.values]  # (field, value) of each Value
     assert len(values) == len({(f.name, v) for f, v in values}) == 10  # 3 is shared by two keys
-    assert {f.name for f, _ in values} == {"int_value", "sint_value", "double_value",
-                                            "string_value", "bool_value"}  # fmt: skip
+    assert {f.name for f, _ in values} == {
+        "int_value",
+        "sint_value",
+        "double_value",
+        "string_value",
+        "bool_value",
+    }
     decoded = mapbox_vector_tile.decode(data, default_options=Y_DOWN)["v"]["features"]
     assert [f["id"] for f in decoded] == [7, 8, 9]
-    assert decoded[0]["properties"] == {"count": 3, "rate": 0.5, "name": "甲", "flag": True,
-                                        "other": 3}  # fmt: skip
+    assert decoded[0]["properties"] == {
+        "count": 3,
+        "rate": 0.5,
+        "name": "甲",
+        "flag": True,
+        "other": 3,
+    }
     assert "rate" not in decoded[1]["properties"]  # NaN: no tag
     assert decoded[2]["properties"]["count"] == -2  # sint_value
     table = ValueTable.from_frame(props)
-    assert table.types == {"count": "Number", "rate": "Number", "name": "String",
-                           "flag": "Boolean", "other": "Number"}  # fmt: skip
+    assert table.types == {
+        "count": "Number",
+        "rate": "Number",
+        "name": "String",
+        "flag": "Boolean",
+        "other": "Number",
+    }
 
 
 @given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=50))
@@ -236,26 +296,36 @@ def hexagons() -> gpd.GeoDataFrame:
 
     from analytics.cells import cells_to_polygons
 
-    cells = np.array(sorted(h3.str_to_int(c) for c in h3.grid_disk(
-        h3.latlng_to_cell(22.82, 108.37, 7), 12)), dtype=np.int64)  # fmt: skip
+    cells = np.array(
+        sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(22.82, 108.37, 7), 12)),
+        dtype=np.int64,
+    )
     rng = np.random.default_rng(3)
     return gpd.GeoDataFrame(
-        {"h3": [h3.int_to_str(int(c)) for c in cells], "cases": rng.integers(0, 9, len(cells)),
-         "rate": np.where(rng.random(len(cells)) < 0.2, np.nan, rng.random(len(cells)))},
-        geometry=cells_to_polygons(cells), crs="EPSG:4326",
-    )  # fmt: skip
+        {
+            "h3": [h3.int_to_str(int(c)) for c in cells],
+            "cases": rng.integers(0, 9, len(cells)),
+            "rate": np.where(rng.random(len(cells)) < 0.2, np.nan, rng.random(len(cells))),
+        },
+        geometry=cells_to_polygons(cells),
+        crs="EPSG:4326",
+    )
 
 
 def test_hexagon_tile_matches_the_source_features(hexagons: gpd.GeoDataFrame) -> None:
     tile = tile_of(108.37, 22.82, 10)  # the disk is larger than this tile: edges are clipped
     source = TileSource(hexagons, ids=[int(h, 16) for h in hexagons["h3"]])
-    decoded = mapbox_vector_tile.decode(vector_tile(source, "hexagons", *tile),
-                                        default_options=Y_DOWN)["hexagons"]  # fmt: skip
+    decoded = mapbox_vector_tile.decode(
+        vector_tile(source, "hexagons", *tile), default_options=Y_DOWN
+    )["hexagons"]
     assert decoded["extent"] == EXTENT and decoded["version"] == 2
     by_id = {int(h, 16): i for i, h in enumerate(hexagons["h3"])}
     bounds = shapely.box(*tile_bounds_lonlat(*tile))
-    inside = {int(h, 16) for h, g in zip(hexagons["h3"], hexagons.geometry, strict=True)
-              if g.intersects(bounds)}  # fmt: skip
+    inside = {
+        int(h, 16)
+        for h, g in zip(hexagons["h3"], hexagons.geometry, strict=True)
+        if g.intersects(bounds)
+    }
     got = {f["id"] for f in decoded["features"]}
     assert inside <= got and len(got) < len(hexagons)  # buffer may add a few, far ones are out
     for feature in decoded["features"]:
@@ -273,13 +343,25 @@ def test_hexagon_tile_matches_the_source_features(hexagons: gpd.GeoDataFrame) ->
 def test_points_and_multipolygons_with_holes(divisions_gdf: gpd.GeoDataFrame) -> None:
     tile = tile_of(108.37, 22.82, 9)
     ring = shapely.Point(108.37, 22.82).buffer(0.2)
-    donut = MultiPolygon([ring.difference(shapely.Point(108.37, 22.82).buffer(0.05)),
-                          shapely.Point(108.9, 22.6).buffer(0.04)])  # fmt: skip
-    frame = gpd.GeoDataFrame({"name": ["环", "点一", "点二", "远"]}, geometry=[
-        donut, Point(108.40, 22.85), MultiPoint([(108.35, 22.7), (108.5, 22.9)]),
-        Point(100.0, 30.0)], crs="EPSG:4326")  # fmt: skip
-    decoded = mapbox_vector_tile.decode(vector_tile(TileSource(frame), "m", *tile),
-                                        default_options=Y_DOWN)["m"]["features"]  # fmt: skip
+    donut = MultiPolygon(
+        [
+            ring.difference(shapely.Point(108.37, 22.82).buffer(0.05)),
+            shapely.Point(108.9, 22.6).buffer(0.04),
+        ]
+    )
+    frame = gpd.GeoDataFrame(
+        {"name": ["环", "点一", "点二", "远"]},
+        geometry=[
+            donut,
+            Point(108.40, 22.85),
+            MultiPoint([(108.35, 22.7), (108.5, 22.9)]),
+            Point(100.0, 30.0),
+        ],
+        crs="EPSG:4326",
+    )
+    decoded = mapbox_vector_tile.decode(
+        vector_tile(TileSource(frame), "m", *tile), default_options=Y_DOWN
+    )["m"]["features"]
     names = {f["properties"]["name"]: f["geometry"] for f in decoded}
     assert set(names) == {"环", "点一", "点二"}
     assert names["点二"]["type"] == "MultiPoint"
@@ -298,8 +380,9 @@ def test_detailed_polygons_are_simplified_for_the_zoom() -> None:
     tile = tile_of(108.37, 22.82, 6)
     commands = raw_layer(vector_tile(TileSource(frame), "c", *tile)).features[0].geometry
     assert len(commands) < 2 * 1000  # far fewer vertices than the source
-    decoded = mapbox_vector_tile.decode(vector_tile(TileSource(frame), "c", *tile),
-                                        default_options=Y_DOWN)["c"]["features"][0]  # fmt: skip
+    decoded = mapbox_vector_tile.decode(
+        vector_tile(TileSource(frame), "c", *tile), default_options=Y_DOWN
+    )["c"]["features"][0]
     assert to_shape(decoded["geometry"]).hausdorff_distance(expected_in_tile(circle, tile)) <= 2
 
 
@@ -333,11 +416,17 @@ def test_geojson_tile_is_rfc7946_clipped_to_the_buffered_tile(hexagons: gpd.GeoD
 
 
 def test_tilejson_document() -> None:
-    doc = tilejson("cases", "http://x/tiles/cases/{z}/{x}/{y}.mvt?period=2024",
-                   (104.5, 20.9, 112.1, 26.4), maxzoom=16, fields={"case_id": "String"},
-                   extra={"provenance": {"data_version": 3}})  # fmt: skip
+    doc = tilejson(
+        "cases",
+        "http://x/tiles/cases/{z}/{x}/{y}.mvt?period=2024",
+        (104.5, 20.9, 112.1, 26.4),
+        maxzoom=16,
+        fields={"case_id": "String"},
+        extra={"provenance": {"data_version": 3}},
+    )
     assert doc["tilejson"] == "3.0.0" and doc["tiles"] == [
-        "http://x/tiles/cases/{z}/{x}/{y}.mvt?period=2024"]  # fmt: skip
+        "http://x/tiles/cases/{z}/{x}/{y}.mvt?period=2024"
+    ]
     assert doc["vector_layers"][0]["id"] == "cases" and doc["provenance"]["data_version"] == 3
     lon, lat, zoom = doc["center"]
     assert 104.5 < lon < 112.1 and 20.9 < lat < 26.4 and 0 <= zoom <= 16

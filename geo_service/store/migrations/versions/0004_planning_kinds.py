@@ -103,9 +103,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("inspector_id", "credit_code"),
     )
     op.create_index(
-        "ix_inspector_exclusions_credit_code", "inspector_exclusions", ["credit_code"],
+        "ix_inspector_exclusions_credit_code",
+        "inspector_exclusions",
+        ["credit_code"],
         unique=False,
-    )  # fmt: skip
+    )
     op.create_table(
         "draws",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),

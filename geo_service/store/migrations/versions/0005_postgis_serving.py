@@ -22,14 +22,17 @@ depends_on = None
 
 #: (table, column, operator class or "") of every index this revision makes.
 INDEXES = (
-    *((table, column, "") for table in ("enterprises", "cases", "inspections")
-      for column in ("h3_15", "province_adcode")),
+    *(
+        (table, column, "")
+        for table in ("enterprises", "cases", "inspections")
+        for column in ("h3_15", "province_adcode")
+    ),
     ("cases", "industry_code", "varchar_pattern_ops"),
     ("inspections", "industry_code", "varchar_pattern_ops"),
     ("enterprises", "industry_code", "varchar_pattern_ops"),
     ("cases", "violation_type", ""),
     ("inspections", "problem_category", ""),
-)  # fmt: skip
+)
 
 
 def _name(table: str, column: str, ops: str) -> str:

@@ -22,10 +22,13 @@ depends_on = None
 #: (table, jurisdiction column, natural key) of every index this revision makes.
 INDEXES = tuple(
     (table, column, key)
-    for table, key in (("enterprises", "credit_code"), ("cases", "case_id"),
-                       ("inspections", "inspection_id"))
+    for table, key in (
+        ("enterprises", "credit_code"),
+        ("cases", "case_id"),
+        ("inspections", "inspection_id"),
+    )
     for column in ("adcode", "city_adcode", "province_adcode")
-)  # fmt: skip
+)
 
 
 def _name(table: str, column: str) -> str:
