@@ -18,17 +18,17 @@ from typing import Any
 
 from benchmarks.report import Row, stopwatch
 from benchmarks.serving import KINDS, sample_store
-from geo_service.settings import Settings
+from geo_service.core.settings import Settings
 
 TRAIN_UNTIL, TEST_YEAR, N_DRAWS = dt.date(2024, 12, 31), 2025, 200
 
 
 def full_sample_store(folder: Path) -> str:
     """The default-size generated sample, six kinds ingested, in a new SQLite store."""
-    from geo_service.boundaries import load_divisions, read_divisions_file
     from geo_service.ingest import IngestOptions, ingest_file
     from geo_service.sample import write_sample
     from geo_service.store import make_engine, migrate
+    from geo_service.store.boundaries import load_divisions, read_divisions_file
 
     write_sample(folder / "data")
     url = f"sqlite:///{folder / 'geo.db'}"
@@ -51,7 +51,7 @@ def _spread(stats: dict[str, Any], percent: bool = True) -> str:
 
 
 def run(quick: bool = False) -> list[Row]:
-    from geo_service.draws import run_backtest
+    from geo_service.planning.draws import run_backtest
     from geo_service.store import make_engine
 
     with tempfile.TemporaryDirectory() as tmp:

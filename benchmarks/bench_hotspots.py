@@ -36,7 +36,7 @@ NANNING = (22.8170, 108.3665)  # lat, lon
 
 def _area(n_cells: int) -> tuple[np.ndarray, float, int]:
     """The ``n_cells`` res-8 cells of Guangxi nearest to Nanning; seconds to list all."""
-    from geo_service.boundaries import read_divisions_file
+    from geo_service.store.boundaries import read_divisions_file
 
     divisions = read_divisions_file()
     province = divisions.loc[divisions["level"] == "province", "geometry"].iloc[0]

@@ -32,10 +32,10 @@ import pandas as pd
 
 from benchmarks.bench_scale import _kill_tree, _tree_rss_mib
 from benchmarks.report import Row, stopwatch
-from geo_service.boundaries import load_divisions, read_divisions_file
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.sample import write_sample
 from geo_service.store import make_engine, migrate
+from geo_service.store.boundaries import load_divisions, read_divisions_file
 
 TARGET_S = 60.0
 MEMORY_ROWS = 3_000_000  # one file, as national platforms send them
@@ -55,7 +55,7 @@ try:  # the first process the kernel ends if memory runs out
 except OSError:
     pass
 import psutil
-from geo_service.boundaries import load_divisions, read_divisions_file
+from geo_service.store.boundaries import load_divisions, read_divisions_file
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store import make_engine, migrate
 data, db, chunk_rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])

@@ -113,11 +113,11 @@ def loaded(n_cases: int) -> dict[str, Any] | None:
 def prepare(n_cases: int) -> dict[str, Any]:
     """Load the store afresh (see the module); what it holds and how long each step took."""
     from benchmarks.ledgers import split_ledgers
-    from geo_service.boundaries import load_divisions, read_divisions_file
-    from geo_service.build import build_layers
-    from geo_service.filters import Filters
+    from geo_service.builds.run import build_layers
+    from geo_service.core.filters import Filters
     from geo_service.ingest import ingest_file
     from geo_service.store import make_engine, migrate
+    from geo_service.store.boundaries import load_divisions, read_divisions_file
 
     admin, database = _admin(), _database(n_cases)
     with admin.connect() as conn:
@@ -386,7 +386,7 @@ def _next_link_row(client: Client, n: int) -> Row:
 
 
 def _admin_key(n_cases: int) -> str:
-    from geo_service.access import add_account
+    from geo_service.access.policy import add_account
     from geo_service.store import make_engine
 
     engine = make_engine(store_url(n_cases))

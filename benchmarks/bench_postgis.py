@@ -33,12 +33,12 @@ from sqlalchemy.engine import make_url
 import geo_service.ingest.writer as writer
 from benchmarks.report import Row, stopwatch
 from benchmarks.serving import tile_of
-from geo_service.boundaries import load_divisions, read_divisions_file
-from geo_service.filters import Filters
+from geo_service.api.postgis_tiles import AGGREGATE_SUMS, record_tile_mvt
+from geo_service.api.tile_cache import DEFAULT_MAX_POINTS, HEAVY_COLUMNS, TileService
+from geo_service.core.filters import Filters
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store import make_engine, migrate
-from geo_service.store.postgis_tiles import AGGREGATE_SUMS, record_tile_mvt
-from geo_service.tile_cache import DEFAULT_MAX_POINTS, HEAVY_COLUMNS, TileService
+from geo_service.store.boundaries import load_divisions, read_divisions_file
 from layers.tiles import TileSource, vector_tile
 
 URL = os.environ.get("GEO_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

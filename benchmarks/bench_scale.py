@@ -67,7 +67,7 @@ for k, start in enumerate(range(0, n, part)):
     "ingest": """
 import datetime as dt, sys
 from pathlib import Path
-from geo_service.boundaries import load_divisions, read_divisions_file
+from geo_service.store.boundaries import load_divisions, read_divisions_file
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store import make_engine, migrate
 folder = Path(sys.argv[1])
@@ -94,8 +94,8 @@ print(accepted)
     "build-dask": """
 import sys
 from pathlib import Path
-from geo_service.distributed import build_layers_dask
-from geo_service.filters import Filters
+from geo_service.scale.dask_build import build_layers_dask
+from geo_service.core.filters import Filters
 from geo_service.store import make_engine
 engine = make_engine(f"sqlite:///{Path(sys.argv[1]) / 'geo.db'}")
 build_layers_dask(engine, Filters(), %(layers)r, timeout_s=3600)
@@ -103,8 +103,8 @@ build_layers_dask(engine, Filters(), %(layers)r, timeout_s=3600)
     "build-local": """
 import sys
 from pathlib import Path
-from geo_service.build import build_layers
-from geo_service.filters import Filters
+from geo_service.builds.run import build_layers
+from geo_service.core.filters import Filters
 from geo_service.store import make_engine
 engine = make_engine(f"sqlite:///{Path(sys.argv[1]) / 'geo.db'}")
 build_layers(engine, Filters(), %(layers)r)

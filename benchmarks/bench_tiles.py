@@ -141,12 +141,12 @@ def server_app() -> Any:
     """The service (``GEO_DATABASE_URL``) with a bare endpoint returning the tile's bytes."""
     from fastapi import Depends, Response
 
-    from geo_service.access import ANONYMOUS, scoped
+    from geo_service.access.policy import ANONYMOUS, scoped
+    from geo_service.api.app import create_app
     from geo_service.api.dependencies import Caller, get_caller
-    from geo_service.app import create_app
-    from geo_service.filters import Filters
-    from geo_service.settings import Settings
-    from geo_service.tile_cache import CachedTile, TileService
+    from geo_service.api.tile_cache import CachedTile, TileService
+    from geo_service.core.filters import Filters
+    from geo_service.core.settings import Settings
 
     settings = Settings()
     app = create_app(settings)

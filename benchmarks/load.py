@@ -183,7 +183,7 @@ def _admin_key(url: str) -> tuple[str, int]:
     """A new admin account of the region (its key) and the number of cases in the store."""
     from sqlalchemy import func, select
 
-    from geo_service.access import add_account
+    from geo_service.access.policy import add_account
     from geo_service.store import make_engine
     from geo_service.store.models import PenaltyCase
 

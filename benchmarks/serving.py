@@ -20,12 +20,12 @@ KINDS = ("enterprises", "cases", "inspections", "exceedances", "complaints", "in
 def sample_store(folder: Path, *, build: bool = False, kinds: tuple[str, ...] = KINDS) -> str:
     """The committed sample slice ingested into a new SQLite store (every layer built
     with ``build``, as ``geo-service demo`` does); its URL."""
-    from geo_service.boundaries import load_divisions, read_divisions_file
-    from geo_service.build import build_layers
-    from geo_service.filters import Filters
+    from geo_service.builds.run import build_layers
+    from geo_service.core.filters import Filters
+    from geo_service.core.paths import BUNDLED_DIVISIONS, SAMPLE_SLICE
     from geo_service.ingest import IngestOptions, ingest_file
-    from geo_service.paths import BUNDLED_DIVISIONS, SAMPLE_SLICE
     from geo_service.store import make_engine, migrate
+    from geo_service.store.boundaries import load_divisions, read_divisions_file
 
     url = f"sqlite:///{folder / 'geo.db'}"
     engine = make_engine(url)

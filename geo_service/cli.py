@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from geo_service.errors import ServiceError
-from geo_service.filters import Filters
-from geo_service.settings import Settings, get_settings
+from geo_service.core.errors import ServiceError
+from geo_service.core.filters import Filters
+from geo_service.core.settings import Settings, get_settings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -52,8 +52,8 @@ def init(
     ] = None,
 ) -> None:
     """Create or migrate the store and load the bundled boundaries."""
-    from geo_service.boundaries import divisions_path, load_divisions, read_divisions_file
     from geo_service.store import make_engine, migrate
+    from geo_service.store.boundaries import divisions_path, load_divisions, read_divisions_file
 
     settings = _settings()
     try:
@@ -83,8 +83,8 @@ def sample(
     ] = None,
 ) -> None:
     """Write a seeded synthetic dataset (CSV, truth files) over the bundled boundaries."""
-    from geo_service.boundaries import divisions_path, read_divisions_file
     from geo_service.sample import write_sample
+    from geo_service.store.boundaries import divisions_path, read_divisions_file
 
     try:
         divisions = None
@@ -165,7 +165,7 @@ def export(
     ] = None,
 ) -> None:
     """Write a layer to a file: records, jurisdictions or an analytic layer (built if missing)."""
-    from geo_service.exports import export_layer
+    from geo_service.builds.exports import export_layer
     from geo_service.store import make_engine
 
     given = {
@@ -216,7 +216,7 @@ def build(
     ] = "local",
 ) -> None:
     """Compute and store every analytic layer for the filters."""
-    from geo_service.build import build_layers
+    from geo_service.builds.run import build_layers
     from geo_service.store import make_engine, require_schema
 
     try:
@@ -227,7 +227,7 @@ def build(
         engine = make_engine(settings.database_url)
         require_schema(engine)
         if backend == "dask":
-            from geo_service.distributed import build_layers_dask
+            from geo_service.scale.dask_build import build_layers_dask
 
             scheduler = settings.dask_scheduler or None  # its workers read the partitions:
             workdir = settings.data_dir / "dask-partitions" if scheduler else None  # shared
@@ -252,11 +252,11 @@ def serve(
     """Serve the HTTP API (an initialised store is brought up to the current schema first).
 
     With ``--workers N`` uvicorn runs N processes, each building the app from the
-    environment's settings (``geo_service.app:app_from_environment``); caches, rate
+    environment's settings (``geo_service.api.app:app_from_environment``); caches, rate
     limits and audit journals are then per process."""
     import uvicorn
 
-    from geo_service.app import create_app
+    from geo_service.api.app import create_app
     from geo_service.store import make_engine, migrate
     from geo_service.store.db import is_initialised
 
@@ -269,7 +269,7 @@ def serve(
     options = server_options(settings)
     if workers > 1:
         uvicorn.run(
-            "geo_service.app:app_from_environment",
+            "geo_service.api.app:app_from_environment",
             factory=True,
             workers=workers,
             host=host,
@@ -283,8 +283,8 @@ def serve(
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options besides the address: ``X-Forwarded-*`` believed only from the
     proxies of ``GEO_TRUSTED_PROXIES`` (uvicorn's own default trusts any on loopback),
-    and logs with secrets redacted (:mod:`geo_service.log_redaction`)."""
-    from geo_service.log_redaction import server_log_config
+    and logs with secrets redacted (:mod:`geo_service.core.log_redaction`)."""
+    from geo_service.core.log_redaction import server_log_config
 
     proxies = settings.trusted_proxy_list
     return {
@@ -300,7 +300,7 @@ def demo(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Init the store, ingest the bundled sample slice, build every layer, serve (`make run`)."""
-    from geo_service.paths import SAMPLE_SLICE
+    from geo_service.core.paths import SAMPLE_SLICE
 
     init(boundaries=None)
     for kind in ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors"):
@@ -335,7 +335,7 @@ def users_add(
     jurisdiction: Annotated[str, typer.Option(help="adcode the account is scoped to")],
 ) -> None:
     """Create an account; prints its API key once (only a hash is stored)."""
-    from geo_service.access import add_account
+    from geo_service.access.policy import add_account
 
     try:
         key = add_account(_store(), name, role, jurisdiction)
@@ -355,7 +355,7 @@ def users_add(
 @users.command("list")
 def users_list() -> None:
     """Every account (no keys: only their first characters)."""
-    from geo_service.access import list_accounts
+    from geo_service.access.policy import list_accounts
 
     for account in list_accounts(_store()):
         _echo_json(account)
@@ -364,7 +364,7 @@ def users_list() -> None:
 @users.command("disable")
 def users_disable(name: str) -> None:
     """Disable an account: its key stops working."""
-    from geo_service.access import disable_account
+    from geo_service.access.policy import disable_account
 
     try:
         disable_account(_store(), name)
@@ -396,8 +396,8 @@ def draw(
     First ``--commit``: a fresh random seed and its commitment; publish the commitment,
     keep the seed (it is not stored). On the day: ``--seed S --commitment H``.
     """
-    from geo_service.access import Caller
-    from geo_service.audit_log import AuditLog
+    from geo_service.access.audit import AuditLog
+    from geo_service.access.policy import Caller
 
     try:
         engine = _store()
@@ -431,8 +431,8 @@ def draw(
 
 def _draw_commitment(engine: Any, audit_log: Any, jurisdiction: str, quarter: str) -> Any:
     from analytics.draw import new_seed, seed_commitment
-    from geo_service.access import Caller
-    from geo_service.draws import quarter_bounds
+    from geo_service.access.policy import Caller
+    from geo_service.planning.draws import quarter_bounds
     from geo_service.store.queries import jurisdiction_level
 
     quarter_bounds(quarter)
@@ -460,7 +460,7 @@ def _draw_commitment(engine: Any, audit_log: Any, jurisdiction: str, quarter: st
 def _make_draw(
     engine: Any, jurisdiction: str, quarter: str, seed: str, commitment: str | None
 ) -> Any:
-    from geo_service.draws import make_draw
+    from geo_service.planning.draws import make_draw
 
     return make_draw(
         engine,
@@ -474,7 +474,7 @@ def _make_draw(
 
 
 def _write_draw(engine: Any, stored: Any, record: dict[str, Any], out: Path | None) -> None:
-    from geo_service.draws import jurisdiction_name
+    from geo_service.planning.draws import jurisdiction_name
     from layers.draw_records import draw_to_html, draw_to_xlsx
 
     if out is None:
@@ -514,7 +514,7 @@ def backtest(
 ) -> None:
     """Risk-weighted draws against uniform draws of the same stratified sizes: hit rates
     (share of the test year's penalty cases at the drawn enterprises) and lift, as JSON."""
-    from geo_service.draws import run_backtest
+    from geo_service.planning.draws import run_backtest
 
     try:
         result = run_backtest(
@@ -538,7 +538,7 @@ def audit(
     limit: Annotated[int, typer.Option(help="newest entries to show")] = 100,
 ) -> None:
     """Read the audit log (who read which point records, who ran which draw), newest first."""
-    from geo_service.access import read_audit
+    from geo_service.access.policy import read_audit
 
     since_utc = since.replace(tzinfo=dt.UTC) if since else None
     for entry in read_audit(_store(), account=account, since=since_utc, limit=limit):
@@ -563,8 +563,8 @@ def plan(
     out: Annotated[Path | None, typer.Option(help="plan.xlsx or plan.json")] = None,
 ) -> None:
     """The inspection plan covering the most expected findings within the inspector-days."""
-    from geo_service.planning import PlanRequest, days_per_enterprise_of, plan_inspections
-    from geo_service.planning_layers import latest_record_date, plan_document, write_plan
+    from geo_service.builds.risk import latest_record_date, plan_document, write_plan
+    from geo_service.builds.risk_inputs import PlanRequest, days_per_enterprise_of, plan_inspections
     from geo_service.store.queries import data_version
 
     settings = _settings()

@@ -19,11 +19,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from geo_service.boundaries import load_divisions, read_divisions, read_divisions_file
-from geo_service.build import analytic_layer, build_layers
-from geo_service.filters import Filters
+from geo_service.store.boundaries import load_divisions, read_divisions, read_divisions_file
+from geo_service.builds.run import analytic_layer, build_layers
+from geo_service.core.filters import Filters
 from geo_service.ingest import IngestOptions, ingest_file
-from geo_service.paths import SAMPLE_SLICE
+from geo_service.core.paths import SAMPLE_SLICE
 from geo_service.store import make_engine, migrate
 
 warnings.filterwarnings("ignore", message="Geometry is in a geographic CRS")
@@ -316,15 +316,15 @@ import pandas as pd
 
 from analytics.draw import seed_commitment, new_seed, verify_seed
 from analytics.priority import inspection_plan, priority_areas
-from geo_service.boundaries import load_divisions, read_divisions, read_divisions_file
-from geo_service.build import build_layers
-from geo_service.draws import make_draw, run_backtest
-from geo_service.filters import Filters
+from geo_service.store.boundaries import load_divisions, read_divisions, read_divisions_file
+from geo_service.builds.run import build_layers
+from geo_service.planning.draws import make_draw, run_backtest
+from geo_service.core.filters import Filters
 from geo_service.ingest import IngestOptions, ingest_file
-from geo_service.paths import SAMPLE_SLICE
-from geo_service.planning import cell_scores, enterprise_scores, read_risk_records
+from geo_service.core.paths import SAMPLE_SLICE
+from geo_service.builds.risk_inputs import cell_scores, enterprise_scores, read_risk_records
 from layers.labels import REASON_LABELS_ZH
-from geo_service.settings import Settings
+from geo_service.core.settings import Settings
 from geo_service.store import make_engine, migrate
 
 warnings.filterwarnings("ignore", message="Geometry is in a geographic CRS")
@@ -488,11 +488,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from geo_service.boundaries import load_divisions, read_divisions, read_divisions_file
-from geo_service.build import analytic_layer
-from geo_service.filters import Filters
+from geo_service.store.boundaries import load_divisions, read_divisions, read_divisions_file
+from geo_service.builds.run import analytic_layer
+from geo_service.core.filters import Filters
 from geo_service.ingest import IngestOptions, ingest_file
-from geo_service.paths import NATIONAL_DIVISIONS
+from geo_service.core.paths import NATIONAL_DIVISIONS
 from geo_service.sample import write_sample
 from geo_service.store import make_engine, migrate
 

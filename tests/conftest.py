@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from geo_service.boundaries import load_divisions, read_divisions_file
-from geo_service.paths import BUNDLED_DIVISIONS
+from geo_service.core.paths import BUNDLED_DIVISIONS
 from geo_service.store import make_engine, migrate
+from geo_service.store.boundaries import load_divisions, read_divisions_file
 from geo_service.store.models import (
     INGEST_TABLES,
     Draw,
@@ -27,7 +27,7 @@ from geo_service.store.models import (
 )
 
 # The rate limits, on by default for a deployed service, are off for the suite: its tests send
-# bursts from one client address (tests/geo_service/test_limits.py sets limits explicitly).
+# bursts from one client address (tests/geo_service/api/test_limits.py sets limits explicitly).
 os.environ.setdefault("GEO_RATE_LIMIT_PER_MINUTE", "0")
 os.environ.setdefault("GEO_TILE_RATE_LIMIT_PER_MINUTE", "0")
 
@@ -159,8 +159,8 @@ class SampleStore:
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory: pytest.TempPathFactory, divisions_gdf) -> SampleStore:  # type: ignore[no-untyped-def]
     """The sample slice in a SQLite store shared by the tests that only read it."""
+    from geo_service.core.paths import SAMPLE_SLICE
     from geo_service.ingest import IngestOptions, ingest_file
-    from geo_service.paths import SAMPLE_SLICE
 
     out = tmp_path_factory.mktemp("sample_store")
     engine = _prepared(make_engine(f"sqlite:///{out / 'geo.db'}"), divisions_gdf)
@@ -199,10 +199,10 @@ def built_postgis_sample_store(  # type: ignore[no-untyped-def]
 
 
 def _built_sample(engine: Engine, out: Path) -> Engine:
-    from geo_service.build import build_layers
-    from geo_service.filters import Filters
+    from geo_service.builds.run import build_layers
+    from geo_service.core.filters import Filters
+    from geo_service.core.paths import SAMPLE_SLICE
     from geo_service.ingest import IngestOptions, ingest_file
-    from geo_service.paths import SAMPLE_SLICE
 
     for kind in ("enterprises", "cases", "inspections"):
         options = IngestOptions(
@@ -309,7 +309,7 @@ def account_headers(
     """Headers of a new account (by default an admin of the whole Guangxi region)."""
     from uuid import uuid4
 
-    from geo_service.access import add_account
+    from geo_service.access.policy import add_account
 
     key = add_account(engine, f"test-{role}-{uuid4().hex[:10]}", role, jurisdiction)
     return {"Authorization": f"Bearer {key}"}

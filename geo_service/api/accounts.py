@@ -12,7 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from geo_service.access import authenticate, read_audit, require_role
+from geo_service.access.audit import AuditLog
+from geo_service.access.policy import authenticate, read_audit, require_role
+from geo_service.access.sessions import SESSION_TTL, end_session, start_session
 from geo_service.api.dependencies import (
     SESSION_COOKIE,
     Caller,
@@ -20,8 +22,6 @@ from geo_service.api.dependencies import (
     get_caller,
     get_engine,
 )
-from geo_service.audit_log import AuditLog
-from geo_service.sessions import SESSION_TTL, end_session, start_session
 
 router = APIRouter()
 _FORM = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">

@@ -6,7 +6,7 @@ import geopandas as gpd
 import shapely
 from pyproj import CRS, Transformer
 
-from geo_service.errors import BadFilterError
+from geo_service.core.errors import BadFilterError
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 SUPPORTED = {

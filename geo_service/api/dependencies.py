@@ -10,10 +10,10 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 from starlette.requests import HTTPConnection
 
-from geo_service.access import Caller, authenticate, scoped
-from geo_service.audit_log import AuditLog
-from geo_service.errors import BadFilterError
-from geo_service.filters import Filters
+from geo_service.access.audit import AuditLog
+from geo_service.access.policy import Caller, authenticate, scoped
+from geo_service.core.errors import BadFilterError
+from geo_service.core.filters import Filters
 
 MAX_LIMIT = 10_000
 
@@ -83,7 +83,7 @@ async def get_caller(request: Request) -> Caller:
 def caller_of(request: HTTPConnection) -> Caller:
     """The caller of a request (the one place credentials are checked): anonymous without
     any, 401 for a wrong key or an ended session. Kept on the request for the access log
-    and rate limits (:func:`geo_service.limits.caller_identity` calls this first)."""
+    and rate limits (:func:`geo_service.api.limits.caller_identity` calls this first)."""
     state = request.scope.setdefault("state", {})  # what request.state wraps
     cached = state.get("caller")
     if isinstance(cached, Caller):

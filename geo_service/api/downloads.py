@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 
+from geo_service.access.audit import AuditLog
 from geo_service.api.dependencies import (
     Caller,
     get_audit_log,
@@ -22,14 +23,13 @@ from geo_service.api.dependencies import (
     get_engine,
     scoped_filters,
 )
-from geo_service.audit_log import AuditLog
-from geo_service.build import analytic_layer
-from geo_service.errors import BadFilterError, NotFoundError, UnknownLayerError
-from geo_service.exports import EXPORTABLE, export_layer, load_layer
-from geo_service.filters import Filters
-from geo_service.layer_specs import layer_parameters, refuse_unknown
-from geo_service.planning_layers import names_enterprises
-from geo_service.settings import Settings
+from geo_service.builds.exports import EXPORTABLE, export_layer, load_layer
+from geo_service.builds.recipes import layer_parameters, refuse_unknown
+from geo_service.builds.risk import names_enterprises
+from geo_service.builds.run import analytic_layer
+from geo_service.core.errors import BadFilterError, NotFoundError, UnknownLayerError
+from geo_service.core.filters import Filters
+from geo_service.core.settings import Settings
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import read_jurisdictions
 from layers.errors import UnsupportedFormatError

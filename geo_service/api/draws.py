@@ -16,12 +16,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
-from geo_service.access import require_account, require_role, scoped
+from geo_service.access.audit import AuditLog
+from geo_service.access.policy import require_account, require_role, scoped
 from geo_service.api.dependencies import Caller, get_audit_log, get_caller, get_engine
-from geo_service.audit_log import AuditLog
-from geo_service.draws import draw_id_for, jurisdiction_name, make_draw
-from geo_service.errors import NotFoundError, UnknownLayerError
-from geo_service.filters import Filters
+from geo_service.core.errors import NotFoundError, UnknownLayerError
+from geo_service.core.filters import Filters
+from geo_service.planning.draws import draw_id_for, jurisdiction_name, make_draw
 from geo_service.store.draws import StoredDraw, jurisdiction_prefix, list_draws, read_draw
 from layers.draw_records import draw_to_html, draw_to_xlsx
 

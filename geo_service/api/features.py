@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from shapely.geometry import box
 from sqlalchemy import Engine
 
+from geo_service.access.audit import AuditLog
 from geo_service.api.crs import CRS84, SUPPORTED, bbox_to_crs84, parse_crs, to_response_crs
 from geo_service.api.dependencies import (
     MAX_LIMIT,
@@ -22,14 +23,13 @@ from geo_service.api.dependencies import (
     get_engine,
     scoped_filters,
 )
-from geo_service.audit_log import AuditLog
-from geo_service.build import ANALYTIC_LAYERS
-from geo_service.errors import BadFilterError, UnknownLayerError
-from geo_service.exports import load_layer
-from geo_service.filters import Filters
-from geo_service.layer_specs import layer_parameters
-from geo_service.limits import check_bbox
-from geo_service.planning_layers import names_enterprises
+from geo_service.api.limits import check_bbox
+from geo_service.builds.exports import load_layer
+from geo_service.builds.recipes import layer_parameters
+from geo_service.builds.risk import names_enterprises
+from geo_service.builds.run import ANALYTIC_LAYERS
+from geo_service.core.errors import BadFilterError, UnknownLayerError
+from geo_service.core.filters import Filters
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import extent, read_records_page, record_queryables
 from layers.files import to_geojson_dict

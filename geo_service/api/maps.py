@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from analytics.hexagons import RESOLUTIONS
+from geo_service.access.audit import AuditLog
 from geo_service.api.dependencies import (
     Caller,
     get_audit_log,
@@ -28,19 +29,18 @@ from geo_service.api.dependencies import (
     scoped_filters,
 )
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
-from geo_service.audit_log import AuditLog
-from geo_service.boundaries import read_divisions
-from geo_service.disclosure.lattice import PUBLIC_RESOLUTION
-from geo_service.disclosure.views import public_cell, store_secret
-from geo_service.errors import (
+from geo_service.builds.exports import EXPORTABLE
+from geo_service.builds.public import public_cell, store_secret
+from geo_service.builds.risk import latest_draw_markers
+from geo_service.core.errors import (
     AuthenticationRequiredError,
     BadFilterError,
     NotFoundError,
     StoreNotReadyError,
 )
-from geo_service.exports import EXPORTABLE
-from geo_service.filters import Filters
-from geo_service.planning_layers import latest_draw_markers
+from geo_service.core.filters import Filters
+from geo_service.disclosure.lattice import PUBLIC_RESOLUTION
+from geo_service.store.boundaries import read_divisions
 from geo_service.store.queries import data_version, extent, read_frame
 from layers.cell_profile import cell_profile
 from layers.maps import MAPS, Division, MapContext, build_map

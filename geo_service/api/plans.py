@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from geo_service.access import require_account
+from geo_service.access.audit import AuditLog
+from geo_service.access.policy import require_account
 from geo_service.api.dependencies import (
     Caller,
     get_audit_log,
@@ -21,10 +22,9 @@ from geo_service.api.dependencies import (
     get_engine,
     scoped_filters,
 )
-from geo_service.audit_log import AuditLog
-from geo_service.filters import Filters
-from geo_service.planning import PlanRequest, days_per_enterprise_of, plan_inspections
-from geo_service.planning_layers import latest_record_date, plan_document
+from geo_service.builds.risk import latest_record_date, plan_document
+from geo_service.builds.risk_inputs import PlanRequest, days_per_enterprise_of, plan_inspections
+from geo_service.core.filters import Filters
 from geo_service.store.queries import data_version
 
 router = APIRouter()

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from geo_service.settings import Settings
+    from geo_service.core.settings import Settings
 
 #: Paths that the service's own pages frame (the landing page shows /maps/heatmap).
 FRAMED_PREFIXES = ("/maps/",)

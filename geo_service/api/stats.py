@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 from analytics import cell_key
 from analytics.ledgers import case_ledger, inspection_ledger
 from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
-from geo_service.boundaries import read_divisions
-from geo_service.disclosure.views import public_ledger, store_secret
-from geo_service.errors import AuthenticationRequiredError, BadFilterError, UnknownLayerError
-from geo_service.filters import Filters
+from geo_service.builds.public import public_ledger, store_secret
+from geo_service.core.errors import AuthenticationRequiredError, BadFilterError, UnknownLayerError
+from geo_service.core.filters import Filters
+from geo_service.store.boundaries import read_divisions
 from geo_service.store.queries import read_frame
 from layers.spreadsheets import safe_frame
 

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 
-from geo_service.access import scoped
+from geo_service.access.policy import scoped
 from geo_service.api.dependencies import (
     Caller,
     caller_of,
@@ -32,14 +32,14 @@ from geo_service.api.dependencies import (
     get_engine,
 )
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
-from geo_service.errors import BadFilterError, BadTileError, UnknownLayerError
-from geo_service.filters import Filters
-from geo_service.layer_specs import SPECS, USER_PARAMETERS, bound_text, refuse_unknown
-from geo_service.layer_specs import layer_parameters as checked_parameters
-from geo_service.planning_layers import names_enterprises
+from geo_service.api.postgis_tiles import AGGREGATE_SUMS
+from geo_service.api.tile_cache import CachedTile, TileService, is_point_records, tile_service
+from geo_service.builds.recipes import SPECS, USER_PARAMETERS, bound_text, refuse_unknown
+from geo_service.builds.recipes import layer_parameters as checked_parameters
+from geo_service.builds.risk import names_enterprises
+from geo_service.core.errors import BadFilterError, BadTileError, UnknownLayerError
+from geo_service.core.filters import Filters
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.postgis_tiles import AGGREGATE_SUMS
-from geo_service.tile_cache import CachedTile, TileService, is_point_records, tile_service
 from layers.heat import heat_tile, legend_png
 from layers.tiles import AGGREGATE_CELL, AGGREGATED, MAX_ZOOM, tilejson
 from layers.vector_tiles import EXTENT
@@ -155,7 +155,7 @@ async def tile_filters(request: Request) -> Filters:
 
 
 def _filters(request: Request) -> Filters:
-    """The filters asked for, within the caller's scope (:func:`geo_service.access.scoped`),
+    """The filters asked for, within the caller's scope (:func:`geo_service.access.policy.scoped`),
     so that the cache is keyed by what the caller may see."""
     q = request.query_params
     asked = filters_param(

@@ -1,6 +1,6 @@
 """The answer to an error nobody expected: a logged 500 with an opaque id, no raw message.
 
-The service's own errors are answered by the one error table (:mod:`geo_service.errors`);
+The service's own errors are answered by the one error table (:mod:`geo_service.core.errors`);
 anything else is a fault of the service. Its traceback goes to the log under a random
 id, and the caller gets that id to quote, never the exception's text (which may hold
 SQL, paths or data of another jurisdiction).
@@ -14,7 +14,7 @@ import secrets
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-LOG = logging.getLogger("geo_service.errors")
+LOG = logging.getLogger("geo_service.core.errors")
 
 
 def error_id() -> str:

@@ -20,10 +20,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
-from geo_service.access import covers, require_role
+from geo_service.access.audit import AuditLog
+from geo_service.access.policy import covers, require_role
 from geo_service.api.dependencies import Caller, get_audit_log, get_caller, get_engine
-from geo_service.audit_log import AuditLog
-from geo_service.errors import InputFileError, NotFoundError
+from geo_service.core.errors import InputFileError, NotFoundError
 from geo_service.ingest import KINDS, IngestOptions, ingest_file
 from geo_service.ingest.readers import InputLimits
 from geo_service.ingest.rejects import rejects_csv

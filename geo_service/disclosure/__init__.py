@@ -9,7 +9,8 @@ maps, cell pop-ups, ledgers), documented in docs/security.md.
   published count, keyed on the records behind it with a secret of the store. Counts of
   1 and 2 are never published; a count above four moves by at most 2. Analyses built on
   counts (Gi* hot spots, emerging hot spots, the density surface) are computed from the
-  perturbed counts, so they reveal nothing the counts do not (:mod:`.views`).
+  perturbed counts, so they reveal nothing the counts do not
+  (:mod:`geo_service.builds.public`).
 - **No magnitudes, no fine detail.** Penalty sums, rates, per-type tallies, dates of
   clusters and enterprise names are left out; a cluster is outlined by the H3 cells
   around it, never by the polygon of a few cases.

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from geo_service.errors import AuthenticationRequiredError
-from geo_service.filters import Filters
+from geo_service.core.errors import AuthenticationRequiredError
+from geo_service.core.filters import Filters
 
 #: The one resolution of hexagons, hot spots and emerging hot spots anonymous callers get.
 PUBLIC_RESOLUTION = 6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from geo_service.errors import InputFileError
+from geo_service.core.errors import InputFileError
 
 KINDS = ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors")
 

@@ -20,10 +20,10 @@ from analytics.coords import (
 )
 from analytics.errors import UnknownCRSError
 from analytics.spatial_join import points_to_polygons
-from geo_service.boundaries import Divisions
 from geo_service.geocoding import Gazetteer, normalize_company_name
 from geo_service.geocoding.names import normalize_company_names
 from geo_service.ingest.parsing import blank, parse_numbers
+from geo_service.store.boundaries import Divisions
 
 #: Columns the chain adds to each placed row.
 LOCATION_COLUMNS = (

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, Table, false, func, insert, not_, or_, select, up
 from tqdm import tqdm
 
 from analytics.cells import points_to_cells
-from geo_service.boundaries import Divisions, read_divisions
-from geo_service.errors import InputFileError, StoreNotReadyError
+from geo_service.core.errors import InputFileError, StoreNotReadyError
+from geo_service.core.processes import pid_alive
 from geo_service.ingest import records, roster
 from geo_service.ingest.columns import SPECS, KindSpec, map_headers
 from geo_service.ingest.locate import Locator, Outcome
@@ -36,7 +36,7 @@ from geo_service.ingest.readers import (
 )
 from geo_service.ingest.rejects import reject_non_points, rejected_frame, write_rejects_csv
 from geo_service.ingest.writer import bulk_indexes, count_rows, to_arrow, write_rows
-from geo_service.processes import pid_alive
+from geo_service.store.boundaries import Divisions, read_divisions
 from geo_service.store.db import require_schema
 from geo_service.store.models import INGEST_TABLES, IngestBatch, RejectedRow
 

@@ -16,7 +16,7 @@ What a file may hold is bounded (:class:`InputLimits`, from the ``GEO_MAX_*`` se
 no cell longer than ``max_cell_chars``; an XLSX workbook's zip parts are checked before
 openpyxl parses any of them (declared and read sizes, compression ratio, cells, the
 bytes of any one cell's text) and its cells are counted again as they are read. A file
-beyond a limit is refused with :class:`~geo_service.errors.InputFileError`, its message
+beyond a limit is refused with :class:`~geo_service.core.errors.InputFileError`, its message
 in Chinese, then English.
 """
 
@@ -41,10 +41,10 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from geo_service.errors import InputFileError
+from geo_service.core.errors import InputFileError
 
 if TYPE_CHECKING:
-    from geo_service.settings import Settings
+    from geo_service.core.settings import Settings
 
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}

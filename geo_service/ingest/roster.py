@@ -7,9 +7,9 @@ import re
 import pandas as pd
 from sqlalchemy import Connection, Table, delete, insert
 
-from geo_service.boundaries import Divisions
 from geo_service.ingest.locate import Outcome
 from geo_service.ingest.parsing import blank, parse_yes_no
+from geo_service.store.boundaries import Divisions
 from geo_service.store.models import InspectorExclusion
 
 #: Separators between the credit codes of one officer's exclusions.

@@ -11,9 +11,8 @@ from typing import Any, Final
 import geopandas as gpd
 import numpy as np
 
-from geo_service.boundaries import read_divisions_file
-from geo_service.errors import ServiceError
-from geo_service.paths import BUNDLED_DIVISIONS, NATIONAL_DIVISIONS
+from geo_service.core.errors import ServiceError
+from geo_service.core.paths import BUNDLED_DIVISIONS, NATIONAL_DIVISIONS
 from geo_service.sample import mess as m
 from geo_service.sample import vocab
 from geo_service.sample.events import choose_structure, make_cases, make_inspections, make_rosters
@@ -42,6 +41,7 @@ from geo_service.sample.truth import (
     write_expected_rejects,
     write_truth_points,
 )
+from geo_service.store.boundaries import read_divisions_file
 
 #: Independent random streams, one per stage (adding a stage never shifts the others).
 _STREAMS: Final = (

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from geo_service.errors import NotFoundError
+from geo_service.core.errors import NotFoundError
 from geo_service.store.models import IngestBatch, RejectedRow
 
 

@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo_service.errors import StoreNotReadyError
-from geo_service.settings import Settings, get_settings
+from geo_service.core.errors import StoreNotReadyError
+from geo_service.core.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

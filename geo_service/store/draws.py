@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Table, false, insert, or_, select
 
-from geo_service.errors import ConflictError
+from geo_service.core.errors import ConflictError
 from geo_service.store.models import Draw
 
 #: Characters of the record digest that make a draw id when none is given.

@@ -27,8 +27,8 @@ from sqlalchemy import (
 )
 
 from analytics.cells import cells_to_strings
-from geo_service.errors import BadFilterError, UnknownLayerError
-from geo_service.filters import Filters
+from geo_service.core.errors import BadFilterError, UnknownLayerError
+from geo_service.core.filters import Filters
 from geo_service.store.models import INGEST_TABLES, RECORD_TABLES, IngestBatch, Jurisdiction
 
 _DATE_COLUMN = {

@@ -10,10 +10,10 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from analytics.draw import record_bytes, run_draw
-from geo_service.boundaries import load_divisions
+from geo_service.core.paths import SAMPLE_SLICE
 from geo_service.ingest import IngestOptions, ingest_file
-from geo_service.paths import SAMPLE_SLICE
 from geo_service.store import make_engine, migrate
+from geo_service.store.boundaries import load_divisions
 from geo_service.store.draws import save_draw
 
 SIX_KINDS = ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors")

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from geo_service.cli import app
-from geo_service.settings import get_settings
+from geo_service.core.settings import get_settings
 from tests.geo_service.messy import write_enterprises, write_messy_cases
 
 CASE_PROPERTIES = {

@@ -58,7 +58,7 @@ def test_demo_initialises_ingests_and_serves(tmp_path: Path) -> None:
         assert (tmp_path / "data" / "rejects" / "cases.rejects.csv").exists()
         from sqlalchemy import create_engine, text
 
-        from geo_service.build import SPECS
+        from geo_service.builds.run import SPECS
 
         engine = create_engine(env["GEO_DATABASE_URL"])
         with engine.connect() as conn:

@@ -1,0 +1,141 @@
+"""The HTTP application factory: OGC API - Features, tiles, downloads, maps and ledgers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from geo_service import __version__
+from geo_service.access.audit import AuditLog
+from geo_service.api import (
+    accounts,
+    downloads,
+    draws,
+    features,
+    maps,
+    plans,
+    stats,
+    tiles,
+    uploads,
+)
+from geo_service.api.limits import add_limits
+from geo_service.api.openapi import use_served_openapi
+from geo_service.api.security_headers import add_security_headers
+from geo_service.api.unexpected import unexpected_error
+from geo_service.core.errors import HTTP_STATUS, describe, http_status_for
+from geo_service.core.paths import STATIC_DIR
+from geo_service.core.settings import Settings, get_settings
+from geo_service.store.db import make_engine
+from geo_service.store.queries import data_version
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application from explicit settings."""
+    # /docs is served by the maps router with Swagger UI from /static (no CDN)
+    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    audit_log = AuditLog(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        audit_log.close()  # audit entries waiting for the store land before the process ends
+
+    app = FastAPI(
+        title="geo-service",
+        version=__version__,
+        description="Enforcement records, hot spots and risk on the map.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.audit_log = audit_log
+
+    async def _errors(_request: Request, exc: Exception) -> JSONResponse:
+        status = http_status_for(exc)
+        code, description = describe(exc)
+        description = description if status < 500 or status == 503 else "internal error"
+        headers = getattr(exc, "headers", None)  # the Allow of a 405
+        if status == 401:
+            headers = {"WWW-Authenticate": 'Bearer realm="geo-service"'}
+        body = {"code": code, "description": description}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    for error in HTTP_STATUS:  # the one error table (geo_service.core.errors)
+        app.add_exception_handler(error, _errors)
+    app.add_exception_handler(Exception, unexpected_error)  # a fault: logged, an opaque id
+
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    add_limits(app, settings)  # size, query length and rate before anything else
+    add_security_headers(app, settings)  # outermost: CSP and the rest on every answer; CORS
+    for module in (features, tiles, downloads, maps, stats, accounts, uploads, draws, plans):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    use_served_openapi(app)  # errors, media types and tile statuses as the service answers
+
+    @app.get("/healthz", operation_id="healthz")
+    def healthz() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            version = data_version(engine)
+        except OperationalError as exc:  # the same answer as every other route gives
+            code, description = describe(exc)
+            return JSONResponse({"code": code, "description": description}, status_code=503)
+        return JSONResponse({"status": "ok", "data_version": version})
+
+    @app.get("/", operation_id="landing", response_model=None)
+    def landing(request: Request, f: str | None = None) -> Response | dict[str, Any]:
+        # absolute: QGIS's OAPIF provider follows these links and does not resolve relative ones
+        base = str(request.base_url).rstrip("/")
+        links = [{**link, "href": base + link["href"]} for link in _landing_links()]
+        wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
+        if wants_html:
+            return HTMLResponse(maps.landing_page(request, links))
+        return {
+            "title": "geo-service",
+            "description": "Environmental-enforcement records and analytics",
+            "links": links,
+        }
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application from the environment's settings: uvicorn's factory for workers
+    (``uvicorn --factory geo_service.api.app:app_from_environment --workers N``)."""
+    return create_app(get_settings())
+
+
+def _landing_links() -> list[dict[str, str]]:
+    return [
+        {"href": "/healthz", "rel": "status", "type": "application/json", "title": "Status"},
+        {
+            "href": "/openapi.json",
+            "rel": "service-desc",
+            "type": "application/vnd.oai.openapi+json;version=3.0",
+            "title": "OpenAPI",
+        },
+        {"href": "/docs", "rel": "service-doc", "type": "text/html", "title": "API docs"},
+        {
+            "href": "/conformance",
+            "rel": "conformance",
+            "type": "application/json",
+            "title": "Conformance",
+        },
+        {
+            "href": "/collections",
+            "rel": "data",
+            "type": "application/json",
+            "title": "图层 Collections",
+        },
+    ]

@@ -1,0 +1,79 @@
+"""Exports of layers to files, with provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+from sqlalchemy import Engine
+
+from geo_service.builds.risk import is_point_layer
+from geo_service.builds.run import ANALYTIC_LAYERS, analytic_layer
+from geo_service.core.errors import AuthenticationRequiredError, UnknownLayerError
+from geo_service.core.filters import Filters
+from geo_service.core.settings import Settings
+from geo_service.store.models import RECORD_TABLES
+from geo_service.store.queries import provenance, read_jurisdictions, read_records
+from layers.errors import UnsupportedFormatError
+from layers.files import write_layer
+from layers.rasters import geotiff_to_surface, isobands_frame
+
+EXPORTABLE = ("jurisdictions", *RECORD_TABLES, *ANALYTIC_LAYERS)
+
+
+def load_layer(
+    engine: Engine,
+    layer: str,
+    filters: Filters,
+    parameters: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """A layer as a GeoDataFrame and its provenance (analytic layers built when missing).
+
+    With ``filters.min_count`` (the public view) point records are refused and analytic
+    layers are their public views (:mod:`geo_service.disclosure`). ``settings`` give the
+    risk layers' weights and tiers (the environment's when None).
+    """
+    public = filters.min_count is not None
+    if public and (layer in RECORD_TABLES or is_point_layer(layer, parameters)):
+        raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
+    if layer == "jurisdictions":
+        return read_jurisdictions(engine, filters), provenance(engine, layer, filters)
+    if layer in RECORD_TABLES:
+        return read_records(engine, layer, filters), provenance(engine, layer, filters)
+    if layer in ANALYTIC_LAYERS:
+        stored = analytic_layer(engine, layer, filters, parameters or {}, settings)
+        return stored.frame(), stored.provenance()
+    raise UnknownLayerError(f"no layer {layer!r} to export; choose from {', '.join(EXPORTABLE)}")
+
+
+def export_layer(
+    engine: Engine,
+    layer: str,
+    fmt: str,
+    out: Path,
+    filters: Filters,
+    parameters: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Write ``layer`` to ``out`` in ``fmt``; returns a summary with the feature count.
+
+    ``kde`` is a raster: ``gtiff`` writes the surface itself, the vector formats
+    its density bands (isobands) as polygons.
+    """
+    if fmt == "gtiff" and layer != "kde":
+        raise UnsupportedFormatError("only the kde layer is a raster (gtiff)")
+    if layer == "kde":
+        stored = analytic_layer(engine, layer, filters, parameters or {})
+        summary = {"layer": layer, "format": fmt, "path": str(out), **stored.provenance()}
+        if fmt == "gtiff":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(stored.payload)
+            return {**summary, "features": 1}
+        bands = isobands_frame(geotiff_to_surface(stored.payload))
+        write_layer(bands, out, fmt, stored.provenance())
+        return {**summary, "features": len(bands)}
+    gdf, meta = load_layer(engine, layer, filters, parameters, settings)
+    write_layer(gdf, out, fmt, meta)
+    return {"layer": layer, "format": fmt, "path": str(out), "features": len(gdf), **meta}

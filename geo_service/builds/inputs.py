@@ -1,0 +1,107 @@
+"""What an analytic build reads from the store, loaded lazily and once per build."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Engine
+
+from analytics.hexagons import Records
+from geo_service.core.errors import BadFilterError
+from geo_service.core.filters import Filters
+from geo_service.store.boundaries import read_divisions
+from geo_service.store.queries import read_frame
+
+STEPS = ("month", "quarter")
+#: Most time steps a space-time layer may have (twenty years of months): the trend test
+#: of every cell grows with their square.
+MAX_STEPS = 240
+
+
+@dataclass
+class Inputs:
+    """The records and area a build works on for one set of filters."""
+
+    engine: Engine
+    filters: Filters
+    _frames: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = field(default_factory=dict)
+
+    def frame(self, kind: str, columns: list[str]) -> pd.DataFrame:
+        """Columns of the records of ``kind`` matching the filters."""
+        key = (kind, tuple(columns))
+        if key not in self._frames:
+            self._frames[key] = read_frame(self.engine, kind, self.filters, columns)
+        return self._frames[key]
+
+    @cached_property
+    def cases(self) -> Records:
+        """Located penalty cases (amount = penalty, entity = credit code)."""
+        f = self.frame("cases", ["lon", "lat", "credit_code", "penalty_amount"])
+        return Records.of(
+            f["lon"],
+            f["lat"],
+            entity=f["credit_code"].to_numpy(object),
+            amount=f["penalty_amount"].astype(float).to_numpy(),
+        )
+
+    @cached_property
+    def inspections(self) -> Records:
+        """Located inspections (flag = a problem was found)."""
+        f = self.frame("inspections", ["lon", "lat", "credit_code", "problem_found"])
+        found = f["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
+        return Records.of(f["lon"], f["lat"], entity=f["credit_code"].to_numpy(object), flag=found)
+
+    @cached_property
+    def register(self) -> Records:
+        """Located register enterprises."""
+        f = self.frame("enterprises", ["lon", "lat", "credit_code"])
+        return Records.of(f["lon"], f["lat"], entity=f["credit_code"].to_numpy(object))
+
+    @cached_property
+    def area(self) -> BaseGeometry:
+        """The polygon analysed: the filtered jurisdiction, else every loaded province."""
+        table = read_divisions(self.engine).table
+        if self.filters.jurisdiction:
+            if self.filters.jurisdiction not in table.index:
+                raise BadFilterError(f"jurisdiction {self.filters.jurisdiction} is not loaded")
+            return table.loc[self.filters.jurisdiction, "geometry"]
+        provinces = table[table["level"] == "province"]
+        return shapely.union_all(provinces.geometry.to_numpy())
+
+    def case_steps(self, step: str) -> tuple[np.ndarray, list[str]]:
+        """Each case's time-step index and the step labels (``2024-03`` or ``2024-Q1``).
+
+        The steps span the filtered period, else the cases' first to last date.
+        """
+        if step not in STEPS:
+            raise BadFilterError(f"time step {step!r}; expected one of {', '.join(STEPS)}")
+        dates = pd.to_datetime(self.frame("cases", ["decision_date"])["decision_date"])
+        start, end = self.filters.date_range()
+        first = (
+            pd.Timestamp(start)
+            if start
+            else (dates.min() if len(dates) else pd.Timestamp(dt.date.today()))
+        )
+        last = pd.Timestamp(end) if end else (dates.max() if len(dates) else first)
+        freq = "M" if step == "month" else "Q"
+        periods = pd.period_range(first.to_period(freq), last.to_period(freq), freq=freq)
+        if len(periods) > MAX_STEPS:
+            raise BadFilterError(
+                f"时段 {first.date()}…{last.date()} 含 {len(periods)} 个时间步，最多 {MAX_STEPS} "
+                f"(the period holds {len(periods)} {step}s; at most {MAX_STEPS}: ask for a "
+                "shorter period)"
+            )
+        if periods.empty:
+            raise BadFilterError(
+                f"时段 {first.date()}…{last.date()} 内没有时间步 (the filtered period ends before "
+                "it begins: no time steps to compare)"
+            )
+        index = (dates.dt.to_period(freq) - periods[0]).map(lambda d: d.n).to_numpy(np.int64)
+        labels = [str(p) if step == "month" else f"{p.year}-Q{p.quarter}" for p in periods]
+        return index, labels

@@ -1,0 +1,158 @@
+"""The ``problem-types`` layer: types found in case and finding texts, their mix per county.
+
+When built without filters, each case and problem-finding inspection also gets
+its ``problem_type`` and ``problem_type_label`` in the store (the province-wide
+typing, so that every record's type means the same thing). Filtered builds
+only store the layer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, bindparam, update
+
+from analytics.problem_types import (
+    ProblemTypes,
+    distinctive_types,
+    find_problem_types,
+    problem_type_mix,
+)
+from geo_service.builds.inputs import Inputs
+from geo_service.store.boundaries import read_divisions
+from geo_service.store.models import Inspection, PenaltyCase
+
+_CASES = ["id", "description", "violation_type", "adcode", "industry_code"]
+_FINDINGS = ["id", "description", "problem_category", "problem_found", "adcode", "industry_code"]
+
+
+def _texts(inputs: Inputs) -> pd.DataFrame:
+    """Every case text and every inspection text that records a problem, with hints."""
+    cases = inputs.frame("cases", _CASES).rename(columns={"violation_type": "hint"})
+    findings = inputs.frame("inspections", _FINDINGS)
+    found = findings["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
+    findings = findings[found].drop(columns="problem_found")
+    findings = findings.rename(columns={"problem_category": "hint"})
+    frame = pd.concat(
+        [cases.assign(kind="cases"), findings.assign(kind="inspections")], ignore_index=True
+    )
+    return frame[frame["description"].fillna("").str.strip() != ""].reset_index(drop=True)
+
+
+#: The type of an inspection that found no problem (or has no text to type).
+NO_PROBLEM = (-1, "未发现问题")
+
+
+def _write_back(engine: Engine, frame: pd.DataFrame, types: ProblemTypes) -> None:
+    """Store each record's type id and label (whole-province typing only).
+
+    Inspections that found no problem, and records without a text, get
+    :data:`NO_PROBLEM`, so that every case and finding carries a type.
+    """
+    with engine.begin() as conn:
+        for model in (PenaltyCase, Inspection):
+            conn.execute(
+                update(model).values(problem_type=NO_PROBLEM[0], problem_type_label=NO_PROBLEM[1])
+            )
+        for kind, model in (("cases", PenaltyCase), ("inspections", Inspection)):
+            rows = (frame["kind"] == kind).to_numpy()
+            ids, labels = frame.loc[rows, "id"].to_numpy(), types.labels[rows]
+            values = [
+                {"row_id": int(i), "t": int(t), "label": types.type_labels[int(t)]}
+                for i, t in zip(ids, labels, strict=True)
+            ]
+            if values:
+                stmt = update(model).where(model.id == bindparam("row_id"))
+                stmt = stmt.values(
+                    problem_type=bindparam("t"), problem_type_label=bindparam("label")
+                )
+                conn.execute(stmt.execution_options(synchronize_session=False), values)
+
+
+def _county_row(
+    adcode: str, shares: pd.Series, notable: pd.DataFrame, types: ProblemTypes
+) -> dict[str, Any]:
+    ids, values = shares.index.to_numpy(np.int64), shares.to_numpy(np.float64)
+    dominant = int(ids[values.argmax()])
+    mix = {
+        types.type_labels[t]: round(float(s), 4) for t, s in zip(ids, values, strict=True) if s > 0
+    }
+    lifts = [
+        [types.type_labels[int(t)], round(float(v), 2)]
+        for t, v in zip(notable["type"], notable["lift"], strict=True)
+    ]
+    return {
+        "adcode": adcode,
+        "dominant_type": dominant,
+        "dominant_label": types.type_labels[dominant],
+        "dominant_share": float(values.max()),
+        "mix": json.dumps(mix, ensure_ascii=False),
+        "distinctive": json.dumps(lifts, ensure_ascii=False),
+    }
+
+
+def _industry_mix(frame: pd.DataFrame, types: ProblemTypes) -> dict[str, list[list[Any]]]:
+    """Per GB/T 4754 class: its types over-represented against the whole (label, share, lift)."""
+    industry = frame["industry_code"].fillna("").astype(str)
+    known = (industry != "").to_numpy()
+    if not known.any():
+        return {}
+    mix = problem_type_mix(types.labels[known], industry[known])
+    lifted = distinctive_types(mix, pd.Series(types.labels).value_counts(normalize=True))
+    out: dict[str, list[list[Any]]] = {}
+    for group, type_id, share, lift in zip(
+        lifted["group"], lifted["type"], lifted["share"], lifted["lift"], strict=True
+    ):
+        label = types.type_labels[int(type_id)]
+        out.setdefault(str(group), []).append(
+            [label, round(float(share), 3), round(float(lift), 2)]
+        )
+    return out
+
+
+def problem_types_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Problem types and, per county, their mix and the types over-represented there."""
+    frame = _texts(inputs)
+    lo, hi = (int(v) for v in parameters["n_types_range"])
+    hints = [h if isinstance(h, str) and h.strip() else None for h in frame["hint"]]
+    n_types = None if parameters["n_types"] is None else int(parameters["n_types"])
+    types = find_problem_types(
+        frame["description"].tolist(),
+        hints=hints,
+        n_types=n_types,
+        n_types_range=(lo, hi),
+        seed=int(parameters["seed"]),
+    )
+    if not inputs.filters.as_dict():
+        _write_back(inputs.engine, frame, types)
+    counties = frame["adcode"].fillna("").astype(str)
+    located = (counties != "").to_numpy()
+    mix = problem_type_mix(types.labels[located], counties[located])
+    lifted = distinctive_types(mix, pd.Series(types.labels).value_counts(normalize=True))
+    rows = [_county_row(str(a), s, lifted[lifted["group"] == a], types) for a, s in mix.iterrows()]
+    table = read_divisions(inputs.engine).table
+    layer = gpd.GeoDataFrame(
+        rows, geometry=[table.loc[r["adcode"], "geometry"] for r in rows], crs="EPSG:4326"
+    )
+    layer.insert(1, "name", [table.loc[r["adcode"], "name"] for r in rows])
+    layer.insert(
+        2, "records", counties[located].value_counts().reindex(layer["adcode"]).to_numpy(np.int64)
+    )
+    catalogue = [
+        {"id": i, "label": label, "terms": terms, "size": size}
+        for i, (label, terms, size) in enumerate(
+            zip(types.type_labels, types.top_terms, types.sizes, strict=True)
+        )
+    ]
+    layer.attrs["parameters"] = {
+        **types.parameters,
+        "n_types": types.n_types,
+        "silhouette": round(types.quality, 4),
+        "types": catalogue,
+        "by_industry": _industry_mix(frame, types),
+    }
+    return layer

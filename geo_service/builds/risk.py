@@ -1,0 +1,385 @@
+"""The ``risk`` and ``priority-areas`` layers: risk scores of the store's records on the map.
+
+``risk`` is one hexagon per H3 cell (:func:`analytics.risk.cell_risk`) or, with
+``unit=enterprise``, one point per register enterprise
+(:func:`analytics.risk.enterprise_risk`); ``priority-areas`` are the high-risk cells
+merged into ranked areas (:func:`analytics.priority.priority_areas`).
+
+Both score the records of the filtered jurisdiction (and industry) dated up to
+``as_of``: the parameter when given, else the filters' last day (``end``/``period``),
+else the latest dated record in the store (cases, inspections, exceedances,
+complaints), else today. The weights and tier quantiles are settings
+(``GEO_RISK_WEIGHTS``, ``GEO_RISK_TIERS``) entered as the layers' parameters, so a
+change of settings makes new builds and the provenance says which were used.
+
+Public view (anonymous callers, province level): the enterprise points are refused,
+``top_enterprises`` is left out, and where a cell or area holds fewer than the public
+minimum of enterprises the columns that would describe them (expected findings,
+repeat offending, penalties, inspection gap) are withheld, as counts of cases,
+exceedances and complaints below it are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from analytics.cells import cells_to_polygons, cells_to_strings
+from analytics.priority import priority_areas
+from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
+from geo_service.builds.inputs import Inputs
+from geo_service.builds.risk_inputs import (
+    RiskRecords,
+    cell_scores,
+    enterprise_scores,
+    last_inspections,
+    read_risk_records,
+)
+from geo_service.core.filters import Filters
+from geo_service.core.settings import Settings
+from geo_service.store.draws import jurisdiction_prefix, list_draws
+from geo_service.store.models import INGEST_TABLES
+from geo_service.store.queries import read_frame
+from layers.errors import UnsupportedFormatError
+from layers.files import write_tables_xlsx
+from layers.labels import REASON_LABELS_ZH
+from layers.maps import DrawMarker
+
+#: The layers this module makes.
+RISK_LAYERS = ("risk", "priority-areas")
+
+
+#: Dated tables and their date column (the default ``as_of`` is the latest of them).
+_DATED = {
+    "cases": "decision_date",
+    "inspections": "inspection_date",
+    "exceedances": "monitor_date",
+    "complaints": "complaint_date",
+}
+
+RISK_DEFAULTS: dict[str, Any] = {"unit": "cell", "resolution": 7, "as_of": None, "window_years": 3}
+AREA_DEFAULTS: dict[str, Any] = {"resolution": 7, "as_of": None, "window_years": 3, "min_cells": 1}
+
+
+def risk_configuration(settings: Settings | None) -> dict[str, Any]:
+    """The weights and tier quantiles of the settings as layer parameters (the analytics
+    defaults without settings)."""
+    weights = DEFAULT_RISK_WEIGHTS if settings is None else settings.risk_weights
+    tiers = DEFAULT_TIERS if settings is None else settings.risk_tier_quantiles
+    return {
+        "weights": {k: float(v) for k, v in sorted(weights.items())},
+        "tiers": [float(t) for t in tiers],
+    }
+
+
+def names_enterprises(layer: str, parameters: Mapping[str, Any] | None) -> bool:
+    """Whether the layer as asked names enterprises (audited, cached privately)."""
+    return layer == "priority-areas" or is_point_layer(layer, parameters)
+
+
+def is_point_layer(layer: str, parameters: Mapping[str, Any] | None) -> bool:
+    """Whether the layer as asked is point records (one per enterprise): accounts only."""
+    return layer == "risk" and (parameters or {}).get("unit") == "enterprise"
+
+
+def latest_record_date(engine: Engine) -> dt.date | None:
+    """The latest date of any dated record in the store (None when there is none)."""
+    latest: list[dt.date] = []
+    with engine.connect() as conn:
+        for kind, column in _DATED.items():
+            table = INGEST_TABLES[kind].__table__
+            value = conn.execute(select(func.max(table.c[column]))).scalar()
+            if value is not None:
+                latest.append(pd.Timestamp(value).date())
+    return max(latest) if latest else None
+
+
+def risk_as_of(inputs: Inputs, parameters: Mapping[str, Any]) -> dt.date:
+    """The day risk is scored at: the parameter, the filters' last day, the latest record
+    in the store, or today (in that order)."""
+    if parameters.get("as_of"):
+        return dt.date.fromisoformat(str(parameters["as_of"]))
+    _, end = inputs.filters.date_range()
+    return end or latest_record_date(inputs.engine) or dt.date.today()
+
+
+def _records(inputs: Inputs, parameters: Mapping[str, Any]) -> RiskRecords:
+    filters = inputs.filters
+    as_of = risk_as_of(inputs, parameters)
+    return read_risk_records(inputs.engine, filters.jurisdiction, as_of, filters.industry)
+
+
+def _options(inputs: Inputs, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    tiers = parameters.get("tiers") or DEFAULT_TIERS
+    return {
+        "jurisdiction": inputs.filters.jurisdiction,
+        "resolution": int(parameters["resolution"]),
+        "window_years": int(parameters["window_years"]),
+        "weights": parameters.get("weights") or DEFAULT_RISK_WEIGHTS,
+        "tiers": (float(tiers[0]), float(tiers[1])),
+    }
+
+
+def reasons_text(reasons: Any) -> tuple[str, str]:
+    """Reasons as JSON text (component names) and as Chinese labels joined by 、.
+
+    >>> reasons_text(["severity", "hotspot"])
+    ('["severity", "hotspot"]', '处罚金额、热点')
+    """
+    names = [str(r) for r in (reasons if isinstance(reasons, list | tuple | np.ndarray) else [])]
+    return json.dumps(names), "、".join(REASON_LABELS_ZH.get(n, n) for n in names)
+
+
+def _with_reasons(table: pd.DataFrame) -> pd.DataFrame:
+    texts = [reasons_text(r) for r in table["reasons"]]
+    at = list(table.columns).index("reasons")
+    table = table.drop(columns="reasons")
+    table.insert(at, "reasons", [t[0] for t in texts])
+    table.insert(at + 1, "reasons_zh", [t[1] for t in texts])
+    return table
+
+
+def _ordered(table: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    components = [c for c in table.columns if c.startswith(("v_", "c_"))]
+    rest = [c for c in table.columns if c not in first and c not in components]
+    return table[[*first, *rest, *components]]
+
+
+def _cell_layer(cells: pd.DataFrame, resolution: int) -> gpd.GeoDataFrame:
+    ids = cells["h3"].to_numpy(np.int64)
+    table = _with_reasons(cells.drop(columns="h3"))
+    table.insert(0, "h3", cells_to_strings(ids))
+    table.insert(1, "resolution", resolution)
+    first = [
+        "h3",
+        "resolution",
+        "score",
+        "tier",
+        "enterprises",
+        "expected_findings",
+        "reasons",
+        "reasons_zh",
+    ]
+    return gpd.GeoDataFrame(
+        _ordered(table, first), geometry=cells_to_polygons(ids), crs="EPSG:4326"
+    )
+
+
+def _enterprise_layer(records: RiskRecords, scores: pd.DataFrame) -> gpd.GeoDataFrame:
+    ents = records.enterprises
+    table = _with_reasons(scores.drop(columns="h3"))
+    located = scores["h3"].to_numpy(np.int64)
+    table.insert(
+        4,
+        "cell",
+        [s if c else None for s, c in zip(cells_to_strings(located), located, strict=True)],
+    )
+    last = last_inspections(records).to_numpy()
+    table["last_inspected"] = pd.Series(last).dt.strftime("%Y-%m-%d").to_numpy(object)
+    first = [
+        "credit_code",
+        "name",
+        "category",
+        "industry_code",
+        "cell",
+        "score",
+        "tier",
+        "expected_findings",
+        "last_inspected",
+        "reasons",
+        "reasons_zh",
+    ]
+    points = gpd.points_from_xy(ents["lon"].to_numpy(float), ents["lat"].to_numpy(float))
+    return gpd.GeoDataFrame(_ordered(table, first), geometry=points, crs="EPSG:4326")
+
+
+def risk_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """``risk``: risk per H3 cell (hexagons), or per enterprise (points) with
+    ``unit="enterprise"``; ``attrs["parameters"]`` records weights, components and tiers."""
+    records = _records(inputs, parameters)
+    options = _options(inputs, parameters)
+    if parameters["unit"] == "enterprise":
+        scores = enterprise_scores(inputs.engine, records, **options)
+        frame = _enterprise_layer(records, scores)
+    else:
+        scores = cell_scores(inputs.engine, records, **options)
+        frame = _cell_layer(scores, options["resolution"])
+    frame.attrs["parameters"] = {**parameters, **scores.attrs["parameters"]}
+    return frame
+
+
+def priority_areas_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """``priority-areas``: the high-risk cells merged into ranked areas, with their
+    riskiest enterprises (credit codes and names, JSON text)."""
+    records = _records(inputs, parameters)
+    options = _options(inputs, parameters)
+    cells = cell_scores(inputs.engine, records, **options)
+    ents = enterprise_scores(inputs.engine, records, **options)
+    areas = priority_areas(cells, ents, min_cells=int(parameters["min_cells"]))
+    names = dict(zip(ents["credit_code"], ents["name"].fillna(""), strict=True))
+    top = [
+        json.dumps(
+            [{"credit_code": c, "name": str(names.get(c, ""))} for c in codes], ensure_ascii=False
+        )
+        for codes in areas["top_enterprises"]
+    ]
+    areas = _with_reasons(areas.assign(top_enterprises=top))
+    for column in ("area_id", "rank", "cells", "enterprises"):
+        areas[column] = areas[column].astype(np.int64)
+    for column in ("score", "expected_findings"):
+        areas[column] = areas[column].astype(np.float64)
+    frame = gpd.GeoDataFrame(areas, geometry="geometry", crs="EPSG:4326")
+    frame.attrs["parameters"] = {**parameters, **cells.attrs["parameters"], "area_tiers": ["high"]}
+    return frame
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready scalar: numpy numbers as Python ones, NaN/NaT as None, dates as text."""
+    if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp | dt.date):
+        return value.isoformat()[:10]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _planned_enterprises(plan: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for row in plan.to_dict(orient="records"):
+        reasons, reasons_zh = reasons_text(row.get("reasons"))
+        area = int(row.get("area_id", -1))
+        rows.append(
+            {
+                "credit_code": row["credit_code"],
+                "name": _plain(row.get("name")),
+                "category": _plain(row.get("category")),
+                "industry_code": _plain(row.get("industry_code")),
+                "area_id": area if area > 0 else None,
+                "days": float(row["days"]),
+                "expected_findings": float(row["expected_findings"]),
+                "score": float(row["score"]),
+                "tier": row["tier"],
+                "reasons": json.loads(reasons),
+                "reasons_zh": reasons_zh,
+                "last_inspected": _plain(row.get("last_inspected")),
+                "lon": _plain(row.get("lon")),
+                "lat": _plain(row.get("lat")),
+            }
+        )
+    return rows
+
+
+def _chosen_areas(plan: pd.DataFrame, areas: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """The priority areas holding planned enterprises, with what the plan does there."""
+    if "area_id" not in plan or areas.empty:
+        return []
+    planned = plan[plan["area_id"] > 0].groupby("area_id")
+    counts, days = planned.size(), planned["days"].sum()
+    found = planned["expected_findings"].sum()
+    rows = []
+    for area in areas.to_dict(orient="records"):
+        area_id = int(area["area_id"])
+        if area_id not in counts.index:
+            continue
+        reasons, reasons_zh = reasons_text(area["reasons"])
+        rows.append(
+            {
+                "area_id": area_id,
+                "rank": int(area["rank"]),
+                "cells": int(area["cells"]),
+                "score": float(area["score"]),
+                "expected_findings": float(area["expected_findings"]),
+                "reasons": json.loads(reasons),
+                "reasons_zh": reasons_zh,
+                "enterprises": int(area["enterprises"]),
+                "planned_enterprises": int(counts[area_id]),
+                "planned_days": float(days[area_id]),
+                "planned_expected_findings": float(found[area_id]),
+            }
+        )
+    return rows
+
+
+def plan_document(
+    plan: pd.DataFrame, areas: gpd.GeoDataFrame, *, jurisdiction: str | None, data_version: int
+) -> dict[str, Any]:
+    """An inspection plan as JSON: summary (days used, expected findings covered and their
+    share), the chosen areas and the enterprises, and how it was made."""
+    summary = plan.attrs["summary"]
+    parameters = plan.attrs.get("parameters", {})
+    return {
+        "jurisdiction": jurisdiction,
+        "as_of": parameters.get("as_of"),
+        **{k: _plain(v) for k, v in summary.items() if k != "enterprises"},
+        "planned_enterprises": int(summary["enterprises"]),
+        "areas": _chosen_areas(plan, areas),
+        "enterprises": _planned_enterprises(plan),
+        "parameters": parameters,
+        "data_version": data_version,
+    }
+
+
+def write_plan(doc: dict[str, Any], out: Path) -> Path:
+    """Write a plan document as JSON (``.json``) or a workbook (``.xlsx``: sheets
+    ``enterprises``, ``areas`` and ``summary``)."""
+    if out.suffix.lower() == ".json":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), "utf-8")
+        return out
+    if out.suffix.lower() != ".xlsx":
+        raise UnsupportedFormatError(f"plan files are .json or .xlsx, not {out.name!r}")
+    summary = {k: v for k, v in doc.items() if k not in ("areas", "enterprises")}
+    sheets = {
+        "enterprises": pd.DataFrame(doc["enterprises"]),
+        "areas": pd.DataFrame(doc["areas"]),
+        "summary": pd.DataFrame({"key": list(summary), "value": list(summary.values())}),
+    }
+    return write_tables_xlsx(sheets, out)
+
+
+def latest_draw_markers(
+    engine: Engine, jurisdiction: str | None
+) -> tuple[str, tuple[DrawMarker, ...]]:
+    """The latest stored draw within ``jurisdiction`` (all when None): its title and its
+    enterprises placed at their register coordinates, with their inspectors."""
+    prefixes = None if jurisdiction is None else [jurisdiction_prefix(jurisdiction)]
+    draws = list_draws(engine, prefixes)
+    if not draws:
+        return "", ()
+    draw = draws[-1]
+    selected = json.loads(draw.record_json).get("selected", [])
+    register = read_frame(
+        engine,
+        "enterprises",
+        Filters(jurisdiction=draw.jurisdiction),
+        ["credit_code", "lon", "lat"],
+    ).dropna(subset=["lon", "lat"])
+    places = register.drop_duplicates("credit_code")
+    where = dict(
+        zip(places["credit_code"], zip(places["lon"], places["lat"], strict=True), strict=True)
+    )
+    markers = []
+    for entry in selected:
+        code = str(entry.get("credit_code", ""))
+        if code not in where:
+            continue
+        names = entry.get("inspector_names") or entry.get("inspectors") or []
+        _, reasons = reasons_text(list(entry.get("reasons") or []))
+        markers.append(
+            DrawMarker(
+                lon=float(where[code][0]),
+                lat=float(where[code][1]),
+                name=str(entry.get("name") or code),
+                credit_code=code,
+                inspectors=tuple(str(n) for n in names),
+                reasons=reasons,
+            )
+        )
+    return f"{draw.quarter} ({draw.draw_id})", tuple(markers)

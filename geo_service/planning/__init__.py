@@ -1,0 +1,1 @@
+"""Where inspectors go next: the audited risk-weighted draw and its backtest."""

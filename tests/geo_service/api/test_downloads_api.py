@@ -1,0 +1,386 @@
+"""Downloads over HTTP: every layer in every format read back, the KDE GeoTIFF, and the QGIS
+project whose every data source answers (and, where QGIS is installed, opens in QGIS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import os
+import subprocess
+import tempfile
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+from fastapi.testclient import TestClient
+from pyproj import CRS
+from sqlalchemy import Engine
+
+from analytics.projection import EQUAL_AREA_CRS
+from geo_service.api.app import create_app
+from geo_service.builds.exports import EXPORTABLE, export_layer, load_layer
+from geo_service.core.filters import Filters
+from geo_service.core.settings import Settings
+from tests.conftest import LiveServer, account_headers
+from tests.layers.test_qgis import oapif_url, tile_url
+
+VECTOR_FORMATS = ("geojson", "gpkg", "csv", "xlsx")
+GUANGXI = (104.4, 20.8, 112.1, 26.4)
+NANNING_2024 = "jurisdiction=450100&period=2024"
+NANNING_SINCE_2023 = "jurisdiction=450100&start=2023-01-01"  # some clusters: none is a 500 still
+
+
+@pytest.fixture(scope="module")
+def client(built_sample_store: Engine) -> TestClient:
+    url = built_sample_store.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url))
+    return TestClient(app, headers=account_headers(built_sample_store))
+
+
+def _expected_count(engine: Engine, layer: str, filters: Filters) -> int:
+    """Features of the layer as the store gives them (kde: its density bands)."""
+    if layer == "kde":
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "kde.gpkg"
+            return int(export_layer(engine, "kde", "gpkg", out, filters)["features"])
+    frame, _ = load_layer(engine, layer, filters)
+    return len(frame)
+
+
+def _read(fmt: str, content: bytes, tmp_path: Path) -> pd.DataFrame:
+    if fmt == "csv":
+        return pd.read_csv(io.BytesIO(content), encoding="utf-8-sig")
+    if fmt == "xlsx":
+        return pd.read_excel(io.BytesIO(content), sheet_name="data")
+    path = tmp_path / f"layer.{fmt}"
+    path.write_bytes(content)
+    return gpd.read_file(path, engine="pyogrio")
+
+
+def _provenance(fmt: str, response: Any, tmp_path: Path) -> dict[str, Any]:
+    """How the file says it was made, read from inside it (CSV: the response header)."""
+    if fmt == "geojson":
+        return dict(response.json()["metadata"])
+    if fmt == "gpkg":
+        meta = pyogrio.read_info(tmp_path / "layer.gpkg")["layer_metadata"]
+        return dict(json.loads(meta["provenance"]))
+    if fmt == "xlsx":
+        sheet = pd.read_excel(io.BytesIO(response.content), sheet_name="metadata")
+        return {k: json.loads(v) for k, v in zip(sheet["key"], sheet["value"], strict=True)}
+    return dict(json.loads(response.headers["x-provenance"]))
+
+
+@pytest.mark.parametrize("fmt", VECTOR_FORMATS)
+@pytest.mark.parametrize("layer", EXPORTABLE)
+def test_every_layer_in_every_format_reads_back_complete(
+    client: TestClient, built_sample_store: Engine, tmp_path: Path, layer: str, fmt: str
+) -> None:
+    response = client.get(f"/downloads/{layer}.{fmt}")
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;") and f'filename="{layer}.{fmt}"' in disposition
+    table = _read(fmt, response.content, tmp_path)
+    assert len(table) == _expected_count(built_sample_store, layer, Filters()) > 0
+    meta = _provenance(fmt, response, tmp_path)
+    assert meta["layer"] == layer and meta["filters"] == {} and meta["data_version"] >= 3
+    if isinstance(table, gpd.GeoDataFrame):
+        assert table.crs.to_epsg() == 4326
+        west, south, east, north = table.total_bounds
+        assert GUANGXI[0] < west <= east < GUANGXI[2] and GUANGXI[1] < south <= north < GUANGXI[3]
+
+
+def test_media_types(client: TestClient) -> None:
+    expected = {
+        "geojson": "application/geo+json",
+        "gpkg": "application/geopackage+sqlite3",
+        "csv": "text/csv; charset=utf-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+    for fmt, media_type in expected.items():
+        assert client.get(f"/downloads/clusters.{fmt}").headers["content-type"] == media_type
+
+
+def test_geojson_is_rfc7946(client: TestClient) -> None:
+    doc = client.get("/downloads/hexagons.geojson").json()
+    assert doc["type"] == "FeatureCollection" and "crs" not in doc
+    lon, lat = doc["features"][0]["geometry"]["coordinates"][0][0]
+    assert GUANGXI[0] < lon < GUANGXI[2] and GUANGXI[1] < lat < GUANGXI[3]  # lon first
+    assert doc["metadata"]["parameters"]["resolution"] == 8
+
+
+def test_filters_change_the_download_as_they_change_the_items(
+    client: TestClient, tmp_path: Path
+) -> None:
+    response = client.get(f"/downloads/cases.gpkg?{NANNING_2024}")
+    assert 'filename="cases_450100_2024.gpkg"' in response.headers["content-disposition"]
+    cases = _read("gpkg", response.content, tmp_path)
+    items = client.get(f"/collections/cases/items?{NANNING_2024}&limit=1").json()
+    everything = client.get("/collections/cases/items?limit=1").json()
+    assert len(cases) == items["numberMatched"] < everything["numberMatched"]
+    assert set(cases["city_adcode"]) == {"450100"}
+    assert set(pd.to_datetime(cases["decision_date"]).dt.year) == {2024}
+    assert _provenance("gpkg", response, tmp_path)["filters"] == {
+        "jurisdiction": "450100",
+        "period": "2024",
+    }
+
+
+def test_filtered_analytic_layer_matches_the_store(
+    client: TestClient, built_sample_store: Engine
+) -> None:
+    doc = client.get(f"/downloads/hexagons.geojson?{NANNING_2024}").json()
+    filters = Filters(jurisdiction="450100", period="2024")
+    stored, _ = load_layer(built_sample_store, "hexagons", filters)
+    assert len(doc["features"]) == len(stored)
+    assert sum(f["properties"]["cases"] for f in doc["features"]) == int(stored["cases"].sum())
+    cases = client.get(f"/collections/cases/items?{NANNING_2024}&limit=1").json()
+    assert int(stored["cases"].sum()) == cases["numberMatched"]
+    assert doc["metadata"]["filters"] == {"jurisdiction": "450100", "period": "2024"}
+
+
+def test_layer_parameters_choose_the_build(client: TestClient, tmp_path: Path) -> None:
+    response = client.get("/downloads/hexagons.csv?resolution=6")
+    assert 'filename="hexagons_resolution-6.csv"' in response.headers["content-disposition"]
+    table = _read("csv", response.content, tmp_path)
+    assert set(table["resolution"]) == {6}
+    finer = _read("csv", client.get("/downloads/hexagons.csv").content, tmp_path)
+    assert len(table) < len(finer) and table["cases"].sum() == finer["cases"].sum()
+    county = client.get("/downloads/hotspots.geojson?unit=county").json()
+    assert county["metadata"]["parameters"]["unit"] == "county"
+    assert {"adcode", "gi_bin"} <= set(county["features"][0]["properties"])
+
+
+def test_kde_geotiff_is_the_stored_surface(client: TestClient) -> None:
+    response = client.get("/downloads/kde.tif")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/tiff; application=geotiff"
+    assert 'filename="kde.tif"' in response.headers["content-disposition"]
+    with rasterio.open(io.BytesIO(response.content)) as dataset:
+        assert dataset.count == 1 and dataset.crs.is_projected
+        assert CRS.from_wkt(dataset.crs.to_wkt()).equals(EQUAL_AREA_CRS)
+        tags = dataset.tags()
+        peak = float(dataset.read(1).max())
+    assert tags["kernel"] == "quartic" and float(tags["bandwidth_m"]) > 0 and peak > 0
+    assert json.loads(response.headers["x-provenance"])["layer"] == "kde"
+
+
+def test_kde_parameters_reach_the_geotiff(client: TestClient) -> None:
+    response = client.get("/downloads/kde.tif?bandwidth_m=8000&kernel=gaussian&cell_m=1000")
+    assert response.status_code == 200, response.text
+    with rasterio.open(io.BytesIO(response.content)) as dataset:
+        tags = dataset.tags()
+        assert dataset.res == (1000.0, 1000.0)
+    assert tags["kernel"] == "gaussian" and float(tags["bandwidth_m"]) == 8000.0
+    name = "kde_kernel-gaussian_bandwidth_m-8000.0_cell_m-1000.0.tif"  # in the layer's order
+    assert f'filename="{name}"' in response.headers["content-disposition"]
+
+
+def test_downloads_leave_no_files_behind(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for url in ("/downloads/cases.csv?period=2024", "/downloads/kde.tif", "/downloads/nope.csv"):
+        client.get(url)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/downloads/parcels.geojson", 404),
+        ("/downloads/cases.shp", 404),
+        ("/downloads/cases.tif", 400),
+        ("/downloads/hexagons.tif", 400),
+        ("/downloads/hexagons.gpkg?resolution=12", 400),
+        ("/downloads/hexagons.gpkg?resolution=eight", 400),
+        ("/downloads/cases.csv?resolution=8", 400),
+        ("/downloads/kde.tif?kernel=box", 400),
+        ("/downloads/kde.tif?cell_m=5", 400),
+        ("/downloads/kde.tif?bandwidth_m=-1", 400),
+        ("/downloads/hotspots.csv?unit=village", 400),
+        ("/downloads/cases.csv?start=yesterday", 400),
+        ("/downloads/cases.csv?jurisdiction=45", 400),
+        ("/downloads/cases.csv?jurisdiction=990000", 400),
+        ("/downloads/cases.csv?period=2024-13", 400),
+        ("/downloads/project.qgs?jurisdiction=990000", 400),
+        ("/downloads/project.qgs?start=2024-02-30", 400),
+    ],
+)
+def test_bad_requests_get_a_json_reason(client: TestClient, url: str, status: int) -> None:
+    response = client.get(url)
+    assert response.status_code == status
+    body = response.json()
+    assert body["code"] and body["description"]
+
+
+# --- the QGIS project -------------------------------------------------------------------
+
+
+def _sources(xml: str) -> dict[str, tuple[str, str]]:
+    """Layer name → (provider, data source) of a project."""
+    root = ET.fromstring(xml)
+    return {
+        m.findtext("layername", ""): (m.findtext("provider", ""), m.findtext("datasource", ""))
+        for m in root.iter("maplayer")
+    }
+
+
+def _lonlat_to_tile(lon: float, lat: float, zoom: int) -> tuple[int, int]:
+    n = 2**zoom
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return int((lon + 180) / 360 * n), int(y)
+
+
+def _busiest_tile(engine: Engine, filters: Filters, zoom: int) -> tuple[int, int]:
+    hexagons, _ = load_layer(engine, "hexagons", filters)
+    centre = hexagons.loc[hexagons["cases"].idxmax()].geometry.centroid
+    return _lonlat_to_tile(centre.x, centre.y, zoom)
+
+
+def _has_tile_routes(app: Any) -> bool:
+    return any(path.startswith("/tiles/") for path in app.openapi()["paths"])
+
+
+def test_project_sources_all_answer_with_the_filters(
+    client: TestClient, built_sample_store: Engine
+) -> None:
+    response = client.get(f"/downloads/project.qgs?{NANNING_SINCE_2023}")
+    assert response.status_code == 200
+    assert 'filename="project_450100_2023-01-01.qgs"' in response.headers["content-disposition"]
+    filters = Filters(jurisdiction="450100", start=dt.date(2023, 1, 1))
+    tiles = []
+    for name, (provider, source) in _sources(response.text).items():
+        if provider == "OAPIF":
+            landing, collection = oapif_url(source)
+            assert urlsplit(landing).netloc == "testserver"  # the host the request came to
+            assert client.get(landing).status_code == 200
+            assert client.get(landing.replace("/?", f"/collections/{collection}?")).is_success
+            items = client.get(landing.replace("/?", f"/collections/{collection}/items?"))
+            matched = items.json()["numberMatched"]
+            assert matched == _expected_count(built_sample_store, collection, filters), name
+        elif provider == "gdal":  # the KDE GeoTIFF, streamed by GDAL
+            tif = client.get(source.removeprefix("/vsicurl_streaming/"))
+            assert tif.status_code == 200 and tif.content.startswith(b"II*\x00")
+            assert json.loads(tif.headers["x-provenance"])["filters"] == filters.as_dict()
+        else:
+            tiles.append(tile_url(source))
+    assert len(tiles) == 4 and all(t.endswith(f"?{NANNING_SINCE_2023}") for t in tiles)
+    if not _has_tile_routes(client.app):
+        pytest.skip("the /tiles routes are not in the app yet: tile sources not fetched")
+    x, y = _busiest_tile(built_sample_store, filters, 10)
+    for template in tiles:
+        tile = client.get(template.format(z=10, x=x, y=y))
+        assert tile.status_code == 200 and tile.content, template
+
+
+def test_project_frames_the_filtered_jurisdiction(client: TestClient) -> None:
+    root = ET.fromstring(client.get("/downloads/project.qgs?jurisdiction=450100").text)
+    view = root.find("ProjectViewSettings/DefaultViewExtent")
+    assert view is not None and root.findtext("projectCrs/spatialrefsys/authid") == "EPSG:4490"
+    xmin, ymin, xmax, ymax = (float(view.get(k, "nan")) for k in ("xmin", "ymin", "xmax", "ymax"))
+    assert 107.0 < xmin < 108.5 < xmax < 110.0 and 21.5 < ymin < 22.8 < ymax < 24.5  # Nanning
+    whole = ET.fromstring(client.get("/downloads/project.qgs").text)
+    wide = whole.find("ProjectViewSettings/DefaultViewExtent")
+    assert wide is not None and float(wide.get("xmax", "0")) - float(wide.get("xmin", "0")) > 7
+
+
+# --- QGIS itself (Debian python3-qgis, run by the system Python) ---------------------------
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+QGIS_CHECK = Path(__file__).parents[1] / "qgis_check.py"
+
+
+def _qgis_available() -> str | None:
+    """None when the system Python imports qgis.core, else why not."""
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} not found"
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True, text=True, check=False
+    )
+    return None if probe.returncode == 0 else probe.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_qgis_opens_the_project_against_the_live_service(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    reason = _qgis_available()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"QGIS (python3-qgis) required under CI=true: {reason}")
+        pytest.skip(f"QGIS not installed for {SYSTEM_PYTHON}: {reason}")
+    path = tmp_path / "project.qgs"
+    request = urllib.request.Request(
+        f"{live_server.url}/downloads/project.qgs", headers=live_server.headers
+    )
+    with urllib.request.urlopen(request) as r:
+        xml = r.read().decode("utf-8")
+    # what a person types when QGIS asks for credentials (HTTP Basic, the key as password)
+    xml = xml.replace("typename=", f"username='gis' password='{live_server.api_key}' typename=")
+    path.write_text(xml, encoding="utf-8")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
+    run = subprocess.run(
+        [SYSTEM_PYTHON, str(QGIS_CHECK), str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["read"] and report["crs"] == "EPSG:4490" and report["view_crs"] == "EPSG:4490"
+    assert report["groups"] == [
+        "执法记录 Enforcement records",
+        "边界 Boundaries",
+        "分析图层 Analysis",
+    ]
+    layers = {info["name"]: info for info in report["layers"].values()}
+    assert len(layers) == 11 and all(info["valid"] for info in layers.values()), layers
+    filters = Filters()
+    for name, (provider, source) in _sources(path.read_text("utf-8")).items():
+        info = layers[name]
+        assert info["provider"] == provider
+        if provider == "OAPIF":
+            expected = _expected_count(live_server.engine, oapif_url(source)[1], filters)
+            assert info["feature_count"] == info["features_fetched"] == expected, name
+            assert info["drawn_pixels"] > 0, name
+    assert layers["行政区划 Jurisdictions"]["renderer"] == "categorizedSymbol"
+    assert layers["行政处罚案件 Penalty cases"]["renderer"] == "singleSymbol"
+    assert len(layers["热点 Gi* hot spots"]["styles"]) == 7
+    assert len(layers["风险分级 Risk tiers"]["styles"]) == 3
+    density = layers["案件核密度值 Case density GeoTIFF (件/km²)"]
+    assert density["renderer"] == "singlebandpseudocolor" and density["drawn_pixels"] > 0
+    if _has_tile_routes(create_app(Settings(database_url=_url(live_server)))):
+        # every layer drawn alone over the default view shows something, tiles included,
+        # but for the risk tiles: an account's, and the project's tile layers carry no
+        # credentials yet (the OAPIF layers above were given them by hand)
+        undrawn = {n: i["drawn_pixels"] for n, i in layers.items() if not i["drawn_pixels"]}
+        assert undrawn == {"风险分级 Risk tiers": 0}
+
+
+def _url(server: LiveServer) -> str:
+    return server.engine.url.render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/downloads/cases.csv?resolution=8",
+        "/downloads/kde.tif?resolution=6",
+        "/downloads/hexagons.geojson?kernel=quartic",
+        "/downloads/kde.tif?bandwidth_m=2000",
+    ],
+)
+def test_parameters_a_layer_does_not_take_are_refused(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "bad_filter"

@@ -1,0 +1,133 @@
+"""The real server (uvicorn on a loopback port) read as GIS staff read it: GDAL's OAPIF and MVT
+drivers, carried by pyogrio."""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+from pyproj import Transformer
+from shapely.geometry import box
+
+from geo_service.api.features import COLLECTIONS
+from geo_service.builds.exports import load_layer
+from geo_service.core.filters import Filters
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.slow
+
+
+def _oapif(server: LiveServer) -> str:
+    return f"OAPIF:{server.url}"
+
+
+@pytest.fixture(autouse=True)
+def gdal_credentials(live_server: LiveServer) -> Iterator[None]:
+    """GIS staff give GDAL their API key (GDAL_HTTP_AUTH=BEARER, GDAL_HTTP_BEARER)."""
+    pyogrio.set_gdal_config_options(
+        {"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": live_server.api_key}
+    )
+    yield
+    pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": None, "GDAL_HTTP_BEARER": None})
+
+
+def test_without_a_key_gdal_gets_aggregates_but_no_point_records(live_server: LiveServer) -> None:
+    pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": None, "GDAL_HTTP_BEARER": None})
+    hexagons = pyogrio.read_dataframe(_oapif(live_server), layer="hexagons")
+    counts = pd.to_numeric(hexagons["cases"])  # GDAL types all-null first pages as text
+    assert len(hexagons) > 0 and not counts.isin([1, 2]).any()  # the public view's counts
+    assert set(hexagons["resolution"]) == {6} and "penalty_sum" not in hexagons
+    with pytest.raises(Exception, match="401"):
+        pyogrio.read_dataframe(_oapif(live_server), layer="cases")
+
+
+def test_gdal_lists_every_collection(live_server: LiveServer) -> None:
+    listed = {str(name) for name, _ in pyogrio.list_layers(_oapif(live_server))}
+    assert listed == set(COLLECTIONS)
+
+
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_gdal_loads_every_collection_completely(live_server: LiveServer, collection: str) -> None:
+    """Paging through next links yields every feature once, as the store holds them."""
+    frame = pyogrio.read_dataframe(_oapif(live_server), layer=collection)
+    stored, _ = load_layer(live_server.engine, collection, Filters())
+    assert len(frame) == len(stored) > 0
+    ids = frame["id"].astype(str)
+    assert ids.is_unique
+    assert frame.crs is not None and frame.crs.equals("OGC:CRS84")
+    bounds = stored.total_bounds
+    assert np.allclose(frame.total_bounds, bounds, atol=1e-6)
+
+
+def test_gdal_reads_cases_in_cgcs2000_and_web_mercator(live_server: LiveServer) -> None:
+    """OGC API - Features Part 2 through GDAL: the same cases in EPSG:4490 and EPSG:3857."""
+    lonlat = pyogrio.read_dataframe(_oapif(live_server), layer="cases").sort_values("case_id")
+    mercator = pyogrio.read_dataframe(
+        _oapif(live_server), layer="cases", CRS="EPSG:3857"
+    ).sort_values("case_id")
+    assert mercator.crs.to_epsg() == 3857 and len(mercator) == len(lonlat)
+    to_3857 = Transformer.from_crs("OGC:CRS84", "EPSG:3857", always_xy=True)
+    x, y = to_3857.transform(lonlat.geometry.x.to_numpy(), lonlat.geometry.y.to_numpy())
+    assert np.allclose(mercator.geometry.x, x, atol=0.01)
+    assert np.allclose(mercator.geometry.y, y, atol=0.01)
+    cgcs = pyogrio.read_dataframe(_oapif(live_server), layer="cases", CRS="EPSG:4490")
+    assert cgcs.crs.to_epsg() == 4490
+    # GDAL hands back traditional lon/lat order whatever the axis order on the wire
+    assert np.allclose(np.sort(cgcs.geometry.x), np.sort(lonlat.geometry.x), atol=1e-9)
+
+
+def test_gdal_filters_by_bbox_and_attribute(live_server: LiveServer) -> None:
+    box = (108.0, 22.5, 108.6, 23.0)  # around Nanning
+    inside = pyogrio.read_dataframe(_oapif(live_server), layer="cases", bbox=box)
+    stored, _ = load_layer(live_server.engine, "cases", Filters())
+    x, y = stored.geometry.x, stored.geometry.y
+    expected = ((x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])).sum()
+    assert len(inside) == expected > 0
+
+
+def test_collections_carry_extents(live_server: LiveServer) -> None:
+    with urllib.request.urlopen(f"{live_server.url}/collections/cases", timeout=30) as response:
+        doc = json.loads(response.read())
+    (bbox,) = doc["extent"]["spatial"]["bbox"]
+    stored, _ = load_layer(live_server.engine, "cases", Filters())
+    divisions, _ = load_layer(live_server.engine, "jurisdictions", Filters())
+    assert np.allclose(bbox, divisions.total_bounds)  # the area, not the extreme records
+    ((start, end),) = doc["extent"]["temporal"]["interval"]
+    assert start[:10] == str(stored["decision_date"].min())[:4] + "-01-01"  # whole years
+    assert end[:10] == str(stored["decision_date"].max())[:4] + "-12-31"
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def test_gdal_mvt_driver_reads_a_hexagon_tile(live_server: LiveServer) -> None:
+    """The busiest z9 tile through GDAL's MVT driver: exactly the hexagons of the tile."""
+    hexagons, _ = load_layer(live_server.engine, "hexagons", Filters(), {"resolution": 8})
+    cases, _ = load_layer(live_server.engine, "cases", Filters())
+    z = 9
+    counts = Counter(_tile_of(p.x, p.y, z) for p in cases.geometry)
+    (x, y), _ = counts.most_common(1)[0]
+    url = f"/vsicurl/{live_server.url}/tiles/hexagons/{z}/{x}/{y}.mvt?resolution=8"
+    tile = pyogrio.read_dataframe(url, X=x, Y=y, Z=z)
+    assert tile.crs.to_epsg() == 3857
+    to_lonlat = Transformer.from_crs("EPSG:3857", "OGC:CRS84", always_xy=True)
+    size = 2 * 20037508.342789244 / 2**z
+    west, north = -20037508.342789244 + x * size, 20037508.342789244 - y * size
+    lon0, lat0 = to_lonlat.transform(west, north - size)
+    lon1, lat1 = to_lonlat.transform(west + size, north)
+    touching = set(hexagons.loc[hexagons.intersects(box(lon0, lat0, lon1, lat1)), "h3"])
+    near = set(hexagons.loc[hexagons.intersects(box(lon0, lat0, lon1, lat1).buffer(0.02)), "h3"])
+    assert touching <= set(tile["h3"]) <= near  # the tile plus its buffer, nothing else
+    expected = hexagons.set_index("h3").loc[list(tile["h3"]), "cases"].to_numpy()
+    assert (tile["cases"].to_numpy() == expected).all() and expected.sum() > 0

@@ -1,0 +1,66 @@
+"""Statistics ledgers over HTTP, checked against the store and the committed sample slice."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from geo_service.api.app import create_app
+from geo_service.core.settings import Settings
+from tests.conftest import SampleStore, account_headers
+
+
+@pytest.fixture
+def client(sample_store: SampleStore) -> TestClient:
+    url = sample_store.engine.url.render_as_string(hide_password=False)
+    client = TestClient(
+        create_app(Settings(database_url=url)), headers=account_headers(sample_store.engine)
+    )
+    client.engine = sample_store.engine  # type: ignore[attr-defined]
+    return client
+
+
+def test_case_ledger_by_city_matches_the_store(client: TestClient) -> None:
+    body = client.get("/stats/cases?group_by=city").json()
+    with client.engine.connect() as conn:  # type: ignore[attr-defined]
+        expected = pd.read_sql(
+            text(
+                "SELECT city_adcode, count(*) AS n, sum(penalty_amount) AS s"
+                " FROM cases GROUP BY city_adcode"
+            ),
+            conn,
+        )
+    rows = {r["city"]: r for r in body["rows"]}
+    assert len(rows) == 14 and sum(r["cases"] for r in rows.values()) == expected["n"].sum()
+    assert rows["柳州市"]["cases"] == expected.set_index("city_adcode").loc["450200", "n"]
+    assert rows["柳州市"]["penalty_sum"] == pytest.approx(
+        expected.set_index("city_adcode").loc["450200", "s"]
+    )
+    assert all(0 <= r["execution_rate"] <= 1 for r in rows.values())
+
+
+def test_inspection_ledger_by_county_and_year_with_filters(client: TestClient) -> None:
+    body = client.get(
+        "/stats/inspections?group_by=county,year&jurisdiction=450100&period=2024"
+    ).json()
+    assert {r["year"] for r in body["rows"]} == {"2024"}
+    assert body["filters"] == {"jurisdiction": "450100", "period": "2024"}
+    assert all(r["problems_found"] <= r["inspections"] for r in body["rows"])
+    assert body["rows"] and all(r["county"] for r in body["rows"])
+
+
+def test_ledger_as_xlsx(client: TestClient) -> None:
+    response = client.get("/stats/cases.xlsx?group_by=type,quarter")
+    assert response.status_code == 200
+    sheet = pd.read_excel(io.BytesIO(response.content))
+    assert list(sheet.columns[:2]) == ["type", "quarter"] and sheet["cases"].sum() == 3472
+
+
+@pytest.mark.parametrize("url", ["/stats/cases?group_by=colour", "/stats/fines?group_by=city"])
+def test_bad_ledgers_get_a_json_reason(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code in (400, 404) and "description" in response.json()

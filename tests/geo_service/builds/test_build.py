@@ -1,0 +1,115 @@
+"""Building and exporting analytic layers: stored per filters, rebuilt when data change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import h3
+import pytest
+from sqlalchemy import Engine, func, select
+
+from geo_service.builds.exports import export_layer
+from geo_service.builds.run import analytic_layer, build_layers
+from geo_service.core.filters import Filters
+from geo_service.ingest import IngestOptions, ingest_file
+from geo_service.store.models import LayerBuild, PenaltyCase
+from tests.geo_service.messy import write_enterprises, write_messy_cases
+
+HEXAGON_PROPERTIES = {
+    "h3",
+    "resolution",
+    "cases",
+    "inspections",
+    "problems_found",
+    "penalty_sum",
+    "enterprises",
+}
+
+
+@pytest.fixture
+def loaded(store: Engine, tmp_path: Path, divisions_gdf: gpd.GeoDataFrame) -> Engine:
+    write_enterprises(tmp_path / "ent.csv", divisions_gdf)
+    write_messy_cases(tmp_path / "cases.csv", divisions_gdf)
+    for kind, name in (("enterprises", "ent.csv"), ("cases", "cases.csv")):
+        ingest_file(store, tmp_path / name, IngestOptions(kind=kind, progress=False))
+    return store
+
+
+def test_build_stores_every_resolution(loaded: Engine) -> None:
+    summary = build_layers(loaded, Filters(), ["hexagons"])
+    assert [v["parameters"]["resolution"] for v in summary["layers"]["hexagons"]] == list(
+        range(5, 11)
+    )
+    with loaded.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(LayerBuild)).scalar() == 6
+        n_cases = conn.execute(select(func.count()).select_from(PenaltyCase)).scalar()
+    for resolution in (5, 10):
+        frame = analytic_layer(loaded, "hexagons", Filters(), {"resolution": resolution}).frame()
+        assert frame["cases"].sum() == n_cases
+        assert set(frame["resolution"]) == {resolution}
+        assert all(h3.get_resolution(c) == resolution for c in frame["h3"])
+        assert frame["enterprises"].sum() == 3
+
+
+def test_export_hexagons_with_provenance(loaded: Engine, tmp_path: Path) -> None:
+    out = tmp_path / "hex.geojson"
+    summary = export_layer(
+        loaded, "hexagons", "geojson", out, Filters(jurisdiction="450100"), {"resolution": 7}
+    )
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert set(doc["features"][0]["properties"]) >= HEXAGON_PROPERTIES
+    assert doc["metadata"]["parameters"] == {"resolution": 7}
+    assert doc["metadata"]["filters"] == {"jurisdiction": "450100"}
+    assert sum(f["properties"]["cases"] for f in doc["features"]) == 5  # the Nanning cases
+    assert summary["features"] == len(doc["features"])
+
+
+def test_a_new_ingest_makes_stored_builds_stale(loaded: Engine, tmp_path: Path) -> None:
+    first = analytic_layer(loaded, "hexagons", Filters(), {})
+    again = analytic_layer(loaded, "hexagons", Filters(), {})
+    assert again.created_at == first.created_at  # served from the store
+    ingest_file(loaded, tmp_path / "ent.csv", IngestOptions(kind="enterprises", progress=False))
+    rebuilt = analytic_layer(loaded, "hexagons", Filters(), {})
+    assert rebuilt.data_version == first.data_version + 1
+
+
+def test_kde_exports_as_geotiff_in_cases_per_km2(loaded: Engine, tmp_path: Path) -> None:
+    from layers.rasters import read_geotiff
+
+    out = tmp_path / "kde.tif"
+    summary = export_layer(
+        loaded, "kde", "gtiff", out, Filters(), {"bandwidth_m": 5000.0, "cell_m": 500.0}
+    )
+    values, tags, _ = read_geotiff(out.read_bytes())
+    with loaded.connect() as conn:
+        n_cases = conn.execute(select(func.count()).select_from(PenaltyCase)).scalar()
+    assert values.sum() * 0.25 == pytest.approx(n_cases, rel=1e-4)  # 0.5 km cells: 0.25 km² each
+    assert float(tags["bandwidth_m"]) == 5000.0 and tags["kernel"] == "quartic"
+    assert summary["parameters"]["bandwidth_m"] == 5000.0
+    bands = tmp_path / "kde.geojson"
+    export_layer(
+        loaded, "kde", "geojson", bands, Filters(), {"bandwidth_m": 5000.0, "cell_m": 500.0}
+    )
+    doc = json.loads(bands.read_text(encoding="utf-8"))
+    lows = [f["properties"]["density_min"] for f in doc["features"]]
+    assert lows == sorted(lows) and len(lows) >= 5
+    assert doc["metadata"]["parameters"]["bandwidth_m"] == 5000.0
+    with pytest.raises(ValueError, match="raster"):
+        export_layer(loaded, "hexagons", "gtiff", tmp_path / "h.tif", Filters())
+
+
+def test_kde_rate_per_enterprise(loaded: Engine, tmp_path: Path) -> None:
+    import numpy as np
+
+    from layers.rasters import read_geotiff
+
+    stored = analytic_layer(
+        loaded, "kde", Filters(), {"ratio_to": "enterprises", "bandwidth_m": 20_000.0}
+    )
+    values, tags, _ = read_geotiff(stored.payload)
+    assert tags["units"] == "cases per enterprise"
+    finite = values[values > -9999]
+    assert finite.size and np.all(finite >= 0)
+    assert (values == -9999).any()  # no enterprises nearby: no rate, not an extreme one

@@ -1,0 +1,137 @@
+"""The analytics recover the structure planted in the committed sample slice (truth.json)."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pytest
+import shapely
+from sqlalchemy import Engine
+
+from geo_service.builds.run import analytic_layer
+from geo_service.core.filters import Filters
+from geo_service.core.paths import SAMPLE_SLICE
+from geo_service.store.boundaries import read_divisions
+from tests.conftest import SampleStore
+
+TRUTH = json.loads((SAMPLE_SLICE / "truth.json").read_text(encoding="utf-8"))
+EMERGING = {"new_hot", "intensifying_hot", "consecutive_hot"}
+
+
+@pytest.fixture
+def engine(sample_store: SampleStore) -> Engine:
+    """The shared store holding the committed sample slice."""
+    return sample_store.engine
+
+
+def _counties(engine: Engine, key: str) -> gpd.GeoSeries:
+    table = read_divisions(engine).table
+    return table.loc[[c["adcode"] for c in TRUTH[key]["counties"]], "geometry"]
+
+
+def test_planted_hot_spots_are_gi_bin_3_and_quiet_counties_are_not(engine: Engine) -> None:
+    layer = analytic_layer(engine, "hotspots", Filters(), {}).frame()
+    centres = layer.geometry.representative_point()
+    for spot in TRUTH["hot_spots"]:
+        centre = shapely.Point(spot["lon"], spot["lat"])
+        assert layer.loc[layer.geometry.contains(centre), "gi_bin"].tolist() == [3], spot["key"]
+        # cells whose centre lies within half the planted radius of the planted centre
+        near = centres.within(centre.buffer(spot["radius_km"] / 111 / 2))
+        assert near.sum() >= 2, spot["key"]
+        assert (layer.loc[near, "gi_bin"] == 3).mean() >= 0.75, spot["key"]
+    quiet = shapely.union_all(_counties(engine, "quiet_counties").to_numpy())
+    in_quiet = centres.within(quiet)
+    assert in_quiet.sum() > 50
+    assert (layer.loc[in_quiet, "gi_bin"] > 0).sum() == 0
+    # hot cells are a small part of the province: the statistic is not flagging everything
+    assert (layer["gi_bin"] == 3).mean() < 0.05
+
+
+def test_worsening_counties_come_out_as_emerging(engine: Engine) -> None:
+    layer = analytic_layer(engine, "emerging-hotspots", Filters(), {}).frame()
+    table = read_divisions(engine).table
+    counties = table[table["level"] == "county"]
+    emerging = layer[layer["category"].isin(EMERGING)]
+    has_emerging = counties.geometry.apply(lambda g: bool(emerging.geometry.intersects(g).any()))
+    worsening = [c["adcode"] for c in TRUTH["worsening_counties"]["counties"]]
+    assert has_emerging.loc[worsening].all()
+    others = has_emerging.drop(index=worsening)
+    assert others.mean() < 0.5  # emerging cells are specific to where things get worse
+    quiet = [c["adcode"] for c in TRUTH["quiet_counties"]["counties"]]
+    assert not has_emerging.loc[quiet].any()
+
+
+def test_planted_problem_families_are_recovered_as_types(engine: Engine) -> None:
+    import pandas as pd
+    from sklearn.metrics import homogeneity_score
+    from sqlalchemy import text
+
+    stored = analytic_layer(engine, "problem-types", Filters(), {})
+    assert 4 <= stored.parameters["n_types"] <= 16
+    truth = pd.read_csv(SAMPLE_SLICE / "truth_points.csv", dtype=str)
+    with engine.connect() as conn:
+        typed = pd.read_sql(
+            text("SELECT case_id AS record_id, problem_type, problem_type_label FROM cases"), conn
+        )
+    merged = truth[truth["kind"] == "cases"].merge(typed, on="record_id")
+    assert merged["problem_type"].notna().all()  # every case assigned
+    with engine.connect() as conn:
+        findings = pd.read_sql(
+            text("SELECT problem_found, problem_type, problem_type_label FROM inspections"), conn
+        )
+    assert findings["problem_type"].notna().all()  # and every finding
+    no_problem = findings["problem_found"] == 0
+    assert (findings.loc[no_problem, "problem_type_label"] == "未发现问题").all()
+    assert (findings.loc[~no_problem, "problem_type"] >= 0).mean() > 0.99
+    # each type is (nearly) one planted family, and every family is the majority of some type
+    assert homogeneity_score(merged["family"], merged["problem_type"]) > 0.9
+    majority = merged.groupby("problem_type")["family"].agg(lambda s: s.value_counts().index[0])
+    assert set(majority) == set(TRUTH["families"])
+    layer = stored.frame()
+    assert {"adcode", "name", "records", "dominant_label", "mix", "distinctive"} <= set(
+        layer.columns
+    )
+    # an industry typical of a family shows that family's type as distinctive (lift ≥ 1.5)
+    construction = stored.parameters["by_industry"]["E4710"]  # housing construction → dust
+    dust_types = set(merged.loc[merged["family"] == "dust", "problem_type_label"])
+    assert any(label in dust_types for label, _, _ in construction)
+    assert layer["records"].sum() > len(merged)  # cases and problem findings
+
+
+def test_clusters_profile_their_cases(engine: Engine) -> None:
+    clusters = analytic_layer(engine, "clusters", Filters(), {}).frame()
+    assert len(clusters) >= 10
+    assert clusters["size"].sum() <= TRUTH["files"]["cases"]["rows"]
+    from analytics.projection import EQUAL_AREA_CRS, lonlat_to_equal_area
+
+    for spot in TRUTH["hot_spots"]:  # a cluster within the planted radius of each hot spot
+        x, y = lonlat_to_equal_area([spot["lon"]], [spot["lat"]])
+        distance_m = clusters.to_crs(EQUAL_AREA_CRS).distance(shapely.Point(x[0], y[0])).min()
+        assert distance_m < spot["radius_km"] * 1000, spot["key"]
+    assert clusters["top_violation_type"].str.startswith("[[").all()
+
+
+def test_county_hot_spots_hold_the_planted_hot_spots_and_spare_quiet_counties(
+    engine: Engine,
+) -> None:
+    layer = analytic_layer(engine, "hotspots", Filters(), {"unit": "county"}).frame()
+    assert len(layer) == 111 and {"adcode", "name", "count", "gi_z", "gi_bin"} <= set(layer.columns)
+    hot_counties = set(layer.loc[layer["gi_bin"] > 0, "adcode"])
+    planted = {c for spot in TRUTH["hot_spots"] for c in spot["counties"]}
+    assert planted & hot_counties  # the planted places sit in significant counties
+    quiet = {c["adcode"] for c in TRUTH["quiet_counties"]["counties"]}
+    assert not quiet & hot_counties
+
+
+def test_space_time_clusters_are_bounded_in_time(engine: Engine) -> None:
+    import pandas as pd
+
+    spatial = analytic_layer(engine, "clusters", Filters(), {}).frame()
+    bursts = analytic_layer(
+        engine, "clusters", Filters(), {"eps_days": 60, "min_samples": 5}
+    ).frame()
+    assert len(bursts) > 0
+    span = pd.to_datetime(bursts["last_date"]) - pd.to_datetime(bursts["first_date"])
+    whole = pd.to_datetime(spatial["last_date"]) - pd.to_datetime(spatial["first_date"])
+    assert span.median() < whole.median()  # clusters in space and time are shorter episodes
