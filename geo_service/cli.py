@@ -563,8 +563,14 @@ def plan(
     out: Annotated[Path | None, typer.Option(help="plan.xlsx or plan.json")] = None,
 ) -> None:
     """The inspection plan covering the most expected findings within the inspector-days."""
-    from geo_service.builds.risk import latest_record_date, plan_document, write_plan
-    from geo_service.builds.risk_inputs import PlanRequest, days_per_enterprise_of, plan_inspections
+    from geo_service.builds.risk import latest_record_date
+    from geo_service.planning.plans import (
+        PlanRequest,
+        days_per_enterprise_of,
+        plan_document,
+        plan_inspections,
+        write_plan,
+    )
     from geo_service.store.queries import data_version
 
     settings = _settings()

@@ -22,9 +22,14 @@ from geo_service.api.dependencies import (
     get_engine,
     scoped_filters,
 )
-from geo_service.builds.risk import latest_record_date, plan_document
-from geo_service.builds.risk_inputs import PlanRequest, days_per_enterprise_of, plan_inspections
+from geo_service.builds.risk import latest_record_date
 from geo_service.core.filters import Filters
+from geo_service.planning.plans import (
+    PlanRequest,
+    days_per_enterprise_of,
+    plan_document,
+    plan_inspections,
+)
 from geo_service.store.queries import data_version
 
 router = APIRouter()

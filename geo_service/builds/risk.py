@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -48,8 +47,6 @@ from geo_service.core.settings import Settings
 from geo_service.store.draws import jurisdiction_prefix, list_draws
 from geo_service.store.models import INGEST_TABLES
 from geo_service.store.queries import read_frame
-from layers.errors import UnsupportedFormatError
-from layers.files import write_tables_xlsx
 from layers.labels import REASON_LABELS_ZH
 from layers.maps import DrawMarker
 
@@ -239,109 +236,6 @@ def priority_areas_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoD
     frame = gpd.GeoDataFrame(areas, geometry="geometry", crs="EPSG:4326")
     frame.attrs["parameters"] = {**parameters, **cells.attrs["parameters"], "area_tiers": ["high"]}
     return frame
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready scalar: numpy numbers as Python ones, NaN/NaT as None, dates as text."""
-    if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp | dt.date):
-        return value.isoformat()[:10]
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _planned_enterprises(plan: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = []
-    for row in plan.to_dict(orient="records"):
-        reasons, reasons_zh = reasons_text(row.get("reasons"))
-        area = int(row.get("area_id", -1))
-        rows.append(
-            {
-                "credit_code": row["credit_code"],
-                "name": _plain(row.get("name")),
-                "category": _plain(row.get("category")),
-                "industry_code": _plain(row.get("industry_code")),
-                "area_id": area if area > 0 else None,
-                "days": float(row["days"]),
-                "expected_findings": float(row["expected_findings"]),
-                "score": float(row["score"]),
-                "tier": row["tier"],
-                "reasons": json.loads(reasons),
-                "reasons_zh": reasons_zh,
-                "last_inspected": _plain(row.get("last_inspected")),
-                "lon": _plain(row.get("lon")),
-                "lat": _plain(row.get("lat")),
-            }
-        )
-    return rows
-
-
-def _chosen_areas(plan: pd.DataFrame, areas: gpd.GeoDataFrame) -> list[dict[str, Any]]:
-    """The priority areas holding planned enterprises, with what the plan does there."""
-    if "area_id" not in plan or areas.empty:
-        return []
-    planned = plan[plan["area_id"] > 0].groupby("area_id")
-    counts, days = planned.size(), planned["days"].sum()
-    found = planned["expected_findings"].sum()
-    rows = []
-    for area in areas.to_dict(orient="records"):
-        area_id = int(area["area_id"])
-        if area_id not in counts.index:
-            continue
-        reasons, reasons_zh = reasons_text(area["reasons"])
-        rows.append(
-            {
-                "area_id": area_id,
-                "rank": int(area["rank"]),
-                "cells": int(area["cells"]),
-                "score": float(area["score"]),
-                "expected_findings": float(area["expected_findings"]),
-                "reasons": json.loads(reasons),
-                "reasons_zh": reasons_zh,
-                "enterprises": int(area["enterprises"]),
-                "planned_enterprises": int(counts[area_id]),
-                "planned_days": float(days[area_id]),
-                "planned_expected_findings": float(found[area_id]),
-            }
-        )
-    return rows
-
-
-def plan_document(
-    plan: pd.DataFrame, areas: gpd.GeoDataFrame, *, jurisdiction: str | None, data_version: int
-) -> dict[str, Any]:
-    """An inspection plan as JSON: summary (days used, expected findings covered and their
-    share), the chosen areas and the enterprises, and how it was made."""
-    summary = plan.attrs["summary"]
-    parameters = plan.attrs.get("parameters", {})
-    return {
-        "jurisdiction": jurisdiction,
-        "as_of": parameters.get("as_of"),
-        **{k: _plain(v) for k, v in summary.items() if k != "enterprises"},
-        "planned_enterprises": int(summary["enterprises"]),
-        "areas": _chosen_areas(plan, areas),
-        "enterprises": _planned_enterprises(plan),
-        "parameters": parameters,
-        "data_version": data_version,
-    }
-
-
-def write_plan(doc: dict[str, Any], out: Path) -> Path:
-    """Write a plan document as JSON (``.json``) or a workbook (``.xlsx``: sheets
-    ``enterprises``, ``areas`` and ``summary``)."""
-    if out.suffix.lower() == ".json":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), "utf-8")
-        return out
-    if out.suffix.lower() != ".xlsx":
-        raise UnsupportedFormatError(f"plan files are .json or .xlsx, not {out.name!r}")
-    summary = {k: v for k, v in doc.items() if k not in ("areas", "enterprises")}
-    sheets = {
-        "enterprises": pd.DataFrame(doc["enterprises"]),
-        "areas": pd.DataFrame(doc["areas"]),
-        "summary": pd.DataFrame({"key": list(summary), "value": list(summary.values())}),
-    }
-    return write_tables_xlsx(sheets, out)
 
 
 def latest_draw_markers(

@@ -15,16 +15,10 @@ from typer.testing import CliRunner
 from analytics.priority import inspection_plan, priority_areas
 from geo_service.access.policy import read_audit
 from geo_service.api.app import create_app
-from geo_service.builds.risk_inputs import (
-    PlanRequest,
-    cell_scores,
-    days_per_enterprise_of,
-    enterprise_scores,
-    plan_inspections,
-    read_risk_records,
-)
+from geo_service.builds.risk_inputs import cell_scores, enterprise_scores, read_risk_records
 from geo_service.cli import app as cli_app
 from geo_service.core.settings import Settings, get_settings
+from geo_service.planning.plans import PlanRequest, days_per_enterprise_of, plan_inspections
 from tests.conftest import account_headers
 
 CITY, COUNTY, NEIGHBOUR = "450100", "450102", "450103"
