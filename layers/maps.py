@@ -30,7 +30,6 @@ from layers.errors import LayerError
 from layers.offline import check_offline
 
 #: Filters a page passes to its layers, in the order the URLs carry them.
-FILTERS: Final = ("jurisdiction", "industry", "period", "start", "end", "violation_type")
 #: ColorBrewer YlOrRd, 8 classes (hexagon case counts).
 YL_OR_RD: Final = (
     "#ffffcc",
@@ -184,13 +183,15 @@ class MapContext:
 
     ``industries`` are (GB/T 4754 class code, name) pairs; ``months`` run ``YYYY-MM``
     from the first to the last case; ``bounds`` is the service area (west, south,
-    east, north); ``filters`` are the page's starting filters.
+    east, north); ``filters`` are the page's starting filters; ``filter_names`` are the
+    service's filters in the order its URLs carry them (the pages take them from here).
     """
 
     divisions: Sequence[Division]
     industries: Sequence[tuple[str, str]]
     months: Sequence[str]
     bounds: tuple[float, float, float, float]
+    filter_names: Sequence[str]
     filters: Mapping[str, str] = field(default_factory=dict)
     basemap_url: str | None = None
     markers: Sequence[DrawMarker] = ()  # the planner's latest draw (accounts only)
@@ -205,7 +206,8 @@ class MapContext:
 
 
 def tile_url(path: str, params: Mapping[str, Any], filters: Mapping[str, str]) -> str:
-    """``path?params&filters`` in the order ``geo-maps.js`` builds them (empty values dropped).
+    """``path?params&filters`` in the order ``geo-maps.js`` builds them (empty values dropped;
+    ``filters`` in the order of the service's filter names).
 
     Examples
     --------
@@ -215,7 +217,7 @@ def tile_url(path: str, params: Mapping[str, Any], filters: Mapping[str, str]) -
     from urllib.parse import urlencode
 
     pairs = [(k, str(v)) for k, v in params.items()]
-    pairs += [(k, filters[k]) for k in FILTERS if filters.get(k)]
+    pairs += [(k, v) for k, v in filters.items() if v]
     return path + (f"?{urlencode(pairs)}" if pairs else "")
 
 
@@ -753,7 +755,8 @@ def _config(
         "title": spec.title,
         "subtitle": spec.subtitle,
         "home": ctx.home,
-        "filters": {k: ctx.filters[k] for k in FILTERS if ctx.filters.get(k)},
+        "filters": {k: ctx.filters[k] for k in ctx.filter_names if ctx.filters.get(k)},
+        "filter_names": list(ctx.filter_names),
         "periods": [] if name in _UP_TO_MONTH and not public else periods_of(ctx.months),
         "time": None if public and name in _UP_TO_MONTH else _time(name, ctx.months),
         "resolution": _resolution(name, ctx.public_resolution),
@@ -795,7 +798,8 @@ def build_map(name: str, ctx: MapContext, assets: MapAssets | None = None) -> st
     if ctx.basemap_url:
         folium.TileLayer(ctx.basemap_url, attr="底图 Basemap", name="底图 Basemap").add_to(fmap)
     layers, legend = _BUILDERS[name](ctx)
-    refs = [(la.id, _folium_layer(la, ctx.filters, bounds).add_to(fmap)) for la in layers]
+    filters = {k: ctx.filters[k] for k in ctx.filter_names if ctx.filters.get(k)}
+    refs = [(la.id, _folium_layer(la, filters, bounds).add_to(fmap)) for la in layers]
     refs.append(("jurisdictions", _boundaries(ctx, bounds).add_to(fmap)))  # lines on top
     if name == "planner" and ctx.markers:
         refs.append(("draw", _draw_markers(ctx.markers).add_to(fmap)))

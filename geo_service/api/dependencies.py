@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import inspect
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
@@ -13,7 +15,7 @@ from starlette.requests import HTTPConnection
 from geo_service.access.audit import AuditLog
 from geo_service.access.policy import Caller, authenticate, scoped
 from geo_service.core.errors import BadFilterError
-from geo_service.core.filters import Filters
+from geo_service.core.filters import FILTER_FIELDS, Filters
 
 MAX_LIMIT = 10_000
 
@@ -115,23 +117,25 @@ def bbox_param(
     return values[0], values[1], values[2], values[3]
 
 
-def filters_param(
-    jurisdiction: str | None = None,
-    industry: str | None = None,
-    period: str | None = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    violation_type: str | None = None,
-) -> Filters:
-    """The service-wide filters from query parameters, as asked (before scoping)."""
-    return Filters(
-        jurisdiction=jurisdiction,
-        industry=industry,
-        period=period,
-        start=start,
-        end=end,
-        violation_type=violation_type,
-    )
+def filters_param(**asked: Any) -> Filters:
+    """The service-wide filters from query parameters, as asked (before scoping). Its
+    signature, which FastAPI reads, is made from the one list of filters
+    (:data:`~geo_service.core.filters.FILTER_FIELDS`)."""
+    return Filters(**{k: v for k, v in asked.items() if v is not None})
+
+
+filters_param.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=Query(None, description=description),
+            annotation=(dt.date | None) if name in ("start", "end") else (str | None),
+        )
+        for name, description in FILTER_FIELDS.items()
+    ],
+    return_annotation=Filters,
+)
 
 
 def scoped_filters(

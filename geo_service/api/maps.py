@@ -31,15 +31,15 @@ from geo_service.api.dependencies import (
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.builds.exports import EXPORTABLE
 from geo_service.builds.public import public_cell, store_secret
-from geo_service.builds.risk import latest_draw_markers
 from geo_service.core.errors import (
     AuthenticationRequiredError,
     BadFilterError,
     NotFoundError,
     StoreNotReadyError,
 )
-from geo_service.core.filters import Filters
+from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.disclosure.lattice import PUBLIC_RESOLUTION
+from geo_service.planning.draws import latest_draw_markers
 from geo_service.store.boundaries import read_divisions
 from geo_service.store.queries import data_version, extent, read_frame
 from layers.cell_profile import cell_profile
@@ -160,6 +160,7 @@ def map_context(request: Request, engine: Engine, filters: Filters) -> MapContex
         industries=cached[1],
         months=cached[2],
         bounds=bounds,
+        filter_names=FILTER_NAMES,
         filters=given,
         basemap_url=request.app.state.settings.basemap_url,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ def period_bounds(period: str) -> tuple[dt.date, dt.date]:
     if not match:
         raise BadFilterError(f"period {period!r} is not YYYY, YYYY-Qn or YYYY-MM")
     year, part = int(match.group(1)), (match.group(2) or "").upper()
+    if year < 1:
+        raise BadFilterError(f"period {period!r}: there is no year 0")
     if not part:
         return dt.date(year, 1, 1), dt.date(year, 12, 31)
     if part.startswith("Q"):
@@ -81,3 +84,35 @@ class Filters:
             for k, v in asdict(self).items()
             if v is not None and k != "min_count"
         }
+
+
+#: The filters every listing, tile, download and map takes, by query name, with what each
+#: means (the one definition: the routes, their OpenAPI entries and the map pages read it).
+FILTER_FIELDS: dict[str, str] = {
+    "jurisdiction": "行政区划代码 adcode of a province, city or county (6 digits)",
+    "industry": "行业 GB/T 4754 code or prefix (C26, C2614)",
+    "period": "时段 2024, 2024-Q2 or 2024-05",
+    "start": "起始日期 first date (YYYY-MM-DD)",
+    "end": "截止日期 last date (YYYY-MM-DD)",
+    "violation_type": "违法类型 violation type (cases) / problem category (inspections)",
+}
+FILTER_NAMES = tuple(FILTER_FIELDS)
+_DATES = ("start", "end")
+
+
+def filters_from(query: Mapping[str, str]) -> Filters:
+    """The filters among a request's query parameters (others are left alone), checked:
+    a bad value is a :class:`BadFilterError`."""
+    values: dict[str, Any] = {}
+    for name in FILTER_NAMES:
+        text = query.get(name)
+        if text is None or (name in _DATES and not text):
+            continue
+        if name in _DATES:
+            try:
+                values[name] = dt.date.fromisoformat(text)
+            except ValueError:
+                raise BadFilterError(f"{name} {text!r} is not a date (YYYY-MM-DD)") from None
+        else:
+            values[name] = text
+    return Filters(**values)

@@ -32,6 +32,8 @@ DIVISIONS = (
     Division("450100", "南宁市", "city", "450000", (107.3, 22.2, 109.6, 23.6), (108.3, 22.8)),
     Division("450102", "兴宁区", "county", "450100", (108.3, 22.8, 108.5, 23.0), (108.4, 22.9)),
 )
+#: The names a service hands its pages (geo_service.core.filters.FILTER_NAMES).
+FILTER_NAMES = ("jurisdiction", "industry", "period", "start", "end", "violation_type")
 MONTHS = ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05")
 
 
@@ -41,6 +43,7 @@ def _context(**changes: object) -> MapContext:
         "industries": (("C1340", "制糖业"), ("C2614", "有机化学原料制造")),
         "months": MONTHS,
         "bounds": BOUNDS,
+        "filter_names": FILTER_NAMES,
     }
     return MapContext(**{**values, **changes})  # type: ignore[arg-type]
 
@@ -221,7 +224,11 @@ def test_planner_shows_the_draw_markers_it_is_given() -> None:
         "重复违法、处罚金额",
     )
     ctx = MapContext(
-        divisions=(), industries=(), months=("2025-01",), bounds=(104.4, 20.9, 112.1, 26.4)
+        divisions=(),
+        industries=(),
+        months=("2025-01",),
+        bounds=(104.4, 20.9, 112.1, 26.4),
+        filter_names=FILTER_NAMES,
     )
     plain = build_map("planner", ctx)
     assert "geo-draw" not in plain and "/tiles/risk/" in plain and "/tiles/priority-areas/" in plain

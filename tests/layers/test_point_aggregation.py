@@ -247,6 +247,7 @@ def test_the_clusters_map_draws_cases_for_accounts_only() -> None:
             industries=(),
             months=("2024-01",),
             bounds=(104.0, 20.0, 112.0, 26.5),
+            filter_names=("jurisdiction", "period"),
             records=records,
         )
         html = build_map("clusters", ctx)

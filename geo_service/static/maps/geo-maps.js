@@ -9,7 +9,9 @@
 (function (global) {
   "use strict";
 
-  var FILTERS = ["jurisdiction", "industry", "period", "start", "end", "violation_type"];
+  /* The service's filters, in the order its URLs carry them: each page's configuration
+     names them (filter_names, from geo_service.core.filters), set by GeoMaps.init. */
+  var FILTERS = [];
 
   function esc(value) {
     return String(value === null || value === undefined ? "" : value)
@@ -141,6 +143,7 @@
   function GeoMap(map, config, refs) {
     this.map = map;
     this.config = config;
+    FILTERS = config.filter_names || [];
     this.refs = refs;
     this.filters = Object.assign({}, config.filters);
     this.resolution = config.resolution ? String(config.resolution.value) : null;

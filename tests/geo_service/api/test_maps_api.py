@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from analytics.cells import points_to_cells
 from geo_service.api.app import create_app
 from geo_service.builds.exports import load_layer
-from geo_service.core.filters import Filters
+from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.core.paths import STATIC_DIR
 from geo_service.core.settings import Settings
 from geo_service.store.queries import read_frame
@@ -89,6 +89,9 @@ def test_pages_start_from_the_query_filters(client: TestClient) -> None:
     html = client.get("/maps/hexagons?jurisdiction=450100&period=2024-Q2").text
     config = _config(html)
     assert config["filters"] == {"jurisdiction": "450100", "period": "2024-Q2"}
+    # the page builds its tile URLs with the service's one list of filters
+    assert config["filter_names"] == list(FILTER_NAMES)
+    assert "violation_type" not in (STATIC_DIR / "maps" / "geo-maps.js").read_text("utf-8")
     assert re.search(
         r"/tiles/hexagons/\{z\}/\{x\}/\{y\}\.mvt\?resolution=\d+"
         r"&jurisdiction=450100&period=2024-Q2'",
