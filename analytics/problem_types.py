@@ -140,7 +140,10 @@ def find_problem_types(
     vectorizer = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(2, 3), min_df=2, max_df=0.5, sublinear_tf=True
     )
-    matrix = vectorizer.fit_transform(docs)
+    try:
+        matrix = vectorizer.fit_transform(docs)
+    except ValueError:  # every term in too few or too many texts: nothing recurs to type by
+        raise ProblemTypeError("the texts share no recurring words to find types by") from None
     dims = max(2, min(100, matrix.shape[1] - 1, len(docs) - 1))
     reduced = normalize(TruncatedSVD(n_components=dims, random_state=seed).fit_transform(matrix))
     lo, hi = (n_types, n_types) if n_types else n_types_range

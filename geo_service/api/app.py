@@ -26,11 +26,11 @@ from geo_service.api import (
     tiles,
     uploads,
 )
+from geo_service.api.error_answers import HTTP_STATUS, describe, http_status_for
 from geo_service.api.limits import add_limits
 from geo_service.api.openapi import use_served_openapi
 from geo_service.api.security_headers import add_security_headers
 from geo_service.api.unexpected import unexpected_error
-from geo_service.core.errors import HTTP_STATUS, describe, http_status_for
 from geo_service.core.paths import STATIC_DIR
 from geo_service.core.settings import Settings, get_settings
 from geo_service.store.db import make_engine
@@ -40,7 +40,7 @@ from geo_service.store.queries import data_version
 def create_app(settings: Settings) -> FastAPI:
     """Build the application from explicit settings."""
     # /docs is served by the maps router with Swagger UI from /static (no CDN)
-    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    engine = make_engine(settings.database_url, echo=settings.sql_echo, settings=settings)
     audit_log = AuditLog(engine)
 
     @contextlib.asynccontextmanager
@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         body = {"code": code, "description": description}
         return JSONResponse(body, status_code=status, headers=headers)
 
-    for error in HTTP_STATUS:  # the one error table (geo_service.core.errors)
+    for error in HTTP_STATUS:  # the one error table (geo_service.api.error_answers)
         app.add_exception_handler(error, _errors)
     app.add_exception_handler(Exception, unexpected_error)  # a fault: logged, an opaque id
 

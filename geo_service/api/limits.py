@@ -22,14 +22,13 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service.api.dependencies import caller_of
+from geo_service.api.error_answers import describe, http_status_for
 from geo_service.core.errors import (
     BadFilterError,
     QueryTooLongError,
     RateLimitedError,
     RequestTooLargeError,
     ServiceError,
-    describe,
-    http_status_for,
 )
 
 if TYPE_CHECKING:

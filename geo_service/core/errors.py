@@ -1,12 +1,7 @@
-"""Errors of the service layer; the HTTP mapping of every error lives in one table here."""
+"""The service's own errors: each has a ``code`` and says what was wrong. How they are
+answered over HTTP is :mod:`geo_service.api.error_answers`."""
 
 from __future__ import annotations
-
-from http import HTTPStatus
-
-from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
-from starlette.exceptions import HTTPException
 
 
 class ServiceError(Exception):
@@ -96,57 +91,3 @@ class RateLimitedError(ServiceError):
     """Too many requests from one API key or address (``rate_limit_per_minute``)."""
 
     code = "rate_limited"
-
-
-#: Exception class → HTTP status. The only place errors meet HTTP codes.
-HTTP_STATUS: dict[type[Exception], int] = {
-    RequestValidationError: 400,  # a query or path parameter of the wrong type or range
-    BadFilterError: 400,
-    InputFileError: 400,
-    ValueError: 400,  # analytics' errors among them: a draw that cannot be made or staffed
-    BadTileError: 400,
-    AuthenticationRequiredError: 401,
-    ForbiddenError: 403,
-    ConflictError: 409,
-    UnknownLayerError: 404,
-    NotFoundError: 404,
-    RequestTooLargeError: 413,
-    QueryTooLongError: 414,
-    RateLimitedError: 429,
-    StoreNotReadyError: 503,
-    StoreUnavailableError: 503,
-    OperationalError: 503,  # the driver's: answered as StoreUnavailableError
-    HTTPException: 404,  # from routing: no route for the path (a 405 keeps its own status)
-}
-
-
-def describe(exc: Exception) -> tuple[str, str]:
-    """The ``code`` and ``description`` of an error's JSON body."""
-    if isinstance(exc, RequestValidationError):
-        reasons = [
-            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', '')}"
-            for e in exc.errors()
-        ]
-        return "bad_parameter", "; ".join(reasons)
-    if isinstance(exc, HTTPException):  # not_found, method_not_allowed …
-        return _phrase(exc.status_code).lower().replace(" ", "_"), str(exc.detail)
-    if isinstance(exc, OperationalError):  # no SQL, host or path of the store in the answer
-        return StoreUnavailableError.code, StoreUnavailableError.message
-    return str(getattr(exc, "code", type(exc).__name__)), str(exc)
-
-
-def http_status_for(exc: Exception) -> int:
-    """Return the HTTP status for an exception, most specific class first (500 if none)."""
-    if isinstance(exc, HTTPException):
-        return exc.status_code
-    for cls in type(exc).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]
-    return 500
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "error"

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.core.errors import StoreNotReadyError
-from geo_service.core.settings import Settings, get_settings
+from geo_service.core.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -80,7 +80,8 @@ def make_engine(
     """Create an engine for ``database_url``; a SQLite file (and its folder) is created if
     missing, here only: connections open the file that is there (see
     :func:`_open_existing_file`). A PostgreSQL engine pools its connections as
-    :func:`pool_options` of ``settings`` say (the environment's when None)."""
+    :func:`pool_options` of ``settings`` say (SQLAlchemy's pool, pinged, when None: the
+    store reads no environment of its own; callers pass their settings)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, echo=echo)
@@ -90,7 +91,8 @@ def make_engine(
             _open_existing_file(engine, url.database)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, **pool_options(settings or get_settings()))
+    pooling = pool_options(settings) if settings is not None else {"pool_pre_ping": True}
+    return create_engine(url, echo=echo, **pooling)
 
 
 def is_postgres(engine: Engine) -> bool:

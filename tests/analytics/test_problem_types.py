@@ -124,3 +124,10 @@ def test_mix_and_lift_show_a_groups_difference() -> None:
 def test_too_few_texts_are_refused() -> None:
     with pytest.raises(ProblemTypeError):
         find_problem_types(["a", "b"])
+
+
+def test_texts_without_a_recurring_word_are_refused_as_such() -> None:
+    """Each text its own words: there is nothing to type by (a ProblemTypeError, which the
+    service answers as the request's, not sklearn's ValueError, which would be a fault)."""
+    with pytest.raises(ProblemTypeError, match="no recurring words"):
+        find_problem_types(["甲乙", "丙丁", "戊己", "庚辛", "壬癸"])

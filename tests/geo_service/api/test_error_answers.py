@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from analytics.errors import StaffingError
 from geo_service.api.app import create_app
 from geo_service.core.errors import BadFilterError
 from geo_service.core.settings import Settings
@@ -25,6 +26,11 @@ BAD_REQUESTS = (
     "/collections/cases/items?h3_15=ffffffffffffffffffff",
     "/collections/inspections/items?h3_15=-ffffffffffffffffffff",
     "/ingest/batches/99999999999999999999",
+    # year 0 is no date: a bug's ValueError before the error table stopped answering 400
+    "/maps/hexagons?period=0000",
+    "/tiles/kde/tilejson.json?period=0000-Q1",
+    "/plans?period=0000-01",
+    "/collections/risk/items?end=0001-01-02",  # risk scored at a day pandas has no room for
 )
 
 
@@ -66,6 +72,21 @@ def test_a_fault_is_a_logged_500_with_an_opaque_id(
     (record,) = [r for r in caplog.records if body["id"] in r.getMessage()]
     assert record.exc_info is not None and "SELECT secret" in str(record.exc_info[1])
     assert client.get("/boom").json()["id"] != body["id"]  # one id per failure
+
+    @client.app.get("/bug")  # type: ignore[attr-defined]
+    def bug() -> None:
+        int("450202 of /srv/geo/data")  # a bug's ValueError is not the caller's fault
+
+    @client.app.get("/staffing")  # type: ignore[attr-defined]
+    def staffing() -> None:
+        raise StaffingError("2 inspectors cannot staff 40 inspections")
+
+    bug_answer = client.get("/bug")
+    assert bug_answer.status_code == 500 and bug_answer.json()["code"] == "internal_error"
+    assert "450202" not in bug_answer.text and "/srv" not in bug_answer.text
+    staffing_answer = client.get("/staffing")  # the analytics' own errors are the request's
+    assert staffing_answer.status_code == 400
+    assert staffing_answer.json()["description"] == "2 inspectors cannot staff 40 inspections"
 
     refused_answer = client.get("/refused")  # the service's own errors keep their reason
     assert refused_answer.status_code == 400
