@@ -74,3 +74,17 @@ def cells_to_polygons(cells: ArrayLike) -> NDArray[np.object_]:
         return np.empty(0, dtype=object)
     wkb = pa.array(vector.cells_to_wkb_polygons(ids)).to_numpy(zero_copy_only=False)
     return np.asarray(shapely.from_wkb(wkb), dtype=object)
+
+
+def cell_positions(cells: NDArray[np.int64], found: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The position of each of the cells ``found`` among the sorted ``cells`` (−1 where it
+    is not one of them).
+
+    Examples
+    --------
+    >>> cell_positions(np.array([3, 5, 9]), np.array([5, 4, 9, 10])).tolist()
+    [1, -1, 2, -1]
+    """
+    position = np.searchsorted(cells, found)
+    position = np.where(position < cells.size, position, 0)
+    return np.where(cells[position] == found, position, -1) if cells.size else position - 1

@@ -57,7 +57,7 @@ def init(
 
     settings = _settings()
     try:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings=settings)
         migrate(engine)
         path = divisions_path(boundaries or "guangxi")
         count = load_divisions(engine, read_divisions_file(path))
@@ -138,7 +138,7 @@ def ingest(
         centroids=centroids,
     )
     try:
-        summary = ingest_file(make_engine(settings.database_url), path, options)
+        summary = ingest_file(make_engine(settings.database_url, settings=settings), path, options)
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(summary)
@@ -166,6 +166,7 @@ def export(
 ) -> None:
     """Write a layer to a file: records, jurisdictions or an analytic layer (built if missing)."""
     from geo_service.builds.exports import export_layer
+    from geo_service.builds.registry import parse_parameters
     from geo_service.store import make_engine
 
     given = {
@@ -174,11 +175,13 @@ def export(
         "cell_m": cell_m,
         "kernel": kernel,
     }
-    parameters = {k: v for k, v in given.items() if v is not None}
+    asked = {k: v for k, v in given.items() if v is not None}
     try:
+        parameters = parse_parameters(layer, asked, also=())
         filters = _filters(jurisdiction, industry, period, start, end, violation_type)
-        engine = make_engine(_settings().database_url)
-        summary = export_layer(engine, layer, fmt, out, filters, parameters)
+        settings = _settings()
+        engine = make_engine(settings.database_url, settings=settings)
+        summary = export_layer(engine, layer, fmt, out, filters, parameters, settings)
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(summary)
@@ -224,7 +227,7 @@ def build(
             raise ValueError(f"backend {backend!r}; expected local or dask")
         filters = _filters(jurisdiction, industry, period, start, end, violation_type)
         settings = _settings()
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings=settings)
         require_schema(engine)
         if backend == "dask":
             from geo_service.scale.dask_build import build_layers_dask
@@ -232,10 +235,10 @@ def build(
             scheduler = settings.dask_scheduler or None  # its workers read the partitions:
             workdir = settings.data_dir / "dask-partitions" if scheduler else None  # shared
             summary = build_layers_dask(
-                engine, filters, layer, scheduler=scheduler, workdir=workdir
+                engine, filters, layer, scheduler=scheduler, workdir=workdir, settings=settings
             )
         else:
-            summary = build_layers(engine, filters, layer)
+            summary = build_layers(engine, filters, layer, settings)
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(summary)
@@ -261,7 +264,7 @@ def serve(
     from geo_service.store.db import is_initialised
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings=settings)
     if is_initialised(engine):
         migrate(engine)
     engine.dispose()
@@ -322,7 +325,8 @@ def _store() -> Any:
     from geo_service.store import make_engine, migrate
     from geo_service.store.db import require_schema
 
-    engine = make_engine(_settings().database_url)
+    settings = _settings()
+    engine = make_engine(settings.database_url, settings=settings)
     require_schema(engine)
     migrate(engine)  # stores made before accounts existed get their tables
     return engine

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 
@@ -24,11 +24,12 @@ from geo_service.api.dependencies import (
     scoped_filters,
 )
 from geo_service.builds.exports import EXPORTABLE, export_layer, load_layer
-from geo_service.builds.recipes import layer_parameters, refuse_unknown
+from geo_service.builds.parameters import LayerParameters
+from geo_service.builds.registry import PARAMETER_NAMES, parameter_docs, parse_parameters
 from geo_service.builds.risk import names_enterprises
 from geo_service.builds.run import analytic_layer
 from geo_service.core.errors import BadFilterError, NotFoundError, UnknownLayerError
-from geo_service.core.filters import Filters
+from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.core.settings import Settings
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import read_jurisdictions
@@ -45,40 +46,22 @@ FORMATS: dict[str, tuple[str, str]] = {
     "tif": ("gtiff", "image/tiff; application=geotiff"),
 }
 QGS = "application/x-qgis-project"
-_FILTER_ORDER = ("jurisdiction", "industry", "period", "start", "end", "violation_type")
 
 router = APIRouter()
 
 
-@dataclass(frozen=True)
-class LayerParameters:
-    """Analytic-layer parameters from the query (as ``geo-service export`` takes them)."""
+def _parameters(layer: str, query: Mapping[str, str]) -> LayerParameters:
+    """The layer's parameters from the query, parsed as items, tiles and the command line
+    parse them; a parameter of another layer is refused, other names are left alone."""
+    given = {k: v for k, v in query.items() if k in PARAMETER_NAMES}
+    return parse_parameters(layer, given, also=())
 
-    resolution: str | None = Query(
-        None, description="H3 resolution (hexagons 5-10, Gi* and risk 5-8)"
-    )
-    unit: str | None = Query(None, description="hotspots: h3 or county; risk: cell or enterprise")
-    step: str | None = Query(None, description="emerging-hotspots: quarter or month")
-    method: str | None = Query(None, description="clusters: dbscan or hdbscan")
-    weight: str | None = Query(None, description="kde: none or penalty_amount")
-    ratio_to: str | None = Query(None, description="kde: enterprises (cases per enterprise)")
-    bandwidth_m: str | None = Query(None, description="kde bandwidth in metres")
-    cell_m: str | None = Query(None, description="kde cell size in metres")
-    kernel: str | None = Query(None, description="kde: quartic, epanechnikov or gaussian")
-    as_of: str | None = Query(None, description="risk, priority-areas: score at this day")
-    window_years: str | None = Query(None, description="risk, priority-areas: years counted 1-5")
-    min_cells: str | None = Query(None, description="priority-areas: smallest area in cells")
 
-    def given(self) -> dict[str, str]:
-        """The parameters present in the query."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {k: v for k, v in values.items() if v is not None}
-
-    def for_layer(self, layer: str) -> dict[str, Any]:
-        """Validated, typed parameters of ``layer``; BadFilterError for any that do not fit."""
-        given = self.given()
-        refuse_unknown(layer, given)
-        return layer_parameters(layer, given)
+#: OpenAPI query parameters of the downloads: the layers' parameters, read from the query.
+_PARAMETER_DOCS = [
+    {"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
+    for n, d in parameter_docs().items()
+]
 
 
 def _check_request(layer: str, ext: str) -> str:
@@ -91,10 +74,10 @@ def _check_request(layer: str, ext: str) -> str:
     return FORMATS[ext][0]
 
 
-def _filename(layer: str, ext: str, filters: Filters, parameters: dict[str, Any]) -> str:
+def _filename(layer: str, ext: str, filters: Filters, parameters: Mapping[str, Any]) -> str:
     """``cases_450100_2024.gpkg``: the layer, then the filters and parameters that made it."""
     given = filters.as_dict()
-    parts = [layer, *(str(given[k]) for k in _FILTER_ORDER if k in given)]
+    parts = [layer, *(str(given[k]) for k in FILTER_NAMES if k in given)]
     parts += [f"{k}-{v}" for k, v in parameters.items()]
     return "_".join(re.sub(r"[^\w.-]+", "-", p) for p in parts) + f".{ext}"
 
@@ -111,7 +94,7 @@ def layer_file(
     layer: str,
     fmt: str,
     filters: Filters,
-    parameters: dict[str, Any],
+    parameters: LayerParameters | None,
     settings: Settings | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
     """The layer written in ``fmt`` (export names) as bytes, and its provenance.
@@ -176,22 +159,28 @@ def _kde_peak(engine: Engine, filters: Filters) -> float | None:
     return float(np.nanmax(np.where(values == NODATA, np.nan, values)))
 
 
-@router.get("/downloads/{layer}.{ext}", operation_id="download", response_class=Response)
+@router.get(
+    "/downloads/{layer}.{ext}",
+    operation_id="download",
+    response_class=Response,
+    openapi_extra={"parameters": _PARAMETER_DOCS},
+)
 def download(
     layer: str,
     ext: str,
     request: Request,
     filters: Filters = Depends(scoped_filters),
-    parameters: LayerParameters = Depends(),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
     audit_log: AuditLog = Depends(get_audit_log),
 ) -> Response:
     """A layer as GeoJSON, GeoPackage, CSV or XLSX (``kde`` also as GeoTIFF), with provenance."""
     fmt = _check_request(layer, ext)
-    chosen = parameters.for_layer(layer)
-    data, meta = layer_file(engine, layer, fmt, filters, chosen, request.app.state.settings)
-    named = filters.min_count is None and names_enterprises(layer, chosen)
+    parameters = _parameters(layer, request.query_params)
+    chosen = parameters.asked()
+    settings = request.app.state.settings
+    data, meta = layer_file(engine, layer, fmt, filters, parameters, settings)
+    named = filters.min_count is None and names_enterprises(layer, parameters)
     if layer in RECORD_TABLES or named:
         audit_log.record(
             caller,

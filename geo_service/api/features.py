@@ -25,11 +25,12 @@ from geo_service.api.dependencies import (
 )
 from geo_service.api.limits import check_bbox
 from geo_service.builds.exports import load_layer
-from geo_service.builds.recipes import layer_parameters
+from geo_service.builds.parameters import LayerParameters
+from geo_service.builds.registry import parse_parameters
 from geo_service.builds.risk import names_enterprises
 from geo_service.builds.run import ANALYTIC_LAYERS
 from geo_service.core.errors import BadFilterError, UnknownLayerError
-from geo_service.core.filters import Filters
+from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import extent, read_records_page, record_queryables
 from layers.files import to_geojson_dict
@@ -158,7 +159,7 @@ def _id_column(name: str, frame: gpd.GeoDataFrame) -> str:
     return column if column in frame.columns else "credit_code"
 
 
-def _audited(name: str, filters: Filters, parameters: dict[str, Any]) -> bool:
+def _audited(name: str, filters: Filters, parameters: LayerParameters) -> bool:
     """Whether handing out this layer is written to the audit log (it names enterprises)."""
     if name in RECORD_TABLES:
         return True
@@ -170,7 +171,7 @@ def _load(
     name: str,
     filters: Filters,
     bbox: tuple[float, ...] | None,
-    parameters: dict[str, Any] | None = None,
+    parameters: LayerParameters | None = None,
 ) -> gpd.GeoDataFrame:
     engine, settings = request.app.state.engine, request.app.state.settings
     frame, _ = load_layer(engine, name, filters, parameters, settings)
@@ -209,7 +210,7 @@ def items(
         filters = replace(
             filters, start=interval[0] or filters.start, end=interval[1] or filters.end
         )
-    parameters = layer_parameters(collection_id, request.query_params)
+    parameters = parse_parameters(collection_id, request.query_params)
     page, matched = _page(
         request, engine, collection_id, filters, bbox, parameters, offset, limit, after
     )
@@ -242,7 +243,7 @@ def _page(
     name: str,
     filters: Filters,
     bbox: tuple[float, ...] | None,
-    parameters: dict[str, Any],
+    parameters: LayerParameters,
     offset: int,
     limit: int,
     after: str | None = None,
@@ -254,7 +255,7 @@ def _page(
     analytic layers are filtered from the whole layer.
     """
     if _paged_by_store(name, filters):
-        properties = _property_values(request, skip=set(parameters))
+        properties = _property_values(request, skip=set(parameters.given))
         return read_records_page(
             engine,
             name,
@@ -267,26 +268,11 @@ def _page(
             after=after,
         )
     frame = _load(request, name, filters, bbox, parameters)
-    frame = _property_filters(request, frame, skip=set(parameters))
+    frame = _property_filters(request, frame, skip=set(parameters.given))
     return frame.iloc[offset : offset + limit], len(frame)
 
 
-_RESERVED = {
-    "limit",
-    "offset",
-    "after",
-    "bbox",
-    "bbox-crs",
-    "crs",
-    "datetime",
-    "f",
-    "jurisdiction",
-    "industry",
-    "period",
-    "start",
-    "end",
-    "violation_type",
-}
+_RESERVED = {"limit", "offset", "after", "bbox", "bbox-crs", "crs", "datetime", "f", *FILTER_NAMES}
 
 
 def _property_values(request: Request, skip: set[str]) -> dict[str, str]:
@@ -382,7 +368,7 @@ def item(
     audit_log: AuditLog = Depends(get_audit_log),
 ) -> JSONResponse:
     _check(collection_id)
-    parameters = layer_parameters(collection_id, request.query_params)
+    parameters = parse_parameters(collection_id, request.query_params)
     if _paged_by_store(collection_id, filters):  # one row by its key
         key = {_ID_COLUMN[collection_id]: feature_id}
         frame, _ = read_records_page(engine, collection_id, filters, limit=1, properties=key)

@@ -9,7 +9,6 @@ from the cache when the client accepts it, and an empty tile is a 204.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import re
@@ -26,7 +25,6 @@ from geo_service.access.policy import scoped
 from geo_service.api.dependencies import (
     Caller,
     caller_of,
-    filters_param,
     get_audit_log,
     get_caller,
     get_engine,
@@ -34,11 +32,10 @@ from geo_service.api.dependencies import (
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.api.postgis_tiles import AGGREGATE_SUMS
 from geo_service.api.tile_cache import CachedTile, TileService, is_point_records, tile_service
-from geo_service.builds.recipes import SPECS, USER_PARAMETERS, bound_text, refuse_unknown
-from geo_service.builds.recipes import layer_parameters as checked_parameters
+from geo_service.builds.registry import parameter_docs, parse_parameters
 from geo_service.builds.risk import names_enterprises
-from geo_service.core.errors import BadFilterError, BadTileError, UnknownLayerError
-from geo_service.core.filters import Filters
+from geo_service.core.errors import BadTileError, UnknownLayerError
+from geo_service.core.filters import FILTER_FIELDS, FILTER_NAMES, Filters, filters_from
 from geo_service.store.models import RECORD_TABLES
 from layers.heat import heat_tile, legend_png
 from layers.tiles import AGGREGATE_CELL, AGGREGATED, MAX_ZOOM, tilejson
@@ -49,9 +46,6 @@ GEOJSON = "application/geo+json"
 PNG = "image/png"
 JSON = "application/json"
 _FORMATS: Final = {"mvt": MVT, "pbf": MVT, "geojson": GEOJSON}
-_FILTERS: Final = frozenset(
-    {"jurisdiction", "industry", "period", "start", "end", "violation_type"}
-)
 _MAX_AGE_S: Final = 300
 
 #: What the main fields hold (TileJSON ``fields``: type, then this).
@@ -125,22 +119,12 @@ def aggregation_note(layer: str, max_points: int | None) -> str:
 
 
 def layer_parameters(layer: str, query: QueryParams) -> dict[str, Any]:
-    """The layer's analysis parameters from the query, checked against the service's one
-    table of bounds (:data:`USER_PARAMETERS`); names that are neither those nor filters
+    """The layer's parameters from the query (:func:`parse_parameters`, as items,
+    downloads and the command line parse them); names that are neither those nor filters
     are refused, and values equal to the layer's defaults left out (one cache entry)."""
-    refuse_unknown(layer, query, also=_FILTERS)
-    parameters = checked_parameters(layer, query)
-    defaults = SPECS[layer].defaults if layer in SPECS else {}
-    return {k: v for k, v in parameters.items() if defaults.get(k, object()) != v}
-
-
-def _date(name: str, text: str | None) -> dt.date | None:
-    if not text:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise BadFilterError(f"{name} {text!r} is not a date (YYYY-MM-DD)") from None
+    parsed = parse_parameters(layer, query, also=FILTER_NAMES)
+    defaults = parsed.defaults()
+    return {k: v for k, v in parsed.asked().items() if defaults.get(k, object()) != v}
 
 
 async def tile_filters(request: Request) -> Filters:
@@ -157,15 +141,7 @@ async def tile_filters(request: Request) -> Filters:
 def _filters(request: Request) -> Filters:
     """The filters asked for, within the caller's scope (:func:`geo_service.access.policy.scoped`),
     so that the cache is keyed by what the caller may see."""
-    q = request.query_params
-    asked = filters_param(
-        q.get("jurisdiction"),
-        q.get("industry"),
-        q.get("period"),
-        _date("start", q.get("start")),
-        _date("end", q.get("end")),
-        q.get("violation_type"),
-    )
+    asked = filters_from(request.query_params)
     return scoped(get_engine(request), caller_of(request), asked)
 
 
@@ -179,23 +155,12 @@ def _doc(name: str, description: str, kind: str = "string") -> dict[str, Any]:
     }
 
 
-_FILTER_DOCS = [
-    _doc("jurisdiction", "行政区划代码 adcode of a province, city or county"),
-    _doc("industry", "行业代码 GB/T 4754 code or prefix (C26, C2614)"),
-    _doc("period", "时段 2024, 2024-Q2 or 2024-05"),
-    _doc("start", "起始日期 first date (YYYY-MM-DD)"),
-    _doc("end", "截止日期 last date (YYYY-MM-DD)"),
-    _doc("violation_type", "违法类型 violation type (cases) / problem category (inspections)"),
-]
+_FILTER_DOCS = [_doc(name, description) for name, description in FILTER_FIELDS.items()]
 
 
 def _parameter_docs(layers: Sequence[str]) -> list[dict[str, Any]]:
     """OpenAPI entries of the layers' parameters, with each layer's bounds."""
-    bounds: dict[str, list[str]] = {}
-    for layer in layers:
-        for name, bound in USER_PARAMETERS.get(layer, {}).items():
-            bounds.setdefault(name, []).append(f"{layer}: {bound_text(bound)}")
-    return [_doc(name, "; ".join(text)) for name, text in bounds.items()]
+    return [_doc(name, text) for name, text in parameter_docs(layers).items()]
 
 
 #: OpenAPI query parameters of the tile routes (read by hand, see :func:`tile_filters`).

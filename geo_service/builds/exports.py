@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 from sqlalchemy import Engine
 
+from geo_service.builds.parameters import LayerParameters
+from geo_service.builds.registry import ANALYTIC_LAYERS, parameters_of
 from geo_service.builds.risk import is_point_layer
-from geo_service.builds.run import ANALYTIC_LAYERS, analytic_layer
+from geo_service.builds.run import analytic_layer
 from geo_service.core.errors import AuthenticationRequiredError, UnknownLayerError
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
@@ -26,7 +29,7 @@ def load_layer(
     engine: Engine,
     layer: str,
     filters: Filters,
-    parameters: dict[str, Any] | None = None,
+    parameters: LayerParameters | Mapping[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A layer as a GeoDataFrame and its provenance (analytic layers built when missing).
@@ -36,14 +39,15 @@ def load_layer(
     risk layers' weights and tiers (the environment's when None).
     """
     public = filters.min_count is not None
-    if public and (layer in RECORD_TABLES or is_point_layer(layer, parameters)):
+    typed = parameters_of(layer, parameters or {}) if layer in ANALYTIC_LAYERS else None
+    if public and (layer in RECORD_TABLES or is_point_layer(layer, typed)):
         raise AuthenticationRequiredError(f"{layer} are point records: they need an account")
     if layer == "jurisdictions":
         return read_jurisdictions(engine, filters), provenance(engine, layer, filters)
     if layer in RECORD_TABLES:
         return read_records(engine, layer, filters), provenance(engine, layer, filters)
-    if layer in ANALYTIC_LAYERS:
-        stored = analytic_layer(engine, layer, filters, parameters or {}, settings)
+    if typed is not None:
+        stored = analytic_layer(engine, layer, filters, typed, settings)
         return stored.frame(), stored.provenance()
     raise UnknownLayerError(f"no layer {layer!r} to export; choose from {', '.join(EXPORTABLE)}")
 
@@ -54,7 +58,7 @@ def export_layer(
     fmt: str,
     out: Path,
     filters: Filters,
-    parameters: dict[str, Any] | None = None,
+    parameters: LayerParameters | Mapping[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Write ``layer`` to ``out`` in ``fmt``; returns a summary with the feature count.

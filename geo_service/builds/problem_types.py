@@ -1,9 +1,13 @@
-"""The ``problem-types`` layer: types found in case and finding texts, their mix per county.
+"""Problem types found in case and finding texts: the labelling step and the layer.
 
-When built without filters, each case and problem-finding inspection also gets
-its ``problem_type`` and ``problem_type_label`` in the store (the province-wide
-typing, so that every record's type means the same thing). Filtered builds
-only store the layer.
+- **The labelling step** (:func:`label_records`, named :data:`LABELS_STEP`) types the
+  texts of the whole store with the default parameters and writes each case's and
+  problem-finding inspection's ``problem_type`` and ``problem_type_label``, so that a
+  type means the same thing everywhere. Its provenance (parameters, the types found,
+  the data version) is kept as a build of its own; it runs again only after an ingest.
+  Layers that read the labels declare it (:mod:`geo_service.builds.registry`).
+- **The ``problem-types`` layer** types the texts its filters select and gives, per
+  county, the mix of types and those over-represented there. It writes nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ import pandas as pd
 from sqlalchemy import Engine, bindparam, update
 
 from analytics.problem_types import (
+    ProblemTypeError,
     ProblemTypes,
     distinctive_types,
     find_problem_types,
     problem_type_mix,
 )
 from geo_service.builds.inputs import Inputs
+from geo_service.builds.parameters import ProblemTypeParameters
+from geo_service.core.filters import Filters
 from geo_service.store.boundaries import read_divisions
+from geo_service.store.layer_builds import load_layer, save_layer
 from geo_service.store.models import Inspection, PenaltyCase
 
 _CASES = ["id", "description", "violation_type", "adcode", "industry_code"]
@@ -114,21 +122,68 @@ def _industry_mix(frame: pd.DataFrame, types: ProblemTypes) -> dict[str, list[li
     return out
 
 
-def problem_types_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
-    """Problem types and, per county, their mix and the types over-represented there."""
+def _typed(inputs: Inputs, parameters: ProblemTypeParameters) -> tuple[pd.DataFrame, ProblemTypes]:
+    """The texts the filters select and the types found in them."""
     frame = _texts(inputs)
-    lo, hi = (int(v) for v in parameters["n_types_range"])
     hints = [h if isinstance(h, str) and h.strip() else None for h in frame["hint"]]
-    n_types = None if parameters["n_types"] is None else int(parameters["n_types"])
+    lo, hi = parameters.n_types_range
     types = find_problem_types(
         frame["description"].tolist(),
         hints=hints,
-        n_types=n_types,
+        n_types=parameters.n_types,
         n_types_range=(lo, hi),
-        seed=int(parameters["seed"]),
+        seed=parameters.seed,
     )
-    if not inputs.filters.as_dict():
-        _write_back(inputs.engine, frame, types)
+    return frame, types
+
+
+#: The name of the labelling step (what layers that read the labels declare they need).
+LABELS_STEP = "problem-type-labels"
+_JSON = "application/json"
+
+
+def label_records(engine: Engine) -> dict[str, Any]:
+    """Type the whole store's texts and label every case and finding, unless the labels are
+    current (made since the last ingest); the provenance of the labels in the store."""
+    parameters = ProblemTypeParameters().as_dict()
+    stored = load_layer(engine, LABELS_STEP, {}, parameters)
+    if stored is not None:
+        return stored.provenance()
+    try:
+        frame, types = _typed(Inputs(engine, Filters()), ProblemTypeParameters())
+    except ProblemTypeError as exc:  # too few texts to type: the layers go on without labels
+        catalogue: list[dict[str, Any]] = []
+        details: dict[str, Any] = {"n_types": 0, "not_typed": str(exc)}
+    else:
+        _write_back(engine, frame, types)
+        catalogue = _catalogue(types)
+        details = {**types.parameters, "n_types": types.n_types, "records": len(frame)}
+    payload = json.dumps(catalogue, ensure_ascii=False).encode("utf-8")
+    stored = save_layer(
+        engine,
+        LABELS_STEP,
+        {},
+        parameters,
+        payload,
+        media_type=_JSON,
+        n_features=len(catalogue),
+        details=details,
+    )
+    return stored.provenance()
+
+
+def _catalogue(types: ProblemTypes) -> list[dict[str, Any]]:
+    return [
+        {"id": i, "label": label, "terms": terms, "size": size}
+        for i, (label, terms, size) in enumerate(
+            zip(types.type_labels, types.top_terms, types.sizes, strict=True)
+        )
+    ]
+
+
+def problem_types_layer(inputs: Inputs, parameters: ProblemTypeParameters) -> gpd.GeoDataFrame:
+    """Problem types and, per county, their mix and the types over-represented there."""
+    frame, types = _typed(inputs, parameters)
     counties = frame["adcode"].fillna("").astype(str)
     located = (counties != "").to_numpy()
     mix = problem_type_mix(types.labels[located], counties[located])
@@ -142,17 +197,11 @@ def problem_types_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDa
     layer.insert(
         2, "records", counties[located].value_counts().reindex(layer["adcode"]).to_numpy(np.int64)
     )
-    catalogue = [
-        {"id": i, "label": label, "terms": terms, "size": size}
-        for i, (label, terms, size) in enumerate(
-            zip(types.type_labels, types.top_terms, types.sizes, strict=True)
-        )
-    ]
     layer.attrs["parameters"] = {
         **types.parameters,
         "n_types": types.n_types,
         "silhouette": round(types.quality, 4),
-        "types": catalogue,
+        "types": _catalogue(types),
         "by_industry": _industry_mix(frame, types),
     }
     return layer

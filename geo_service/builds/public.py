@@ -23,15 +23,22 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from analytics import cell_key
-from analytics.cells import points_to_cells
+from analytics.cells import cell_positions, points_to_cells
 from analytics.density import kernel_density, silverman_bandwidth_m
 from analytics.emerging import space_time_cube
 from analytics.projection import EQUAL_AREA_CRS, lonlat_to_equal_area
 from analytics.weights import cells_in_polygon
 from geo_service.builds.inputs import Inputs
+from geo_service.builds.parameters import (
+    ClusterParameters,
+    EmergingParameters,
+    HexagonParameters,
+    HotspotParameters,
+    KdeParameters,
+    LayerParameters,
+    ProblemTypeParameters,
+)
 from geo_service.builds.recipes import (
-    cell_positions,
-    cells_frame,
     county_hotspot_frame,
     emerging_frame,
     hotspot_frame,
@@ -48,10 +55,11 @@ from geo_service.disclosure.lattice import (
     refuse,
 )
 from geo_service.store.models import ServiceSecret
+from layers.analytic_frames import cells_frame
 
 #: The full (account's) build of a layer for the same filters: layer, parameters → frame
 #: with its recorded parameters in ``attrs["parameters"]``.
-FullBuild = Callable[[str, dict[str, Any]], gpd.GeoDataFrame]
+FullBuild = Callable[[str, LayerParameters], gpd.GeoDataFrame]
 
 
 @dataclass
@@ -63,16 +71,17 @@ class PublicBuild:
     secret: bytes
     full: FullBuild
 
-    def layer(self, layer: str, parameters: dict[str, Any]) -> gpd.GeoDataFrame | bytes:
-        """The public ``layer`` for ``parameters`` (from :func:`public_parameters`)."""
-        recipe = {
+    def layer(self, layer: str, parameters: Any) -> gpd.GeoDataFrame | bytes:
+        """The public ``layer`` for ``parameters`` (within the public lattice)."""
+        recipes: dict[str, Callable[[Any], gpd.GeoDataFrame | bytes]] = {
             "hexagons": self.hexagons,
             "hotspots": self.hotspots,
             "emerging-hotspots": self.emerging,
             "kde": self.kde,
             "clusters": self.clusters,
             "problem-types": self.problem_types,
-        }.get(layer)
+        }
+        recipe = recipes.get(layer)
         if recipe is None:
             raise refuse(f"{layer} has no public view")
         return recipe(parameters)
@@ -93,10 +102,10 @@ class PublicBuild:
 
     # -- the layers ------------------------------------------------------------------------
 
-    def hexagons(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    def hexagons(self, parameters: HexagonParameters) -> gpd.GeoDataFrame:
         """Perturbed counts of cases, inspections, problems found and register
         enterprises per cell; cells whose published counts are all zero left out."""
-        resolution = int(parameters["resolution"])
+        resolution = parameters.resolution
         placed: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # column → (cells, keys)
         for kind in ("cases", "inspections", "enterprises"):
             extra = ["problem_found"] if kind == "inspections" else []
@@ -113,7 +122,7 @@ class PublicBuild:
             cells, keys = placed[column]
             table[column] = self._perturbed(np.searchsorted(every, cells), keys, len(every))
         published = np.flatnonzero(table[list(HEXAGON_COUNTS)].to_numpy().any(axis=1))
-        return cells_frame(table.iloc[published].reset_index(drop=True), parameters)
+        return cells_frame(table.iloc[published].reset_index(drop=True), parameters.as_dict())
 
     def _area_positions(self, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every cell of the area, the cases' keys and their positions among the cells
@@ -123,26 +132,26 @@ class PublicBuild:
         lon, lat = frame["lon"].astype(float), frame["lat"].astype(float)
         return cells, keys, cell_positions(cells, points_to_cells(lon, lat, resolution))
 
-    def hotspots(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    def hotspots(self, parameters: HotspotParameters) -> gpd.GeoDataFrame:
         """Gi* of the perturbed case counts (every cell of the area, or every county)."""
-        if parameters["unit"] == "county":
+        if parameters.unit == "county":
             frame, keys = self._records("cases", ["adcode"])
             counties = pd.Index(sorted(frame["adcode"].dropna().astype(str).unique()))
             groups = counties.get_indexer(frame["adcode"].astype(str))
             counts = pd.Series(self._perturbed(groups, keys, len(counties)), index=counties)
             return county_hotspot_frame(self.inputs.engine, self.inputs.area, counts, parameters)
-        resolution = int(parameters["resolution"])
+        resolution = parameters.resolution
         cells, keys, position = self._area_positions(resolution)
         return hotspot_frame(
             cells, self._perturbed(position, keys, cells.size), resolution, parameters
         )
 
-    def emerging(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    def emerging(self, parameters: EmergingParameters) -> gpd.GeoDataFrame:
         """Emerging hot spots of the perturbed space-time cube (each cell and step its own
         cell key)."""
-        resolution = int(parameters["resolution"])
+        resolution = parameters.resolution
         cells, keys, position = self._area_positions(resolution)
-        step_index, labels = self.inputs.case_steps(str(parameters["step"]))
+        step_index, labels = self.inputs.case_steps(parameters.step)
         if len(step_index) != len(position):
             raise RuntimeError("the cases were read in different orders")
         inside = position >= 0
@@ -154,9 +163,9 @@ class PublicBuild:
         flat = cell_key.perturb(cube.reshape(-1), cell_key.cell_keys(slot, keys, cube.size))
         return emerging_frame(cells, flat.reshape(cube.shape), labels, resolution, parameters)
 
-    def kde(self, parameters: dict[str, Any]) -> bytes:
+    def kde(self, parameters: KdeParameters) -> bytes:
         """The density of the public hexagon counts at their cells' centres."""
-        hexagons = self.hexagons({"resolution": PUBLIC_RESOLUTION})
+        hexagons = self.hexagons(HexagonParameters(resolution=PUBLIC_RESOLUTION))
         weights = hexagons["cases"].to_numpy(np.float64)
         keep = weights > 0
         if not keep.any():
@@ -166,11 +175,11 @@ class PublicBuild:
         centres = [h3.cell_to_latlng(c) for c in hexagons.loc[keep, "h3"]]
         lat, lon = np.array(centres).T
         x, y = lonlat_to_equal_area(lon, lat)
-        bandwidth = parameters["bandwidth_m"]
+        bandwidth = parameters.bandwidth_m
         if bandwidth is None:
             bandwidth = silverman_bandwidth_m(x, y, weights[keep])
         bandwidth = max(float(bandwidth), KDE_MIN_BANDWIDTH_M)
-        cell = parameters["cell_m"]
+        cell = parameters.cell_m
         cell = max(float(cell) if cell is not None else bandwidth / 20, KDE_MIN_CELL_M)
         surface = kernel_density(
             x,
@@ -178,14 +187,14 @@ class PublicBuild:
             weights=weights[keep],
             bandwidth_m=bandwidth,
             cell_m=cell,
-            kernel=str(parameters["kernel"]),
+            kernel=parameters.kernel,
         )
         return kde_payload(surface, "none", None)
 
-    def clusters(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    def clusters(self, parameters: ClusterParameters) -> gpd.GeoDataFrame:
         """The clusters with a perturbed size, outlined by the H3 cells around them, with
         their leading types named (no tallies) and no dates."""
-        found = self.full("clusters", _without_method(parameters))
+        found = self.full("clusters", parameters)
         if found.empty:
             return found.drop(columns=["first_date", "last_date"], errors="ignore")
         keys = np.array([_shape_key(g, self.secret) for g in found.geometry], dtype=np.uint64)
@@ -201,13 +210,13 @@ class PublicBuild:
             geometry=outlines,
             crs="EPSG:4326",
         )
-        out.attrs["parameters"] = parameters
+        out.attrs["parameters"] = parameters.as_dict()
         return out
 
-    def problem_types(self, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+    def problem_types(self, parameters: ProblemTypeParameters) -> gpd.GeoDataFrame:
         """Per county: the perturbed number of typed records and, where it is large enough,
         the leading type's label; no mix, shares or lifts."""
-        found = self.full("problem-types", _without_method(parameters))
+        found = self.full("problem-types", parameters)
         cases, case_keys = self._records("cases", ["adcode"])
         checks, check_keys = self._records("inspections", ["adcode", "problem_found"])
         problem = checks["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
@@ -233,18 +242,17 @@ class PublicBuild:
             {"id": t["id"], "label": t["label"], "terms": t["terms"]}
             for t in details.get("types", [])
         ]
-        out.attrs["parameters"] = {**parameters, "n_types": details.get("n_types"), "types": types}
+        out.attrs["parameters"] = {
+            **parameters.as_dict(),
+            "n_types": details.get("n_types"),
+            "types": types,
+        }
         return out[out["records"] > 0].reset_index(drop=True)
 
 
 #: The counts the public hexagons carry (every other column of the layer is left out).
 HEXAGON_COUNTS = ("cases", "inspections", "problems_found", "enterprises")
 _ID_COLUMNS = {"cases": "case_id", "inspections": "inspection_id", "enterprises": "credit_code"}
-
-
-def _without_method(parameters: dict[str, Any]) -> dict[str, Any]:
-    """The parameters of a public build as its full build has them (no ``disclosure``)."""
-    return {k: v for k, v in parameters.items() if k != "disclosure"}
 
 
 def _shape_key(shape: Any, secret: bytes) -> int:

@@ -33,8 +33,13 @@ from sqlalchemy import Engine, func, select
 
 from analytics.cells import cells_to_polygons, cells_to_strings
 from analytics.priority import priority_areas
-from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
 from geo_service.builds.inputs import Inputs
+from geo_service.builds.parameters import (
+    AS_OF,
+    LayerParameters,
+    PriorityAreaParameters,
+    RiskParameters,
+)
 from geo_service.builds.risk_inputs import (
     RiskRecords,
     cell_scores,
@@ -42,13 +47,10 @@ from geo_service.builds.risk_inputs import (
     last_inspections,
     read_risk_records,
 )
-from geo_service.core.filters import Filters
+from geo_service.core.errors import BadFilterError
 from geo_service.core.settings import Settings
-from geo_service.store.draws import jurisdiction_prefix, list_draws
 from geo_service.store.models import INGEST_TABLES
-from geo_service.store.queries import read_frame
 from layers.labels import REASON_LABELS_ZH
-from layers.maps import DrawMarker
 
 #: The layers this module makes.
 RISK_LAYERS = ("risk", "priority-areas")
@@ -62,29 +64,28 @@ _DATED = {
     "complaints": "complaint_date",
 }
 
-RISK_DEFAULTS: dict[str, Any] = {"unit": "cell", "resolution": 7, "as_of": None, "window_years": 3}
-AREA_DEFAULTS: dict[str, Any] = {"resolution": 7, "as_of": None, "window_years": 3, "min_cells": 1}
+
+def configured(parameters: LayerParameters, settings: Settings | None) -> LayerParameters:
+    """The parameters with the risk weights and tier quantiles of ``settings`` (the
+    analytics defaults without settings); other layers' parameters as they are."""
+    if settings is None:
+        return parameters
+    return parameters.with_settings(settings.risk_weights, tuple(settings.risk_tier_quantiles))
 
 
-def risk_configuration(settings: Settings | None) -> dict[str, Any]:
-    """The weights and tier quantiles of the settings as layer parameters (the analytics
-    defaults without settings)."""
-    weights = DEFAULT_RISK_WEIGHTS if settings is None else settings.risk_weights
-    tiers = DEFAULT_TIERS if settings is None else settings.risk_tier_quantiles
-    return {
-        "weights": {k: float(v) for k, v in sorted(weights.items())},
-        "tiers": [float(t) for t in tiers],
-    }
-
-
-def names_enterprises(layer: str, parameters: Mapping[str, Any] | None) -> bool:
+def names_enterprises(layer: str, parameters: LayerParameters | Mapping[str, Any] | None) -> bool:
     """Whether the layer as asked names enterprises (audited, cached privately)."""
     return layer == "priority-areas" or is_point_layer(layer, parameters)
 
 
-def is_point_layer(layer: str, parameters: Mapping[str, Any] | None) -> bool:
-    """Whether the layer as asked is point records (one per enterprise): accounts only."""
-    return layer == "risk" and (parameters or {}).get("unit") == "enterprise"
+def is_point_layer(layer: str, parameters: LayerParameters | Mapping[str, Any] | None) -> bool:
+    """Whether the layer as asked (typed, or as the JSON of what was asked) is point
+    records, one per enterprise: accounts only."""
+    if isinstance(parameters, Mapping):
+        unit = parameters.get("unit")
+    else:
+        unit = getattr(parameters, "unit", None)
+    return layer == "risk" and unit == "enterprise"
 
 
 def latest_record_date(engine: Engine) -> dt.date | None:
@@ -99,28 +100,32 @@ def latest_record_date(engine: Engine) -> dt.date | None:
     return max(latest) if latest else None
 
 
-def risk_as_of(inputs: Inputs, parameters: Mapping[str, Any]) -> dt.date:
+def risk_as_of(inputs: Inputs, parameters: RiskParameters | PriorityAreaParameters) -> dt.date:
     """The day risk is scored at: the parameter, the filters' last day, the latest record
     in the store, or today (in that order)."""
-    if parameters.get("as_of"):
-        return dt.date.fromisoformat(str(parameters["as_of"]))
+    if parameters.as_of is not None:
+        return parameters.as_of
     _, end = inputs.filters.date_range()
+    if end is not None and not AS_OF.low <= end <= AS_OF.high:  # as the parameter's bound
+        raise BadFilterError(
+            f"risk is scored at a day within {AS_OF.text()}; the filters end {end}"
+        )
     return end or latest_record_date(inputs.engine) or dt.date.today()
 
 
-def _records(inputs: Inputs, parameters: Mapping[str, Any]) -> RiskRecords:
+def _records(inputs: Inputs, parameters: RiskParameters | PriorityAreaParameters) -> RiskRecords:
     filters = inputs.filters
     as_of = risk_as_of(inputs, parameters)
     return read_risk_records(inputs.engine, filters.jurisdiction, as_of, filters.industry)
 
 
-def _options(inputs: Inputs, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    tiers = parameters.get("tiers") or DEFAULT_TIERS
+def _options(inputs: Inputs, parameters: RiskParameters | PriorityAreaParameters) -> dict[str, Any]:
+    tiers = parameters.tiers
     return {
         "jurisdiction": inputs.filters.jurisdiction,
-        "resolution": int(parameters["resolution"]),
-        "window_years": int(parameters["window_years"]),
-        "weights": parameters.get("weights") or DEFAULT_RISK_WEIGHTS,
+        "resolution": parameters.resolution,
+        "window_years": parameters.window_years,
+        "weights": dict(parameters.weights),
         "tiers": (float(tiers[0]), float(tiers[1])),
     }
 
@@ -198,29 +203,29 @@ def _enterprise_layer(records: RiskRecords, scores: pd.DataFrame) -> gpd.GeoData
     return gpd.GeoDataFrame(_ordered(table, first), geometry=points, crs="EPSG:4326")
 
 
-def risk_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+def risk_layer(inputs: Inputs, parameters: RiskParameters) -> gpd.GeoDataFrame:
     """``risk``: risk per H3 cell (hexagons), or per enterprise (points) with
     ``unit="enterprise"``; ``attrs["parameters"]`` records weights, components and tiers."""
     records = _records(inputs, parameters)
     options = _options(inputs, parameters)
-    if parameters["unit"] == "enterprise":
+    if parameters.unit == "enterprise":
         scores = enterprise_scores(inputs.engine, records, **options)
         frame = _enterprise_layer(records, scores)
     else:
         scores = cell_scores(inputs.engine, records, **options)
         frame = _cell_layer(scores, options["resolution"])
-    frame.attrs["parameters"] = {**parameters, **scores.attrs["parameters"]}
+    frame.attrs["parameters"] = {**parameters.as_dict(), **scores.attrs["parameters"]}
     return frame
 
 
-def priority_areas_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
+def priority_areas_layer(inputs: Inputs, parameters: PriorityAreaParameters) -> gpd.GeoDataFrame:
     """``priority-areas``: the high-risk cells merged into ranked areas, with their
     riskiest enterprises (credit codes and names, JSON text)."""
     records = _records(inputs, parameters)
     options = _options(inputs, parameters)
     cells = cell_scores(inputs.engine, records, **options)
     ents = enterprise_scores(inputs.engine, records, **options)
-    areas = priority_areas(cells, ents, min_cells=int(parameters["min_cells"]))
+    areas = priority_areas(cells, ents, min_cells=parameters.min_cells)
     names = dict(zip(ents["credit_code"], ents["name"].fillna(""), strict=True))
     top = [
         json.dumps(
@@ -234,46 +239,9 @@ def priority_areas_layer(inputs: Inputs, parameters: dict[str, Any]) -> gpd.GeoD
     for column in ("score", "expected_findings"):
         areas[column] = areas[column].astype(np.float64)
     frame = gpd.GeoDataFrame(areas, geometry="geometry", crs="EPSG:4326")
-    frame.attrs["parameters"] = {**parameters, **cells.attrs["parameters"], "area_tiers": ["high"]}
+    frame.attrs["parameters"] = {
+        **parameters.as_dict(),
+        **cells.attrs["parameters"],
+        "area_tiers": ["high"],
+    }
     return frame
-
-
-def latest_draw_markers(
-    engine: Engine, jurisdiction: str | None
-) -> tuple[str, tuple[DrawMarker, ...]]:
-    """The latest stored draw within ``jurisdiction`` (all when None): its title and its
-    enterprises placed at their register coordinates, with their inspectors."""
-    prefixes = None if jurisdiction is None else [jurisdiction_prefix(jurisdiction)]
-    draws = list_draws(engine, prefixes)
-    if not draws:
-        return "", ()
-    draw = draws[-1]
-    selected = json.loads(draw.record_json).get("selected", [])
-    register = read_frame(
-        engine,
-        "enterprises",
-        Filters(jurisdiction=draw.jurisdiction),
-        ["credit_code", "lon", "lat"],
-    ).dropna(subset=["lon", "lat"])
-    places = register.drop_duplicates("credit_code")
-    where = dict(
-        zip(places["credit_code"], zip(places["lon"], places["lat"], strict=True), strict=True)
-    )
-    markers = []
-    for entry in selected:
-        code = str(entry.get("credit_code", ""))
-        if code not in where:
-            continue
-        names = entry.get("inspector_names") or entry.get("inspectors") or []
-        _, reasons = reasons_text(list(entry.get("reasons") or []))
-        markers.append(
-            DrawMarker(
-                lon=float(where[code][0]),
-                lat=float(where[code][1]),
-                name=str(entry.get("name") or code),
-                credit_code=code,
-                inspectors=tuple(str(n) for n in names),
-                reasons=reasons,
-            )
-        )
-    return f"{draw.quarter} ({draw.draw_id})", tuple(markers)

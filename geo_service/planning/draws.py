@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -27,13 +28,22 @@ from sqlalchemy import Engine, select
 from analytics.backtest import backtest_draws
 from analytics.draw import record_bytes, run_draw, seed_commitment, verify_seed
 from analytics.errors import DrawError
+from geo_service.builds.risk import reasons_text
 from geo_service.builds.risk_inputs import enterprise_scores, last_inspections, read_risk_records
 from geo_service.core.errors import BadFilterError
 from geo_service.core.filters import Filters, period_bounds
 from geo_service.core.settings import Settings, parse_quotas
-from geo_service.store.draws import DRAW_ID_LENGTH, StoredDraw, read_draw, save_draw
+from geo_service.store.draws import (
+    DRAW_ID_LENGTH,
+    StoredDraw,
+    jurisdiction_prefix,
+    list_draws,
+    read_draw,
+    save_draw,
+)
 from geo_service.store.models import InspectorExclusion, Jurisdiction
 from geo_service.store.queries import data_version, jurisdiction_level, read_frame
+from layers.maps import DrawMarker
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 #: Years a draw or a backtest may name (dates outside would not be records' dates).
@@ -232,3 +242,44 @@ def run_backtest(
         **result,
         "risk": risk_parameters,
     }
+
+
+def latest_draw_markers(
+    engine: Engine, jurisdiction: str | None
+) -> tuple[str, tuple[DrawMarker, ...]]:
+    """The latest stored draw within ``jurisdiction`` (all when None): its title and its
+    enterprises placed at their register coordinates, with their inspectors."""
+    prefixes = None if jurisdiction is None else [jurisdiction_prefix(jurisdiction)]
+    draws = list_draws(engine, prefixes)
+    if not draws:
+        return "", ()
+    draw = draws[-1]
+    selected = json.loads(draw.record_json).get("selected", [])
+    register = read_frame(
+        engine,
+        "enterprises",
+        Filters(jurisdiction=draw.jurisdiction),
+        ["credit_code", "lon", "lat"],
+    ).dropna(subset=["lon", "lat"])
+    places = register.drop_duplicates("credit_code")
+    where = dict(
+        zip(places["credit_code"], zip(places["lon"], places["lat"], strict=True), strict=True)
+    )
+    markers = []
+    for entry in selected:
+        code = str(entry.get("credit_code", ""))
+        if code not in where:
+            continue
+        names = entry.get("inspector_names") or entry.get("inspectors") or []
+        _, reasons = reasons_text(list(entry.get("reasons") or []))
+        markers.append(
+            DrawMarker(
+                lon=float(where[code][0]),
+                lat=float(where[code][1]),
+                name=str(entry.get("name") or code),
+                credit_code=code,
+                inspectors=tuple(str(n) for n in names),
+                reasons=reasons,
+            )
+        )
+    return f"{draw.quarter} ({draw.draw_id})", tuple(markers)

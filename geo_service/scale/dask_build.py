@@ -64,17 +64,24 @@ from analytics.partials import (
 from analytics.projection import lonlat_to_equal_area
 from analytics.weights import cells_in_polygon
 from geo_service.builds.inputs import Inputs
+from geo_service.builds.parameters import (
+    EmergingParameters,
+    HexagonParameters,
+    HotspotParameters,
+    KdeParameters,
+    LayerParameters,
+)
 from geo_service.builds.recipes import (
-    SPECS,
-    cells_frame,
     county_hotspot_frame,
     emerging_frame,
     hotspot_frame,
     kde_payload,
 )
-from geo_service.builds.run import ANALYTIC_LAYERS, build_layers
+from geo_service.builds.registry import ANALYTIC_LAYERS, RECIPES
+from geo_service.builds.run import build_layers
 from geo_service.core.errors import BadFilterError, UnknownLayerError
 from geo_service.core.filters import Filters
+from geo_service.core.settings import Settings
 from geo_service.scale.partitions import (
     DATE_COLUMNS,
     KINDS,
@@ -86,6 +93,7 @@ from geo_service.scale.partitions import (
     read_partition,
 )
 from geo_service.store.layer_builds import GEOTIFF, save_layer
+from layers.analytic_frames import cells_frame
 
 DASK_LAYERS = ("hexagons", "hotspots", "kde", "emerging-hotspots")
 TIMEOUT_S = 600.0
@@ -246,20 +254,17 @@ def _summed(client: Client, futures: list[Future], timeout_s: float) -> dict[str
     return _gather(client, reduced, timeout_s)[0] if reduced else {}
 
 
-def _variants(name: str) -> list[dict[str, Any]]:
-    spec = SPECS[name]
-    return [{**spec.defaults, **v} for v in spec.variants]
+def _variants(name: str) -> list[Any]:
+    return RECIPES[name].variant_parameters()
 
 
 def _plan(names: list[str]) -> Plan:
-    hexagons = (
-        {int(p["resolution"]) for p in _variants("hexagons")} if "hexagons" in names else set()
-    )
+    hexagons = {p.resolution for p in _variants("hexagons")} if "hexagons" in names else set()
     if "hotspots" in names:
-        hexagons |= {int(p["resolution"]) for p in _variants("hotspots") if p["unit"] == "h3"}
-    emerging = {int(p["resolution"]) for p in _variants("emerging-hotspots")}
-    weights = {str(p["weight"]) for p in _variants("kde")} if "kde" in names else set()
-    counties = "hotspots" in names and any(p["unit"] == "county" for p in _variants("hotspots"))
+        hexagons |= {p.resolution for p in _variants("hotspots") if p.unit == "h3"}
+    emerging = {p.resolution for p in _variants("emerging-hotspots")}
+    weights = {p.weight for p in _variants("kde")} if "kde" in names else set()
+    counties = "hotspots" in names and any(p.unit == "county" for p in _variants("hotspots"))
     return Plan(
         tuple(sorted(hexagons)),
         tuple(sorted(emerging)) if "emerging-hotspots" in names else (),
@@ -272,7 +277,7 @@ def _store(
     engine: Engine,
     name: str,
     filters: Filters,
-    parameters: dict[str, Any],
+    parameters: LayerParameters,
     result: Any,
 ) -> dict[str, Any]:
     """Store a layer computed on the cluster as :func:`geo_service.builds.run.build_layers` does,
@@ -283,7 +288,7 @@ def _store(
             engine,
             name,
             filters.as_dict(),
-            parameters,
+            parameters.as_dict(),
             result,
             media_type=GEOTIFF,
             n_features=1,
@@ -291,7 +296,9 @@ def _store(
         )
     else:
         details = {**(result.attrs.get("parameters") or {}), **backend}
-        stored = save_layer(engine, name, filters.as_dict(), parameters, result, details=details)
+        stored = save_layer(
+            engine, name, filters.as_dict(), parameters.as_dict(), result, details=details
+        )
     return {"parameters": stored.parameters, "data_version": stored.data_version}
 
 
@@ -331,17 +338,17 @@ class _Run:
         self.partials = self.summed(first_partials, plan=plan)
 
 
-def _hexagons(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
-    resolution = int(parameters["resolution"])
+def _hexagons(run: _Run, parameters: HexagonParameters) -> gpd.GeoDataFrame:
+    resolution = parameters.resolution
     partial = run.partials.get(f"hex{resolution}", hexagon_partial(resolution))
-    return cells_frame(hexagon_table(partial), parameters)
+    return cells_frame(hexagon_table(partial), parameters.as_dict())
 
 
-def _hotspots(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
-    if parameters["unit"] == "county":
+def _hotspots(run: _Run, parameters: HotspotParameters) -> gpd.GeoDataFrame:
+    if parameters.unit == "county":
         by_county = pd.Series(run.partials.get("counties", Counter()), dtype=np.int64)
         return county_hotspot_frame(run.inputs.engine, run.inputs.area, by_county, parameters)
-    resolution = int(parameters["resolution"])
+    resolution = parameters.resolution
     partial: HexagonPartial = run.partials.get(f"hex{resolution}", hexagon_partial(resolution))
     cells = cells_in_polygon(run.inputs.area, resolution)
     counts = counts_on_cells(cells, partial.sums["cases"])
@@ -352,8 +359,8 @@ def _month_date(ordinal: int) -> dt.date:
     return dt.date(ordinal // 12, ordinal % 12 + 1, 1)
 
 
-def _emerging(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
-    resolution, step = int(parameters["resolution"]), str(parameters["step"])
+def _emerging(run: _Run, parameters: EmergingParameters) -> gpd.GeoDataFrame:
+    resolution, step = parameters.resolution, parameters.step
     empty = month_counts(Records.of([], []), [], resolution)
     partial: MonthCounts = run.partials.get(f"months{resolution}", empty)
     start, end = run.inputs.filters.date_range()
@@ -368,11 +375,11 @@ def _emerging(run: _Run, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
     return emerging_frame(cells, cube, labels, resolution, parameters)
 
 
-def _bandwidth(run: _Run, parameters: dict[str, Any], moments: PointMoments) -> float:
+def _bandwidth(run: _Run, parameters: KdeParameters, moments: PointMoments) -> float:
     """The variant's bandwidth: fixed, or Silverman's from distances gathered once."""
-    if parameters["bandwidth_m"] is not None:
-        return float(parameters["bandwidth_m"])
-    weight = str(parameters["weight"])
+    if parameters.bandwidth_m is not None:
+        return parameters.bandwidth_m
+    weight = parameters.weight
     futures = run.map(centre_distances, centre=moments.centre, weight=weight)
     parts = [p for p in _gather(run.client, futures, run.timeout_s) if p[0].size]
     return silverman_from_distances(
@@ -380,16 +387,16 @@ def _bandwidth(run: _Run, parameters: dict[str, Any], moments: PointMoments) -> 
     )
 
 
-def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
-    weight = str(parameters["weight"])
+def _kde(run: _Run, parameters: KdeParameters) -> bytes:
+    weight = parameters.weight
     moments: PointMoments = run.partials.get(f"moments:{weight}", PointMoments())
     if moments.n == 0:
         raise BadFilterError("no located cases match the filters: nothing to make a density of")
     h = _bandwidth(run, parameters, moments)
-    kernel = str(parameters["kernel"])
-    grid = density_grid(moments.bounds, h, kernel, parameters["cell_m"])
+    kernel = parameters.kernel
+    grid = density_grid(moments.bounds, h, kernel, parameters.cell_m)
     grids = {"cases": ("cases", weight, grid)}
-    if parameters["ratio_to"] == "enterprises":
+    if parameters.ratio_to == "enterprises":
         grids["sources"] = ("enterprises", "none", grid)
     binned = run.summed(binned_grids, grids=grids)
     zeros = BinnedGrid.of(np.zeros((grid.ny, grid.nx)))
@@ -401,11 +408,11 @@ def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
         kernel=kernel,
         n_points=moments.n,
         total_weight=moments.weight,
-        fixed_bandwidth=parameters["bandwidth_m"] is not None,
+        fixed_bandwidth=parameters.bandwidth_m is not None,
         weighted=weight == "penalty_amount",
     )
     sources = None
-    if parameters["ratio_to"] == "enterprises":
+    if parameters.ratio_to == "enterprises":
         n_sources = int(run.partials.get("register_n", 0))
         sources = binned_density(
             binned.get("sources", zeros).to_array(),
@@ -418,7 +425,8 @@ def _kde(run: _Run, parameters: dict[str, Any]) -> bytes:
     return kde_payload(surface, weight, sources)
 
 
-_FINISH = {
+#: The last step of each additive layer, from the summed partials and its parameters.
+_FINISH: dict[str, Callable[[_Run, Any], gpd.GeoDataFrame | bytes]] = {
     "hexagons": _hexagons,
     "hotspots": _hotspots,
     "kde": _kde,
@@ -445,6 +453,7 @@ def build_layers_dask(
     client: Client | None = None,
     workdir: Path | None = None,
     timeout_s: float = TIMEOUT_S,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """:func:`geo_service.builds.run.build_layers` with the additive layers computed on a cluster.
 
@@ -469,13 +478,14 @@ def build_layers_dask(
         ``"dask"`` and ``single_machine``: the layers computed without the cluster.
     """
     names = layers or list(ANALYTIC_LAYERS)
-    unknown = [n for n in names if n not in SPECS]
+    unknown = [n for n in names if n not in RECIPES]
     if unknown:
         raise UnknownLayerError(f"no analytic layer {unknown[0]!r}")
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="geo-partitions-"))
     try:
         with _client(client, scheduler) as active:
-            return _build(active, engine, filters, names, root / "partitions", timeout_s)
+            where = root / "partitions"
+            return _build(active, engine, filters, names, where, timeout_s, settings)
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -497,6 +507,7 @@ def _build(
     names: list[str],
     root: Path,
     timeout_s: float,
+    settings: Settings | None,
 ) -> dict[str, Any]:
     if root.exists():
         shutil.rmtree(root)
@@ -507,7 +518,7 @@ def _build(
     single: list[str] = []
     for name in names:
         if name not in _FINISH:
-            built[name] = build_layers(engine, filters, [name])["layers"][name]
+            built[name] = build_layers(engine, filters, [name], settings)["layers"][name]
             single.append(name)
             continue
         built[name] = [

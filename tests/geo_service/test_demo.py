@@ -58,13 +58,15 @@ def test_demo_initialises_ingests_and_serves(tmp_path: Path) -> None:
         assert (tmp_path / "data" / "rejects" / "cases.rejects.csv").exists()
         from sqlalchemy import create_engine, text
 
-        from geo_service.builds.run import SPECS
+        from geo_service.builds.problem_types import LABELS_STEP
+        from geo_service.builds.registry import RECIPES
 
         engine = create_engine(env["GEO_DATABASE_URL"])
         with engine.connect() as conn:
             built = conn.execute(text("SELECT layer, count(*) FROM layer_builds GROUP BY layer"))
-            expected = {name: len(spec.variants) for name, spec in SPECS.items()}
-            assert dict(built.all()) == expected  # every layer, every variant
+            expected = {name: len(spec.variants) for name, spec in RECIPES.items()}
+            # every layer, every variant, and the labelling step the clusters and risk need
+            assert dict(built.all()) == {**expected, LABELS_STEP: 1}
         engine.dispose()
     finally:
         proc.terminate()

@@ -15,6 +15,7 @@ from geo_service.builds.run import analytic_layer, build_layers
 from geo_service.core.filters import Filters
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store.models import LayerBuild, PenaltyCase
+from tests.conftest import SampleStore
 from tests.geo_service.messy import write_enterprises, write_messy_cases
 
 HEXAGON_PROPERTIES = {
@@ -113,3 +114,56 @@ def test_kde_rate_per_enterprise(loaded: Engine, tmp_path: Path) -> None:
     finite = values[values > -9999]
     assert finite.size and np.all(finite >= 0)
     assert (values == -9999).any()  # no enterprises nearby: no rate, not an extreme one
+
+
+def test_problem_type_labelling_is_a_step_of_its_own(
+    sample_store: SampleStore, tmp_path: Path
+) -> None:
+    """Building the problem-types layer writes nothing into the records; a layer that reads
+    the labels (clusters) has the step run first, once, with its provenance stored."""
+    import shutil
+
+    from sqlalchemy import text
+
+    from geo_service.builds.problem_types import LABELS_STEP, label_records
+    from geo_service.store import make_engine
+
+    database = sample_store.engine.url.database
+    assert database is not None
+    shutil.copy(database, tmp_path / "geo.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'geo.db'}")
+    with engine.begin() as conn:  # as ingested: no labels, no builds
+        conn.execute(text("UPDATE cases SET problem_type = NULL, problem_type_label = NULL"))
+        conn.execute(text("DELETE FROM layer_builds"))
+
+    def labelled() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(problem_type) FROM cases")).scalar_one())
+
+    analytic_layer(engine, "problem-types", Filters(), {})
+    assert labelled() == 0
+    analytic_layer(engine, "clusters", Filters(jurisdiction="450100"), {})
+    with engine.connect() as conn:
+        total = int(conn.execute(text("SELECT count(*) FROM cases")).scalar_one())
+        steps = conn.execute(
+            select(LayerBuild.parameters, LayerBuild.created_at).where(
+                LayerBuild.layer == LABELS_STEP
+            )
+        ).all()
+    assert labelled() == total > 0  # the whole store, though the clusters were filtered
+    assert len(steps) == 1 and 4 <= steps[0].parameters["n_types"] <= 16
+    label_records(engine)  # current until the next ingest: not typed again
+    with engine.connect() as conn:
+        kept = conn.execute(
+            select(LayerBuild.created_at).where(LayerBuild.layer == LABELS_STEP)
+        ).scalar_one()
+    assert kept == steps[0].created_at
+
+
+def test_too_few_texts_to_type_leave_the_layers_that_read_labels_working(loaded: Engine) -> None:
+    from geo_service.builds.problem_types import label_records
+
+    clusters = analytic_layer(loaded, "clusters", Filters(), {})
+    assert clusters.parameters["method"] == "dbscan"
+    step = label_records(loaded)
+    assert step["parameters"]["n_types"] == 0 and step["parameters"]["not_typed"]

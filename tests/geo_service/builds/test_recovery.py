@@ -9,6 +9,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine
 
+from geo_service.builds.problem_types import label_records
 from geo_service.builds.run import analytic_layer
 from geo_service.core.filters import Filters
 from geo_service.core.paths import SAMPLE_SLICE
@@ -69,6 +70,9 @@ def test_planted_problem_families_are_recovered_as_types(engine: Engine) -> None
 
     stored = analytic_layer(engine, "problem-types", Filters(), {})
     assert 4 <= stored.parameters["n_types"] <= 16
+    # the labelling step types the whole store as the unfiltered layer does
+    labels = label_records(engine)
+    assert labels["parameters"]["n_types"] == stored.parameters["n_types"]
     truth = pd.read_csv(SAMPLE_SLICE / "truth_points.csv", dtype=str)
     with engine.connect() as conn:
         typed = pd.read_sql(

@@ -24,7 +24,7 @@ from numpy.testing import assert_allclose
 from sqlalchemy import Engine, text
 
 from geo_service.builds.inputs import Inputs
-from geo_service.builds.recipes import SPECS
+from geo_service.builds.registry import RECIPES
 from geo_service.builds.run import build_layers
 from geo_service.core.filters import Filters
 from geo_service.core.paths import SAMPLE_SLICE
@@ -71,7 +71,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory, divisions_gdf: Any) -> tupl
 
 
 def _variants(layer: str) -> list[dict[str, Any]]:
-    return [{**SPECS[layer].defaults, **v} for v in SPECS[layer].variants]
+    return [p.as_dict() for p in RECIPES[layer].variant_parameters()]
 
 
 def _loaded(
@@ -153,7 +153,7 @@ def test_dask_build_equals_the_single_machine_build(
                 assert len(frame_a) > 0, what
                 _assert_same_frames(frame_a, frame_b, what)
             compared += 1
-    assert compared == sum(len(SPECS[layer].variants) for layer in DASK_LAYERS)
+    assert compared == sum(len(RECIPES[layer].variants) for layer in DASK_LAYERS)
 
 
 def test_partitions_hold_every_record_once(stores: tuple[Engine, Engine], tmp_path: Path) -> None:

@@ -1,0 +1,282 @@
+"""Typed parameters of the analytic layers: one frozen dataclass per layer.
+
+Each field carries its default and, when a request may set it, its bound (a
+:class:`Choice` or a :class:`Range`) in the field's metadata. A request's values are
+parsed once, by :meth:`LayerParameters.parse`, the same way for items, tiles,
+downloads and the command line; recipes read typed fields and never cast.
+:meth:`LayerParameters.as_dict` is the JSON form a build is stored and found by.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
+from geo_service.core.errors import BadFilterError
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A parameter that takes one of a few words."""
+
+    values: tuple[str, ...]
+
+    def parse(self, layer: str, name: str, text: str) -> str:
+        if text not in self.values:
+            raise BadFilterError(f"{layer} {name} must be one of {', '.join(self.values)}")
+        return text
+
+    def text(self) -> str:
+        """The bound as people read it: ``a|b|c``."""
+        return "|".join(self.values)
+
+
+@dataclass(frozen=True)
+class Range:
+    """A number (or ISO date) between two bounds, inclusive."""
+
+    kind: type
+    low: Any
+    high: Any
+
+    def parse(self, layer: str, name: str, text: str) -> Any:
+        if self.kind is dt.date:
+            return self._date(layer, name, text)
+        try:
+            if self.kind is int and float(text).is_integer():
+                value = int(float(text))
+            else:
+                value = self.kind(text)
+        except ValueError:
+            raise BadFilterError(f"{layer} {name} {text!r} is not a number") from None
+        if not self.low <= value <= self.high:
+            raise BadFilterError(f"{layer} {name} must be within {self.text()}")
+        return value
+
+    def _date(self, layer: str, name: str, text: str) -> dt.date:
+        try:
+            value = dt.date.fromisoformat(text)
+        except ValueError:
+            raise BadFilterError(f"{layer} {name} {text!r} is not a date (YYYY-MM-DD)") from None
+        if not self.low <= value <= self.high:
+            raise BadFilterError(f"{layer} {name} must be within {self.text()}")
+        return value
+
+    def text(self) -> str:
+        """The bound as people read it: ``low…high``."""
+        if self.kind is dt.date:
+            return f"{self.low}…{self.high}"
+        return f"{self.low:g}…{self.high:g}"
+
+
+Bound = Choice | Range
+
+
+def settable(default: Any, bound: Bound) -> Any:
+    """A field a request may set, within ``bound``."""
+    return field(default=default, metadata={"bound": bound})
+
+
+def _typed(value: Any, bound: Bound | None) -> Any:
+    """A value of a program's mapping in its field's type (JSON lists and ISO dates)."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, str) and isinstance(bound, Range) and bound.kind is dt.date:
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _json(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class LayerParameters:
+    """The parameters of one analytic layer (subclasses add the fields)."""
+
+    layer: ClassVar[str] = ""
+    #: The names a request gave (the public view checks them); not part of the build key.
+    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @classmethod
+    def bounds(cls) -> dict[str, Bound]:
+        """What a request may set, and within which bound."""
+        return {
+            f.name: f.metadata["bound"] for f in dataclasses.fields(cls) if "bound" in f.metadata
+        }
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every parameter at its default, JSON-ready."""
+        return cls().as_dict()
+
+    @classmethod
+    def parse(cls, given: Mapping[str, Any], also: Collection[str] | None = None) -> Self:
+        """The parameters among ``given`` (query parameters, CLI options), checked.
+
+        With ``also`` (the filters, which a request may carry too) a name that is neither
+        is refused; without, other names are left alone (property filters). A bad value
+        raises :class:`BadFilterError` with the allowed choices or range.
+        """
+        bounds = cls.bounds()
+        if also is not None:
+            unknown = [n for n in given if n not in bounds and n not in also]
+            if unknown:
+                takes = ", ".join([*sorted(also), *bounds]) or "no parameters"
+                raise BadFilterError(
+                    f"{unknown[0]!r} is not a parameter of the {cls.layer} layer; it takes {takes}"
+                )
+        values: dict[str, Any] = {}
+        for name, bound in bounds.items():
+            if name in given and given[name] not in ("", None):
+                values[name] = bound.parse(cls.layer, name, str(given[name]))
+        parsed = cls(**values, given=frozenset(values))
+        parsed.check()
+        return parsed
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> Self:
+        """Parameters set by the program (a build's variants, a notebook, a test): any field,
+        unchecked against the request bounds; an unknown name is a :class:`BadFilterError`."""
+        names = {f.name for f in dataclasses.fields(cls) if f.name != "given"}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise BadFilterError(f"{unknown[0]!r} is not a parameter of the {cls.layer} layer")
+        bounds = cls.bounds()
+        fixed = {k: _typed(v, bounds.get(k)) for k, v in values.items()}
+        return cls(**fixed, given=frozenset(values))
+
+    def check(self) -> None:
+        """Checks across fields (a request's values only); none by default."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: what a build is stored and found by, and its provenance."""
+        return {
+            f.name: _json(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "given"
+        }
+
+    def asked(self) -> dict[str, Any]:
+        """The parameters the request (or program) gave, JSON-ready: a file name and the
+        audit log say what was asked, not the defaults."""
+        return {k: v for k, v in self.as_dict().items() if k in self.given}
+
+    def with_settings(self, weights: Mapping[str, float], tiers: tuple[float, ...]) -> Self:
+        """These parameters with the settings' risk weights and tiers (risk layers only)."""
+        return self
+
+
+@dataclass(frozen=True)
+class HexagonParameters(LayerParameters):
+    layer: ClassVar[str] = "hexagons"
+    resolution: int = settable(8, Range(int, 5, 10))
+
+
+@dataclass(frozen=True)
+class HotspotParameters(LayerParameters):
+    layer: ClassVar[str] = "hotspots"
+    unit: str = settable("h3", Choice(("h3", "county")))
+    resolution: int = settable(6, Range(int, 5, 8))
+    k: int = settable(1, Range(int, 1, 3))
+    permutations: int = settable(0, Range(int, 0, 999))
+    seed: int = settable(0, Range(int, 0, 2**31 - 1))
+    fdr: bool = True
+
+
+@dataclass(frozen=True)
+class KdeParameters(LayerParameters):
+    layer: ClassVar[str] = "kde"
+    kernel: str = settable("quartic", Choice(("quartic", "epanechnikov", "gaussian")))
+    bandwidth_m: float | None = settable(None, Range(float, 100, 100_000))
+    cell_m: float | None = settable(None, Range(float, 250, 10_000))
+    weight: str = settable("none", Choice(("none", "penalty_amount")))
+    ratio_to: str | None = settable(None, Choice(("enterprises",)))
+
+    def check(self) -> None:
+        bandwidth, cell = self.bandwidth_m, self.cell_m
+        if bandwidth is not None and cell is not None and not cell <= bandwidth <= 200 * cell:
+            raise BadFilterError("bandwidth_m must be between cell_m and 200 × cell_m")
+        # a bandwidth alone gets cells of a twentieth of it: keep those at 250 m or more
+        if bandwidth is not None and cell is None and bandwidth / 20 < 250:
+            raise BadFilterError("give cell_m (≥ 250 m) with a bandwidth_m below 5000 m")
+
+
+@dataclass(frozen=True)
+class ProblemTypeParameters(LayerParameters):
+    layer: ClassVar[str] = "problem-types"
+    n_types: int | None = settable(None, Range(int, 2, 40))
+    n_types_range: tuple[int, int] = (4, 16)
+    seed: int = settable(0, Range(int, 0, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class ClusterParameters(LayerParameters):
+    layer: ClassVar[str] = "clusters"
+    method: str = settable("dbscan", Choice(("dbscan", "hdbscan")))
+    eps_m: float = settable(1000.0, Range(float, 50, 20_000))
+    min_samples: int = settable(10, Range(int, 2, 1000))
+    eps_days: float | None = settable(None, Range(float, 1, 3650))
+
+
+@dataclass(frozen=True)
+class EmergingParameters(LayerParameters):
+    layer: ClassVar[str] = "emerging-hotspots"
+    resolution: int = settable(6, Range(int, 5, 7))
+    step: str = settable("quarter", Choice(("quarter", "month")))
+    k: int = 1
+    neighborhood_time_steps: int = 1
+    alpha: float = 0.05
+    fdr: bool = True
+
+
+#: The days risk may be scored at.
+AS_OF: Range = Range(dt.date, dt.date(2000, 1, 1), dt.date(2099, 12, 31))
+
+
+def _weights() -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(DEFAULT_RISK_WEIGHTS.items())}
+
+
+@dataclass(frozen=True)
+class _RiskSettings(LayerParameters):
+    """The settings' risk weights and tier quantiles, entered as parameters so that a
+    change of settings makes new builds and the provenance says which were used."""
+
+    weights: Mapping[str, float] = field(default_factory=_weights)
+    tiers: tuple[float, ...] = tuple(float(t) for t in DEFAULT_TIERS)
+
+    def with_settings(self, weights: Mapping[str, float], tiers: tuple[float, ...]) -> Self:
+        return dataclasses.replace(
+            self,
+            weights={k: float(v) for k, v in sorted(weights.items())},
+            tiers=tuple(float(t) for t in tiers),
+        )
+
+
+@dataclass(frozen=True)
+class RiskParameters(_RiskSettings):
+    layer: ClassVar[str] = "risk"
+    unit: str = settable("cell", Choice(("cell", "enterprise")))
+    resolution: int = settable(7, Range(int, 5, 8))
+    as_of: dt.date | None = settable(None, AS_OF)
+    window_years: int = settable(3, Range(int, 1, 5))
+
+
+@dataclass(frozen=True)
+class PriorityAreaParameters(_RiskSettings):
+    layer: ClassVar[str] = "priority-areas"
+    resolution: int = settable(7, Range(int, 5, 8))
+    as_of: dt.date | None = settable(None, AS_OF)
+    window_years: int = settable(3, Range(int, 1, 5))
+    min_cells: int = settable(1, Range(int, 1, 100))
