@@ -19,6 +19,7 @@ from geo_service.store import make_engine, migrate
 from geo_service.store.boundaries import load_divisions, read_divisions_file
 from geo_service.store.models import (
     INGEST_TABLES,
+    AuditEntry,
     Draw,
     IngestBatch,
     InspectorExclusion,
@@ -120,6 +121,8 @@ def _clear_records(engine: Engine) -> None:
             conn.execute(model.__table__.delete())  # type: ignore[attr-defined]
         conn.execute(Draw.__table__.delete())
         conn.execute(IngestBatch.__table__.delete())
+        # and the audit log: a test counting its reads' entries counts its own only
+        conn.execute(AuditEntry.__table__.delete())
         # built layers too: SQLite hands out the cleared batch ids again, so a later test's
         # data version would match a build made from an earlier test's records
         conn.execute(LayerBuild.__table__.delete())
