@@ -279,15 +279,20 @@ def test_postgres_engines_pool_as_the_settings_say() -> None:
     assert (default.pool.size(), default.pool._recycle) == (5, 1800)  # type: ignore[attr-defined]
 
 
-def test_pool_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pool_settings_come_from_the_callers_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment's pool settings reach the engine through the settings the CLI and
+    the app pass; the store reads no environment of its own."""
     from geo_service.core.settings import get_settings
 
     monkeypatch.setenv("GEO_DB_POOL_SIZE", "11")
     monkeypatch.setenv("GEO_DB_MAX_OVERFLOW", "0")
     get_settings.cache_clear()
+    url = "postgresql+psycopg://geo@127.0.0.1:5432/geo"
     try:
-        engine = make_engine("postgresql+psycopg://geo@127.0.0.1:5432/geo")
+        engine = make_engine(url, settings=get_settings())
         assert (engine.pool.size(), engine.pool._max_overflow) == (11, 0)  # type: ignore[attr-defined]
+        bare = make_engine(url)  # no settings given: SQLAlchemy's pool, not the environment
+        assert (bare.pool.size(), bare.pool._max_overflow) == (5, 10)  # type: ignore[attr-defined]
     finally:
         get_settings.cache_clear()
 
