@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
 from geo_service.core.errors import BadFilterError
@@ -100,6 +100,19 @@ def _json(value: Any) -> Any:
     return value
 
 
+def refuse_unknown(
+    layer: str, given: Collection[str], accepted: Collection[str], also: Collection[str]
+) -> None:
+    """:class:`BadFilterError` for the first name ``given`` that ``layer`` does not take:
+    neither one of its parameters (``accepted``) nor one of ``also`` (the filters)."""
+    unknown = [n for n in given if n not in accepted and n not in also]
+    if unknown:
+        takes = ", ".join([*sorted(also), *accepted]) or "no parameters"
+        raise BadFilterError(
+            f"{unknown[0]!r} is not a parameter of the {layer} layer; it takes {takes}"
+        )
+
+
 @dataclass(frozen=True)
 class LayerParameters:
     """The parameters of one analytic layer (subclasses add the fields)."""
@@ -111,14 +124,15 @@ class LayerParameters:
     @classmethod
     def bounds(cls) -> dict[str, Bound]:
         """What a request may set, and within which bound."""
-        return {
-            f.name: f.metadata["bound"] for f in dataclasses.fields(cls) if "bound" in f.metadata
-        }
+        return _shape(cls).bounds
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        """Every parameter at its default, JSON-ready."""
-        return cls().as_dict()
+        """Every parameter at its default, JSON-ready (made once per class)."""
+        found = _DEFAULTS.get(cls)
+        if found is None:
+            found = _DEFAULTS[cls] = cls().as_dict()
+        return dict(found)
 
     @classmethod
     def parse(cls, given: Mapping[str, Any], also: Collection[str] | None = None) -> Self:
@@ -130,12 +144,7 @@ class LayerParameters:
         """
         bounds = cls.bounds()
         if also is not None:
-            unknown = [n for n in given if n not in bounds and n not in also]
-            if unknown:
-                takes = ", ".join([*sorted(also), *bounds]) or "no parameters"
-                raise BadFilterError(
-                    f"{unknown[0]!r} is not a parameter of the {cls.layer} layer; it takes {takes}"
-                )
+            refuse_unknown(cls.layer, given, bounds, also)
         values: dict[str, Any] = {}
         for name, bound in bounds.items():
             if name in given and given[name] not in ("", None):
@@ -148,8 +157,7 @@ class LayerParameters:
     def of(cls, values: Mapping[str, Any]) -> Self:
         """Parameters set by the program (a build's variants, a notebook, a test): any field,
         unchecked against the request bounds; an unknown name is a :class:`BadFilterError`."""
-        names = {f.name for f in dataclasses.fields(cls) if f.name != "given"}
-        unknown = sorted(set(values) - names)
+        unknown = sorted(set(values) - set(_shape(cls).names))
         if unknown:
             raise BadFilterError(f"{unknown[0]!r} is not a parameter of the {cls.layer} layer")
         bounds = cls.bounds()
@@ -161,20 +169,39 @@ class LayerParameters:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form: what a build is stored and found by, and its provenance."""
-        return {
-            f.name: _json(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.name != "given"
-        }
+        return {name: _json(getattr(self, name)) for name in _shape(type(self)).names}
 
     def asked(self) -> dict[str, Any]:
         """The parameters the request (or program) gave, JSON-ready: a file name and the
         audit log say what was asked, not the defaults."""
-        return {k: v for k, v in self.as_dict().items() if k in self.given}
+        return {k: _json(getattr(self, k)) for k in _shape(type(self)).names if k in self.given}
 
     def with_settings(self, weights: Mapping[str, float], tiers: tuple[float, ...]) -> Self:
         """These parameters with the settings' risk weights and tiers (risk layers only)."""
         return self
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A parameter class's fields in their order (``given`` is not one) and its bounds."""
+
+    names: tuple[str, ...]
+    bounds: dict[str, Bound]
+
+
+#: Read once per class: the cached tile path parses the parameters of every request.
+_SHAPES: dict[type, _Shape] = {}
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _shape(cls: type) -> _Shape:
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        fields = dataclasses.fields(cls)
+        names = tuple(f.name for f in fields if f.name != "given")
+        bounds = {f.name: f.metadata["bound"] for f in fields if "bound" in f.metadata}
+        shape = _SHAPES[cls] = _Shape(names, bounds)
+    return shape
 
 
 @dataclass(frozen=True)
@@ -244,8 +271,12 @@ class EmergingParameters(LayerParameters):
 AS_OF: Range = Range(dt.date, dt.date(2000, 1, 1), dt.date(2099, 12, 31))
 
 
+#: The analytics' risk weights as parameters: sorted by name, as floats.
+_WEIGHTS: Final = {k: float(v) for k, v in sorted(DEFAULT_RISK_WEIGHTS.items())}
+
+
 def _weights() -> dict[str, float]:
-    return {k: float(v) for k, v in sorted(DEFAULT_RISK_WEIGHTS.items())}
+    return dict(_WEIGHTS)
 
 
 @dataclass(frozen=True)
