@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import inspect
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from geo_service.access.audit import AuditLog
 from geo_service.access.policy import Caller, authenticate, scoped
+from geo_service.builds.registry import ANALYTIC_LAYERS, parameter_docs
 from geo_service.core.errors import BadFilterError
 from geo_service.core.filters import FILTER_FIELDS, Filters
 
@@ -145,3 +147,19 @@ def scoped_filters(
     """The filters of the request within what its caller may see (:func:`access.scoped`):
     every route that reads the store takes its filters from here."""
     return scoped(get_engine(request), caller_of(request), asked)
+
+
+def query_doc(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    """The OpenAPI entry of an optional query parameter a route reads by hand."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+def layer_parameter_docs(layers: Collection[str] = ANALYTIC_LAYERS) -> list[dict[str, Any]]:
+    """OpenAPI entries of the layers' parameters, each with the layers' bounds."""
+    return [query_doc(name, text) for name, text in parameter_docs(layers).items()]

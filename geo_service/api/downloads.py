@@ -21,11 +21,12 @@ from geo_service.api.dependencies import (
     get_audit_log,
     get_caller,
     get_engine,
+    layer_parameter_docs,
     scoped_filters,
 )
 from geo_service.builds.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.builds.parameters import LayerParameters
-from geo_service.builds.registry import PARAMETER_NAMES, parameter_docs, parse_parameters
+from geo_service.builds.registry import PARAMETER_NAMES, parse_parameters
 from geo_service.builds.risk import names_enterprises
 from geo_service.builds.run import analytic_layer
 from geo_service.core.errors import BadFilterError, NotFoundError, UnknownLayerError
@@ -58,10 +59,7 @@ def _parameters(layer: str, query: Mapping[str, str]) -> LayerParameters:
 
 
 #: OpenAPI query parameters of the downloads: the layers' parameters, read from the query.
-_PARAMETER_DOCS = [
-    {"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
-    for n, d in parameter_docs().items()
-]
+_PARAMETER_DOCS = layer_parameter_docs()
 
 
 def _check_request(layer: str, ext: str) -> str:

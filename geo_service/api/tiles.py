@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -28,11 +28,13 @@ from geo_service.api.dependencies import (
     get_audit_log,
     get_caller,
     get_engine,
+    layer_parameter_docs,
+    query_doc,
 )
 from geo_service.api.features import COLLECTIONS, LAYER_TITLES
 from geo_service.api.postgis_tiles import AGGREGATE_SUMS
 from geo_service.api.tile_cache import CachedTile, TileService, is_point_records, tile_service
-from geo_service.builds.registry import parameter_docs, parse_parameters
+from geo_service.builds.registry import parse_parameters
 from geo_service.builds.risk import names_enterprises
 from geo_service.core.errors import BadTileError, UnknownLayerError
 from geo_service.core.filters import FILTER_FIELDS, FILTER_NAMES, Filters, filters_from
@@ -145,28 +147,13 @@ def _filters(request: Request) -> Filters:
     return scoped(get_engine(request), caller_of(request), asked)
 
 
-def _doc(name: str, description: str, kind: str = "string") -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": kind},
-    }
-
-
-_FILTER_DOCS = [_doc(name, description) for name, description in FILTER_FIELDS.items()]
-
-
-def _parameter_docs(layers: Sequence[str]) -> list[dict[str, Any]]:
-    """OpenAPI entries of the layers' parameters, with each layer's bounds."""
-    return [_doc(name, text) for name, text in parameter_docs(layers).items()]
+_FILTER_DOCS = [query_doc(name, description) for name, description in FILTER_FIELDS.items()]
 
 
 #: OpenAPI query parameters of the tile routes (read by hand, see :func:`tile_filters`).
 QUERY_DOCS: Final = {
-    "vector": [*_FILTER_DOCS, *_parameter_docs(COLLECTIONS)],
-    "kde": [*_FILTER_DOCS, *_parameter_docs(["kde"])],
+    "vector": [*_FILTER_DOCS, *layer_parameter_docs(COLLECTIONS)],
+    "kde": [*_FILTER_DOCS, *layer_parameter_docs(["kde"])],
 }
 
 
