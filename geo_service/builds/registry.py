@@ -25,6 +25,7 @@ from geo_service.builds.parameters import (
     PriorityAreaParameters,
     ProblemTypeParameters,
     RiskParameters,
+    refuse_unknown,
 )
 from geo_service.builds.problem_types import LABELS_STEP, problem_types_layer
 from geo_service.builds.recipes import (
@@ -35,7 +36,7 @@ from geo_service.builds.recipes import (
     kde_layer,
 )
 from geo_service.builds.risk import priority_areas_layer, risk_layer
-from geo_service.core.errors import BadFilterError, UnknownLayerError
+from geo_service.core.errors import UnknownLayerError
 
 Compute = Callable[[Inputs, Any], gpd.GeoDataFrame | bytes]  # bytes: a GeoTIFF
 
@@ -130,12 +131,8 @@ def parse_parameters(
     """A request's parameters of ``layer`` (:meth:`LayerParameters.parse`); layers that are
     not analytic (records, jurisdictions) take none, and get the empty base."""
     if layer not in RECIPES:
-        unknown = [name for name in given if also is not None and name not in also]
-        if unknown:
-            takes = ", ".join(sorted(also or ())) or "no parameters"
-            raise BadFilterError(
-                f"{unknown[0]!r} is not a parameter of the {layer} layer; it takes {takes}"
-            )
+        if also is not None:
+            refuse_unknown(layer, given, (), also)
         return LayerParameters()
     return RECIPES[layer].parameters.parse(given, also)
 

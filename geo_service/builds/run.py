@@ -118,7 +118,8 @@ def build_layers(
     """
     inputs = Inputs(engine, filters)
     recipes = [recipe(name) for name in layers or list(ANALYTIC_LAYERS)]
-    steps = {step: STEPS[step](engine) for spec in recipes for step in spec.needs}
+    needed = dict.fromkeys(step for spec in recipes for step in spec.needs)
+    steps = {step: STEPS[step](engine) for step in needed}
     built: dict[str, list[dict[str, Any]]] = {}
     for spec in recipes:
         stored = [
