@@ -31,11 +31,20 @@ from geo_service.builds.inputs import Inputs
 from geo_service.builds.parameters import ProblemTypeParameters
 from geo_service.core.filters import Filters
 from geo_service.store.boundaries import read_divisions
-from geo_service.store.layer_builds import load_layer, save_layer
+from geo_service.store.layer_builds import StoredLayer, load_layer, save_layer
 from geo_service.store.models import Inspection, PenaltyCase
 
-_CASES = ["id", "description", "violation_type", "adcode", "industry_code"]
-_FINDINGS = ["id", "description", "problem_category", "problem_found", "adcode", "industry_code"]
+# problem_type: the labelling step's label, which the unfiltered layer reads back
+_CASES = ["id", "description", "violation_type", "adcode", "industry_code", "problem_type"]
+_FINDINGS = [
+    "id",
+    "description",
+    "problem_category",
+    "problem_found",
+    "adcode",
+    "industry_code",
+    "problem_type",
+]
 
 
 def _texts(inputs: Inputs) -> pd.DataFrame:
@@ -124,7 +133,12 @@ def _industry_mix(frame: pd.DataFrame, types: ProblemTypes) -> dict[str, list[li
 
 def _typed(inputs: Inputs, parameters: ProblemTypeParameters) -> tuple[pd.DataFrame, ProblemTypes]:
     """The texts the filters select and the types found in them."""
-    frame = _texts(inputs)
+    return _type(_texts(inputs), parameters)
+
+
+def _type(
+    frame: pd.DataFrame, parameters: ProblemTypeParameters
+) -> tuple[pd.DataFrame, ProblemTypes]:
     hints = [h if isinstance(h, str) and h.strip() else None for h in frame["hint"]]
     lo, hi = parameters.n_types_range
     types = find_problem_types(
@@ -145,31 +159,58 @@ _JSON = "application/json"
 def label_records(engine: Engine) -> dict[str, Any]:
     """Type the whole store's texts and label every case and finding, unless the labels are
     current (made since the last ingest); the provenance of the labels in the store."""
+    return _labels_build(engine).provenance()
+
+
+def _labels_build(engine: Engine) -> StoredLayer:
+    """The current build of the labelling step, made now if missing: its payload is what
+    the typing found (the types, their quality and parameters), or ``{}``."""
     parameters = ProblemTypeParameters().as_dict()
     stored = load_layer(engine, LABELS_STEP, {}, parameters)
     if stored is not None:
-        return stored.provenance()
+        return stored
+    found: dict[str, Any] = {}
     try:
         frame, types = _typed(Inputs(engine, Filters()), ProblemTypeParameters())
     except ProblemTypeError as exc:  # too few texts to type: the layers go on without labels
-        catalogue: list[dict[str, Any]] = []
         details: dict[str, Any] = {"n_types": 0, "not_typed": str(exc)}
     else:
         _write_back(engine, frame, types)
-        catalogue = _catalogue(types)
         details = {**types.parameters, "n_types": types.n_types, "records": len(frame)}
-    payload = json.dumps(catalogue, ensure_ascii=False).encode("utf-8")
-    stored = save_layer(
+        found = {"types": _catalogue(types), "quality": types.quality}
+        found["parameters"] = types.parameters
+    payload = json.dumps(found, ensure_ascii=False).encode("utf-8")
+    return save_layer(
         engine,
         LABELS_STEP,
         {},
         parameters,
         payload,
         media_type=_JSON,
-        n_features=len(catalogue),
+        n_features=len(found.get("types", [])),
         details=details,
     )
-    return stored.provenance()
+
+
+def _labelled(engine: Engine, frame: pd.DataFrame) -> ProblemTypes | None:
+    """The labelling step's typing of the whole store's texts ``frame`` (in their order),
+    read back from the records' labels and the step's build; None when the step is not
+    current (it is not run from here: the layer writes nothing), found no types, or was
+    stored before it kept its types (a bare list)."""
+    stored = load_layer(engine, LABELS_STEP, {}, ProblemTypeParameters().as_dict())
+    found = json.loads(stored.payload) if stored is not None else {}
+    if not isinstance(found, dict) or not found or frame["problem_type"].isna().any():
+        return None
+    catalogue = found["types"]
+    return ProblemTypes(
+        labels=frame["problem_type"].to_numpy(np.int64),
+        n_types=len(catalogue),
+        type_labels=[t["label"] for t in catalogue],
+        top_terms=[t["terms"] for t in catalogue],
+        sizes=[t["size"] for t in catalogue],
+        quality=float(found["quality"]),
+        parameters=found["parameters"],
+    )
 
 
 def _catalogue(types: ProblemTypes) -> list[dict[str, Any]]:
@@ -182,8 +223,14 @@ def _catalogue(types: ProblemTypes) -> list[dict[str, Any]]:
 
 
 def problem_types_layer(inputs: Inputs, parameters: ProblemTypeParameters) -> gpd.GeoDataFrame:
-    """Problem types and, per county, their mix and the types over-represented there."""
-    frame, types = _typed(inputs, parameters)
+    """Problem types and, per county, their mix and the types over-represented there.
+
+    Over the whole store with the default parameters, when the labelling step is current
+    (``geo-service build`` runs it first), its typing is read back, not computed again."""
+    frame = _texts(inputs)
+    whole = not inputs.filters.as_dict() and parameters.as_dict() == parameters.defaults()
+    labelled = _labelled(inputs.engine, frame) if whole else None
+    frame, types = (frame, labelled) if labelled is not None else _type(frame, parameters)
     counties = frame["adcode"].fillna("").astype(str)
     located = (counties != "").to_numpy()
     mix = problem_type_mix(types.labels[located], counties[located])

@@ -167,3 +167,40 @@ def test_too_few_texts_to_type_leave_the_layers_that_read_labels_working(loaded:
     assert clusters.parameters["method"] == "dbscan"
     step = label_records(loaded)
     assert step["parameters"]["n_types"] == 0 and step["parameters"]["not_typed"]
+
+
+def test_the_whole_store_layer_reads_the_labelling_steps_typing_back(
+    sample_store: SampleStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Typed once per data version: with the labelling step current, the unfiltered
+    default problem-types layer read back from it equals the same layer typed anew."""
+    import shutil
+
+    from geopandas.testing import assert_geodataframe_equal
+
+    from geo_service.builds import problem_types
+    from geo_service.builds.inputs import Inputs
+    from geo_service.builds.parameters import ProblemTypeParameters
+    from geo_service.store import make_engine
+
+    database = sample_store.engine.url.database
+    assert database is not None
+    shutil.copy(database, tmp_path / "geo.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'geo.db'}")
+    inputs, defaults = Inputs(engine, Filters()), ProblemTypeParameters()
+
+    problem_types.label_records(engine)
+
+    def no_typing(*_: object) -> None:
+        raise AssertionError("typed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(problem_types, "_type", no_typing)
+        typed_back = problem_types.problem_types_layer(inputs, defaults)
+    steps = []
+    monkeypatch.setattr(problem_types, "_labelled", lambda *a: steps.append(a))  # None: type
+    typed_anew = problem_types.problem_types_layer(inputs, defaults)
+    assert len(steps) == 1  # the patched read-back was asked and declined
+    assert_geodataframe_equal(typed_back, typed_anew)
+    same = json.loads(json.dumps(typed_anew.attrs["parameters"], ensure_ascii=False))
+    assert json.loads(json.dumps(typed_back.attrs["parameters"], ensure_ascii=False)) == same
