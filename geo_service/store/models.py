@@ -31,7 +31,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[dict[str, Any]]: JSON,
+    }
 
 
 class Jurisdiction(Base):
@@ -73,6 +76,27 @@ class LocatedMixin:
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_batches.id"))
 
 
+class LinkedMixin:
+    """Which register entry a record concerns, how it was found, and what it inherited.
+
+    ``credit_code`` stays as the file stated it; ``enterprise_credit_code`` is the
+    register entry the linkage chose (credit code, then normalised name, then name,
+    address and distance). ``link_method`` is ``credit_code``, ``name`` or ``fuzzy``
+    when linked, ``ambiguous`` when several entries fit equally (never linked; listed
+    in ``link_reviews``), ``unmatched`` when a named enterprise fits none, and empty
+    when the record names no enterprise.
+    """
+
+    enterprise_credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    link_method: Mapped[str | None] = mapped_column(String(16))
+    link_score: Mapped[float | None] = mapped_column(Float)  # 0..1, 1 for code and exact name
+    credit_code_flag: Mapped[str | None] = mapped_column(String(16))  # bad_format | bad_check
+    # supervision category (key | special | general), always the linked register entry's
+    supervision_category: Mapped[str | None] = mapped_column(String(8))
+    # the fields filled from the register entry, comma-separated (e.g. "industry_code")
+    inherited: Mapped[str | None] = mapped_column(String(64))
+
+
 class Enterprise(LocatedMixin, Base):
     """A pollution source in the register ("one file per source")."""
 
@@ -89,7 +113,7 @@ class Enterprise(LocatedMixin, Base):
     permit_no: Mapped[str | None] = mapped_column(String(64))
 
 
-class PenaltyCase(LocatedMixin, Base):
+class PenaltyCase(LinkedMixin, LocatedMixin, Base):
     """An administrative penalty case."""
 
     __tablename__ = "cases"
@@ -111,7 +135,7 @@ class PenaltyCase(LocatedMixin, Base):
     problem_type_label: Mapped[str | None] = mapped_column(String(200))
 
 
-class Inspection(LocatedMixin, Base):
+class Inspection(LinkedMixin, LocatedMixin, Base):
     """An on-site inspection finding from a mobile enforcement terminal."""
 
     __tablename__ = "inspections"
@@ -131,7 +155,7 @@ class Inspection(LocatedMixin, Base):
     problem_type_label: Mapped[str | None] = mapped_column(String(200))
 
 
-class Exceedance(LocatedMixin, Base):
+class Exceedance(LinkedMixin, LocatedMixin, Base):
     """An exceedance reported by online (automatic) monitoring of a source (在线监测超标)."""
 
     __tablename__ = "exceedances"
@@ -149,7 +173,7 @@ class Exceedance(LocatedMixin, Base):
     unit: Mapped[str | None] = mapped_column(String(32))
 
 
-class Complaint(LocatedMixin, Base):
+class Complaint(LinkedMixin, LocatedMixin, Base):
     """A public complaint (信访投诉) about pollution, with the unit complained about if named."""
 
     __tablename__ = "complaints"
@@ -163,6 +187,55 @@ class Complaint(LocatedMixin, Base):
     address: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(32))  # 废气 | 噪声 | 废水 | 固废 …
     description: Mapped[str | None] = mapped_column(Text)
+
+
+class Project(LinkedMixin, LocatedMixin, Base):
+    """A construction project (建设项目) with its EIA approval and completion acceptance.
+
+    A project without an approval date was built without one as far as the file
+    knows; a case of "未批先建" is borne out when the enterprise's approval is dated
+    after the case, or missing.
+    """
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(100), unique=True)  # 项目编号
+    project_name: Mapped[str] = mapped_column(String(200))
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))  # 建设单位
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)  # 建设单位代码
+    industry_code: Mapped[str | None] = mapped_column(String(8))
+    address: Mapped[str | None] = mapped_column(Text)
+    eia_approval_no: Mapped[str | None] = mapped_column(String(100))  # 环评批复文号
+    eia_approval_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    acceptance_date: Mapped[dt.date | None] = mapped_column(Date)  # 竣工环保验收日期
+    status: Mapped[str | None] = mapped_column(String(32))  # 在建 | 已建成 | 已验收 | 停建
+
+
+class LinkReview(Base):
+    """A record the linkage could not settle: several register entries fit about equally.
+
+    Rewritten whenever the record is linked again (a new file, a register change);
+    a clerk works through the list in the data-quality report.
+    """
+
+    __tablename__ = "link_reviews"
+    __table_args__ = (
+        UniqueConstraint("kind", "record_id", name="uq_link_reviews_kind_record"),
+        Index("ix_link_reviews_adcode", "adcode"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(100))
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18))  # as stated
+    adcode: Mapped[str | None] = mapped_column(String(6))  # the record's county
+    city_adcode: Mapped[str | None] = mapped_column(String(6))
+    province_adcode: Mapped[str | None] = mapped_column(String(6))
+    # [{"credit_code", "name", "score", "distance_km"}], best first
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_batches.id"))
 
 
 class Inspector(Base):
@@ -333,6 +406,7 @@ RECORD_TABLES: dict[str, type[LocatedMixin]] = {
     "enterprises": Enterprise,
     "cases": PenaltyCase,
     "inspections": Inspection,
+    "projects": Project,
 }
 #: Records kept for planning (risk, the draw) but not served as layers, by ingest kind.
 PLANNING_TABLES: dict[str, type[Base]] = {
@@ -345,5 +419,14 @@ INGEST_TABLES: dict[str, type[Base]] = {
     "enterprises": Enterprise,
     "cases": PenaltyCase,
     "inspections": Inspection,
+    "projects": Project,
     **PLANNING_TABLES,
+}
+#: The tables whose records are linked to the register, by ingest kind.
+LINKED_TABLES: dict[str, type[LinkedMixin]] = {
+    "cases": PenaltyCase,
+    "inspections": Inspection,
+    "exceedances": Exceedance,
+    "complaints": Complaint,
+    "projects": Project,
 }

@@ -87,7 +87,12 @@ GEOM_COLUMNS = {
     "inspections": "inspections.geom",
 }
 #: The natural key of each point-record table (its sort order and feature id).
-RECORD_KEYS = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
+RECORD_KEYS = {
+    "enterprises": "credit_code",
+    "cases": "case_id",
+    "inspections": "inspection_id",
+    "projects": "project_id",
+}
 
 
 def record_filter(
