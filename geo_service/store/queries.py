@@ -85,6 +85,7 @@ GEOM_COLUMNS = {
     "enterprises": "enterprises.geom",
     "cases": "cases.geom",
     "inspections": "inspections.geom",
+    "projects": "projects.geom",
 }
 #: The natural key of each point-record table (its sort order and feature id).
 RECORD_KEYS = {
