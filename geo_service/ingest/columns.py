@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 from geo_service.core.errors import InputFileError
 
-KINDS = ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors")
+KINDS = (
+    "enterprises",
+    "cases",
+    "inspections",
+    "exceedances",
+    "complaints",
+    "projects",
+    "inspectors",
+)
 
 _COMMON: dict[str, tuple[str, ...]] = {
     "credit_code": ("统一社会信用代码", "社会信用代码", "信用代码", "uscc"),
@@ -61,6 +69,15 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "category": ("投诉类别", "投诉类型", "污染类型", "问题类别"),
         "description": ("投诉内容", "信访内容", "举报内容", "反映问题", "诉求内容"),
     },
+    "projects": {
+        "project_id": ("项目编号", "项目代码", "建设项目编号", "审批编号"),
+        "project_name": ("项目名称", "建设项目名称"),
+        "enterprise_name": ("建设单位", "建设单位名称", "企业名称", "单位名称"),
+        "eia_approval_no": ("环评批复文号", "环评审批文号", "批复文号", "审批文号"),
+        "eia_approval_date": ("环评批复日期", "环评审批日期", "批复日期", "审批日期"),
+        "acceptance_date": ("竣工环保验收日期", "验收日期", "环保验收日期", "竣工验收日期"),
+        "status": ("项目状态", "建设状态", "状态"),
+    },
     "inspectors": {
         "inspector_id": ("执法证号", "执法证编号", "执法证件号", "执法证件编号"),
         "name": ("姓名", "执法人员姓名", "人员姓名"),
@@ -82,6 +99,7 @@ class KindSpec:
     columns: tuple[str, ...]
     numbers: tuple[str, ...] = ()  # plain numbers: a cell with text but no number is rejected
     located: bool = True  # placed on the map by the geocoding chain (the roster is not)
+    optional_dates: tuple[str, ...] = ()  # dates that may be empty (a bad one is rejected)
 
 
 SPECS: dict[str, KindSpec] = {
@@ -191,6 +209,29 @@ SPECS: dict[str, KindSpec] = {
             "description",
             "adcode",
         ),
+    ),
+    "projects": KindSpec(
+        "projects",
+        "project_id",
+        None,
+        ("project_id", "project_name"),
+        (
+            "project_id",
+            "project_name",
+            "enterprise_name",
+            "credit_code",
+            "industry_code",
+            "address",
+            "lon",
+            "lat",
+            "crs",
+            "eia_approval_no",
+            "eia_approval_date",
+            "acceptance_date",
+            "status",
+            "adcode",
+        ),
+        optional_dates=("eia_approval_date", "acceptance_date"),
     ),
     "inspectors": KindSpec(
         "inspectors",

@@ -21,8 +21,9 @@ from analytics.coords import (
 from analytics.errors import UnknownCRSError
 from analytics.spatial_join import points_to_polygons
 from geo_service.geocoding import Gazetteer, normalize_company_name
-from geo_service.geocoding.names import normalize_company_names
 from geo_service.ingest.parsing import blank, parse_numbers
+from geo_service.linkage.matching import AMBIGUOUS, LinkRules, Links, Located, link
+from geo_service.linkage.register import RegisterIndex
 from geo_service.store.boundaries import Divisions
 
 #: Columns the chain adds to each placed row.
@@ -69,51 +70,70 @@ class Outcome:
         self.detail[target] = detail[target] if isinstance(detail, pd.Series) else detail
 
 
-class Register:
-    """The pollution-source register, for placing records by credit code or name."""
-
-    def __init__(self, enterprises: pd.DataFrame) -> None:
-        self.frame = enterprises.set_index("credit_code", drop=False)
-        by_name = enterprises[enterprises["name_norm"] != ""]
-        unique = ~by_name["name_norm"].duplicated(keep=False)  # ambiguous names never match
-        self._name_to_code = dict(
-            zip(by_name.loc[unique, "name_norm"], by_name.loc[unique, "credit_code"], strict=True)
-        )
-
-    def match(self, credit_codes: pd.Series, names: pd.Series) -> pd.Series:
-        """The register's credit code for each row (by code, then by name), else None."""
-        codes = credit_codes.fillna("").astype(str).str.strip().str.upper()
-        by_code = codes.where(codes.isin(self.frame.index))
-        by_name = normalize_company_names(names).map(self._name_to_code)
-        # as objects: filling a text column with objects is deprecated (an empty register)
-        return by_code.astype(object).fillna(by_name).where(lambda s: s.notna(), None)
-
-
 class Locator:
     """Places rows on the map with the stored divisions and register."""
 
-    def __init__(self, divisions: Divisions, register: Register | None) -> None:
+    def __init__(
+        self,
+        divisions: Divisions,
+        register: RegisterIndex | None,
+        rules: LinkRules | None = None,
+    ) -> None:
         self.divisions = divisions
         self.counties = divisions.counties
         self.register = register
+        self.rules = rules
         self.gazetteer = Gazetteer(divisions.table[["adcode", "name", "level", "city_adcode"]])
 
     def locate(self, rows: pd.DataFrame, outcome: Outcome, default_crs: str | None) -> pd.DataFrame:
         """Place every row not yet rejected; rejects ``bad_coordinates`` and ``unlocatable``."""
+        return self.locate_and_link(rows, outcome, default_crs)[0]
+
+    def locate_and_link(
+        self, rows: pd.DataFrame, outcome: Outcome, default_crs: str | None
+    ) -> tuple[pd.DataFrame, Links | None]:
+        """Place every row not yet rejected and, with a register, link it.
+
+        Coordinates place a row first; the link then places the rows without them at
+        their register entry, and an address or adcode the rest. Rows placed by an
+        address that were not linked are linked again with their county, which may
+        tell namesakes apart or bound a fuzzy search. Rejects ``bad_coordinates`` and
+        ``unlocatable``.
+        """
         out = pd.DataFrame(index=rows.index, columns=list(LOCATION_COLUMNS), dtype=object)
         has_coords = self._from_coordinates(rows, outcome, default_crs, out)
-        todo = outcome.ok & ~has_coords
-        if self.register is not None and todo.any():
-            self._from_register(rows, todo, out)
+        links = None
+        register = self.register
+        if register is not None:
+            links = link(rows, Located.of(out), register, self.rules)
+            todo = outcome.ok & ~has_coords & links.linked
+            if todo.any():
+                self._from_register(links.frame["enterprise_credit_code"][todo], out)
         todo = outcome.ok & out["geocode_method"].isna()
         if todo.any():
             self._from_divisions(rows, todo, out)
+        if links is not None and register is not None:
+            again = outcome.ok & out["geocode_method"].isin(["address", "adcode"]) & ~links.linked
+            if again.any():
+                where = Located.of(out[again])
+                links.update(link(rows[again], where, register, self.rules))
+        unplaced = out["geocode_method"].isna()
+        if links is not None:
+            several = unplaced & links.frame["link_method"].eq(AMBIGUOUS)
+            detail = pd.Series(None, index=rows.index, dtype=object)
+            for row in several[several].index:
+                codes = "、".join(c["credit_code"] for c in links.candidates[row])
+                detail[row] = (
+                    f"名录中多家单位同名（{codes}），无法确定位置 (several register entries "
+                    f"share this name: {codes}; no coordinates or address tell them apart)"
+                )
+            outcome.reject(several, "unlocatable", detail)
         outcome.reject(
-            out["geocode_method"].isna(),
+            unplaced,
             "unlocatable",
             "no coordinates, no register match and no division named in the address",
         )
-        return out
+        return out, links
 
     # -- step 1 --------------------------------------------------------------
     def _from_coordinates(
@@ -180,21 +200,15 @@ class Locator:
         out.loc[sel, "province_adcode"] = codes.map(table["province_adcode"])
 
     # -- step 2 --------------------------------------------------------------
-    def _from_register(self, rows: pd.DataFrame, sel: pd.Series, out: pd.DataFrame) -> None:
+    def _from_register(self, codes: pd.Series, out: pd.DataFrame) -> None:
+        """Rows without coordinates, at the point of the register entry they are linked to."""
         assert self.register is not None
-        code = self.register.match(
-            _column(rows, "credit_code")[sel], _column(rows, "enterprise_name")[sel]
-        )
-        found = code.notna()
-        if not found.any():
-            return
-        ent = self.register.frame.loc[code[found].to_numpy()]
-        idx = code[found].index
+        frame = self.register.frame
+        positions = codes.map(self.register.position).astype(int).to_numpy()
+        idx = codes.index
         for col in ("lon", "lat", "geocode_precision", "adcode", "city_adcode", "province_adcode"):
-            out.loc[idx, col] = ent[col].to_numpy()
+            out.loc[idx, col] = frame[col].to_numpy(object)[positions]
         out.loc[idx, "geocode_method"] = "register"
-        out.loc[idx, "register_code"] = ent["credit_code"].to_numpy()
-        out.loc[idx, "register_industry"] = ent["industry_code"].to_numpy()
 
     # -- step 3 --------------------------------------------------------------
     def _from_divisions(self, rows: pd.DataFrame, sel: pd.Series, out: pd.DataFrame) -> None:
@@ -280,7 +294,6 @@ __all__ = [
     "LOCATION_COLUMNS",
     "Locator",
     "Outcome",
-    "Register",
     "normalize_company_name",
     "point_by_point_to_wgs84",
 ]

@@ -36,9 +36,13 @@ from geo_service.ingest.readers import (
 )
 from geo_service.ingest.rejects import reject_non_points, rejected_frame, write_rejects_csv
 from geo_service.ingest.writer import bulk_indexes, count_rows, to_arrow, write_rows
+from geo_service.linkage.codes import BAD_CHECK, BAD_FORMAT, credit_code_flags
+from geo_service.linkage.register import load_register_index
+from geo_service.linkage.relink import relink
+from geo_service.linkage.reviews import replace_reviews, review_rows
 from geo_service.store.boundaries import Divisions, read_divisions
 from geo_service.store.db import require_schema
-from geo_service.store.models import INGEST_TABLES, IngestBatch, RejectedRow
+from geo_service.store.models import INGEST_TABLES, LINKED_TABLES, IngestBatch, RejectedRow
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,14 @@ def validate(
     ids = rows[spec.id_column].fillna("").astype(str).str.strip()
     if spec.kind == "enterprises":
         ids = ids.str.upper()
+        flags = credit_code_flags(ids.where(ids.ne(""), None))
+        outcome.reject(
+            flags.notna(),
+            "bad_credit_code",
+            "统一社会信用代码校验不通过 (credit_code fails the GB 32100 check: "
+            + flags.map({BAD_FORMAT: "not 18 code characters", BAD_CHECK: "wrong check character"})
+            + ")",
+        )
     rows[spec.id_column] = ids
     numbers = pd.Series(raw.row_numbers, index=rows.index)
     _reject_repeated_ids(ids, numbers, outcome, {} if first_rows is None else first_rows)
@@ -92,6 +104,13 @@ def validate(
         parsed = parse_dates(rows[spec.date_column], today=today)
         outcome.reject(parsed.isna(), "bad_date", f"{spec.date_column} is not a date in 1990–today")
         rows[spec.date_column] = parsed
+    for column in spec.optional_dates:
+        if column not in rows:
+            continue
+        given = ~blank(rows[column])
+        parsed = parse_dates(rows[column].where(given, None), today=today)
+        outcome.reject(given & parsed.isna(), "bad_date", f"{column} is not a date in 1990–today")
+        rows[column] = parsed
     if "penalty_amount" in spec.columns and "penalty_amount" in rows:
         amount, bad = parse_amounts(rows["penalty_amount"])
         outcome.reject(bad, "bad_amount", "penalty_amount is not a non-negative amount")
@@ -217,7 +236,7 @@ def _prepare(
     record when the fast read of a CSV file finds it needs that)."""
     locator = None
     if spec.located:
-        register = records.load_register(engine) if spec.kind != "enterprises" else None
+        register = load_register_index(engine) if spec.kind in LINKED_TABLES else None
         locator = Locator(divisions, register)  # the register loaded once per file
         clock.lap("locate")
     table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
@@ -290,6 +309,7 @@ class _Prepared:
     table_rows: pd.DataFrame
     methods: pd.Series  # geocode method per row (empty for the roster)
     exclusions: list[dict[str, str]] | None = None  # the roster's (inspector_id, credit_code)
+    reviews: list[dict[str, Any]] | None = None  # linked kinds: their link_reviews rows
 
 
 def _located_rows(
@@ -303,7 +323,7 @@ def _located_rows(
     within: str | None = None,
     surface: np.ndarray | None = None,
 ) -> _Prepared:
-    located = locator.locate(rows, outcome, default_crs)
+    located, links = locator.locate_and_link(rows, outcome, default_crs)
     if surface is not None:  # placed at a point on a line's or polygon's surface: said so
         by_coordinates = located["geocode_method"].eq("coordinates")
         on_surface = pd.Series(surface, index=rows.index) & by_coordinates
@@ -311,11 +331,19 @@ def _located_rows(
     reject_outside(located, outcome, within)
     clock.lap("locate")
     ok = outcome.ok
-    table_rows = records.build(spec, rows[ok], located[ok], extra=extra)
+    table_rows = records.build(spec, rows[ok], located[ok], extra, links, locator.register)
     table_rows["h3_15"] = points_to_cells(
         table_rows["lon"].astype(float), table_rows["lat"].astype(float), 15
     )
-    return _Prepared(table_rows, located.loc[ok, "geocode_method"])
+    reviews = None
+    if links is not None:
+        reviews = review_rows(
+            spec.kind,
+            table_rows,
+            spec.id_column,
+            {r: links.candidates[r] for r in links.candidates if ok.get(r, False)},
+        )
+    return _Prepared(table_rows, located.loc[ok, "geocode_method"], reviews=reviews)
 
 
 def _roster_rows(
@@ -410,6 +438,9 @@ class _SetAside:
         self.rejected = 0
         self.by_method: Counter[str] = Counter()
         self.by_reason: Counter[str] = Counter()
+        self.by_link: Counter[str] = Counter()  # linked kinds: records by link method
+        self.reviews: list[dict[str, Any]] | None = None  # linked kinds: the review list
+        self.record_ids: list[str] = []  # linked kinds: every record's id (their reviews)
         self.ids: list[str] | None = None  # the roster's officers, for their exclusions
         self.exclusions: list[dict[str, str]] | None = None
         self._rows: list[Path] = []
@@ -423,6 +454,11 @@ class _SetAside:
             self.ids.extend(table_rows[id_column].astype(str).tolist())
             self.exclusions = self.exclusions or []
             self.exclusions.extend(prepared.exclusions)
+        if prepared.reviews is not None:
+            self.reviews = (self.reviews or []) + prepared.reviews
+            self.record_ids.extend(table_rows[id_column].astype(str).tolist())
+            methods = table_rows["link_method"].fillna("none").astype(str)
+            self.by_link.update(methods.tolist())
         if len(table_rows):
             self._rows.append(self._write("rows", to_arrow(table_rows, self.table)))
         self.accepted += len(table_rows)
@@ -559,6 +595,13 @@ def _store(
         bar.close()
         if prepared.exclusions is not None:
             roster.replace_exclusions(conn, prepared.ids or [], prepared.exclusions)
+        if prepared.reviews is not None:
+            for review in prepared.reviews:
+                review["batch_id"] = batch_id
+            replace_reviews(conn, spec.kind, prepared.record_ids, prepared.reviews)
+        relinked = None
+        if spec.kind == "enterprises":  # the register changed: every record is linked again
+            relinked = relink(conn, load_register_index(conn), progress=options.progress)
         # ids are unique within a batch (repeats are rejected), so the growth is the inserts
         inserted = count_rows(conn, table) - before
         updated = accepted - inserted
@@ -578,6 +621,12 @@ def _store(
         "by_method": by_method,
         "by_reason": by_reason,
         "batch_id": int(batch_id),
+        **(
+            {"by_link": dict(sorted(prepared.by_link.items()))}
+            if prepared.reviews is not None
+            else {}
+        ),
+        **({"relinked": relinked} if relinked is not None else {}),
     }
 
 

@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Engine, select
 
 from geo_service.geocoding.names import normalize_company_names
 from geo_service.ingest.columns import KindSpec
-from geo_service.ingest.locate import LOCATION_COLUMNS, Register
+from geo_service.ingest.locate import LOCATION_COLUMNS
 from geo_service.ingest.parsing import parse_yes_no
-from geo_service.store.models import Enterprise
+from geo_service.linkage.inherit import inherit
+from geo_service.linkage.matching import LINK_COLUMNS, Links
+from geo_service.linkage.register import RegisterIndex
 
 _TEXT: dict[str, tuple[str, ...]] = {
     "enterprises": (
@@ -63,6 +64,16 @@ _TEXT: dict[str, tuple[str, ...]] = {
         "category",
         "description",
     ),
+    "projects": (
+        "project_id",
+        "project_name",
+        "enterprise_name",
+        "credit_code",
+        "industry_code",
+        "address",
+        "eia_approval_no",
+        "status",
+    ),
     "inspectors": ("inspector_id", "name"),
 }
 _CATEGORIES = (
@@ -74,24 +85,6 @@ _CATEGORIES = (
     ("general", "general"),
 )
 _FLOAT_COLUMNS = ("lon", "lat", "source_lon", "source_lat")
-
-
-def load_register(engine: Engine) -> Register:
-    """The stored enterprises as a :class:`Register` for geocoding."""
-    cols = [
-        Enterprise.credit_code,
-        Enterprise.name_norm,
-        Enterprise.industry_code,
-        Enterprise.lon,
-        Enterprise.lat,
-        Enterprise.geocode_precision,
-        Enterprise.adcode,
-        Enterprise.city_adcode,
-        Enterprise.province_adcode,
-    ]
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(select(*cols)).all(), columns=[c.key for c in cols])
-    return Register(frame)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -145,8 +138,14 @@ def _kind_columns(spec: KindSpec, rows: pd.DataFrame, out: pd.DataFrame) -> None
         out["credit_code"] = out["credit_code"].str.upper()
         out["name_norm"] = normalize_company_names(rows["name"])
         out["category"] = _category(rows["category"]) if "category" in rows else None
-    if spec.date_column is not None:
-        out[spec.date_column] = pd.to_datetime(rows[spec.date_column]).dt.date
+    for column in (spec.date_column, *spec.optional_dates):
+        if column is None:
+            continue
+        if column not in rows:
+            out[column] = None
+            continue
+        dates = pd.to_datetime(rows[column])
+        out[column] = dates.dt.date.astype(object).where(dates.notna(), None)
     if spec.kind == "cases":
         out["penalty_amount"] = rows.get("penalty_amount", np.nan)
     for column in spec.numbers:
@@ -159,21 +158,31 @@ def _kind_columns(spec: KindSpec, rows: pd.DataFrame, out: pd.DataFrame) -> None
 
 
 def build(
-    spec: KindSpec, rows: pd.DataFrame, located: pd.DataFrame, extra: list[str]
+    spec: KindSpec,
+    rows: pd.DataFrame,
+    located: pd.DataFrame,
+    extra: list[str],
+    links: Links | None = None,
+    register: RegisterIndex | None = None,
 ) -> pd.DataFrame:
     """Columns of the record table for accepted rows.
 
     ``extra`` lists the file's columns after header mapping; those the kind does
     not know are kept per row in ``attributes`` (with the stated ``adcode``).
+    ``links`` (of these rows) link them to the ``register``: the link columns, and
+    the fields inherited from the entry.
     """
     out = pd.DataFrame(index=rows.index)
     for column in _TEXT[spec.kind]:
         out[column] = _text(rows[column]) if column in rows else None
-    if "register_code" in located:
-        matched = located["register_code"].notna()
-        out.loc[matched & out["credit_code"].isna(), "credit_code"] = located["register_code"]
-        fill = matched & out["industry_code"].isna()
-        out.loc[fill, "industry_code"] = located["register_industry"]
+    if "credit_code" in out and spec.kind != "enterprises":
+        out["credit_code"] = out["credit_code"].str.upper()
+    if links is not None and register is not None:
+        for column in LINK_COLUMNS:
+            out[column] = links.frame.loc[rows.index, column]
+        taken = inherit(out, out["enterprise_credit_code"], register)
+        for column in taken.columns:
+            out[column] = taken[column]
     _kind_columns(spec, rows, out)
     for column in LOCATION_COLUMNS:
         out[column] = located[column]

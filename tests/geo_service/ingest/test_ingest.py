@@ -127,8 +127,12 @@ def test_amounts_dates_and_attributes_are_parsed(messy) -> None:  # type: ignore
         attrs = dict(conn.execute(select(PenaltyCase.case_id, PenaltyCase.attributes)).all())
     assert attrs["桂环罚〔2024〕5号"] == {"备注": "复查"}
     assert attrs["桂环罚〔2024〕6号"] is None
-    # the register filled the credit code of the row matched by name
-    assert stored.loc["桂环罚〔2024〕102号", "credit_code"] == "91450100MA5K8XY394"
+    # the row names a register enterprise without its code: linked by name, the code
+    # it states (none) kept as stated
+    linked = stored.loc["桂环罚〔2024〕102号"]
+    assert pd.isna(linked["credit_code"])
+    assert linked["enterprise_credit_code"] == "91450100MA5K8XY394"
+    assert (linked["link_method"], linked["link_score"]) == ("name", 1.0)
 
 
 def test_a_failed_batch_leaves_the_store_as_before(store: Engine, tmp_path: Path) -> None:

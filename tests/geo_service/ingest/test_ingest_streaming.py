@@ -277,16 +277,16 @@ def test_a_failure_locating_a_later_chunk_stores_nothing(
 ) -> None:
     _earlier_batches(store, tmp_path, divisions_gdf)
     before = _stored(store)
-    real = Locator.locate
+    real = Locator.locate_and_link
     calls: list[int] = []
 
-    def locate(self: Locator, rows: pd.DataFrame, *args: Any) -> pd.DataFrame:
+    def locate(self: Locator, rows: pd.DataFrame, *args: Any) -> Any:
         calls.append(len(rows))
         if len(calls) == 3:
             raise RuntimeError("the third chunk cannot be located")
         return real(self, rows, *args)
 
-    monkeypatch.setattr(Locator, "locate", locate)
+    monkeypatch.setattr(Locator, "locate_and_link", locate)
     rejects = tmp_path / "again.rejects.csv"
     with pytest.raises(RuntimeError, match="third chunk"):
         _ingest(store, SAMPLE_SLICE / "cases.csv", "cases", 1_000, rejects)
@@ -369,19 +369,19 @@ def test_the_pipeline_locates_each_chunk_before_reading_the_next(
         tmp_path / "enterprises.rejects.csv",
     )
     events: list[tuple[str, int]] = []
-    real_chunks, real_locate = TableSource.chunks, Locator.locate
+    real_chunks, real_locate = TableSource.chunks, Locator.locate_and_link
 
     def chunks(self: TableSource, chunk_rows: int) -> Iterator[Any]:
         for chunk in real_chunks(self, chunk_rows):
             events.append(("read", len(chunk.row_numbers)))
             yield chunk
 
-    def locate(self: Locator, rows: pd.DataFrame, *args: Any) -> pd.DataFrame:
+    def locate(self: Locator, rows: pd.DataFrame, *args: Any) -> Any:
         events.append(("locate", len(rows)))
         return real_locate(self, rows, *args)
 
     monkeypatch.setattr(TableSource, "chunks", chunks)
-    monkeypatch.setattr(Locator, "locate", locate)
+    monkeypatch.setattr(Locator, "locate_and_link", locate)
     summary = _ingest(
         sqlite_only_store, SAMPLE_SLICE / "cases.csv", "cases", 500, tmp_path / "rejects.csv"
     )

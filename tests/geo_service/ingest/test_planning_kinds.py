@@ -290,8 +290,19 @@ def test_exceedances_ingest_with_chinese_headers(
     assert pd.isna(stored.loc["CB005", "value"]) and pd.isna(stored.loc["CB005", "limit"])
     assert str(stored.loc["CB001", "monitor_date"]) == "2024-05-04"
     assert str(stored.loc["CB003", "monitor_date"]) == "2023-07-02"
-    assert stored.loc["CB003", "credit_code"] == CODES[2]  # filled from the register by name
+    # linked to the register by name; the industry comes from the register, and says so
+    assert pd.isna(stored.loc["CB003", "credit_code"])
+    assert stored.loc["CB003", ["enterprise_credit_code", "link_method"]].tolist() == [
+        CODES[2],
+        "name",
+    ]
     assert stored.loc["CB003", "industry_code"] == "C2614"
+    assert stored.loc["CB003", "inherited"] == "industry_code,supervision_category"
+    assert stored.loc["CB003", "supervision_category"] == "key"
+    assert stored.loc["CB001", ["enterprise_credit_code", "link_method"]].tolist() == [
+        CODES[0],
+        "credit_code",
+    ]
     assert stored["adcode"].fillna("-").to_dict() == {
         "CB001": "450103",
         "CB002": "450202",
@@ -396,7 +407,7 @@ def test_complaints_ingest_from_gb18030(planning: Engine, tmp_path: Path, divisi
     lon, lat, _ = county_points(divisions_gdf)["450202"]
     assert abs(stored.loc["TS2024001", "lon"] - lon) < 1e-5
     assert abs(stored.loc["TS2024001", "lat"] - lat) < 1e-5
-    assert stored.loc["TS2024002", "credit_code"] == CODES[0]
+    assert stored.loc["TS2024002", "enterprise_credit_code"] == CODES[0]
     assert stored.loc["TS2024001", "description"] == "夜间施工噪声扰民"
 
 
@@ -541,7 +552,13 @@ def test_read_frame_filters_the_new_kinds(planning: Engine, tmp_path: Path, divi
         "CB004",
         "CB012",
     ]
-    assert ids("exceedances", "exceedance_id", industry="C26") == ["CB002", "CB003"]
+    # every exceedance linked to the (C2614) register inherits its industry
+    assert ids("exceedances", "exceedance_id", industry="C26") == [
+        "CB001",
+        "CB002",
+        "CB003",
+        "CB012",
+    ]
     assert ids("complaints", "complaint_id", period="2024") == ["TS2024001", "TS2024002"]
     assert ids("complaints", "complaint_id", jurisdiction="450300") == ["TS2023003"]
     assert ids("complaints", "complaint_id", jurisdiction="450103", period="2023") == []
@@ -590,6 +607,7 @@ def _upgrade_from_0003(engine: Engine) -> None:
         "ix_exceedances_adcode",
         "ix_exceedances_city_adcode",
         "ix_exceedances_credit_code",
+        "ix_exceedances_enterprise_credit_code",
         "ix_exceedances_monitor_date",
     }
     with engine.connect() as conn:
