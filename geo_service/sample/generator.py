@@ -13,10 +13,13 @@ import numpy as np
 
 from geo_service.core.errors import ServiceError
 from geo_service.core.paths import BUNDLED_DIVISIONS, NATIONAL_DIVISIONS
+from geo_service.sample import linkage as lk
 from geo_service.sample import mess as m
 from geo_service.sample import vocab
 from geo_service.sample.events import choose_structure, make_cases, make_inspections, make_rosters
+from geo_service.sample.link_truth import write_truth_links
 from geo_service.sample.places import Geography, make_geography
+from geo_service.sample.projects import make_projects, project_rows
 from geo_service.sample.readme import readme_text
 from geo_service.sample.register import make_register
 from geo_service.sample.render import make_strangers
@@ -134,12 +137,14 @@ def generate_sample(
         "cases": m.plan_mess(rngs["mess_cases"], "cases", n_cases),
         "inspections": m.plan_mess(rngs["mess_inspections"], "inspections", n_inspections),
     }
+    # twins take their names before anything else reads the names
+    twins = lk.make_twins(geo, reg, lk.stream(seed, lk.TWIN_STREAM), events, mess)
     strangers = {}
     for k, kind in enumerate(("cases", "inspections")):
         rows = np.flatnonzero(mess[kind].defect == m.REASONS[kind].index("unlocatable"))
         region = min(geo.provinces, default="450000")
         strangers[kind] = make_strangers(rngs["strangers"], reg, rows, seed + k, region)
-    return Sample(
+    s = Sample(
         seed,
         geo,
         reg,
@@ -155,6 +160,41 @@ def generate_sample(
             "complaints": make_complaints(geo, reg, structure, rngs["complaints"], n_complaints),
         },
         roster=make_roster(geo, reg, rngs["inspectors"], rosters),
+        twins=twins,
+    )
+    plan_linkage(s)
+    return s
+
+
+def plan_linkage(s: Sample) -> None:
+    """Plan what the enterprise linkage must get right (see :mod:`geo_service.sample.linkage`)."""
+    assert s.twins is not None
+    names = lk.NameIndex(s.geo, s.reg)
+    for kind, number in lk.LINKED_KINDS.items():
+        rng = lk.stream(s.seed, number)
+        if kind in s.events:
+            ev = s.events[kind]
+            table = (ev.enterprise, ev.near_lon, ev.near_lat)
+            s.link[kind] = lk.plan_links(
+                s.geo, s.reg, names, s.twins, rng, kind, table, s.mess[kind]
+            )
+        else:
+            sig = s.signals[kind]
+            table = (sig.enterprise, sig.lon, sig.lat)
+            s.link[kind] = lk.plan_links(
+                s.geo, s.reg, names, s.twins, rng, kind, table, sig.mess, sig.background
+            )
+    s.projects = make_projects(
+        s.geo,
+        s.reg,
+        s.twins,
+        names,
+        lk.stream(s.seed, lk.PROJECT_STREAM),
+        s.events["cases"],
+        s.mess["cases"].good,
+    )
+    s.register_rejects = lk.make_register_rejects(
+        s.geo, s.reg, lk.stream(s.seed, lk.REGISTER_REJECT_STREAM), s.seed
     )
 
 
@@ -230,6 +270,7 @@ def write_sample(
         "exceedances": exceedance_rows,
         "complaints": complaint_rows,
         "inspectors": inspector_rows,
+        "projects": project_rows,
     }
     files: dict[str, dict[str, Any]] = {}
     for kind, rows in writers.items():
@@ -243,6 +284,8 @@ def write_sample(
     files["truth"] = {"path": str(out / "truth.json")}
     points = write_truth_points(s, out / "truth_points.csv")
     files["truth_points"] = {"path": str(out / "truth_points.csv"), "rows": points}
+    links = write_truth_links(s, out / "truth_links.csv")
+    files["truth_links"] = {"path": str(out / "truth_links.csv"), "rows": links}
     rejects = write_expected_rejects(s, out / "expected_rejects.csv")
     files["expected_rejects"] = {"path": str(out / "expected_rejects.csv"), "rows": rejects}
     (out / "README.md").write_text(readme_text(document), encoding="utf-8")

@@ -76,11 +76,61 @@ These three files carry no rejected rows; `truth.json` → `signals` has the rea
 """
 
 
+def _linkage(doc: dict[str, Any]) -> str:
+    if "linkage" not in doc:
+        return ""
+    lk = doc["linkage"]
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in lk["code_shares_on_coordinate_rows"].items())
+    kinds = "; ".join(
+        f"{k}: " + ", ".join(f"{e} {n}" for e, n in v["expected"].items() if n)
+        for k, v in lk["kinds"].items()
+    )
+    bad = lk["invalid_credit_codes"]
+    rejected = sum(b["outcome"] == "rejected" for b in bad)
+    pr = lk["projects"]
+    unapproved = ", ".join(f"{k} {v}" for k, v in pr.get("unapproved_counts", {}).items())
+    return f"""
+## Linkage (一源一档) and projects
+
+Every record of cases, inspections, exceedances, complaints and projects belongs to a
+register enterprise (background complaints excepted); `truth_links.csv` says which
+(`kind`, `record_id`, `credit_code`, `expected` = link | ambiguous | none, `planted`,
+`row_number`). Rows with coordinates always name the enterprise but state its credit
+code only sometimes ({shares}); a few carry a hard name variant ({
+        ", ".join(lk["hard_variants"])
+    }) that only name, address and distance can link. {len(lk["twins"]["pairs"])} pairs of
+register entries are twins: names that normalise alike, in one city, counties at least
+{lk["twins"]["min_distance_km"]:g} km apart; a twin's record with coordinates is linked by
+distance, one named only by name carries a city-level address and must stay unlinked
+(ambiguous). {rejected} register rows have a wrong check character (rejected
+`bad_credit_code`); {len(bad) - rejected} stated codes of cases and inspections are
+invalid (`bad_check` or `bad_format`: flagged, the record is linked by its name).
+Expected per file: {kinds}.
+
+`projects.csv` (UTF-8) holds {pr.get("rows", 0)} construction projects (建设项目), about
+{pr.get("per_enterprise", 0)} per register entry, with EIA approval (环评批复) and completion
+acceptance (竣工环保验收) dates; the builder's credit code is stated on about
+{pr.get("code_share", 0):.0%}. Every enterprise penalised for 未批先建 has a project whose
+approval is dated after its cases, missing, or (a few) before them ({unapproved} cases);
+`truth.json` → `linkage.projects` lists each case. `truth.json` →
+`inspection_industries` counts accepted inspections per city, industry (first three
+characters of the code) and year, by the true enterprise's industry.
+"""
+
+
 def readme_text(doc: dict[str, Any]) -> str:
     """README.md for a sample, from its truth document."""
     files = doc["files"]
     rows: list[tuple[str, ...]] = [("file", "rows", "encoding", "headers")]
-    for key in ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors"):
+    for key in (
+        "enterprises",
+        "cases",
+        "inspections",
+        "exceedances",
+        "complaints",
+        "inspectors",
+        "projects",
+    ):
         if key not in files:
             continue
         f = files[key]
@@ -123,7 +173,7 @@ Row numbers count CSV records with the header as row 1; no field holds a line br
 
 ## Planted structure
 
-{_structure(doc)}{_signals(doc)}
+{_structure(doc)}{_signals(doc)}{_linkage(doc)}
 ## Dirt
 
 - Coordinates with 6 decimals in WGS84, GCJ-02, BD-09 or CGCS2000 per row (shares
@@ -145,5 +195,6 @@ Row numbers count CSV records with the header as row 1; no field holds a line br
 
 Top-level keys: `seed`, `files`, `years`, `base_year_weights`, `hot_spots`, `quiet_counties`,
 `worsening_counties`, `industries`, `category_multipliers`, `category_counts`, `families`,
-`problem_categories`, `violation_kinds`, `inspections`, `mess`, `signals`.
+`problem_categories`, `violation_kinds`, `inspections`, `mess`, `signals`, `linkage`,
+`inspection_industries`.
 """

@@ -16,6 +16,7 @@ from analytics.credit_codes import make_credit_codes
 from geo_service.geocoding.names import normalize_company_name
 from geo_service.sample import mess as m
 from geo_service.sample import vocab
+from geo_service.sample.linkage import LinkPlan
 from geo_service.sample.places import Geography
 from geo_service.sample.regions import company_prefixes
 from geo_service.sample.register import Register
@@ -143,6 +144,7 @@ def location_cells(
     strangers: dict[int, tuple[str, str]],
     *,
     address_with_coordinates: bool = True,
+    link: LinkPlan | None = None,
 ) -> LocationCells:
     """Name, credit code, address, lon, lat, CRS and adcode cells of rows, dirt applied.
 
@@ -150,7 +152,9 @@ def location_cells(
     Addresses are the register's (province, city, county, locality); address-only
     rows name the county (40 % without province and city where the county name
     is unique) or only the city. Rows with coordinates carry the address only
-    if ``address_with_coordinates``.
+    if ``address_with_coordinates``. ``link`` says which coordinate rows state the
+    credit code (all without it), their hard name variants and invalid codes, and
+    which name-only rows of twins carry a city-level address.
     """
     enterprise, true_lon, true_lat, true_county = ctx
     lon_t, lat_t, crs_t = coordinate_texts(true_lon, true_lat, mess, rows)
@@ -165,21 +169,29 @@ def location_cells(
     ]
     for i in np.flatnonzero(variant >= 0).tolist():
         names[i] = m.name_variant(names[i], int(variant[i]), prefixes[i])
+    shown = np.ones(len(rows), dtype=bool)
+    twin_city = np.zeros(len(rows), dtype=bool)
+    if link is not None:
+        shown, twin_city = link.code_shown[rows], link.city_address[rows]
+        for i in np.flatnonzero(link.hard_variant[rows] >= 0).tolist():
+            names[i] = link.names[int(rows[i])]
     county = reg.county[ent]
     locality = _objects(reg.locality)[ent]
     address = _objects(reg.address)[ent]
     short = (rng.random(len(rows)) < 0.4) & geo.unique_county_names[county] & f["address_county"]
     address[short] = _objects(geo.county_name[county][short]) + locality[short]
-    city_only = f["address_city"]
+    city_only = f["address_city"] | twin_city
     labels = _objects([geo.city_label(c) for c in county[city_only].tolist()])
     address[city_only] = labels + locality[city_only]
     empty = _objects([""] * len(rows))
     named = f["coordinates"] | f["name"] | f["name_variant"]
+    codes = _objects(reg.credit_code)[ent]
+    if link is not None:
+        for i in np.flatnonzero(link.bad_code[rows] >= 0).tolist():
+            codes[i] = link.codes[int(rows[i])]
     cells = LocationCells(
         name=np.where(named, names, empty).tolist(),
-        credit_code=np.where(
-            f["coordinates"] | f["credit_code"], _objects(reg.credit_code)[ent], empty
-        ).tolist(),
+        credit_code=np.where((f["coordinates"] & shown) | f["credit_code"], codes, empty).tolist(),
         address=np.where(
             (f["coordinates"] & address_with_coordinates) | f["address_county"] | city_only,
             address,

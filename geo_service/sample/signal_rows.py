@@ -25,8 +25,18 @@ def _location(
     s: Sample, signal: Signal, rows: Rows, rng: np.random.Generator, *, with_address: bool
 ) -> LocationCells:
     ctx = (signal.enterprise, signal.lon, signal.lat, signal.county)
+    kind = next(k for k, v in s.signals.items() if v is signal)
     return location_cells(
-        s.geo, s.reg, ctx, signal.mess, rows, rng, (), {}, address_with_coordinates=with_address
+        s.geo,
+        s.reg,
+        ctx,
+        signal.mess,
+        rows,
+        rng,
+        (),
+        {},
+        address_with_coordinates=with_address,
+        link=s.link.get(kind),
     )
 
 
@@ -70,7 +80,11 @@ def complaint_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Reco
     loc = _location(s, co, rows, rng, with_address=True)
     background = co.background[rows]
     names = ["" if b else n for n, b in zip(loc.name, background, strict=True)]
+    # which rows state a code is planned up front (linkage.CODE_SHARES); the draw that
+    # once decided it is still taken, so that the later cells keep their random numbers
     coded = ~background & (rng.random(len(rows)) < COMPLAINT_CODE_SHARE)
+    if "complaints" in s.link:
+        coded = ~background
     codes = [c if k else "" for c, k in zip(loc.credit_code, coded, strict=True)]
     labels = [co.label[r] for r in rows.tolist()]
     columns = (

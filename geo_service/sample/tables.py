@@ -6,7 +6,7 @@ import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +15,7 @@ from geo_service.sample import mess as m
 from geo_service.sample import vocab
 from geo_service.sample.events import Events, Structure
 from geo_service.sample.industries import CATEGORIES, INDUSTRIES
+from geo_service.sample.linkage import LinkPlan, RegisterRejects, Twins
 from geo_service.sample.places import Geography
 from geo_service.sample.register import Register
 from geo_service.sample.render import (
@@ -107,6 +108,22 @@ HEADERS: Final = {
         "行政区划代码",
     ),
     "inspectors": ("执法证号", "姓名", "所属单位", "所属单位行政区划代码", "在岗", "回避单位"),
+    "projects": (
+        "项目编号",
+        "项目名称",
+        "建设单位",
+        "统一社会信用代码",
+        "行业代码",
+        "地址",
+        "经度",
+        "纬度",
+        "坐标系",
+        "环评批复文号",
+        "环评批复日期",
+        "竣工环保验收日期",
+        "项目状态",
+        "行政区划代码",
+    ),
 }
 ENCODINGS: Final = {
     "enterprises": "utf-8",
@@ -115,6 +132,7 @@ ENCODINGS: Final = {
     "exceedances": "utf-8",
     "complaints": "gb18030",
     "inspectors": "utf-8-sig",
+    "projects": "utf-8",
 }
 KIND_NUMBERS: Final = {
     "enterprises": 1,
@@ -123,6 +141,7 @@ KIND_NUMBERS: Final = {
     "exceedances": 4,
     "complaints": 5,
     "inspectors": 6,
+    "projects": 7,
 }
 
 
@@ -143,6 +162,11 @@ class Sample:
     )
     signals: dict[str, Signal] = field(default_factory=dict)  # "exceedances", "complaints"
     roster: Roster | None = None
+    #: What the linkage must get right (see :mod:`geo_service.sample.linkage`).
+    twins: Twins | None = None
+    link: dict[str, LinkPlan] = field(default_factory=dict)  # the four linked tables
+    register_rejects: RegisterRejects | None = None  # appended to enterprises.csv
+    projects: Any = None  # geo_service.sample.projects.Projects
 
     def positions(self, kind: str) -> tuple[Rows, NDArray[np.float64], NDArray[np.float64], Rows]:
         """Enterprise, true WGS84 lon/lat and true county of every row of a table.
@@ -164,10 +188,17 @@ class Sample:
     def rows(self, kind: str) -> int:
         """Number of data records of a file."""
         if kind == "enterprises":
-            return self.reg.n
+            return self.reg.n + self.register_reject_rows
+        if kind == "projects":
+            return self.projects.n if self.projects is not None else 0
         if kind == "inspectors":
             return self.roster.n if self.roster is not None else 0
         return self.signals[kind].n if kind in self.signals else self.events[kind].n
+
+    @property
+    def register_reject_rows(self) -> int:
+        """Register rows with an invalid credit code, written after the register."""
+        return self.register_rejects.n if self.register_rejects is not None else 0
 
 
 def write_csv(
@@ -187,7 +218,37 @@ def write_csv(
 
 
 def enterprise_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Record]:
-    """Register records (every one with coordinates)."""
+    """Register records (every one with coordinates), then the rows with invalid codes."""
+    reg = s.reg
+    extra = rows[rows >= reg.n] - reg.n
+    rows = rows[rows < reg.n]
+    return _register_records(s, rows, rng) + _register_reject_records(s, extra)
+
+
+def _register_reject_records(s: Sample, rows: Rows) -> list[Record]:
+    bad = s.register_rejects
+    if bad is None or rows.size == 0:
+        return []
+    label = vocab.CRS_LABELS["WGS84"][0]
+    return [
+        [
+            bad.credit_code[r],
+            bad.name[r],
+            INDUSTRIES[bad.industry[r]].code,
+            INDUSTRIES[bad.industry[r]].name,
+            bad.address[r],
+            f"{bad.lon[r]:.6f}",
+            f"{bad.lat[r]:.6f}",
+            label,
+            str(s.geo.county_code[bad.county[r]]),
+            CATEGORIES[-1],
+            "",
+        ]
+        for r in rows.tolist()
+    ]
+
+
+def _register_records(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Record]:
     reg = s.reg
     lon, lat, crs = coordinate_texts(reg.lon, reg.lat, s.reg_mess, rows)
     industry = reg.industry[rows]
@@ -261,7 +322,15 @@ def case_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Record]:
     """Penalty case records (GB18030, Chinese headers)."""
     ev, mess, reg = s.events["cases"], s.mess["cases"], s.reg
     loc = location_cells(
-        s.geo, reg, s.positions("cases"), mess, rows, rng, m.REASONS["cases"], s.strangers["cases"]
+        s.geo,
+        reg,
+        s.positions("cases"),
+        mess,
+        rows,
+        rng,
+        m.REASONS["cases"],
+        s.strangers["cases"],
+        link=s.link.get("cases"),
     )
     ids, dates = _ids_and_dates(s, "cases", rows, rng)
     ent, violation = ev.enterprise[rows], ev.violation[rows]
@@ -308,6 +377,7 @@ def inspection_rows(s: Sample, rows: Rows, rng: np.random.Generator) -> list[Rec
         m.REASONS["inspections"],
         s.strangers["inspections"],
         address_with_coordinates=False,
+        link=s.link.get("inspections"),
     )
     ids, dates = _ids_and_dates(s, "inspections", rows, rng)
     ent, violation = ev.enterprise[rows], ev.violation[rows]

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from geo_service.sample import events as ev_mod
+from geo_service.sample import link_truth as lt
 from geo_service.sample import mess as m
 from geo_service.sample import signals as sg
 from geo_service.sample import vocab
@@ -44,6 +45,7 @@ FILES: Final = {
     "exceedances": "exceedances.csv",
     "complaints": "complaints.csv",
     "inspectors": "inspectors.csv",
+    "projects": "projects.csv",
 }
 
 
@@ -204,6 +206,7 @@ def mess_truth(s: Sample) -> dict[str, Any]:
 
 def truth_document(s: Sample) -> dict[str, Any]:
     """The whole truth.json document."""
+    links = lt.link_rows(s)
     insp = s.events["inspections"]
     good_i = s.mess["inspections"].good
     found = (insp.violation >= 0) & good_i
@@ -230,6 +233,11 @@ def truth_document(s: Sample) -> dict[str, Any]:
                 "path": "expected_rejects.csv",
                 "encoding": "utf-8",
                 "headers": list(REJECT_COLUMNS),
+            },
+            "truth_links": {
+                "path": "truth_links.csv",
+                "encoding": "utf-8",
+                "headers": list(lt.LINK_COLUMNS),
             },
         },
         "years": list(ev_mod.YEARS),
@@ -266,6 +274,8 @@ def truth_document(s: Sample) -> dict[str, Any]:
         },
         "mess": mess_truth(s),
         "signals": signals_truth(s),
+        "linkage": lt.linkage_truth(s, links),
+        "inspection_industries": lt.inspection_industries(s, links),
         # only beyond Guangxi, so that Guangxi's truth.json keeps its bytes
         **({"provinces": s.geo.provinces} if set(s.geo.provinces) - {"450000"} else {}),
     }
@@ -324,7 +334,7 @@ def signals_truth(s: Sample) -> dict[str, Any]:
 
 def expected_rejects(s: Sample) -> list[tuple[str, int, str]]:
     """(file, row_number, reason) of every row the ingest must reject."""
-    out = []
+    out = lt.register_reject_rows(s)
     for kind in ("cases", "inspections"):
         mess = s.mess[kind]
         for r in np.flatnonzero(mess.defect >= 0).tolist():
@@ -361,6 +371,8 @@ def _event_points(s: Sample, kind: str, rows: NDArray[np.int64]) -> list[tuple[s
     _, lon, lat, county = s.positions(kind)
     mess, ev, geo = s.mess[kind], s.events[kind], s.geo
     form = mess.form[rows]
+    if kind in s.link:  # twins named only by name are placed by their city-level address
+        form = np.where(s.link[kind].city_address[rows], m.FORMS.index("address_city"), form)
     c = county[rows]
     # an address naming only a city that is its own county (东莞市, 仙桃市) resolves to the county
     city = (form == m.FORMS.index("address_city")) & ~geo.city_is_county[c]
