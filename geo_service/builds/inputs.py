@@ -41,21 +41,22 @@ class Inputs:
 
     @cached_property
     def cases(self) -> Records:
-        """Located penalty cases (amount = penalty, entity = credit code)."""
-        f = self.frame("cases", ["lon", "lat", "credit_code", "penalty_amount"])
+        """Located penalty cases (amount = penalty, entity = the linked register entry)."""
+        f = self.frame("cases", ["lon", "lat", "enterprise_credit_code", "penalty_amount"])
         return Records.of(
             f["lon"],
             f["lat"],
-            entity=f["credit_code"].to_numpy(object),
+            entity=f["enterprise_credit_code"].to_numpy(object),
             amount=f["penalty_amount"].astype(float).to_numpy(),
         )
 
     @cached_property
     def inspections(self) -> Records:
         """Located inspections (flag = a problem was found)."""
-        f = self.frame("inspections", ["lon", "lat", "credit_code", "problem_found"])
+        f = self.frame("inspections", ["lon", "lat", "enterprise_credit_code", "problem_found"])
         found = f["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
-        return Records.of(f["lon"], f["lat"], entity=f["credit_code"].to_numpy(object), flag=found)
+        entity = f["enterprise_credit_code"].to_numpy(object)
+        return Records.of(f["lon"], f["lat"], entity=entity, flag=found)
 
     @cached_property
     def register(self) -> Records:

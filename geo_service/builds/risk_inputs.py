@@ -21,13 +21,22 @@ from geo_service.builds.inputs import Inputs
 from geo_service.core.filters import Filters
 from geo_service.store.queries import read_frame
 
-#: Columns read per kind, and the name analytics.risk gives the date column.
+#: Columns read per kind, and the name analytics.risk gives the date column. Records
+#: count for the register entry they are linked to (``enterprise_credit_code``, read
+#: as ``credit_code``), whatever code they state.
 _COLUMNS = {
     "enterprises": ["credit_code", "name", "category", "industry_code", "lon", "lat"],
-    "cases": ["credit_code", "lon", "lat", "decision_date", "penalty_amount", "problem_type"],
-    "inspections": ["credit_code", "lon", "lat", "inspection_date", "problem_found"],
-    "exceedances": ["credit_code", "lon", "lat", "monitor_date"],
-    "complaints": ["credit_code", "lon", "lat", "complaint_date"],
+    "cases": [
+        "enterprise_credit_code",
+        "lon",
+        "lat",
+        "decision_date",
+        "penalty_amount",
+        "problem_type",
+    ],
+    "inspections": ["enterprise_credit_code", "lon", "lat", "inspection_date", "problem_found"],
+    "exceedances": ["enterprise_credit_code", "lon", "lat", "monitor_date"],
+    "complaints": ["enterprise_credit_code", "lon", "lat", "complaint_date"],
 }
 _DATES = {
     "cases": "decision_date",
@@ -70,6 +79,7 @@ def read_risk_records(
     frames: dict[str, pd.DataFrame] = {}
     for kind, columns in _COLUMNS.items():
         frame = read_frame(engine, kind, filters if kind == "enterprises" else dated, columns)
+        frame = frame.rename(columns={"enterprise_credit_code": "credit_code"})
         if kind in _DATES:
             frame[_DATES[kind]] = pd.to_datetime(frame[_DATES[kind]])
         if kind in ("exceedances", "complaints"):
@@ -91,7 +101,7 @@ def read_risk_records(
 
 
 def _none_stored(engine: Engine, kind: str) -> bool:
-    return read_frame(engine, kind, Filters(), ["credit_code"]).empty
+    return read_frame(engine, kind, Filters(), ["id"]).empty
 
 
 def enterprise_scores(

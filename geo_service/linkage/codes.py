@@ -39,4 +39,5 @@ def credit_code_flags(codes: pd.Series) -> pd.Series:
     """:func:`credit_code_flag` of each cleaned code (``None`` where no code is stated)."""
     cleaned = clean_codes(codes)
     unique = {c: credit_code_flag(c) for c in pd.unique(cleaned.dropna())}
-    return cleaned.map(unique).astype(object).where(cleaned.notna(), None)
+    flags = cleaned.map(unique).astype(object)
+    return flags.where(flags.notna(), None)

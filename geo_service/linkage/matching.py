@@ -120,7 +120,7 @@ def link(
     codes = clean_codes(_column(records, "credit_code"))
     out["credit_code_flag"] = credit_code_flags(codes)
     if len(index) == 0:
-        return Links(out, candidates)
+        return Links(_missing_as_none(out), candidates)
     known = codes.isin(index.position.keys()) & out["credit_code_flag"].isna()
     out.loc[known, "enterprise_credit_code"] = codes[known]
     out.loc[known, "link_method"] = BY_CODE
@@ -129,7 +129,7 @@ def link(
     norm = normalize_company_names(names)
     named = ~known & norm.ne("")
     if not named.any():
-        return Links(out, candidates)
+        return Links(_missing_as_none(out), candidates)
     hits = norm[named].map(index.by_name)
     one = hits.map(lambda h: isinstance(h, list) and len(h) == 1)
     rows = one[one].index
@@ -144,7 +144,15 @@ def link(
     if todo.any():
         _fuzzy(records, norm, todo, where, xyz, index, rules, out, candidates)
     out.loc[named & out["link_method"].isna(), "link_method"] = UNMATCHED
-    return Links(out, candidates)
+    return Links(_missing_as_none(out), candidates)
+
+
+def _missing_as_none(out: pd.DataFrame) -> pd.DataFrame:
+    """Text columns with ``None`` (not NaN) where missing, as the store is given them."""
+    for column in ("enterprise_credit_code", "link_method", "credit_code_flag"):
+        values = out[column].astype(object)
+        out[column] = values.where(values.notna(), None)
+    return out
 
 
 def _namesakes(

@@ -220,9 +220,12 @@ def run_backtest(
         raise BadFilterError("the training period must end before the test year")
     enterprises, risk_parameters = draw_inputs(engine, jurisdiction, train_until, settings)
     cases = read_frame(
-        engine, "cases", Filters(jurisdiction=jurisdiction, period=str(test_year)), ["credit_code"]
+        engine,
+        "cases",
+        Filters(jurisdiction=jurisdiction, period=str(test_year)),
+        ["enterprise_credit_code"],
     )
-    counts = cases["credit_code"].dropna().astype(str).value_counts()
+    counts = cases["enterprise_credit_code"].dropna().astype(str).value_counts()
     violations = counts.reindex(enterprises["credit_code"].astype(str), fill_value=0).to_numpy()
     result = backtest_draws(
         enterprises["weight"].to_numpy(float),

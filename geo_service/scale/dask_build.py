@@ -84,6 +84,7 @@ from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.scale.partitions import (
     DATE_COLUMNS,
+    ENTITY_COLUMNS,
     KINDS,
     Partition,
     RowFilters,
@@ -116,7 +117,8 @@ class Loaded:
 def load_partition(part: Partition, rows: RowFilters) -> Loaded:
     """Read a partition into the records the builds use (as :class:`Inputs` does)."""
     f = read_partition(part, rows)
-    entity = f["credit_code"].to_numpy(object)
+    # the register entry a record is linked to; an enterprise is its own
+    entity = f[ENTITY_COLUMNS[part.kind]].to_numpy(object)
     if part.kind == "cases":
         records = Records.of(
             f["lon"], f["lat"], entity=entity, amount=f["penalty_amount"].astype(float).to_numpy()

@@ -34,7 +34,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             ("lon", pa.float64()),
             ("lat", pa.float64()),
-            ("credit_code", pa.string()),
+            ("enterprise_credit_code", pa.string()),
             ("penalty_amount", pa.float64()),
             ("decision_date", pa.date32()),
             ("industry_code", pa.string()),
@@ -46,7 +46,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             ("lon", pa.float64()),
             ("lat", pa.float64()),
-            ("credit_code", pa.string()),
+            ("enterprise_credit_code", pa.string()),
             ("problem_found", pa.bool_()),
             ("inspection_date", pa.date32()),
             ("industry_code", pa.string()),
@@ -65,6 +65,12 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 DATE_COLUMNS = {"cases": "decision_date", "inspections": "inspection_date"}
+#: The column naming the register entry a record counts for (an enterprise: itself).
+ENTITY_COLUMNS = {
+    "cases": "enterprise_credit_code",
+    "inspections": "enterprise_credit_code",
+    "enterprises": "credit_code",
+}
 _TYPE_COLUMNS = {"cases": "violation_type", "inspections": "problem_category"}
 NO_VALUE = "none"  # the partition value of a missing province or date
 

@@ -38,7 +38,7 @@ _DATE_COLUMN = {
     "complaints": "complaint_date",
 }
 #: Kinds that are neither dated nor typed: only the jurisdiction and industry filters apply.
-_UNDATED = ("enterprises", "inspectors")
+_UNDATED = ("enterprises", "inspectors", "projects")
 _TYPE_COLUMN = {"cases": "violation_type", "inspections": "problem_category"}
 _HIDDEN = ("id", "batch_id", "name_norm")
 

@@ -71,7 +71,7 @@ def upgrade() -> None:
             f"ix_{table}_enterprise_credit_code", table, ["enterprise_credit_code"], unique=False
         )
         op.execute(
-            f"UPDATE {table} SET enterprise_credit_code = credit_code,"  # noqa: S608
+            f"UPDATE {table} SET enterprise_credit_code = credit_code,"
             " link_method = 'credit_code', link_score = 1.0"
             " WHERE credit_code IN (SELECT credit_code FROM enterprises)"
         )
