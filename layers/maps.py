@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Final
+from urllib.parse import quote
 
 import folium
 import numpy as np
@@ -203,6 +204,7 @@ class MapContext:
     tiles: str = "/tiles"
     cell_path: str = "/maps/cell/"
     home: str = "/"
+    enterprise_path: str = "/enterprises/"  # + credit code: the enterprise file (一源一档)
 
 
 def tile_url(path: str, params: Mapping[str, Any], filters: Mapping[str, str]) -> str:
@@ -260,6 +262,8 @@ class _Layer:
     legend: bool = False  # a raster whose tiles wait for its legend (the heat surface)
     opacity: float = 1.0
     aggregate: dict[str, Any] | None = None  # point records: the popup of aggregated points
+    # [property, label, path]: the popup links to path + the property's value (一源一档)
+    link: list[str] | None = None
 
     def config(self) -> dict[str, Any]:
         """What geo-maps.js needs of the layer."""
@@ -274,6 +278,7 @@ class _Layer:
             "lists": self.lists,
             "legend": self.legend,
             "aggregate": self.aggregate,
+            "link": self.link,
         }
 
 
@@ -428,6 +433,8 @@ def _emerging(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [layer], legend
 
 
+#: The pop-ups' link to an enterprise's file.
+FILE_LINK_LABEL: Final = "一源一档"
 #: How the clusters map draws cases: a dot each, aggregated points as circles sized by count.
 CASE_COLOUR: Final = "#b2182b"
 AGGREGATE_COLOUR: Final = "#2166ac"
@@ -471,6 +478,7 @@ def _case_points(ctx: MapContext) -> _Layer:
         "properties",
         fields,
         aggregate=aggregate,
+        link=["enterprise_credit_code", FILE_LINK_LABEL, ctx.enterprise_path],
     )
 
 
@@ -579,17 +587,22 @@ def _planner(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [risk, areas], legend
 
 
-def _draw_markers(markers: Sequence[DrawMarker]) -> folium.FeatureGroup:
-    """The latest draw's enterprises as circle markers, their inspectors in the popup."""
+def _draw_markers(
+    markers: Sequence[DrawMarker], enterprise_path: str = "/enterprises/"
+) -> folium.FeatureGroup:
+    """The latest draw's enterprises as circle markers, their inspectors in the popup and a
+    link to each one's file (一源一档)."""
     group = folium.FeatureGroup(name="双随机抽查企业 Drawn enterprises")
     for m in markers:
         team = "、".join(m.inspectors) or "—"
+        href = escape(enterprise_path + quote(m.credit_code, safe="") + ".html")
         html = (
             f'<div class="geo-popup"><h3>{escape(m.name)}</h3><table>'
             f"<tr><th>统一社会信用代码</th><td>{escape(m.credit_code)}</td></tr>"
             f"<tr><th>检查人员 Inspectors</th><td>{escape(team)}</td></tr>"
             f"<tr><th>风险因素 Reasons</th><td>{escape(m.reasons or '—')}</td></tr>"
-            "</table></div>"
+            f'</table><a class="geo-file" href="{href}" target="_blank">{FILE_LINK_LABEL}</a>'
+            "</div>"
         )
         folium.CircleMarker(
             [m.lat, m.lon],
@@ -802,7 +815,7 @@ def build_map(name: str, ctx: MapContext, assets: MapAssets | None = None) -> st
     refs = [(la.id, _folium_layer(la, filters, bounds).add_to(fmap)) for la in layers]
     refs.append(("jurisdictions", _boundaries(ctx, bounds).add_to(fmap)))  # lines on top
     if name == "planner" and ctx.markers:
-        refs.append(("draw", _draw_markers(ctx.markers).add_to(fmap)))
+        refs.append(("draw", _draw_markers(ctx.markers, ctx.enterprise_path).add_to(fmap)))
     control = folium.LayerControl(collapsed=False).add_to(fmap)
     _Controller(_config(name, ctx, layers, legend), refs, control).add_to(fmap)
     west, south, east, north = _start_bounds(ctx)

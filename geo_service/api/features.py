@@ -23,6 +23,7 @@ from geo_service.api.dependencies import (
     get_engine,
     scoped_filters,
 )
+from geo_service.api.enterprises import file_link
 from geo_service.api.limits import check_bbox
 from geo_service.builds.exports import load_layer
 from geo_service.builds.parameters import LayerParameters
@@ -218,8 +219,10 @@ def items(
     last = str(page[_id_column(collection_id, page)].iloc[-1]) if keyset else None
     doc = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)
     doc.pop("metadata")
+    base = str(request.base_url)
     for feature, fid in zip(doc["features"], page[_id_column(collection_id, page)], strict=True):
         feature["id"] = str(fid)
+        _link_file(feature, collection_id, base)
     if matched is not None:  # beyond COUNT_LIMIT point records it is left out, as OGC allows
         doc["numberMatched"] = matched
     doc.update(
@@ -230,6 +233,17 @@ def items(
     if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), len(page))
     return JSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
+
+
+def _link_file(feature: dict[str, Any], name: str, base: str) -> None:
+    """A ``related`` link to the enterprise file (一源一档) of the enterprise a record is
+    linked to (``enterprise_credit_code``), or of an enterprise itself (the register, and
+    the risk layer by enterprise)."""
+    properties = feature.get("properties") or {}
+    own = name in ("enterprises", "risk")
+    code = properties.get("credit_code" if own else "enterprise_credit_code")
+    if code:
+        feature.setdefault("links", []).append(file_link(base, str(code)))
 
 
 def _paged_by_store(name: str, filters: Filters) -> bool:
@@ -379,6 +393,7 @@ def item(
         raise UnknownLayerError(f"no feature {feature_id!r} in {collection_id}")
     feature = to_geojson_dict(match.iloc[:1], {})["features"][0]
     feature["id"] = feature_id
+    _link_file(feature, collection_id, str(request.base_url))
     if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), 1)
     return JSONResponse(feature, media_type=GEOJSON)

@@ -75,6 +75,12 @@ def _csv_adcodes(answer: Any) -> set[str]:
     return {row["adcode"] for row in rows}
 
 
+def _file_adcodes(answer: Any) -> set[str]:
+    """The enterprise file's entry and the counties of the records it lists."""
+    doc = answer.json()
+    return {str(doc["enterprise"]["adcode"]), *(str(e["adcode"]) for e in doc["timeline"])}
+
+
 def _ledger_adcodes(answer: Any) -> set[str]:
     """The ledger names its rows' counties."""
     return {COUNTY_NAMES.get(row["county"], row["county"]) for row in answer.json()["rows"]}
@@ -159,6 +165,20 @@ PROBES = [
     Probe("draw_read", "/draws/{draw}", points=True),
     Probe("draw_file", "/draws/{draw}.xlsx", points=True),
     Probe("draw_file", "/draws/{draw}.html", points=True),
+    # {enterprise}: a register entry of the jurisdiction asked for (the own county's unscoped)
+    Probe(
+        "enterprise_file",
+        "/enterprises/{enterprise}?jurisdiction={j}",
+        points=True,
+        adcodes=_file_adcodes,
+    ),
+    Probe("enterprise_file_format", "/enterprises/{enterprise}.xlsx?jurisdiction={j}", points=True),
+    Probe(
+        "enterprise_search",
+        "/enterprises?q=9&jurisdiction={j}&limit=100",
+        points=True,
+        adcodes=lambda a: {str(hit["adcode"]) for hit in a.json()["enterprises"]},
+    ),
     Probe("ingest_batch", "/ingest/batches/1", admin_only=True, scoped=False),
     Probe("ingest_rejects", "/ingest/batches/1/rejects.csv", admin_only=True, scoped=False),
 ]
@@ -207,6 +227,10 @@ def world(request: pytest.FixtureRequest) -> dict[str, Any]:
     ]
     neighbour_cell = next(c for c in cells if c not in own_cells)
     own_case = read_frame(engine, "cases", Filters(jurisdiction=COUNTY), ["case_id"])
+    registers = {
+        where: read_frame(engine, "enterprises", Filters(jurisdiction=where), ["credit_code"])
+        for where in (COUNTY, NEIGHBOUR)
+    }
     assert len(neighbour) > 0 and len(own_case) > 0
     divisions = read_divisions(engine).table
     counties = divisions[divisions["level"] == "county"]
@@ -222,6 +246,7 @@ def world(request: pytest.FixtureRequest) -> dict[str, Any]:
         },
         "neighbour_case": str(neighbour.case_id.iloc[0]),
         "own_case": str(own_case.case_id.iloc[0]),
+        "enterprises": {k: str(v.credit_code.iloc[0]) for k, v in registers.items()},
         "neighbour_cell": neighbour_cell,
         "neighbour_cell6": h3.cell_to_parent(neighbour_cell, 6),
         "engine": engine,
@@ -231,6 +256,7 @@ def world(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 def _path(world: dict[str, Any], probe: Probe, jurisdiction: str | None) -> str:
     case = world["own_case"] if jurisdiction in (COUNTY, None) else world["neighbour_case"]
+    enterprise = world["enterprises"][COUNTY if jurisdiction in (COUNTY, None) else NEIGHBOUR]
     draw = world["draws"].get(jurisdiction, world["draws"][COUNTY])
     return (
         probe.url(jurisdiction)
@@ -238,6 +264,7 @@ def _path(world: dict[str, Any], probe: Probe, jurisdiction: str | None) -> str:
         .replace("{cell}", world["neighbour_cell"])
         .replace("{cell6}", world["neighbour_cell6"])
         .replace("{draw}", draw)
+        .replace("{enterprise}", enterprise)
     )
 
 
