@@ -506,6 +506,74 @@ def _write_draw(engine: Any, stored: Any, record: dict[str, Any], out: Path | No
     )
 
 
+QUALITY_OUTPUTS = (".json", ".xlsx", ".html")
+
+
+@app.command()
+def quality(
+    jurisdiction: JurisdictionOpt = None,
+    batch: Annotated[int | None, typer.Option(help="the report of this ingest batch")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write the report: .json, .xlsx or .html")
+    ] = None,
+) -> None:
+    """The data-quality report (数据清洗) of a jurisdiction (the whole store without one) or
+    of one ingest batch; prints it as JSON, or writes it to --out and prints a summary.
+    With both, the batch must have been loaded within the jurisdiction."""
+    from geo_service.access.audit import AuditLog
+    from geo_service.access.policy import Caller, covers
+    from geo_service.store.batches import read_batch
+    from geo_service.store.quality import batch_quality, jurisdiction_quality
+    from geo_service.store.queries import jurisdiction_level
+    from layers.quality_report import quality_json, quality_to_html, quality_to_xlsx
+
+    try:
+        suffix = out.suffix.lower() if out is not None else ".json"
+        if suffix not in QUALITY_OUTPUTS:
+            raise ValueError(f"--out {out.name if out else ''}: write .json, .xlsx or .html")
+        engine = _store()
+        if jurisdiction is not None:
+            jurisdiction_level(engine, jurisdiction)  # a loaded division, else refused
+        if batch is not None:
+            stated = read_batch(engine, batch)["jurisdiction"]
+            within = Caller(name="cli", role="admin", jurisdiction=jurisdiction)
+            if jurisdiction is not None and not covers(engine, within, stated):
+                raise ValueError(f"batch {batch} was not loaded within {jurisdiction}")
+            report = batch_quality(engine, batch)
+        else:
+            report = jurisdiction_quality(engine, jurisdiction)
+        audit_log = AuditLog(engine)
+        try:
+            asked = {"jurisdiction": jurisdiction, "batch_id": batch, "out": suffix[1:]}
+            resource = f"/quality/batches/{batch}" if batch is not None else "/quality"
+            audit_log.record(Caller(name="cli", role="admin"), "quality", resource, asked)
+        finally:
+            audit_log.close()
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    document = quality_json(report)
+    if out is None:
+        _echo_json(document)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".xlsx":
+        out.write_bytes(quality_to_xlsx(report))
+    elif suffix == ".html":
+        out.write_text(quality_to_html(report), encoding="utf-8")
+    else:
+        out.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+    _echo_json(
+        {
+            "title": document["title"],
+            "scope": report["scope"],
+            "data_version": report["data_version"],
+            "out": str(out),
+            "reviews": report["reviews"]["count"],
+            "stale": report["stale"]["count"],
+        }
+    )
+
+
 @app.command()
 def backtest(
     train_until: Annotated[

@@ -23,6 +23,7 @@ from geo_service.api import (
     features,
     maps,
     plans,
+    quality,
     stats,
     tiles,
     uploads,
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_security_headers(app, settings)  # outermost: CSP and the rest on every answer; CORS
     for module in (features, tiles, downloads, maps, stats, accounts, uploads, draws, plans):
         app.include_router(module.router)
+    app.include_router(quality.router)
     app.include_router(enterprises.router)  # 一源一档 and the register search
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     use_served_openapi(app)  # errors, media types and tile statuses as the service answers

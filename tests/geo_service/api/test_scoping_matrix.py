@@ -41,6 +41,7 @@ OUTSIDE = (NEIGHBOUR, OTHER_CITY_COUNTY, CITY, PROVINCE)
 #: Accounts above the county: level → (own jurisdiction, a sibling, its parent).
 ABOVE = {"city": (CITY, "450200", PROVINCE), "province": (PROVINCE, None, None)}
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
+QUALITY_ROLES = ("admin", "leader", "planner", "gis")  # the data-quality report's readers
 TILE = "7/102/55"  # over Nanning: both counties' records fall in it
 
 
@@ -55,6 +56,7 @@ class Probe:
     scoped: bool = True  # takes a jurisdiction
     public: bool = True  # answers anonymous callers at province level
     adcodes: Callable[[Any], set[str]] | None = None  # counties in an unscoped answer
+    roles: tuple[str, ...] = ROLES  # the roles answered (the others: 403)
 
     def url(self, jurisdiction: str | None) -> str:
         if not self.scoped:
@@ -79,6 +81,18 @@ def _file_adcodes(answer: Any) -> set[str]:
     """The enterprise file's entry and the counties of the records it lists."""
     doc = answer.json()
     return {str(doc["enterprise"]["adcode"]), *(str(e["adcode"]) for e in doc["timeline"])}
+
+
+def _quality_adcodes(answer: Any) -> set[str]:
+    """The data-quality report's division and the counties of the records it lists."""
+    doc = answer.json()
+    listed = [
+        *doc["credit_code_flags"]["items"],
+        *doc["stale"]["items"],
+        *doc["reviews"]["items"],
+        *(e for g in doc["duplicates"]["register_names"]["items"] for e in g["entries"]),
+    ]
+    return {doc["scope"]["jurisdiction"], *(str(item["adcode"]) for item in listed)}
 
 
 def _ledger_adcodes(answer: Any) -> set[str]:
@@ -181,6 +195,16 @@ PROBES = [
     ),
     Probe("ingest_batch", "/ingest/batches/1", admin_only=True, scoped=False),
     Probe("ingest_rejects", "/ingest/batches/1/rejects.csv", admin_only=True, scoped=False),
+    Probe(
+        "quality_report",
+        "/quality?jurisdiction={j}",
+        points=True,
+        roles=QUALITY_ROLES,
+        adcodes=_quality_adcodes,
+    ),
+    Probe("quality_report", "/quality?jurisdiction={j}&f=xlsx", points=True, roles=QUALITY_ROLES),
+    Probe("quality_batch", "/quality/batches/1", admin_only=True, scoped=False),
+    Probe("quality_batch", "/quality/batches/1?f=html", admin_only=True, scoped=False),
 ]
 
 #: Operations with nothing scoped to test: public documents and the log-in itself
@@ -299,6 +323,9 @@ def test_each_role_inside_and_outside(world: dict[str, Any], probe: Probe, role:
     if probe.admin_only:
         assert inside.status_code in (200, 404)  # batch 1 may not exist: then a JSON 404
         return
+    if role not in probe.roles:
+        assert inside.status_code == 403, (role, inside.text[:200])
+        return
     assert inside.status_code in (200, 204), (role, inside.text[:300])
     for outside in OUTSIDE:
         answer = client.get(_path(world, probe, outside), headers=headers)
@@ -343,7 +370,7 @@ def test_city_and_province_accounts(
     particular, a city account's answer holds its own city's counties only."""
     client, headers = world["client"], world["above"][(level, role)]
     own, sibling, parent = ABOVE[level]
-    if probe.admin_only and role != "admin":
+    if (probe.admin_only and role != "admin") or role not in probe.roles:
         assert client.get(_path(world, probe, own), headers=headers).status_code == 403
         return
     for inside in (own, COUNTY):
