@@ -48,6 +48,7 @@ _PREFIXES = tuple(
         {p for short, suffix in _PROVINCES for p in (short + suffix, short)}, key=len, reverse=True
     )
 )
+_PREFIX = re.compile("|".join(map(re.escape, _PREFIXES)))
 # Legal-form spellings that mean the same thing.
 _FORMS = (("有限责任公司", "有限公司"), ("股份有限公司", "股份公司"))
 _NOISE = re.compile(r"[\s()\[\]{}<>【】〔〕《》“”\"'‘’·.,，。、:：;；\-—_/\\]+")
@@ -70,10 +71,11 @@ def normalize_company_name(name: str) -> str:
     '龙湖五金有限公司'
     """
     key = _NOISE.sub("", unicodedata.normalize("NFKC", str(name))).lower()
-    for prefix in _PREFIXES:
-        if key.startswith(prefix) and len(key) > len(prefix) + 1:
-            key = key[len(prefix) :]
-            break
+    if _PREFIX.match(key) is not None:  # the longest prefix that leaves two characters
+        for prefix in _PREFIXES:
+            if key.startswith(prefix) and len(key) > len(prefix) + 1:
+                key = key[len(prefix) :]
+                break
     for long, short in _FORMS:
         if key.endswith(long):
             key = key[: -len(long)] + short

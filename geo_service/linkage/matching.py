@@ -117,11 +117,11 @@ def link(
     )
     out["link_score"] = np.nan
     candidates: dict[Any, list[dict[str, Any]]] = {}
-    codes = clean_codes(_column(records, "credit_code"))
+    codes = clean_codes(_column(records, "credit_code")).astype(object)
     out["credit_code_flag"] = credit_code_flags(codes)
     if len(index) == 0:
         return Links(_missing_as_none(out), candidates)
-    known = codes.isin(index.position.keys()) & out["credit_code_flag"].isna()
+    known = codes.isin(index.code_index) & out["credit_code_flag"].isna()
     out.loc[known, "enterprise_credit_code"] = codes[known]
     out.loc[known, "link_method"] = BY_CODE
     out.loc[known, "link_score"] = 1.0
@@ -205,7 +205,8 @@ def _fuzzy(
     """Name, address and distance, among the entries near the record's place."""
     cores = index.cores.cores(norm[todo])
     addresses = _column(records, "address").fillna("").astype(str)
-    frame = index.frame
+    names_norm = index.frame["name_norm"].to_numpy(object)
+    entry_addresses = index.frame["address"].to_numpy(object)
     for row in todo[todo].index:
         precision = where.precision.get(row)
         point = xyz.get(row)
@@ -220,7 +221,6 @@ def _fuzzy(
         if not block:
             continue
         name, core = str(norm[row]), str(cores[row])
-        names_norm = frame["name_norm"].to_numpy(object)
         name_sim = (
             np.array(
                 [
@@ -235,7 +235,7 @@ def _fuzzy(
             place = np.clip(1.0 - km / rules.search_km, 0.0, 1.0)
         else:
             km = None
-            place = _address_similarity(addresses[row], frame["address"].to_numpy(object)[block])
+            place = _address_similarity(addresses[row], entry_addresses[block])
         score = rules.name_weight * name_sim + (1 - rules.name_weight) * place
         order = np.argsort(-score, kind="stable")
         best = order[0]

@@ -119,6 +119,8 @@ class RegisterIndex:
         for column in COLUMNS:
             if column not in frame:
                 frame[column] = None
+            elif column not in ("lon", "lat"):
+                frame[column] = frame[column].astype(object)
         if frame["name_norm"].isna().any():
             frame["name_norm"] = normalize_company_names(frame["name"])
         self.frame = frame
@@ -126,6 +128,7 @@ class RegisterIndex:
         self.core = cores.cores(frame["name_norm"]).to_numpy(object)
         self.codes = frame["credit_code"].astype(str).to_numpy(object)
         self.position = {c: i for i, c in enumerate(self.codes)}
+        self.code_index = pd.Index(self.codes)
         named = frame["name_norm"].fillna("").astype(str)
         groups = pd.Series(np.arange(len(frame))).groupby(named.to_numpy()).agg(list)
         self.by_name: dict[str, list[int]] = {str(k): v for k, v in groups.items() if k}

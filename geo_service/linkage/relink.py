@@ -100,7 +100,8 @@ def _read(conn: Connection, table: Table, after: int, limit: int) -> pd.DataFram
         .order_by(table.c.id)
         .limit(limit)
     )
-    return pd.DataFrame(conn.execute(query).all(), columns=names)
+    rows = [tuple(r) for r in conn.execute(query).all()]
+    return pd.DataFrame(rows, columns=names, dtype=object)
 
 
 def _relink_chunk(
@@ -131,16 +132,19 @@ def _relink_chunk(
     return new, reviews
 
 
-def _same(a: pd.Series, b: pd.Series) -> pd.Series:
-    a, b = a.astype(object), b.astype(object)
-    both_missing = a.isna() & b.isna()
-    numeric = pd.to_numeric(a, errors="coerce").notna() & pd.to_numeric(b, errors="coerce").notna()
-    close = pd.Series(False, index=a.index)
-    if numeric.any():
-        close[numeric] = np.isclose(
-            pd.to_numeric(a[numeric]).to_numpy(float), pd.to_numeric(b[numeric]).to_numpy(float)
-        )
-    return both_missing | close | (a.astype(str) == b.astype(str)) & a.notna() & b.notna()
+#: The written columns that hold numbers (the rest hold text).
+_NUMBERS = ("link_score", "lon", "lat")
+
+
+def _same(column: str, a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Per row, whether a stored value and a new one are the same (both missing: same)."""
+    if column in _NUMBERS:
+        x = pd.to_numeric(a, errors="coerce").to_numpy(np.float64)
+        y = pd.to_numeric(b, errors="coerce").to_numpy(np.float64)
+        return np.isclose(x, y, rtol=0, atol=1e-9) | (np.isnan(x) & np.isnan(y))
+    x, y = a.to_numpy(object), b.to_numpy(object)
+    x_missing, y_missing = pd.isna(x), pd.isna(y)
+    return (x_missing & y_missing) | (~x_missing & ~y_missing & (x == y))
 
 
 def _write(conn: Connection, table: Table, old: pd.DataFrame, new: pd.DataFrame) -> int:
@@ -148,7 +152,7 @@ def _write(conn: Connection, table: Table, old: pd.DataFrame, new: pd.DataFrame)
     columns = [*_WRITTEN, *PLACE_COLUMNS]
     differs = pd.Series(False, index=old.index)
     for column in columns:
-        differs |= ~_same(old[column], new[column])
+        differs |= ~_same(column, old[column], new[column])
     if not differs.any():
         return 0
     rows = new[differs].copy()

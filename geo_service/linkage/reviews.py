@@ -34,10 +34,14 @@ def review_rows(
                 "city_adcode": _text(record.get("city_adcode")),
                 "province_adcode": _text(record.get("province_adcode")),
                 "candidates": found,
-                "batch_id": record.get("batch_id"),
+                "batch_id": _integer(record.get("batch_id")),
             }
         )
     return rows
+
+
+def _integer(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
 
 
 def _text(value: Any) -> str | None:
