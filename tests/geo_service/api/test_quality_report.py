@@ -25,23 +25,20 @@ from geo_service.core.settings import Settings, get_settings
 from layers.quality_report import SECTION_TITLES_ZH, SUMMARY_TITLE_ZH
 from tests.conftest import account_headers
 from tests.geo_service.store.test_quality import (
+    BACKENDS,
     GUANGXI,
     LIUZHOU,
     NANNING,
     XINGNING,
-    build_quality_store,
-    clear_reviews,
+    fresh_quality_store,
 )
 
 READERS = ("admin", "leader", "gis", "planner")
 
 
-@pytest.fixture
-def quality_store(store: Engine) -> Iterator[Engine]:
-    clear_reviews(store)
-    build_quality_store(store)
-    yield store
-    clear_reviews(store)
+@pytest.fixture(params=BACKENDS)
+def quality_store(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    yield from fresh_quality_store(request)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from geo_service.store.models import (
     RejectedRow,
 )
 from geo_service.store.quality import batch_quality, jurisdiction_quality
+from tests.conftest import _clear_records
 
 XINGNING, QINGXIU, CHENGZHONG = "450102", "450103", "450202"
 NANNING, LIUZHOU, GUANGXI = "450100", "450200", "450000"
@@ -197,12 +198,24 @@ def clear_reviews(engine: Engine) -> None:
         conn.execute(delete(LinkReview))
 
 
-@pytest.fixture
-def quality_store(store: Engine) -> Iterator[Engine]:
-    clear_reviews(store)
-    build_quality_store(store)
-    yield store
-    clear_reviews(store)
+def fresh_quality_store(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The hand-built store on the backend ``request.param`` names. The review list is
+    emptied first: an ingest elsewhere may have left one, which refers to batches the
+    store's clearing (tests/conftest.py) deletes."""
+    engine: Engine = request.getfixturevalue(f"{request.param}_store")
+    clear_reviews(engine)
+    _clear_records(engine)
+    build_quality_store(engine)
+    yield engine
+    clear_reviews(engine)
+
+
+BACKENDS = ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)]
+
+
+@pytest.fixture(params=BACKENDS)
+def quality_store(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    yield from fresh_quality_store(request)
 
 
 def test_links_of_a_city_by_method_with_shares_and_rate(quality_store: Engine) -> None:
