@@ -88,10 +88,12 @@ def test_quotas_are_met_exactly_on_the_stores_register(six: Engine) -> None:
         six,
         "inspections",
         Filters(jurisdiction=CITY, end=pd.Timestamp("2024-12-31").date()),
-        ["credit_code", "inspection_date"],
+        ["enterprise_credit_code", "inspection_date"],
     )
     recent = set(
-        inspections.loc[inspections["inspection_date"].astype(str) >= "2024-01-02", "credit_code"]
+        inspections.loc[
+            inspections["inspection_date"].astype(str) >= "2024-01-02", "enterprise_credit_code"
+        ]
     )
     selected = pd.DataFrame(record["selected"])
     for stratum, share in {"key": 0.25, "special": 0.15, "general": 0.05}.items():
