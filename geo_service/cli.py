@@ -110,7 +110,9 @@ def ingest(
     path: Path,
     kind: Annotated[
         str,
-        typer.Option(help="enterprises, cases, inspections, exceedances, complaints or inspectors"),
+        typer.Option(
+            help="enterprises, cases, inspections, exceedances, complaints, projects or inspectors"
+        ),
     ],
     crs: Annotated[str | None, typer.Option(help="CRS of rows without a crs cell")] = None,
     rejects: Annotated[Path | None, typer.Option(help="rejects CSV path")] = None,
@@ -139,6 +141,28 @@ def ingest(
     )
     try:
         summary = ingest_file(make_engine(settings.database_url, settings=settings), path, options)
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    _echo_json(summary)
+
+
+@app.command()
+def relink() -> None:
+    """Link every stored record to the register again; prints a JSON summary per kind.
+
+    An ingest of the register does this by itself. Run it after upgrading a store made
+    before linkage (the upgrade links only the records whose stated code the register
+    holds) or after editing the register outside the service.
+    """
+    from geo_service.linkage.register import load_register_index
+    from geo_service.linkage.relink import relink as relink_records
+
+    settings = _settings()
+    engine = _store()
+    try:
+        with engine.begin() as conn:
+            progress = settings.progress and sys.stderr.isatty()
+            summary = relink_records(conn, load_register_index(conn), progress=progress)
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(summary)

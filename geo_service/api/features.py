@@ -50,6 +50,7 @@ LAYER_TITLES = {
     "enterprises": "污染源 Pollution sources",
     "cases": "行政处罚案件 Penalty cases",
     "inspections": "现场检查 Inspection findings",
+    "projects": "建设项目 Construction projects",
     "hexagons": "H3 六边形汇总 Hexagon aggregates",
     "kde": "案件核密度 Case density (KDE)",
     "hotspots": "热点 Gi* hot spots",

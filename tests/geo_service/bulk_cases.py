@@ -73,7 +73,12 @@ class Snapshot:
 
 def _key_columns() -> dict[str, str]:
     """Per table: the columns the digest covers (ids, natural keys, batches)."""
-    keys = {"enterprises": "credit_code", "cases": "case_id", "inspections": "inspection_id"}
+    keys = {
+        "enterprises": "credit_code",
+        "cases": "case_id",
+        "inspections": "inspection_id",
+        "projects": "project_id",
+    }
     columns = {name: f"id, {keys[name]}, batch_id" for name in RECORD_TABLES}
     columns["ingest_batches"] = "id, kind, rows, accepted, rejected, inserted, updated"
     columns["rejected_rows"] = "id, batch_id, row_number, reason"

@@ -9,10 +9,13 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from geo_service.cli import app
 from geo_service.core.settings import get_settings
+from geo_service.store.db import make_engine
+from geo_service.store.models import PenaltyCase
 from tests.geo_service.messy import write_enterprises, write_messy_cases
 
 CASE_PROPERTIES = {
@@ -61,6 +64,23 @@ def test_ingest_prints_the_summary_and_writes_rejects(loaded, workdir: Path) -> 
     rejects = pd.read_csv(workdir / "rej.csv", encoding="utf-8-sig", dtype=str)
     assert list(rejects.columns[:4]) == ["row_number", "reason", "detail", "案件编号"]
     assert len(rejects) == len(exp.reasons)
+
+
+def test_relink_links_records_the_upgrade_left_unlinked(cli, loaded) -> None:  # type: ignore[no-untyped-def]
+    """A store upgraded from before linkage: the records carry no link until `relink`."""
+    summary, _ = loaded
+    engine = make_engine(get_settings().database_url)
+    with engine.begin() as conn:
+        conn.execute(update(PenaltyCase).values(enterprise_credit_code=None, link_method=None))
+    result = cli("relink")
+    assert set(result) == {"cases", "inspections", "exceedances", "complaints", "projects"}
+    assert result["cases"]["records"] == summary["accepted"]
+    named = summary["accepted"] - result["cases"].get("none", 0)
+    assert result["cases"]["changed"] == named > 0  # every link written again
+    linked = sum(result["cases"].get(m, 0) for m in ("credit_code", "name", "fuzzy"))
+    assert linked == sum(summary["by_link"].get(m, 0) for m in ("credit_code", "name", "fuzzy"))
+    assert linked > 0
+    assert cli("relink")["cases"]["changed"] == 0  # nothing left to change
 
 
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg", "csv", "xlsx"])
