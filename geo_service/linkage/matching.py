@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from geo_service.geocoding.names import normalize_company_names
 from geo_service.linkage.codes import clean_codes, credit_code_flags
@@ -205,7 +205,7 @@ def _fuzzy(
     """Name, address and distance, among the entries near the record's place."""
     cores = index.cores.cores(norm[todo])
     addresses = _column(records, "address").fillna("").astype(str)
-    names_norm = index.frame["name_norm"].to_numpy(object)
+    names_norm = index.frame["name_norm"].fillna("").astype(str).to_numpy(object)
     entry_addresses = index.frame["address"].to_numpy(object)
     for row in todo[todo].index:
         precision = where.precision.get(row)
@@ -221,15 +221,9 @@ def _fuzzy(
         if not block:
             continue
         name, core = str(norm[row]), str(cores[row])
-        name_sim = (
-            np.array(
-                [
-                    max(fuzz.ratio(name, str(names_norm[h])), fuzz.ratio(core, str(index.core[h])))
-                    for h in block
-                ]
-            )
-            / 100.0
-        )
+        by_name = process.cdist([name], names_norm[block], scorer=fuzz.ratio)[0]
+        by_core = process.cdist([core], index.core[block], scorer=fuzz.ratio)[0]
+        name_sim = np.maximum(by_name, by_core).astype(np.float64) / 100.0
         if precision == "point" and point is not None:
             km = distance_km(index.xyz[block], np.asarray(point))
             place = np.clip(1.0 - km / rules.search_km, 0.0, 1.0)
