@@ -24,6 +24,7 @@ from geo_service.store.models import (
     IngestBatch,
     InspectorExclusion,
     LayerBuild,
+    LinkReview,
     RejectedRow,
 )
 
@@ -116,6 +117,7 @@ def postgis_store(worker_id: str, divisions_gdf) -> Iterator[Engine]:  # type: i
 def _clear_records(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(RejectedRow.__table__.delete())
+        conn.execute(LinkReview.__table__.delete())
         conn.execute(InspectorExclusion.__table__.delete())
         for model in INGEST_TABLES.values():
             conn.execute(model.__table__.delete())  # type: ignore[attr-defined]

@@ -70,10 +70,22 @@ def upgrade() -> None:
         op.create_index(
             f"ix_{table}_enterprise_credit_code", table, ["enterprise_credit_code"], unique=False
         )
+        records = sa.table(
+            table,
+            sa.column("credit_code"),
+            sa.column("enterprise_credit_code"),
+            sa.column("link_method"),
+            sa.column("link_score"),
+        )
+        register = sa.table("enterprises", sa.column("credit_code"))
         op.execute(
-            f"UPDATE {table} SET enterprise_credit_code = credit_code,"
-            " link_method = 'credit_code', link_score = 1.0"
-            " WHERE credit_code IN (SELECT credit_code FROM enterprises)"
+            sa.update(records)
+            .where(records.c.credit_code.in_(sa.select(register.c.credit_code)))
+            .values(
+                enterprise_credit_code=records.c.credit_code,
+                link_method="credit_code",
+                link_score=1.0,
+            )
         )
     op.create_table(
         "projects",
