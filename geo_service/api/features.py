@@ -33,7 +33,12 @@ from geo_service.builds.run import ANALYTIC_LAYERS
 from geo_service.core.errors import BadFilterError, UnknownLayerError
 from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.queries import extent, read_records_page, record_queryables
+from geo_service.store.queries import (
+    RECORD_KEYS,
+    extent,
+    read_records_page,
+    record_queryables,
+)
 from layers.files import to_geojson_dict
 
 GEOJSON = "application/geo+json"
@@ -65,9 +70,7 @@ LAYER_TITLES = {
 COUNT_LIMIT = 100_000
 _ID_COLUMN = {
     "jurisdictions": "adcode",
-    "enterprises": "credit_code",
-    "cases": "case_id",
-    "inspections": "inspection_id",
+    **RECORD_KEYS,
     "hexagons": "h3",
     "hotspots": "h3",
     "emerging-hotspots": "h3",

@@ -198,7 +198,8 @@ def feature_ids(frame: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
     records: their natural key, which is text and not an MVT id)."""
     if "h3" in frame.columns:
         return np.array([int(s, 16) for s in frame["h3"]], dtype=np.uint64), "h3"
-    for key in ("case_id", "inspection_id", "credit_code"):  # records: text natural keys
+    # records: text natural keys (a record's own before the credit code it states)
+    for key in ("case_id", "inspection_id", "project_id", "credit_code"):
         if key in frame.columns:
             return None, key
     for column in ("adcode", "cluster"):

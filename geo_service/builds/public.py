@@ -55,6 +55,7 @@ from geo_service.disclosure.lattice import (
     refuse,
 )
 from geo_service.store.models import ServiceSecret
+from geo_service.store.queries import RECORD_KEYS
 from layers.analytic_frames import cells_frame
 
 #: The full (account's) build of a layer for the same filters: layer, parameters → frame
@@ -252,7 +253,7 @@ class PublicBuild:
 
 #: The counts the public hexagons carry (every other column of the layer is left out).
 HEXAGON_COUNTS = ("cases", "inspections", "problems_found", "enterprises")
-_ID_COLUMNS = {"cases": "case_id", "inspections": "inspection_id", "enterprises": "credit_code"}
+_ID_COLUMNS = RECORD_KEYS
 
 
 def _shape_key(shape: Any, secret: bytes) -> int:

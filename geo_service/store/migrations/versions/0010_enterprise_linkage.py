@@ -29,6 +29,20 @@ depends_on = None
 LINKED = ("cases", "inspections", "exceedances", "complaints")
 
 
+#: PostgreSQL's serving indexes of projects (``pgix_``, left out of the models as in
+#: 0005 and 0006): the H3 cell, the province, an industry prefix, and a jurisdiction's
+#: pages in key order.
+_POSTGRES_INDEXES = (
+    "CREATE INDEX pgix_projects_h3_15 ON projects (h3_15)",
+    "CREATE INDEX pgix_projects_province_adcode ON projects (province_adcode)",
+    "CREATE INDEX pgix_projects_industry_code_pattern"
+    " ON projects (industry_code varchar_pattern_ops)",
+    "CREATE INDEX pgix_projects_adcode_by_key ON projects (adcode, project_id)",
+    "CREATE INDEX pgix_projects_city_adcode_by_key ON projects (city_adcode, project_id)",
+    "CREATE INDEX pgix_projects_province_adcode_by_key ON projects (province_adcode, project_id)",
+)
+
+
 def _link_columns() -> list[Any]:
     """The columns of geo_service.store.models.LinkedMixin."""
     return [
@@ -119,6 +133,8 @@ def upgrade() -> None:
             " GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED"
         )
         op.execute("CREATE INDEX ix_projects_geom ON projects USING gist (geom)")
+        for statement in _POSTGRES_INDEXES:  # as 0005 and 0006 made for the other records
+            op.execute(statement)
     op.create_table(
         "link_reviews",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
