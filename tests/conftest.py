@@ -209,7 +209,7 @@ def _built_sample(engine: Engine, out: Path) -> Engine:
     from geo_service.core.paths import SAMPLE_SLICE
     from geo_service.ingest import IngestOptions, ingest_file
 
-    for kind in ("enterprises", "cases", "inspections"):
+    for kind in ("enterprises", "cases", "inspections", "projects"):
         options = IngestOptions(
             kind=kind, rejects_path=out / f"{kind}.csv", progress=False, today=dt.date(2026, 11, 28)
         )

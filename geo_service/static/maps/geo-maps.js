@@ -528,6 +528,11 @@
         (layer.lists || []).forEach(function (l) {
           html += topList(l[1], parseList(props[l[0]]));
         });
+        if (layer.link && !aggregated && props[layer.link[0]]) {  // the record's enterprise file
+          var href = layer.link[2] + encodeURIComponent(props[layer.link[0]]) + ".html";
+          html += '<div class="geo-link"><a href="' + esc(href) + '" target="_blank" rel="noopener">' +
+            esc(layer.link[1]) + "</a></div>";
+        }
         L.popup({ maxWidth: 360, maxHeight: 340 }).setLatLng(e.latlng).setContent(html + "</div>")
           .openOn(self.map);
       });

@@ -486,6 +486,25 @@ def test_crowded_case_tiles_draw_counted_circles_then_cases(
         drawn |= {f["properties"]["case_id"] for f in features}
     assert set(inside["case_id"]) <= drawn
     _screenshot(page, "clusters-cases")
+    # a case's pop-up links to its enterprise's file (一源一档), which opens for the account
+    linked = read_records(capped_server.engine, "cases", Filters()).set_index("case_id")
+    linked = linked.loc[sorted(drawn), "enterprise_credit_code"].dropna()
+    assert len(linked), "no drawn case is linked to the register"
+    page.evaluate(
+        """([id, code]) => {
+        const layer = geoMap.config.layers.find(l => l.link);
+        geoMap.refs[layer.id].fire("click", {
+          layer: {properties: {case_id: id, enterprise_credit_code: code}},
+          latlng: geoMap.map.getCenter()});
+    }""",
+        [linked.index[0], linked.iloc[0]],
+    )
+    page.wait_for_selector(".leaflet-popup-content .geo-link a")
+    href = page.get_attribute(".leaflet-popup-content .geo-link a", "href")
+    assert href == f"/enterprises/{linked.iloc[0]}.html"
+    assert page.locator(".leaflet-popup-content .geo-link a").inner_text() == "一源一档"
+    answer = page.request.get(capped.base + href)
+    assert answer.status == 200 and "企业基本信息" in answer.text()
     capped.assert_clean()
 
 
