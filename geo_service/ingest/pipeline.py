@@ -39,7 +39,7 @@ from geo_service.ingest.writer import bulk_indexes, count_rows, to_arrow, write_
 from geo_service.linkage.codes import BAD_CHECK, BAD_FORMAT, credit_code_flags
 from geo_service.linkage.register import load_register_index
 from geo_service.linkage.relink import relink
-from geo_service.linkage.reviews import replace_reviews, review_rows
+from geo_service.linkage.reviews import has_reviews, replace_reviews, review_rows
 from geo_service.store.boundaries import Divisions, read_divisions
 from geo_service.store.db import require_schema
 from geo_service.store.models import INGEST_TABLES, LINKED_TABLES, IngestBatch, RejectedRow
@@ -598,7 +598,9 @@ def _store(
         if prepared.reviews is not None:
             for review in prepared.reviews:
                 review["batch_id"] = batch_id
-            replace_reviews(conn, spec.kind, prepared.record_ids, prepared.reviews)
+            # a new file's records have no reviews to drop when the kind has none yet
+            earlier = prepared.record_ids if has_reviews(conn, spec.kind) else []
+            replace_reviews(conn, spec.kind, earlier, prepared.reviews)
         relinked = None
         if spec.kind == "enterprises":  # the register changed: every record is linked again
             relinked = relink(conn, load_register_index(conn), progress=options.progress)

@@ -203,50 +203,60 @@ def _fuzzy(
     candidates: dict[Any, list[dict[str, Any]]],
 ) -> None:
     """Name, address and distance, among the entries near the record's place."""
-    cores = index.cores.cores(norm[todo])
-    addresses = _column(records, "address").fillna("").astype(str)
+    rows = todo[todo].index
+    names = norm[rows].astype(str).tolist()
+    cores = index.cores.cores(norm[rows]).astype(str).tolist()
+    addresses = _column(records, "address")[rows].fillna("").astype(str).tolist()
+    precision = where.precision[rows].tolist()
+    counties = where.adcode[rows].astype(str).tolist()
+    cities = where.city_adcode[rows].astype(str).tolist()
+    point = np.array([p == "point" for p in precision]) & rows.isin(xyz.index)
+    points = np.stack(xyz[rows[point]].to_list()) if point.any() else np.empty((0, 3))
+    tree = index.tree
+    near = iter(tree.query_ball_point(points, r=rules.search_km) if tree and len(points) else [])
     names_norm = index.frame["name_norm"].fillna("").astype(str).to_numpy(object)
     entry_addresses = index.frame["address"].to_numpy(object)
-    for row in todo[todo].index:
-        precision = where.precision.get(row)
-        point = xyz.get(row)
-        if precision == "point" and point is not None:
-            block = index.near(np.asarray(point), rules.search_km)
-        elif precision == "county":
-            block = index.by_county.get(str(where.adcode.get(row)), [])
-        elif precision == "city":
-            block = index.by_city.get(str(where.city_adcode.get(row)), [])
+    links: list[tuple[Any, str | None, str, float]] = []
+    for k, row in enumerate(rows):
+        if point[k]:
+            block = np.asarray(sorted(next(near)), dtype=np.int64)
+        elif precision[k] == "county":
+            block = np.asarray(index.by_county.get(counties[k], []), dtype=np.int64)
+        elif precision[k] == "city":
+            block = np.asarray(index.by_city.get(cities[k], []), dtype=np.int64)
         else:
             continue  # nowhere to look: a name alone is matched exactly or not at all
-        if not block:
+        if not block.size:
             continue
-        name, core = str(norm[row]), str(cores[row])
-        by_name = process.cdist([name], names_norm[block], scorer=fuzz.ratio)[0]
-        by_core = process.cdist([core], index.core[block], scorer=fuzz.ratio)[0]
+        by_name = process.cdist([names[k]], names_norm[block], scorer=fuzz.ratio)[0]
+        by_core = process.cdist([cores[k]], index.core[block], scorer=fuzz.ratio)[0]
         name_sim = np.maximum(by_name, by_core).astype(np.float64) / 100.0
-        if precision == "point" and point is not None:
-            km = distance_km(index.xyz[block], np.asarray(point))
+        km: np.ndarray | None = None
+        if point[k]:
+            km = distance_km(index.xyz[block], np.asarray(xyz[row]))
             place = np.clip(1.0 - km / rules.search_km, 0.0, 1.0)
         else:
-            km = None
-            place = _address_similarity(addresses[row], entry_addresses[block])
+            place = _address_similarity(addresses[k], entry_addresses[block])
         score = rules.name_weight * name_sim + (1 - rules.name_weight) * place
         order = np.argsort(-score, kind="stable")
         best = order[0]
         if score[best] < rules.min_score or name_sim[best] < rules.min_name:
             continue
-        close = [k for k in order if score[best] - score[k] < rules.margin]
+        close = order[score[best] - score[order] < rules.margin]
+        rounded = round(float(score[best]), 4)
         if len(close) == 1:
-            out.at[row, "enterprise_credit_code"] = index.codes[block[best]]
-            out.at[row, "link_method"] = FUZZY
-            out.at[row, "link_score"] = round(float(score[best]), 4)
+            links.append((row, str(index.codes[block[best]]), FUZZY, rounded))
             continue
-        out.at[row, "link_method"] = AMBIGUOUS
-        out.at[row, "link_score"] = round(float(score[best]), 4)
+        links.append((row, None, AMBIGUOUS, rounded))
         candidates[row] = [
-            _candidate(index, block[k], float(score[k]), None if km is None else float(km[k]))
-            for k in close
+            _candidate(index, int(block[c]), float(score[c]), None if km is None else float(km[c]))
+            for c in close
         ]
+    if links:
+        found, codes, methods, scores = zip(*links, strict=True)
+        out.loc[list(found), "enterprise_credit_code"] = list(codes)
+        out.loc[list(found), "link_method"] = list(methods)
+        out.loc[list(found), "link_score"] = list(scores)
 
 
 def _address_similarity(address: str, others: np.ndarray) -> np.ndarray:

@@ -20,8 +20,8 @@ from analytics.cells import points_to_cells
 from geo_service.linkage.inherit import FILLED, inherit
 from geo_service.linkage.matching import LINK_COLUMNS, LinkRules, Located, link
 from geo_service.linkage.register import RegisterIndex
-from geo_service.linkage.reviews import replace_reviews, review_rows
-from geo_service.store.models import LINKED_TABLES, LinkReview
+from geo_service.linkage.reviews import has_reviews, replace_reviews, review_rows
+from geo_service.store.models import LINKED_TABLES
 
 #: The natural key of each linked table.
 RECORD_IDS = {
@@ -69,7 +69,7 @@ def relink(
         bar = tqdm(total=total, desc=f"relink {kind}", unit="rows", disable=not progress or None)
         counts: Counter[str] = Counter()
         changed, last = 0, 0
-        reviewed = _has_reviews(conn, kind)
+        reviewed = has_reviews(conn, kind)
         while True:
             frame = _read(conn, table, last, chunk_rows)
             if frame.empty:
@@ -84,11 +84,6 @@ def relink(
         bar.close()
         summary[kind] = {"records": total, "changed": changed, **dict(sorted(counts.items()))}
     return summary
-
-
-def _has_reviews(conn: Connection, kind: str) -> bool:
-    query = select(func.count()).select_from(LinkReview).where(LinkReview.kind == kind)
-    return bool(conn.execute(query).scalar_one())
 
 
 def _read(conn: Connection, table: Table, after: int, limit: int) -> pd.DataFrame:

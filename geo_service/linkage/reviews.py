@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table, delete, insert
+from sqlalchemy import Connection, Table, delete, func, insert, select
 
 from geo_service.store.models import LinkReview
 
@@ -48,6 +48,12 @@ def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     return str(value)
+
+
+def has_reviews(conn: Connection, kind: str) -> bool:
+    """Whether any record of ``kind`` is on the review list."""
+    query = select(func.count()).select_from(LinkReview).where(LinkReview.kind == kind)
+    return bool(conn.execute(query).scalar_one())
 
 
 def replace_reviews(
