@@ -21,16 +21,10 @@ from geo_service.linkage.inherit import FILLED, inherit
 from geo_service.linkage.matching import LINK_COLUMNS, LinkRules, Located, link
 from geo_service.linkage.register import RegisterIndex
 from geo_service.linkage.reviews import has_reviews, replace_reviews, review_rows
-from geo_service.store.models import LINKED_TABLES
+from geo_service.store.models import LINKED_TABLES, NATURAL_KEYS
 
 #: The natural key of each linked table.
-RECORD_IDS = {
-    "cases": "case_id",
-    "inspections": "inspection_id",
-    "exceedances": "exceedance_id",
-    "complaints": "complaint_id",
-    "projects": "project_id",
-}
+RECORD_IDS = {kind: NATURAL_KEYS[kind] for kind in LINKED_TABLES}
 #: The columns of a record placed at its register entry, taken from the entry.
 PLACE_COLUMNS = ("lon", "lat", "geocode_precision", "adcode", "city_adcode", "province_adcode")
 _READ = (

@@ -422,6 +422,16 @@ INGEST_TABLES: dict[str, type[Base]] = {
     "projects": Project,
     **PLANNING_TABLES,
 }
+#: The natural key of each ingest kind's records: what a re-ingest updates in place on.
+NATURAL_KEYS: dict[str, str] = {
+    "enterprises": "credit_code",
+    "cases": "case_id",
+    "inspections": "inspection_id",
+    "projects": "project_id",
+    "exceedances": "exceedance_id",
+    "complaints": "complaint_id",
+    "inspectors": "inspector_id",
+}
 #: The tables whose records are linked to the register, by ingest kind.
 LINKED_TABLES: dict[str, type[LinkedMixin]] = {
     "cases": PenaltyCase,

@@ -34,6 +34,7 @@ from geo_service.core.errors import NotFoundError
 from geo_service.store.models import (
     INGEST_TABLES,
     LINKED_TABLES,
+    NATURAL_KEYS,
     Enterprise,
     IngestBatch,
     Jurisdiction,
@@ -54,14 +55,7 @@ PRECISIONS = ("point", "county", "city")
 GEOCODE_METHODS = ("coordinates", "register", "address", "adcode")
 CREDIT_CODE_FLAGS = ("bad_format", "bad_check")
 #: The natural key of each kind's records.
-RECORD_KEYS = {
-    "enterprises": "credit_code",
-    "cases": "case_id",
-    "inspections": "inspection_id",
-    "exceedances": "exceedance_id",
-    "complaints": "complaint_id",
-    "projects": "project_id",
-}
+RECORD_KEYS = {kind: NATURAL_KEYS[kind] for kind in ("enterprises", *LINKED_TABLES)}
 STALE_DEFINITION = (
     "a register entry is stale when a register batch (an ingest of kind enterprises) "
     "that covers the entry's place — loaded for the whole store, or for the entry's "

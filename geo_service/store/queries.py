@@ -29,7 +29,13 @@ from sqlalchemy import (
 from analytics.cells import cells_to_strings
 from geo_service.core.errors import BadFilterError, UnknownLayerError
 from geo_service.core.filters import Filters
-from geo_service.store.models import INGEST_TABLES, RECORD_TABLES, IngestBatch, Jurisdiction
+from geo_service.store.models import (
+    INGEST_TABLES,
+    NATURAL_KEYS,
+    RECORD_TABLES,
+    IngestBatch,
+    Jurisdiction,
+)
 
 _DATE_COLUMN = {
     "cases": "decision_date",
@@ -88,12 +94,7 @@ GEOM_COLUMNS = {
     "projects": "projects.geom",
 }
 #: The natural key of each point-record table (its sort order and feature id).
-RECORD_KEYS = {
-    "enterprises": "credit_code",
-    "cases": "case_id",
-    "inspections": "inspection_id",
-    "projects": "project_id",
-}
+RECORD_KEYS = {kind: NATURAL_KEYS[kind] for kind in RECORD_TABLES}
 
 
 def record_filter(

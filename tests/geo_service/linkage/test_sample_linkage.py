@@ -176,3 +176,36 @@ def test_a_register_change_relinks_the_stored_records(
             select(PenaltyCase.supervision_category).where(PenaltyCase.case_id.in_(sorted(records)))
         ).scalars()
         assert all(v is not None for v in inherited)
+
+
+def test_the_enterprise_file_lists_exactly_the_truths_records(linked: dict[str, Any]) -> None:
+    """For sampled firms, the file's timeline holds the records the truth says concern the
+    firm, no more, and its 未批先建 check agrees with the planted project dates."""
+    from fastapi.testclient import TestClient
+
+    from geo_service.api.app import create_app
+    from geo_service.core.settings import Settings
+    from tests.conftest import account_headers
+
+    engine: Engine = linked["engine"]
+    client = TestClient(create_app(Settings(database_url=str(engine.url), rate_limit_per_minute=0)))
+    headers = account_headers(engine)
+    truth = _truth()
+    truth = truth[truth["expected"].eq("link")]
+    unapproved = _truth_json()["linkage"]["projects"]["unapproved_cases"]
+    firms = sorted({u["credit_code"] for u in unapproved})[:4]
+    busiest = truth["credit_code"].value_counts().index[:4].tolist()
+    checked = 0
+    for code in dict.fromkeys(firms + busiest):
+        answer = client.get(f"/enterprises/{code}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        doc = answer.json()
+        listed = sorted((e["kind"], str(e["id"])) for e in doc["timeline"])
+        mine = truth[truth["credit_code"] == code]
+        assert listed == sorted(zip(mine["kind"], mine["record_id"], strict=True)), code
+        findings = {e["case_id"]: e["finding"] for e in doc["approval_evidence"]}
+        for case in (u for u in unapproved if u["credit_code"] == code):
+            if case["case_id"] in set(mine["record_id"]):
+                assert findings[case["case_id"]] == case["approval"], case
+                checked += 1
+    assert checked >= 1

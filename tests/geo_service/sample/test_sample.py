@@ -185,6 +185,8 @@ def test_bundled_slice_is_what_the_generator_writes(tmp_path: Path) -> None:
             "--inspections 6000 --out sample_geodata/sample`"
         )
     sizes = {f"n_{k}": doc["files"][k]["rows"] for k in ("enterprises", "cases", "inspections")}
+    invalid = doc["linkage"]["invalid_credit_codes"]
+    sizes["n_enterprises"] -= sum(1 for c in invalid if c["file"] == "enterprises.csv")
     write_sample(tmp_path, seed=doc["seed"], **sizes)
     for name in FILES:
         assert (tmp_path / name).read_bytes() == (SAMPLE_SLICE / name).read_bytes(), name

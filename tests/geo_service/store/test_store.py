@@ -83,6 +83,7 @@ def test_postgis_geometry_columns_follow_the_portable_ones(
         "ix_enterprises_geom",
         "ix_inspections_geom",
         "ix_jurisdictions_geom",
+        "ix_projects_geom",
     ]
     assert srid == 4326
 
