@@ -24,7 +24,7 @@ from geo_service.access.audit import AuditLog
 from geo_service.access.policy import covers, require_account, scoped
 from geo_service.api.dependencies import Caller, get_audit_log, get_caller, get_engine
 from geo_service.builds.exports import load_layer
-from geo_service.core.errors import BadFilterError, ForbiddenError, NotFoundError, ServiceError
+from geo_service.core.errors import BadFilterError, NotFoundError, ServiceError
 from geo_service.core.filters import Filters
 from geo_service.store.enterprise_files import (
     division_names,
@@ -90,7 +90,9 @@ def _county(register: dict[str, Any]) -> str | None:
 def _readable(
     engine: Engine, caller: Caller, credit_code: str, jurisdiction: str | None
 ) -> tuple[dict[str, Any], Filters]:
-    """The register entry and the caller's filters, if the entry is in scope (401, 404, 403)."""
+    """The register entry and the caller's filters, if the entry is in scope (401; 403 for a
+    jurisdiction asked outside the scope; 404 for an entry unknown or outside it: whether
+    another jurisdiction's register holds a code is not the caller's to learn)."""
     require_account(caller, "the enterprise file (it names a company)")
     filters = scoped(engine, caller, Filters(jurisdiction=jurisdiction))
     register = read_register_entry(engine, credit_code)
@@ -98,8 +100,8 @@ def _readable(
         raise NotFoundError(f"no enterprise {credit_code!r} in the register")
     where = _county(register)
     if where is None or not covers(engine, caller, where):
-        raise ForbiddenError(
-            f"enterprise {credit_code} lies outside this account's scope ({caller.jurisdiction})"
+        raise NotFoundError(
+            f"no enterprise {credit_code!r} in this account's jurisdiction ({caller.jurisdiction})"
         )
     placed = {str(register[k]) for k in ("adcode", "city_adcode", "province_adcode") if register[k]}
     if filters.jurisdiction and filters.jurisdiction not in placed:
