@@ -455,7 +455,8 @@ class _SetAside:
             self.exclusions = self.exclusions or []
             self.exclusions.extend(prepared.exclusions)
         if prepared.reviews is not None:
-            self.reviews = (self.reviews or []) + prepared.reviews
+            self.reviews = self.reviews or []
+            self.reviews.extend(prepared.reviews)
             self.record_ids.extend(table_rows[id_column].astype(str).tolist())
             methods = table_rows["link_method"].fillna("none").astype(str)
             self.by_link.update(methods.tolist())
