@@ -9,7 +9,6 @@ bytes, by which anyone holding the JSON record can check the paper copy.
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from openpyxl.styles import Alignment, Font
 
 from analytics.draw_records import record_digest
 from layers.labels import REASON_LABELS_ZH, STRATUM_LABELS_ZH
+from layers.printable import printable_page, workbook_bytes
 from layers.spreadsheets import safe_cell, safe_row
 
 #: Columns of the enterprises sheet and table.
@@ -143,9 +143,7 @@ def draw_to_xlsx(record: Mapping[str, Any], jurisdiction_name: str | None = None
     params.column_dimensions["B"].width = 70
     for cell in params["B"]:
         cell.alignment = Alignment(wrap_text=True)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return workbook_bytes(book)
 
 
 _CSS = """
@@ -181,15 +179,7 @@ def draw_to_html(record: Mapping[str, Any], jurisdiction_name: str | None = None
         f"<tr><th>{esc(label)}</th><td{_hash_class(label)}>{esc(str(value))}</td></tr>"
         for label, value in parameter_rows(record)
     )
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<title>{esc(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<h1>{esc(title)}</h1>
+    body = f"""<h1>{esc(title)}</h1>
 <p>共抽取 {len(record["selected"])} 家单位。随机种子：<span class="hash">{seed}</span></p>
 <table>
 <thead><tr>{head}</tr></thead>
@@ -201,10 +191,8 @@ def draw_to_html(record: Mapping[str, Any], jurisdiction_name: str | None = None
 <table>
 {params}
 </table>
-<div class="sign"><span>抽查人：</span><span>监督人：</span><span>日期：</span></div>
-</body>
-</html>
-"""
+<div class="sign"><span>抽查人：</span><span>监督人：</span><span>日期：</span></div>"""
+    return printable_page(title, _CSS, body)
 
 
 def _cell(index: int, value: Any) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import io
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,6 +22,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from layers.labels import STRATUM_LABELS_ZH
+from layers.printable import printable_page, workbook_bytes
 from layers.spreadsheets import safe_row
 
 #: Kinds of linked records: their Chinese name, key, date and colour on the map.
@@ -332,9 +332,7 @@ def document_to_xlsx(doc: Mapping[str, Any]) -> bytes:
             sheet.append(safe_row(row))
         sheet.column_dimensions["A"].width = 22
         sheet.column_dimensions["D"].width = 48
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return workbook_bytes(book)
 
 
 _CSS = """
@@ -374,17 +372,7 @@ def document_to_html(doc: Mapping[str, Any], svg: str) -> str:
     body = "\n".join(
         f"<h2>{esc(title)}</h2>\n{part}" for title, part in zip(SECTIONS, parts, strict=True)
     )
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<title>一源一档 {esc(name)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<h1>一源一档：{esc(name)}</h1>
+    page = f"""<h1>一源一档：{esc(name)}</h1>
 <p class="note">统一社会信用代码 {esc(str(doc["credit_code"]))}；仅列出本账号辖区内的记录。</p>
-{body}
-</body>
-</html>
-"""
+{body}"""
+    return printable_page(f"一源一档 {name}", _CSS, page)

@@ -10,7 +10,6 @@ from the network: its style is inline.
 from __future__ import annotations
 
 import html
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
+from layers.printable import printable_page, workbook_bytes
 from layers.spreadsheets import safe_cell, safe_row
 
 KIND_LABELS_ZH: dict[str, str] = {
@@ -382,9 +382,7 @@ def quality_to_xlsx(report: Mapping[str, Any]) -> bytes:
         for index in range(len(table.headers)):
             sheet.column_dimensions[_column(index)].width = 18
         sheet.freeze_panes = "A3"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return workbook_bytes(book)
 
 
 def _cell(value: Any) -> Any:
@@ -446,25 +444,15 @@ def quality_to_html(report: Mapping[str, Any]) -> str:
             "</section>"
         )
     joined = "\n".join(sections)
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<title>{esc(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<h1>{esc(title)}</h1>
+    body = f"""<h1>{esc(title)}</h1>
 <section id="summary">
 <h2>{SUMMARY_TITLE_ZH}</h2>
 <table>
 {summary}
 </table>
 </section>
-{joined}
-</body>
-</html>
-"""
+{joined}"""
+    return printable_page(title, _CSS, body)
 
 
 def _text(value: Any) -> str:
