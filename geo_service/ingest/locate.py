@@ -85,10 +85,6 @@ class Locator:
         self.rules = rules
         self.gazetteer = Gazetteer(divisions.table[["adcode", "name", "level", "city_adcode"]])
 
-    def locate(self, rows: pd.DataFrame, outcome: Outcome, default_crs: str | None) -> pd.DataFrame:
-        """Place every row not yet rejected; rejects ``bad_coordinates`` and ``unlocatable``."""
-        return self.locate_and_link(rows, outcome, default_crs)[0]
-
     def locate_and_link(
         self, rows: pd.DataFrame, outcome: Outcome, default_crs: str | None
     ) -> tuple[pd.DataFrame, Links | None]:
