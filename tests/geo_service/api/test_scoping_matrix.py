@@ -100,7 +100,7 @@ def _ledger_adcodes(answer: Any) -> set[str]:
     return {COUNTY_NAMES.get(row["county"], row["county"]) for row in answer.json()["rows"]}
 
 
-POINT_KINDS = ("cases", "inspections", "enterprises")
+POINT_KINDS = ("cases", "inspections", "enterprises", "projects")
 PROBES = [
     *(
         Probe(
