@@ -35,7 +35,14 @@ from geo_service.ingest.readers import (
     open_table,
 )
 from geo_service.ingest.rejects import reject_non_points, rejected_frame, write_rejects_csv
-from geo_service.ingest.writer import bulk_indexes, count_rows, to_arrow, write_rows
+from geo_service.ingest.staging import Staging
+from geo_service.ingest.writer import (
+    begin_batch,
+    bulk_indexes,
+    count_rows,
+    to_arrow,
+    write_staged,
+)
 from geo_service.linkage.codes import BAD_CHECK, BAD_FORMAT, credit_code_flags
 from geo_service.linkage.register import load_register_index
 from geo_service.linkage.relink import relink
@@ -198,7 +205,10 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     mapping = map_headers(spec.kind, source.headers)
     with _private_folder() as folder:
         prepared = _prepare(engine, spec, divisions, source, mapping, options, clock, Path(folder))
-        summary = _store(engine, path, spec, prepared, source.sha256, started, options)
+        try:
+            summary = _store(engine, path, spec, prepared, source.sha256, started, options)
+        finally:
+            prepared.close()
         clock.lap("store")
         rejects = write_rejects_csv(
             prepared.rejects(), source.headers, _rejects_path(path, options)
@@ -250,6 +260,9 @@ def _prepare(
             return aside
         except CarefulReadNeeded:
             aside.discard()  # the fast read's row numbers drifted: read record by record
+        except BaseException:
+            aside.close()
+            raise
 
 
 def _read_chunks(
@@ -425,10 +438,10 @@ class StoredPlaces:
 
 
 class _SetAside:
-    """A file's prepared records and rejects, chunk by chunk, in Arrow IPC files of a
-    private temporary folder, with the counts the batch records; memory stays bounded
-    however long the file. The records are written and the rejects stored and listed
-    from these files, one chunk at a time, in file order."""
+    """A file's prepared records (a :class:`Staging` file) and rejects (Arrow IPC files,
+    chunk by chunk) in a private temporary folder, with the counts the batch records;
+    memory stays bounded however long the file. The records are written and the
+    rejects stored and listed from these files, in file order."""
 
     def __init__(self, folder: Path, table: Table) -> None:
         self.folder = folder
@@ -443,7 +456,7 @@ class _SetAside:
         self.record_ids: list[str] = []  # linked kinds: every record's id (their reviews)
         self.ids: list[str] | None = None  # the roster's officers, for their exclusions
         self.exclusions: list[dict[str, str]] | None = None
-        self._rows: list[Path] = []
+        self.staging = Staging(folder / "rows.sqlite", table)
         self._rejects: list[Path] = []
 
     def add(self, prepared: _Prepared, rejected: pd.DataFrame, id_column: str) -> None:
@@ -461,7 +474,7 @@ class _SetAside:
             methods = table_rows["link_method"].fillna("none").astype(str)
             self.by_link.update(methods.tolist())
         if len(table_rows):
-            self._rows.append(self._write("rows", to_arrow(table_rows, self.table)))
+            self.staging.append(to_arrow(table_rows, self.table))
         self.accepted += len(table_rows)
         self.by_method.update(str(m) for m in prepared.methods)
         if len(rejected):
@@ -479,7 +492,7 @@ class _SetAside:
         self.by_reason.update(str(r) for r in rejected["reason"])
 
     def _write(self, name: str, table: pa.Table) -> Path:
-        path = self.folder / f"{name}-{len(self._rows) + len(self._rejects):07d}.arrow"
+        path = self.folder / f"{name}-{len(self._rejects):07d}.arrow"
         options = pa.ipc.IpcWriteOptions(compression="zstd")
         with (
             pa.OSFile(str(path), "wb") as sink,
@@ -492,13 +505,6 @@ class _SetAside:
     def _read(path: Path) -> pa.Table:
         with pa.OSFile(str(path), "rb") as source:
             return pa.ipc.open_file(source).read_all()
-
-    def rows(self, batch_id: int) -> Iterator[pa.Table]:
-        """The records chunk by chunk, with their batch."""
-        for path in self._rows:
-            part = self._read(path)
-            ids = pa.array(np.full(part.num_rows, batch_id, dtype=np.int64))
-            yield part.append_column("batch_id", ids)
 
     def rejects(self) -> Iterator[pd.DataFrame]:
         """The rejects chunk by chunk, as :func:`rejected_frame` gave them."""
@@ -513,8 +519,13 @@ class _SetAside:
                 }
             )
 
+    def close(self) -> None:
+        """Close the staging file (the folder goes with the ingest's)."""
+        self.staging.close()
+
     def discard(self) -> None:
         """Delete what was set aside (a read that starts again)."""
+        self.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -562,7 +573,7 @@ def _store(
     by_method = {k: int(v) for k, v in sorted(prepared.by_method.items())}
     by_reason = {k: int(v) for k, v in sorted(prepared.by_reason.items())}
     n_rows = accepted + rejected
-    with engine.begin() as conn:
+    with begin_batch(engine) as conn:
         batch_id = conn.execute(
             insert(IngestBatch).returning(IngestBatch.id),
             {
@@ -591,7 +602,8 @@ def _store(
             leave=False,
         )
         with bulk_indexes(conn, table, accepted, existing=before):
-            for written in write_rows(conn, table, spec.id_column, prepared.rows(batch_id)):
+            staged = write_staged(conn, table, spec.id_column, prepared.staging, batch_id)
+            for written in staged:
                 bar.update(written)
         bar.close()
         if prepared.exclusions is not None:

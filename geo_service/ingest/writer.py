@@ -1,16 +1,19 @@
-"""Writing accepted records into the store: upsert on the natural key, in chunks.
+"""Writing accepted records into the store: upsert on the natural key.
 
 The ingest prepares the records of a file chunk by chunk as Arrow tables
-(:func:`to_arrow`) and writes them one after the other. On PostgreSQL each chunk
-is streamed with ``COPY … FROM STDIN`` into a temporary staging table, then moved
-by one ``INSERT … SELECT … ON CONFLICT (key) DO UPDATE`` (the PostGIS ``geom``
-column is generated from lon/lat in that statement); SQLite takes an
-``executemany`` of the same upsert. Both run inside the caller's transaction: a
-batch is written whole or not at all.
+(:func:`to_arrow`) and sets them aside (:class:`~geo_service.ingest.staging.Staging`).
+SQLite takes them all in one ``INSERT … SELECT … ON CONFLICT (key) DO UPDATE`` from
+the attached staging file, in C. On PostgreSQL each chunk is streamed with ``COPY …
+FROM STDIN`` (CSV written by Arrow) into a temporary staging table, then moved by one
+``INSERT … SELECT … ON CONFLICT`` (the PostGIS ``geom`` column is generated from
+lon/lat in that statement). The row-wise ``executemany`` of the same upsert is kept as
+the baseline the bulk paths are measured and tested against. Every path runs inside
+the caller's transaction: a batch is written whole or not at all.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,10 +22,13 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg import sql
-from sqlalchemy import JSON, Connection, Index, Table, func, select
+from sqlalchemy import JSON, Connection, Engine, Index, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+
+from geo_service.ingest.staging import STAGED, Staging
 
 #: Batches at least this large, and at least as large as the table already is, are
 #: written with the table's secondary indexes dropped and rebuilt afterwards (SQLite):
@@ -34,6 +40,9 @@ BULK_ROWS = 50_000
 #: PostgreSQL batches go through COPY and a staging table (False: ``executemany``, the
 #: earlier path, kept as the benchmarks' baseline).
 COPY_ON_POSTGRES = True
+#: SQLite batches go in one ``INSERT … SELECT`` from the attached staging file (False:
+#: ``executemany``, kept as the baseline the bulk path is tested and measured against).
+BULK_ON_SQLITE = True
 
 
 def _insert(table: Table, dialect: str) -> Any:
@@ -137,7 +146,9 @@ def _staging_statements(table: Table, key: str, columns: list[str]) -> tuple[Any
         "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS"
         " SELECT 0::bigint AS _n, {names} FROM {target} WITH NO DATA"
     ).format(stage=stage, names=names, target=target)
-    copy = sql.SQL("COPY {stage} (_n, {names}) FROM STDIN").format(stage=stage, names=names)
+    copy = sql.SQL("COPY {stage} (_n, {names}) FROM STDIN (FORMAT csv)").format(
+        stage=stage, names=names
+    )
     updates = sql.SQL(", ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns if c != key
     )
@@ -164,10 +175,8 @@ def copy_rows(conn: Connection, table: Table, key: str, parts: Iterable[pa.Table
         while part is not None:
             if part.column_names != columns:
                 raise ValueError("the parts of one batch must have the same columns")
-            values = [_python_column(part.column(c), table, c, "postgresql") for c in columns]
             with cursor.copy(copy) as stream:
-                for row in zip(range(start, start + part.num_rows), *values, strict=True):
-                    stream.write_row(row)
+                stream.write(_csv(part, start))
             cursor.execute(upsert)
             cursor.execute(truncate)
             start += part.num_rows
@@ -175,6 +184,76 @@ def copy_rows(conn: Connection, table: Table, key: str, parts: Iterable[pa.Table
             part = next(source, None)
     finally:
         cursor.close()
+
+
+def _csv(part: pa.Table, start: int) -> bytes:
+    """``part`` as COPY's CSV, its row numbers first: strings always quoted (an empty
+    string stays one), nulls as nothing (NULL)."""
+    numbers = pa.array(range(start, start + part.num_rows), pa.int64())
+    sink = io.BytesIO()
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    pa_csv.write_csv(part.add_column(0, "_n", numbers), sink, options)
+    return sink.getvalue()
+
+
+#: The schema name of the attached staging file.
+ATTACHED = "staging"
+
+
+@contextmanager
+def begin_batch(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction, like ``engine.begin()``; a staging file that
+    :func:`write_staged` attached is detached after the transaction ends (SQLite keeps
+    a file read in a transaction locked until then), whether it committed or not."""
+    with engine.connect() as conn:
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if conn.dialect.name == "sqlite":
+                listed = conn.exec_driver_sql("PRAGMA database_list").all()
+                if any(row[1] == ATTACHED for row in listed):
+                    conn.exec_driver_sql(f"DETACH DATABASE {ATTACHED}")
+                conn.rollback()  # end the transaction the pragma began (nothing to undo)
+
+
+def write_staged(
+    conn: Connection, table: Table, key: str, staging: Staging, batch_id: int
+) -> Iterator[int]:
+    """Upsert the records set aside in ``staging`` into ``table``, in file order, with
+    their batch; yields the rows written as it goes.
+
+    SQLite (:data:`BULK_ON_SQLITE`): the staging file is attached and its records go in
+    by an ``INSERT … SELECT … ON CONFLICT`` per prepared chunk (the ``WHERE`` clause
+    keeps SQLite's parser from reading ``ON`` as a join); ``conn`` must come from
+    :func:`begin_batch`, which detaches the file once the transaction has ended. Otherwise they are read back chunk
+    by chunk and given to :func:`write_rows`.
+    """
+    staging.finish()
+    if staging.columns is None:
+        return
+    if conn.dialect.name == "sqlite" and BULK_ON_SQLITE:
+        columns = [*staging.columns, "batch_id"]
+        names = ", ".join(f'"{c}"' for c in columns)
+        chosen = ", ".join(f'"{c}"' for c in staging.columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != key)
+        conn.exec_driver_sql(f"ATTACH DATABASE ? AS {ATTACHED}", (str(staging.path),))
+        statement = (
+            f'INSERT INTO "{table.name}" ({names})'
+            f" SELECT {chosen}, ? FROM {ATTACHED}.{STAGED} WHERE rowid > ? AND rowid <= ?"
+            f' ORDER BY rowid ON CONFLICT ("{key}") DO UPDATE SET {updates}'
+        )
+        start = 0
+        for end in staging.ends:  # one statement per chunk the ingest prepared
+            conn.exec_driver_sql(statement, (batch_id, start, end))
+            yield end - start
+            start = end
+        return
+    parts = (
+        p.append_column("batch_id", pa.array([batch_id] * p.num_rows, pa.int64()))
+        for p in staging.parts()
+    )
+    yield from write_rows(conn, table, key, parts)
 
 
 @contextmanager

@@ -296,7 +296,7 @@ def test_a_failure_locating_a_later_chunk_stores_nothing(
     assert list(private_tmp.iterdir()) == []  # what was set aside is deleted
 
 
-def test_a_failure_writing_a_later_chunk_rolls_the_batch_back(
+def test_a_failure_after_records_are_written_rolls_the_batch_back(
     store: Engine,
     tmp_path: Path,
     divisions_gdf: gpd.GeoDataFrame,
@@ -305,22 +305,24 @@ def test_a_failure_writing_a_later_chunk_rolls_the_batch_back(
 ) -> None:
     _earlier_batches(store, tmp_path, divisions_gdf)
     before = _stored(store)
-    real = pipeline.write_rows
+    real = pipeline.write_staged
     written: list[int] = []
 
-    def write_rows(conn: Any, table: Table, key: str, parts: Iterator[Any]) -> Iterator[int]:
+    def write_staged(
+        conn: Any, table: Table, key: str, staging: Any, batch_id: int
+    ) -> Iterator[int]:
         start = count_rows(conn, table)
-        for n in real(conn, table, key, parts):
+        for n in real(conn, table, key, staging, batch_id):
             yield n
             written.append(count_rows(conn, table) - start)
-            if len(written) == 2:
-                raise RuntimeError("the disk filled up after the second chunk")
+            if len(written) == 1:
+                raise RuntimeError("the disk filled up after the first part")
 
-    monkeypatch.setattr(pipeline, "write_rows", write_rows)
+    monkeypatch.setattr(pipeline, "write_staged", write_staged)
     rejects = tmp_path / "again.rejects.csv"
-    with pytest.raises(RuntimeError, match="second chunk"):
+    with pytest.raises(RuntimeError, match="first part"):
         _ingest(store, SAMPLE_SLICE / "cases.csv", "cases", 1_000, rejects)
-    assert 0 < written[0] < written[1]  # the sample's new cases of two chunks were written
+    assert written[0] > 0  # new cases were written inside the batch's transaction
     assert _stored(store) == before
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(PenaltyCase)).scalar() == len(

@@ -1,0 +1,128 @@
+"""A file's prepared records, set aside in a SQLite file until the batch's transaction.
+
+The ingest prepares a file chunk by chunk before it writes anything to the store (a
+failure anywhere stores nothing). Each chunk's records, as Arrow tables, go into one
+table of a scratch SQLite file in the ingest's private folder through the ADBC SQLite
+driver: a bulk append in C, with no Python object per cell, made on a worker thread
+while the next chunk is prepared. The store then takes them in one statement (SQLite:
+``INSERT … SELECT`` from the attached file) or reads them back chunk by chunk, with
+the Arrow types they were given (PostgreSQL's COPY, and the row-wise path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import adbc_driver_sqlite.dbapi as adbc
+import pyarrow as pa
+from sqlalchemy import Boolean, Float, Integer, Numeric, Table
+
+#: The staged table's name inside the scratch file.
+STAGED = "staged"
+
+
+def _affinity(table: Table, name: str) -> str:
+    """The declared type of a staged column: stable types on the way back."""
+    kind = table.c[name].type
+    if isinstance(kind, Boolean | Integer):
+        return "INTEGER"
+    if isinstance(kind, Float | Numeric):
+        return "REAL"
+    return "TEXT"  # strings, JSON text, dates as YYYY-MM-DD
+
+
+class Staging:
+    """The records of one file, appended in file order; ``rows`` counts them and
+    ``ends`` holds the row count after each append (rowids run from 1, in order).
+
+    Appends run one at a time on a worker thread; :meth:`append` waits for the
+    previous one, so at most one chunk waits in memory. :meth:`finish` waits for the
+    last one and must be called before the records are read or attached.
+    """
+
+    def __init__(self, path: Path, table: Table) -> None:
+        self.path = path
+        self.table = table
+        self.rows = 0
+        self.ends: list[int] = []
+        self.columns: list[str] | None = None
+        self._types: dict[str, pa.DataType] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging")
+        self._pending: Future[None] | None = None
+        self._conn = self._pool.submit(self._connect).result()
+
+    def _connect(self) -> adbc.Connection:
+        conn = adbc.connect(str(self.path), autocommit=True)  # each append its own write
+        with conn.cursor() as cur:
+            cur.execute("PRAGMA journal_mode=OFF")  # a scratch file: rebuilt, never recovered
+            cur.execute("PRAGMA synchronous=OFF")
+        return conn
+
+    def append(self, part: pa.Table) -> None:
+        """Set aside ``part`` (every part with the same columns) after those before it."""
+        if self.columns is None:
+            self.columns = list(part.column_names)
+            self._wait()
+            self._pending = self._pool.submit(self._create)
+        elif part.column_names != self.columns:
+            raise ValueError("the parts of one file must have the same columns")
+        for name in self.columns:  # the first non-null type of each column, to read back as
+            kind = part.schema.field(name).type
+            if name not in self._types and not pa.types.is_null(kind):
+                self._types[name] = kind
+        self._wait()
+        self._pending = self._pool.submit(self._ingest, part)
+        self.rows += part.num_rows
+        self.ends.append(self.rows)
+
+    def _create(self) -> None:
+        assert self.columns is not None
+        declared = ", ".join(f'"{c}" {_affinity(self.table, c)}' for c in self.columns)
+        with self._conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {STAGED} ({declared})")
+
+    def _ingest(self, part: pa.Table) -> None:
+        with self._conn.cursor() as cur:
+            cur.adbc_ingest(STAGED, part, mode="append")
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def finish(self) -> None:
+        """Wait for the last append."""
+        self._wait()
+
+    def parts(self) -> Iterator[pa.Table]:
+        """The staged records in file order, as they were appended (one table a chunk),
+        with the Arrow types they were given (dates, booleans and JSON text as given)."""
+        if self.columns is None:
+            return
+        names = ", ".join(f'"{c}"' for c in self.columns)
+        with adbc.connect(str(self.path)) as conn, conn.cursor() as cur:
+            start = 0
+            for end in self.ends:
+                cur.execute(
+                    f"SELECT {names} FROM {STAGED} WHERE rowid > {start} AND rowid <= {end}"
+                    " ORDER BY rowid"
+                )
+                yield self._typed(cur.fetch_arrow_table())
+                start = end
+
+    def _typed(self, part: pa.Table) -> pa.Table:
+        columns = []
+        for name, values in zip(part.column_names, part.columns, strict=True):
+            kind = self._types.get(name)
+            columns.append(values if kind is None or values.type == kind else values.cast(kind))
+        return pa.table(columns, names=part.column_names)
+
+    def close(self) -> None:
+        """Close the scratch file (its folder is removed with the ingest's)."""
+        try:
+            self._wait()
+        finally:
+            self._pool.submit(self._conn.close).result()
+            self._pool.shutdown()
