@@ -150,6 +150,41 @@ def is_valid_credit_code(code: str) -> bool:
     return credit_code_check_char(text[:17]) == text[17]
 
 
+_POSITION: Final = np.full(256, 255, dtype=np.uint8)  # byte → alphabet position (255: none)
+_POSITION[_ASCII] = np.arange(len(ALPHABET), dtype=np.uint8)
+_ORG_BYTE_VALUE: Final = np.zeros(256, dtype=np.int64)  # byte → GB 11714 value
+_ORG_BYTE_VALUE[_ASCII] = _ORG_ASCII_VALUE
+
+
+def check_credit_codes(codes: Sequence[str]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Whether each code (already trimmed and upper-cased) is well formed (18 characters
+    of the alphabet), and whether it is valid (:func:`is_valid_credit_code`), at once.
+
+    Examples
+    --------
+    >>> formed, valid = check_credit_codes(["91450103MA5KB2XY8N", "91450103MA5KB2XY8M", "1"])
+    >>> formed.tolist(), valid.tolist()
+    ([True, True, False], [True, False, False])
+    """
+    text = np.asarray(codes, dtype=object).reshape(-1)
+    formed = np.zeros(len(text), dtype=bool)
+    valid = np.zeros(len(text), dtype=bool)
+    sized = np.fromiter((len(c) == 18 and c.isascii() for c in text), bool, len(text))
+    if not sized.any():
+        return formed, valid
+    chars = np.frombuffer("".join(text[sized]).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+    values = _POSITION[chars]
+    ok = (values != 255).all(axis=1)
+    org = (_ORG_BYTE_VALUE[chars[:, 8:16]] * np.asarray(ORG_WEIGHTS)).sum(axis=1)
+    digit = 11 - org % 11  # 10 → X, 11 → 0
+    org_char = np.where(digit == 10, ord("X"), np.where(digit == 11, ord("0"), ord("0") + digit))
+    total = (values[:, :17].astype(np.int64) * np.asarray(WEIGHTS)).sum(axis=1)
+    check = (31 - total % 31) % 31
+    formed[sized] = ok
+    valid[sized] = ok & (org_char == chars[:, 16]) & (check == values[:, 17])
+    return formed, valid
+
+
 def _bodies(rng: np.random.Generator, n: int) -> NDArray[np.int64]:
     """Organisation code bodies as alphabet positions, shape ``(n, 8)``."""
     digits = rng.integers(0, 10, size=(n, 8))

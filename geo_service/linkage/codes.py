@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
-from analytics.credit_codes import ALPHABET, is_valid_credit_code
+from analytics.credit_codes import ALPHABET, check_credit_codes, is_valid_credit_code
 
 #: The flags a stated code may carry: not 18 characters of the code alphabet, or a
 #: check character that does not match (a typing error: the code names no one).
@@ -36,8 +37,13 @@ def credit_code_flag(code: str) -> str | None:
 
 
 def credit_code_flags(codes: pd.Series) -> pd.Series:
-    """:func:`credit_code_flag` of each cleaned code (``None`` where no code is stated)."""
+    """:func:`credit_code_flag` of each code, cleaned (``None`` where no code is stated)."""
     cleaned = clean_codes(codes)
-    unique = {c: credit_code_flag(c) for c in pd.unique(cleaned.dropna())}
-    flags = cleaned.map(unique).astype(object)
-    return flags.where(flags.notna(), None)
+    stated = cleaned.notna().to_numpy()
+    formed, valid = check_credit_codes(cleaned[stated].tolist())
+    flags = np.full(len(cleaned), None, dtype=object)
+    found = np.full(len(formed), BAD_FORMAT, dtype=object)
+    found[formed] = BAD_CHECK
+    found[valid] = None
+    flags[np.flatnonzero(stated)] = found
+    return pd.Series(flags, index=codes.index, dtype=object)

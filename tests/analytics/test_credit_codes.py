@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from analytics.credit_codes import (
+    ALPHABET,
     CreditCodeError,
+    check_credit_codes,
     credit_code_check_char,
     is_valid_credit_code,
     make_credit_codes,
@@ -125,3 +128,24 @@ def test_made_codes_are_seeded() -> None:
 def test_made_codes_need_one_six_digit_adcode_each(adcodes: list[str]) -> None:
     with pytest.raises(CreditCodeError):
         make_credit_codes(2, adcodes, seed=1)
+
+
+def _one_off(code: str, rng: np.random.Generator) -> str:
+    """``code`` with one character changed, dropped or added."""
+    at = int(rng.integers(0, len(code)))
+    choice = int(rng.integers(0, 3))
+    other = ALPHABET[int(rng.integers(0, len(ALPHABET)))]
+    if choice == 0:
+        return code[:at] + other + code[at + 1 :]
+    return code[:at] + code[at + 1 :] if choice == 1 else code[:at] + other + code[at:]
+
+
+def test_the_vectorised_check_agrees_with_the_check_of_one_code() -> None:
+    rng = np.random.default_rng(7)
+    made = make_credit_codes(3_000, ["450103", "450200", "110105"] * 1_000, seed=3)
+    codes = made + [_one_off(c, rng) for c in made] + ["", "12345", "91450103MA5KB2XI8N"]
+    codes += ["９１450103MA5KB2XY8N", "91450103MA5KB2XY8Nx", "91450103MA5KB2XY9N"]
+    formed, valid = check_credit_codes(codes)
+    assert valid.tolist() == [is_valid_credit_code(c) for c in codes]
+    assert formed.tolist() == [len(c) == 18 and all(ch in ALPHABET for ch in c) for c in codes]
+    assert valid[:3_000].all() and 0 < valid[3_000:6_000].sum() < 300  # few typos still check
