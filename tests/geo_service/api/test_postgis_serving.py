@@ -121,7 +121,7 @@ def test_copy_statements_stage_then_upsert_on_the_key() -> None:
     )
     assert all(isinstance(s, psql.Composed) for s in (create, copy, upsert, truncate))
     create_sql, copy_sql, upsert_sql = (s.as_string(None) for s in (create, copy, upsert))
-    assert copy_sql == 'COPY "_stage_cases" (_n, "case_id", "lon", "lat") FROM STDIN'
+    assert copy_sql == 'COPY "_stage_cases" (_n, "case_id", "lon", "lat") FROM STDIN (FORMAT csv)'
     assert upsert_sql == (
         'INSERT INTO "cases" ("case_id", "lon", "lat") SELECT "case_id", "lon", "lat" FROM'
         ' "_stage_cases" ORDER BY _n ON CONFLICT ("case_id") DO UPDATE SET'
