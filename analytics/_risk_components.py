@@ -42,7 +42,7 @@ class Records:
 class RiskData:
     """Enterprises and their tables' records in scope, with the window ``[start, end)``."""
 
-    ent: pd.DataFrame  # credit_code, category, h3 (0: no location)
+    ent: pd.DataFrame  # credit_code, category, h3 (0: no location), industry (None: unknown)
     cases: Records | None
     inspections: Records | None  # any date up to as_of
     exceedances: Records | None
@@ -76,15 +76,21 @@ def enterprise_table(enterprises: pd.DataFrame, resolution: int) -> pd.DataFrame
     codes = enterprises["credit_code"]
     if codes.isna().any() or codes.duplicated().any():
         raise RiskError("enterprises need unique, non-missing credit codes")
-    category = enterprises.get("category", pd.Series(None, index=enterprises.index, dtype=object))
-    category = category.where(category.notna() & (category.astype(str).str.strip() != ""))
+    category = _text(enterprises, "category")
     return pd.DataFrame(
         {
             "credit_code": codes.to_numpy(),
             "h3": point_cells(enterprises["lon"], enterprises["lat"], resolution),
             "category": category.fillna("general").to_numpy(dtype=object),
+            "industry": _text(enterprises, "industry_code").str.strip().to_numpy(dtype=object),
         }
     )
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """An optional text column: missing or blank values as None."""
+    values = frame.get(column, pd.Series(None, index=frame.index, dtype=object))
+    return values.where(values.notna() & (values.astype(str).str.strip() != "")).astype(object)
 
 
 def located_records(
@@ -209,9 +215,20 @@ def cell_signals(
     }
 
 
+def problems_found(inspections: Records) -> NDArray[np.bool_]:
+    """Whether each inspection found a problem."""
+    return inspections.rows["problem_found"].eq(True).to_numpy(dtype=bool)
+
+
 def unit_values(data: RiskData, pos: dict[str, NDArray[np.int64]], n: int) -> dict[str, Any]:
-    """Record-based raw values per unit; ``pos`` maps each table to its rows' unit positions."""
+    """Record-based raw values per unit; ``pos`` maps each table to its rows' unit positions
+    (``inspections``: those of the window)."""
     out: dict[str, Any] = {}
+    inspections = data.inspections_in_window()
+    if inspections is not None:
+        out["problems_found"] = sum_at(
+            np.where(problems_found(inspections), pos["inspections"], -1), n
+        )
     if data.cases is not None:
         out["severity"] = sum_at(pos["cases"], n, penalties(data.cases))
         heaviness = problem_heaviness(data.cases)
@@ -229,11 +246,35 @@ def enterprise_raw(data: RiskData) -> dict[str, NDArray[np.float64]]:
     n = len(data.ent)
     tables = ("cases", "exceedances", "complaints")
     pos = {t: getattr(data, t).ent for t in tables if getattr(data, t) is not None}
+    inspections = data.inspections_in_window()
+    if inspections is not None:
+        pos["inspections"] = inspections.ent
     raw = unit_values(data, pos, n)
     cases = sum_at(data.cases.ent, n) if data.cases is not None else np.zeros(n)
     raw["repeat_offending"] = np.where(cases >= 2, cases, 0.0)
+    raw["industry_rate"] = industry_rate(data.ent["industry"], cases)
     raw["inspection_gap"] = inspection_gap(data)
     return raw
+
+
+def industry_rate(industry: pd.Series, cases: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Cases per enterprise of the *other* enterprises of each one's industry (same code);
+    0 without a code or without another enterprise of the code.
+
+    >>> codes = pd.Series(["C26", "C26", "C26", None])
+    >>> industry_rate(codes, np.array([3.0, 1.0, 0.0, 5.0])).tolist()
+    [0.5, 1.5, 2.0, 0.0]
+    """
+    group, _ = pd.factorize(industry, use_na_sentinel=True)
+    known = group >= 0
+    totals = np.bincount(group[known], weights=cases[known])
+    peers = np.bincount(group[known]) - 1.0
+    out = np.zeros(cases.size)
+    at = group[known]
+    out[known] = np.divide(
+        totals[at] - cases[known], peers[at], out=np.zeros(at.size), where=peers[at] > 0
+    )
+    return out
 
 
 def inspection_gap(data: RiskData) -> NDArray[np.float64]:

@@ -20,6 +20,11 @@ Components (records in the window ``(as_of − window_years, as_of]`` unless sai
 ``trend``          positive Mann–Kendall z of the cell's yearly case counts
 ``repeat_offending`` cases of an enterprise with 2 or more (else 0); a cell: the sum
 ``severity``       sum of penalties (yuan)
+``problems_found`` inspections in the window that found a problem
+``industry_rate``  cases per enterprise of the other register enterprises of the
+                   enterprise's industry (``industry_code``, the same code) in the
+                   window: the peers' record, not the enterprise's own; 0 without a
+                   code; a cell: the mean of its enterprises
 ``problem_mix``    mean heaviness of the problem types of the unit's cases, a type's
                    heaviness being the mean penalty of all its cases in the window
 ``exceedances``    online-monitoring exceedances
@@ -28,6 +33,12 @@ Components (records in the window ``(as_of − window_years, as_of]`` unless sai
                    divided by ``1 +`` inspections in the window; never inspected
                    counts as not inspected since the inspection records begin, the
                    longest gap possible; a cell: the mean of its enterprises
+
+The default weights favour what predicts next year's cases per enterprise
+(``geo-service evaluate-risk``, docs/benchmarks.md): the enterprise's own record
+(repeat offending, penalties, problems found), its industry's and its
+neighbourhood's. The inspection gap, which points away from the enterprises
+inspected (and so found) most, keeps a small weight as a coverage policy.
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ from analytics._risk_components import (
     penalties,
     prepare,
     problem_heaviness,
+    problems_found,
     sum_at,
     unit_values,
 )
@@ -59,6 +71,8 @@ from analytics.errors import RiskError
 COMPONENTS: tuple[str, ...] = (
     "repeat_offending",
     "severity",
+    "problems_found",
+    "industry_rate",
     "inspection_gap",
     "case_density",
     "hotspot",
@@ -71,9 +85,11 @@ COMPONENTS: tuple[str, ...] = (
 #: Default weight of each component (they sum to 1).
 DEFAULT_RISK_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {
-        "repeat_offending": 0.20,
-        "severity": 0.15,
-        "inspection_gap": 0.20,
+        "repeat_offending": 0.15,
+        "severity": 0.10,
+        "problems_found": 0.10,
+        "industry_rate": 0.15,
+        "inspection_gap": 0.05,
         "case_density": 0.10,
         "hotspot": 0.10,
         "trend": 0.05,
@@ -102,6 +118,7 @@ def _available(data: RiskData, weights: Mapping[str, float]) -> dict[str, float]
     if bad:
         raise RiskError(f"weights must be finite and ≥ 0, got {bad}")
     cases = data.cases
+    window_inspections = data.inspections_in_window()
     has = {
         "case_density": cases is not None,
         "hotspot": cases is not None,
@@ -112,6 +129,10 @@ def _available(data: RiskData, weights: Mapping[str, float]) -> dict[str, float]
         "exceedances": data.exceedances is not None,
         "complaints": data.complaints is not None,
         "inspection_gap": data.inspections is not None,
+        "problems_found": window_inspections is not None
+        and bool(problems_found(window_inspections).any()),
+        "industry_rate": cases is not None
+        and bool(data.ent["industry"].notna().to_numpy()[cases.ent[cases.ent >= 0]].any()),
     }
     used = {k: float(weights.get(k, 0.0)) for k in COMPONENTS if has[k] and weights.get(k, 0) > 0}
     total = sum(used.values())
@@ -290,7 +311,8 @@ def enterprise_risk(
     ----------
     enterprises : pandas.DataFrame
         ``credit_code`` (unique), ``lon``, ``lat`` (WGS84) and optionally
-        ``category`` (``key``/``special``/``general``; missing → ``general``).
+        ``category`` (``key``/``special``/``general``; missing → ``general``)
+        and ``industry_code`` (GB/T 4754; without it ``industry_rate`` drops out).
     cases : pandas.DataFrame or None
         ``credit_code`` (may be null), ``lon``, ``lat``, ``decision_date``,
         ``penalty_amount`` (NaN: unknown), optionally ``problem_type`` (int,
@@ -345,7 +367,7 @@ def enterprise_risk(
     >>> out[["credit_code", "category", "tier"]].values.tolist()
     [['A', 'key', 'high'], ['B', 'general', 'low']]
     >>> out.loc[0, "reasons"], bool(np.allclose(out.filter(like="c_").sum(axis=1), out["score"]))
-    (['repeat_offending', 'inspection_gap', 'severity'], True)
+    (['repeat_offending', 'severity', 'case_density'], True)
     """
     tables = {
         "cases": cases,
@@ -376,8 +398,8 @@ def cell_risk(
     Same inputs, components and normalisation as :func:`enterprise_risk`,
     ranked among cells. A cell's record-based values count *all* records
     located in it, including those of no known enterprise;
-    ``repeat_offending`` sums its enterprises' values and ``inspection_gap``
-    averages them (0 without enterprises). ``expected_findings`` is the sum of
+    ``repeat_offending`` sums its enterprises' values, ``inspection_gap`` and
+    ``industry_rate`` average them (0 without enterprises). ``expected_findings`` is the sum of
     its enterprises' (see :func:`enterprise_risk`).
 
     Returns
@@ -408,18 +430,25 @@ def cell_risk(
     data, cells = analysis.data, analysis.cells
     n = cells.size
     index = pd.Index(cells)
+    located = {
+        "cases": data.cases,
+        "exceedances": data.exceedances,
+        "complaints": data.complaints,
+        "inspections": data.inspections_in_window(),
+    }
     tables_pos = {
-        name: index.get_indexer(pd.Index(getattr(data, name).cell)).astype(np.int64)
-        for name in ("cases", "exceedances", "complaints")
-        if getattr(data, name) is not None
+        name: index.get_indexer(pd.Index(records.cell)).astype(np.int64)
+        for name, records in located.items()
+        if records is not None
     }
     raw: dict[str, Any] = {**analysis.signals, **unit_values(data, tables_pos, n)}
     at = index.get_indexer(pd.Index(data.ent["h3"])).astype(np.int64)
     members = sum_at(at, n)
     ent_raw = enterprise_raw(data)
     raw["repeat_offending"] = sum_at(at, n, ent_raw["repeat_offending"])
-    gap = sum_at(at, n, ent_raw["inspection_gap"])
-    raw["inspection_gap"] = np.divide(gap, members, out=np.zeros(n), where=members > 0)
+    for name in ("inspection_gap", "industry_rate"):
+        total = sum_at(at, n, ent_raw[name])
+        raw[name] = np.divide(total, members, out=np.zeros(n), where=members > 0)
     scored, cuts = _scored(raw, analysis.used, tiers)
     frame = pd.concat([pd.DataFrame({"h3": cells}), scored], axis=1)
     frame["enterprises"] = members.astype(np.int64)

@@ -6,6 +6,8 @@ from __future__ import annotations
 REASON_LABELS_ZH: dict[str, str] = {
     "repeat_offending": "重复违法",
     "severity": "处罚金额",
+    "problems_found": "检查发现问题",
+    "industry_rate": "行业案件率",
     "inspection_gap": "检查间隔",
     "case_density": "案件密度",
     "hotspot": "热点",

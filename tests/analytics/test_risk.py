@@ -28,12 +28,22 @@ def _point(cell: str) -> tuple[float, float]:
 
 
 def _enterprises() -> pd.DataFrame:
-    """E0..E9, one per cell; E0 key, E1 special, E2 without category, the rest general."""
+    """E0..E9, one per cell; E0 key, E1 special, E2 without category, the rest general;
+    E0..E4 of industry C2211, E5..E8 of C3360, E9 of none."""
     rows = []
     for i, cell in enumerate(CELLS):
         lon, lat = _point(cell)
         category = {0: "key", 1: "special", 2: None}.get(i, "general")
-        rows.append({"credit_code": f"E{i}", "lon": lon, "lat": lat, "category": category})
+        industry = "C2211" if i < 5 else ("C3360" if i < 9 else None)
+        rows.append(
+            {
+                "credit_code": f"E{i}",
+                "lon": lon,
+                "lat": lat,
+                "category": category,
+                "industry_code": industry,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -161,6 +171,41 @@ def test_never_inspected_enterprise_has_the_longest_inspection_gap() -> None:
     assert gap["E6"] == pytest.approx(gap["E5"])  # E6 last seen on that very day, none since
     # E2: last inspected 2024-01-01, twice in the window → gap / (1 + 2)
     assert gap["E2"] == pytest.approx((end - pd.Timestamp("2024-01-01")).days / 365.25 / 3)
+
+
+def test_problems_found_counts_the_windows_inspections_that_found_one() -> None:
+    out = _risk().set_index("credit_code")
+    # E0 (2024-11-01) and E2 (2023-06-01) found a problem in the window; E6's was in 2019
+    found = out["v_problems_found"]
+    assert found[found > 0].to_dict() == {"E0": 1.0, "E2": 1.0}
+    assert out.loc["E0", "c_problems_found"] == DEFAULT_RISK_WEIGHTS["problems_found"]
+    cells = cell_risk(_enterprises(), _cases(), _inspections(), as_of=AS_OF).set_index("h3")
+    assert cells["v_problems_found"].sum() == 2.0
+    assert cells.loc[h3.str_to_int(CELLS[2]), "v_problems_found"] == 1.0
+    # no inspection in the window found a problem: the component has no data
+    quiet = _inspections().assign(problem_found=False)
+    assert (
+        "problems_found"
+        not in _risk(tables={"inspections": quiet}).attrs["parameters"]["components"]
+    )
+
+
+def test_industry_rate_is_the_case_rate_of_the_other_enterprises_of_the_industry() -> None:
+    out = _risk().set_index("credit_code")
+    # C2211 (E0..E4) has 4 + 1 + 1 + 1 = 7 cases in the window; each enterprise's rate
+    # leaves its own out: E0 (7 − 4)/4, E2 7/4, E1/E3/E4 6/4; C3360 none; E9 no code
+    rate = out["v_industry_rate"]
+    assert rate[["E0", "E1", "E2", "E3", "E4"]].tolist() == [0.75, 1.5, 1.75, 1.5, 1.5]
+    assert (rate[["E5", "E6", "E7", "E8", "E9"]] == 0).all()
+    assert rate.idxmax() == "E2"  # the one clean enterprise of a busy industry
+    cells = cell_risk(_enterprises(), _cases(), _inspections(), as_of=AS_OF).set_index("h3")
+    assert cells.loc[h3.str_to_int(CELLS[2]), "v_industry_rate"] == 1.75  # its one enterprise
+    # without industry codes the component drops out and the others are renormalised
+    plain = enterprise_risk(
+        _enterprises().drop(columns="industry_code"), _cases(), _inspections(), as_of=AS_OF
+    )
+    assert "industry_rate" in plain.attrs["parameters"]["components_dropped"]
+    assert sum(plain.attrs["parameters"]["weights"].values()) == pytest.approx(1.0)
 
 
 def test_missing_exceedances_renormalise_the_weights() -> None:

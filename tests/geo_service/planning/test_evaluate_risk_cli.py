@@ -88,6 +88,17 @@ def test_the_readable_table_names_each_split_and_score(default_run: dict[str, An
     assert "test 2024 (risk to 2023-12-31)" in table and "test 2025" in table
 
 
+def test_the_score_beats_every_baseline_on_three_splits(evaluate: Any) -> None:
+    answer = evaluate("--draws", "50", *[f"--test-year={y}" for y in (2023, 2024, 2025)])
+    assert answer.exit_code == 0, answer.output
+    splits = json.loads(answer.stdout)["splits"]
+    assert [s["test_year"] for s in splits] == [2023, 2024, 2025]
+    for split in splits:
+        assert split["beats"] == dict.fromkeys(BASELINES, True), split["scores"]
+        model = split["scores"]["risk_score"]
+        assert model["roc_auc"] > 0.65 and model["lift_at"]["10%"]["lift"] > 2.0
+
+
 def test_bad_years_and_stores_are_refused(evaluate: Any, tmp_path: Any) -> None:
     for args in (("--test-year", "1800"), ("--test-year", "2021"), ("--window-years", "9")):
         bad = evaluate(*args)
