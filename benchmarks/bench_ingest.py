@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -37,7 +38,9 @@ from geo_service.sample import write_sample
 from geo_service.store import make_engine, migrate
 from geo_service.store.boundaries import load_divisions, read_divisions_file
 
-TARGET_S = 60.0
+TARGET_S = 60.0  # DESIGN: 1M rows within a minute
+TARGET_RATE = 50_000  # issue 20: rows per second on a quiet machine
+TARGET_RATIO = 1.0  # issue 20: at most the bare pandas load of the same file
 MEMORY_ROWS = 3_000_000  # one file, as national platforms send them
 WHOLE_FILE = 10**9  # chunk_rows larger than any file here: the whole file at once
 MEMORY_CAP_MIB = 16 * 1024  # the whole-file baseline is stopped above this (24 GB machine)
@@ -197,8 +200,7 @@ def memory_row(folder: Path, n_cases: int, one_million: dict[str, Any] | None) -
         )
     parts.append(
         "the baseline is today's code with one chunk; resident memory sampled every"
-        " 0.2 s, while another benchmark (50M records, higher priority) ran on the same"
-        " 2 cores: the seconds are slower than alone"
+        f" 0.2 s; load average {load_average()}"
     )
     return Row(
         work=f"peak memory: ingest {n_cases:,} case rows in one file (CSV), streaming in"
@@ -210,6 +212,33 @@ def memory_row(folder: Path, n_cases: int, one_million: dict[str, Any] | None) -
         baseline_figure=baseline,
         note="; ".join(parts),
     )
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, as the notes give them."""
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _row_wise(root: Path, cases: Path) -> float:
+    """Seconds of the same ingest into a fresh store by the row-wise store path."""
+    from geo_service.ingest import writer
+
+    engine = make_engine(f"sqlite:///{root / 'rows.db'}")
+    migrate(engine)
+    load_divisions(engine, read_divisions_file())
+    ingest_file(
+        engine,
+        cases.with_name("enterprises.csv"),
+        IngestOptions(kind="enterprises", progress=False),
+    )
+    writer.BULK_ON_SQLITE = False
+    try:
+        with stopwatch() as elapsed:
+            ingest_file(engine, cases, IngestOptions(kind="cases", progress=False))
+    finally:
+        writer.BULK_ON_SQLITE = True
+        engine.dispose()
+    return elapsed()
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -240,11 +269,13 @@ def _throughput(root: Path, quick: bool) -> tuple[Row, dict[str, Any]]:
         summary = ingest_file(engine, cases, IngestOptions(kind="cases", progress=False))
     seconds = ingest_time()
     engine.dispose()
+    row_wise = _row_wise(root, cases)
     with stopwatch() as base_time:
         frame = pd.read_csv(cases, encoding="gb18030", dtype=str, on_bad_lines="skip", engine="c")
         with sqlite3.connect(root / "baseline.db") as conn:
             frame.to_sql("cases", conn, index=False, chunksize=100_000)
     del frame
+    baseline_s = base_time()
     crs = _crs_share(cases)
     for db in root.glob("*.db*"):
         db.unlink()
@@ -252,17 +283,21 @@ def _throughput(root: Path, quick: bool) -> tuple[Row, dict[str, Any]]:
     rate = summary["rows"] / seconds
     note = (
         f"{summary['accepted']:,} accepted, {summary['rejected']:,} rejected; "
-        f"CRS shares {crs}; methods {summary['by_method']}; "
-        f"generating the file took {gen_time():.1f} s; measured while another benchmark "
-        "(50M records, higher priority) ran on the same 2 cores"
+        f"×{seconds / baseline_s:.2f} the baseline; stage seconds {summary['seconds']}; "
+        f"the row-wise store path (executemany, the earlier code) took {row_wise:.1f} s; "
+        f"links {summary.get('by_link')}; CRS shares {crs}; methods {summary['by_method']}; "
+        f"generating the file took {gen_time():.1f} s; load average {load_average()}"
     )
     row = Row(
-        work=f"ingest {summary['rows']:,} case rows (CSV, GB18030) into SQLite",
+        work=f"ingest {summary['rows']:,} case rows (CSV, GB18030) into SQLite, with linkage",
         figure=f"{seconds:.1f} s ({rate:,.0f} rows/s)",
-        target=f"≤ {TARGET_S:.0f} s for 1M rows",
-        met=None if quick else seconds <= TARGET_S,
-        baseline="pandas read_csv + to_sql (no validation or geocoding)",
-        baseline_figure=f"{base_time():.1f} s",
+        target=(
+            f"≤ {TARGET_RATIO:.1f}× the baseline and ≥ {TARGET_RATE:,} rows/s;"
+            f" DESIGN: ≤ {TARGET_S:.0f} s for 1M rows"
+        ),
+        met=None if quick else seconds <= TARGET_RATIO * baseline_s and rate >= TARGET_RATE,
+        baseline="pandas read_csv + to_sql (no validation, geocoding or linkage)",
+        baseline_figure=f"{baseline_s:.1f} s",
         note=note,
     )
     return row, streaming
