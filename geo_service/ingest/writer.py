@@ -226,8 +226,8 @@ def write_staged(
     SQLite (:data:`BULK_ON_SQLITE`): the staging file is attached and its records go in
     by an ``INSERT … SELECT … ON CONFLICT`` per prepared chunk (the ``WHERE`` clause
     keeps SQLite's parser from reading ``ON`` as a join); ``conn`` must come from
-    :func:`begin_batch`, which detaches the file once the transaction has ended. Otherwise they are read back chunk
-    by chunk and given to :func:`write_rows`.
+    :func:`begin_batch`, which detaches the file once the transaction has ended.
+    Otherwise they are read back chunk by chunk and given to :func:`write_rows`.
     """
     staging.finish()
     if staging.columns is None:
