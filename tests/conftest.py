@@ -225,6 +225,7 @@ class LiveServer:
     url: str
     engine: Engine
     api_key: str  # of an admin of the whole region
+    log: Path | None = None  # the server's output (uvicorn's access log: request lines)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -299,7 +300,7 @@ def serve_store(engine: Engine, log_dir: Path, **settings: str) -> Iterator[Live
         else:
             pytest.fail("the test server did not answer /healthz")
         key = account_headers(engine)["Authorization"].removeprefix("Bearer ")
-        yield LiveServer(base, engine, key)
+        yield LiveServer(base, engine, key, log)
     finally:
         proc.terminate()
         try:

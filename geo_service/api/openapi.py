@@ -226,6 +226,18 @@ def _document_operation(operation: dict[str, Any]) -> None:
             answer.setdefault("headers", dict(_RETRY_AFTER))
 
 
+#: OGC API - Features names the collection's path parameter ``collectionId``; GDAL's
+#: OAPIF driver finds the items path (and pushes filters when it declares ``filter``
+#: and ``filter-lang``) by that name. The same URLs, documented by the standard's name.
+_OGC_NAMES: Final = {"collection_id": "collectionId"}
+
+
+def _ogc_path(path: str) -> str:
+    for ours, theirs in _OGC_NAMES.items():
+        path = path.replace("{" + ours + "}", "{" + theirs + "}")
+    return path
+
+
 def document_as_served(doc: dict[str, Any]) -> dict[str, Any]:
     """The generated OpenAPI document rewritten to what the service answers (in place)."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
@@ -235,6 +247,10 @@ def document_as_served(doc: dict[str, Any]) -> dict[str, Any]:
     for path_item in doc.get("paths", {}).values():
         for operation in path_item.values():
             _document_operation(operation)
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path":
+                    parameter["name"] = _OGC_NAMES.get(parameter["name"], parameter["name"])
+    doc["paths"] = {_ogc_path(path): item for path, item in doc.get("paths", {}).items()}
     return doc
 
 

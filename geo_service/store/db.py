@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.core.errors import StoreNotReadyError
 from geo_service.core.settings import Settings
+from geo_service.store.cql2_sql import register_sqlite_functions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -29,6 +30,7 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: bulk loads and index builds
     cur.close()
+    register_sqlite_functions(dbapi_connection)  # CQL2's spatial operators
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:

@@ -27,8 +27,10 @@ from sqlalchemy import (
 )
 
 from analytics.cells import cells_to_strings
+from geo_service.core.cql2 import CqlFilter, Queryable, SortKey
 from geo_service.core.errors import BadFilterError, UnknownLayerError
 from geo_service.core.filters import Filters
+from geo_service.store.cql2_sql import filter_condition
 from geo_service.store.models import (
     INGEST_TABLES,
     NATURAL_KEYS,
@@ -122,25 +124,31 @@ def record_columns(table: Table) -> list[Any]:
     return [c for c in table.c if c.name not in _HIDDEN]
 
 
-def record_queryables(kind: str) -> dict[str, str]:
-    """The JSON Schema type of each property of a point-record layer, from the table alone
-    (the H3 cell is its string id; ``attributes``, free JSON, is not queryable)."""
+def record_queryables(kind: str, titles: Mapping[str, str] | None = None) -> dict[str, Queryable]:
+    """The queryables of a point-record layer, from the table alone: each property's JSON
+    Schema type (dates with ``format: date``; the H3 cell is its string id;
+    ``attributes``, free JSON, is not queryable), titled from ``titles``, and the
+    point geometry."""
     table: Table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    titles = titles or {}
     out = {}
     for column in record_columns(table):
         if isinstance(column.type, JSON):
             continue
-        kind_of = column.type
+        kind_of, fmt = column.type, None
         if column.name == "h3_15":
-            out[column.name] = "string"
+            json_type = "string"
         elif isinstance(kind_of, Boolean):
-            out[column.name] = "boolean"
+            json_type = "boolean"
         elif isinstance(kind_of, Integer):
-            out[column.name] = "integer"
+            json_type = "integer"
         elif isinstance(kind_of, Float):
-            out[column.name] = "number"
+            json_type = "number"
         else:
-            out[column.name] = "string"
+            json_type, fmt = "string", "date" if isinstance(kind_of, Date) else None
+        title = titles.get(column.name, column.name)
+        out[column.name] = Queryable(column.name, json_type, title, fmt)
+    out["geometry"] = Queryable("geometry", "geometry", titles.get("geometry", "位置 point"))
     return out
 
 
@@ -188,11 +196,14 @@ def _records_query(
     filters: Filters | None,
     bbox: tuple[float, ...] | None,
     properties: Mapping[str, str] | None = None,
+    cql: CqlFilter | None = None,
 ) -> tuple[Select[Any], list[str], ColumnElement[Any]]:
     """The query of point records of ``kind`` (stored columns), their names and sort key."""
     table, cond = record_filter(engine, kind, filters, bbox)
     for name, value in (properties or {}).items():
         cond &= property_condition(table, name, value)
+    if cql is not None:  # ANDed with the scope: a filter only narrows it
+        cond &= filter_condition(table, cql, engine.dialect.name, GEOM_COLUMNS.get(kind))
     columns = record_columns(table)
     return select(*columns).where(cond), [c.name for c in columns], table.c[RECORD_KEYS[kind]]
 
@@ -240,6 +251,8 @@ def read_records_page(
     properties: Mapping[str, str] | None = None,
     count_limit: int | None = None,
     after: str | None = None,
+    cql: CqlFilter | None = None,
+    sortby: tuple[SortKey, ...] = (),
 ) -> tuple[gpd.GeoDataFrame, int | None]:
     """One page of :func:`read_records` (in a WGS84 ``bbox`` if given, with the property
     filters of :func:`property_condition`), and how many match.
@@ -250,13 +263,18 @@ def read_records_page(
     takes seconds; counting to the limit, milliseconds). With ``after`` (the natural key
     of the last record of the previous page) the page starts after that record, found
     on the key's index, and ``offset`` is not used: a page deep in a large collection
-    costs what the first does (an OFFSET of millions reads them all).
+    costs what the first does (an OFFSET of millions reads them all). ``cql`` is a
+    CQL2 filter (Part 3); ``sortby`` orders the records before the natural key, and
+    then pages by ``offset`` (``after`` follows the natural key only).
     """
-    query, names, key = _records_query(engine, kind, filters, bbox, properties)
-    page = query.where(key > after) if after is not None else query.offset(offset)
+    query, names, key = _records_query(engine, kind, filters, bbox, properties, cql)
+    table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in sortby]
+    keyset = after is not None and not sortby
+    page = query.where(key > after) if keyset else query.offset(offset)
     with engine.connect() as conn:
         matched = bounded_count(conn, query, count_limit)
-        rows = conn.execute(page.order_by(key).limit(limit)).all()
+        rows = conn.execute(page.order_by(*order, key).limit(limit)).all()
     if count_limit is not None and matched > count_limit:
         return _records_frame(rows, names), None
     return _records_frame(rows, names), int(matched)

@@ -131,3 +131,25 @@ def test_gdal_mvt_driver_reads_a_hexagon_tile(live_server: LiveServer) -> None:
     assert touching <= set(tile["h3"]) <= near  # the tile plus its buffer, nothing else
     expected = hexagons.set_index("h3").loc[list(tile["h3"]), "cases"].to_numpy()
     assert (tile["cases"].to_numpy() == expected).all() and expected.sum() > 0
+
+
+def _requests(server: LiveServer, path: str) -> list[str]:
+    """The request lines for ``path`` in the server's access log so far."""
+    assert server.log is not None
+    lines = server.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [line for line in lines if f"GET {path}" in line]
+
+
+def test_current_gdal_sends_an_attribute_filter_to_the_server(live_server: LiveServer) -> None:
+    """GDAL turns an OGR attribute filter into CQL2 text (``filter=``) when the service
+    declares it; the server answers with the matching cases only."""
+    before = len(_requests(live_server, "/collections/cases/items"))
+    where = "penalty_amount > 50000 AND violation_type LIKE '%排放%'"
+    frame = pyogrio.read_dataframe(_oapif(live_server), layer="cases", where=where)
+    stored, _ = load_layer(live_server.engine, "cases", Filters())
+    amounts = pd.to_numeric(stored["penalty_amount"])
+    expected = stored[(amounts > 50000) & stored["violation_type"].str.contains("排放", na=False)]
+    assert set(frame["case_id"]) == set(expected["case_id"]) and len(expected) > 0
+    sent = _requests(live_server, "/collections/cases/items")[before:]
+    pages = [line for line in sent if "?limit=20 " not in line]  # the first: GDAL's schema
+    assert pages and all("filter=" in line and "filter-lang=" in line for line in pages), pages

@@ -134,9 +134,11 @@ def test_a_bad_property_filter_is_refused(
 
 
 def test_queryables_of_records_come_from_the_table() -> None:
-    types = record_queryables("inspections")
+    types = {n: q.type for n, q in record_queryables("inspections").items()}
     assert types["inspection_id"] == "string" and types["problem_found"] == "boolean"
     assert types["lon"] == "number" and types["h3_15"] == "string"
+    assert types["geometry"] == "geometry"
+    assert record_queryables("inspections")["inspection_date"].format == "date"
     assert "attributes" not in types and "id" not in types and "batch_id" not in types
 
 
