@@ -17,13 +17,35 @@ SUPPORTED = {
 }
 
 
+#: Short forms clients send for the offered CRSs (``EPSG:4490``, ``OGC:CRS84``, URNs).
+_SHORT = {
+    **{code.upper(): uri for uri, code in SUPPORTED.items()},
+    "CRS84": CRS84,
+    **{
+        f"URN:OGC:DEF:CRS:{code.replace(':', '::').upper()}": uri
+        for uri, code in SUPPORTED.items()
+        if code.startswith("EPSG")
+    },
+    "URN:OGC:DEF:CRS:OGC:1.3:CRS84": CRS84,
+}
+
+
 def parse_crs(uri: str | None) -> str:
-    """The supported CRS URI (CRS84 when none is asked for)."""
+    """The supported CRS's URI (CRS84 when none is asked for); the short forms
+    ``EPSG:4490``, ``OGC:CRS84`` and their URNs name the same CRSs."""
     if uri is None:
         return CRS84
-    if uri not in SUPPORTED:
-        raise BadFilterError(f"crs {uri!r} is not offered; use one of {', '.join(SUPPORTED)}")
-    return uri
+    text = uri.strip()
+    if text in SUPPORTED:
+        return text
+    found = _SHORT.get(text.upper()) or _SHORT.get(text.upper().strip("[]"))
+    if found is None:
+        offered = ", ".join(SUPPORTED.values())
+        raise BadFilterError(
+            f"不提供坐标系 {uri!r}，可用：{offered} (crs {uri!r} is not offered; use one of "
+            f"{', '.join(SUPPORTED)} or {offered})"
+        )
+    return found
 
 
 def _latitude_first(uri: str) -> bool:

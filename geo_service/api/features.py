@@ -211,8 +211,12 @@ def items(
     bbox: tuple[float, float, float, float] | None = Depends(bbox_param),
     interval: tuple[dt.date | None, dt.date | None] = Depends(datetime_param),
     filters: Filters = Depends(scoped_filters),
-    crs: str | None = Query(None, description="CRS of the response (URI)"),
-    bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS of bbox (URI)"),
+    crs: str | None = Query(
+        None, description="CRS of the response (URI or short code such as EPSG:4490)"
+    ),
+    bbox_crs: str | None = Query(
+        None, alias="bbox-crs", description="CRS of bbox (URI or short code)"
+    ),
     filter_text: str | None = Query(
         None,
         alias="filter",
@@ -489,11 +493,15 @@ def item(
     feature_id: str,
     request: Request,
     filters: Filters = Depends(scoped_filters),
+    crs: str | None = Query(
+        None, description="CRS of the response (URI or short code such as EPSG:4490)"
+    ),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
     audit_log: AuditLog = Depends(get_audit_log),
 ) -> JSONResponse:
     _check(collection_id)
+    response_crs = parse_crs(crs)
     parameters = parse_parameters(collection_id, request.query_params)
     if _paged_by_store(collection_id, filters):  # one row by its key
         key = {_ID_COLUMN[collection_id]: feature_id}
@@ -503,9 +511,10 @@ def item(
     match = frame[frame[_id_column(collection_id, frame)].astype(str) == feature_id]
     if match.empty:
         raise UnknownLayerError(f"no feature {feature_id!r} in {collection_id}")
-    feature = to_geojson_dict(match.iloc[:1], {})["features"][0]
+    placed = to_response_crs(match.iloc[:1], response_crs)
+    feature = to_geojson_dict(placed, {}, to_wgs84=False)["features"][0]
     feature["id"] = feature_id
     _link_file(feature, collection_id, str(request.base_url))
     if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), 1)
-    return JSONResponse(feature, media_type=GEOJSON)
+    return JSONResponse(feature, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
