@@ -1,15 +1,23 @@
-"""The audit log's writer: an entry is never lost and a read never waits on an ingest.
+"""The audit log's writer: an entry is stored before its answer is sent, and none is lost.
+
+Requests recording at the same time share one transaction (group commit): the first
+to arrive while no batch is being written writes every entry waiting, the others wait
+for that commit. :meth:`AuditLog.record` returns once its entry is committed, and the
+route answers after it, so an answer that was sent has its entry in the store, and a
+crash before the commit loses only answers never sent. Thirty-two concurrent reads
+cost one write, not thirty-two turns of SQLite's write lock.
 
 On SQLite one writer holds the database at a time, and an ingest's batch is one
-transaction that can hold it for minutes. A read of point records must still be
-answered and its audit entry must still land. So each entry is first tried in the
-store with a short wait; if the store is busy the entry is appended (and flushed to
-disk) to a journal file of this process beside the database, and a background thread
-writes it as soon as the lock is free, then drops it from the journal. A process that
-dies with entries in its journal leaves them there: the next process on the same
-store replays them, skipping any that had already landed.
+transaction that can hold it for minutes. If the lock is not free within 250 ms, the
+batch is appended (and fsync'd) to a journal file of this process beside the database
+instead, and a background thread writes it as soon as the lock is free, then drops it
+from the journal. A process that dies with entries in its journal leaves them there:
+the next process on the same store replays them. Every entry carries a random key,
+stored with it under a unique index, so a replay writes exactly the entries not yet in
+the store, even when their writer died between its commit and the journal's update.
 
-PostgreSQL does not lock readers out during an ingest: entries are written directly.
+PostgreSQL does not lock writers out during an ingest: no journal, only the shared
+commits.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,11 +42,13 @@ from geo_service.store.models import AuditEntry
 
 LOG = logging.getLogger(__name__)
 
-#: A request waits 250 ms for SQLite's write lock before journaling its entry instead;
+#: A batch waits 250 ms for SQLite's write lock before journaling its entries instead;
 #: then the store's own lock wait (geo_service.store.db) is restored.
 SHORT_WAIT = text("PRAGMA busy_timeout=250")
 STORE_WAIT = text("PRAGMA busy_timeout=30000")
 RETRY_SECONDS = 0.5
+#: Keys looked up per query when a replay checks which entries are already stored.
+KEYS_PER_QUERY = 500
 
 
 def journal_dir_for(engine: Engine) -> Path | None:
@@ -53,6 +64,17 @@ def journal_dir_for(engine: Engine) -> Path | None:
     )
 
 
+class _Batch:
+    """Entries committed together, and whether (and how) their commit ended."""
+
+    __slots__ = ("done", "entries", "error")
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.done = False
+        self.error: BaseException | None = None
+
+
 class AuditLog:
     """Writes audit entries for one store (see the module docstring)."""
 
@@ -61,10 +83,14 @@ class AuditLog:
         self.journal_dir = journal_dir if journal_dir is not None else journal_dir_for(engine)
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._wake = threading.Condition(self._lock)  # the journal's writer and flush()
+        self._turn = threading.Condition(self._lock)  # requests waiting for a shared commit
+        self._open = _Batch()  # the batch entries join while another is written
+        self._writing = False
         self._thread: threading.Thread | None = None
         self._closed = False
         self.journaled = 0  # entries that waited in the journal (this process)
+        self.batches = 0  # batches of the request path written or journaled (this process)
         self._replay_orphans()
 
     @property
@@ -82,7 +108,8 @@ class AuditLog:
         parameters: dict[str, Any],
         records: int | None = None,
     ) -> None:
-        """Write one entry now, or journal it for the background writer if the store is busy."""
+        """Store one entry, in a commit shared with the entries recorded meanwhile, or journal
+        it for the background writer if SQLite's write lock stays taken; return after."""
         entry = {
             "at": dt.datetime.now(dt.UTC).isoformat(),
             "account": caller.name,
@@ -92,20 +119,12 @@ class AuditLog:
             "parameters": parameters,
             "records": records,
             "address": caller.address,
+            "entry_key": uuid.uuid4().hex,
         }
-        if self.journal_dir is None:  # no writer lock to wait for: straight into the store
-            self._insert([entry])
+        if self.journal_dir is not None and self.pending():
+            self._enqueue([entry])  # keep the order: behind those already waiting
             return
-        with self._lock:
-            queued = bool(self._pending)  # keep the order: behind those already waiting
-        if not queued:
-            try:
-                self._insert([entry], short_wait=True)
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-        self._enqueue([entry])
+        self._commit_with_others(entry)
 
     def pending(self) -> int:
         """Entries journaled and not yet in the store."""
@@ -132,6 +151,49 @@ class AuditLog:
             self._wake.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    # -- the shared commit of the request path -----------------------------------------
+
+    def _commit_with_others(self, entry: dict[str, Any]) -> None:
+        """Join the open batch; the first caller to find no batch being written writes the
+        open one (its own entry and every one that joined before), the others wait."""
+        with self._turn:
+            batch = self._open
+            batch.entries.append(entry)
+            while self._writing and not batch.done:
+                self._turn.wait()
+            if batch.done:  # written by the caller that took it
+                if batch.error is not None:
+                    raise batch.error
+                return
+            self._writing = True
+            self._open = _Batch()
+        try:
+            self._write_batch(batch.entries)
+        except BaseException as exc:
+            batch.error = exc
+            raise
+        finally:
+            with self._turn:
+                batch.done = True
+                self._writing = False
+                self.batches += 1
+                self._turn.notify_all()
+
+    def _write_batch(self, entries: list[dict[str, Any]]) -> None:
+        """Into the store now; on SQLite into the journal if the lock is not free soon."""
+        if self.journal_dir is None:  # no writer lock to wait for: straight into the store
+            self._insert(entries)
+            return
+        if self.pending():  # entries wait in the journal: these go behind them
+            self._enqueue(entries)
+            return
+        try:
+            self._insert(entries, short_wait=True)
+        except OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            self._enqueue(entries)
 
     # -- the journal and the writer thread ---------------------------------------------
 
@@ -197,10 +259,12 @@ class AuditLog:
             pid = int(path.stem) if path.stem.isdigit() else -1
             if pid != os.getpid() and pid_alive(pid):
                 continue  # a live process writes its own
-            lines = path.read_text(encoding="utf-8").splitlines()
-            orphans.extend(json.loads(line) for line in lines if line.strip())
+            for line in path.read_text(encoding="utf-8").splitlines():
+                entry = _entry(line) if line.strip() else None
+                if entry is not None:
+                    orphans.append(entry)
             claimed.append(path)
-        if not orphans:
+        if not claimed:
             return
         with self._wake:  # into this process's journal first, then drop the dead one's
             self._pending.extend(orphans)
@@ -208,7 +272,9 @@ class AuditLog:
         for path in claimed:
             if path != self.journal:
                 path.unlink(missing_ok=True)
-        self._start_writer()
+                path.with_suffix(".tmp").unlink(missing_ok=True)  # a rewrite cut short
+        if orphans:
+            self._start_writer()
 
     def _start_writer(self) -> None:
         with self._wake:
@@ -230,6 +296,18 @@ class AuditLog:
                 conn.execute(insert(AuditEntry), rows)
 
 
+def _entry(line: str) -> dict[str, Any] | None:
+    """A journal line's entry; None for a line cut short when its writer died mid-write
+    (never fsync'd, so its request was never answered)."""
+    try:
+        entry: dict[str, Any] = json.loads(line)
+    except json.JSONDecodeError:
+        LOG.warning("an unfinished audit journal line was left out: %r", line[:200])
+        return None
+    entry.setdefault("entry_key", None)  # journals written before entries had keys
+    return entry
+
+
 @contextlib.contextmanager
 def _lock_wait(conn: Any, short_wait: bool) -> Iterator[None]:
     if not short_wait or conn.dialect.name != "sqlite":
@@ -243,8 +321,32 @@ def _lock_wait(conn: Any, short_wait: bool) -> Iterator[None]:
 
 
 def _not_yet_stored(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows not already in the log (a writer that died between commit and journal update)."""
-    keys = [
+    """Rows not already in the log (a writer that died between commit and journal update),
+    each key once (a replayer that died between copying a dead process's journal into its
+    own and deleting it left both): by their keys; entries journaled before entries had
+    keys by time, account and path."""
+    keys = list(dict.fromkeys(r["entry_key"] for r in rows if r.get("entry_key")))
+    seen: set[str] = set()
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[start : start + KEYS_PER_QUERY]
+        found = conn.execute(select(AuditEntry.entry_key).where(AuditEntry.entry_key.in_(chunk)))
+        seen.update(found.scalars())
+    unkeyed = [r for r in rows if not r.get("entry_key")]
+    stored = _stored_unkeyed(conn, unkeyed) if unkeyed else set()
+    out = []
+    for row in rows:
+        key = row.get("entry_key")
+        if key is None:
+            if _identity(row) not in stored:
+                out.append(row)
+        elif key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
+def _stored_unkeyed(conn: Any, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    conditions = [
         and_(
             AuditEntry.at == r["at"],
             AuditEntry.account == r["account"],
@@ -253,14 +355,18 @@ def _not_yet_stored(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any
         for r in rows
     ]
     stored: set[tuple[Any, ...]] = set()
-    for start in range(0, len(keys), 200):
+    for start in range(0, len(conditions), 200):
         found = conn.execute(
             select(AuditEntry.at, AuditEntry.account, AuditEntry.resource).where(
-                or_(*keys[start : start + 200])
+                or_(*conditions[start : start + 200])
             )
         )
         stored.update((_naive(at), account, res) for at, account, res in found)
-    return [r for r in rows if (_naive(r["at"]), r["account"], r["resource"]) not in stored]
+    return stored
+
+
+def _identity(row: dict[str, Any]) -> tuple[Any, ...]:
+    return _naive(row["at"]), row["account"], row["resource"]
 
 
 def _naive(value: dt.datetime) -> dt.datetime:

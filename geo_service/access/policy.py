@@ -378,7 +378,7 @@ def read_audit(
     """Audit entries, newest first. A ``reader`` account gets those of the accounts within
     its jurisdiction (every entry when it covers the whole store); without one (the
     command line, which reads the store itself) every entry."""
-    columns = [c for c in AuditEntry.__table__.columns if c.name != "id"]
+    columns = [c for c in AuditEntry.__table__.columns if c.name not in ("id", "entry_key")]
     query = select(*columns).order_by(AuditEntry.id.desc()).limit(limit)
     if reader is not None and not covers(engine, reader, None):
         if reader.jurisdiction is None:

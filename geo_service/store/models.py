@@ -388,7 +388,11 @@ class AuditEntry(Base):
     """One access to point records or one draw: who, when, what and with which parameters."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_account", "account"))
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_account", "account"),
+        Index("ix_audit_log_entry_key", "entry_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -399,6 +403,8 @@ class AuditEntry(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     records: Mapped[int | None] = mapped_column(Integer)  # point records handed out
     address: Mapped[str | None] = mapped_column(String(64))
+    #: Random, given by the writer: a replayed journal skips the entries already stored.
+    entry_key: Mapped[str | None] = mapped_column(String(32))
 
 
 #: The tables of point records served as layers, by the ingest kind that fills them.
