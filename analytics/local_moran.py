@@ -157,7 +157,10 @@ def local_moran(
     transform : {"R", "B"}, default "R"
         Row-standardised or as given.
     permutations : int, default 0
-        Number of conditional randomisations (e.g. 999 as GeoDa; ArcGIS's default is 499).
+        Number of conditional randomisations (0: analytic only). ``p_sim`` is never below
+        ``1/(P + 1)``, and a Benjamini–Hochberg cut-off over ``m`` observations calls ``k``
+        of them only at ``p ≤ k·alpha/m``: thousands of cells need ``P`` in the thousands
+        (the layers' 9999; GeoDa's default is 999, ArcGIS's 499).
     seed : int, optional
         Seed of the random draws.
 
@@ -291,7 +294,7 @@ def cell_local_moran(
     counts: ArrayLike,
     *,
     k: int = 1,
-    permutations: int = 999,
+    permutations: int = 9999,
     seed: int | None = None,
     alpha: float = 0.05,
     fdr: bool = True,
@@ -333,7 +336,7 @@ def polygon_local_moran(
     values: ArrayLike,
     *,
     rule: Literal["queen", "rook"] = "queen",
-    permutations: int = 999,
+    permutations: int = 9999,
     seed: int | None = None,
     alpha: float = 0.05,
     fdr: bool = True,

@@ -179,7 +179,7 @@ def test_planted_cluster_cold_area_and_outlier_get_their_types() -> None:
     far = ~(high | low) & (np.arange(len(squares)) != outlier)
     assert (out.loc[far, "co_type"] == NOT_SIGNIFICANT).mean() > 0.85
     parameters = out.attrs["parameters"]
-    assert parameters["fdr"] is True and parameters["permutations"] == 999
+    assert parameters["fdr"] is True and parameters["permutations"] == 9999
     assert parameters["significance_from"] == "p_sim"
 
 
