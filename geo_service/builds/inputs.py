@@ -19,6 +19,34 @@ from geo_service.store.boundaries import read_divisions
 from geo_service.store.queries import read_frame
 
 STEPS = ("month", "quarter")
+#: The ``geocode_precision`` of a record placed at its own point (coordinates, or the
+#: register entry's point); ``county`` and ``city`` records sit at a division's
+#: representative point.
+POINT = "point"
+#: How the point layers' provenance names the records they leave out for being placed
+#: no finer than a county or city.
+NOT_PLACED_PRECISELY = "not_placed_precisely"
+NOT_PLACED_PRECISELY_LABEL = "未精确定位"
+
+
+def placed_at_point(precision: pd.Series) -> np.ndarray:
+    """Whether each record is placed at its own point (``geocode_precision`` = point).
+
+    KDE, clusters and cell hot spots read only these: a county-precision record at the
+    county's representative point is not a location, and ten of them make a "cluster".
+    """
+    return precision.eq(POINT).to_numpy(bool)
+
+
+def imprecise_provenance(count: int) -> dict[str, object]:
+    """The provenance of a point layer: how many records it left out as not placed at a
+    point, and the Chinese name of that number."""
+    return {
+        NOT_PLACED_PRECISELY: int(count),
+        f"{NOT_PLACED_PRECISELY}_label": NOT_PLACED_PRECISELY_LABEL,
+    }
+
+
 #: Most time steps a space-time layer may have (twenty years of months): the trend test
 #: of every cell grows with their square.
 MAX_STEPS = 240
@@ -51,6 +79,22 @@ class Inputs:
         )
 
     @cached_property
+    def case_at_point(self) -> np.ndarray:
+        """Per case (in the order every case frame is read): placed at its own point."""
+        return placed_at_point(self.frame("cases", ["geocode_precision"])["geocode_precision"])
+
+    @cached_property
+    def point_cases(self) -> Records:
+        """The located cases placed at their own point: what KDE, clusters and cell hot
+        spots read (:func:`placed_at_point`)."""
+        return _subset(self.cases, self.case_at_point)
+
+    @property
+    def imprecise_cases(self) -> int:
+        """Cases placed no finer than a county or city (left out of the point layers)."""
+        return int((~self.case_at_point).sum())
+
+    @cached_property
     def inspections(self) -> Records:
         """Located inspections (flag = a problem was found)."""
         f = self.frame("inspections", ["lon", "lat", "enterprise_credit_code", "problem_found"])
@@ -63,6 +107,17 @@ class Inputs:
         """Located register enterprises."""
         f = self.frame("enterprises", ["lon", "lat", "credit_code"])
         return Records.of(f["lon"], f["lat"], entity=f["credit_code"].to_numpy(object))
+
+    @cached_property
+    def register_at_point(self) -> np.ndarray:
+        """Per register entry: placed at its own point."""
+        frame = self.frame("enterprises", ["geocode_precision"])
+        return placed_at_point(frame["geocode_precision"])
+
+    @cached_property
+    def point_register(self) -> Records:
+        """The register entries placed at their own point (the KDE's sources)."""
+        return _subset(self.register, self.register_at_point)
 
     @cached_property
     def area(self) -> BaseGeometry:
@@ -106,3 +161,14 @@ class Inputs:
         index = (dates.dt.to_period(freq) - periods[0]).map(lambda d: d.n).to_numpy(np.int64)
         labels = [str(p) if step == "month" else f"{p.year}-Q{p.quarter}" for p in periods]
         return index, labels
+
+
+def _subset(records: Records, keep: np.ndarray) -> Records:
+    """The records where ``keep`` holds."""
+    return Records(
+        records.lon[keep],
+        records.lat[keep],
+        records.entity[keep],
+        records.amount[keep],
+        records.flag[keep],
+    )

@@ -12,6 +12,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -28,7 +29,7 @@ from analytics.density import kernel_density, silverman_bandwidth_m
 from analytics.emerging import space_time_cube
 from analytics.projection import EQUAL_AREA_CRS, lonlat_to_equal_area
 from analytics.weights import cells_in_polygon
-from geo_service.builds.inputs import Inputs
+from geo_service.builds.inputs import Inputs, placed_at_point
 from geo_service.builds.parameters import (
     ClusterParameters,
     EmergingParameters,
@@ -36,13 +37,18 @@ from geo_service.builds.parameters import (
     HotspotParameters,
     KdeParameters,
     LayerParameters,
+    LocalMoranParameters,
     ProblemTypeParameters,
 )
 from geo_service.builds.recipes import (
+    NO_POINT_CASES,
     county_hotspot_frame,
+    county_moran_frame,
     emerging_frame,
     hotspot_frame,
+    kde_imprecise,
     kde_payload,
+    moran_frame,
 )
 from geo_service.core.errors import BadFilterError
 from geo_service.disclosure.lattice import (
@@ -78,6 +84,7 @@ class PublicBuild:
             "hexagons": self.hexagons,
             "hotspots": self.hotspots,
             "emerging-hotspots": self.emerging,
+            "local-moran": self.local_moran,
             "kde": self.kde,
             "clusters": self.clusters,
             "problem-types": self.problem_types,
@@ -125,33 +132,64 @@ class PublicBuild:
         published = np.flatnonzero(table[list(HEXAGON_COUNTS)].to_numpy().any(axis=1))
         return cells_frame(table.iloc[published].reset_index(drop=True), parameters.as_dict())
 
-    def _area_positions(self, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every cell of the area, the cases' keys and their positions among the cells
-        (−1 outside), as the hot-spot layers place the cases."""
+    @cached_property
+    def _cases_placed(self) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """The cases (coordinates), their keys, and whether each is placed at a point (read
+        and keyed once per build)."""
+        frame, keys = self._records("cases", ["lon", "lat", "geocode_precision"])
+        return frame, keys, placed_at_point(frame["geocode_precision"])
+
+    def _imprecise(self) -> int:
+        """The perturbed number of cases not placed at a point (one cell of its own)."""
+        _, keys, at_point = self._cases_placed
+        outside = np.where(at_point, -1, 0)
+        return int(self._perturbed(outside, keys, 1)[0])
+
+    def _area_positions(
+        self, resolution: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every cell of the area, the cases' keys, their positions among the cells (−1
+        outside, and for cases not placed at a point, which the cell layers leave out) and
+        whether each is placed at a point."""
         cells = cells_in_polygon(self.inputs.area, resolution)
-        frame, keys = self._records("cases", ["lon", "lat"])
+        frame, keys, at_point = self._cases_placed
         lon, lat = frame["lon"].astype(float), frame["lat"].astype(float)
-        return cells, keys, cell_positions(cells, points_to_cells(lon, lat, resolution))
+        position = cell_positions(cells, points_to_cells(lon, lat, resolution))
+        return cells, keys, np.where(at_point, position, -1), at_point
+
+    def _county_counts(self) -> pd.Series:
+        """Perturbed case counts per county (every case with a county)."""
+        frame, keys = self._records("cases", ["adcode"])
+        counties = pd.Index(sorted(frame["adcode"].dropna().astype(str).unique()))
+        groups = counties.get_indexer(frame["adcode"].astype(str))
+        return pd.Series(self._perturbed(groups, keys, len(counties)), index=counties)
 
     def hotspots(self, parameters: HotspotParameters) -> gpd.GeoDataFrame:
         """Gi* of the perturbed case counts (every cell of the area, or every county)."""
+        engine, area = self.inputs.engine, self.inputs.area
         if parameters.unit == "county":
-            frame, keys = self._records("cases", ["adcode"])
-            counties = pd.Index(sorted(frame["adcode"].dropna().astype(str).unique()))
-            groups = counties.get_indexer(frame["adcode"].astype(str))
-            counts = pd.Series(self._perturbed(groups, keys, len(counties)), index=counties)
-            return county_hotspot_frame(self.inputs.engine, self.inputs.area, counts, parameters)
+            return county_hotspot_frame(engine, area, self._county_counts(), parameters)
         resolution = parameters.resolution
-        cells, keys, position = self._area_positions(resolution)
-        return hotspot_frame(
-            cells, self._perturbed(position, keys, cells.size), resolution, parameters
-        )
+        cells, keys, position, _ = self._area_positions(resolution)
+        counts = self._perturbed(position, keys, cells.size)
+        return hotspot_frame(cells, counts, resolution, parameters, imprecise=self._imprecise())
+
+    def local_moran(self, parameters: LocalMoranParameters) -> gpd.GeoDataFrame:
+        """Local Moran's I of the perturbed case counts (every cell of the area, or every
+        county)."""
+        engine, area = self.inputs.engine, self.inputs.area
+        if parameters.unit == "county":
+            return county_moran_frame(engine, area, self._county_counts(), parameters)
+        resolution = parameters.resolution
+        cells, keys, position, _ = self._area_positions(resolution)
+        counts = self._perturbed(position, keys, cells.size)
+        return moran_frame(cells, counts, resolution, parameters, imprecise=self._imprecise())
 
     def emerging(self, parameters: EmergingParameters) -> gpd.GeoDataFrame:
         """Emerging hot spots of the perturbed space-time cube (each cell and step its own
         cell key)."""
         resolution = parameters.resolution
-        cells, keys, position = self._area_positions(resolution)
+        cells, keys, position, _ = self._area_positions(resolution)
         step_index, labels = self.inputs.case_steps(parameters.step)
         if len(step_index) != len(position):
             raise RuntimeError("the cases were read in different orders")
@@ -162,18 +200,28 @@ class PublicBuild:
         )
         slot = np.where(inside, position * n_steps + step_index, -1)
         flat = cell_key.perturb(cube.reshape(-1), cell_key.cell_keys(slot, keys, cube.size))
-        return emerging_frame(cells, flat.reshape(cube.shape), labels, resolution, parameters)
+        return emerging_frame(
+            cells,
+            flat.reshape(cube.shape),
+            labels,
+            resolution,
+            parameters,
+            imprecise=self._imprecise(),
+        )
 
     def kde(self, parameters: KdeParameters) -> bytes:
-        """The density of the public hexagon counts at their cells' centres."""
-        hexagons = self.hexagons(HexagonParameters(resolution=PUBLIC_RESOLUTION))
-        weights = hexagons["cases"].to_numpy(np.float64)
+        """The density of the perturbed counts of the cases placed at a point per public
+        hexagon, at the cells' centres."""
+        frame, keys, at_point = self._cases_placed
+        lon, lat = frame["lon"].astype(float), frame["lat"].astype(float)
+        placed = points_to_cells(lon[at_point], lat[at_point], PUBLIC_RESOLUTION)
+        every = np.unique(placed)
+        counts = self._perturbed(np.searchsorted(every, placed), keys[at_point], every.size)
+        weights = counts.astype(np.float64)
         keep = weights > 0
         if not keep.any():
-            raise BadFilterError(
-                "no published cases match the filters: nothing to make a density of"
-            )
-        centres = [h3.cell_to_latlng(c) for c in hexagons.loc[keep, "h3"]]
+            raise BadFilterError(NO_POINT_CASES)
+        centres = [h3.cell_to_latlng(h3.int_to_str(int(c))) for c in every[keep]]
         lat, lon = np.array(centres).T
         x, y = lonlat_to_equal_area(lon, lat)
         bandwidth = parameters.bandwidth_m
@@ -190,7 +238,7 @@ class PublicBuild:
             cell_m=cell,
             kernel=parameters.kernel,
         )
-        return kde_payload(surface, "none", None)
+        return kde_payload(surface, "none", None, kde_imprecise(self._imprecise(), None))
 
     def clusters(self, parameters: ClusterParameters) -> gpd.GeoDataFrame:
         """The clusters with a perturbed size, outlined by the H3 cells around them, with

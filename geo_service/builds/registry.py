@@ -22,6 +22,7 @@ from geo_service.builds.parameters import (
     HotspotParameters,
     KdeParameters,
     LayerParameters,
+    LocalMoranParameters,
     PriorityAreaParameters,
     ProblemTypeParameters,
     RiskParameters,
@@ -34,6 +35,7 @@ from geo_service.builds.recipes import (
     hexagons_layer,
     hotspots_layer,
     kde_layer,
+    local_moran_layer,
 )
 from geo_service.builds.risk import priority_areas_layer, risk_layer
 from geo_service.core.errors import UnknownLayerError
@@ -70,6 +72,12 @@ RECIPES: dict[str, Recipe] = {
             HotspotParameters,
             hotspots_layer,
             ({"resolution": 6}, {"resolution": 7}, {"resolution": 8}, {"unit": "county"}),
+        ),
+        Recipe(
+            "local-moran",
+            LocalMoranParameters,
+            local_moran_layer,
+            ({"resolution": 6}, {"resolution": 7}, {"unit": "county"}),
         ),
         Recipe(
             "kde",

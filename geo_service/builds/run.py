@@ -24,6 +24,7 @@ from geo_service.builds.inputs import Inputs
 from geo_service.builds.parameters import LayerParameters
 from geo_service.builds.problem_types import LABELS_STEP, label_records
 from geo_service.builds.public import PublicBuild, store_secret
+from geo_service.builds.recipes import geotiff_provenance
 from geo_service.builds.registry import ANALYTIC_LAYERS, Recipe, parameters_of, recipe
 from geo_service.builds.risk import configured
 from geo_service.core.filters import Filters
@@ -51,7 +52,14 @@ def _compute_and_store(
     stored_as = key if key is not None else parameters.as_dict()
     if isinstance(result, bytes):
         return save_layer(
-            inputs.engine, spec.name, filters, stored_as, result, media_type=GEOTIFF, n_features=1
+            inputs.engine,
+            spec.name,
+            filters,
+            stored_as,
+            result,
+            media_type=GEOTIFF,
+            n_features=1,
+            details=geotiff_provenance(result),
         )
     details = result.attrs.get("parameters") or {}
     return save_layer(inputs.engine, spec.name, filters, stored_as, result, details=details)

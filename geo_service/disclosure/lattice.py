@@ -12,8 +12,11 @@ from typing import Any
 from geo_service.core.errors import AuthenticationRequiredError
 from geo_service.core.filters import Filters
 
-#: The one resolution of hexagons, hot spots and emerging hot spots anonymous callers get.
+#: The one resolution of the cell layers (hexagons, hot spots, emerging hot spots, local
+#: Moran) anonymous callers get.
 PUBLIC_RESOLUTION = 6
+#: The layers of H3 cells: at :data:`PUBLIC_RESOLUTION` only.
+CELL_LAYERS = ("hexagons", "hotspots", "emerging-hotspots", "local-moran")
 #: Floors of the public density surface (metres).
 KDE_MIN_BANDWIDTH_M = 5_000.0
 KDE_MIN_CELL_M = 1_000.0
@@ -51,7 +54,7 @@ def public_parameters(
     if layer in ACCOUNT_ONLY:
         raise refuse(f"{layer} rates single enterprises: it needs an account")
     wanted = {**defaults, **given}
-    if layer in ("hexagons", "hotspots", "emerging-hotspots"):
+    if layer in CELL_LAYERS:
         if "resolution" in given and int(given["resolution"]) != PUBLIC_RESOLUTION:
             raise refuse(f"without an account {layer} come at resolution {PUBLIC_RESOLUTION}")
         if "resolution" in wanted:

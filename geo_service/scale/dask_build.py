@@ -11,10 +11,13 @@ Gi* and trends, the KDE's FFT convolution — runs once on the sums with the sam
 analytics functions as :func:`geo_service.builds.run.build_layers`, so the layers
 are the same (counts exactly, floats to rounding) and are stored the same way.
 
-Computed on the cluster: ``hexagons`` (every resolution), ``hotspots`` (over
-H3 cells and over counties), ``kde`` (every variant; an automatic bandwidth
-needs each case's distance to the mean centre gathered once: the weighted
-median is not additive) and ``emerging-hotspots``. The rest —
+Computed on the cluster: ``hexagons`` (every resolution), ``hotspots`` and
+``local-moran`` (over H3 cells and over counties), ``kde`` (every variant; an
+automatic bandwidth needs each case's distance to the mean centre gathered once:
+the weighted median is not additive) and ``emerging-hotspots``. As in the single
+build, the point layers (KDE and the layers of H3 cells but ``hexagons``) count only
+the records placed at a point, and the records left out are summed for their
+provenance. The rest —
 ``problem-types`` and ``clusters`` (neither is additive) and any other layer —
 fall back to the single-machine computation, in the build's order.
 
@@ -43,11 +46,11 @@ from distributed import Client, Future, LocalCluster, wait
 from numpy.typing import NDArray
 from sqlalchemy import Engine
 
-from analytics.density import Grid, bin_points, binned_density, density_grid
+from analytics.cells import points_to_cells
+from analytics.density import Grid, bin_points, binned_density
 from analytics.hexagons import Records
 from analytics.partials import (
     BinnedGrid,
-    HexagonPartial,
     MonthCounts,
     PointMoments,
     add_partials,
@@ -63,19 +66,26 @@ from analytics.partials import (
 )
 from analytics.projection import lonlat_to_equal_area
 from analytics.weights import cells_in_polygon
-from geo_service.builds.inputs import Inputs
+from geo_service.builds.inputs import Inputs, placed_at_point
 from geo_service.builds.parameters import (
     EmergingParameters,
     HexagonParameters,
     HotspotParameters,
     KdeParameters,
     LayerParameters,
+    LocalMoranParameters,
 )
 from geo_service.builds.recipes import (
+    NO_POINT_CASES,
     county_hotspot_frame,
+    county_moran_frame,
     emerging_frame,
+    geotiff_provenance,
     hotspot_frame,
+    kde_grid,
+    kde_imprecise,
     kde_payload,
+    moran_frame,
 )
 from geo_service.builds.registry import ANALYTIC_LAYERS, RECIPES
 from geo_service.builds.run import build_layers
@@ -96,15 +106,17 @@ from geo_service.scale.partitions import (
 from geo_service.store.layer_builds import GEOTIFF, save_layer
 from layers.analytic_frames import cells_frame
 
-DASK_LAYERS = ("hexagons", "hotspots", "kde", "emerging-hotspots")
+DASK_LAYERS = ("hexagons", "hotspots", "local-moran", "kde", "emerging-hotspots")
+#: The layers over H3 cells or counties that count cases (Gi*, local Moran).
+_CASE_COUNT_LAYERS = ("hotspots", "local-moran")
 TIMEOUT_S = 600.0
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """One partition's records on a worker: located records, months, equal-area x/y, and
-    each record's county adcode."""
+    """One partition's records on a worker: located records, months, equal-area x/y, each
+    record's county adcode, and whether it is placed at a point (the point layers' own)."""
 
     kind: str
     records: Records
@@ -112,6 +124,28 @@ class Loaded:
     x_m: NDArray[np.float64]
     y_m: NDArray[np.float64]
     adcodes: NDArray[np.object_]
+    at_point: NDArray[np.bool_]
+
+    def placed(self) -> Loaded:
+        """The records placed at a point only."""
+        keep = self.at_point
+        records = self.records
+        months = self.months[keep] if self.months.size else self.months
+        return Loaded(
+            self.kind,
+            Records(
+                records.lon[keep],
+                records.lat[keep],
+                records.entity[keep],
+                records.amount[keep],
+                records.flag[keep],
+            ),
+            months,
+            self.x_m[keep],
+            self.y_m[keep],
+            self.adcodes[keep],
+            keep[keep],
+        )
 
 
 def load_partition(part: Partition, rows: RowFilters) -> Loaded:
@@ -131,6 +165,11 @@ def load_partition(part: Partition, rows: RowFilters) -> Loaded:
     dated = part.kind in DATE_COLUMNS and len(f)
     months = month_ordinals(f[DATE_COLUMNS[part.kind]]) if dated else np.empty(0, np.int64)
     x, y = lonlat_to_equal_area(records.lon, records.lat)
+    at_point = (
+        placed_at_point(f["geocode_precision"])
+        if "geocode_precision" in f
+        else np.ones(len(f), dtype=bool)
+    )
     return Loaded(
         part.kind,
         records,
@@ -138,6 +177,7 @@ def load_partition(part: Partition, rows: RowFilters) -> Loaded:
         np.asarray(x, float),
         np.asarray(y, float),
         f["adcode"].to_numpy(object),
+        at_point,
     )
 
 
@@ -161,12 +201,16 @@ def on_partitions(
 
 @dataclass(frozen=True)
 class Plan:
-    """What the partials must cover: resolutions, county counts, and the KDE weightings."""
+    """What the partials must cover: resolutions, county counts, and the KDE weightings.
+
+    ``point_resolutions``: the resolutions of the cell counts of the cases placed at a
+    point (Gi* and local Moran of H3 cells)."""
 
     hexagon_resolutions: tuple[int, ...]
     emerging_resolutions: tuple[int, ...]
     kde_weights: tuple[str, ...]
     county_counts: bool = False
+    point_resolutions: tuple[int, ...] = ()
 
 
 def _weights(loaded: Loaded, weight: str) -> NDArray[np.float64]:
@@ -175,24 +219,37 @@ def _weights(loaded: Loaded, weight: str) -> NDArray[np.float64]:
     return np.ones(len(loaded.records))
 
 
+def _cell_counts(records: Records, resolution: int) -> Counter[int]:
+    """Records per H3 cell at ``resolution`` (additive: Counters add)."""
+    cells, counts = np.unique(
+        points_to_cells(records.lon, records.lat, resolution), return_counts=True
+    )
+    return Counter(dict(zip(cells.tolist(), counts.tolist(), strict=True)))
+
+
 def first_partials(loaded: Loaded, plan: Plan) -> dict[str, Any]:
-    """Hexagon, space-time, county-count and KDE-moment partials of one partition."""
+    """Hexagon, space-time, county-count, point-count and KDE-moment partials of one
+    partition, and its records not placed at a point (``imprecise:<kind>``)."""
     kind = {"cases": "cases", "inspections": "inspections", "enterprises": "register"}
     out: dict[str, Any] = {
         f"hex{r}": hexagon_partial(r, **{kind[loaded.kind]: loaded.records})
         for r in plan.hexagon_resolutions
     }
+    placed = loaded.placed()
+    out[f"imprecise:{loaded.kind}"] = int((~loaded.at_point).sum())
     if loaded.kind == "enterprises":
-        out["register_n"] = len(loaded.records)
+        out["register_n"] = len(placed.records)
     if loaded.kind == "cases":
         if plan.county_counts:
             # value_counts leaves out the missing adcodes (None or NaN) as the single build's
             out["counties"] = Counter(pd.Series(loaded.adcodes).value_counts().to_dict())
+        for r in plan.point_resolutions:
+            out[f"point{r}"] = _cell_counts(placed.records, r)
         for r in plan.emerging_resolutions:
-            out[f"months{r}"] = month_counts(loaded.records, loaded.months, r)
+            out[f"months{r}"] = month_counts(placed.records, placed.months, r)
         for weight in plan.kde_weights:
             out[f"moments:{weight}"] = point_moments(
-                loaded.x_m, loaded.y_m, _weights(loaded, weight)
+                placed.x_m, placed.y_m, _weights(placed, weight)
             )
     return out
 
@@ -200,17 +257,21 @@ def first_partials(loaded: Loaded, plan: Plan) -> dict[str, Any]:
 def centre_distances(
     loaded: Loaded, centre: tuple[float, float], weight: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Squared distances of the partition's cases to ``centre``, and their weights."""
+    """Squared distances of the partition's cases placed at a point to ``centre``, and
+    their weights."""
     if loaded.kind != "cases":
         return np.empty(0), np.empty(0)
-    d2 = (loaded.x_m - centre[0]) ** 2 + (loaded.y_m - centre[1]) ** 2
-    return d2, _weights(loaded, weight)
+    placed = loaded.placed()
+    d2 = (placed.x_m - centre[0]) ** 2 + (placed.y_m - centre[1]) ** 2
+    return d2, _weights(placed, weight)
 
 
 def binned_grids(loaded: Loaded, grids: dict[str, tuple[str, str, Grid]]) -> dict[str, Any]:
-    """The partition's points binned on each grid (``key → (kind, weight, grid)``)."""
+    """The partition's points placed at a point, binned on each grid (``key → (kind,
+    weight, grid)``)."""
+    placed = loaded.placed()
     return {
-        key: BinnedGrid.of(bin_points(loaded.x_m, loaded.y_m, _weights(loaded, weight), grid))
+        key: BinnedGrid.of(bin_points(placed.x_m, placed.y_m, _weights(placed, weight), grid))
         for key, (kind, weight, grid) in grids.items()
         if kind == loaded.kind
     }
@@ -262,16 +323,17 @@ def _variants(name: str) -> list[Any]:
 
 def _plan(names: list[str]) -> Plan:
     hexagons = {p.resolution for p in _variants("hexagons")} if "hexagons" in names else set()
-    if "hotspots" in names:
-        hexagons |= {p.resolution for p in _variants("hotspots") if p.unit == "h3"}
+    counted = [p for n in _CASE_COUNT_LAYERS if n in names for p in _variants(n)]
+    points = {p.resolution for p in counted if p.unit == "h3"}
     emerging = {p.resolution for p in _variants("emerging-hotspots")}
     weights = {p.weight for p in _variants("kde")} if "kde" in names else set()
-    counties = "hotspots" in names and any(p.unit == "county" for p in _variants("hotspots"))
+    counties = any(p.unit == "county" for p in counted)
     return Plan(
         tuple(sorted(hexagons)),
         tuple(sorted(emerging)) if "emerging-hotspots" in names else (),
         tuple(sorted(weights)),
         counties,
+        tuple(sorted(points)),
     )
 
 
@@ -294,7 +356,7 @@ def _store(
             result,
             media_type=GEOTIFF,
             n_features=1,
-            details=backend,
+            details={**geotiff_provenance(result), **backend},
         )
     else:
         details = {**(result.attrs.get("parameters") or {}), **backend}
@@ -346,15 +408,37 @@ def _hexagons(run: _Run, parameters: HexagonParameters) -> gpd.GeoDataFrame:
     return cells_frame(hexagon_table(partial), parameters.as_dict())
 
 
+def _county_counts(run: _Run) -> pd.Series:
+    return pd.Series(run.partials.get("counties", Counter()), dtype=np.int64)
+
+
+def _point_counts(run: _Run, resolution: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Every cell of the area and its count of cases placed at a point."""
+    counted: Counter[int] = run.partials.get(f"point{resolution}", Counter())
+    cells = cells_in_polygon(run.inputs.area, resolution)
+    return cells, counts_on_cells(cells, pd.Series(counted, dtype=np.int64))
+
+
+def _imprecise(run: _Run, kind: str = "cases") -> int:
+    return int(run.partials.get(f"imprecise:{kind}", 0))
+
+
 def _hotspots(run: _Run, parameters: HotspotParameters) -> gpd.GeoDataFrame:
     if parameters.unit == "county":
-        by_county = pd.Series(run.partials.get("counties", Counter()), dtype=np.int64)
+        by_county = _county_counts(run)
         return county_hotspot_frame(run.inputs.engine, run.inputs.area, by_county, parameters)
     resolution = parameters.resolution
-    partial: HexagonPartial = run.partials.get(f"hex{resolution}", hexagon_partial(resolution))
-    cells = cells_in_polygon(run.inputs.area, resolution)
-    counts = counts_on_cells(cells, partial.sums["cases"])
-    return hotspot_frame(cells, counts, resolution, parameters)
+    cells, counts = _point_counts(run, resolution)
+    return hotspot_frame(cells, counts, resolution, parameters, imprecise=_imprecise(run))
+
+
+def _local_moran(run: _Run, parameters: LocalMoranParameters) -> gpd.GeoDataFrame:
+    if parameters.unit == "county":
+        by_county = _county_counts(run)
+        return county_moran_frame(run.inputs.engine, run.inputs.area, by_county, parameters)
+    resolution = parameters.resolution
+    cells, counts = _point_counts(run, resolution)
+    return moran_frame(cells, counts, resolution, parameters, imprecise=_imprecise(run))
 
 
 def _month_date(ordinal: int) -> dt.date:
@@ -374,7 +458,7 @@ def _emerging(run: _Run, parameters: EmergingParameters) -> gpd.GeoDataFrame:
     first_step, labels = step_labels(first, last, step)
     cells = cells_in_polygon(run.inputs.area, resolution)
     cube = month_cube(partial, cells, first_step, len(labels), step)
-    return emerging_frame(cells, cube, labels, resolution, parameters)
+    return emerging_frame(cells, cube, labels, resolution, parameters, imprecise=_imprecise(run))
 
 
 def _bandwidth(run: _Run, parameters: KdeParameters, moments: PointMoments) -> float:
@@ -393,10 +477,10 @@ def _kde(run: _Run, parameters: KdeParameters) -> bytes:
     weight = parameters.weight
     moments: PointMoments = run.partials.get(f"moments:{weight}", PointMoments())
     if moments.n == 0:
-        raise BadFilterError("no located cases match the filters: nothing to make a density of")
+        raise BadFilterError(NO_POINT_CASES)
     h = _bandwidth(run, parameters, moments)
     kernel = parameters.kernel
-    grid = density_grid(moments.bounds, h, kernel, parameters.cell_m)
+    grid = kde_grid(moments.bounds, h, kernel, parameters.cell_m)
     grids = {"cases": ("cases", weight, grid)}
     if parameters.ratio_to == "enterprises":
         grids["sources"] = ("enterprises", "none", grid)
@@ -424,13 +508,16 @@ def _kde(run: _Run, parameters: KdeParameters) -> bytes:
             n_points=n_sources,
             total_weight=float(n_sources),
         )
-    return kde_payload(surface, weight, sources)
+    ratio = parameters.ratio_to == "enterprises"
+    imprecise = kde_imprecise(_imprecise(run), _imprecise(run, "enterprises") if ratio else None)
+    return kde_payload(surface, weight, sources, imprecise)
 
 
 #: The last step of each additive layer, from the summed partials and its parameters.
 _FINISH: dict[str, Callable[[_Run, Any], gpd.GeoDataFrame | bytes]] = {
     "hexagons": _hexagons,
     "hotspots": _hotspots,
+    "local-moran": _local_moran,
     "kde": _kde,
     "emerging-hotspots": _emerging,
 }

@@ -28,6 +28,8 @@ from geo_service.store.models import RECORD_TABLES, Jurisdiction
 
 KINDS = ("cases", "inspections", "enterprises")
 _ADCODES = [("adcode", pa.string()), ("city_adcode", pa.string()), ("province_adcode", pa.string())]
+#: How finely a record is placed: the point layers read only records placed at a point.
+_PRECISION = ("geocode_precision", pa.string())
 #: The stored columns each kind's partitions keep (besides the partition keys).
 SCHEMAS: dict[str, pa.Schema] = {
     "cases": pa.schema(
@@ -39,6 +41,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("decision_date", pa.date32()),
             ("industry_code", pa.string()),
             ("violation_type", pa.string()),
+            _PRECISION,
             *_ADCODES,
         ]
     ),
@@ -60,6 +63,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("lat", pa.float64()),
             ("credit_code", pa.string()),
             ("industry_code", pa.string()),
+            _PRECISION,
             *_ADCODES,
         ]
     ),

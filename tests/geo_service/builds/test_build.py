@@ -84,9 +84,16 @@ def test_kde_exports_as_geotiff_in_cases_per_km2(loaded: Engine, tmp_path: Path)
         loaded, "kde", "gtiff", out, Filters(), {"bandwidth_m": 5000.0, "cell_m": 500.0}
     )
     values, tags, _ = read_geotiff(out.read_bytes())
+    count = select(func.count()).select_from(PenaltyCase)
     with loaded.connect() as conn:
-        n_cases = conn.execute(select(func.count()).select_from(PenaltyCase)).scalar()
-    assert values.sum() * 0.25 == pytest.approx(n_cases, rel=1e-4)  # 0.5 km cells: 0.25 km² each
+        n_cases = conn.execute(count).scalar_one()
+        at_point = conn.execute(count.where(PenaltyCase.geocode_precision == "point")).scalar_one()
+    assert 0 < at_point < n_cases  # the messy cases hold some placed at a county or city
+    # 0.5 km cells: 0.25 km² each; the cases placed only at a county or city are left out
+    assert values.sum() * 0.25 == pytest.approx(at_point, rel=1e-4)
+    assert json.loads(tags["not_placed_precisely"]) == n_cases - at_point
+    assert tags["not_placed_precisely_label"] == "未精确定位"
+    assert summary["parameters"]["not_placed_precisely"] == n_cases - at_point
     assert float(tags["bandwidth_m"]) == 5000.0 and tags["kernel"] == "quartic"
     assert summary["parameters"]["bandwidth_m"] == 5000.0
     bands = tmp_path / "kde.geojson"
