@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
@@ -30,6 +30,16 @@ from geo_service.builds.parameters import LayerParameters
 from geo_service.builds.registry import parse_parameters
 from geo_service.builds.risk import names_enterprises
 from geo_service.builds.run import ANALYTIC_LAYERS
+from geo_service.core.cql2 import CONFORMANCE as FILTER_CONFORMANCE
+from geo_service.core.cql2 import (
+    CqlFilter,
+    Queryable,
+    SortKey,
+    parse_filter,
+    parse_properties,
+    parse_sortby,
+)
+from geo_service.core.cql2_frames import filter_frame
 from geo_service.core.errors import BadFilterError, UnknownLayerError
 from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.store.models import RECORD_TABLES
@@ -47,6 +57,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    *FILTER_CONFORMANCE,
 ]
 COLLECTIONS = ("jurisdictions", *RECORD_TABLES, *(n for n in ANALYTIC_LAYERS if n != "kde"))
 #: Names of the layers people see (collection titles, TileJSON, the landing page).
@@ -205,14 +216,44 @@ def items(
     bbox: tuple[float, float, float, float] | None = Depends(bbox_param),
     interval: tuple[dt.date | None, dt.date | None] = Depends(datetime_param),
     filters: Filters = Depends(scoped_filters),
-    crs: str | None = Query(None, description="CRS of the response (URI)"),
-    bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS of bbox (URI)"),
+    crs: str | None = Query(
+        None, description="CRS of the response (URI or short code such as EPSG:4490)"
+    ),
+    bbox_crs: str | None = Query(
+        None, alias="bbox-crs", description="CRS of bbox (URI or short code)"
+    ),
+    filter_text: str | None = Query(
+        None,
+        alias="filter",
+        max_length=20_000,
+        description="CQL2 筛选条件 filter (OGC API - Features Part 3), e.g. "
+        "`penalty_amount BETWEEN 10000 AND 50000 AND enterprise_name LIKE '%化工%'`",
+    ),
+    filter_lang: str | None = Query(
+        None,
+        alias="filter-lang",
+        description="cql2-text (default) or cql2-json",
+        json_schema_extra={"enum": ["cql2-text", "cql2-json", "cql-text"]},
+    ),
+    filter_crs: str | None = Query(
+        None, alias="filter-crs", description="CRS of the filter's geometries (CRS84 only)"
+    ),
+    sortby: str | None = Query(
+        None, max_length=2_000, description="排序 sort keys, e.g. `-penalty_amount,case_id`"
+    ),
+    properties: str | None = Query(
+        None, max_length=4_000, description="返回的属性 the properties to return, comma-separated"
+    ),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
     audit_log: AuditLog = Depends(get_audit_log),
 ) -> JSONResponse:
     _check(collection_id)
     response_crs = parse_crs(crs)
+    if filter_crs is not None and parse_crs(filter_crs) != CRS84:
+        raise BadFilterError(
+            f"filter-crs：只接受 CRS84 (filter-crs {filter_crs!r}: only CRS84 is supported)"
+        )
     if bbox is not None:
         bbox = bbox_to_crs84(bbox, parse_crs(bbox_crs))
         check_bbox(bbox, request.app.state.settings.max_bbox_km2)
@@ -221,10 +262,12 @@ def items(
             filters, start=interval[0] or filters.start, end=interval[1] or filters.end
         )
     parameters = parse_parameters(collection_id, request.query_params)
+    query = _Query.parse(request, collection_id, filters, filter_text, filter_lang, sortby)
+    query = replace(query, properties=parse_properties(properties, query.queryables))
     page, matched = _page(
-        request, engine, collection_id, filters, bbox, parameters, offset, limit, after
+        request, engine, collection_id, filters, bbox, parameters, offset, limit, after, query
     )
-    keyset = _paged_by_store(collection_id, filters) and len(page) > 0
+    keyset = _paged_by_store(collection_id, filters) and len(page) > 0 and not query.sortby
     last = str(page[_id_column(collection_id, page)].iloc[-1]) if keyset else None
     doc = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)
     doc.pop("metadata")
@@ -232,6 +275,9 @@ def items(
     for feature, fid in zip(doc["features"], page[_id_column(collection_id, page)], strict=True):
         feature["id"] = str(fid)
         _link_file(feature, collection_id, base)
+        if query.properties:
+            kept = feature.get("properties") or {}
+            feature["properties"] = {n: kept.get(n) for n in query.properties}
     if matched is not None:  # beyond COUNT_LIMIT point records it is left out, as OGC allows
         doc["numberMatched"] = matched
     doc.update(
@@ -260,6 +306,48 @@ def _paged_by_store(name: str, filters: Filters) -> bool:
     return name in RECORD_TABLES and filters.min_count is None
 
 
+@dataclass(frozen=True)
+class _Query:
+    """A request's Part 3 and Part 6 parameters, checked against the collection's
+    queryables: the CQL2 filter, the sort keys and the properties to return."""
+
+    queryables: dict[str, Queryable]
+    cql: CqlFilter | None = None
+    sortby: tuple[SortKey, ...] = ()
+    properties: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(
+        cls,
+        request: Request,
+        name: str,
+        filters: Filters,
+        text: str | None,
+        lang: str | None,
+        sortby: str | None,
+    ) -> _Query:
+        queryables = _queryables(request, name, filters)
+        cql = parse_filter(text, lang, queryables) if text else None
+        return cls(queryables, cql, parse_sortby(sortby, queryables))
+
+
+def _queryables(request: Request, name: str, filters: Filters) -> dict[str, Queryable]:
+    """What a filter on collection ``name`` may name: a record table's columns (titled as
+    the tiles title them), or the analytic layer's properties."""
+    from geo_service.api.tiles import FIELD_LABELS  # the tiles module imports this one
+
+    if name in RECORD_TABLES:
+        return record_queryables(name, FIELD_LABELS)
+    frame = _load(request, name, filters, None)
+    out = {
+        str(c): Queryable(str(c), _json_type(t), FIELD_LABELS.get(str(c), str(c)))
+        for c, t in frame.dtypes.items()
+        if c != frame.geometry.name
+    }
+    out["geometry"] = Queryable("geometry", "geometry", "几何 geometry")
+    return out
+
+
 def _page(
     request: Request,
     engine: Engine,
@@ -270,13 +358,15 @@ def _page(
     offset: int,
     limit: int,
     after: str | None = None,
+    query: _Query | None = None,
 ) -> tuple[gpd.GeoDataFrame, int | None]:
     """One page of the collection and the number matched (None: more than COUNT_LIMIT
     point records).
 
-    Point records are filtered (property filters too), counted and paged by the store;
-    analytic layers are filtered from the whole layer.
+    Point records are filtered (property and CQL2 filters too), sorted, counted and
+    paged by the store; analytic layers are filtered and sorted from the whole layer.
     """
+    query = query or _Query({})
     if _paged_by_store(name, filters):
         properties = _property_values(request, skip=set(parameters.given))
         return read_records_page(
@@ -289,13 +379,38 @@ def _page(
             properties=properties,
             count_limit=COUNT_LIMIT,
             after=after,
+            cql=query.cql,
+            sortby=query.sortby,
         )
     frame = _load(request, name, filters, bbox, parameters)
     frame = _property_filters(request, frame, skip=set(parameters.given))
+    if query.cql is not None:
+        frame = filter_frame(frame, query.cql)
+    if query.sortby:
+        frame = frame.sort_values(
+            [k.name for k in query.sortby],
+            ascending=[not k.descending for k in query.sortby],
+            kind="stable",
+        )
     return frame.iloc[offset : offset + limit], len(frame)
 
 
-_RESERVED = {"limit", "offset", "after", "bbox", "bbox-crs", "crs", "datetime", "f", *FILTER_NAMES}
+_RESERVED = {
+    "limit",
+    "offset",
+    "after",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "f",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "sortby",
+    "properties",
+    *FILTER_NAMES,
+}
 
 
 def _property_values(request: Request, skip: set[str]) -> dict[str, str]:
@@ -332,19 +447,16 @@ def queryables(
     _caller: Caller = Depends(get_caller),
 ) -> JSONResponse:
     _check(collection_id)
-    if collection_id in RECORD_TABLES:  # from the table: never the collection itself
-        properties = {c: {"type": t} for c, t in record_queryables(collection_id).items()}
-    else:
-        frame = _load(request, collection_id, Filters(), None)
-        properties = {
-            c: {"type": _json_type(t)} for c, t in frame.dtypes.items() if c != frame.geometry.name
-        }
+    # a record table's from the table alone: never the collection itself
+    found = _queryables(request, collection_id, Filters())
+    properties = {n: q.schema() for n, q in found.items()}
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": str(request.url),
         "type": "object",
         "title": LAYER_TITLES.get(collection_id, collection_id),
         "properties": properties,
+        "additionalProperties": True,
     }
     return JSONResponse(schema, media_type="application/schema+json")
 
@@ -386,11 +498,15 @@ def item(
     feature_id: str,
     request: Request,
     filters: Filters = Depends(scoped_filters),
+    crs: str | None = Query(
+        None, description="CRS of the response (URI or short code such as EPSG:4490)"
+    ),
     engine: Engine = Depends(get_engine),
     caller: Caller = Depends(get_caller),
     audit_log: AuditLog = Depends(get_audit_log),
 ) -> JSONResponse:
     _check(collection_id)
+    response_crs = parse_crs(crs)
     parameters = parse_parameters(collection_id, request.query_params)
     if _paged_by_store(collection_id, filters):  # one row by its key
         key = {_ID_COLUMN[collection_id]: feature_id}
@@ -400,9 +516,10 @@ def item(
     match = frame[frame[_id_column(collection_id, frame)].astype(str) == feature_id]
     if match.empty:
         raise UnknownLayerError(f"no feature {feature_id!r} in {collection_id}")
-    feature = to_geojson_dict(match.iloc[:1], {})["features"][0]
+    placed = to_response_crs(match.iloc[:1], response_crs)
+    feature = to_geojson_dict(placed, {}, to_wgs84=False)["features"][0]
     feature["id"] = feature_id
     _link_file(feature, collection_id, str(request.base_url))
     if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), 1)
-    return JSONResponse(feature, media_type=GEOJSON)
+    return JSONResponse(feature, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
