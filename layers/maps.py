@@ -53,6 +53,14 @@ GI_CLASSES: Final = (
     (-2, "#849eba", "冷点 95% 置信度 Cold 95%"),
     (-3, "#4575b5", "冷点 99% 置信度 Cold 99%"),
 )
+#: Cluster and outlier types (ArcGIS's COType) as the map draws them: value, colour, label.
+MORAN_CLASSES: Final = (
+    ("HH", "#d7191c", "高高 High-High cluster"),
+    ("HL", "#fdae61", "高低 High-Low outlier"),
+    ("LH", "#abd9e9", "低高 Low-High outlier"),
+    ("LL", "#2c7bb6", "低低 Low-Low cluster"),
+    ("not_significant", "#f7f7f2", "不显著 Not significant"),
+)
 _PATTERN_EN: Final = (
     "New",
     "Consecutive",
@@ -120,6 +128,12 @@ MAPS: Final[dict[str, MapSpec]] = {
         "时空热点趋势",
         "Emerging hot spots",
         "新增、持续、加强、减弱的热点 · How hot spots change over time",
+    ),
+    "local-moran": MapSpec(
+        "聚类和异常值分析",
+        "Cluster and outlier analysis (Anselin Local Moran's I)",
+        "高高、低低聚集与高低、低高异常（FDR 校正）· Clusters of high and low counts "
+        "and the cells that stand out from their neighbours",
     ),
     "clusters": MapSpec(
         "案件聚集区",
@@ -384,6 +398,42 @@ def _hotspots(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [layer], legend
 
 
+def _local_moran(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+    colours = {value: colour for value, colour, _ in MORAN_CLASSES}
+    style = {
+        "style": "categories",
+        "field": "co_type",
+        "colours": colours,
+        "zero": "#f7f7f2",
+        "className": "geo-local-moran",
+        "opacity": 0.8,
+    }
+    fields = [
+        *_cell_fields(),
+        ["co_type", "类型 Type", "class"],
+        ["count", "案件数 Cases", "int"],
+        ["moran_i", "局部莫兰指数 Local Moran's I", "num"],
+        ["moran_p_sim", "置换 p 值 Pseudo p", "p"],
+    ]
+    layer = _Layer(
+        "local-moran",
+        "聚类和异常值 Cluster or outlier",
+        _vector(ctx.tiles, "local-moran"),
+        {"resolution": 6},
+        style,
+        "cell",
+        fields,
+    )
+    classes = [{"value": v, "colour": c, "label": label} for v, c, label in MORAN_CLASSES]
+    legend = {
+        "kind": "classes",
+        "title": "聚类和异常值 Local Moran's I",
+        "classes": classes,
+        "note": "H3 六边形 · 邻域 k=1 · 9999 次置换 · FDR 校正 · 未精确定位的案件不计入",
+    }
+    return [layer], legend
+
+
 def emerging_classes() -> list[dict[str, Any]]:
     """Legend rows of the emerging hot-spot categories (hot first), colours and labels."""
     rows = []
@@ -623,6 +673,7 @@ _BUILDERS = {
     "heatmap": _heatmap,
     "hexagons": _hexagons,
     "hotspots": _hotspots,
+    "local-moran": _local_moran,
     "emerging": _emerging,
     "clusters": _clusters,
     "planner": _planner,
@@ -637,6 +688,7 @@ _RESOLUTION: dict[str, dict[str, Any]] = {
         "auto": {"offset": -2, "min": 5, "max": 10},
     },
     "hotspots": {"layer": "hotspots", "choices": [6, 7, 8], "value": 6, "auto": None},
+    "local-moran": {"layer": "local-moran", "choices": [6, 7, 8], "value": 6, "auto": None},
 }
 
 

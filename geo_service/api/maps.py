@@ -100,10 +100,11 @@ def map_page(
     caller: Caller = Depends(get_caller),
     audit_log: AuditLog = Depends(get_audit_log),
 ) -> HTMLResponse:
-    """An interactive map (heatmap, hexagons, hotspots, emerging, clusters, planner); the
-    filters in the query are where the page starts. The planner shows accounts the latest
-    stored draw of the jurisdiction (audited: it names enterprises); the clusters map shows
-    accounts the cases as points (their tiles are audited as they are read)."""
+    """An interactive map (heatmap, hexagons, hotspots, local-moran, emerging, clusters,
+    planner); the filters in the query are where the page starts. The planner shows
+    accounts the latest stored draw of the jurisdiction (audited: it names enterprises);
+    the clusters map shows accounts the cases as points (their tiles are audited as they
+    are read)."""
     if name not in MAPS:
         raise NotFoundError(f"no map {name!r}; choose from {', '.join(MAPS)}")
     public = filters.min_count is not None

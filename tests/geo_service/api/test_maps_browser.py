@@ -41,6 +41,7 @@ DRAWN = {
     "heatmap": None,
     "hexagons": "geo-hexagon",
     "hotspots": "geo-hotspot",
+    "local-moran": "geo-local-moran",
     "emerging": "geo-emerging",
     "clusters": "geo-cluster",
     "planner": "geo-risk",

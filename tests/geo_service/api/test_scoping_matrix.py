@@ -113,7 +113,20 @@ PROBES = [
     ),
     *(
         Probe("items", f"/collections/{layer}/items?jurisdiction={{j}}&limit=10000")
-        for layer in ("hexagons", "hotspots", "clusters", "problem-types", "emerging-hotspots")
+        for layer in (
+            "hexagons",
+            "hotspots",
+            "clusters",
+            "problem-types",
+            "emerging-hotspots",
+            "local-moran",
+        )
+    ),
+    # the cluster and outlier analysis over counties: the own county's outline only
+    Probe(
+        "items",
+        "/collections/local-moran/items?jurisdiction={j}&unit=county&limit=10000",
+        adcodes=_feature_adcodes,
     ),
     Probe("item", "/collections/cases/items/{case}?jurisdiction={j}", points=True),
     *(
@@ -126,6 +139,7 @@ PROBES = [
         for kind in POINT_KINDS
     ),
     Probe("vector_tile", f"/tiles/hexagons/{TILE}.mvt?jurisdiction={{j}}"),
+    Probe("vector_tile", f"/tiles/local-moran/{TILE}.mvt?jurisdiction={{j}}"),
     Probe("tilejson", "/tiles/cases/tilejson.json?jurisdiction={j}", points=True),
     Probe("tilejson", "/tiles/hexagons/tilejson.json?jurisdiction={j}"),
     Probe("kde_tile", f"/tiles/kde/{TILE}.png?jurisdiction={{j}}"),
@@ -141,6 +155,8 @@ PROBES = [
         for kind in POINT_KINDS
     ),
     Probe("download", "/downloads/hexagons.geojson?jurisdiction={j}"),
+    Probe("download", "/downloads/local-moran.geojson?jurisdiction={j}&unit=county"),
+    Probe("map_page", "/maps/local-moran?jurisdiction={j}"),
     Probe("download_qgis_project", "/downloads/project.qgs?jurisdiction={j}"),
     Probe("map_page", "/maps/hexagons?jurisdiction={j}"),
     # a cell of resolution 8 needs an account; the public cells are of resolution 6

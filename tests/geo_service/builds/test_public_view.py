@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from analytics.cell_key import NEVER_PUBLISHED
 from analytics.hotspots import cell_hotspots
+from analytics.local_moran import cell_local_moran
 from geo_service.api.app import create_app
 from geo_service.core.settings import Settings
 from geo_service.disclosure.lattice import (
@@ -58,6 +59,7 @@ def test_the_lattice_refuses_what_would_isolate_records(
         "/collections/hexagons/items?start=2024-01-01&end=2024-01-02",  # a free period
         "/stats/cases?group_by=year&end=2024-03-05",  # the ledger moved a day at a time
         "/collections/emerging-hotspots/items?end=2024-06-30",
+        "/collections/local-moran/items?resolution=7",
         "/downloads/emerging-hotspots.geojson?start=2023-01-01",
         "/downloads/kde.tif?bandwidth_m=250&cell_m=250",  # a blob per case
         "/downloads/kde.tif?weight=penalty_amount",  # a blob's mass is a penalty
@@ -82,6 +84,7 @@ def test_no_public_count_is_one_or_two(clients: tuple[TestClient, TestClient]) -
     for layer, column in (
         ("hotspots", "count"),
         ("emerging-hotspots", "count"),
+        ("local-moran", "count"),
         ("clusters", "size"),
         ("problem-types", "records"),
     ):
@@ -154,6 +157,16 @@ def test_public_hot_spots_are_the_analysis_of_public_counts(
     assert all(z[c] == pytest.approx(recomputed[c], abs=1e-9) for c in z)
     full = admin.get("/collections/hotspots/items?limit=10000").json()["features"]
     assert [f["properties"]["count"] for f in full] != list(counts)  # the truth differs
+    # so is the cluster and outlier analysis: the same counts, cell for cell
+    moran = anonymous.get("/collections/local-moran/items?limit=10000").json()["features"]
+    assert {f["id"]: f["properties"]["count"] for f in moran} == dict(
+        zip((f["id"] for f in public), counts.tolist(), strict=True)
+    )
+    again_moran = cell_local_moran(cells, counts, k=1, permutations=9999, seed=0)
+    assert [f["properties"]["moran_i"] for f in moran] == pytest.approx(
+        again_moran["moran_i"].tolist(), abs=1e-9
+    )
+    assert [f["properties"]["co_type"] for f in moran] == again_moran["co_type"].tolist()
 
 
 def test_the_public_density_is_the_smoothed_public_counts(
@@ -165,8 +178,14 @@ def test_the_public_density_is_the_smoothed_public_counts(
     surface = geotiff_to_surface(answer.content)
     assert surface.bandwidth_m >= KDE_MIN_BANDWIDTH_M
     mass = float(np.nansum(surface.values)) * (surface.grid.cell_m / 1000) ** 2
-    published = sum(_cells(anonymous, "").values())
-    assert mass == pytest.approx(published, rel=0.02)  # not the cases: the public counts
+    # not the cases: the public counts of the cases placed at a point, as the hot spots
+    # publish them (the same records per cell, so the same cell keys)
+    hotspots = anonymous.get("/downloads/hotspots.geojson").json()
+    published = sum(f["properties"]["count"] for f in hotspots["features"])
+    assert mass == pytest.approx(published, rel=0.02)
+    imprecise = json.loads(surface.parameters["not_placed_precisely"])  # perturbed too
+    assert imprecise == hotspots["metadata"]["parameters"]["not_placed_precisely"] > 0
+    assert sum(_cells(anonymous, "").values()) > published  # the hexagons count them all
 
 
 def test_public_clusters_carry_no_dates_tallies_or_small_outlines(
