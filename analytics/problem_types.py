@@ -1,17 +1,24 @@
-"""Recurring problem types found in Chinese case descriptions and inspection findings.
+"""Recurring problem types in Chinese case descriptions and inspection findings.
 
-Texts become TF-IDF vectors of character 2–3-grams (no segmenter needed, robust
-to the bureaus' varied wording), reduced by truncated SVD (LSA) and clustered
-with k-means; the number of types is the one with the best silhouette over a
-range, on a seeded sample. Each type is labelled by its most telling n-grams:
-those whose weight in the type most exceeds their weight overall, with
-n-grams contained in a better one dropped. Hints (violation type, law article,
-problem category) are added to a text's features when a record has them.
+1. **Words.** Each text is cut into whole words by jieba with the domain dictionary
+   (:mod:`analytics.segmenter`); its features are the telling words and phrases (two
+   words side by side), weighted by TF-IDF. Hints (a record's violation type or problem
+   category, as the clerk typed it) add their words when a record has them.
+2. **Clusters.** The texts are reduced by truncated SVD (LSA) and clustered by k-means;
+   the number of clusters is the one with the best silhouette over a range, measured on
+   a seeded sample (:data:`K_CRITERION`; every k's score is in ``parameters``).
+3. **Types.** Each cluster is mapped to a violation category
+   (``vocabulary/violation_categories.tsv``) when at least half its texts name a term of it
+   (the most specific such category, then the most named). Clusters of one category are
+   one type, and stay its sub-types; a cluster that fits no category is a type of its
+   own. A leader reads one type per kind of offence, not one per wording of it.
+4. **Names.** A type is named by its category and its three most characteristic
+   phrases: whole words, or two words side by side, held by far more of its texts than
+   of the others'.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,31 +26,35 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import normalize
 
 from analytics.errors import AnalyticsError
-
-#: Words in nearly every text that say nothing about the problem.
-BOILERPLATE = (
-    "经查",
-    "该公司",
-    "你单位",
-    "该单位",
-    "违反了",
-    "的规定",
-    "现场检查",
-    "我局",
-    "依法",
-    "上述行为",
-    "以上事实",
-    "证据为证",
-    "进行调查",
-    "查明",
+from analytics.segmenter import (
+    categories_of,
+    domain_terms,
+    features,
+    negated,
+    phrase_text,
+    phrase_words,
 )
+from analytics.segmenter import violation_categories as categories_table
+
+#: How the number of clusters is chosen (``parameters["k_criterion"]``).
+K_CRITERION = (
+    "best mean silhouette (cosine) of k-means over n_clusters_range, "
+    "on a seeded sample of at most 3000 texts"
+)
+#: A cluster fits a category when at least this share of its texts names one of its terms.
+CATEGORY_FIT = 0.5
+#: Phrases holding a word of the domain dictionary weigh this much more as names.
+DOMAIN_WEIGHT = 1.5
+_SAMPLE = 3000
+_SVD_COMPONENTS = 50
 
 
 class ProblemTypeError(AnalyticsError):
@@ -52,7 +63,12 @@ class ProblemTypeError(AnalyticsError):
 
 @dataclass(frozen=True)
 class ProblemTypes:
-    """The types found: one label per text, and what each type is."""
+    """The types found: one type per text, and what each type is.
+
+    ``categories`` holds each type's violation category code (None where none fits),
+    ``subtypes`` the word clusters each type was made of (label, terms, size) and
+    ``clusters`` each text's word cluster.
+    """
 
     labels: NDArray[np.int64]
     n_types: int
@@ -61,117 +77,243 @@ class ProblemTypes:
     sizes: list[int]
     quality: float  # silhouette of the chosen clustering (sampled)
     parameters: dict[str, Any] = field(default_factory=dict)
+    categories: list[str | None] = field(default_factory=list)
+    subtypes: list[list[dict[str, Any]]] = field(default_factory=list)
+    clusters: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-_NOT_CHINESE = re.compile(r"[^\u4e00-\u9fff]+")
+@dataclass(frozen=True)
+class _Features:
+    """The texts' features: which text holds which (0/1), their names, and the LSA rows."""
+
+    holds: sparse.csr_matrix
+    names: NDArray[np.str_]
+    reduced: NDArray[np.float64]
+    docs: list[list[str]]
+    weight: NDArray[np.float64]  # as a name: DOMAIN_WEIGHT with a word of the dictionary
+    n_words: NDArray[np.float64]  # a negated phrase counts as half a word: it goes first
+    points_to: list[set[str]]  # the categories a feature's words point to
 
 
-def _clean(text: str) -> str:
-    """Chinese characters only (numbers, units and punctuation become breaks), no boilerplate."""
-    for word in BOILERPLATE:
-        text = text.replace(word, " ")
-    return _NOT_CHINESE.sub(" ", text)
+def _identity(doc: list[str]) -> list[str]:
+    return doc
 
 
-def _documents(texts: Sequence[str], hints: Sequence[str | None] | None) -> list[str]:
-    docs = [_clean(str(t or "")) for t in texts]
+def _features(texts: Sequence[str], hints: Sequence[str | None] | None, seed: int) -> _Features:
+    """Words and phrases of each text (and hint), TF-IDF and its LSA reduction."""
+    docs = [features(str(t or "")) for t in texts]
     if hints is not None:
-        docs = [d + (f" {h} {h}" if h else "") for d, h in zip(docs, hints, strict=True)]
-    return docs
+        docs = [d + (features(h) if h else []) for d, h in zip(docs, hints, strict=True)]
+    vectorizer = TfidfVectorizer(
+        analyzer=_identity, min_df=2, max_df=0.5, sublinear_tf=True, dtype=np.float64
+    )
+    try:
+        matrix = vectorizer.fit_transform(docs)
+    except ValueError:  # every feature in too few or too many texts: nothing recurs
+        raise ProblemTypeError("the texts share no recurring words to find types by") from None
+    dims = max(2, min(_SVD_COMPONENTS, matrix.shape[1] - 1, len(docs) - 1))
+    reduced = normalize(TruncatedSVD(n_components=dims, random_state=seed).fit_transform(matrix))
+    holds = sparse.csr_matrix((matrix > 0).astype(np.float64))
+    names = vectorizer.get_feature_names_out()
+    return _Features(holds, names, reduced, docs, *_naming(names))
 
 
-def _telling_terms(
-    matrix: Any, labels: NDArray[np.int64], terms: NDArray[np.str_], k: int, top: int
-) -> list[list[str]]:
-    overall = np.asarray(matrix.mean(axis=0)).ravel()
+def _choose_k(reduced: NDArray[np.float64], lo: int, hi: int, seed: int) -> dict[int, float]:
+    """The mean silhouette of k-means with each k in ``lo..hi`` on a seeded sample."""
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(reduced), size=min(len(reduced), _SAMPLE), replace=False))
+    points = reduced[sample]
+    distances = pairwise_distances(points)  # once for every k
+    scores: dict[int, float] = {}
+    for k in range(lo, hi + 1):
+        labels = KMeans(n_clusters=k, n_init=2, random_state=seed).fit_predict(points)
+        two = len(np.unique(labels)) >= 2
+        scores[k] = (
+            float(silhouette_score(distances, labels, metric="precomputed")) if two else -1.0
+        )
+    return scores
+
+
+def _category_of(docs: list[list[str]]) -> str | None:
+    """The category most texts of a cluster name (:data:`CATEGORY_FIT` at least); of
+    several, the most specific (lowest precedence), then the most named."""
+    counts: dict[str, int] = {}
+    for doc in docs:
+        for code in categories_of(doc):
+            counts[code] = counts.get(code, 0) + 1
+    table = categories_table()
+    fitting = [c for c, n in counts.items() if n >= CATEGORY_FIT * len(docs)]
+    if not fitting:
+        return None
+    return min(fitting, key=lambda c: (table[c].precedence, -counts[c], c))
+
+
+def _naming(
+    names: NDArray[np.str_],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[set[str]]]:
+    """Per feature: its weight as a name (:data:`DOMAIN_WEIGHT` when a word of it is in
+    the domain dictionary), its number of words, and the categories its words point to."""
+    terms = domain_terms()
+    weight, n_words, points_to = [], [], []
+    for name in names:
+        split = phrase_words(str(name))
+        weight.append(DOMAIN_WEIGHT if any(w in terms for w in split) else 1.0)
+        n_words.append(0.5 if negated(str(name)) else len(split))  # 不到位 before 到位
+        points_to.append(categories_of(split))
+    return np.array(weight), np.array(n_words), points_to
+
+
+def _characteristic(
+    found: _Features, inside: NDArray[np.bool_], top: int, category: str | None = None
+) -> list[str]:
+    """The features most telling of the texts ``inside``: the share of those texts that
+    hold a feature less the share of the others that do (× :data:`DOMAIN_WEIGHT` for one
+    with a word of the domain dictionary); on a tie a single word before a phrase. A
+    feature sharing a word with a better one, or naming a category other than
+    ``category``, is left out: names say one thing each and never another offence."""
+    n_in = int(inside.sum())
+    share_in = np.asarray(found.holds[inside].sum(axis=0)).ravel() / max(n_in, 1)
+    share_out = np.asarray(found.holds[~inside].sum(axis=0)).ravel() / max(len(inside) - n_in, 1)
+    gain = (share_in - share_out) * found.weight
+    score = np.round(np.where(share_in > share_out, gain, 0.0), 6)
+    chosen: list[str] = []
+    used: set[str] = set()
+    for position in np.lexsort((found.names, found.n_words, -score)):
+        if score[position] <= 0 or len(chosen) == top:
+            break
+        split = phrase_words(str(found.names[position]))
+        other = category is not None and found.points_to[position] - {category}
+        if other or used & set(split):
+            continue
+        chosen.append(phrase_text(str(found.names[position])))
+        used.update(split)
+    return chosen
+
+
+def _label(category: str | None, terms: list[str]) -> str:
+    """``扬尘污染防治违法：扬尘污染、施工工地、洒水抑尘`` (the category, when one fits)."""
+    phrases = "、".join(terms[:3])
+    if category is None:
+        return phrases or "其他问题"
+    name = categories_table()[category].name
+    return f"{name}：{phrases}" if phrases else name
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Labels made unique by a number: a mix or a ledger keys types by label."""
+    seen: dict[str, int] = {}
     out = []
-    for cluster in range(k):
-        inside = np.asarray(matrix[labels == cluster].mean(axis=0)).ravel()
-        order = np.argsort(-(inside - overall))
-        chosen: list[str] = []
-        for term in terms[order[: top * 20]]:
-            term = str(term).strip()
-            if len(term) >= 2 and " " not in term:
-                _add_term(chosen, term)
-            if len(chosen) == top:
-                break
-        out.append(chosen)
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label}（{seen[label]}）")
     return out
 
 
-def _add_term(chosen: list[str], term: str) -> None:
-    """Add an n-gram, merging it into a chosen one it overlaps (危险废 + 险废物 → 危险废物)."""
-    for i, c in enumerate(chosen):
-        if term in c:
-            return
-        if c in term:
-            chosen[i] = term
-            return
-        if len(term) > 2 and c[-(len(term) - 1) :] == term[:-1]:
-            chosen[i] = c + term[-1]
-            return
-        if len(term) > 2 and term[1:] == c[: len(term) - 1]:
-            chosen[i] = term[0] + c
-            return
-    chosen.append(term)
+def _group(
+    clusters: NDArray[np.int64], docs: list[list[str]], k: int, by_category: bool
+) -> tuple[list[str | None], list[list[int]]]:
+    """Types from clusters, largest first: with ``by_category``, the clusters of one
+    category together. Each type's category and its clusters."""
+    groups: dict[str, list[int]] = {}
+    category: dict[str, str | None] = {}
+    for cluster in range(k):
+        fits = _category_of([docs[i] for i in np.flatnonzero(clusters == cluster)])
+        key = fits if by_category and fits is not None else f"#{cluster}"
+        groups.setdefault(key, []).append(cluster)
+        category.setdefault(key, fits)
+    sizes = {key: int(np.isin(clusters, members).sum()) for key, members in groups.items()}
+    keys = sorted(groups, key=lambda key: (-sizes[key], key))
+    return [category[key] for key in keys], [groups[key] for key in keys]
+
+
+def _subtypes(
+    found: _Features,
+    clusters: NDArray[np.int64],
+    group: list[int],
+    category: str | None,
+    top: int,
+) -> list[dict[str, Any]]:
+    """The word clusters of one type, largest first, each named by its phrases."""
+    out = []
+    for cluster in sorted(group, key=lambda c: (-int((clusters == c).sum()), c)):
+        terms = _characteristic(found, clusters == cluster, top, category)
+        out.append(
+            {
+                "label": "、".join(terms[:3]),
+                "terms": terms,
+                "size": int((clusters == cluster).sum()),
+            }
+        )
+    return out
 
 
 def find_problem_types(
     texts: Sequence[str],
     *,
     hints: Sequence[str | None] | None = None,
-    n_types: int | None = None,
-    n_types_range: tuple[int, int] = (4, 16),
+    n_clusters: int | None = None,
+    n_clusters_range: tuple[int, int] = (4, 30),
+    by_category: bool = True,
     seed: int = 0,
     top: int = 8,
 ) -> ProblemTypes:
-    """Cluster texts into recurring problem types; every text gets a type.
+    """Types of recurring problems in ``texts``; every text gets a type.
+
+    ``n_clusters`` fixes the number of word clusters; otherwise it is chosen within
+    ``n_clusters_range`` by :data:`K_CRITERION`. With ``by_category`` (the default), the
+    clusters of one violation category make one type.
 
     Examples
     --------
     >>> texts = ["废水超标排放化学需氧量超标"] * 5 + ["施工工地扬尘未覆盖"] * 5
-    >>> found = find_problem_types(texts, n_types=2)
-    >>> found.labels.tolist() in ([0] * 5 + [1] * 5, [1] * 5 + [0] * 5)
-    True
+    >>> found = find_problem_types(texts, n_clusters=2)
+    >>> sorted(found.type_labels)
+    ['扬尘污染防治违法：扬尘、施工工地、未覆盖', '水污染物违法排放：化学需氧量、废水、超标排放']
     """
-    docs = _documents(texts, hints)
-    if len(docs) < 4:
+    if len(texts) < 4:
         raise ProblemTypeError("at least four texts are needed to find types")
-    vectorizer = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(2, 3), min_df=2, max_df=0.5, sublinear_tf=True
-    )
-    try:
-        matrix = vectorizer.fit_transform(docs)
-    except ValueError:  # every term in too few or too many texts: nothing recurs to type by
-        raise ProblemTypeError("the texts share no recurring words to find types by") from None
-    dims = max(2, min(100, matrix.shape[1] - 1, len(docs) - 1))
-    reduced = normalize(TruncatedSVD(n_components=dims, random_state=seed).fit_transform(matrix))
-    lo, hi = (n_types, n_types) if n_types else n_types_range
-    if lo < 2 or hi >= len(docs):
-        raise ProblemTypeError(f"the number of types must lie in 2..{len(docs) - 1}")
-    rng = np.random.default_rng(seed)
-    sample = rng.choice(len(docs), size=min(len(docs), 4000), replace=False)
-    best: tuple[float, int, NDArray[np.int64]] | None = None
-    for k in range(lo, hi + 1):
-        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(reduced)
-        score = float(silhouette_score(reduced[sample], labels[sample])) if k > 1 else 0.0
-        if best is None or score > best[0] + 1e-9:
-            best = (score, k, labels.astype(np.int64))
-    assert best is not None
-    score, k, labels = best
-    terms = _telling_terms(matrix, labels, vectorizer.get_feature_names_out(), k, top)
+    lo, hi = (n_clusters, n_clusters) if n_clusters else n_clusters_range
+    if lo < 2 or lo > hi or (n_clusters is not None and n_clusters >= len(texts)):
+        raise ProblemTypeError(f"the number of clusters must lie in 2..{len(texts) - 1}")
+    found = _features(texts, hints, seed)
+    hi = min(hi, len(texts) - 1)  # a range wider than the texts allow is cut to them
+    lo = min(lo, hi)
+    scores = _choose_k(found.reduced, lo, hi, seed)
+    k = max(scores, key=lambda key: (scores[key], -key))
+    n_init = 10 if len(texts) <= 50_000 else 3
+    clusters = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(found.reduced)
+    clusters = clusters.astype(np.int64)
+    categories, groups = _group(clusters, found.docs, k, by_category)
+    types = np.empty(len(texts), dtype=np.int64)
+    for t, group in enumerate(groups):
+        types[np.isin(clusters, group)] = t
+    top_terms = [_characteristic(found, types == t, top, categories[t]) for t in range(len(groups))]
+    table = categories_table()
     return ProblemTypes(
-        labels=labels,
-        n_types=k,
-        type_labels=["·".join(t[:3]) for t in terms],
-        top_terms=terms,
-        sizes=np.bincount(labels, minlength=k).tolist(),
-        quality=score,
+        labels=types,
+        n_types=len(groups),
+        type_labels=_unique([_label(c, t) for c, t in zip(categories, top_terms, strict=True)]),
+        top_terms=top_terms,
+        sizes=np.bincount(types, minlength=len(groups)).tolist(),
+        quality=scores[k],
+        categories=categories,
+        subtypes=[
+            _subtypes(found, clusters, group, category, top)
+            for group, category in zip(groups, categories, strict=True)
+        ],
+        clusters=clusters,
         parameters={
-            "features": "char 2-3-gram TF-IDF (sublinear, max_df 0.5) → SVD",
-            "svd_components": dims,
-            "clustering": "k-means, k by silhouette",
-            "n_types_range": [lo, hi],
+            "segmenter": "jieba (no HMM) with the domain dictionary analytics/vocabulary",
+            "features": "words and two-word phrases, TF-IDF (sublinear, max_df 0.5) → LSA",
+            "svd_components": int(found.reduced.shape[1]),
+            "clustering": "k-means",
+            "k_criterion": K_CRITERION if n_clusters is None else "given (n_clusters)",
+            "n_clusters_range": [lo, hi],
+            "n_clusters": k,
+            "silhouette_by_k": {str(key): round(v, 4) for key, v in scores.items()},
+            "types_by": "violation category" if by_category else "cluster",
+            "category_fit": CATEGORY_FIT,
+            "categories": {c: table[c].name for c in categories if c is not None},
             "seed": seed,
             "hints": hints is not None,
         },
@@ -189,17 +331,3 @@ def problem_type_mix(labels: ArrayLike, groups: ArrayLike) -> pd.DataFrame:
     frame = pd.DataFrame({"type": np.asarray(labels), "group": np.asarray(groups)})
     counts = pd.crosstab(frame["group"], frame["type"])
     return counts.div(counts.sum(axis=1), axis=0)
-
-
-def distinctive_types(
-    mix: pd.DataFrame, overall: pd.Series, *, min_lift: float = 1.5
-) -> pd.DataFrame:
-    """Per group, the types over-represented against the overall mix (lift = share ÷ overall).
-
-    Returns rows (group, type, share, lift) with lift ≥ ``min_lift``, highest first.
-    """
-    lift = mix.div(overall.reindex(mix.columns).replace(0, np.nan), axis=1)
-    long = lift.stack().reset_index()
-    long.columns = pd.Index(["group", "type", "lift"])
-    long["share"] = [mix.loc[g, t] for g, t in zip(long["group"], long["type"], strict=True)]
-    return long[long["lift"] >= min_lift].sort_values(["group", "lift"], ascending=[True, False])

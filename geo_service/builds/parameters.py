@@ -259,9 +259,12 @@ class KdeParameters(LayerParameters):
 
 @dataclass(frozen=True)
 class ProblemTypeParameters(LayerParameters):
+    """Word clusters (their number chosen by silhouette in the range unless given) grouped
+    into types by violation category (:mod:`analytics.problem_types`)."""
+
     layer: ClassVar[str] = "problem-types"
-    n_types: int | None = settable(None, Range(int, 2, 40))
-    n_types_range: tuple[int, int] = (4, 16)
+    n_clusters: int | None = settable(None, Range(int, 2, 60))
+    n_clusters_range: tuple[int, int] = (4, 30)
     seed: int = settable(0, Range(int, 0, 2**31 - 1))
 
 

@@ -1,19 +1,21 @@
-"""Problem types from Chinese texts: planted families recovered, labels telling, mix and lift."""
+"""Problem types from Chinese texts: planted families recovered, whole-word labels mapped
+to violation categories, the number of clusters chosen by a stated criterion."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score, homogeneity_score
+from sklearn.metrics import adjusted_rand_score
 
 from analytics.problem_types import (
+    K_CRITERION,
     ProblemTypeError,
-    distinctive_types,
     find_problem_types,
     problem_type_mix,
 )
+from analytics.segmenter import phrase_words, tokenizer, violation_categories, words
 
+# Held-out wording: none of these sentences is the sample generator's.
 FAMILIES = {
     "wastewater": [
         "废水总排口化学需氧量浓度超过排放标准",
@@ -46,6 +48,15 @@ FAMILIES = {
         "工地裸土未覆盖扬尘污染",
     ],
 }
+#: The category each family's offences belong to (vocabulary/violation_categories.tsv).
+CATEGORY = {
+    "wastewater": "water",
+    "eia": "construction_project",
+    "permit": "permit",
+    "hazardous": "hazardous_waste",
+    "monitoring": "monitoring",
+    "dust": "dust",
+}
 BOILER = [
     "经查，",
     "现场检查发现，",
@@ -70,55 +81,95 @@ def _corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     return texts, family
 
 
-def test_planted_families_are_recovered_without_hints() -> None:
+@pytest.fixture(scope="module")
+def found():  # type: ignore[no-untyped-def]
     texts, family = _corpus(1200)
-    # the number of types chosen from the data: each type pure, every family found
-    found = find_problem_types(texts, n_types_range=(3, 20), seed=1)
-    assert 6 <= found.n_types <= 20
-    assert homogeneity_score(family, found.labels) > 0.95
-    majority = {np.bincount(family[found.labels == t]).argmax() for t in range(found.n_types)}
+    return texts, family, find_problem_types(texts, n_clusters_range=(3, 20), seed=1)
+
+
+def test_planted_families_are_recovered_without_hints(found) -> None:  # type: ignore[no-untyped-def]
+    texts, family, types = found
+    assert adjusted_rand_score(family, types.labels) >= 0.9
+    majority = {np.bincount(family[types.labels == t]).argmax() for t in range(types.n_types)}
     assert majority == set(range(len(FAMILIES)))
-    assert sum(found.sizes) == len(texts) and len(found.labels) == len(texts)
-    # told how many and given the records' violation types, it finds exactly the families
-    hints = [list(FAMILIES)[f] for f in family]
-    six = find_problem_types(texts, hints=hints, n_types=6, seed=1)
-    assert adjusted_rand_score(family, six.labels) > 0.9
-
-
-def test_each_type_is_labelled_by_a_telling_term() -> None:
-    texts, family = _corpus(1200)
-    found = find_problem_types(texts, n_types_range=(3, 20), seed=1)
-    words = {
-        "wastewater": ("废水", "超标"),
-        "eia": ("环评", "环境影响", "开工建设", "未批", "先建"),
-        "permit": ("许可", "无证"),
-        "hazardous": ("危险", "危废", "废物"),
-        "monitoring": ("监测",),
-        "dust": ("扬尘", "工地"),
-    }
+    assert sum(types.sizes) == len(texts) and len(types.labels) == len(texts)
+    # each type is the planted family's violation category
     names = list(FAMILIES)
-    for t in range(found.n_types):
-        majority = names[np.bincount(family[found.labels == t]).argmax()]
-        top = found.top_terms[t][:4]
-        assert any(w in term for w in words[majority] for term in top), (majority, top)
+    for t in range(types.n_types):
+        planted = names[np.bincount(family[types.labels == t]).argmax()]
+        assert types.categories[t] == CATEGORY[planted], types.type_labels[t]
+
+
+def test_the_number_of_clusters_is_chosen_by_silhouette_and_reported(found) -> None:  # type: ignore[no-untyped-def]
+    _, _, types = found
+    scores = {int(k): v for k, v in types.parameters["silhouette_by_k"].items()}
+    assert sorted(scores) == list(range(3, 21))
+    assert types.parameters["n_clusters"] == max(scores, key=lambda k: (scores[k], -k))
+    assert types.parameters["k_criterion"] == K_CRITERION
+    assert types.quality == pytest.approx(scores[types.parameters["n_clusters"]], abs=1e-4)
+    # the clusters of one category are one type, and its sub-types
+    assert sum(len(s) for s in types.subtypes) == types.parameters["n_clusters"]
+    assert [sum(s["size"] for s in sub) for sub in types.subtypes] == types.sizes
+
+
+def test_labels_are_whole_words_and_name_the_category(found) -> None:  # type: ignore[no-untyped-def]
+    """Every phrase of a label is a word of the segmenter's dictionary (jieba's or the
+    domain dictionary), or two such words side by side in one of the type's texts."""
+    texts, _, types = found
+    dictionary = tokenizer().FREQ
+    categories = violation_categories()
+    for t, label in enumerate(types.type_labels):
+        category, _, phrases = label.partition("：")
+        assert category == categories[types.categories[t]].name
+        assert phrases.split("、") == types.top_terms[t][:3]
+        cut = [words(text) for text, own in zip(texts, types.labels == t, strict=True) if own]
+        runs = {"".join(w[i : i + n]) for w in cut for n in (1, 2) for i in range(len(w))}
+        for phrase in types.top_terms[t][:3]:
+            assert phrase in runs, (label, phrase)  # whole words of the type's texts
+            assert any(
+                all(dictionary.get(w) for w in split) and len(split) <= 2
+                for split in _splits(phrase, dictionary)
+            ), (label, phrase)
+
+
+def _splits(phrase: str, dictionary: dict[str, int]) -> list[list[str]]:
+    """Ways to read ``phrase`` as one or two dictionary words."""
+    out = [[phrase]] if dictionary.get(phrase) else []
+    return out + [
+        [phrase[:i], phrase[i:]]
+        for i in range(1, len(phrase))
+        if dictionary.get(phrase[:i]) and dictionary.get(phrase[i:])
+    ]
+
+
+def test_old_fragments_are_gone(found) -> None:  # type: ignore[no-untyped-def]
+    """The n-gram labels of before ("取覆盖·采取覆") cut words apart; these do not."""
+    _, _, types = found
+    dust = types.type_labels[types.categories.index("dust")]
+    assert "扬尘" in dust and "取覆" not in dust and "·" not in dust
+
+
+def test_clusters_as_types_when_asked() -> None:
+    texts, _ = _corpus(300)
+    types = find_problem_types(texts, n_clusters=8, by_category=False, seed=2)
+    assert types.n_types == 8 and types.parameters["types_by"] == "cluster"
+    assert types.parameters["k_criterion"] == "given (n_clusters)"
+    assert all(len(s) == 1 for s in types.subtypes)
 
 
 def test_deterministic_for_a_seed() -> None:
     texts, _ = _corpus(400)
-    a = find_problem_types(texts, n_types=6, seed=3)
-    b = find_problem_types(texts, n_types=6, seed=3)
+    a = find_problem_types(texts, n_clusters=6, seed=3)
+    b = find_problem_types(texts, n_clusters=6, seed=3)
     assert (a.labels == b.labels).all() and a.type_labels == b.type_labels
 
 
-def test_mix_and_lift_show_a_groups_difference() -> None:
+def test_mix_per_group() -> None:
     labels = np.array([0] * 80 + [1] * 20 + [0] * 10 + [1] * 90)
     groups = ["制造"] * 100 + ["建筑"] * 100
     mix = problem_type_mix(labels, groups)
     assert mix.loc["建筑", 1] == pytest.approx(0.9)
-    overall = pd.Series(labels).value_counts(normalize=True)
-    lifted = distinctive_types(mix, overall)
-    top = lifted[lifted["group"] == "建筑"].iloc[0]
-    assert top["type"] == 1 and top["lift"] == pytest.approx(0.9 / 0.55)
+    assert mix.sum(axis=1).tolist() == pytest.approx([1.0, 1.0])
 
 
 def test_too_few_texts_are_refused() -> None:
@@ -131,3 +182,7 @@ def test_texts_without_a_recurring_word_are_refused_as_such() -> None:
     service answers as the request's, not sklearn's ValueError, which would be a fault)."""
     with pytest.raises(ProblemTypeError, match="no recurring words"):
         find_problem_types(["甲乙", "丙丁", "戊己", "庚辛", "壬癸"])
+
+
+def test_phrase_words_split_a_feature() -> None:
+    assert phrase_words("未\u2009覆盖") == ["未", "覆盖"]

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
-from sqlalchemy import Engine
+from sklearn.metrics import adjusted_rand_score
+from sqlalchemy import Engine, text
 
+from analytics.problem_types import K_CRITERION
+from analytics.segmenter import tokenizer, violation_categories, words
 from geo_service.builds.problem_types import label_records
 from geo_service.builds.run import analytic_layer
 from geo_service.core.filters import Filters
@@ -63,44 +67,80 @@ def test_worsening_counties_come_out_as_emerging(engine: Engine) -> None:
     assert not has_emerging.loc[quiet].any()
 
 
-def test_planted_problem_families_are_recovered_as_types(engine: Engine) -> None:
-    import pandas as pd
-    from sklearn.metrics import homogeneity_score
-    from sqlalchemy import text
+def _typed_truth(engine: Engine) -> pd.DataFrame:
+    """The cases and the inspections that found a problem, with their stored type, text
+    and hint (violation type or problem category), beside the family the generator
+    planted (truth_points.csv)."""
+    truth = pd.read_csv(SAMPLE_SLICE / "truth_points.csv", dtype=str)
+    queries = {
+        "cases": "SELECT case_id AS record_id, description, violation_type AS hint, "
+        "problem_type, problem_type_label FROM cases",
+        "inspections": "SELECT inspection_id AS record_id, description, problem_category AS hint,"
+        " problem_type, problem_type_label FROM inspections WHERE problem_found = 1",
+    }
+    frames = []
+    with engine.connect() as conn:
+        for kind, query in queries.items():
+            frames.append(pd.read_sql(text(query), conn).assign(kind=kind))
+    typed = pd.concat(frames, ignore_index=True)
+    return truth.merge(typed, on=["kind", "record_id"])
 
+
+def test_planted_problem_families_are_recovered_as_types(engine: Engine) -> None:
+    """Types recover the planted families (ARI ≥ 0.75 over every case and problem
+    finding), each named by its violation category and whole words of its texts, with the
+    number of clusters chosen by silhouette and reported."""
     stored = analytic_layer(engine, "problem-types", Filters(), {})
-    assert 4 <= stored.parameters["n_types"] <= 16
+    params = stored.parameters
+    scores = {int(k): v for k, v in params["silhouette_by_k"].items()}
+    assert params["k_criterion"] == K_CRITERION
+    assert sorted(scores) == list(range(4, 31))
+    assert params["n_clusters"] == max(scores, key=lambda k: (scores[k], -k))
     # the labelling step types the whole store as the unfiltered layer does
     labels = label_records(engine)
-    assert labels["parameters"]["n_types"] == stored.parameters["n_types"]
-    truth = pd.read_csv(SAMPLE_SLICE / "truth_points.csv", dtype=str)
-    with engine.connect() as conn:
-        typed = pd.read_sql(
-            text("SELECT case_id AS record_id, problem_type, problem_type_label FROM cases"), conn
-        )
-    merged = truth[truth["kind"] == "cases"].merge(typed, on="record_id")
-    assert merged["problem_type"].notna().all()  # every case assigned
+    assert labels["parameters"]["n_types"] == params["n_types"] == len(TRUTH["families"])
+    merged = _typed_truth(engine)
+    assert merged["problem_type"].notna().all() and (merged["problem_type"] >= 0).all()
+    assert adjusted_rand_score(merged["family"], merged["problem_type"]) >= 0.75
+    majority = merged.groupby("problem_type")["family"].agg(lambda s: s.value_counts().index[0])
+    assert set(majority) == set(TRUTH["families"])
     with engine.connect() as conn:
         findings = pd.read_sql(
             text("SELECT problem_found, problem_type, problem_type_label FROM inspections"), conn
         )
-    assert findings["problem_type"].notna().all()  # and every finding
+    assert findings["problem_type"].notna().all()  # every finding typed
     no_problem = findings["problem_found"] == 0
     assert (findings.loc[no_problem, "problem_type_label"] == "未发现问题").all()
-    assert (findings.loc[~no_problem, "problem_type"] >= 0).mean() > 0.99
-    # each type is (nearly) one planted family, and every family is the majority of some type
-    assert homogeneity_score(merged["family"], merged["problem_type"]) > 0.9
-    majority = merged.groupby("problem_type")["family"].agg(lambda s: s.value_counts().index[0])
-    assert set(majority) == set(TRUTH["families"])
+    dictionary, categories = tokenizer().FREQ, violation_categories()
+    for entry in params["types"]:
+        assert entry["category"] in categories  # every type maps to a category here
+        phrases = entry["terms"][:3]
+        assert entry["label"] == f"{categories[entry['category']].name}：{'、'.join(phrases)}"
+        own = merged[merged["problem_type"] == entry["id"]]
+        assert (own["problem_type_label"] == entry["label"]).all()
+        runs = set()
+        for text_of_record in [*own["description"], *own["hint"].dropna()]:
+            cut = words(text_of_record)
+            runs |= {"".join(cut[i : i + n]) for n in (1, 2) for i in range(len(cut))}
+        for phrase in phrases:  # whole words or two of them side by side, never a fragment
+            assert phrase in runs, (entry["label"], phrase)
+            assert dictionary.get(phrase) or any(
+                dictionary.get(phrase[:i]) and dictionary.get(phrase[i:])
+                for i in range(1, len(phrase))
+            ), (entry["label"], phrase)
     layer = stored.frame()
-    assert {"adcode", "name", "records", "dominant_label", "mix", "distinctive"} <= set(
+    assert {"adcode", "name", "records", "dominant_label", "mix", "status", "distinctive"} <= set(
         layer.columns
     )
-    # an industry typical of a family shows that family's type as distinctive (lift ≥ 1.5)
-    construction = stored.parameters["by_industry"]["E4710"]  # housing construction → dust
+    assert layer["records"].sum() > (merged["kind"] == "cases").sum()  # and problem findings
+    # counties with too few records are never said to have a distinctive type
+    few = layer[layer["records"] < 30]
+    assert len(few) and (few["status"] == "too_few_records").all()
+    assert (few["distinctive"] == "[]").all()
+    # an industry planted to be mostly dust shows the dust type as over-represented
+    construction = params["by_industry"]["E4710"]  # housing construction → dust
     dust_types = set(merged.loc[merged["family"] == "dust", "problem_type_label"])
-    assert any(label in dust_types for label, _, _ in construction)
-    assert layer["records"].sum() > len(merged)  # cases and problem findings
+    assert construction[0][0] in dust_types and construction[0][5] <= 0.05
 
 
 def test_clusters_profile_their_cases(engine: Engine) -> None:
