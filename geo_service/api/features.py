@@ -52,6 +52,7 @@ from geo_service.store.queries import (
 from layers.files import to_geojson_dict
 
 GEOJSON = "application/geo+json"
+SCHEMA = "application/schema+json"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -110,11 +111,10 @@ def _collection(request: Request, name: str, engine: Engine) -> dict[str, Any]:
         "links": [
             {"href": f"{base}/collections/{name}", "rel": "self", "type": "application/json"},
             {"href": f"{base}/collections/{name}/items", "rel": "items", "type": GEOJSON},
-            {
-                "href": f"{base}/collections/{name}/queryables",
-                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
-                "type": "application/schema+json",
-            },
+            *(
+                {"href": f"{base}/collections/{name}/queryables", "rel": rel, "type": SCHEMA}
+                for rel in ("http://www.opengis.net/def/rel/ogc/1.0/queryables", "queryables")
+            ),
         ],
     }
 
@@ -457,8 +457,10 @@ def queryables(
         "title": LAYER_TITLES.get(collection_id, collection_id),
         "properties": properties,
         "additionalProperties": True,
+        # the draft form GDAL 3.6 and older read (rel "queryables"): one entry a property
+        "queryables": [{"id": n, "queryable": n, "type": q.type} for n, q in found.items()],
     }
-    return JSONResponse(schema, media_type="application/schema+json")
+    return JSONResponse(schema, media_type=SCHEMA)
 
 
 def _page_links(
