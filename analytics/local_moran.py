@@ -99,11 +99,13 @@ def _moments(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """E[I_i] and V[I_i] under total randomisation (Sokal et al. 1998, A3 and A4*), as esda."""
     n = z.size
-    m2 = float(np.mean(z**2))
-    m4 = float(np.mean(z**4))
+    z2 = z * z
+    m2 = float(np.mean(z2))
+    m4 = float(np.mean(z2 * z2))
     b2 = m4 / m2**2 if m2 > 0 else 0.0
-    wi = np.asarray(w.sum(axis=1)).ravel()
-    wi2 = np.asarray(w.multiply(w).sum(axis=1)).ravel()
+    rows = np.repeat(np.arange(n), np.diff(w.indptr))  # row sums without a sparse product
+    wi = np.bincount(rows, weights=w.data, minlength=n)
+    wi2 = np.bincount(rows, weights=w.data**2, minlength=n)
     n1 = n - 1
     expectation = -wi / n1
     variance = wi2 * (n - b2) / n1
