@@ -75,6 +75,7 @@ LAYER_TITLES = {
     "local-moran": "聚类和异常值 Cluster and outlier analysis (Local Moran's I)",
     "clusters": "聚集区 Clusters",
     "problem-types": "问题类型 Problem types",
+    "commonalities": "问题类型共性与差异 Commonalities and differences",
     "risk": "风险分级 Risk tiers",
     "priority-areas": "重点检查区域 Priority areas",
 }
@@ -90,6 +91,7 @@ _ID_COLUMN = {
     "local-moran": "h3",
     "clusters": "cluster",
     "problem-types": "adcode",
+    "commonalities": "adcode",
     "risk": "h3",
     "priority-areas": "area_id",
 }

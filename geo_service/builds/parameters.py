@@ -269,6 +269,18 @@ class ProblemTypeParameters(LayerParameters):
 
 
 @dataclass(frozen=True)
+class CommonalityParameters(LayerParameters):
+    """Commonalities and differences of the problem types per county or city: places with
+    fewer than ``min_records`` typed records are listed, not tested; over-representation
+    is Fisher's exact test with Benjamini–Hochberg FDR at ``alpha``."""
+
+    layer: ClassVar[str] = "commonalities"
+    unit: str = settable("county", Choice(("county", "city")))
+    min_records: int = settable(30, Range(int, 10, 10_000))
+    alpha: float = settable(0.05, Range(float, 0.001, 0.2))
+
+
+@dataclass(frozen=True)
 class ClusterParameters(LayerParameters):
     layer: ClassVar[str] = "clusters"
     method: str = settable("dbscan", Choice(("dbscan", "hdbscan")))

@@ -29,9 +29,11 @@ from analytics.density import kernel_density, silverman_bandwidth_m
 from analytics.emerging import space_time_cube
 from analytics.projection import EQUAL_AREA_CRS, lonlat_to_equal_area
 from analytics.weights import cells_in_polygon
+from geo_service.builds.commonalities import public_commonalities
 from geo_service.builds.inputs import Inputs, placed_at_point
 from geo_service.builds.parameters import (
     ClusterParameters,
+    CommonalityParameters,
     EmergingParameters,
     HexagonParameters,
     HotspotParameters,
@@ -72,7 +74,8 @@ FullBuild = Callable[[str, LayerParameters], gpd.GeoDataFrame]
 @dataclass
 class PublicBuild:
     """Computes the public view of a layer from the records, with the store's secret;
-    the layers that are not counts (clusters, problem types) from their ``full`` build."""
+    the layers that are not counts (clusters, problem types) from their ``full`` build.
+    Commonalities test the perturbed counts of each place and type."""
 
     inputs: Inputs
     secret: bytes
@@ -88,6 +91,7 @@ class PublicBuild:
             "kde": self.kde,
             "clusters": self.clusters,
             "problem-types": self.problem_types,
+            "commonalities": self.commonalities,
         }
         recipe = recipes.get(layer)
         if recipe is None:
@@ -297,6 +301,11 @@ class PublicBuild:
             "types": types,
         }
         return out[out["records"] > 0].reset_index(drop=True)
+
+    def commonalities(self, parameters: CommonalityParameters) -> gpd.GeoDataFrame:
+        """Per place: the perturbed number of typed records and the names of the types
+        that stand out, tested on perturbed counts; no shares, tallies or q-values."""
+        return public_commonalities(self.inputs, self.secret, parameters)
 
 
 #: The counts the public hexagons carry (every other column of the layer is left out).

@@ -14,9 +14,11 @@ from typing import Any
 import geopandas as gpd
 
 from analytics.hexagons import RESOLUTIONS
+from geo_service.builds.commonalities import commonalities_layer
 from geo_service.builds.inputs import Inputs
 from geo_service.builds.parameters import (
     ClusterParameters,
+    CommonalityParameters,
     EmergingParameters,
     HexagonParameters,
     HotspotParameters,
@@ -86,6 +88,14 @@ RECIPES: dict[str, Recipe] = {
             ({}, {"weight": "penalty_amount"}, {"ratio_to": "enterprises"}),
         ),
         Recipe("problem-types", ProblemTypeParameters, problem_types_layer, ({},)),
+        # commonalities and differences (共性与差异) test the types the labels gave
+        Recipe(
+            "commonalities",
+            CommonalityParameters,
+            commonalities_layer,
+            ({}, {"unit": "city"}),
+            needs=(LABELS_STEP,),
+        ),
         # the clusters' profile names the problem types of their records
         Recipe(
             "clusters",

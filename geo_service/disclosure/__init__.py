@@ -3,8 +3,9 @@ maps, cell pop-ups, ledgers), documented in docs/security.md.
 
 - **A fixed lattice** (:mod:`.lattice`). Periods are whole years, quarters or months
   (``period``): no free ``start``/``end``. Hexagons and hot spots come at one coarse
-  resolution, so no parent cell can be differenced against its children. Clusters and
-  problem types come with their default parameters only; risk layers need an account.
+  resolution, so no parent cell can be differenced against its children. Clusters,
+  problem types and their commonalities come with their default parameters only; risk
+  layers need an account.
 - **Cell-key perturbation** (:mod:`analytics.cell_key`, the ABS/ONS method) of every
   published count, keyed on the records behind it with a secret of the store. Counts of
   1 and 2 are never published; a count above four moves by at most 2. Analyses built on

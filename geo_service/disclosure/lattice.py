@@ -61,7 +61,7 @@ def public_parameters(
             wanted["resolution"] = PUBLIC_RESOLUTION
     elif layer == "kde":
         _check_kde(given)
-    elif layer in ("clusters", "problem-types"):
+    elif layer in ("clusters", "problem-types", "commonalities"):
         changed = sorted(k for k, v in given.items() if defaults.get(k) != v)
         if changed:
             raise refuse(f"without an account {layer} come with their defaults ({changed})")

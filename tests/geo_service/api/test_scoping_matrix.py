@@ -177,6 +177,15 @@ PROBES = [
     Probe("stats", "/stats/cases?group_by=year&jurisdiction={j}"),
     Probe("stats_xlsx", "/stats/cases.xlsx?group_by=county&jurisdiction={j}", public=False),
     Probe("stats_xlsx", "/stats/inspections.xlsx?group_by=year&jurisdiction={j}"),
+    # the problem types' commonalities and differences (共性与差异): the layer's places, its
+    # tiles and download (public at province level)
+    Probe(
+        "items",
+        "/collections/commonalities/items?jurisdiction={j}&limit=10000",
+        adcodes=_feature_adcodes,
+    ),
+    Probe("vector_tile", f"/tiles/commonalities/{TILE}.mvt?jurisdiction={{j}}"),
+    Probe("download", "/downloads/commonalities.csv?jurisdiction={j}", adcodes=_csv_adcodes),
     Probe("plan", "/plans?jurisdiction={j}&inspector_days=5", points=True),
     Probe(
         "items", "/collections/risk/items?jurisdiction={j}&unit=enterprise&limit=10000", points=True

@@ -143,6 +143,46 @@ def test_planted_problem_families_are_recovered_as_types(engine: Engine) -> None
     assert construction[0][0] in dust_types and construction[0][5] <= 0.05
 
 
+def test_commonalities_find_the_planted_industries_and_test_only_with_support(
+    engine: Engine,
+) -> None:
+    """Each industry planted with a family at more than twice its share overall (and with
+    enough records) has that family's type over-represented; places under the minimum
+    support are listed as too few, never tested; the types every place shares are given."""
+    stored = analytic_layer(engine, "commonalities", Filters(), {})
+    params, layer = stored.parameters, stored.frame()
+    assert params["test"]["test"].startswith("one-sided Fisher exact")
+    assert params["min_records"] == 30 and params["alpha"] == 0.05
+    few = layer[layer["records"] < 30]
+    assert len(few) > 0 and (few["status"] == "too_few_records").all()
+    assert (few["n_distinctive"] == 0).all() and (few["lead_category"] == "too_few").all()
+    tested = layer[layer["status"] == "tested"]
+    assert (tested["records"] >= 30).all() and len(tested) == params["test"]["tested"]
+    assert (tested["n_distinctive"] > 0).any()
+    common = params["common"]
+    assert common and all(c["groups_present"] == c["groups_tested"] for c in common)
+    merged = _typed_truth(engine)
+    label_of_family = merged.groupby("family")["problem_type_label"].agg(
+        lambda s: s.value_counts().index[0]
+    )
+    overall = merged["family"].value_counts(normalize=True)
+    industries = params["by_industry"]["industries"]
+    planted = 0
+    for industry in TRUTH["industries"]:
+        family = industry["top_family"]
+        entry = industries.get(industry["code"])
+        if entry is None or entry["records"] < 50:
+            continue
+        if industry["problem_families"][family] < 2 * overall[family]:
+            continue
+        planted += 1
+        found = {row[0] for row in entry["distinctive"]}
+        assert label_of_family[family] in found, (industry["code"], family)
+    assert planted >= 5
+    by_city = analytic_layer(engine, "commonalities", Filters(), {"unit": "city"}).frame()
+    assert set(by_city["level"]) == {"city"} and len(by_city) == 14
+
+
 def test_clusters_profile_their_cases(engine: Engine) -> None:
     clusters = analytic_layer(engine, "clusters", Filters(), {}).frame()
     assert len(clusters) >= 10
