@@ -115,12 +115,23 @@ def ingest(
         ),
     ],
     crs: Annotated[str | None, typer.Option(help="CRS of rows without a crs cell")] = None,
-    rejects: Annotated[Path | None, typer.Option(help="rejects CSV path")] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="rejects CSV path (default: beside the file, <file name>.rejects.csv)"),
+    ] = None,
     centroids: Annotated[
         bool,
         typer.Option(
             help="GeoJSON/GeoPackage: place lines and polygons at a point on their "
             "surface (else rejected as not_a_point)"
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="check the file: say what would be inserted, updated and rejected, store "
+            "nothing and write no rejects file",
         ),
     ] = False,
 ) -> None:
@@ -138,6 +149,7 @@ def ingest(
         progress=settings.progress and sys.stderr.isatty(),
         limits=InputLimits.from_settings(settings),
         centroids=centroids,
+        dry_run=dry_run,
     )
     try:
         summary = ingest_file(make_engine(settings.database_url, settings=settings), path, options)

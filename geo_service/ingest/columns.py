@@ -248,6 +248,44 @@ def _key(header: str) -> str:
     return unicodedata.normalize("NFKC", str(header)).strip().lstrip("\ufeff").lower()
 
 
+def unknown_kind(kind: str) -> InputFileError:
+    """The error for a ``--kind`` that names no record kind, listing the kinds."""
+    return InputFileError(
+        f"未知的数据类型 {kind!r}，可选：{'、'.join(KINDS)} "
+        f"(unknown kind {kind!r}; expected one of {', '.join(KINDS)})"
+    )
+
+
+def header_label(kind: str, column: str) -> str:
+    """A column as a clerk knows it: its usual Chinese header, then its name."""
+    aliases = _ALIASES.get(kind, {}).get(column, ()) + _COMMON.get(column, ())
+    chinese = next((a for a in aliases if not a.isascii()), None)
+    return f"{chinese} ({column})" if chinese else column
+
+
+def check_required_headers(kind: str, headers: list[str], mapping: dict[str, str]) -> None:
+    """Refuse a file that lacks a required column, listing what it has and what is needed.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_required_headers("cases", ["a"], {"a": "a"})
+    ... except InputFileError as err:
+    ...     print(str(err).split("；")[0])
+    文件缺少必需的列：案件编号 (case_id)、处罚决定日期 (decision_date)
+    """
+    found = set(mapping.values())
+    missing = [c for c in SPECS[kind].required if c not in found]
+    if not missing:
+        return
+    shown = "、".join(str(h) for h in headers) or "（无）"
+    raise InputFileError(
+        f"文件缺少必需的列：{'、'.join(header_label(kind, c) for c in missing)}；"
+        f"文件中的列：{shown} (the file lacks required columns {', '.join(missing)}; "
+        f"its headers: {', '.join(str(h) for h in headers) or '(none)'})"
+    )
+
+
 def map_headers(kind: str, headers: list[str]) -> dict[str, str]:
     """Map a file's headers to canonical column names (unknown headers map to themselves).
 
@@ -262,7 +300,7 @@ def map_headers(kind: str, headers: list[str]) -> dict[str, str]:
     {'案件编号': 'case_id', '处罚决定日期': 'decision_date', '经度': 'lon', '备注': '备注'}
     """
     if kind not in SPECS:
-        raise InputFileError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise unknown_kind(kind)
     lookup: dict[str, str] = {}
     for canonical in SPECS[kind].columns:
         aliases = _ALIASES[kind].get(canonical, ()) + _COMMON.get(canonical, ())

@@ -21,10 +21,17 @@ from sqlalchemy import Engine, Table, false, func, insert, not_, or_, select, up
 from tqdm import tqdm
 
 from analytics.cells import points_to_cells
+from analytics.coords import CRS_NAMES, UnknownCRSError, normalize_crs_name
 from geo_service.core.errors import InputFileError, StoreNotReadyError
 from geo_service.core.processes import pid_alive
 from geo_service.ingest import records, roster
-from geo_service.ingest.columns import SPECS, KindSpec, map_headers
+from geo_service.ingest.columns import (
+    SPECS,
+    KindSpec,
+    check_required_headers,
+    map_headers,
+    unknown_kind,
+)
 from geo_service.ingest.locate import Locator, Outcome
 from geo_service.ingest.parsing import blank, parse_amounts, parse_dates, parse_numbers
 from geo_service.ingest.readers import (
@@ -67,6 +74,7 @@ class IngestOptions:
     account: str | None = None  # the uploading account, recorded with the batch
     limits: InputLimits = field(default_factory=InputLimits)  # what a file may hold (GEO_MAX_*)
     centroids: bool = False  # GIS files: place lines and polygons at a point on their surface
+    dry_run: bool = False  # say what would be inserted, updated and rejected; store nothing
 
 
 def validate(
@@ -193,7 +201,8 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     """
     spec = SPECS.get(options.kind)
     if spec is None:
-        raise InputFileError(f"unknown kind {options.kind!r}")
+        raise unknown_kind(options.kind)
+    _check_crs(options.crs)
     require_schema(engine)
     divisions = read_divisions(engine)
     if divisions.table.empty:
@@ -203,6 +212,7 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     source = open_table(path, options.limits, centroids=options.centroids)
     clock.lap("read")
     mapping = map_headers(spec.kind, source.headers)
+    check_required_headers(spec.kind, source.headers, mapping)
     with _private_folder() as folder:
         prepared = _prepare(engine, spec, divisions, source, mapping, options, clock, Path(folder))
         try:
@@ -210,12 +220,29 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
         finally:
             prepared.close()
         clock.lap("store")
-        rejects = write_rejects_csv(
-            prepared.rejects(), source.headers, _rejects_path(path, options)
-        )
-    summary["rejects_path"] = str(rejects)
+        if options.dry_run:  # nothing written: not even the rejects file
+            summary["dry_run"] = True
+        else:
+            rejects = write_rejects_csv(
+                prepared.rejects(), source.headers, _rejects_path(path, options)
+            )
+            summary["rejects_path"] = str(rejects)
     summary["seconds"] = clock.laps
     return summary
+
+
+def _check_crs(crs: str | None) -> None:
+    """Refuse a ``--crs`` that names no supported system, listing those that do."""
+    if crs is None:
+        return
+    try:
+        normalize_crs_name(crs)
+    except UnknownCRSError:
+        names = ", ".join(CRS_NAMES)
+        raise InputFileError(
+            f"不支持的坐标系 {crs!r}，可选：{names}（或 EPSG:4326、EPSG:4490、gcj-02 等）"
+            f" (unknown CRS {crs!r}; expected one of {names}, or EPSG:4326, EPSG:4490 …)"
+        ) from None
 
 
 #: Start of the names of the ingests' temporary folders (then the process id).
@@ -554,9 +581,11 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _rejects_path(path: Path, options: IngestOptions) -> Path:
+    """The rejects file: as given, else beside the file, after its full name
+    (``cases.xlsx`` → ``cases.xlsx.rejects.csv``: two files never share one)."""
     if options.rejects_path is not None:
         return options.rejects_path
-    return path.with_name(f"{path.stem}.rejects.csv")
+    return path.with_name(f"{path.name}.rejects.csv")
 
 
 def _store(
@@ -573,7 +602,7 @@ def _store(
     by_method = {k: int(v) for k, v in sorted(prepared.by_method.items())}
     by_reason = {k: int(v) for k, v in sorted(prepared.by_reason.items())}
     n_rows = accepted + rejected
-    with begin_batch(engine) as conn:
+    with begin_batch(engine, commit=not options.dry_run) as conn:
         batch_id = conn.execute(
             insert(IngestBatch).returning(IngestBatch.id),
             {

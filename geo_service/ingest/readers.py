@@ -193,7 +193,10 @@ def decode_text(raw: bytes) -> tuple[str, str]:
 
 
 def _not_text(position: int) -> InputFileError:
-    return InputFileError(f"the file is neither UTF-8 nor GB18030/GBK text (byte {position})")
+    return InputFileError(
+        f"文件不是 UTF-8 或 GB18030/GBK 编码的文本（第 {position} 字节），请确认选对了文件 "
+        f"(the file is neither UTF-8 nor GB18030/GBK text (byte {position}))"
+    )
 
 
 @dataclass(frozen=True)

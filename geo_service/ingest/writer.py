@@ -201,14 +201,17 @@ ATTACHED = "staging"
 
 
 @contextmanager
-def begin_batch(engine: Engine) -> Iterator[Connection]:
-    """A connection in a transaction, like ``engine.begin()``; a staging file that
-    :func:`write_staged` attached is detached after the transaction ends (SQLite keeps
-    a file read in a transaction locked until then), whether it committed or not."""
+def begin_batch(engine: Engine, commit: bool = True) -> Iterator[Connection]:
+    """A connection in a transaction, like ``engine.begin()`` (rolled back at the end
+    instead when not ``commit``: a dry run); a staging file that :func:`write_staged`
+    attached is detached after the transaction ends (SQLite keeps a file read in a
+    transaction locked until then), whether it committed or not."""
     with engine.connect() as conn:
         try:
-            with conn.begin():
+            with conn.begin() as transaction:
                 yield conn
+                if not commit:
+                    transaction.rollback()
         finally:
             if conn.dialect.name == "sqlite":
                 listed = conn.exec_driver_sql("PRAGMA database_list").all()
