@@ -35,12 +35,13 @@ _PROJ4 = {
     "EPSG:4326": "+proj=longlat +datum=WGS84 +no_defs",
     "EPSG:3857": "+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1"
     " +units=m +nadgrids=@null +wktext +no_defs",
+    "EPSG:6933": "+proj=cea +lat_ts=30 +lon_0=0 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs",
 }
 _LAYER_CRS = {
     "oapif": "EPSG:4326",
     "vectortile": "EPSG:3857",
     "xyz": "EPSG:3857",
-    "gtiff": "EQUAL_AREA",
+    "gtiff": "EPSG:6933",  # layers.rasters.DELIVERABLE_CRS, the downloaded kde.tif's
 }
 
 

@@ -24,6 +24,8 @@ from geo_service.api.dependencies import (
     layer_parameter_docs,
     scoped_filters,
 )
+from geo_service.api.features import LAYER_TITLES
+from geo_service.api.tiles import FIELD_LABELS
 from geo_service.builds.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.builds.parameters import LayerParameters
 from geo_service.builds.registry import PARAMETER_NAMES, parse_parameters
@@ -35,6 +37,7 @@ from geo_service.core.settings import Settings
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import read_jurisdictions
 from layers.errors import UnsupportedFormatError
+from layers.files import LayerNames
 from layers.qgis import enforcement_layers, project_xml
 from layers.rasters import NODATA, read_geotiff
 
@@ -95,18 +98,22 @@ def layer_file(
     parameters: LayerParameters | None,
     settings: Settings | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
-    """The layer written in ``fmt`` (export names) as bytes, and its provenance.
+    """The layer written in ``fmt`` (export names) as bytes, and its provenance with the
+    ``features`` written (every format: what the audit log records).
 
-    Written into a private temporary folder that is removed before returning.
+    Written into a private temporary folder that is removed before returning. A
+    GeoPackage's layer is named after the collection, titled as the collections are and
+    its fields as the tiles and queryables title them (:data:`FIELD_LABELS`).
     """
+    names = LayerNames(layer, LAYER_TITLES.get(layer, layer), FIELD_LABELS)
     with tempfile.TemporaryDirectory(prefix="geo-download-") as folder:
         out = Path(folder) / f"layer.{fmt}"
-        summary = export_layer(engine, layer, fmt, out, filters, parameters, settings)
+        summary = export_layer(engine, layer, fmt, out, filters, parameters, settings, names)
         side = out.with_name(out.name + ".metadata.json")  # CSV provenance
         meta = json.loads(side.read_text("utf-8")) if side.exists() else summary
         data = out.read_bytes()
     meta = {k: v for k, v in meta.items() if k not in ("path", "format")}
-    return data, meta
+    return data, {**meta, "features": summary["features"]}
 
 
 def _provenance_header(meta: dict[str, Any]) -> str:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from pyproj import CRS
 
-from analytics.projection import EQUAL_AREA_CRS
 from layers.qgis import (
     GI_BINS,
     PROJECT_CRS,
@@ -21,6 +20,7 @@ from layers.qgis import (
     layer_source,
     project_xml,
 )
+from layers.rasters import DELIVERABLE_CRS
 
 BASE = "http://gis.example.cn:8080/geo/"
 BOUNDS = (104.45, 20.9, 112.06, 26.39)  # Guangxi
@@ -214,7 +214,8 @@ def test_the_kde_geotiff_layer_streams_the_download_in_its_own_crs() -> None:
     assert source.startswith("/vsicurl_streaming/" + BASE + "downloads/kde.tif?")
     assert dict(parse_qsl(urlsplit(source).query)) == QUERY
     wkt = tif.findtext("srs/spatialrefsys/wkt", "")
-    assert CRS.from_wkt(wkt).equals(EQUAL_AREA_CRS)
+    assert tif.findtext("srs/spatialrefsys/authid") == DELIVERABLE_CRS == "EPSG:6933"
+    assert CRS.from_wkt(wkt).equals(CRS.from_user_input(DELIVERABLE_CRS))
     items = tif.findall("pipe/rasterrenderer[@type='singlebandpseudocolor']//item")
     values = [float(i.get("value", "nan")) for i in items]
     assert values[0] == 0 and values[-1] == 0.5 and values == sorted(values)

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import sqlite3
 import subprocess
 import tempfile
 import urllib.request
@@ -17,23 +18,30 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
 import rasterio
+import rasterio.transform
+import shapely
 from fastapi.testclient import TestClient
-from pyproj import CRS
-from sqlalchemy import Engine
+from pyproj import Transformer
+from sqlalchemy import Engine, select
 
-from analytics.projection import EQUAL_AREA_CRS
 from geo_service.api.app import create_app
 from geo_service.builds.exports import EXPORTABLE, export_layer, load_layer
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
+from geo_service.store.models import AuditEntry
+from geo_service.store.queries import read_jurisdictions
+from layers.rasters import NODATA
 from tests.conftest import LiveServer, account_headers
 from tests.layers.test_qgis import oapif_url, tile_url
 
 VECTOR_FORMATS = ("geojson", "gpkg", "csv", "xlsx")
+#: Debian's GDAL 3.6 command-line tools (the GDAL QGIS 3.22 runs on).
+GDALINFO_36, OGRINFO_36 = "/usr/bin/gdalinfo", "/usr/bin/ogrinfo"
 GUANGXI = (104.4, 20.8, 112.1, 26.4)
 NANNING_2024 = "jurisdiction=450100&period=2024"
 NANNING_SINCE_2023 = "jurisdiction=450100&start=2023-01-01"  # some clusters: none is a 500 still
@@ -63,7 +71,8 @@ def _read(fmt: str, content: bytes, tmp_path: Path) -> pd.DataFrame:
         return pd.read_excel(io.BytesIO(content), sheet_name="data")
     path = tmp_path / f"layer.{fmt}"
     path.write_bytes(content)
-    return gpd.read_file(path, engine="pyogrio")
+    # a GeoPackage holds its layer and QGIS's layer_styles: its first layer is the data
+    return gpd.read_file(path, engine="pyogrio", layer=0 if fmt == "gpkg" else None)
 
 
 def _provenance(fmt: str, response: Any, tmp_path: Path) -> dict[str, Any]:
@@ -71,7 +80,7 @@ def _provenance(fmt: str, response: Any, tmp_path: Path) -> dict[str, Any]:
     if fmt == "geojson":
         return dict(response.json()["metadata"])
     if fmt == "gpkg":
-        meta = pyogrio.read_info(tmp_path / "layer.gpkg")["layer_metadata"]
+        meta = pyogrio.read_info(tmp_path / "layer.gpkg", layer=0)["layer_metadata"]
         return dict(json.loads(meta["provenance"]))
     if fmt == "xlsx":
         sheet = pd.read_excel(io.BytesIO(response.content), sheet_name="metadata")
@@ -90,6 +99,8 @@ def test_every_layer_in_every_format_reads_back_complete(
     assert disposition.startswith("attachment;") and f'filename="{layer}.{fmt}"' in disposition
     table = _read(fmt, response.content, tmp_path)
     assert len(table) == _expected_count(built_sample_store, layer, Filters()) > 0
+    if fmt == "gpkg":  # the layer is named after the collection
+        assert pyogrio.list_layers(tmp_path / "layer.gpkg")[0, 0] == layer
     meta = _provenance(fmt, response, tmp_path)
     assert meta["layer"] == layer and meta["filters"] == {} and meta["data_version"] >= 3
     if isinstance(table, gpd.GeoDataFrame):
@@ -159,18 +170,57 @@ def test_layer_parameters_choose_the_build(client: TestClient, tmp_path: Path) -
     assert {"adcode", "gi_bin"} <= set(county["features"][0]["properties"])
 
 
-def test_kde_geotiff_is_the_stored_surface(client: TestClient) -> None:
-    response = client.get("/downloads/kde.tif")
+def _nodata_outside(dataset: Any, outline: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Band 1's cells (every 5th row and column) whose centre is outside/inside ``outline``
+    (WGS84): the values of each, cell centres taken to lon/lat by pyproj."""
+    values = dataset.read(1)
+    rows, cols = np.mgrid[0 : dataset.height : 5, 0 : dataset.width : 5]
+    xs, ys = rasterio.transform.xy(dataset.transform, rows.ravel(), cols.ravel())
+    to_lonlat = Transformer.from_crs(dataset.crs.to_wkt(), 4326, always_xy=True)
+    lon, lat = to_lonlat.transform(np.asarray(xs), np.asarray(ys))
+    inside = shapely.contains_xy(outline, lon, lat)
+    sampled = values[rows.ravel(), cols.ravel()]
+    return sampled[~inside], sampled[inside]
+
+
+def _outline(engine: Engine, filters: Filters) -> Any:
+    divisions = read_jurisdictions(engine, filters)
+    top = divisions[~divisions["parent_adcode"].isin(divisions["adcode"])]
+    return shapely.union_all(top.geometry.to_numpy())
+
+
+@pytest.mark.parametrize("query", ["", "?jurisdiction=450100"])
+def test_kde_geotiff_names_its_crs_and_is_nodata_outside_the_jurisdiction(
+    client: TestClient, built_sample_store: Engine, tmp_path: Path, query: str
+) -> None:
+    """The download is in EPSG:6933 (gdalinfo 3.6 names it), NoData outside the
+    jurisdiction and values inside, its unit on the band and its provenance in the tags."""
+    response = client.get(f"/downloads/kde.tif{query}")
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/tiff; application=geotiff"
-    assert 'filename="kde.tif"' in response.headers["content-disposition"]
+    assert f'filename="kde{query and "_450100"}.tif"' in response.headers["content-disposition"]
+    filters = Filters(jurisdiction="450100") if query else Filters()
     with rasterio.open(io.BytesIO(response.content)) as dataset:
-        assert dataset.count == 1 and dataset.crs.is_projected
-        assert CRS.from_wkt(dataset.crs.to_wkt()).equals(EQUAL_AREA_CRS)
+        assert dataset.count == 1 and dataset.crs.to_epsg() == 6933
+        assert dataset.nodata == NODATA and dataset.units == ("cases per km²",)
+        assert "案件核密度（件/平方公里）" in (dataset.descriptions[0] or "")
         tags = dataset.tags()
-        peak = float(dataset.read(1).max())
-    assert tags["kernel"] == "quartic" and float(tags["bandwidth_m"]) > 0 and peak > 0
+        outside, inside = _nodata_outside(dataset, _outline(built_sample_store, filters))
+    assert len(outside) and (outside == NODATA).all()
+    assert len(inside) and (inside != NODATA).all()  # a density: 0 where no case is near
+    assert (inside >= 0).all() and inside.max() > 0
+    assert tags["kernel"] == "quartic" and float(tags["bandwidth_m"]) > 0
+    assert tags["layer"] == "kde" and json.loads(tags["filters"]) == filters.as_dict()
+    assert json.loads(tags["data_version"]) >= 3 and tags["units"] == "cases per km²"
+    assert json.loads(tags["parameters"])["kernel"] == "quartic"
     assert json.loads(response.headers["x-provenance"])["layer"] == "kde"
+    path = tmp_path / "kde.tif"
+    path.write_bytes(response.content)
+    info = subprocess.run(
+        [GDALINFO_36, str(path)], capture_output=True, text=True, check=True
+    )  # Debian's GDAL 3.6, as the bureaus' QGIS 3.22 reads it
+    assert 'ID["EPSG",6933]' in info.stdout and not info.stderr
+    assert "NoData Value=-9999" in info.stdout and "Unit Type: cases per km²" in info.stdout
 
 
 def test_kde_parameters_reach_the_geotiff(client: TestClient) -> None:
@@ -178,10 +228,114 @@ def test_kde_parameters_reach_the_geotiff(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     with rasterio.open(io.BytesIO(response.content)) as dataset:
         tags = dataset.tags()
-        assert dataset.res == (1000.0, 1000.0)
+        assert dataset.res == (1000.0, 1000.0) and dataset.crs.to_epsg() == 6933
     assert tags["kernel"] == "gaussian" and float(tags["bandwidth_m"]) == 8000.0
     name = "kde_kernel-gaussian_bandwidth_m-8000.0_cell_m-1000.0.tif"  # in the layer's order
     assert f'filename="{name}"' in response.headers["content-disposition"]
+
+
+def _gpkg_path(client: TestClient, url: str, tmp_path: Path) -> Path:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    path = tmp_path / "download.gpkg"
+    path.write_bytes(response.content)
+    return path
+
+
+def test_gpkg_layer_is_the_collection_with_chinese_field_titles(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """The layer is ``cases``, titled in Chinese, GeoPackage 1.3, its fields' Chinese titles
+    in gpkg_data_columns (the schema extension registered) and its provenance inside."""
+    path = _gpkg_path(client, f"/downloads/cases.gpkg?{NANNING_2024}", tmp_path)
+    assert pyogrio.list_layers(path)[:, 0].tolist() == ["cases", "layer_styles"]
+    info = pyogrio.read_info(path, layer="cases")
+    assert info["layer_metadata"]["IDENTIFIER"] == "行政处罚案件 Penalty cases"
+    assert '"period": "2024"' in info["layer_metadata"]["DESCRIPTION"]
+    provenance = json.loads(info["layer_metadata"]["provenance"])
+    assert provenance["layer"] == "cases" and provenance["data_version"] >= 3
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone() == (10300,)
+        extensions = con.execute(
+            "SELECT table_name, extension_name, scope FROM gpkg_extensions"
+        ).fetchall()
+    assert ("gpkg_data_columns", "gpkg_schema", "read-write") in extensions
+    # the current GDAL reads the titles back as any client would
+    titles = pyogrio.read_dataframe(
+        path, sql="SELECT column_name, name, title, description FROM gpkg_data_columns"
+    ).set_index("column_name")
+    assert titles.loc["penalty_amount", "title"] == "罚款金额（元）"
+    assert titles.loc["penalty_amount", "description"] == "罚款金额（元）penalty (yuan)"
+    assert titles.loc["case_id", "name"] == titles.loc["case_id", "title"] == "案件编号"
+    assert set(titles.index) <= set(info["fields"]) and len(titles) >= 8
+
+
+def test_gdal_36_reads_the_gpkg_without_a_warning(client: TestClient, tmp_path: Path) -> None:
+    """Debian's ogrinfo (GDAL 3.6) warns about a GeoPackage 1.4 (a current GDAL's default)
+    and not about the downloads, which it reads whole."""
+    path = _gpkg_path(client, "/downloads/hotspots.gpkg", tmp_path)
+    run = subprocess.run([OGRINFO_36, "-so", str(path), "hotspots"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    features = len(gpd.read_file(path, layer="hotspots", engine="pyogrio"))
+    assert "Layer name: hotspots" in run.stdout and f"Feature Count: {features}" in run.stdout
+    newest = tmp_path / "default.gpkg"
+    gpd.read_file(path, layer="hotspots", engine="pyogrio").to_file(newest, engine="pyogrio")
+    warned = subprocess.run([OGRINFO_36, "-so", str(newest)], capture_output=True, text=True)
+    assert "(10400, v1.4.0)" in warned.stderr  # what the fix avoids
+
+
+QGIS_ALIASES = """
+import json, sys
+from qgis.core import QgsApplication, QgsVectorLayer
+app = QgsApplication([], False)
+app.initQgis()
+layer = QgsVectorLayer(sys.argv[1] + "|layername=cases", "cases", "ogr")
+aliases = {f.name(): layer.attributeAlias(i) for i, f in enumerate(layer.fields())}
+print(json.dumps({"valid": layer.isValid(), "count": layer.featureCount(), "aliases": aliases}))
+"""
+
+
+def test_qgis_shows_the_chinese_field_aliases(client: TestClient, tmp_path: Path) -> None:
+    reason = _qgis_available()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"QGIS (python3-qgis) required under CI=true: {reason}")
+        pytest.skip(f"QGIS not installed for {SYSTEM_PYTHON}: {reason}")
+    path = _gpkg_path(client, f"/downloads/cases.gpkg?{NANNING_2024}", tmp_path)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
+    run = subprocess.run(
+        [SYSTEM_PYTHON, "-c", QGIS_ALIASES, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    cases = len(gpd.read_file(path, layer="cases", engine="pyogrio"))
+    assert report["valid"] and report["count"] == cases > 0
+    assert report["aliases"]["penalty_amount"] == "罚款金额（元）"
+    assert report["aliases"]["decision_date"] == "处罚决定日期"
+
+
+def _audited(engine: Engine, resource: str) -> list[int | None]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(AuditEntry.records).where(AuditEntry.resource == resource)).all()
+    return [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("fmt", VECTOR_FORMATS)
+def test_audit_log_records_the_rows_of_every_download(
+    client: TestClient, built_sample_store: Engine, tmp_path: Path, fmt: str
+) -> None:
+    """Every download of records is audited with the number of rows it carried (CSV was
+    recorded with none)."""
+    resource = f"/downloads/inspections.{fmt}"
+    before = len(_audited(built_sample_store, resource))
+    response = client.get(f"{resource}?{NANNING_2024}")
+    assert response.status_code == 200
+    rows = len(_read(fmt, response.content, tmp_path))
+    assert rows > 0 and _audited(built_sample_store, resource)[before:] == [rows]
 
 
 def test_downloads_leave_no_files_behind(
