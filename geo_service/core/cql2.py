@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import cql2
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
 
 from geo_service.core.errors import BadFilterError
 
@@ -153,25 +156,41 @@ def interval(value: Any) -> tuple[dt.date | None, dt.date | None]:
     return day, day
 
 
-def like_regex(pattern: str) -> str:
-    """A CQL2 LIKE pattern (``%`` any text, ``_`` one character, ``\\`` escapes) as a
-    regular expression matching the whole text."""
-    import re
-
+def translate_like(pattern: str, many: str, one: str, literal: Callable[[str], str]) -> str:
+    """A CQL2 LIKE pattern (``%`` any text, ``_`` one character, ``\\`` escapes) in
+    another pattern language: ``many`` and ``one`` for the wildcards, ``literal`` for
+    every other character."""
     out, escaped = [], False
     for char in pattern:
-        if escaped:
-            out.append(re.escape(char))
+        if escaped or char not in "\\%_":
+            out.append(literal(char))
             escaped = False
         elif char == "\\":
             escaped = True
-        elif char == "%":
-            out.append(".*")
-        elif char == "_":
-            out.append(".")
         else:
-            out.append(re.escape(char))
-    return "^" + "".join(out) + "$"
+            out.append(many if char == "%" else one)
+    return "".join(out)
+
+
+def like_regex(pattern: str) -> str:
+    """A CQL2 LIKE pattern as a regular expression matching the whole text."""
+    return "^" + translate_like(pattern, ".*", ".", re.escape) + "$"
+
+
+def literal_geometry(node: Any) -> BaseGeometry:
+    """A CQL2 geometry literal (GeoJSON or ``{"bbox": […]}``, CRS84) as shapely."""
+    try:
+        if isinstance(node, dict) and "bbox" in node:
+            values = [float(v) for v in node["bbox"]]
+            if len(values) == 6:  # 3D: west, south, bottom, east, north, top
+                values = [values[0], values[1], values[3], values[4]]
+            return box(*values)
+        geometry = shape(node)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        raise filter_error(f"{node} 不是几何", f"{node} is not a geometry") from None
+    if geometry.is_empty or not geometry.is_valid:
+        raise filter_error("几何为空或无效", "the geometry is empty or invalid")
+    return geometry
 
 
 #: Conformance classes of Part 3 the items routes implement.

@@ -16,7 +16,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from shapely.geometry import box, shape
 
 from geo_service.core.cql2 import (
     GEOMETRY_NAMES,
@@ -25,6 +24,7 @@ from geo_service.core.cql2 import (
     instant,
     interval,
     like_regex,
+    literal_geometry,
 )
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -143,17 +143,7 @@ class _Evaluator:
                 "空间运算须比较要素几何与一个几何",
                 "a spatial operator compares the geometry with a geometry",
             )
-        target = args[1] if geometric[0] else args[0]
-        try:
-            if isinstance(target, dict) and "bbox" in target:
-                values = [float(v) for v in target["bbox"]]
-                if len(values) == 6:
-                    values = [values[0], values[1], values[3], values[4]]
-                geometry = box(*values)
-            else:
-                geometry = shape(target)
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError):
-            raise filter_error(f"{target} 不是几何", f"{target} is not a geometry") from None
+        geometry = literal_geometry(args[1] if geometric[0] else args[0])
         own = self.frame.geometry
         relation = op.removeprefix("s_")
         if not geometric[0]:  # the literal first: its relation to the features

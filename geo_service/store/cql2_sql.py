@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import shapely
-from shapely.geometry import box, shape
+from shapely.geometry import box
 from sqlalchemy import (
     Boolean,
     Column,
@@ -35,7 +35,14 @@ from sqlalchemy import (
     true,
 )
 
-from geo_service.core.cql2 import GEOMETRY_NAMES, CqlFilter, instant, interval
+from geo_service.core.cql2 import (
+    GEOMETRY_NAMES,
+    CqlFilter,
+    instant,
+    interval,
+    literal_geometry,
+    translate_like,
+)
 from geo_service.core.cql2 import filter_error as _bad
 
 #: The SQLite function that relates a record's point to a geometry (WKT).
@@ -191,7 +198,7 @@ class _Translator:
         if op == "s_disjoint":
             return not_(self.spatial("s_intersects", args))
         literal_first = not _is_geometry_property(args[0])
-        geometry = _literal_geometry(args[0] if literal_first else args[1])
+        geometry = literal_geometry(args[0] if literal_first else args[1])
         relation = _RELATIONS[op]
         if literal_first:  # S_WITHIN(polygon, geometry): the point contains the polygon
             relation = {"within": "contains", "contains": "within"}.get(relation, relation)
@@ -230,39 +237,7 @@ def _is_geometry_property(node: Any) -> bool:
     return isinstance(node, dict) and node.get("property") in GEOMETRY_NAMES
 
 
-def _literal_geometry(node: Any) -> Any:
-    """A CQL2 geometry literal (GeoJSON or ``{"bbox": […]}``) in CRS84, as shapely."""
-    try:
-        if isinstance(node, dict) and "bbox" in node:
-            values = [float(v) for v in node["bbox"]]
-            west, south, east, north = (
-                (values[0], values[1], values[-3], values[-2]) if len(values) == 6 else values
-            )
-            return box(west, south, east, north)
-        geometry = shape(node)
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
-        raise _bad(f"{node} 不是几何", f"{node} is not a geometry") from None
-    if geometry.is_empty or not geometry.is_valid:
-        raise _bad("几何为空或无效", "the geometry is empty or invalid")
-    return geometry
-
-
 def _glob(pattern: str) -> str:
     """A LIKE pattern as SQLite's GLOB (``%`` → ``*``, ``_`` → ``?``, GLOB's own
-    characters and escaped ones in brackets)."""
-    out, escaped = [], False
-    for char in pattern:
-        if escaped:
-            out.append(f"[{char}]" if char in "*?[" else char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "%":
-            out.append("*")
-        elif char == "_":
-            out.append("?")
-        elif char in "*?[":
-            out.append(f"[{char}]")
-        else:
-            out.append(char)
-    return "".join(out)
+    characters in brackets)."""
+    return translate_like(pattern, "*", "?", lambda c: f"[{c}]" if c in "*?[" else c)

@@ -211,3 +211,19 @@ def test_the_parser_names_the_unknown_property() -> None:
         parse_filter("budget > 1", None, queryables)
     parsed = parse_filter("penalty_amount > 1 AND CASEI(status) = casei('X')", None, queryables)
     assert parsed.properties == {"penalty_amount", "status"}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "regex", "glob"),
+    [
+        ("%化工%", "^.*化工.*$", "*化工*"),
+        ("a_b", "^a.b$", "a?b"),
+        ("100\\%", "^100%$", "100%"),
+        ("x\\_y*", "^x_y\\*$", "x_y[*]"),
+    ],
+)
+def test_like_patterns_translate_with_their_escapes(pattern: str, regex: str, glob: str) -> None:
+    from geo_service.core.cql2 import like_regex
+    from geo_service.store.cql2_sql import _glob
+
+    assert like_regex(pattern) == regex and _glob(pattern) == glob
