@@ -1,4 +1,5 @@
-"""Statistics ledgers: the tables bureaus compile by hand, grouped and summed."""
+"""Statistics ledgers: the tables bureaus compile by hand, grouped and summed, and the
+commonalities and differences of problem types per place or industry."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from analytics.commonalities import TESTED, commonalities
 from analytics.errors import AnalyticsError
 
 #: Values of 执行情况 that count as executed.
@@ -60,9 +62,125 @@ def inspection_ledger(inspections: pd.DataFrame, group_by: Sequence[str]) -> pd.
     return out.reset_index()
 
 
+#: The ledgers' columns as a clerk's table heads them (Chinese; the English name is the
+#: column's own).
+LEDGER_HEADERS = {
+    "province": "省份",
+    "city": "城市",
+    "county": "区县",
+    "industry": "行业代码",
+    "industry_name": "行业名称",
+    "type": "违法类型/问题类别",
+    "problem_type": "问题类型",
+    "year": "年度",
+    "quarter": "季度",
+    "month": "月份",
+    "cases": "案件数（件）",
+    "penalty_sum": "罚款金额合计（元）",
+    "executed": "已执行案件数（件）",
+    "execution_rate": "执行率",
+    "inspections": "检查次数（次）",
+    "problems_found": "发现问题次数（次）",
+    "problem_rate": "发现问题比例",
+}
+#: Rates a total row recomputes from its sums: rate → (numerator, denominator).
+RATES = {
+    "execution_rate": ("executed", "cases"),
+    "problem_rate": ("problems_found", "inspections"),
+}
+TOTAL = "合计"
+
+
+def with_total(table: pd.DataFrame, group_by: Sequence[str]) -> pd.DataFrame:
+    """``table`` with a 合计 row under it: the sums of its count and amount columns, its
+    rates recomputed from those sums (a rate is not summed), 合计 in the first grouping
+    column and the other grouping (and text) columns empty. Empty cells are left out of
+    the sums (the public view leaves some counts out).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"city": ["南宁市", "柳州市"], "cases": [2, 1],
+    ...                       "penalty_sum": [4e4, 5e4], "executed": [1, 1],
+    ...                       "execution_rate": [0.5, 1.0]})
+    >>> with_total(frame, ["city"]).iloc[-1].tolist()
+    ['合计', 3, 90000.0, 2, 0.6667]
+    """
+    _check(table, group_by)
+    total: dict[str, object] = {}
+    for column in table.columns:
+        values = table[column]
+        if column in RATES or not pd.api.types.is_numeric_dtype(values.dtype):
+            total[column] = ""
+        elif pd.api.types.is_bool_dtype(values.dtype):
+            total[column] = ""
+        else:
+            summed = values.sum(skipna=True, min_count=1)
+            total[column] = summed.item() if hasattr(summed, "item") else summed
+    for rate, (numerator, denominator) in RATES.items():
+        if rate in table.columns and {numerator, denominator} <= set(table.columns):
+            top, bottom = total[numerator], total[denominator]
+            ok = pd.notna(top) and pd.notna(bottom) and bottom
+            total[rate] = round(float(top) / float(bottom), 4) if ok else None  # type: ignore[arg-type]
+        elif rate in table.columns:
+            total[rate] = None
+    total[group_by[0]] = TOTAL
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
 def _check(frame: pd.DataFrame, group_by: Sequence[str]) -> None:
     if not group_by:
         raise LedgerError("group_by needs at least one column")
     missing = [g for g in group_by if g not in frame.columns]
     if missing:
         raise LedgerError(f"cannot group by {', '.join(missing)}")
+
+
+def commonality_ledger(
+    records: pd.DataFrame, group: str, *, min_records: int = 30, alpha: float = 0.05
+) -> pd.DataFrame:
+    """The commonalities and differences (共性与差异) of problem types per ``group``.
+
+    ``records`` has one row per typed record: the ``group`` column and ``problem_type``
+    (its label). Per group with enough records, one row per type it holds: ``count``,
+    ``share``, ``share_elsewhere``, ``ratio``, the one-sided Fisher ``p`` and its
+    Benjamini–Hochberg ``q``, whether it is ``distinctive`` (over-represented) and whether
+    the type is ``common`` to every tested group; a group with fewer records is one row,
+    ``status`` too_few_records, untested (:mod:`analytics.commonalities`).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"county": ["甲"] * 40 + ["乙"] * 40 + ["丙"] * 5,
+    ...                       "problem_type": ["扬尘"] * 30 + ["废水"] * 45 + ["扬尘"] * 10})
+    >>> table = commonality_ledger(frame, "county", min_records=20)
+    >>> table[["county", "problem_type", "count", "distinctive"]].values.tolist()
+    [['乙', '废水', 35, True], ['乙', '扬尘', 5, False], ['甲', '扬尘', 30, True], \
+['甲', '废水', 10, False], ['丙', None, None, None]]
+    """
+    _check(records, [group, "problem_type"])
+    found = commonalities(
+        records["problem_type"].to_numpy(),
+        records[group].fillna("").astype(str).to_numpy(),
+        min_records=min_records,
+        alpha=alpha,
+    )
+    common = set(found.common_types())
+    tests = found.tests[found.tests["count"] > 0].merge(found.groups[["group", "status"]])
+    tests = tests.assign(common=tests["type"].isin(common))
+    tests = tests.sort_values(
+        ["records", "group", "q", "type"], ascending=[False, True, True, True]
+    )
+    few = found.groups[found.groups["status"] != TESTED]
+    columns = ["records", "status", "count", "share", "share_elsewhere", "ratio", "p", "q"]
+    table = pd.concat(
+        [
+            tests.rename(columns={"group": group, "type": "problem_type"}),
+            few.rename(columns={"group": group}).assign(problem_type=None),
+        ],
+        ignore_index=True,
+    )
+    table = table[[group, "problem_type", *columns, "distinctive", "common"]]
+    for column in ("share", "share_elsewhere", "ratio"):
+        table[column] = table[column].astype(float).round(4)
+    for column in ("records", "count"):
+        table[column] = table[column].astype("Int64")
+    return table.astype(object).where(table.notna(), None)

@@ -27,6 +27,7 @@ from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 
 from analytics.emerging import CATEGORY_LABELS
+from analytics.segmenter import violation_categories
 from layers.errors import LayerError
 from layers.offline import check_offline
 
@@ -139,6 +140,12 @@ MAPS: Final[dict[str, MapSpec]] = {
         "案件聚集区",
         "Case clusters (DBSCAN)",
         "案件密集的区域及其主要问题 · Dense areas of cases and their problems",
+    ),
+    "commonalities": MapSpec(
+        "问题类型共性与差异",
+        "Problem types: commonalities and differences",
+        "各地共有的问题类型，与某地显著偏多的问题类型（Fisher 精确检验，FDR 校正）"
+        "· What every county shares, and what stands out where",
     ),
     "planner": MapSpec(
         "检查计划图",
@@ -578,6 +585,75 @@ def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [layer, _case_points(ctx)] if ctx.records else [layer], legend
 
 
+#: Colours of the violation categories (vocabulary/violation_categories.tsv): a place is
+#: drawn in the colour of its most significant over-represented type's category.
+CATEGORY_COLOURS: Final = {
+    "water": "#2c7fb8",
+    "air": "#7f7f7f",
+    "dust": "#d95f0e",
+    "monitoring": "#756bb1",
+    "hazardous_waste": "#e31a1c",
+    "solid_waste": "#8c6d31",
+    "construction_project": "#31a354",
+    "permit": "#dd3497",
+    "noise": "#fec44f",
+}
+#: Places where nothing stands out, with too few records to test, or whose leading type
+#: fits no category: value, colour, legend label.
+COMMONALITY_OTHERS: Final = (
+    ("other", "#66c2a5", "其他类型偏多 Another type stands out"),
+    ("none", "#f0f0f0", "无显著偏多的类型 Nothing stands out"),
+    ("too_few", "#d9d9d9", "记录太少，未检验 Too few records to test"),
+)
+
+
+def commonality_classes() -> list[dict[str, Any]]:
+    """Legend rows of the commonalities map: each category, then the other states."""
+    rows = [
+        {"value": code, "colour": CATEGORY_COLOURS.get(code, "#66c2a5"), "label": f"{c.name}偏多"}
+        for code, c in violation_categories().items()
+    ]
+    rows += [{"value": v, "colour": c, "label": label} for v, c, label in COMMONALITY_OTHERS]
+    return rows
+
+
+def _commonalities(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+    classes = commonality_classes()
+    style = {
+        "style": "categories",
+        "field": "lead_category",
+        "colours": {row["value"]: row["colour"] for row in classes},
+        "zero": "#d9d9d9",
+        "className": "geo-commonality",
+        "opacity": 0.75,
+    }
+    fields = [
+        ["name", "地区 Place", "text"],
+        ["records", "有问题类型的记录 Typed records", "int"],
+        ["status_zh", "检验 Test", "text"],
+        ["lead_category", "图中颜色 Colour", "class"],
+        ["distinctive_zh", "显著偏多的问题类型 Over-represented here", "text"],
+        ["common_zh", "各地共有的问题类型（本地占比）Common to all (share here)", "text"],
+        ["dominant_label", "最多的问题类型 Most frequent", "text"],
+    ]
+    layer = _Layer(
+        "commonalities",
+        "共性与差异 Commonalities and differences",
+        _vector(ctx.tiles, "commonalities"),
+        {},
+        style,
+        "properties",
+        fields,
+    )
+    legend = {
+        "kind": "classes",
+        "title": "显著偏多的问题类型 What stands out",
+        "classes": classes,
+        "note": "县区 · 单侧 Fisher 精确检验 · Benjamini–Hochberg FDR 5% · 不足 30 条记录不检验",
+    }
+    return [layer], legend
+
+
 def _planner(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     colours = {value: colour for value, colour, _ in RISK_TIER_CLASSES}
     style = {
@@ -676,6 +752,7 @@ _BUILDERS = {
     "local-moran": _local_moran,
     "emerging": _emerging,
     "clusters": _clusters,
+    "commonalities": _commonalities,
     "planner": _planner,
 }
 #: Maps whose month slider sets the day the analysis runs up to (``end``), not the period.

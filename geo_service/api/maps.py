@@ -101,10 +101,10 @@ def map_page(
     audit_log: AuditLog = Depends(get_audit_log),
 ) -> HTMLResponse:
     """An interactive map (heatmap, hexagons, hotspots, local-moran, emerging, clusters,
-    planner); the filters in the query are where the page starts. The planner shows
-    accounts the latest stored draw of the jurisdiction (audited: it names enterprises);
-    the clusters map shows accounts the cases as points (their tiles are audited as they
-    are read)."""
+    commonalities, planner); the filters in the query are where the page starts. The
+    planner shows accounts the latest stored draw of the jurisdiction (audited: it names
+    enterprises); the clusters map shows accounts the cases as points (their tiles are
+    audited as they are read)."""
     if name not in MAPS:
         raise NotFoundError(f"no map {name!r}; choose from {', '.join(MAPS)}")
     public = filters.min_count is not None
@@ -246,6 +246,11 @@ def landing_page(request: Request, links: list[dict[str, str]]) -> str:
             "按市、月 by city and month",
         ),
         ("/stats/inspections.xlsx", "现场检查台账 Inspection ledger (XLSX)", ""),
+        (
+            "/stats/commonalities.xlsx?group_by=county",
+            "问题类型共性与差异台账 Commonalities and differences (XLSX)",
+            "按县区；需登录 by county; log in",
+        ),
     ]
     api = [(link["href"], link.get("title", link["rel"]), link.get("type", "")) for link in links]
     return (

@@ -1,4 +1,6 @@
-"""Statistics ledgers over HTTP: ``/stats/{cases|inspections}`` as JSON or XLSX."""
+"""Statistics ledgers over HTTP: ``/stats/{cases|inspections|commonalities}`` as JSON or
+XLSX. The commonalities ledger (共性与差异) tests the problem types of the typed records per
+county, city or industry (:func:`analytics.ledgers.commonality_ledger`)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from analytics import cell_key
-from analytics.ledgers import case_ledger, inspection_ledger
+from analytics.ledgers import case_ledger, commonality_ledger, inspection_ledger
 from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
+from geo_service.builds.problem_types import label_records
 from geo_service.builds.public import public_ledger, store_secret
 from geo_service.core.errors import AuthenticationRequiredError, BadFilterError, UnknownLayerError
 from geo_service.core.filters import Filters
@@ -37,6 +40,11 @@ GROUPS = (
     "year",
     "quarter",
     "month",
+)
+
+GROUP_BY_DOC = (
+    f"comma-separated: {', '.join(GROUPS)} (city and county need an account); the "
+    "commonalities ledger: one of county, city, industry (an account only)"
 )
 
 router = APIRouter()
@@ -84,9 +92,50 @@ def _frame(engine: Engine, kind: str, filters: Filters, groups: list[str]) -> pd
     return frame
 
 
+#: The ledger of the problem types' commonalities and differences, and what it groups by.
+COMMONALITIES = "commonalities"
+COMMONALITY_GROUPS = ("county", "city", "industry")
+
+
+def _typed(engine: Engine, filters: Filters, group: str) -> pd.DataFrame:
+    """The cases and problem findings the labelling step typed, with ``group`` (a county's
+    or city's name, or the industry code) and ``problem_type`` (the type's label)."""
+    label_records(engine)  # the labels current (made only after an ingest)
+    names = read_divisions(engine).table["name"]
+    frames = []
+    for kind in _DATE:
+        extra = ["problem_found"] if kind == "inspections" else []
+        columns = ["adcode", "city_adcode", "industry_code", "problem_type", "problem_type_label"]
+        raw = read_frame(engine, kind, filters, [*columns, *extra])
+        typed = raw["problem_type"].fillna(-1).to_numpy(np.int64) >= 0
+        if extra:
+            typed &= raw["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
+        frames.append(raw[typed])
+    raw = pd.concat(frames, ignore_index=True)
+    derived = {
+        "county": raw["adcode"].map(names),
+        "city": raw["city_adcode"].map(names),
+        "industry": raw["industry_code"],
+    }
+    return pd.DataFrame({group: derived[group], "problem_type": raw["problem_type_label"]})
+
+
+def _commonalities(engine: Engine, group_by: str, filters: Filters) -> pd.DataFrame:
+    if filters.min_count is not None:
+        raise AuthenticationRequiredError("the commonalities ledger needs an account")
+    groups = [g.strip() for g in group_by.split(",") if g.strip()]
+    if len(groups) != 1 or groups[0] not in COMMONALITY_GROUPS:
+        raise BadFilterError(
+            f"the commonalities ledger groups by one of {', '.join(COMMONALITY_GROUPS)}"
+        )
+    return commonality_ledger(_typed(engine, filters, groups[0]), groups[0])
+
+
 def _ledger(engine: Engine, kind: str, group_by: str, filters: Filters) -> pd.DataFrame:
+    if kind == COMMONALITIES:
+        return _commonalities(engine, group_by, filters)
     if kind not in _DATE:
-        raise UnknownLayerError(f"no ledger {kind!r}; use cases or inspections")
+        raise UnknownLayerError(f"no ledger {kind!r}; use cases, inspections or commonalities")
     groups = _group_columns(kind, group_by)
     if filters.min_count is not None and {"city", "county"} & set(groups):
         raise AuthenticationRequiredError("ledgers by city or county need an account")
@@ -115,7 +164,7 @@ def stats_xlsx(
     kind: str,
     group_by: str = Query(
         "city,month",
-        description=f"comma-separated: {', '.join(GROUPS)} (city and county need an account)",
+        description=GROUP_BY_DOC,
     ),
     filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
@@ -134,7 +183,7 @@ def stats(
     kind: str,
     group_by: str = Query(
         "city,month",
-        description=f"comma-separated: {', '.join(GROUPS)} (city and county need an account)",
+        description=GROUP_BY_DOC,
     ),
     filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),

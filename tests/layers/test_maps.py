@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from analytics.emerging import CATEGORY_LABELS
+from analytics.segmenter import violation_categories
 from layers.cell_profile import cell_profile
 from layers.maps import (
     GI_CLASSES,
@@ -134,6 +135,24 @@ def test_emerging_legend_covers_every_pattern() -> None:
     assert {r["value"] for r in rows} == set(CATEGORY_LABELS) - {"no_pattern"}
     assert len({r["colour"] for r in rows}) == len(rows)
     assert all(CATEGORY_LABELS[r["value"]] in r["label"] for r in rows)
+
+
+def test_commonalities_map_colours_each_category_and_says_what_stands_out() -> None:
+    """共性与差异: a place is coloured by the category of its most significant
+    over-represented type; untested places and places where nothing stands out have their
+    own colours; the pop-up gives what stands out and what every place shares."""
+    config = page_config(build_map("commonalities", _context()))
+    [layer] = config["layers"]
+    assert layer["path"].startswith("/tiles/commonalities/") and layer["popup"] == "properties"
+    classes = config["legend"]["classes"]
+    values = [row["value"] for row in classes]
+    assert set(values) == set(violation_categories()) | {"other", "none", "too_few"}
+    assert len({row["colour"] for row in classes}) == len(classes)
+    names = {code: c.name for code, c in violation_categories().items()}
+    assert all(names[r["value"]] in r["label"] for r in classes if r["value"] in names)
+    shown = [field[0] for field in layer["fields"]]
+    assert {"records", "status_zh", "distinctive_zh", "common_zh"} <= set(shown)
+    assert "Fisher" in config["legend"]["note"] and "30" in config["legend"]["note"]
 
 
 def test_a_basemap_is_the_only_external_reference_allowed() -> None:

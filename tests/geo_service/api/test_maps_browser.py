@@ -44,6 +44,7 @@ DRAWN = {
     "local-moran": "geo-local-moran",
     "emerging": "geo-emerging",
     "clusters": "geo-cluster",
+    "commonalities": "geo-commonality",
     "planner": "geo-risk",
 }
 

@@ -64,3 +64,33 @@ def test_ledger_as_xlsx(client: TestClient) -> None:
 def test_bad_ledgers_get_a_json_reason(client: TestClient, url: str) -> None:
     response = client.get(url)
     assert response.status_code in (400, 404) and "description" in response.json()
+
+
+def test_commonalities_ledger_tests_each_industry_with_enough_records(client: TestClient) -> None:
+    """共性与差异 per industry: housing construction's dust type stands out (Fisher, FDR);
+    counties with too few typed records are one untested row each."""
+    counties = pd.DataFrame(client.get("/stats/commonalities?group_by=county").json()["rows"])
+    few = counties[counties["status"] == "too_few_records"]
+    assert len(few) and (few["records"] < 30).all() and few.groupby("county").size().eq(1).all()
+    assert few["problem_type"].isna().all() and few["q"].isna().all()
+    assert (counties.loc[counties["status"] == "tested", "records"] >= 30).all()
+    body = client.get("/stats/commonalities?group_by=industry").json()
+    rows = pd.DataFrame(body["rows"])
+    assert body["group_by"] == ["industry"]
+    tested = rows[rows["status"] == "tested"]
+    assert (tested["records"] >= 30).all()
+    distinctive = tested[tested["distinctive"].astype(bool)]
+    assert len(distinctive) and (distinctive["q"] <= 0.05).all()
+    construction = distinctive[distinctive["industry"] == "E4710"]
+    assert construction["problem_type"].str.startswith("扬尘污染防治违法").any()
+    assert not tested["common"].astype(bool).any()  # no type is found in every industry
+    assert counties["common"].astype(bool).any()  # but some are in every tested county
+    for group_by in ("county,year", "month"):
+        answer = client.get(f"/stats/commonalities?group_by={group_by}")
+        assert answer.status_code == 400 and "one of county, city, industry" in answer.text
+    sheet = pd.read_excel(
+        io.BytesIO(client.get("/stats/commonalities.xlsx?group_by=city").content),
+        sheet_name="commonalities",
+    )
+    assert {"city", "problem_type", "p", "q", "distinctive", "common"} <= set(sheet.columns)
+    assert sheet["city"].nunique() == 14
