@@ -496,3 +496,61 @@ def encode_tile(
     encoded = [encode_parts(p, (0.0, 0.0), (1.0, 1.0)) for p in explode(geoms)]
     fids = None if ids is None else np.asarray(ids, dtype=np.uint64)
     return encode_layer(name, encoded, table, fids, extent)
+
+
+# ---------------------------------------------------------------- reading back
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it."""
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _fields(data: bytes) -> list[tuple[int, bytes | None]]:
+    """The top-level (field number, length-delimited payload or None) of a protobuf message."""
+    out: list[tuple[int, bytes | None]] = []
+    pos = 0
+    while pos < len(data):
+        key, pos = _read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = _read_varint(data, pos)
+            out.append((number, None))
+        elif wire == 2:
+            size, pos = _read_varint(data, pos)
+            out.append((number, data[pos : pos + size]))
+            pos += size
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            out.append((number, None))
+        else:
+            raise ValueError(f"unexpected protobuf wire type {wire}")
+    return out
+
+
+def count_features(tile: bytes) -> int:
+    """Features in an encoded MVT tile, over all its layers (b"": 0).
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> count_features(encode_tile("p", [Point(1, 1), Point(2, 2)]))
+    2
+    >>> count_features(b"")
+    0
+    """
+    return sum(
+        1
+        for number, layer in _fields(tile)
+        if number == 3 and layer is not None
+        for field, _ in _fields(layer)
+        if field == 2
+    )

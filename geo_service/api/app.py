@@ -22,6 +22,7 @@ from geo_service.api import (
     enterprises,
     features,
     maps,
+    ogc_tiles,
     plans,
     quality,
     stats,
@@ -79,7 +80,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     add_limits(app, settings)  # size, query length and rate before anything else
     add_security_headers(app, settings)  # outermost: CSP and the rest on every answer; CORS
-    for module in (features, tiles, downloads, maps, stats, accounts, uploads, draws, plans):
+    for module in (
+        features,
+        tiles,
+        ogc_tiles,
+        downloads,
+        maps,
+        stats,
+        accounts,
+        uploads,
+        draws,
+        plans,
+    ):
         app.include_router(module.router)
     app.include_router(quality.router)
     app.include_router(enterprises.router)  # 一源一档 and the register search

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from geo_service.api.downloads import FORMATS, QGS
 from geo_service.api.draws import DRAW_FILES
 from geo_service.api.features import COLLECTIONS
+from geo_service.api.ogc_tiles import STYLE, TILED, TMS_ID
 from geo_service.api.stats import XLSX
 from geo_service.api.tiles import GEOJSON, JSON, MVT, PNG
 from geo_service.builds.exports import EXPORTABLE
@@ -96,7 +97,7 @@ _RETRY_AFTER: Final = {
     }
 }
 
-_JSON_TYPES: Final = {"application/json", GEOJSON, "application/schema+json"}
+_JSON_TYPES: Final = {"application/json", GEOJSON, "application/schema+json", STYLE}
 #: operationId → media types of its 200 answer and the schema of its JSON body (the rest
 #: keep FastAPI's JSON 200).
 ANSWERS: Final[dict[str, dict[str, str]]] = {
@@ -108,6 +109,8 @@ ANSWERS: Final[dict[str, dict[str, str]]] = {
     "kde_legend": {JSON: "", PNG: ""},
     "kde_tile": {PNG: ""},
     "vector_tile": {MVT: "", GEOJSON: "FeatureCollection"},
+    "collection_tile": {MVT: "", GEOJSON: "FeatureCollection", PNG: ""},
+    "tile_style": {STYLE: ""},
     "download": {
         media: "FeatureCollection" if media == GEOJSON else "" for _, media in FORMATS.values()
     },
@@ -123,6 +126,7 @@ OTHER_STATUSES: Final = {
     "vector_tile": {204: "No data in this tile", 304: "The client's copy is current (ETag)"},
     "kde_tilejson": {304: "The client's copy is current (ETag)"},
     "tilejson": {304: "The client's copy is current (ETag)"},
+    "collection_tile": {204: "No data in this tile", 304: "The client's copy is current (ETag)"},
     "kde_legend": {304: "The client's copy is current (ETag)"},
     "logout": {303: "Session revoked and its cookie cleared; to the landing page"},
     "logout_post": {303: "Session revoked and its cookie cleared; to the landing page"},
@@ -139,6 +143,15 @@ JSON_STATUSES: Final[dict[str, dict[int, tuple[str, str]]]] = {
 PATH_CHOICES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     **{(op, "collection_id"): COLLECTIONS for op in ("collection", "items", "queryables", "item")},
     ("tilejson", "layer"): COLLECTIONS,
+    **{
+        (op, "collection_id"): TILED
+        for op in ("collection_tilesets", "collection_tileset", "collection_tile")
+    },
+    **{
+        (op, "tile_matrix_set"): (TMS_ID,)
+        for op in ("tile_matrix_set", "collection_tileset", "collection_tile")
+    },
+    ("tile_style", "layer"): COLLECTIONS,
     ("kde_legend", "fmt"): ("json", "png"),
     ("download", "layer"): EXPORTABLE,
     ("download", "ext"): tuple(FORMATS),
@@ -229,7 +242,13 @@ def _document_operation(operation: dict[str, Any]) -> None:
 #: OGC API - Features names the collection's path parameter ``collectionId``; GDAL's
 #: OAPIF driver finds the items path (and pushes filters when it declares ``filter``
 #: and ``filter-lang``) by that name. The same URLs, documented by the standard's name.
-_OGC_NAMES: Final = {"collection_id": "collectionId"}
+_OGC_NAMES: Final = {
+    "collection_id": "collectionId",
+    "tile_matrix_set": "tileMatrixSetId",
+    "tile_matrix": "tileMatrix",
+    "tile_row": "tileRow",
+    "tile_col": "tileCol",
+}
 
 
 def _ogc_path(path: str) -> str:

@@ -41,7 +41,7 @@ from geo_service.core.filters import FILTER_FIELDS, FILTER_NAMES, Filters, filte
 from geo_service.store.models import RECORD_TABLES
 from layers.heat import heat_tile, legend_png
 from layers.tiles import AGGREGATE_CELL, AGGREGATED, MAX_ZOOM, tilejson
-from layers.vector_tiles import EXTENT
+from layers.vector_tiles import EXTENT, count_features
 
 MVT = "application/vnd.mapbox-vector-tile"
 GEOJSON = "application/geo+json"
@@ -154,6 +154,11 @@ async def tile_filters(request: Request) -> Filters:
     sync dependency, a worker-thread hop) where a bare endpoint takes ~90 µs.
     They are documented in OpenAPI by :data:`QUERY_DOCS`; a bad date is a 400.
     """
+    return _filters(request)
+
+
+def scoped_tile_filters(request: Request) -> Filters:
+    """The filters of the query within the caller's scope (:func:`_filters`)."""
     return _filters(request)
 
 
@@ -447,6 +452,11 @@ async def kde_tile(
     request: Request,
     tile: TileRequest = Depends(tile_request),  # reads the caller: the access check
 ) -> Response:
+    return await heat_tile_response(request, tile)
+
+
+async def heat_tile_response(request: Request, tile: TileRequest) -> Response:
+    """The heat PNG of ``tile`` (``/tiles/kde/…`` and the OGC API - Tiles route)."""
     service = tile_service(request)
 
     def make() -> bytes:
@@ -516,6 +526,12 @@ async def feature_tile(
     request: Request,
     tile: TileRequest = Depends(tile_request),  # reads the caller: the access check
 ) -> Response:
+    return await feature_tile_response(request, tile)
+
+
+async def feature_tile_response(request: Request, tile: TileRequest) -> Response:
+    """The feature tile ``tile`` with its caching headers, audited when it hands out point
+    records or names enterprises (``/tiles/{layer}/…`` and the OGC API - Tiles route)."""
     service = tile_service(request)
 
     def make() -> bytes:
@@ -531,5 +547,13 @@ async def feature_tile(
             "tile",
             request.url.path,
             dict(request.query_params),
+            tile_features(cached.body, tile.fmt),
         )
     return cached_response(request, cached, _cache_control(tile))
+
+
+def tile_features(body: bytes, fmt: str) -> int:
+    """Features in an encoded tile (the audit's record count: an aggregated point is one)."""
+    if fmt == "geojson":
+        return len(json.loads(body).get("features", []))
+    return count_features(body)
