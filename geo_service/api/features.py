@@ -25,6 +25,8 @@ from geo_service.api.dependencies import (
 )
 from geo_service.api.enterprises import file_link
 from geo_service.api.limits import check_bbox
+from geo_service.api.tile_links import CONFORMANCE as TILES_CONFORMANCE
+from geo_service.api.tile_links import tileset_links
 from geo_service.builds.exports import load_layer
 from geo_service.builds.parameters import LayerParameters
 from geo_service.builds.registry import parse_parameters
@@ -59,6 +61,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     *FILTER_CONFORMANCE,
+    *TILES_CONFORMANCE,
 ]
 COLLECTIONS = ("jurisdictions", *RECORD_TABLES, *(n for n in ANALYTIC_LAYERS if n != "kde"))
 #: Names of the layers people see (collection titles, TileJSON, the landing page).
@@ -117,6 +120,7 @@ def _collection(request: Request, name: str, engine: Engine) -> dict[str, Any]:
                 {"href": f"{base}/collections/{name}/queryables", "rel": rel, "type": SCHEMA}
                 for rel in ("http://www.opengis.net/def/rel/ogc/1.0/queryables", "queryables")
             ),
+            *tileset_links(base, name),
         ],
     }
 
