@@ -62,6 +62,69 @@ def inspection_ledger(inspections: pd.DataFrame, group_by: Sequence[str]) -> pd.
     return out.reset_index()
 
 
+#: The ledgers' columns as a clerk's table heads them (Chinese; the English name is the
+#: column's own).
+LEDGER_HEADERS = {
+    "province": "省份",
+    "city": "城市",
+    "county": "区县",
+    "industry": "行业代码",
+    "industry_name": "行业名称",
+    "type": "违法类型/问题类别",
+    "problem_type": "问题类型",
+    "year": "年度",
+    "quarter": "季度",
+    "month": "月份",
+    "cases": "案件数（件）",
+    "penalty_sum": "罚款金额合计（元）",
+    "executed": "已执行案件数（件）",
+    "execution_rate": "执行率",
+    "inspections": "检查次数（次）",
+    "problems_found": "发现问题次数（次）",
+    "problem_rate": "发现问题比例",
+}
+#: Rates a total row recomputes from its sums: rate → (numerator, denominator).
+RATES = {
+    "execution_rate": ("executed", "cases"),
+    "problem_rate": ("problems_found", "inspections"),
+}
+TOTAL = "合计"
+
+
+def with_total(table: pd.DataFrame, group_by: Sequence[str]) -> pd.DataFrame:
+    """``table`` with a 合计 row under it: the sums of its count and amount columns, its
+    rates recomputed from those sums (a rate is not summed), 合计 in the first grouping
+    column and the other grouping (and text) columns empty. Empty cells are left out of
+    the sums (the public view leaves some counts out).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"city": ["南宁市", "柳州市"], "cases": [2, 1],
+    ...                       "penalty_sum": [4e4, 5e4], "executed": [1, 1],
+    ...                       "execution_rate": [0.5, 1.0]})
+    >>> with_total(frame, ["city"]).iloc[-1].astype(str).tolist()
+    ['合计', '3', '90000.0', '2', '0.6667']
+    """
+    _check(table, group_by)
+    total: dict[str, object] = {c: "" for c in table.columns}
+    sums: dict[str, float | int | None] = {}
+    for column in table.columns:
+        values = table[column]
+        numeric = pd.api.types.is_numeric_dtype(values.dtype)
+        if column in RATES or not numeric or pd.api.types.is_bool_dtype(values.dtype):
+            continue
+        summed = values.sum(skipna=True, min_count=1)
+        whole = pd.api.types.is_integer_dtype(values.dtype)
+        sums[column] = None if pd.isna(summed) else int(summed) if whole else float(summed)
+        total[column] = sums[column]
+    for rate, (numerator, denominator) in RATES.items():
+        if rate in table.columns:
+            top, bottom = sums.get(numerator), sums.get(denominator)
+            total[rate] = round(top / bottom, 4) if top is not None and bottom else None
+    total[group_by[0]] = TOTAL
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
 def _check(frame: pd.DataFrame, group_by: Sequence[str]) -> None:
     if not group_by:
         raise LedgerError("group_by needs at least one column")

@@ -4,6 +4,7 @@ county, city or industry (:func:`analytics.ledgers.commonality_ledger`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from typing import Any
@@ -15,17 +16,27 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from analytics import cell_key
-from analytics.ledgers import case_ledger, commonality_ledger, inspection_ledger
+from analytics.industries import name_industries
+from analytics.ledgers import (
+    EXECUTED,
+    LEDGER_HEADERS,
+    case_ledger,
+    commonality_ledger,
+    inspection_ledger,
+    with_total,
+)
 from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
 from geo_service.builds.problem_types import label_records
 from geo_service.builds.public import public_ledger, store_secret
 from geo_service.core.errors import AuthenticationRequiredError, BadFilterError, UnknownLayerError
-from geo_service.core.filters import Filters
+from geo_service.core.filters import FILTER_FIELDS, Filters
 from geo_service.store.boundaries import read_divisions
-from geo_service.store.queries import read_frame
-from layers.spreadsheets import safe_frame
+from geo_service.store.queries import data_version, read_frame
+from layers.spreadsheets import ledger_workbook, safe_frame
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: The time a ledger says it was made in (Beijing time).
+CHINA_TIME = dt.timezone(dt.timedelta(hours=8))
 _DATE = {"cases": "decision_date", "inspections": "inspection_date"}
 _ID = {"cases": "case_id", "inspections": "inspection_id"}
 _TYPE = {"cases": "violation_type", "inspections": "problem_category"}
@@ -170,12 +181,60 @@ def stats_xlsx(
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> Response:
-    table = _ledger(engine, kind, group_by, filters)
+    """The ledger as a clerk files it (cases, inspections): a first sheet 说明 with the
+    title, filters, data version and time, then the table under Chinese heads with a
+    合计 row (:func:`layers.spreadsheets.ledger_workbook`); the commonalities ledger as
+    one plain sheet."""
+    table = name_industries(_ledger(engine, kind, group_by, filters))
+    headers = {"Content-Disposition": f'attachment; filename="{kind}-ledger.xlsx"'}
+    if kind in _DATE:
+        groups = _group_columns(kind, group_by)
+        title, cover = _cover(engine, kind, groups, filters)
+        sheet = f"{_KIND_ZH[kind]}台账"
+        book = ledger_workbook(title, cover, with_total(table, groups), LEDGER_HEADERS, sheet)
+        return Response(book, media_type=XLSX, headers=headers)
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         safe_frame(table).to_excel(writer, index=False, sheet_name=kind)  # no live formulas
-    headers = {"Content-Disposition": f'attachment; filename="{kind}-ledger.xlsx"'}
     return Response(buffer.getvalue(), media_type=XLSX, headers=headers)
+
+
+_KIND_ZH = {"cases": "行政处罚案件", "inspections": "现场检查"}
+_RATE_NOTES = {
+    "cases": f"执行率 = 已执行案件数 ÷ 案件数；已执行指执行情况为{'、'.join(EXECUTED)}",
+    "inspections": "发现问题比例 = 发现问题次数 ÷ 检查次数",
+}
+
+
+def _cover(
+    engine: Engine, kind: str, groups: list[str], filters: Filters
+) -> tuple[str, list[tuple[str, Any]]]:
+    """The ledger's title and the rows of its 说明 sheet: what it counts, under which
+    filters, from which data version, when."""
+    by = "、".join(LEDGER_HEADERS.get(g, g) for g in groups)
+    title = f"{_KIND_ZH[kind]}统计台账（按{by}）"
+    given = filters.as_dict()
+    names = read_divisions(engine).table["name"]
+    shown = []
+    for name, value in given.items():
+        label = FILTER_FIELDS.get(name, name).split(" ")[0]
+        if name == "jurisdiction":
+            value = f"{names.get(value, '')} {value}".strip()
+        shown.append(f"{label}：{value}")
+    version = data_version(engine)
+    now = dt.datetime.now(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S（北京时间）")
+    public = filters.min_count is not None
+    source = {"kind": kind, "group_by": groups, "filters": given, "data_version": version}
+    return title, [
+        ("标题", title),
+        ("筛选条件", "；".join(shown) or "无（全部数据）"),
+        ("数据版本", version),
+        ("生成时间", now),
+        ("视图", "公开视图：计数经随机扰动，其余列不公开" if public else "账号视图（未扰动）"),
+        ("口径", _RATE_NOTES[kind]),
+        ("合计", "末行合计为上列各数之和；比率按合计数重新计算，不是各行比率之和"),
+        ("来源 provenance", json.dumps(source, ensure_ascii=False)),
+    ]
 
 
 @router.get("/stats/{kind}", operation_id="stats")
@@ -189,13 +248,14 @@ def stats(
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> JSONResponse:
-    table = _ledger(engine, kind, group_by, filters)
+    table = name_industries(_ledger(engine, kind, group_by, filters))
     rows: list[dict[str, Any]] = json.loads(table.to_json(orient="records", force_ascii=False))
     return JSONResponse(
         {
             "kind": kind,
             "group_by": _group_columns(kind, group_by),
             "filters": filters.as_dict(),
+            "data_version": data_version(engine),
             "rows": rows,
         }
     )

@@ -155,14 +155,15 @@ def test_ledger_xlsx_has_text_groups_and_number_counts(
     client, admin, _ = loaded
     response = client.get("/stats/cases.xlsx?group_by=type", headers=admin)
     assert response.status_code == 200, response.text
-    sheet = openpyxl.load_workbook(io.BytesIO(response.content))["cases"]
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content))["行政处罚案件台账"]
     header = [c.value for c in sheet[1]]
-    (row,) = list(sheet.iter_rows(min_row=2))
-    kind = row[header.index("type")]
+    row, total = list(sheet.iter_rows(min_row=2))
+    kind = row[header.index("违法类型/问题类别")]
     assert kind.value == _quoted(LINK) and kind.data_type == "s"
-    cases = row[header.index("cases")]
+    cases = row[header.index("案件数（件）")]
     assert cases.value == 2 and cases.data_type == "n"
-    assert row[header.index("penalty_sum")].value == 25000
+    assert row[header.index("罚款金额合计（元）")].value == 25000
+    assert total[0].value == "合计" and total[header.index("案件数（件）")].value == 2
 
 
 def _check_rejects(text: str) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
+from typing import Any
 
+import openpyxl
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +15,7 @@ from sqlalchemy import text
 
 from geo_service.api.app import create_app
 from geo_service.core.settings import Settings
+from geo_service.store.queries import data_version
 from tests.conftest import SampleStore, account_headers
 
 
@@ -53,11 +58,79 @@ def test_inspection_ledger_by_county_and_year_with_filters(client: TestClient) -
     assert body["rows"] and all(r["county"] for r in body["rows"])
 
 
-def test_ledger_as_xlsx(client: TestClient) -> None:
-    response = client.get("/stats/cases.xlsx?group_by=type,quarter")
-    assert response.status_code == 200
-    sheet = pd.read_excel(io.BytesIO(response.content))
-    assert list(sheet.columns[:2]) == ["type", "quarter"] and sheet["cases"].sum() == 3472
+def _workbook(client: TestClient, url: str) -> tuple[dict[str, Any], list[list[Any]]]:
+    """The 说明 sheet as {key: value} (its title under 标题) and the ledger's rows."""
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    about, ledger = book.worksheets
+    assert about.title == "说明"
+    cover: dict[str, Any] = {
+        str(r[0]): r[1] for r in about.iter_rows(min_row=3, values_only=True) if r[0]
+    }
+    cover["A1"] = about["A1"].value
+    return cover, [list(r) for r in ledger.iter_rows(values_only=True)]
+
+
+def _column(rows: list[list[Any]], head: str) -> list[Any]:
+    return [r[rows[0].index(head)] for r in rows[1:]]
+
+
+def test_ledger_as_xlsx_in_chinese_with_totals_and_a_cover(client: TestClient) -> None:
+    """A first sheet saying what it is, then Chinese heads, and 合计 the sums of the
+    columns above it (its rate recomputed from them)."""
+    cover, rows = _workbook(client, "/stats/cases.xlsx?group_by=type,quarter")
+    assert cover["A1"] == cover["标题"] == "行政处罚案件统计台账（按违法类型/问题类别、季度）"
+    assert cover["筛选条件"] == "无（全部数据）" and cover["视图"] == "账号视图（未扰动）"
+    assert cover["数据版本"] == data_version(client.engine)
+    made = dt.datetime.strptime(cover["生成时间"][:19], "%Y-%m-%d %H:%M:%S")
+    assert (
+        abs((made - dt.datetime.now(dt.UTC).replace(tzinfo=None)).total_seconds() - 8 * 3600) < 600
+    )
+    assert json.loads(cover["来源 provenance"])["group_by"] == ["type", "quarter"]
+    assert {"cases", "penalty_sum", "execution_rate"} <= set(cover.values())  # English names
+    assert rows[0] == [
+        "违法类型/问题类别",
+        "季度",
+        "案件数（件）",
+        "罚款金额合计（元）",
+        "已执行案件数（件）",
+        "执行率",
+    ]
+    body, total = rows[1:-1], rows[-1]
+    assert total[:2] == ["合计", None] and all(r[0] != "合计" for r in body)
+    cases, penalties, executed = (_column(rows, h)[:-1] for h in rows[0][2:5])
+    assert total[2] == sum(cases) == 3472 and total[4] == sum(executed)
+    assert total[3] == pytest.approx(sum(penalties))
+    assert total[5] == round(sum(executed) / sum(cases), 4)
+
+
+def test_ledger_by_industry_names_each_class(client: TestClient) -> None:
+    url = "/stats/inspections.xlsx?group_by=industry&jurisdiction=450100&period=2024"
+    cover, rows = _workbook(client, url)
+    assert cover["筛选条件"] == "行政区划代码：南宁市 450100；时段：2024"
+    assert cover["A1"] == "现场检查统计台账（按行业代码）"
+    assert rows[0][:4] == ["行业代码", "行业名称", "检查次数（次）", "发现问题次数（次）"]
+    named = {r[0]: r[1] for r in rows[1:-1] if r[0]}  # and records without a code
+    assert named["E4710"] == "住宅房屋建筑" and named["C1340"] == "制糖业"
+    assert all(named.values())  # every class of the sample has its GB/T 4754 name
+    body = client.get(url.replace(".xlsx", "")).json()
+    assert {r["industry"]: r["industry_name"] for r in body["rows"] if r["industry"]} == named
+    assert (
+        rows[-1][2]
+        == sum(r["inspections"] for r in body["rows"])
+        == sum(_column(rows, "检查次数（次）")[:-1])
+    )
+    assert body["data_version"] == cover["数据版本"]
+
+
+def test_public_ledger_totals_what_it_shows(sample_store: SampleStore) -> None:
+    url = sample_store.engine.url.render_as_string(hide_password=False)
+    anonymous = TestClient(create_app(Settings(database_url=url)))
+    cover, rows = _workbook(anonymous, "/stats/cases.xlsx?group_by=industry,year")
+    assert cover["视图"].startswith("公开视图")
+    shown = [v for v in _column(rows, "案件数（件）")[:-1] if v is not None]
+    assert rows[-1][0] == "合计" and rows[-1][rows[0].index("案件数（件）")] == sum(shown)
 
 
 @pytest.mark.parametrize("url", ["/stats/cases?group_by=colour", "/stats/fines?group_by=city"])
