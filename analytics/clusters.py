@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.cluster import DBSCAN, HDBSCAN
 from sklearn.neighbors import NearestNeighbors
 
+from analytics import _grid_dbscan
 from analytics.errors import AnalyticsError
 
 METHODS = ("dbscan", "hdbscan")
@@ -33,11 +34,11 @@ def density_clusters(
 ) -> NDArray[np.int64]:
     """Cluster label of each point (−1 = noise), deterministic.
 
-    DBSCAN runs in projected metres with a k-d tree; points at identical
-    coordinates (cases at one enterprise) are clustered once with their
-    multiplicity as sample weight, which gives the same labels as clustering
-    every copy and is much faster on enforcement data. HDBSCAN
-    (``min_cluster_size``, default ``min_samples``) needs no distance.
+    DBSCAN runs in projected metres on a grid of cells (``analytics._grid_dbscan``):
+    the same core points, noise and clusters as scikit-learn's DBSCAN (neighbours
+    within ``eps_m`` inclusive, ``min_samples`` counting the point itself), without
+    its lists of every point's neighbours. HDBSCAN (``min_cluster_size``, default
+    ``min_samples``) needs no distance.
 
     Examples
     --------
@@ -48,6 +49,7 @@ def density_clusters(
     xy = np.column_stack([np.asarray(x_m, dtype=float), np.asarray(y_m, dtype=float)])
     if method not in METHODS:
         raise ClusterError(f"method {method!r}; expected one of {', '.join(METHODS)}")
+    _check_min_samples(min_samples)
     if xy.shape[0] == 0:
         return np.empty(0, dtype=np.int64)
     if method == "hdbscan":
@@ -59,14 +61,19 @@ def density_clusters(
         return _renumber(np.asarray(labels, dtype=np.int64))
     if eps_m <= 0:
         raise ClusterError("eps_m must be positive")
-    # identical locations once, weighted (x + iy: one fast 1-D unique instead of rows)
-    keys, inverse, counts = np.unique(
-        xy[:, 0] + 1j * xy[:, 1], return_inverse=True, return_counts=True
-    )
-    unique = np.column_stack([keys.real, keys.imag])
-    model = DBSCAN(eps=eps_m, min_samples=min_samples, algorithm="kd_tree", n_jobs=-1)
-    labels = model.fit_predict(unique, sample_weight=counts)
-    return _renumber(np.asarray(labels, dtype=np.int64)[inverse.ravel()])
+    metric = _grid_dbscan.Metric(float(eps_m))
+    found = _grid_dbscan.dbscan([xy[:, 0], xy[:, 1]], metric, min_samples)
+    if found is None:  # coordinates not finite, or too many cells of eps: scikit-learn's
+        model = DBSCAN(eps=eps_m, min_samples=min_samples, algorithm="kd_tree")
+        return _renumber(np.asarray(model.fit_predict(xy), dtype=np.int64))
+    return _renumber(found.labels)
+
+
+def _check_min_samples(min_samples: int) -> None:
+    if isinstance(min_samples, bool) or not isinstance(min_samples, int | np.integer):
+        raise ClusterError(f"min_samples must be an integer, not {min_samples!r}")
+    if min_samples < 1:
+        raise ClusterError("min_samples must be at least 1")
 
 
 def _renumber(labels: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -91,8 +98,9 @@ def space_time_clusters(
 ) -> NDArray[np.int64]:
     """ST-DBSCAN-style clusters: neighbours lie within ``eps_m`` AND ``eps_days``.
 
-    Neighbours in space come from a radius query; those further apart in time
-    than ``eps_days`` are dropped; DBSCAN then runs on that neighbour graph.
+    DBSCAN on the grid of cells, with time as a third axis of cells of ``eps_days``:
+    the labels of scikit-learn's DBSCAN on the graph of neighbours in both. Times that
+    are not finite fall back to that graph (such a point neighbours only itself).
 
     Examples
     --------
@@ -103,9 +111,33 @@ def space_time_clusters(
     """
     x, y = np.asarray(x_m, dtype=float), np.asarray(y_m, dtype=float)
     t = np.asarray(t_days, dtype=float)
+    _check_min_samples(min_samples)
+    if eps_m <= 0 or eps_days < 0:
+        raise ClusterError("eps_m must be positive and eps_days not negative")
     if x.size == 0:
         return np.empty(0, dtype=np.int64)
-    graph = NearestNeighbors(radius=eps_m).fit(np.column_stack([x, y]))
+    found = None
+    if np.isfinite(t).all():
+        window = float(eps_days)
+        if window == 0:  # the same day only: days as ranks, half a rank apart at most
+            t, window = np.unique(t, return_inverse=True)[1].astype(float), 0.5
+        metric = _grid_dbscan.Metric(float(eps_m), window)
+        found = _grid_dbscan.dbscan([x, y, t], metric, min_samples)
+    if found is None:
+        return _renumber(_space_time_by_graph(x, y, t, eps_m, eps_days, min_samples))
+    return _renumber(found.labels)
+
+
+def _space_time_by_graph(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    t: NDArray[np.float64],
+    eps_m: float,
+    eps_days: float,
+    min_samples: int,
+) -> NDArray[np.int64]:
+    """scikit-learn's DBSCAN on the graph of neighbours in space (radius query) and time."""
+    graph = NearestNeighbors(radius=eps_m, algorithm="kd_tree").fit(np.column_stack([x, y]))
     pairs = graph.radius_neighbors_graph(mode="connectivity").tocoo()
     close = np.abs(t[pairs.row] - t[pairs.col]) <= eps_days
     rows = np.concatenate([pairs.row[close], np.arange(x.size)])  # self is a neighbour
@@ -113,7 +145,7 @@ def space_time_clusters(
     # a sparse "distance" matrix: stored entries (any value ≤ eps) are the neighbours
     distances = sp.csr_matrix((np.full(rows.size, 0.5), (rows, cols)), shape=(x.size, x.size))
     labels = DBSCAN(eps=1.0, min_samples=min_samples, metric="precomputed").fit_predict(distances)
-    return _renumber(np.asarray(labels, dtype=np.int64))
+    return np.asarray(labels, dtype=np.int64)
 
 
 def cluster_polygons(

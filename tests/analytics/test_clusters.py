@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import NearestNeighbors
 
+from analytics import _grid_dbscan
 from analytics.clusters import ClusterError, cluster_polygons, density_clusters, space_time_clusters
 
 
@@ -86,3 +91,146 @@ def test_no_cluster_gives_the_same_columns_and_no_rows() -> None:
         "last_date",
         "geometry",
     ]
+
+
+# --- the grid DBSCAN against scikit-learn's, label for label -------------------------
+
+
+def _first_seen(labels: np.ndarray) -> np.ndarray:
+    """Clusters numbered in order of first appearance, as density_clusters numbers them."""
+    out = np.full(labels.shape, -1)
+    first = {c: k for k, c in enumerate(dict.fromkeys(labels[labels >= 0].tolist()))}
+    out[labels >= 0] = [first[c] for c in labels[labels >= 0].tolist()]
+    return out
+
+
+def _assert_as_scikit_learn(xy: np.ndarray, eps: float, min_samples: int) -> None:
+    """Same labels (scikit-learn's numbering), core points and noise as its k-d tree DBSCAN;
+    density_clusters gives them renumbered by first appearance."""
+    model = DBSCAN(eps=eps, min_samples=min_samples, algorithm="kd_tree").fit(xy)
+    core = np.zeros(len(xy), dtype=bool)
+    core[model.core_sample_indices_] = True
+    found = _grid_dbscan.dbscan([xy[:, 0], xy[:, 1]], _grid_dbscan.Metric(eps), min_samples)
+    assert found is not None
+    np.testing.assert_array_equal(found.core, core)
+    np.testing.assert_array_equal(found.labels, model.labels_)
+    ours = density_clusters(xy[:, 0], xy[:, 1], eps_m=eps, min_samples=min_samples)
+    np.testing.assert_array_equal(ours, _first_seen(model.labels_))
+
+
+def _clustered(rng: np.random.Generator, n: int, spread: float) -> np.ndarray:
+    centres = rng.uniform(0, 10_000, (6, 2))
+    xy = centres[rng.integers(0, 6, n)] + rng.normal(0, spread, (n, 2))
+    xy[rng.random(n) < 0.2] = rng.uniform(0, 10_000, (1, 2))  # a fifth: one spot, many cases
+    return xy
+
+
+@pytest.mark.parametrize("min_samples", [1, 2, 3, 5, 10, 40])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grid_dbscan_is_scikit_learns_on_random_and_clustered_points(
+    seed: int, min_samples: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    _assert_as_scikit_learn(rng.uniform(0, 10_000, (3_000, 2)), 300.0, min_samples)
+    _assert_as_scikit_learn(_clustered(rng, 3_000, 250.0), 120.0, min_samples)
+
+
+def test_grid_dbscan_counts_points_exactly_eps_apart() -> None:
+    # a lattice of step eps: every lattice neighbour lies at exactly eps (DBSCAN: ≤ eps)
+    grid = np.array([(i, j) for i in range(12) for j in range(12)], dtype=float) * 7.0
+    for min_samples in (1, 2, 3, 4, 5, 6):
+        _assert_as_scikit_learn(grid, 7.0, min_samples)
+    # eps set to the computed distance of some pairs: their squares round either way
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(-1e5, 1e5, (400, 2)) + 2_500_000.0
+    for k in range(20):
+        eps = float(np.hypot(*(xy[2 * k] - xy[2 * k + 1])))
+        _assert_as_scikit_learn(xy, eps, 2 + k % 4)
+
+
+def test_grid_dbscan_edge_cases() -> None:
+    _assert_as_scikit_learn(np.array([[5.0, 5.0]]), 1.0, 1)  # one point, its own cluster
+    _assert_as_scikit_learn(np.array([[5.0, 5.0]]), 1.0, 2)  # … or noise
+    _assert_as_scikit_learn(np.arange(40.0).reshape(20, 2) * 1e4, 50.0, 2)  # all noise
+    dup = np.repeat([[0.0, 0.0], [30.0, 0.0], [1e4, 1e4]], [25, 3, 9], axis=0)
+    for min_samples in (1, 2, 3, 9, 10, 26, 29):
+        _assert_as_scikit_learn(dup, 30.0, min_samples)  # duplicates, one pair at eps
+    assert density_clusters([], [], eps_m=10).size == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    points=st.lists(st.tuples(st.integers(-6, 6), st.integers(-6, 6)), min_size=1, max_size=60),
+    scale=st.sampled_from([1.0, 0.1, 1234.5]),
+    eps_steps=st.sampled_from([1.0, 1.5, 2.0, 2.5, 3.0]),
+    min_samples=st.integers(1, 8),
+)
+def test_grid_dbscan_is_scikit_learns_on_generated_points(
+    points: list[tuple[int, int]], scale: float, eps_steps: float, min_samples: int
+) -> None:
+    # small integer lattices: many ties at exactly eps, duplicates and mixed densities
+    _assert_as_scikit_learn(np.array(points, dtype=float) * scale, eps_steps * scale, min_samples)
+
+
+def test_grid_dbscan_in_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the same labels when every block holds a handful of cell pairs and rows
+    monkeypatch.setattr(_grid_dbscan, "CELL_PAIRS", 7)
+    monkeypatch.setattr(_grid_dbscan, "ROWS", 5)
+    monkeypatch.setattr(_grid_dbscan, "FLIP", 2)
+    rng = np.random.default_rng(9)
+    for min_samples in (2, 6, 20):
+        _assert_as_scikit_learn(_clustered(rng, 2_000, 150.0), 100.0, min_samples)
+
+
+def test_too_fine_a_grid_falls_back_to_scikit_learn() -> None:
+    x, y = np.array([0.0, 1e-9, 1e6]), np.zeros(3)
+    assert _grid_dbscan.dbscan([x, y], _grid_dbscan.Metric(1e-9), 2) is None
+    wide = np.array([0.0, 1e9])  # cells along each axis fit, all the cells do not
+    assert _grid_dbscan.dbscan([wide, wide], _grid_dbscan.Metric(2e-3), 2) is None
+    assert density_clusters(x, y, eps_m=1e-9, min_samples=2).tolist() == [0, 0, -1]
+    with pytest.raises(ValueError):
+        density_clusters([0.0, np.nan], [0.0, 0.0], eps_m=1.0)
+
+
+@pytest.mark.parametrize("min_samples", [0, 2.5])
+def test_min_samples_is_a_positive_integer(min_samples: float) -> None:
+    with pytest.raises(ClusterError, match="min_samples"):
+        density_clusters([0.0], [0.0], min_samples=min_samples)  # type: ignore[arg-type]
+
+
+def _space_time_reference(
+    xy: np.ndarray, t: np.ndarray, eps: float, eps_days: float, min_samples: int
+) -> np.ndarray:
+    """scikit-learn's DBSCAN on the graph of neighbours in space (k-d tree) and time."""
+    nn = NearestNeighbors(radius=eps, algorithm="kd_tree").fit(xy)
+    pairs = nn.radius_neighbors_graph(mode="connectivity").tocoo()
+    close = np.abs(t[pairs.row] - t[pairs.col]) <= eps_days
+    rows = np.concatenate([pairs.row[close], np.arange(len(t))])
+    cols = np.concatenate([pairs.col[close], np.arange(len(t))])
+    graph = sp.csr_matrix((np.full(rows.size, 0.5), (rows, cols)), shape=(len(t), len(t)))
+    model = DBSCAN(eps=1.0, min_samples=min_samples, metric="precomputed")
+    return _first_seen(model.fit_predict(graph))
+
+
+@pytest.mark.parametrize("eps_days", [0.0, 1.0, 7.0, 30.0])
+@pytest.mark.parametrize("min_samples", [1, 3, 8])
+def test_space_time_clusters_are_scikit_learns_on_the_space_time_graph(
+    eps_days: float, min_samples: int
+) -> None:
+    rng = np.random.default_rng(11)
+    xy = np.round(_clustered(rng, 2_500, 200.0), -1)  # on a 10 m lattice: ties at eps
+    t = rng.integers(0, 120, len(xy)).astype(float)  # whole days: ties at eps_days
+    ours = space_time_clusters(
+        xy[:, 0], xy[:, 1], t, eps_m=150.0, eps_days=eps_days, min_samples=min_samples
+    )
+    expected = _space_time_reference(xy, t, 150.0, eps_days, min_samples)
+    np.testing.assert_array_equal(ours, expected)
+
+
+def test_space_time_clusters_with_missing_times_use_the_graph() -> None:
+    x, y = np.zeros(6), np.zeros(6)
+    t = np.array([0.0, 1.0, 2.0, np.nan, np.nan, 3.0])
+    labels = space_time_clusters(x, y, t, eps_m=10, eps_days=5, min_samples=3)
+    assert labels.tolist() == [0, 0, 0, -1, -1, 0]  # a point without a time: alone
+    with pytest.raises(ClusterError):
+        space_time_clusters(x, y, t, eps_m=10, eps_days=-1)
