@@ -35,6 +35,9 @@ REACH = 2  # so a neighbour lies at most two cells away along each axis
 CELL_PAIRS = 1 << 14  # cell pairs classified at once
 ROWS = 1 << 14  # points compared at once with the points of a neighbouring cell
 FLIP = 16  # a cell pair's rows are its smaller cell's points, up to cells of this size
+SMALL = 4  # cells with at most this many pairs of core points: compared point by point
+SPARE = 8  # larger ones left by a first look: pairs already joined dropped first if the
+# rest holds more than this many point pairs a core point
 NONE = np.iinfo(np.intp).max
 
 
@@ -70,16 +73,24 @@ class Metric:
         gaps, spans = [], []
         for d in range(len(a.lo)):
             # b above a by u, or below by v (negative: overlap); a_hi - b_lo is -u exactly
-            u = b.lo[d].take(ib) - a.hi[d].take(ia)
-            v = a.lo[d].take(ia) - b.hi[d].take(ib)
-            gaps.append(np.maximum(np.maximum(u, v), 0.0))
+            u = b.lo[d].take(ib)
+            u -= a.hi[d].take(ia)
+            v = a.lo[d].take(ia)
+            v -= b.hi[d].take(ib)
             spans.append(np.minimum(u, v))  # minus the largest distance
-        eps2 = self.eps * self.eps
-        none: Mask = gaps[0] * gaps[0] + gaps[1] * gaps[1] > eps2
-        full: Mask = spans[0] * spans[0] + spans[1] * spans[1] <= eps2
+            gaps.append(np.maximum(np.maximum(u, v, out=u), 0.0, out=u))
         if self.eps_t is not None:
-            none |= gaps[2] > self.eps_t
-            full &= spans[2] >= -self.eps_t
+            none: Mask = gaps[2] > self.eps_t
+            full: Mask = spans[2] >= -self.eps_t
+        else:
+            none, full = np.zeros(ia.size, dtype=bool), np.ones(ia.size, dtype=bool)
+        eps2 = self.eps * self.eps
+        for sums in (gaps, spans):
+            sums[0] *= sums[0]
+            sums[1] *= sums[1]
+            sums[0] += sums[1]
+        none |= gaps[0] > eps2
+        full &= spans[0] <= eps2
         return none, full
 
 
@@ -318,7 +329,10 @@ def _components(grid: Grid, metric: Metric, cores: Part) -> Ints:
 def _join(grid: Grid, metric: Metric, cores: Part, pairs: Pairs, edges: list[Pairs]) -> list[Pairs]:
     """``edges`` and those of the cell ``pairs`` with core points near."""
     oa, ob = pairs
-    # first a quick look at the points nearest to each other along an axis
+    small = np.flatnonzero(cores.count[oa] * cores.count[ob] <= SMALL)
+    edges = [*edges, _near_cells(metric, cores, *_take(small, oa, ob))]
+    # larger ones: first a quick look at the points nearest to each other along an axis
+    oa, ob = _take(np.flatnonzero(cores.count[oa] * cores.count[ob] > SMALL), oa, ob)
     near = np.zeros(oa.size, dtype=bool)
     for low, high in (_extremes(grid, cores, d) for d in range(len(cores.cs))):
         near |= metric.near(
@@ -327,16 +341,21 @@ def _join(grid: Grid, metric: Metric, cores: Part, pairs: Pairs, edges: list[Pai
         near |= metric.near(
             [c.take(low[oa]) for c in cores.cs], [c.take(high[ob]) for c in cores.cs]
         )
-    edges = [*edges, (oa[near], ob[near])]
+    edges.append((oa[near], ob[near]))
     # then every pair of points, where the cells may still be apart
     oa, ob = _take(np.flatnonzero(~near), oa, ob)
-    if int(np.dot(cores.count[oa], cores.count[ob])) > cores.at.size:
+    if int(np.dot(cores.count[oa], cores.count[ob])) > SPARE * cores.at.size:
         comp = _connect(cores.count.size, edges)  # leave out the pairs already joined
         oa, ob = _take(np.flatnonzero(comp[oa] != comp[ob]), oa, ob)
+    return [*edges, _near_cells(metric, cores, oa, ob)]
+
+
+def _near_cells(metric: Metric, cores: Part, oa: Ints, ob: Ints) -> Pairs:
+    """The cell pairs (oa, ob) with core points near."""
     joined = np.zeros(oa.size, dtype=bool)
     for _, _, k in _near_pairs(metric, cores, oa, cores, ob):
         joined[k] = True
-    return [*edges, (oa[joined], ob[joined])]
+    return _take(np.flatnonzero(joined), oa, ob)
 
 
 def _take(keep: Ints, a: Ints, b: Ints) -> Pairs:

@@ -172,11 +172,17 @@ def test_grid_dbscan_is_scikit_learns_on_generated_points(
     _assert_as_scikit_learn(np.array(points, dtype=float) * scale, eps_steps * scale, min_samples)
 
 
-def test_grid_dbscan_in_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the same labels when every block holds a handful of cell pairs and rows
+@pytest.mark.parametrize(("small", "spare"), [(0, 0), (10**9, 10**9)])
+def test_grid_dbscan_in_small_blocks(
+    monkeypatch: pytest.MonkeyPatch, small: int, spare: int
+) -> None:
+    # the same labels when every block holds a handful of cell pairs and rows, and when
+    # core cells are joined by a first look then pairs of points, or by pairs of points only
     monkeypatch.setattr(_grid_dbscan, "CELL_PAIRS", 7)
     monkeypatch.setattr(_grid_dbscan, "ROWS", 5)
     monkeypatch.setattr(_grid_dbscan, "FLIP", 2)
+    monkeypatch.setattr(_grid_dbscan, "SMALL", small)
+    monkeypatch.setattr(_grid_dbscan, "SPARE", spare)
     rng = np.random.default_rng(9)
     for min_samples in (2, 6, 20):
         _assert_as_scikit_learn(_clustered(rng, 2_000, 150.0), 100.0, min_samples)
