@@ -43,6 +43,7 @@ ABOVE = {"city": (CITY, "450200", PROVINCE), "province": (PROVINCE, None, None)}
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
 QUALITY_ROLES = ("admin", "leader", "planner", "gis")  # the data-quality report's readers
 TILE = "7/102/55"  # over Nanning: both counties' records fall in it
+OGC_TILE = "7/55/102"  # the same tile as {tileMatrix}/{tileRow}/{tileCol}
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,34 @@ PROBES = [
     Probe("kde_tile", f"/tiles/kde/{TILE}.png?jurisdiction={{j}}"),
     Probe("kde_tilejson", "/tiles/kde/tilejson.json?jurisdiction={j}"),
     Probe("kde_legend", "/tiles/kde/legend.json?jurisdiction={j}"),
+    # OGC API - Tiles: the same tiles by {tileMatrix}/{tileRow}/{tileCol}, their metadata
+    *(
+        Probe(
+            "collection_tile",
+            f"/collections/{kind}/tiles/WebMercatorQuad/{OGC_TILE}?f=geojson&jurisdiction={{j}}",
+            points=True,
+            adcodes=_feature_adcodes,
+        )
+        for kind in POINT_KINDS
+    ),
+    Probe(
+        "collection_tile",
+        f"/collections/hexagons/tiles/WebMercatorQuad/{OGC_TILE}?jurisdiction={{j}}",
+    ),
+    Probe(
+        "collection_tile", f"/collections/kde/tiles/WebMercatorQuad/{OGC_TILE}?jurisdiction={{j}}"
+    ),
+    Probe("collection_tilesets", "/collections/cases/tiles?jurisdiction={j}", points=True),
+    Probe("collection_tilesets", "/collections/hexagons/tiles?jurisdiction={j}"),
+    Probe(
+        "collection_tileset",
+        "/collections/cases/tiles/WebMercatorQuad?jurisdiction={j}",
+        points=True,
+    ),
+    Probe("collection_tileset", "/collections/hexagons/tiles/WebMercatorQuad?jurisdiction={j}"),
+    Probe("collection_tileset", "/collections/kde/tiles/WebMercatorQuad?jurisdiction={j}"),
+    Probe("tile_style", "/styles/cases.json?jurisdiction={j}", points=True),
+    Probe("tile_style", "/styles/hotspots.json?jurisdiction={j}"),
     *(
         Probe(
             "download",
@@ -250,6 +279,8 @@ UNSCOPED = {
     "collections",
     "collection",
     "queryables",
+    "tile_matrix_sets",  # the WebMercatorQuad definition: no data in it
+    "tile_matrix_set",
     "healthz",
     "landing",
     "login",
