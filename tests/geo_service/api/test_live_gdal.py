@@ -177,7 +177,19 @@ def test_debian_gdal_reads_a_collection_at_large_pages_with_basic_auth(
     auth += ["--config", "GDAL_HTTP_USERPWD", f"gis:{live_server.api_key}"]
     where = "penalty_amount > 50000 AND violation_type LIKE '%排放%'"
     ran = subprocess.run(
-        [DEBIAN_OGRINFO, "-ro", "-al", "-so", *auth, "-oo", "PAGE_SIZE=1000", "-where", where, f"OAPIF:{live_server.url}", "cases"],
+        [
+            DEBIAN_OGRINFO,
+            "-ro",
+            "-al",
+            "-so",
+            *auth,
+            "-oo",
+            "PAGE_SIZE=1000",
+            "-where",
+            where,
+            f"OAPIF:{live_server.url}",
+            "cases",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
