@@ -229,7 +229,10 @@ def _cell_pairs(ukeys: Ints, extents: list[int]) -> Iterator[Pairs]:
         if any(prefix) and next(p for p in prefix if p) < 0:
             continue
         base = ukeys + sum(p * s for p, s in zip(prefix, strides, strict=False))
-        lo.append(_count_up_to(ukeys, base + (-REACH - 1 if any(prefix) else 0)))
+        if any(prefix):
+            lo.append(_count_up_to(ukeys, base - REACH - 1))
+        else:  # the cells after this one
+            lo.append(np.arange(1, ukeys.size + 1))
         hi.append(_count_up_to(ukeys, base + REACH))
     ends = np.cumsum(sum(h - low for low, h in zip(lo, hi, strict=True)))
     cuts = np.searchsorted(ends, np.arange(CELL_PAIRS, ends[-1], CELL_PAIRS))
@@ -319,11 +322,8 @@ def _components(grid: Grid, metric: Metric, cores: Part) -> Ints:
     all neighbours, so cells are the nodes)."""
     has = cores.count > 0
     edges = [_both(grid.full, has, has)]
-    oa, ob = _both(grid.open, has, has)
-    none, full = metric.boxes(cores.box, oa, cores.box, ob)
-    edges.append((oa[full], ob[full]))
-    undecided = np.flatnonzero(~(none | full))
-    return _connect(has.size, _join(grid, metric, cores, _take(undecided, oa, ob), edges))
+    full, undecided = _reclassify(grid, metric, cores, cores, _both(grid.open, has, has))
+    return _connect(has.size, _join(grid, metric, cores, undecided, [*edges, full]))
 
 
 def _join(grid: Grid, metric: Metric, cores: Part, pairs: Pairs, edges: list[Pairs]) -> list[Pairs]:
@@ -356,6 +356,18 @@ def _near_cells(metric: Metric, cores: Part, oa: Ints, ob: Ints) -> Pairs:
     for _, _, k in _near_pairs(metric, cores, oa, cores, ob):
         joined[k] = True
     return _take(np.flatnonzero(joined), oa, ob)
+
+
+def _reclassify(grid: Grid, metric: Metric, a: Part, b: Part, pairs: Pairs) -> tuple[Pairs, Pairs]:
+    """Open cell pairs, some of ``a``'s points against some of ``b``'s: those now all
+    near, and those still open (pairs of whole cells stay as they were)."""
+    count = grid.points.count
+    oa, ob = pairs
+    whole = (a.count[oa] == count[oa]) & (b.count[ob] == count[ob])
+    some = np.flatnonzero(~whole)
+    none, full = metric.boxes(a.box, oa.take(some), b.box, ob.take(some))
+    undecided = np.concatenate([np.flatnonzero(whole), some[~(none | full)]])
+    return _take(some[full], oa, ob), _take(undecided, oa, ob)
 
 
 def _take(keep: Ints, a: Ints, b: Ints) -> Pairs:
@@ -414,10 +426,10 @@ def _borders(
         fa, fb = _both((fa, fb), has_other, has_core)
         np.minimum.at(by_cell, fa, ranked.take(fb))
     for oa, ob in (grid.open, grid.open[::-1]):
-        oa, ob = _both((oa, ob), has_other, has_core)
-        none, full = metric.boxes(others.box, oa, cores.box, ob)
-        np.minimum.at(by_cell, oa[full], ranked.take(ob[full]))
-        oa, ob = _take(np.flatnonzero(~(none | full)), oa, ob)
+        full, (oa, ob) = _reclassify(
+            grid, metric, others, cores, _both((oa, ob), has_other, has_core)
+        )
+        np.minimum.at(by_cell, full[0], ranked.take(full[1]))
         for i, _, k in _near_pairs(metric, others, oa, cores, ob):
             np.minimum.at(by_point, i, ranked.take(ob.take(k)))
     best = np.minimum(by_point, by_cell.take(grid.cell_of.take(others.at)))
