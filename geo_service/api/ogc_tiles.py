@@ -109,7 +109,7 @@ def tile_matrix_sets(request: Request, _caller: Caller = Depends(get_caller)) ->
         "id": TMS_ID,
         "title": tms.title,
         "uri": tms.uri,
-        "crs": str(tms.crs),
+        "crs": tms.model_dump(mode="json")["crs"],
         "links": [
             {"href": f"{_base(request)}/tileMatrixSets/{TMS_ID}", "rel": "self", "type": JSON}
         ],
@@ -164,7 +164,7 @@ def _tileset_entry(base: str, collection: str, suffix: str) -> dict[str, Any]:
     return {
         "title": LAYER_TITLES.get(collection, collection),
         "dataType": kind,
-        "crs": str(WEB_MERCATOR_QUAD.crs),
+        "crs": WEB_MERCATOR_QUAD.model_dump(mode="json")["crs"],
         "tileMatrixSetURI": WEB_MERCATOR_QUAD.uri,
         "links": [
             {

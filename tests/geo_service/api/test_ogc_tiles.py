@@ -47,6 +47,7 @@ def test_conformance_declares_tiles(client: TestClient) -> None:
 def test_tile_matrix_sets_come_from_morecantile(client: TestClient) -> None:
     listed = client.get("/tileMatrixSets").json()["tileMatrixSets"]
     assert [t["id"] for t in listed] == [TMS]
+    assert listed[0]["crs"] == "http://www.opengis.net/def/crs/EPSG/0/3857"
     assert listed[0]["links"][0]["href"].endswith(f"/tileMatrixSets/{TMS}")
     doc = client.get(f"/tileMatrixSets/{TMS}").json()
     v2 = morecantile.tms.get(TMS).model_dump(mode="json", exclude_none=True)
@@ -65,8 +66,8 @@ def test_every_collection_links_its_vector_tile_sets(client: TestClient, collect
     (tiles,) = [link for link in links if link["rel"] == rel]
     assert tiles["href"].endswith(f"/collections/{collection}/tiles")
     tilesets = client.get(tiles["href"]).json()["tilesets"]
-    assert [(t["dataType"], t["tileMatrixSetURI"]) for t in tilesets] == [
-        ("vector", morecantile.tms.get(TMS).uri)
+    assert [(t["dataType"], t["tileMatrixSetURI"], t["crs"]) for t in tilesets] == [
+        ("vector", morecantile.tms.get(TMS).uri, "http://www.opengis.net/def/crs/EPSG/0/3857")
     ]
 
 
