@@ -79,11 +79,15 @@ def _check_min_samples(min_samples: int) -> None:
 def _renumber(labels: NDArray[np.int64]) -> NDArray[np.int64]:
     """Clusters numbered 0, 1, … in order of first appearance (stable across runs)."""
     out = np.full(labels.shape, -1, dtype=np.int64)
-    seen = labels >= 0
-    if seen.any():
-        _, first, inverse = np.unique(labels[seen], return_index=True, return_inverse=True)
-        rank = np.argsort(np.argsort(first))
-        out[seen] = rank[inverse]
+    seen = np.flatnonzero(labels >= 0)
+    if seen.size:
+        clustered = labels[seen]
+        first = np.full(int(clustered.max()) + 1, labels.size, dtype=np.int64)
+        np.minimum.at(first, clustered, seen)  # where each label first appears
+        by_first = np.argsort(first, kind="stable")[: np.count_nonzero(first < labels.size)]
+        rank = np.empty(first.size, dtype=np.int64)
+        rank[by_first] = np.arange(by_first.size)
+        out[seen] = rank[clustered]
     return out
 
 
