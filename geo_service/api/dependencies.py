@@ -104,10 +104,10 @@ def caller_of(request: HTTPConnection) -> Caller:
     return caller
 
 
-def bbox_param(
+async def bbox_param(
     bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat (CRS84)"),
 ) -> tuple[float, float, float, float] | None:
-    """A validated bounding box, or None."""
+    """A validated bounding box, or None (async: parsing alone, no worker thread to hop to)."""
     if bbox is None:
         return None
     try:
@@ -119,10 +119,11 @@ def bbox_param(
     return values[0], values[1], values[2], values[3]
 
 
-def filters_param(**asked: Any) -> Filters:
+async def filters_param(**asked: Any) -> Filters:
     """The service-wide filters from query parameters, as asked (before scoping). Its
     signature, which FastAPI reads, is made from the one list of filters
-    (:data:`~geo_service.core.filters.FILTER_FIELDS`)."""
+    (:data:`~geo_service.core.filters.FILTER_FIELDS`). Async: parsing alone, no worker
+    thread to hop to."""
     return Filters(**{k: v for k, v in asked.items() if v is not None})
 
 
@@ -140,12 +141,14 @@ filters_param.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 )
 
 
-def scoped_filters(
+async def scoped_filters(
     request: Request,
     asked: Filters = Depends(filters_param),
 ) -> Filters:
     """The filters of the request within what its caller may see (:func:`access.scoped`):
-    every route that reads the store takes its filters from here."""
+    every route that reads the store takes its filters from here. Async, as
+    :func:`get_caller`: the divisions it looks up are kept a minute, so it reads the store
+    once a minute at most, and no worker thread is hopped to on every request."""
     return scoped(get_engine(request), caller_of(request), asked)
 
 

@@ -1,0 +1,141 @@
+"""Item pages of point records, encoded from the store's rows, under concurrent requests.
+
+The page is made from the rows without a GeoDataFrame on the way; its features must be
+those the frame gives (:func:`layers.files.to_geojson_dict`). Concurrent audited reads
+share their audit commits; every one of them has its entry in the store once answered.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from geo_service.api.app import create_app
+from geo_service.api.features import _converters, _record_features
+from geo_service.core.filters import Filters
+from geo_service.core.settings import Settings
+from geo_service.store.models import RECORD_TABLES, AuditEntry
+from geo_service.store.queries import _records_frame, read_records_rows
+from layers.files import to_geojson_dict
+from tests.conftest import SampleStore, account_headers
+
+
+def _integer_columns(kind: str) -> set[str]:
+    from sqlalchemy import Integer
+
+    table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
+    return {c.name for c in table.columns if isinstance(c.type, Integer)}
+
+
+@pytest.mark.parametrize("kind", ["enterprises", "cases", "inspections"])
+def test_features_from_rows_are_those_of_the_frame(sample_store: SampleStore, kind: str) -> None:
+    """Every record of the sample, page by page: the same properties, the same text of
+    every value (dates, JSON, H3 ids, numbers), the same point; an integer column stays
+    integers where the frame of a page with a gap in it would make them floats."""
+    names, rows, matched = read_records_rows(sample_store.engine, kind, None, limit=100_000)
+    assert matched == len(rows) > 0
+    integers = _integer_columns(kind) - {"h3_15"}
+    for start in range(0, len(rows), 100):
+        page = rows[start : start + 100]
+        ours = _record_features(names, page, _converters(kind, tuple(names)))
+        frame = to_geojson_dict(_records_frame(page, names), {})["features"]
+        assert json.loads(json.dumps(ours)) == json.loads(json.dumps(frame))  # 3 == 3.0
+        for mine, theirs in zip(ours, frame, strict=True):
+            assert list(mine["properties"]) == list(theirs["properties"])
+            assert json.dumps(mine["geometry"]) == json.dumps(theirs["geometry"])
+            for name, value in mine["properties"].items():
+                if name in integers and value is not None:
+                    assert isinstance(value, int) and value == theirs["properties"][name]
+                else:
+                    assert json.dumps(value, ensure_ascii=False) == json.dumps(
+                        theirs["properties"][name], ensure_ascii=False
+                    )
+
+
+def test_values_the_store_gives_as_json_become_property_values() -> None:
+    """Without converters every value is looked at: NaN is no value, a date ISO text,
+    JSON its text (non-ASCII kept)."""
+    import datetime as dt
+
+    names = ["case_id", "decision_date", "penalty_amount", "attributes", "lon", "lat", "h3_15"]
+    row = ("A-1", dt.date(2025, 3, 1), float("nan"), {"来源": "举报"}, 108.3, 22.8, 0x8F4152)
+    (feature,) = _record_features(names, [row])
+    assert feature["properties"]["decision_date"] == "2025-03-01"
+    assert feature["properties"]["penalty_amount"] is None
+    assert feature["properties"]["attributes"] == '{"来源": "举报"}'
+    assert feature["geometry"] == {"type": "Point", "coordinates": (108.3, 22.8)}
+
+
+def test_an_item_page_carries_ids_links_and_counts_as_before(sample_store: SampleStore) -> None:
+    """The HTTP page: features in the order of their key, each with its id, the page's
+    count and next link; the same features the frame of the same page gives."""
+    engine = sample_store.engine
+    client = TestClient(create_app(Settings(database_url=str(engine.url))))
+    headers = account_headers(engine)
+    response = client.get(
+        "/collections/cases/items", params={"limit": 7, "jurisdiction": "450100"}, headers=headers
+    )
+    assert response.status_code == 200, response.text[:300]
+    doc = response.json()
+    names, rows, matched = read_records_rows(
+        engine, "cases", Filters(jurisdiction="450100"), limit=7, count_limit=100_000
+    )
+    frame = to_geojson_dict(_records_frame(rows, names), {})["features"]
+    assert doc["numberMatched"] == matched and doc["numberReturned"] == len(rows) == 7
+    assert [f["id"] for f in doc["features"]] == [str(r.case_id) for r in rows]
+    assert [f["properties"] for f in doc["features"]] == [f["properties"] for f in frame]
+    assert [f["geometry"]["coordinates"] for f in doc["features"]] == [
+        list(f["geometry"]["coordinates"]) for f in frame
+    ]
+    assert {link["rel"] for link in doc["links"]} >= {"self", "next"}
+    assert response.headers["content-type"].startswith("application/geo+json")
+
+
+def _entries(engine: Engine, account: str) -> int:
+    with engine.connect() as conn:
+        query = select(func.count()).select_from(AuditEntry).where(AuditEntry.account == account)
+        return int(conn.execute(query).scalar_one())
+
+
+def test_concurrent_audited_reads_each_have_their_entry(sample_store: SampleStore) -> None:
+    """16 clients read pages at once; every answered read has its own entry in the store as
+    soon as it is answered, none twice."""
+    engine = sample_store.engine
+    app = create_app(Settings(database_url=str(engine.url)))
+    client = TestClient(app)
+    headers = account_headers(engine, "inspector", "450100")
+    account = client.get("/collections/cases/items?limit=1", headers=headers)
+    assert account.status_code == 200
+    name = _account_of(engine, headers)
+    before = _entries(engine, name)
+    answered: list[int] = []
+    errors: list[Any] = []
+
+    def read(i: int) -> None:
+        for j in range(5):
+            response = client.get(
+                "/collections/cases/items", params={"limit": 20, "offset": 20 * j}, headers=headers
+            )
+            if response.status_code != 200:
+                errors.append(response.text[:200])
+            answered.append(i)
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(answered) == 80
+    assert _entries(engine, name) - before == 80  # no flush needed: stored before answered
+    assert app.state.audit_log.pending() == 0
+
+
+def _account_of(engine: Engine, headers: dict[str, str]) -> str:
+    from geo_service.access.policy import authenticate
+
+    return authenticate(engine, headers["Authorization"].removeprefix("Bearer ")).name
