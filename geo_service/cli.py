@@ -695,12 +695,22 @@ def audit(
     since: DateOpt = None,
     limit: Annotated[int, typer.Option(help="newest entries to show")] = 100,
 ) -> None:
-    """Read the audit log (who read which point records, who ran which draw), newest first."""
+    """Read the audit log (who read which point records, who ran which draw), newest first.
+    Entries still waiting in a journal for SQLite's write lock (an ingest holds it) are
+    counted on standard error: they are stored once the lock is free."""
+    from geo_service.access.audit import journaled_entries
     from geo_service.access.policy import read_audit
 
+    engine = _store()
     since_utc = since.replace(tzinfo=dt.UTC) if since else None
-    for entry in read_audit(_store(), account=account, since=since_utc, limit=limit):
+    for entry in read_audit(engine, account=account, since=since_utc, limit=limit):
         _echo_json(entry)
+    waiting = journaled_entries(engine)
+    if waiting:
+        typer.echo(
+            f"{waiting} audit entries wait in the journal for the store's write lock",
+            err=True,
+        )
 
 
 @app.command()

@@ -64,6 +64,19 @@ def journal_dir_for(engine: Engine) -> Path | None:
     )
 
 
+def journaled_entries(engine: Engine) -> int:
+    """Entries waiting in the store's journals (of every process on it) for SQLite's write
+    lock: what a reader of the store alone does not see yet."""
+    directory = journal_dir_for(engine)
+    if directory is None or not directory.is_dir():
+        return 0
+    waiting = 0
+    for path in directory.glob("*.jsonl"):
+        with contextlib.suppress(FileNotFoundError):  # written and removed meanwhile
+            waiting += sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line)
+    return waiting
+
+
 class _Batch:
     """Entries committed together, and whether (and how) their commit ended."""
 

@@ -322,3 +322,38 @@ def test_a_process_gone_between_journal_and_store_leaves_no_stray_temp_file(
     assert [r for r, _ in _stored(engine)] == ["/r/1"]
     assert sorted(os.listdir(directory)) == []
     log.close()
+
+
+def test_readers_of_the_store_are_told_of_entries_waiting_in_a_journal(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While SQLite's lock is taken an entry waits in the journal: ``/audit`` writes it first
+    (AuditLog.flush), and ``geo-service audit``, which reads the store alone, counts it on
+    standard error until it is stored."""
+    from typer.testing import CliRunner
+
+    from geo_service.access.audit import journaled_entries
+    from geo_service.cli import app
+    from geo_service.core.settings import get_settings
+
+    monkeypatch.setenv("GEO_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    holder = sqlite3.connect(tmp_path / "geo.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    log = AuditLog(engine)
+    try:
+        log.record(CALLER, "read", "/waiting", {}, 1)
+        assert journaled_entries(engine) == 1
+        result = CliRunner().invoke(app, ["audit"])  # readers are not locked out
+        assert result.exit_code == 0, result.output
+        assert "1 audit entries wait in the journal" in result.stderr
+        assert "/waiting" not in result.stdout
+        holder.execute("ROLLBACK")
+        assert log.flush(timeout=60)
+        assert journaled_entries(engine) == 0
+        result = CliRunner().invoke(app, ["audit"])
+        assert "/waiting" in result.stdout and "wait in the journal" not in result.stderr
+    finally:
+        holder.close()
+        log.close()
+        get_settings.cache_clear()
