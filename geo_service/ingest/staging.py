@@ -105,6 +105,10 @@ class Staging:
         with adbc.connect(str(self.path)) as conn, conn.cursor() as cur:
             start = 0
             for end in self.ends:
+                # the driver types a column by the values of its first batch: one batch a
+                # chunk, so a column empty in its first rows is not typed as integers
+                rows = {"adbc.sqlite.query.batch_rows": str(max(end - start, 1))}
+                cur.adbc_statement.set_options(**rows)
                 cur.execute(
                     f"SELECT {names} FROM {STAGED} WHERE rowid > {start} AND rowid <= {end}"
                     " ORDER BY rowid"
