@@ -403,7 +403,7 @@ class AuditEntry(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     records: Mapped[int | None] = mapped_column(Integer)  # point records handed out
     address: Mapped[str | None] = mapped_column(String(64))
-    #: Random, given by the writer: a replayed journal skips the entries already stored.
+    #: Unique, given by the writer: a replayed journal skips the entries already stored.
     entry_key: Mapped[str | None] = mapped_column(String(32))
 
 

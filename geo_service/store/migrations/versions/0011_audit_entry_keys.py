@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-05
 
-The audit writer gives every entry a random key (``entry_key``), stored with it under a
+The audit writer gives every entry a key of its own (``entry_key``), stored with it under a
 unique index. An entry journaled while SQLite's write lock was taken, by a process that
 died between storing it and updating its journal, is then recognised by its key when
 the next process replays the journal: stored once, never twice. Entries stored before
