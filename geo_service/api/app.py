@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _freeze_start_up()
         yield
         audit_log.close()  # audit entries waiting for the store land before the process ends
 
@@ -77,7 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_exception_handler(error, _errors)
     app.add_exception_handler(Exception, unexpected_error)  # a fault: logged, an opaque id
 
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    # zlib's default level: 9 costs much more time for pages hardly smaller (benchmarks.md)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     add_limits(app, settings)  # size, query length and rate before anything else
     add_security_headers(app, settings)  # outermost: CSP and the rest on every answer; CORS
     for module in (
@@ -124,6 +128,19 @@ def create_app(settings: Settings) -> FastAPI:
         }
 
     return app
+
+
+_FROZEN = threading.Event()
+
+
+def _freeze_start_up() -> None:
+    """What start-up made (modules, pandas, geopandas, caches) lives as long as the process:
+    kept out of the garbage collector's full passes, each of which walked all of it with
+    every request waiting (the tail latency of item pages under load). Once a process."""
+    if not _FROZEN.is_set():
+        _FROZEN.set()
+        gc.collect()
+        gc.freeze()
 
 
 def app_from_environment() -> FastAPI:

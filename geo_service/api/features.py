@@ -216,7 +216,7 @@ def _load(
 
 class GeoJSONResponse(JSONResponse):
     """A JSON body encoded by msgspec: the bytes Starlette's ``json.dumps`` gives (UTF-8,
-    compact), in a tenth of its time; a page of 100 cases is 150 KB of mostly Chinese text."""
+    compact), many times faster; a page of point records is mostly Chinese text."""
 
     def render(self, content: Any) -> bytes:
         return _ENCODER.encode(content)
@@ -365,9 +365,9 @@ def _record_features(
     """GeoJSON point features of point-record rows, with the properties
     :func:`~layers.files.to_geojson_dict` gives for their frame (``h3_15`` as its string
     id, dates as ISO text, JSON as text, no NaN; an integer stays one where a frame would
-    make a column with gaps float), made without the frame: a page of 100 records costs
-    a tenth of the time. ``converters`` (:func:`_converters`) name the columns that can
-    hold a value to change; without them every value is looked at."""
+    make a column with gaps float), made without the frame, which cost most of a page's
+    time. ``converters`` (:func:`_converters`) name the columns that can hold a value to
+    change; without them every value is looked at."""
     lon_at, lat_at, h3_at = names.index("lon"), names.index("lat"), names.index("h3_15")
     plan = tuple((at, _plain) for at in range(len(names))) if converters is None else converters
     features = []
