@@ -223,7 +223,8 @@ def write_gpkg_field_titles(path: Path, table: str, aliases: Mapping[str, str]) 
         return
     rows = [(table, c, short_title(a), short_title(a), a) for c, a in aliases.items()]
     with closing(sqlite3.connect(path)) as con, con:
-        con.executescript(_DATA_COLUMNS + _LAYER_STYLES)
+        con.executescript(_DATA_COLUMNS)
+        con.executescript(_LAYER_STYLES)
         con.executemany(
             "INSERT OR REPLACE INTO gpkg_data_columns "
             "(table_name, column_name, name, title, description) VALUES (?, ?, ?, ?, ?)",
@@ -260,14 +261,13 @@ def write_gpkg_field_titles(path: Path, table: str, aliases: Mapping[str, str]) 
 def _alias_qml(con: sqlite3.Connection, table: str, aliases: Mapping[str, str]) -> str:
     """A QGIS style carrying only the fields' aliases (its ``Fields`` category); fields are
     numbered as QGIS numbers them (the table's columns but the geometry)."""
-    quoted = '"' + table.replace('"', '""') + '"'
     geometry = {
         row[0]
         for row in con.execute(
             "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (table,)
         )
     }
-    columns = [row[1] for row in con.execute(f"PRAGMA table_info({quoted})")]
+    columns = [row[0] for row in con.execute("SELECT name FROM pragma_table_info(?)", (table,))]
     fields = [c for c in columns if c not in geometry]
     lines = [
         f'    <alias field={quoteattr(c)} index="{i}" name={quoteattr(short_title(aliases[c]))}/>'

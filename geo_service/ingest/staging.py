@@ -17,20 +17,52 @@ from pathlib import Path
 
 import adbc_driver_sqlite.dbapi as adbc
 import pyarrow as pa
-from sqlalchemy import Boolean, Float, Integer, Numeric, Table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.schema import CreateTable
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.types import TypeEngine
 
 #: The staged table's name inside the scratch file.
 STAGED = "staged"
+#: SQLite's row id of the staged table: the order records were appended in.
+ROWID: ColumnClause[int] = literal_column("rowid", Integer())
 
 
-def _affinity(table: Table, name: str) -> str:
+def _affinity(table: Table, name: str) -> TypeEngine[object]:
     """The declared type of a staged column: stable types on the way back."""
     kind = table.c[name].type
     if isinstance(kind, Boolean | Integer):
-        return "INTEGER"
+        return Integer()  # type: ignore[return-value]
     if isinstance(kind, Float | Numeric):
-        return "REAL"
-    return "TEXT"  # strings, JSON text, dates as YYYY-MM-DD
+        return Float()  # type: ignore[return-value]
+    return Text()  # type: ignore[return-value]  # strings, JSON text, dates as YYYY-MM-DD
+
+
+def staged_table(table: Table, columns: list[str], schema: str | None = None) -> Table:
+    """The staged table of ``table``'s ``columns`` (in the attached ``schema`` if given),
+    for SQL built by SQLAlchemy, never from strings."""
+    declared = [Column(c, _affinity(table, c)) for c in columns]
+    return Table(STAGED, MetaData(), *declared, schema=schema)
+
+
+def _sql(statement: object) -> str:
+    """A statement as SQLite text, its values inlined (row ids: integers)."""
+    compiled = statement.compile(  # type: ignore[attr-defined]
+        dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    return str(compiled)
 
 
 class Staging:
@@ -79,9 +111,9 @@ class Staging:
 
     def _create(self) -> None:
         assert self.columns is not None
-        declared = ", ".join(f'"{c}" {_affinity(self.table, c)}' for c in self.columns)
+        create = CreateTable(staged_table(self.table, self.columns))
         with self._conn.cursor() as cur:
-            cur.execute(f"CREATE TABLE {STAGED} ({declared})")
+            cur.execute(_sql(create))
 
     def _ingest(self, part: pa.Table) -> None:
         with self._conn.cursor() as cur:
@@ -101,7 +133,8 @@ class Staging:
         with the Arrow types they were given (dates, booleans and JSON text as given)."""
         if self.columns is None:
             return
-        names = ", ".join(f'"{c}"' for c in self.columns)
+        staged = staged_table(self.table, self.columns)
+        chosen = select(*(staged.c[c] for c in self.columns)).order_by(ROWID)
         with adbc.connect(str(self.path)) as conn, conn.cursor() as cur:
             start = 0
             for end in self.ends:
@@ -109,10 +142,7 @@ class Staging:
                 # chunk, so a column empty in its first rows is not typed as integers
                 rows = {"adbc.sqlite.query.batch_rows": str(max(end - start, 1))}
                 cur.adbc_statement.set_options(**rows)
-                cur.execute(
-                    f"SELECT {names} FROM {STAGED} WHERE rowid > {start} AND rowid <= {end}"
-                    " ORDER BY rowid"
-                )
+                cur.execute(_sql(chosen.where(start < ROWID, end >= ROWID)))
                 yield self._typed(cur.fetch_arrow_table())
                 start = end
 

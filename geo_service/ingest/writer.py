@@ -24,11 +24,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
-from sqlalchemy import JSON, Connection, Engine, Index, Table, func, select
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Index,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from geo_service.ingest.staging import STAGED, Staging
+from geo_service.ingest.staging import ROWID, Staging, staged_table
 
 #: Batches at least this large, and at least as large as the table already is, are
 #: written with the table's secondary indexes dropped and rebuilt afterwards (SQLite):
@@ -196,7 +206,7 @@ def _csv(part: pa.Table, start: int) -> bytes:
     return sink.getvalue()
 
 
-#: The schema name of the attached staging file.
+#: The schema name of the attached staging file (written out in ATTACH and DETACH).
 ATTACHED = "staging"
 
 
@@ -216,7 +226,7 @@ def begin_batch(engine: Engine, commit: bool = True) -> Iterator[Connection]:
             if conn.dialect.name == "sqlite":
                 listed = conn.exec_driver_sql("PRAGMA database_list").all()
                 if any(row[1] == ATTACHED for row in listed):
-                    conn.exec_driver_sql(f"DETACH DATABASE {ATTACHED}")
+                    conn.exec_driver_sql("DETACH DATABASE staging")
                 conn.rollback()  # end the transaction the pragma began (nothing to undo)
 
 
@@ -237,18 +247,16 @@ def write_staged(
         return
     if conn.dialect.name == "sqlite" and BULK_ON_SQLITE:
         columns = [*staging.columns, "batch_id"]
-        names = ", ".join(f'"{c}"' for c in columns)
-        chosen = ", ".join(f'"{c}"' for c in staging.columns)
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != key)
-        conn.exec_driver_sql(f"ATTACH DATABASE ? AS {ATTACHED}", (str(staging.path),))
-        statement = (
-            f'INSERT INTO "{table.name}" ({names})'
-            f" SELECT {chosen}, ? FROM {ATTACHED}.{STAGED} WHERE rowid > ? AND rowid <= ?"
-            f' ORDER BY rowid ON CONFLICT ("{key}") DO UPDATE SET {updates}'
-        )
+        staged = staged_table(table, staging.columns, schema=ATTACHED)
+        rows = select(*(staged.c[c] for c in staging.columns), literal(batch_id))
+        chunk = rows.where(bindparam("start") < ROWID, bindparam("end") >= ROWID)
+        insert_ = sqlite.insert(table).from_select(columns, chunk.order_by(ROWID))
+        update = {c: insert_.excluded[c] for c in columns if c != key}
+        statement = insert_.on_conflict_do_update(index_elements=[key], set_=update)
+        conn.exec_driver_sql("ATTACH DATABASE ? AS staging", (str(staging.path),))
         start = 0
         for end in staging.ends:  # one statement per chunk the ingest prepared
-            conn.exec_driver_sql(statement, (batch_id, start, end))
+            conn.execute(statement, {"start": start, "end": end})
             yield end - start
             start = end
         return
