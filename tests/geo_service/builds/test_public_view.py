@@ -182,7 +182,9 @@ def test_the_public_density_is_the_smoothed_public_counts(
     # publish them (the same records per cell, so the same cell keys)
     hotspots = anonymous.get("/downloads/hotspots.geojson").json()
     published = sum(f["properties"]["count"] for f in hotspots["features"])
-    assert mass == pytest.approx(published, rel=0.02)
+    # the file is resampled to a registered CRS and cut at the jurisdiction: the kernels'
+    # mass beyond it is NoData, a few per cent of it
+    assert published * 0.95 < mass <= published * 1.01
     imprecise = json.loads(surface.parameters["not_placed_precisely"])  # perturbed too
     assert imprecise == hotspots["metadata"]["parameters"]["not_placed_precisely"] > 0
     assert sum(_cells(anonymous, "").values()) > published  # the hexagons count them all
@@ -224,5 +226,8 @@ def test_public_ledger_spreadsheets_match_the_public_json(
 
     anonymous, _ = clients
     rows = anonymous.get("/stats/cases?group_by=quarter").json()["rows"]
-    sheet = pd.read_excel(io.BytesIO(anonymous.get("/stats/cases.xlsx?group_by=quarter").content))
-    assert list(sheet["cases"]) == [r["cases"] for r in rows]
+    workbook = io.BytesIO(anonymous.get("/stats/cases.xlsx?group_by=quarter").content)
+    sheet = pd.read_excel(workbook, sheet_name="行政处罚案件台账")  # after the cover sheet
+    body, total = sheet.iloc[:-1], sheet.iloc[-1]
+    assert list(body["案件数（件）"]) == [r["cases"] for r in rows]
+    assert total.iloc[0] == "合计" and total["案件数（件）"] == sum(r["cases"] for r in rows)
