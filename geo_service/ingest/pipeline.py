@@ -220,8 +220,9 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
         finally:
             prepared.close()
         clock.lap("store")
-        if options.dry_run:  # nothing written: not even the rejects file
+        if options.dry_run:  # nothing written: not even the rejects file, nor the batch
             summary["dry_run"] = True
+            del summary["batch_id"]
         else:
             rejects = write_rejects_csv(
                 prepared.rejects(), source.headers, _rejects_path(path, options)

@@ -89,6 +89,7 @@ def test_a_dry_run_reports_the_load_and_stores_nothing(
     dry = _ingest(sqlite_only_store, path, kind="cases", dry_run=True)
     assert _counts(sqlite_only_store) == (0, 0, 0)
     assert not (tmp_path / "cases.csv.rejects.csv").exists() and dry["dry_run"] is True
+    assert "batch_id" not in dry and "rejects_path" not in dry
     real = _ingest(sqlite_only_store, path, kind="cases")
     for key in ("rows", "accepted", "rejected", "inserted", "updated", "by_reason"):
         assert dry[key] == real[key], key
