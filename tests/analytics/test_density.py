@@ -1,17 +1,28 @@
-"""Kernel density: FFT result against the exact kernel sum, integral, units, bandwidth rule."""
+"""Kernel density: both ways against the exact kernel sum on random grids, the refusal of
+narrow bandwidths, integral, units, bandwidth rule."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from analytics import density
 from analytics.density import (
     KERNELS,
+    MIN_BANDWIDTH_CELLS,
+    BandwidthError,
     DensityError,
     Grid,
+    Lattice,
+    bin_points,
+    binned_density,
+    density_grid,
     exact_kernel_density,
     kernel_density,
+    lattice_for,
     silverman_bandwidth_m,
 )
 
@@ -25,36 +36,127 @@ def _clustered(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-@pytest.mark.parametrize(
-    ("kernel", "tolerance"),
-    # quartic and gaussian are smooth: 0.2 % of peak (DESIGN's target); epanechnikov has
-    # a jump at the bandwidth, so binning costs it a little more at the same cell size
-    [("quartic", 0.002), ("gaussian", 0.002), ("epanechnikov", 0.005)],
-)
-def test_fft_is_within_0_2_percent_of_peak_of_the_exact_sum(kernel: str, tolerance: float) -> None:
+def _points(rng: np.random.Generator, grid: Grid, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters, a uniform background, points past the grid's edges and one place that
+    holds a tenth of the points (an address many records share)."""
+    width, height = grid.nx * grid.cell_m, grid.ny * grid.cell_m
+    u = rng.uniform(-0.15, 1.15, (n, 2))
+    centres = rng.uniform(0.2, 0.8, (3, 2))
+    clustered = rng.random(n) < 0.5
+    which = rng.integers(0, 3, n)
+    u[clustered] = centres[which[clustered]] + rng.normal(0, 0.05, (int(clustered.sum()), 2))
+    u[: n // 10] = rng.uniform(0.3, 0.7, 2)
+    return grid.x_min_m + u[:, 0] * width, grid.y_max_m - u[:, 1] * height
+
+
+def _random_case(seed: int) -> tuple[Grid, float, np.ndarray, np.ndarray, np.ndarray | None]:
+    """A grid, a bandwidth (from the smallest accepted, 2 cells, up) and weighted or
+    unweighted points, all drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    cell = float(rng.uniform(100.0, 2_000.0))
+    nx, ny = (int(v) for v in rng.integers(25, 60, 2))
+    grid = Grid(float(rng.uniform(-1e6, 1e6)), float(rng.uniform(2e6, 4e6)), cell, nx, ny)
+    cells_per_bandwidth = MIN_BANDWIDTH_CELLS if seed % 4 == 0 else float(rng.uniform(2.0, 25.0))
+    x, y = _points(rng, grid, int(rng.integers(20, 4_000)))
+    weights = rng.lognormal(0.0, 1.0, x.size) if seed % 2 else None
+    return grid, cells_per_bandwidth * cell, x, y, weights
+
+
+@pytest.mark.parametrize("method", ["exact", "binned", "auto"])
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("seed", range(8))
+def test_the_surface_is_within_0_2_percent_of_peak_of_the_exact_sum(
+    seed: int, kernel: str, method: str
+) -> None:
+    grid, bandwidth, x, y, weights = _random_case(seed)
+    surface = kernel_density(
+        x, y, weights=weights, bandwidth_m=bandwidth, kernel=kernel, grid=grid, method=method
+    )
+    exact = exact_kernel_density(x, y, grid, bandwidth, kernel, weights=weights)
+    error = np.abs(surface.values - exact).max() / exact.max()
+    assert error <= 0.002, (error, surface.parameters["method"])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_dense_points_at_five_cells_per_bandwidth_are_within_0_2_percent(kernel: str) -> None:
+    """The configuration the bilinear binning missed by 0.9 %: 20,000 points, 1 km cells,
+    a 5 km bandwidth, through the binned path."""
     x, y = _clustered(20_000)
-    surface = kernel_density(x, y, bandwidth_m=3_000.0, cell_m=200.0, kernel=kernel)
+    surface = kernel_density(
+        x, y, bandwidth_m=5_000.0, cell_m=1_000.0, kernel=kernel, method="binned"
+    )
     flat = surface.values.ravel()
     rng = np.random.default_rng(0)
     cells = np.unique(
         np.concatenate([rng.choice(flat.size, 1500, replace=False), np.argsort(flat)[-200:]])
     )
-    exact = exact_kernel_density(x, y, surface.grid, 3_000.0, kernel, cells=cells)
-    error = np.abs(flat[cells] - exact).max() / exact.max()
-    assert error < tolerance, error
+    exact = exact_kernel_density(x, y, surface.grid, 5_000.0, kernel, cells=cells)
+    assert np.abs(flat[cells] - exact).max() / exact.max() <= 0.002
+
+
+def test_a_heavy_place_is_summed_exactly_when_binning_would_show(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Binning alone misses a place that makes the peak on its own by more than the
+    contract allows: such a place is taken out of the lattice and summed exactly."""
+    rng = np.random.default_rng(4)
+    grid = Grid(0.0, 100_000.0, 1_000.0, 100, 100)
+    x = np.concatenate([rng.uniform(0, 100_000, 3_000), np.full(2_000, 50_321.0)])
+    y = np.concatenate([rng.uniform(0, 100_000, 3_000), np.full(2_000, 49_876.0)])
+    exact = exact_kernel_density(x, y, grid, 11_500.0)
+    surface = kernel_density(x, y, bandwidth_m=11_500.0, grid=grid, method="binned")
+    assert "heavy lattice cell" in surface.parameters["method"]
+    assert np.abs(surface.values - exact).max() / exact.max() <= 0.002
+    monkeypatch.setattr(density, "_HEAVY_SHARE", np.inf)  # bin every point
+    binned_only = kernel_density(x, y, bandwidth_m=11_500.0, grid=grid, method="binned")
+    assert np.abs(binned_only.values - exact).max() / exact.max() > 0.002
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_parts_binned_apart_make_the_surface_of_the_whole(weighted: bool) -> None:
+    """A split build sums the parts' arrays: heavy cells included, it gets the surface
+    the whole makes at once (the stand-ins come from the cells' sums either way)."""
+    rng = np.random.default_rng(6)
+    x = np.concatenate([rng.normal(4e5, 8e3, 4_000), np.full(300, 401_234.0), [4.1e5, 4.1e5 + 7]])
+    y = np.concatenate([rng.normal(2.6e6, 8e3, 4_000), np.full(300, 2_598_765.0), [2.6e6] * 2])
+    w = rng.lognormal(0.0, 1.0, x.size) if weighted else np.ones(x.size)
+    grid = density_grid((x.min(), x.max(), y.min(), y.max()), 3_000.0, "quartic", 250.0)
+    parts = np.array_split(rng.permutation(x.size), 5)
+    binned = sum(bin_points(x[i], y[i], w[i], grid) for i in parts)
+    split = binned_density(
+        binned, grid, bandwidth_m=3_000.0, kernel="quartic", n_points=x.size, total_weight=w.sum()
+    )
+    whole = kernel_density(x, y, weights=w if weighted else None, bandwidth_m=3_000.0, grid=grid)
+    assert "heavy lattice cell" in whole.parameters["method"]
+    assert split.parameters["method"] == whole.parameters["method"]
+    assert_allclose(split.values, whole.values, rtol=1e-9, atol=1e-12 * whole.values.max())
+    exact = exact_kernel_density(x, y, grid, 3_000.0, weights=w)
+    assert np.abs(whole.values - exact).max() / exact.max() <= 0.002
+
+
+def test_points_beyond_the_grid_count_where_their_kernel_reaches_in() -> None:
+    grid = Grid(0.0, 10_000.0, 500.0, 20, 20)
+    x, y = np.array([-600.0, 10_400.0]), np.array([5_000.0, 9_000.0])  # left of, right of it
+    for method in ("exact", "binned"):
+        surface = kernel_density(x, y, bandwidth_m=2_000.0, grid=grid, method=method)
+        exact = exact_kernel_density(x, y, grid, 2_000.0)
+        assert exact.max() > 0 and surface.values[:, 0].max() > 0
+        assert np.abs(surface.values - exact).max() / exact.max() <= 0.002
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_integral_equals_the_count_and_the_total_weight(kernel: str) -> None:
+    # the kernel sum at cell centres integrates to the count to within the error of sampling
+    # the kernel at 10 cells per bandwidth (the epanechnikov kink's, 0.1 %, is the largest)
     x, y = _clustered(5_000)
     surface = kernel_density(x, y, bandwidth_m=2_000.0, cell_m=200.0, kernel=kernel)
     cell_km2 = (surface.grid.cell_m / 1000) ** 2
-    assert_allclose(surface.values.sum() * cell_km2, 5_000, rtol=1e-9)
+    assert_allclose(surface.values.sum() * cell_km2, 5_000, rtol=2e-3)
     weights = np.random.default_rng(1).uniform(1e3, 1e5, 5_000)
     weighted = kernel_density(
         x, y, weights=weights, bandwidth_m=2_000.0, cell_m=200.0, kernel=kernel
     )
-    assert_allclose(weighted.values.sum() * cell_km2, weights.sum(), rtol=1e-9)
+    assert_allclose(weighted.values.sum() * cell_km2, weights.sum(), rtol=2e-3)
     assert weighted.total_weight == pytest.approx(weights.sum())
 
 
@@ -93,7 +195,39 @@ def test_bad_inputs_are_refused() -> None:
         kernel_density([0.0], [0.0], bandwidth_m=100.0, kernel="triangle")
     with pytest.raises(DensityError):
         kernel_density([], [], bandwidth_m=100.0)
+    with pytest.raises(DensityError):
+        kernel_density([0.0], [0.0], bandwidth_m=100.0, method="fast")
     assert issubclass(DensityError, ValueError)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_bandwidth_under_two_cells_is_refused_in_both_languages(kernel: str) -> None:
+    grid = Grid(0.0, 10_000.0, 1_000.0, 10, 10)
+    for method in ("auto", "exact", "binned"):
+        with pytest.raises(BandwidthError) as refused:
+            kernel_density([5_000.0], [5_000.0], bandwidth_m=1_999.0, grid=grid, method=method)
+        assert "核密度带宽须至少为像元大小的 2 倍" in str(refused.value)
+        assert "must be at least 2 × the cell size" in str(refused.value)
+    with pytest.raises(BandwidthError):
+        kernel_density([0.0, 1.0], [0.0, 1.0], bandwidth_m=1_000.0, cell_m=600.0, kernel=kernel)
+    surface = kernel_density([5_000.0], [5_000.0], bandwidth_m=2_000.0, grid=grid, kernel=kernel)
+    assert surface.values.max() > 0  # two cells is accepted
+    assert issubclass(BandwidthError, DensityError)
+
+
+def test_binned_weights_must_be_binned_for_the_bandwidth() -> None:
+    grid = density_grid((0.0, 10_000.0, 0.0, 10_000.0), 2_000.0, "quartic", 200.0)
+    binned = bin_points([5_000.0], [5_000.0], [1.0], grid)
+    surface = binned_density(
+        binned, grid, bandwidth_m=2_000.0, kernel="quartic", n_points=1, total_weight=1.0
+    )
+    assert surface.values.max() > 0
+    with pytest.raises(DensityError, match="binned for another bandwidth"):
+        binned_density(
+            binned, grid, bandwidth_m=1_000.0, kernel="quartic", n_points=1, total_weight=1.0
+        )
+    assert lattice_for(2_000.0, 200.0, "quartic") == grid.lattice
+    assert grid == replace(grid, lattice=Lattice())  # the lattice is no part of the raster
 
 
 def test_default_grid_keeps_the_binning_error_small_on_sparse_points() -> None:
@@ -105,4 +239,4 @@ def test_default_grid_keeps_the_binning_error_small_on_sparse_points() -> None:
         np.concatenate([rng.choice(flat.size, 500, replace=False), np.argsort(flat)[-100:]])
     )
     exact = exact_kernel_density(x, y, surface.grid, surface.bandwidth_m, "quartic", cells=cells)
-    assert np.abs(flat[cells] - exact).max() / exact.max() < 0.005
+    assert np.abs(flat[cells] - exact).max() / exact.max() <= 0.002
