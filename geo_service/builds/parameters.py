@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Self
 
+from analytics.density import MIN_BANDWIDTH_CELLS
 from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
 from geo_service.core.errors import BadFilterError
 
@@ -250,8 +251,17 @@ class KdeParameters(LayerParameters):
 
     def check(self) -> None:
         bandwidth, cell = self.bandwidth_m, self.cell_m
-        if bandwidth is not None and cell is not None and not cell <= bandwidth <= 200 * cell:
-            raise BadFilterError("bandwidth_m must be between cell_m and 200 × cell_m")
+        # narrower kernels would be sampled at a handful of cell centres (analytics.density)
+        if bandwidth is not None and cell is not None and bandwidth < MIN_BANDWIDTH_CELLS * cell:
+            raise BadFilterError(
+                f"kde bandwidth_m must be at least {MIN_BANDWIDTH_CELLS:g} × cell_m "
+                f"({MIN_BANDWIDTH_CELLS * cell:g} m for cell_m {cell:g} m) "
+                f"(核密度带宽须至少为像元大小的 {MIN_BANDWIDTH_CELLS:g} 倍)"
+            )
+        if bandwidth is not None and cell is not None and bandwidth > 200 * cell:
+            raise BadFilterError(
+                "kde bandwidth_m must be at most 200 × cell_m (核密度带宽须不超过像元大小的 200 倍)"
+            )
         # a bandwidth alone gets cells of a twentieth of it: keep those at 250 m or more
         if bandwidth is not None and cell is None and bandwidth / 20 < 250:
             raise BadFilterError("give cell_m (≥ 250 m) with a bandwidth_m below 5000 m")

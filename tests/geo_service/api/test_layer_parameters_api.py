@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import rasterio
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
@@ -20,6 +22,12 @@ BAD = [
     ("hexagons", "resolution=11", "hexagons resolution must be within 5…10"),
     ("clusters", "min_samples=1", "clusters min_samples must be within 2…1000"),
     ("kde", "kernel=box", "kde kernel must be one of quartic, epanechnikov, gaussian"),
+    (
+        "kde",
+        "bandwidth_m=1500&cell_m=1000",
+        "kde bandwidth_m must be at least 2 × cell_m (2000 m for cell_m 1000 m) "
+        "(核密度带宽须至少为像元大小的 2 倍)",
+    ),
 ]
 
 
@@ -75,3 +83,21 @@ def test_the_command_line_refuses_as_the_routes_do(
         get_settings.cache_clear()
     assert result.exit_code != 0 and not out.exists()
     assert "hexagons resolution must be within 5…10" in result.output
+
+
+def test_a_kde_bandwidth_under_two_cells_from_the_rule_is_a_400(client: TestClient) -> None:
+    """With cells alone, the bandwidth comes from Silverman's rule at build time: cells
+    wider than half of it are refused in both languages, as JSON, not as a fault."""
+    nanning = "jurisdiction=450100"  # a city: a bandwidth of some km
+    default = client.get(f"/downloads/kde.tif?{nanning}")
+    assert default.status_code == 200, default.text[:300]
+    with rasterio.open(io.BytesIO(default.content)) as dataset:
+        bandwidth = float(dataset.tags()["bandwidth_m"])
+    cell = round(min(10_000.0, bandwidth))  # within cell_m's bounds, over half the bandwidth
+    assert cell > bandwidth / 2
+    for route in ("/downloads/kde.tif", "/tiles/kde/tilejson.json"):
+        answer = client.get(f"{route}?{nanning}&cell_m={cell}")
+        assert answer.status_code == 400, (route, answer.text[:300])
+        description = answer.json()["description"]
+        assert "核密度带宽须至少为像元大小的 2 倍" in description, description
+        assert "must be at least 2 × the cell size" in description, description

@@ -61,7 +61,7 @@ def test_the_lattice_refuses_what_would_isolate_records(
         "/collections/emerging-hotspots/items?end=2024-06-30",
         "/collections/local-moran/items?resolution=7",
         "/downloads/emerging-hotspots.geojson?start=2023-01-01",
-        "/downloads/kde.tif?bandwidth_m=250&cell_m=250",  # a blob per case
+        "/downloads/kde.tif?bandwidth_m=500&cell_m=250",  # a blob per case
         "/downloads/kde.tif?weight=penalty_amount",  # a blob's mass is a penalty
         "/tiles/kde/7/102/55.png?bandwidth_m=2000&cell_m=500",
         "/collections/clusters/items?eps_m=50&min_samples=2",
