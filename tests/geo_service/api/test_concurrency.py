@@ -2,7 +2,8 @@
 
 ``geo-service ingest`` writes a large batch (updating an earlier batch's cases and adding
 more) in a process of its own while the application answers
-``/collections/cases/items`` (``numberMatched``) and ``/stats/cases`` in a loop. Part of
+``/collections/cases/items`` (``numberMatched`` within a box) and ``/stats/cases`` in a
+loop. Part of
 the reads are made with the ingest stopped half-way through writing, its transaction
 open; the rest while it finishes and commits. SQLite readers work from the WAL,
 PostgreSQL's from their MVCC snapshot. Every read's audit entry lands, though on SQLite
@@ -17,6 +18,7 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -28,13 +30,22 @@ from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store import make_engine, migrate
 from geo_service.store.boundaries import load_divisions
 from tests.conftest import account_headers
-from tests.geo_service.bulk_cases import start_ingest, write_cases_csv
+from tests.geo_service.bulk_cases import CENTRE, start_ingest, write_cases_csv
 
 N_ROWS = 60_000
+#: SQLite's bulk path writes 60,000 rows faster than a progress bar is drawn (0.1 s): a
+#: batch ten times larger is seen while it writes.
+SQLITE_ROWS = 600_000
 N_EARLIER = 3_000
 READS_WHILE_STOPPED = 3
 
-BOTH = ("/collections/cases/items", "/stats/cases")
+ITEMS, LEDGER = "/collections/cases/items", "/stats/cases"
+BOTH = (ITEMS, LEDGER)
+#: Items are counted in a box around the centre (1/16 of the cases' spread, its edges
+#: between the files' 6-decimal coordinates), so that ``numberMatched`` stays below the
+#: count limit however large the batch.
+HALF_SIDE = 0.06255
+BBOX = (CENTRE[0] - HALF_SIDE, CENTRE[1] - HALF_SIDE, CENTRE[0] + HALF_SIDE, CENTRE[1] + HALF_SIDE)
 
 
 @pytest.fixture
@@ -48,17 +59,29 @@ def sqlite_engine(tmp_path: Path, divisions_gdf) -> Iterator[Engine]:  # type: i
 
 
 def _counter(client: TestClient, paths: tuple[str, ...], engine: Engine) -> Callable[[], list[int]]:
-    """Cases as the items' ``numberMatched`` and as the sum of the ledger's rows."""
+    """Cases as the items' ``numberMatched`` in ``BBOX`` and as the sum of the ledger's rows."""
     headers = account_headers(engine)
+    bbox = ",".join(str(v) for v in BBOX)
 
     def count(path: str) -> int:
-        response = client.get(path, params={"limit": 1} if "items" in path else {}, headers=headers)
+        params = {"limit": 1, "bbox": bbox} if path == ITEMS else {}
+        response = client.get(path, params=params, headers=headers)
         assert response.status_code == 200, (path, response.text[:300])
-        if "items" in path:
+        if path == ITEMS:
             return int(response.json()["numberMatched"])
         return sum(row["cases"] for row in response.json()["rows"])
 
     return lambda: [count(path) for path in paths]
+
+
+def _expected(paths: tuple[str, ...], path: Path, accepted: int) -> list[int]:
+    """What each path counts once the file at ``path`` is stored (it holds every case then):
+    its accepted cases in ``BBOX`` for the items, all of them for the ledger."""
+    frame = pd.read_csv(path, usecols=["decision_date", "lon", "lat"])
+    good = frame[frame["decision_date"] != "2024-13-45"]
+    assert len(good) == accepted
+    inside = good["lon"].between(BBOX[0], BBOX[2]) & good["lat"].between(BBOX[1], BBOX[3])
+    return [int(inside.sum()) if p == ITEMS else accepted for p in paths]
 
 
 @pytest.mark.slow
@@ -76,8 +99,12 @@ def test_reads_during_an_ingest_see_its_batch_whole_or_not_at_all(
     fixture = "sqlite_engine" if backend == "sqlite" else "postgis_only_store"
     store_engine: Engine = request.getfixturevalue(fixture)
     earlier, big = tmp_path / "earlier.csv", tmp_path / "big.csv"
-    before = write_cases_csv(earlier, N_EARLIER, seed=1, prefix="K", bad_every=1000)
-    after = write_cases_csv(big, N_ROWS, seed=2, prefix="K", bad_every=1000)
+    n_rows = SQLITE_ROWS if backend == "sqlite" else N_ROWS
+    accepted = write_cases_csv(earlier, N_EARLIER, seed=1, prefix="K", bad_every=1000)
+    before = _expected(paths, earlier, accepted)
+    accepted = write_cases_csv(big, n_rows, seed=2, prefix="K", bad_every=1000)
+    after = _expected(paths, big, accepted)  # its ids include every earlier one
+    assert all(0 < b < a for b, a in zip(before, after, strict=True))
     options = IngestOptions(
         kind="cases",
         rejects_path=tmp_path / "earlier.rejects.csv",
@@ -89,7 +116,7 @@ def test_reads_during_an_ingest_see_its_batch_whole_or_not_at_all(
     client = TestClient(create_app(Settings(database_url=url)))
     counts = _counter(client, paths, store_engine)
     seen = [counts()]
-    assert seen == [[before] * len(paths)]
+    assert seen == [before]
 
     ingest = start_ingest(url, big, tmp_path / "big.rejects.csv")
     try:
@@ -105,12 +132,12 @@ def test_reads_during_an_ingest_see_its_batch_whole_or_not_at_all(
     assert status == 0
     seen.append(counts())
 
-    assert seen[1 : 1 + READS_WHILE_STOPPED] == [[before] * len(paths)] * READS_WHILE_STOPPED
-    assert seen[-1] == [after] * len(paths)
-    in_order = [n for read in seen for n in read]
-    assert set(in_order) == {before, after}  # never a part of the batch
-    first_after = in_order.index(after)
-    assert set(in_order[first_after:]) == {after}  # once seen, the batch stays
+    assert seen[1 : 1 + READS_WHILE_STOPPED] == [before] * READS_WHILE_STOPPED
+    assert seen[-1] == after
+    for read in seen:  # never a part of the batch
+        assert all(n in pair for n, pair in zip(read, zip(before, after, strict=True), strict=True))
+    stored = [n == a for read in seen for n, a in zip(read, after, strict=True)]
+    assert stored == sorted(stored)  # once seen, the batch stays
 
     # every read of point records is in the audit log, those made while the ingest held
     # SQLite's write lock included (journaled, then written once the lock was free)
