@@ -23,6 +23,7 @@ declare -A INTEGRITY=(
   [leaflet@1.9.4]="sha512-nxS1ynzJOmOlHp+iL3FyWqK89GtNL8U8rvlMOsQdTTssxZwCXh8N2NB3GDQOL+YR3XnWyZAxwQixURb+FA74PA=="
   [leaflet.vectorgrid@1.3.0]="sha512-kWmj1pKM+MVdo/7Mg5zsB3YrGZvo/uIuiANV9MvWUFOG+Y2xAJzrteDhoIcCgTjHSSRJ36xdeGdIQVhuWjnCZw=="
   [swagger-ui-dist@5.35.0]="sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ=="
+  [@expo-google-fonts/noto-sans-sc@0.4.3]="sha512-9rAwdFTFHbO/u6Cs0gj2jZbW74TGIiaFNQnXYH2s5wA1bzVkwbaviL4t8YUV642eGYjg86eH6DkAEQmfNHDncQ=="
 )
 
 # package@version  source path in the tarball  target path under vendor/
@@ -42,7 +43,17 @@ FILES=(
   "swagger-ui-dist@5.35.0 package/favicon-32x32.png swagger-ui-dist/favicon-32x32.png"
   "swagger-ui-dist@5.35.0 package/LICENSE swagger-ui-dist/LICENSE"
   "swagger-ui-dist@5.35.0 package/NOTICE swagger-ui-dist/NOTICE"
+  "@expo-google-fonts/noto-sans-sc@0.4.3 package/LICENSE_FONT fonts/OFL.txt"
 )
+
+# Noto Sans SC (OFL-1.1), cut to GB 2312, punctuation and the shipped division names by
+# scripts/subset_font.py: labels, pages and briefs never depend on the viewer's fonts.
+FONTS=(
+  "@expo-google-fonts/noto-sans-sc@0.4.3 package/400Regular/NotoSansSC_400Regular.ttf fonts/NotoSansSC-Regular.subset.ttf"
+  "@expo-google-fonts/noto-sans-sc@0.4.3 package/700Bold/NotoSansSC_700Bold.ttf fonts/NotoSansSC-Bold.subset.ttf"
+)
+PYTHON="$ROOT/.venv/bin/python"
+[ -x "$PYTHON" ] || PYTHON=python3
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -51,7 +62,7 @@ TARGET="$VENDOR"
 
 for spec in "${!INTEGRITY[@]}"; do
   mkdir -p "$WORK/$spec"
-  (cd "$WORK/$spec" && npm pack "$spec" --json --silent > pack.json)
+  (cd "$WORK/$spec" && npm pack "$spec" --json --silent --pack-destination . > pack.json)
   got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["integrity"])' \
         "$WORK/$spec/pack.json")
   if [ "$got" != "${INTEGRITY[$spec]}" ]; then
@@ -65,6 +76,12 @@ for line in "${FILES[@]}"; do
   read -r spec source target <<< "$line"
   mkdir -p "$(dirname "$TARGET/$target")"
   cp "$WORK/$spec/$source" "$TARGET/$target"
+done
+
+for line in "${FONTS[@]}"; do
+  read -r spec source target <<< "$line"
+  mkdir -p "$(dirname "$TARGET/$target")"
+  "$PYTHON" "$ROOT/scripts/subset_font.py" "$WORK/$spec/$source" "$TARGET/$target"
 done
 
 # leaflet.vectorgrid ships its licence (Beerware) in its README only; the bundled
