@@ -24,6 +24,7 @@ declare -A INTEGRITY=(
   [leaflet.vectorgrid@1.3.0]="sha512-kWmj1pKM+MVdo/7Mg5zsB3YrGZvo/uIuiANV9MvWUFOG+Y2xAJzrteDhoIcCgTjHSSRJ36xdeGdIQVhuWjnCZw=="
   [swagger-ui-dist@5.35.0]="sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ=="
   [@expo-google-fonts/noto-sans-sc@0.4.3]="sha512-9rAwdFTFHbO/u6Cs0gj2jZbW74TGIiaFNQnXYH2s5wA1bzVkwbaviL4t8YUV642eGYjg86eH6DkAEQmfNHDncQ=="
+  [echarts@5.6.0]="sha512-oTbVTsXfKuEhxftHqL5xprgLoc0k7uScAwtryCgWF6hPYFLRwOUHiFmHGCBKP5NPFNkDVopOieyUqYGH8Fa3kA=="
 )
 
 # package@version  source path in the tarball  target path under vendor/
@@ -44,6 +45,9 @@ FILES=(
   "swagger-ui-dist@5.35.0 package/LICENSE swagger-ui-dist/LICENSE"
   "swagger-ui-dist@5.35.0 package/NOTICE swagger-ui-dist/NOTICE"
   "@expo-google-fonts/noto-sans-sc@0.4.3 package/LICENSE_FONT fonts/OFL.txt"
+  "echarts@5.6.0 package/dist/echarts.min.js echarts/echarts.min.js"
+  "echarts@5.6.0 package/LICENSE echarts/LICENSE"
+  "echarts@5.6.0 package/NOTICE echarts/NOTICE"
 )
 
 # Noto Sans SC (OFL-1.1), cut to GB 2312, punctuation and the shipped division names by
