@@ -6,11 +6,10 @@ import contextlib
 import gc
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -23,6 +22,7 @@ from geo_service.api import (
     draws,
     enterprises,
     features,
+    landing,
     maps,
     ogc_tiles,
     plans,
@@ -44,7 +44,7 @@ from geo_service.store.queries import data_version
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the application from explicit settings."""
-    # /docs is served by the maps router with Swagger UI from /static (no CDN)
+    # /docs is served by the landing router with Swagger UI from /static (no CDN)
     engine = make_engine(settings.database_url, echo=settings.sql_echo, settings=settings)
     audit_log = AuditLog(engine)
 
@@ -99,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(quality.router)
     app.include_router(enterprises.router)  # 一源一档 and the register search
+    app.include_router(landing.router)  # the landing page and /docs
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     use_served_openapi(app)  # errors, media types and tile statuses as the service answers
 
@@ -112,20 +113,6 @@ def create_app(settings: Settings) -> FastAPI:
             code, description = describe(exc)
             return JSONResponse({"code": code, "description": description}, status_code=503)
         return JSONResponse({"status": "ok", "data_version": version})
-
-    @app.get("/", operation_id="landing", response_model=None)
-    def landing(request: Request, f: str | None = None) -> Response | dict[str, Any]:
-        # absolute: QGIS's OAPIF provider follows these links and does not resolve relative ones
-        base = str(request.base_url).rstrip("/")
-        links = [{**link, "href": base + link["href"]} for link in _landing_links()]
-        wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
-        if wants_html:
-            return HTMLResponse(maps.landing_page(request, links))
-        return {
-            "title": "geo-service",
-            "description": "Environmental-enforcement records and analytics",
-            "links": links,
-        }
 
     return app
 
@@ -147,28 +134,3 @@ def app_from_environment() -> FastAPI:
     """The application from the environment's settings: uvicorn's factory for workers
     (``uvicorn --factory geo_service.api.app:app_from_environment --workers N``)."""
     return create_app(get_settings())
-
-
-def _landing_links() -> list[dict[str, str]]:
-    return [
-        {"href": "/healthz", "rel": "status", "type": "application/json", "title": "Status"},
-        {
-            "href": "/openapi.json",
-            "rel": "service-desc",
-            "type": "application/vnd.oai.openapi+json;version=3.0",
-            "title": "OpenAPI",
-        },
-        {"href": "/docs", "rel": "service-doc", "type": "text/html", "title": "API docs"},
-        {
-            "href": "/conformance",
-            "rel": "conformance",
-            "type": "application/json",
-            "title": "Conformance",
-        },
-        {
-            "href": "/collections",
-            "rel": "data",
-            "type": "application/json",
-            "title": "图层 Collections",
-        },
-    ]

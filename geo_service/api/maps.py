@@ -1,21 +1,19 @@
-"""Maps for leadership (Folium, every asset served locally), the HTML landing page and /docs.
+"""Maps for leadership (Folium, every asset served locally).
 
 ``/maps/{name}`` pages load their layers as tiles from this service at run time;
-``/maps/cell/{h3}`` is what a click on a hexagon shows; ``/docs`` is Swagger UI from
-``/static`` (no CDN).
+``/maps/cell/{h3}`` is what a click on a hexagon shows. The landing page and ``/docs``
+are :mod:`geo_service.api.landing`'s.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
-from html import escape
 from typing import Any
 
 import h3
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
@@ -28,8 +26,6 @@ from geo_service.api.dependencies import (
     get_engine,
     scoped_filters,
 )
-from geo_service.api.features import COLLECTIONS, LAYER_TITLES
-from geo_service.builds.exports import EXPORTABLE
 from geo_service.builds.public import public_cell, store_secret
 from geo_service.core.errors import (
     AuthenticationRequiredError,
@@ -45,27 +41,12 @@ from geo_service.store.queries import data_version, extent, read_frame
 from layers.cell_profile import cell_profile
 from layers.maps import MAPS, Division, MapContext, build_map
 
-SWAGGER = "/static/vendor/swagger-ui-dist"
 _CELL_COLUMNS = {
     "cases": ["case_id", "lon", "lat", "penalty_amount", "problem_type_label", "enterprise_name"],
     "inspections": ["inspection_id", "lon", "lat", "problem_found", "problem_type_label"],
 }
-_DOWNLOAD_FORMATS = ("geojson", "gpkg", "csv", "xlsx")
 
 router = APIRouter()
-
-
-@router.get("/docs", include_in_schema=False)
-def docs(_caller: Caller = Depends(get_caller)) -> HTMLResponse:
-    """Swagger UI over /openapi.json, every asset from /static (works offline)."""
-    return get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title="geo-service 接口文档 API docs",
-        swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-        swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-        swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
-        swagger_ui_parameters={"validatorUrl": None},  # no call to validator.swagger.io
-    )
 
 
 @router.get("/maps/cell/{cell}", operation_id="map_cell")
@@ -194,78 +175,3 @@ def _months(engine: Engine) -> tuple[str, ...]:
         return ()
     months = pd.period_range(first[:7], last[:7], freq="M")
     return tuple(str(m) for m in months)
-
-
-def _link_list(items: list[tuple[str, str, str]]) -> str:
-    rows = "".join(
-        f'<li><a href="{escape(href)}">{escape(title)}</a>'
-        + (f" <span>{escape(note)}</span>" if note else "")
-        + "</li>"
-        for href, title, note in items
-    )
-    return f"<ul>{rows}</ul>"
-
-
-def _downloads_table() -> str:
-    head = "".join(f"<th>{f.upper()}</th>" for f in _DOWNLOAD_FORMATS)
-    rows = []
-    for layer in EXPORTABLE:
-        cells = "".join(
-            f'<td><a href="/downloads/{escape(layer)}.{f}">{f}</a></td>' for f in _DOWNLOAD_FORMATS
-        )
-        rows.append(f"<tr><th>{escape(LAYER_TITLES.get(layer, layer))}</th>{cells}</tr>")
-    extra = (
-        '<p><a href="/downloads/kde.tif">案件核密度 GeoTIFF (kde.tif)</a> · '
-        '<a href="/downloads/project.qgs">QGIS 工程 QGIS project (project.qgs)</a></p>'
-    )
-    return f'<table class="dl"><tr><th>图层 Layer</th>{head}</tr>{"".join(rows)}</table>{extra}'
-
-
-_STYLE = (
-    "body{font:14px/1.5 'Microsoft YaHei','PingFang SC','Noto Sans CJK SC',sans-serif;"
-    "margin:0 auto;max-width:1100px;padding:12px 20px;color:#222}"
-    "h1{font-size:22px;margin:8px 0}h2{font-size:17px;margin:18px 0 6px}"
-    "iframe{width:100%;height:480px;border:1px solid #ccc;border-radius:4px}"
-    "ul{margin:4px 0;padding-left:20px}li span{color:#666;font-size:12px}"
-    "table.dl{border-collapse:collapse}table.dl td,table.dl th{border:1px solid #ddd;"
-    "padding:2px 8px;text-align:left}a{color:#1f5fa8}"
-)
-
-
-def landing_page(request: Request, links: list[dict[str, str]]) -> str:
-    """The landing page for browsers: the overview map and links to every map, layer,
-    download, ledger and the API docs (Chinese with English)."""
-    maps = [(f"/maps/{n}", f"{s.title} {s.subtitle}", s.description) for n, s in MAPS.items()]
-    layers = [(f"/collections/{c}/items", LAYER_TITLES.get(c, c), c) for c in COLLECTIONS]
-    ledgers = [
-        ("/stats/cases", "处罚案件台账 Case ledger (JSON)", "按市、月 by city and month"),
-        ("/stats/cases.xlsx", "处罚案件台账 Case ledger (XLSX)", ""),
-        (
-            "/stats/inspections",
-            "现场检查台账 Inspection ledger (JSON)",
-            "按市、月 by city and month",
-        ),
-        ("/stats/inspections.xlsx", "现场检查台账 Inspection ledger (XLSX)", ""),
-        (
-            "/stats/commonalities.xlsx?group_by=county",
-            "问题类型共性与差异台账 Commonalities and differences (XLSX)",
-            "按县区；需登录 by county; log in",
-        ),
-    ]
-    api = [(link["href"], link.get("title", link["rel"]), link.get("type", "")) for link in links]
-    return (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="icon" href="/static/maps/favicon.svg">'
-        f"<title>生态环境执法地图 geo-service</title><style>{_STYLE}</style></head><body>"
-        "<h1>生态环境执法地图 Environmental enforcement maps</h1>"
-        "<p>处罚案件、现场检查与污染源的空间分析 · Penalty cases, inspection findings and the "
-        "pollution-source register on the map.</p>"
-        '<iframe src="/maps/heatmap" title="总览：案件密度 Overview: case density"></iframe>'
-        f"<h2>地图 Maps</h2>{_link_list(maps)}"
-        f"<h2>图层 Layers (OGC API - Features)</h2>{_link_list(layers)}"
-        f"<h2>下载 Downloads</h2>{_downloads_table()}"
-        f"<h2>统计台账 Statistics ledgers</h2>{_link_list(ledgers)}"
-        f'<h2>接口 API</h2>{_link_list(api)}<p><a href="/docs">接口文档 API docs</a></p>'
-        "</body></html>"
-    )
