@@ -54,6 +54,9 @@ class Caller:
     role: str | None = None
     jurisdiction: str | None = None  # adcode the account is scoped to
     address: str | None = None
+    #: an anonymous caller whose browser still sent a log-in session that has ended
+    #: (expired, logged out or disabled): served as anonymous, told why on a 401
+    session_ended: bool = False
 
     @property
     def authenticated(self) -> bool:

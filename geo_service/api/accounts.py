@@ -22,21 +22,29 @@ from geo_service.api.dependencies import (
     get_caller,
     get_engine,
 )
+from geo_service.api.pages import html_page, safe_next
+from geo_service.core.errors import AuthenticationRequiredError
 
 router = APIRouter()
-_FORM = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<title>登录 Log in · geo-service</title></head><body style="font-family:sans-serif;margin:3em">
-<h1>登录 Log in</h1>{error}
-<form method="post" action="/login"><input type="hidden" name="next" value="{next}">
-<label>API 密钥 API key <input name="api_key" type="password" size="50" autofocus></label>
-<button type="submit">登录 Log in</button></form></body></html>"""
+_FORM = (
+    "<h1>登录 Sign in</h1>{error}"
+    '<form method="post" action="/login"><input type="hidden" name="next" value="{next}">'
+    '<label>API 密钥 API key <input name="api_key" type="password" size="50" autofocus>'
+    '</label> <button type="submit">登录 Sign in</button></form>'
+    "<p><span>登录后返回 After signing in: <code>{next}</code></span></p>"
+)
+#: The answer to a key no active account has.
+_WRONG_KEY = (
+    '<p style="color:#b00">密钥无效或账号已停用，请检查后重试。 '
+    "The key is not valid (unknown, or its account disabled).</p>"
+)
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path of this service (no open redirect to another host)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
+def _form(target: str | None, error: str = "", status: int = 200) -> HTMLResponse:
+    """The log-in form, leading back to ``target`` once signed in (a path of this
+    service: :func:`~geo_service.api.pages.safe_next`)."""
+    body = _FORM.format(error=error, next=escape(safe_next(target)))
+    return HTMLResponse(html_page("登录 Sign in · geo-service", body), status)
 
 
 #: The answer to a key in the address: refused, and the key treated as seen.
@@ -50,11 +58,14 @@ _KEY_IN_URL = (
 
 
 def _logged_in(request: Request, engine: Engine, key: str, target: str | None) -> Response:
-    """Check the key (401 if wrong) and start a session: the cookie carries its token."""
+    """Check the key (the form again with a 401 if wrong) and start a session: the
+    cookie carries its token."""
     address = request.client.host if request.client else None
-    caller = authenticate(engine, key, address)  # 401 for a wrong key
-    token = start_session(engine, caller)
-    response = RedirectResponse(_safe_next(target), status_code=303)
+    try:
+        token = start_session(engine, authenticate(engine, key, address))
+    except AuthenticationRequiredError:
+        return _form(target, _WRONG_KEY, 401)
+    response = RedirectResponse(safe_next(target), status_code=303)
     secure = request.url.scheme == "https"
     response.set_cookie(
         SESSION_COOKIE,
@@ -73,25 +84,26 @@ def login(
     request: Request,
     next: str | None = Query(None, description="where to go after logging in (a path)"),
 ) -> Response:
-    """The log-in form, which posts the key to ``POST /login``. A key in the address
-    (``?api_key=``) is refused with the form (400), never echoed: keys are not taken in
-    URLs, which servers log and browsers keep."""
-    target = escape(_safe_next(next))
+    """The log-in form, which posts the key to ``POST /login``; ``next`` is where it
+    leads back to, a path of this service only (anything else, another host included,
+    leads to ``/``). A key in the address (``?api_key=``) is refused with the form
+    (400), never echoed: keys are not taken in URLs, which servers log and browsers
+    keep."""
     if "api_key" in request.query_params:
-        return HTMLResponse(_FORM.format(error=_KEY_IN_URL, next=target), 400)
-    return HTMLResponse(_FORM.format(error="", next=target))
+        return _form(next, _KEY_IN_URL, 400)
+    return _form(next)
 
 
 @router.post("/login", operation_id="login_form", response_class=HTMLResponse, response_model=None)
 async def login_form(request: Request, engine: Engine = Depends(get_engine)) -> Response:
     """The log-in form's answer (``application/x-www-form-urlencoded``): start a session
-    (an HttpOnly cookie) and go to ``next``."""
+    (an HttpOnly cookie) and go to ``next`` (a path of this service, else ``/``); a
+    wrong key answers the form again with a 401."""
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (fields.get("api_key") or [""])[0]
     target = (fields.get("next") or ["/"])[0]
     if not key:
-        error = '<p style="color:#b00">请输入密钥 Enter a key</p>'
-        return HTMLResponse(_FORM.format(error=error, next=escape(_safe_next(target))), 400)
+        return _form(target, '<p style="color:#b00">请输入密钥 Enter a key</p>', 400)
     # a worker thread: starting a session writes to the store
     return await run_in_threadpool(_logged_in, request, engine, key, target)
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -32,6 +32,7 @@ from geo_service.api import (
     uploads,
 )
 from geo_service.api.error_answers import HTTP_STATUS, describe, http_status_for
+from geo_service.api.error_pages import refusal
 from geo_service.api.limits import add_limits
 from geo_service.api.openapi import use_served_openapi
 from geo_service.api.security_headers import add_security_headers
@@ -66,13 +67,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.audit_log = audit_log
 
-    async def _errors(_request: Request, exc: Exception) -> JSONResponse:
+    async def _errors(request: Request, exc: Exception) -> Response:
         status = http_status_for(exc)
         code, description = describe(exc)
         description = description if status < 500 or status == 503 else "internal error"
+        if status in (401, 403):  # a page with a way to sign in for browsers, else JSON
+            return refusal(request, status, code, description)
         headers = getattr(exc, "headers", None)  # the Allow of a 405
-        if status == 401:
-            headers = {"WWW-Authenticate": 'Bearer realm="geo-service"'}
         body = {"code": code, "description": description}
         return JSONResponse(body, status_code=status, headers=headers)
 

@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from geo_service.access.audit import AuditLog
 from geo_service.access.policy import Caller, authenticate, scoped
 from geo_service.builds.registry import ANALYTIC_LAYERS, parameter_docs
-from geo_service.core.errors import BadFilterError
+from geo_service.core.errors import AuthenticationRequiredError, BadFilterError
 from geo_service.core.filters import FILTER_FIELDS, Filters
 
 MAX_LIMIT = 10_000
@@ -84,13 +84,23 @@ async def get_caller(request: Request) -> Caller:
     return caller_of(request)
 
 
+def known_caller(request: HTTPConnection) -> Caller | None:
+    """The caller :func:`caller_of` found for this request, if it has been asked (an
+    error answer reads it without checking credentials again)."""
+    cached = request.scope.get("state", {}).get("caller")
+    return cached if isinstance(cached, Caller) else None
+
+
 def caller_of(request: HTTPConnection) -> Caller:
     """The caller of a request (the one place credentials are checked): anonymous without
-    any, 401 for a wrong key or an ended session. Kept on the request for the access log
-    and rate limits (:func:`geo_service.api.limits.caller_identity` calls this first)."""
+    any, 401 for a wrong key. A log-in session that has ended (expired, logged out, its
+    account disabled) is a visitor's browser with a stale cookie: anonymous, marked
+    :attr:`~Caller.session_ended` so that a 401 says the session ended. Kept on the
+    request for the access log and rate limits
+    (:func:`geo_service.api.limits.caller_identity` calls this first)."""
     state = request.scope.setdefault("state", {})  # what request.state wraps
-    cached = state.get("caller")
-    if isinstance(cached, Caller):
+    cached = known_caller(request)
+    if cached is not None:
         return cached
     client = request.scope.get("client")
     address = client[0] if client else None
@@ -99,7 +109,12 @@ def caller_of(request: HTTPConnection) -> Caller:
         caller = Caller(address=address)
     else:
         engine = request.app.state.engine
-        caller = authenticate(engine, credentials.secret, address, session=credentials.session)
+        try:
+            caller = authenticate(engine, credentials.secret, address, session=credentials.session)
+        except AuthenticationRequiredError:
+            if not credentials.session:
+                raise  # a wrong key is a mistake to report, never served as anonymous
+            caller = Caller(address=address, session_ended=True)
     state["caller"] = caller
     return caller
 

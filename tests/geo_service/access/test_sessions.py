@@ -176,8 +176,9 @@ def test_an_expired_session_is_refused_and_one_about_to_expire_is_not_cached(
     forget_cached_credentials()
     assert browser.get(POINTS).status_code == 200
     expires_in(-1.0)  # no cache to forget: the next request looks again
-    assert browser.get(POINTS).status_code == 401
-    body = browser.get(POINTS).json()
+    refused = browser.get(POINTS)  # as anonymous, told the session ended; the cookie cleared
+    assert refused.status_code == 401 and "geo_session" not in browser.cookies
+    body = refused.json()
     assert body["code"] == "authentication_required" and "session" in body["description"]
 
 
