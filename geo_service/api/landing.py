@@ -32,7 +32,7 @@ ACCOUNT_LAYERS = frozenset({*RECORD_TABLES, *ACCOUNT_ONLY})
 #: Maps anonymous callers never get (the planner's shows risk).
 ACCOUNT_MAPS = frozenset({"planner"})
 
-router = APIRouter(tags=["landing"])
+router = APIRouter()
 
 
 @router.get("/", operation_id="landing", response_model=None)

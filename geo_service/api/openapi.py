@@ -17,6 +17,7 @@ from geo_service.api.downloads import FORMATS, QGS
 from geo_service.api.draws import DRAW_FILES
 from geo_service.api.features import COLLECTIONS
 from geo_service.api.ogc_tiles import STYLE, TILED, TMS_ID
+from geo_service.api.openapi_sections import describe_sections
 from geo_service.api.stats import XLSX
 from geo_service.api.tiles import GEOJSON, JSON, MVT, PNG
 from geo_service.builds.exports import EXPORTABLE
@@ -169,7 +170,7 @@ FILTER_FORMATS: Final[dict[str, dict[str, str]]] = {
     "end": {"format": "date"},
 }
 #: Error answers that are pages, not JSON (the browser log-in form).
-HTML_ERRORS: Final = {"login": (400,), "login_form": (400,)}
+HTML_ERRORS: Final = {"login": (400,), "login_form": (400, 401)}
 
 
 def _content(media: str, schema_name: str) -> dict[str, Any]:
@@ -270,7 +271,7 @@ def document_as_served(doc: dict[str, Any]) -> dict[str, Any]:
                 if parameter.get("in") == "path":
                     parameter["name"] = _OGC_NAMES.get(parameter["name"], parameter["name"])
     doc["paths"] = {_ogc_path(path): item for path, item in doc.get("paths", {}).items()}
-    return doc
+    return describe_sections(doc)  # tags, security schemes and descriptions
 
 
 def use_served_openapi(app: FastAPI) -> None:
