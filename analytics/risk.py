@@ -46,7 +46,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -66,41 +65,7 @@ from analytics._risk_components import (
     unit_values,
 )
 from analytics.errors import RiskError
-
-#: Components in the order they are reported (and break ties in ``reasons``).
-COMPONENTS: tuple[str, ...] = (
-    "repeat_offending",
-    "severity",
-    "problems_found",
-    "industry_rate",
-    "inspection_gap",
-    "case_density",
-    "hotspot",
-    "trend",
-    "exceedances",
-    "complaints",
-    "problem_mix",
-)
-
-#: Default weight of each component (they sum to 1).
-DEFAULT_RISK_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {
-        "repeat_offending": 0.15,
-        "severity": 0.10,
-        "problems_found": 0.10,
-        "industry_rate": 0.15,
-        "inspection_gap": 0.05,
-        "case_density": 0.10,
-        "hotspot": 0.10,
-        "trend": 0.05,
-        "exceedances": 0.10,
-        "complaints": 0.05,
-        "problem_mix": 0.05,
-    }
-)
-
-#: Score quantiles from which a unit is ``high`` and ``medium`` risk.
-DEFAULT_TIERS: tuple[float, float] = (0.9, 0.7)
+from analytics.risk_defaults import COMPONENTS, DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
 
 #: Components named in ``reasons`` at most.
 MAX_REASONS = 3

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Self
 
 from analytics.density import MIN_BANDWIDTH_CELLS
-from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
+from analytics.risk_defaults import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
 from geo_service.core.errors import BadFilterError
 
 

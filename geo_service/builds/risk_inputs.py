@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine
 
-from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS, cell_risk, enterprise_risk
+from analytics.risk import cell_risk, enterprise_risk
+from analytics.risk_defaults import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
 from analytics.weights import cells_in_polygon
 from geo_service.builds.inputs import Inputs
 from geo_service.core.filters import Filters

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from analytics.risk import COMPONENTS, DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
+from analytics.risk_defaults import COMPONENTS, DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
 
 
 class Settings(BaseSettings):

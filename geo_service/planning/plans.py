@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from analytics.cells import cells_to_polygons
 from analytics.priority import inspection_plan, priority_areas
-from analytics.risk import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
+from analytics.risk_defaults import DEFAULT_RISK_WEIGHTS, DEFAULT_TIERS
 from geo_service.builds.risk import reasons_text
 from geo_service.builds.risk_inputs import (
     cell_scores,

@@ -13,7 +13,8 @@ from numpy.testing import assert_allclose
 from pandas.testing import assert_frame_equal
 
 from analytics.errors import RiskError
-from analytics.risk import DEFAULT_RISK_WEIGHTS, cell_risk, enterprise_risk
+from analytics.risk import cell_risk, enterprise_risk
+from analytics.risk_defaults import DEFAULT_RISK_WEIGHTS
 
 AS_OF = dt.date(2024, 12, 31)
 RES = 7
