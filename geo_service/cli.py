@@ -254,7 +254,12 @@ def build(
         str, typer.Option(help="local, or dask: a Dask cluster (GEO_DASK_SCHEDULER)")
     ] = "local",
 ) -> None:
-    """Compute and store every analytic layer for the filters."""
+    """Compute and store every analytic layer for the filters.
+
+    A line per layer goes to stderr as it is built. Layers the data cannot give (too few
+    cases, no register, …) are skipped with the reason and the rest are built: the JSON
+    summary lists them under ``skipped`` and the exit code is 3 (0 when all were built).
+    """
     from geo_service.builds.run import build_layers
     from geo_service.store import make_engine, require_schema
 
@@ -274,10 +279,13 @@ def build(
                 engine, filters, layer, scheduler=scheduler, workdir=workdir, settings=settings
             )
         else:
-            summary = build_layers(engine, filters, layer, settings)
+            report = sys.stderr if settings.progress else None
+            summary = build_layers(engine, filters, layer, settings, report=report)
     except (ServiceError, ValueError) as exc:
         _fail(exc)
     _echo_json(summary)
+    if summary.get("skipped"):
+        raise typer.Exit(3)
 
 
 @app.command()

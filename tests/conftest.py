@@ -214,7 +214,8 @@ def _built_sample(engine: Engine, out: Path) -> Engine:
             kind=kind, rejects_path=out / f"{kind}.csv", progress=False, today=dt.date(2026, 11, 28)
         )
         ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
-    build_layers(engine, Filters())
+    summary = build_layers(engine, Filters())
+    assert summary["skipped"] == [], summary["skipped"]  # the sample gives every layer
     return engine
 
 

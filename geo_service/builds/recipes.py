@@ -253,6 +253,8 @@ def kde_layer(inputs: Inputs, parameters: KdeParameters) -> bytes:
     sources = None
     if parameters.ratio_to == "enterprises":  # cases per register enterprise, locally
         register = inputs.point_register
+        if len(register) == 0:
+            raise BadFilterError(NO_POINT_REGISTER)
         sx, sy = lonlat_to_equal_area(register.lon, register.lat)
         sources = kernel_density(
             sx, sy, bandwidth_m=surface.bandwidth_m, kernel=surface.kernel, grid=surface.grid
@@ -281,6 +283,12 @@ def kde_grid(
 NO_POINT_CASES = (
     "筛选范围内没有精确定位的案件 (no case placed at a point matches the filters: nothing to "
     "make a density of; cases placed only at a county or city are left out)"
+)
+
+#: The KDE's answer to a ratio to the register when no register entry is placed at a point.
+NO_POINT_REGISTER = (
+    "筛选范围内没有精确定位的污染源，无法计算案件与污染源之比 (no register entry placed at "
+    "a point matches the filters: no ratio of cases to enterprises)"
 )
 
 

@@ -13,9 +13,10 @@ defaults are used.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TextIO
 
 import geopandas as gpd
 from sqlalchemy import Engine
@@ -27,6 +28,7 @@ from geo_service.builds.public import PublicBuild, store_secret
 from geo_service.builds.recipes import geotiff_provenance
 from geo_service.builds.registry import ANALYTIC_LAYERS, Recipe, parameters_of, recipe
 from geo_service.builds.risk import configured
+from geo_service.builds.skips import THIN_DATA, skipped
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.disclosure import lattice
@@ -119,26 +121,59 @@ def build_layers(
     filters: Filters,
     layers: list[str] | None = None,
     settings: Settings | None = None,
+    report: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Compute and store every variant of the layers (all by default); what was built.
+    """Compute and store every variant of the layers (all by default); what was built,
+    and what was skipped and why.
 
-    The steps the layers need run first, each once, and are reported under ``steps``.
+    The steps the layers need run first, each once, and are reported under ``steps``. A
+    layer (or step) the data cannot give (:data:`~geo_service.builds.skips.THIN_DATA`) is
+    skipped with its reason (each variant apart: a ratio to a missing register goes, the
+    counts stay), and the rest is built. With ``report``, a line per layer is written to
+    it as the build goes.
     """
     inputs = Inputs(engine, filters)
     recipes = [recipe(name) for name in layers or list(ANALYTIC_LAYERS)]
     needed = dict.fromkeys(step for spec in recipes for step in spec.needs)
-    steps = {step: STEPS[step](engine) for step in needed}
+    steps: dict[str, dict[str, Any]] = {}
+    failed_steps: dict[str, Exception] = {}
+    for step in needed:
+        try:
+            steps[step] = STEPS[step](engine)
+        except THIN_DATA as exc:
+            failed_steps[step] = exc
     built: dict[str, list[dict[str, Any]]] = {}
-    for spec in recipes:
-        stored = [
-            _compute_and_store(inputs, spec, configured(p, settings))
-            for p in spec.variant_parameters()
-        ]
-        built[spec.name] = [
-            {"parameters": s.parameters, "data_version": s.data_version} for s in stored
-        ]
+    skips: list[dict[str, Any]] = []
+    for number, spec in enumerate(recipes, start=1):
+        started = time.perf_counter()
+        failed = next((failed_steps[s] for s in spec.needs if s in failed_steps), None)
+        stored, left_out = [], []
+        for variant in spec.variant_parameters():
+            parameters = configured(variant, settings)
+            try:
+                if failed is not None:
+                    raise failed
+                stored.append(_compute_and_store(inputs, spec, parameters))
+            except THIN_DATA as exc:
+                left_out.append((parameters.as_dict(), skipped(spec.name, exc)))
+        if stored:
+            built[spec.name] = [
+                {"parameters": s.parameters, "data_version": s.data_version} for s in stored
+            ]
+        skips += [{"layer": spec.name, "parameters": p, **skip.as_dict()} for p, skip in left_out]
+        seconds = time.perf_counter() - started
+        done = f"已生成 built: {len(stored)}/{len(stored) + len(left_out)}, {seconds:.1f} s"
+        if left_out:
+            done += f"; 跳过 skipped {len(left_out)}: {left_out[0][1].reason}"
+        _report(report, number, len(recipes), spec.name, done)
     return {
         "filters": filters.as_dict(),
         "steps": {name: provenance["parameters"] for name, provenance in steps.items()},
         "layers": built,
+        "skipped": skips,
     }
+
+
+def _report(out: TextIO | None, number: int, total: int, layer: str, what: str) -> None:
+    if out is not None:
+        print(f"[{number}/{total}] {layer}: {what}", file=out, flush=True)

@@ -604,10 +604,13 @@ def _build(
     run = _Run(client, Inputs(engine, filters), parts, rows, timeout_s)
     run.first_pass(_plan(names))
     built: dict[str, list[dict[str, Any]]] = {}
+    skipped: list[dict[str, Any]] = []
     single: list[str] = []
     for name in names:
-        if name not in _FINISH:
-            built[name] = build_layers(engine, filters, [name], settings)["layers"][name]
+        if name not in _FINISH:  # thin data skips these as the local build does
+            local = build_layers(engine, filters, [name], settings)
+            built.update(local["layers"])
+            skipped += local["skipped"]
             single.append(name)
             continue
         built[name] = [
@@ -617,6 +620,7 @@ def _build(
     return {
         "filters": filters.as_dict(),
         "layers": built,
+        "skipped": skipped,
         "backend": "dask",
         "single_machine": single,
     }
