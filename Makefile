@@ -8,10 +8,14 @@ PORT ?= 8000
 
 .PHONY: install sysdeps lint types imports pytest test run bench lock clean
 
+# pip shows its progress to people; CI's log keeps to errors.
+PIP_QUIET := $(if $(CI),-q,)
+
 $(STAMP): pyproject.toml requirements.lock
+	@echo "安装 Python 依赖 installing the Python packages (a first install takes minutes) …"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_QUIET) -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -345,19 +345,38 @@ def server_options(settings: Settings) -> dict[str, Any]:
 def demo(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    store: Annotated[
+        str | None, typer.Option(help="the demo's store (default: sqlite, <data dir>/demo.db)")
+    ] = None,
 ) -> None:
-    """Init the store, ingest the bundled sample slice, build every layer, serve (`make run`)."""
-    from geo_service.core.paths import SAMPLE_SLICE
+    """The demo (`make run`): its own store, the bundled sample loaded once, every layer
+    built, a demo account; prints where to go and how to sign in, then serves."""
+    import os
 
-    init(boundaries=None)
-    for kind in ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors"):
-        ingest(
-            SAMPLE_SLICE / f"{kind}.csv",
-            kind=kind,
-            crs=None,
-            rejects=_settings().data_dir / "rejects" / f"{kind}.rejects.csv",
-        )
-    build()
+    from geo_service.demo import demo_database_url, prepare_demo
+
+    settings = _settings()
+    url = store or demo_database_url(settings)
+    try:
+        prepared = prepare_demo(settings, url, sys.stderr)
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    os.environ["GEO_DATABASE_URL"] = url  # what `serve` and its workers read
+    get_settings.cache_clear()
+    where = f"http://{host or settings.host}:{port or settings.port}"
+    typer.echo(
+        f"""
+演示已就绪 The demo is ready.
+  打开 Open:        {where}/
+  登录 Sign in:     {where}/login
+  演示账号 Account: {prepared.account} (管理员 admin, 广西 450000)
+  API 密钥 Key:     {prepared.api_key}
+                    (kept in {prepared.key_file}; 粘贴到登录页 paste it on the sign-in page)
+  演示库 Store:     {url}
+按 Ctrl+C 停止 Press Ctrl+C to stop.
+""",
+        err=True,
+    )
     serve(host=host, port=port)
 
 
