@@ -22,6 +22,7 @@ from geo_service.api import (
     draws,
     enterprises,
     features,
+    field,
     landing,
     maps,
     ogc_tiles,
@@ -100,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(quality.router)
     app.include_router(enterprises.router)  # 一源一档 and the register search
+    app.include_router(field.router)  # findings from the field: POST items, /field
     app.include_router(landing.router)  # the landing page and /docs
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     use_served_openapi(app)  # errors, media types and tile statuses as the service answers

@@ -118,6 +118,7 @@ ANSWERS: Final[dict[str, dict[str, str]]] = {
     "download_qgis_project": {QGS: ""},
     "stats_xlsx": {XLSX: ""},
     "map_page": {HTML: ""},
+    "field_page": {HTML: ""},
     "landing": {JSON: "", HTML: ""},
     "draw_file": {JSON: "", XLSX: "", HTML: ""},
 }

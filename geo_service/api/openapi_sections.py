@@ -126,7 +126,9 @@ SECTIONS: Final = (
     Section(
         "field",
         ("/field",),
-        "现场检查 The field page and the findings inspectors submit from it",
+        "现场检查 The field page and the findings inspectors submit from it (accounts "
+        "that write findings only)",
+        "required",
     ),
     Section(
         "ingest",

@@ -7,7 +7,8 @@
   ``GeoMaps.init`` with the page's configuration), and ``/docs`` starts Swagger UI with
   an inline script, so ``script-src`` and ``style-src`` allow ``'unsafe-inline'`` but no
   other host; images may also be ``data:`` URIs (Leaflet's and Swagger UI's icons) and
-  the basemap's tiles when ``GEO_BASEMAP_URL`` names one;
+  the basemap's tiles when ``GEO_BASEMAP_URL`` names one; workers (the field page's
+  service worker) come from the service only;
 - ``X-Frame-Options`` and ``frame-ancestors``: no page may be framed by another site;
   the maps (``/maps/``) may be framed by the service's own landing page, everything else
   by nothing;
@@ -58,6 +59,7 @@ def content_security_policy(basemap_url: str | None = None, *, framed: bool = Fa
             f"img-src {images}",
             "font-src 'self' data:",
             "connect-src 'self'",
+            "worker-src 'self'",  # the field page's service worker (/field/sw.js)
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",

@@ -253,6 +253,13 @@ class TileService:
             self._version = (current, now)
         return current
 
+    def refresh(self) -> int:
+        """Ask the store's data version now rather than within ``version_ttl_s``: after a
+        write in this process (a finding from the field), the next tile is of the new
+        records."""
+        self._version = (self._version[0], -float("inf"))
+        return self.version()
+
     def peek(self, key: Hashable) -> CachedTile | None:
         """The cached tile under ``key`` if the data version is fresh; never blocks on the
         store (for the event loop: a miss goes to :meth:`cached` in a worker thread)."""

@@ -42,6 +42,7 @@ OUTSIDE = (NEIGHBOUR, OTHER_CITY_COUNTY, CITY, PROVINCE)
 ABOVE = {"city": (CITY, "450200", PROVINCE), "province": (PROVINCE, None, None)}
 ROLES = ("admin", "leader", "planner", "gis", "inspector")
 QUALITY_ROLES = ("admin", "leader", "planner", "gis")  # the data-quality report's readers
+FIELD_ROLES = ("admin", "leader", "planner", "inspector")  # who writes findings (/field)
 TILE = "7/102/55"  # over Nanning: both counties' records fall in it
 OGC_TILE = "7/55/102"  # the same tile as {tileMatrix}/{tileRow}/{tileCol}
 
@@ -269,6 +270,8 @@ PROBES = [
     Probe("quality_report", "/quality?jurisdiction={j}&f=xlsx", points=True, roles=QUALITY_ROLES),
     Probe("quality_batch", "/quality/batches/1", admin_only=True, scoped=False),
     Probe("quality_batch", "/quality/batches/1?f=html", admin_only=True, scoped=False),
+    # the field page lists the quarter's drawn enterprises: the roles that write findings
+    Probe("field_page", "/field?jurisdiction={j}", points=True, roles=FIELD_ROLES),
 ]
 
 #: Operations with nothing scoped to test: public documents and the log-in itself
@@ -289,6 +292,9 @@ UNSCOPED = {
     "logout_post",
     "ingest_upload",
     "draw_create",
+    # a finding from the field: every role × inside/outside × county/city/province in
+    # tests/geo_service/api/test_field_findings.py
+    "finding_create",
 }
 
 
