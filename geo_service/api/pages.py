@@ -32,8 +32,14 @@ MAX_NEXT_CHARS = 2000
 #: Where a log-in never leads back to: the log-in and log-out themselves.
 _NOT_NEXT = ("/login", "/logout")
 
+_FONTS = "/static/vendor/fonts/NotoSansSC"
+#: The bundled CJK font, used where the system has none (an intranet PC without one).
 STYLE = (
-    "body{font:14px/1.5 'Microsoft YaHei','PingFang SC','Noto Sans CJK SC',sans-serif;"
+    f"@font-face{{font-family:'Noto Sans SC';src:url({_FONTS}-Regular.subset.ttf)}}"
+    f"@font-face{{font-family:'Noto Sans SC';font-weight:bold;"
+    f"src:url({_FONTS}-Bold.subset.ttf)}}"
+    "body{font:14px/1.5 'Microsoft YaHei','PingFang SC','Noto Sans CJK SC','Noto Sans SC',"
+    "sans-serif;"
     "margin:0 auto;max-width:1100px;padding:12px 20px;color:#222}"
     "h1{font-size:22px;margin:8px 0}h2{font-size:17px;margin:18px 0 6px}"
     "iframe{width:100%;height:480px;border:1px solid #ccc;border-radius:4px}"
