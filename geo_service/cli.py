@@ -802,6 +802,39 @@ def plan(
         _echo_json({**summary, "path": str(out)})
 
 
+@app.command()
+def brief(
+    jurisdiction: Annotated[str, typer.Option(help="adcode of a province, city or county")],
+    period: Annotated[str, typer.Option(help="2024, 2024-Q2 or 2024-05")],
+    out: Annotated[Path, typer.Option(help="brief.pdf (fonts embedded) or brief.html")],
+) -> None:
+    """The periodic enforcement briefing (执法态势简报) of a jurisdiction and period, as the
+    service answers GET /briefs/{jurisdiction}/{period}.pdf|.html; prints a summary."""
+    from geo_service.access.audit import AuditLog
+    from geo_service.access.policy import Caller
+    from geo_service.api.brief_content import BriefRequest
+    from geo_service.api.briefs import render_brief
+
+    try:
+        fmt = out.suffix.lower().lstrip(".")
+        if fmt not in ("pdf", "html"):
+            raise ValueError(f"--out {out.name}: 须为 .pdf 或 .html; write .pdf or .html")
+        engine = _store()
+        asked = BriefRequest.parse(jurisdiction, period)
+        made = render_brief(engine, asked, fmt, _settings())
+        out.write_bytes(made.content)
+        audit_log = AuditLog(engine)
+        try:
+            where = f"/briefs/{asked.jurisdiction}/{asked.period}.{fmt}"
+            params = {"jurisdiction": asked.jurisdiction, "period": str(asked.period), "f": fmt}
+            audit_log.record(Caller(name="cli", role="admin"), "brief", where, params, made.named)
+        finally:
+            audit_log.close()
+    except (ServiceError, ValueError) as exc:
+        _fail(exc)
+    _echo_json({"jurisdiction": jurisdiction, "period": period, "path": str(out)})
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite uses, when this machine allows it:
-# PostGIS for the PostgreSQL on 127.0.0.1:5432, a CJK font, Chromium and QGIS. Never fails the build by itself:
+# PostGIS for the PostgreSQL on 127.0.0.1:5432, a CJK font, Chromium, poppler-utils and QGIS. Never fails the build by itself:
 # tests that need a missing package skip with a reason (and fail under CI=true).
 set -u
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -19,6 +19,10 @@ fi
 # Chromium, for the headless-browser tests of the maps (driven by Playwright's own driver).
 if ! dpkg -s chromium >/dev/null 2>&1; then
   pkgs+=("chromium")
+fi
+# poppler-utils (pdftoppm, pdffonts, pdftotext), to check the printed briefing as a reader sees it.
+if ! dpkg -s poppler-utils >/dev/null 2>&1; then
+  pkgs+=("poppler-utils")
 fi
 # QGIS (headless), to open the served QGIS project as GIS staff would; the providers package
 # holds the OGC API - Features, XYZ and GDAL providers.

@@ -18,6 +18,7 @@ from geo_service import __version__
 from geo_service.access.audit import AuditLog
 from geo_service.api import (
     accounts,
+    briefs,
     downloads,
     draws,
     enterprises,
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(quality.router)
     app.include_router(enterprises.router)  # 一源一档 and the register search
+    app.include_router(briefs.router)  # 执法态势简报: the periodic briefing
     app.include_router(field.router)  # findings from the field: POST items, /field
     app.include_router(landing.router)  # the landing page and /docs
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

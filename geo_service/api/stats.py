@@ -158,6 +158,12 @@ def _ledger(engine: Engine, kind: str, group_by: str, filters: Filters) -> pd.Da
     return table
 
 
+def ledger_table(engine: Engine, kind: str, group_by: str, filters: Filters) -> pd.DataFrame:
+    """The ledger ``GET /stats/{kind}?group_by=…`` answers for these filters (industries
+    named): what other readers of the ledgers (the briefing) take their figures from."""
+    return name_industries(_ledger(engine, kind, group_by, filters))
+
+
 def _public(
     engine: Engine, kind: str, frame: pd.DataFrame, table: pd.DataFrame, groups: list[str]
 ) -> pd.DataFrame:
@@ -185,7 +191,7 @@ def stats_xlsx(
     title, filters, data version and time, then the table under Chinese heads with a
     合计 row (:func:`layers.spreadsheets.ledger_workbook`); the commonalities ledger as
     one plain sheet."""
-    table = name_industries(_ledger(engine, kind, group_by, filters))
+    table = ledger_table(engine, kind, group_by, filters)
     headers = {"Content-Disposition": f'attachment; filename="{kind}-ledger.xlsx"'}
     if kind in _DATE:
         groups = _group_columns(kind, group_by)
@@ -248,7 +254,7 @@ def stats(
     engine: Engine = Depends(get_engine),
     _caller: Caller = Depends(get_caller),
 ) -> JSONResponse:
-    table = name_industries(_ledger(engine, kind, group_by, filters))
+    table = ledger_table(engine, kind, group_by, filters)
     rows: list[dict[str, Any]] = json.loads(table.to_json(orient="records", force_ascii=False))
     return JSONResponse(
         {

@@ -65,6 +65,7 @@ class Probe:
             return self.path
         if jurisdiction is None:
             base, _, query = self.path.partition("?")
+            base = base.replace("{j}", COUNTY)  # a jurisdiction in the path: the own one
             kept = [p for p in query.split("&") if p and not p.startswith("jurisdiction=")]
             return base + ("?" + "&".join(kept) if kept else "")
         return self.path.replace("{j}", jurisdiction)
@@ -269,6 +270,11 @@ PROBES = [
     ),
     Probe("quality_report", "/quality?jurisdiction={j}&f=xlsx", points=True, roles=QUALITY_ROLES),
     Probe("quality_batch", "/quality/batches/1", admin_only=True, scoped=False),
+    # the briefing (执法态势简报): accounts only, the data-quality report's readers
+    *(
+        Probe("brief", f"/briefs/{{j}}/2024-Q2.{fmt}", public=False, roles=QUALITY_ROLES)
+        for fmt in ("html", "pdf")
+    ),
     Probe("quality_batch", "/quality/batches/1?f=html", admin_only=True, scoped=False),
     # the field page lists the quarter's drawn enterprises: the roles that write findings
     Probe("field_page", "/field?jurisdiction={j}", points=True, roles=FIELD_ROLES),
