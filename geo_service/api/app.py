@@ -19,6 +19,7 @@ from geo_service.access.audit import AuditLog
 from geo_service.api import (
     accounts,
     briefs,
+    dashboard,
     downloads,
     draws,
     enterprises,
@@ -104,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(enterprises.router)  # 一源一档 and the register search
     app.include_router(briefs.router)  # 执法态势简报: the periodic briefing
     app.include_router(field.router)  # findings from the field: POST items, /field
+    app.include_router(dashboard.router)  # 领导驾驶舱: a page over the ledgers
     app.include_router(landing.router)  # the landing page and /docs
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     use_served_openapi(app)  # errors, media types and tile statuses as the service answers

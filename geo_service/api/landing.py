@@ -199,6 +199,8 @@ def landing_page(links: list[dict[str, str]], corner: str, *, anonymous: bool) -
         "<p>处罚案件、现场检查与污染源的空间分析 · Penalty cases, inspection findings and the "
         f"pollution-source register on the map.</p>{legend}"
         '<iframe src="/maps/heatmap" title="总览：案件密度 Overview: case density"></iframe>'
+        '<p><a href="/dashboard">领导驾驶舱 Leadership dashboard</a> <span>指标、地图和图表，'
+        "从省下钻到市、县 KPIs, map and charts, province to city to county</span></p>"
         f"<h2>地图 Maps</h2>{_link_list(maps, anonymous)}"
         f"<h2>图层 Layers (OGC API - Features)</h2>{_link_list(layers, anonymous)}"
         f"<h2>下载 Downloads</h2>{_downloads_table(anonymous)}"

@@ -206,6 +206,17 @@ PROBES = [
         adcodes=_ledger_adcodes,
     ),
     Probe("stats", "/stats/cases?group_by=year&jurisdiction={j}"),
+    # the ledgers the leadership dashboard (/dashboard) draws, asked as its page asks
+    *(
+        Probe("stats", f"/stats/{kind}?group_by={group}&period=2024&jurisdiction={{j}}")
+        for kind, group in (
+            ("cases", "month"),
+            ("inspections", "month"),
+            ("cases", "industry"),
+            ("cases", "problem_type"),
+        )
+    ),
+    Probe("stats", "/stats/cases?group_by=city&period=2024&jurisdiction={j}", public=False),
     Probe("stats_xlsx", "/stats/cases.xlsx?group_by=county&jurisdiction={j}", public=False),
     Probe("stats_xlsx", "/stats/inspections.xlsx?group_by=year&jurisdiction={j}"),
     # the problem types' commonalities and differences (共性与差异): the layer's places, its
@@ -298,6 +309,10 @@ UNSCOPED = {
     "logout_post",
     "ingest_upload",
     "draw_create",
+    # the leadership dashboard: a page of places and no figures, which it reads from the
+    # ledgers probed above (tests/geo_service/api/test_dashboard_*.py: the page and how
+    # anonymous callers and accounts in and outside their scope are answered in it)
+    "dashboard_page",
     # a finding from the field: every role × inside/outside × county/city/province in
     # tests/geo_service/api/test_field_findings.py
     "finding_create",
