@@ -387,8 +387,8 @@ def _store(
             ).scalar_one()
         )
         statement = _insert_new(conn, key).values({**record, "batch_id": batch_id})
-        if conn.execute(statement).rowcount != 1:  # stored meanwhile: roll everything back
-            raise _exists(finding_id(record))
+        if conn.execute(statement.returning(Inspection.id)).first() is None:
+            raise _exists(finding_id(record))  # stored meanwhile: roll everything back
         if reviews:
             replace_reviews(conn, KIND, [], [{**r, "batch_id": batch_id} for r in reviews])
     return batch_id

@@ -15,13 +15,15 @@ from typing import Any
 import morecantile
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from geo_service.access.policy import read_audit
 from geo_service.api.app import create_app
 from geo_service.api.field import FINDING_ROLES
 from geo_service.core.filters import Filters
+from geo_service.core.paths import SAMPLE_SLICE
 from geo_service.core.settings import Settings
+from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store.batches import read_batch
 from geo_service.store.boundaries import read_divisions
 from geo_service.store.layer_builds import load_layer
@@ -292,3 +294,50 @@ def test_the_field_page_and_its_worker(world: dict[str, Any], tmp_path: Path) ->
     assert client.get("/field").status_code == 401
     gis = account_headers(engine, "gis", COUNTY)
     assert client.get("/field", headers=gis).status_code == 403
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_each_store_creates_once_and_links_to_the_register(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> None:
+    """The insert on each backend (PostGIS: its generated ``geom``): linked to the register
+    entry it names, placed at it without a geometry, and never written twice."""
+    engine: Engine = request.getfixturevalue(f"{backend}_only_store")
+    options = IngestOptions(
+        kind="enterprises", rejects_path=tmp_path / "rejects.csv", progress=False
+    )
+    ingest_file(engine, SAMPLE_SLICE / "enterprises.csv", options)
+    entry = read_frame(
+        engine, "enterprises", Filters(jurisdiction=COUNTY), ["credit_code", "lon", "lat"]
+    ).dropna()
+    code = str(entry["credit_code"].iloc[0])
+    url = engine.url.render_as_string(hide_password=False)
+    client = TestClient(create_app(Settings(database_url=url, rate_limit_per_minute=0)))
+    headers = {**account_headers(engine, "inspector", COUNTY), **GEOJSON}
+    feature = {
+        "type": "Feature",
+        "id": "PG-1",
+        "geometry": None,
+        "properties": {"检查日期": "2026-10-09", "统一社会信用代码": code, "检查情况": "正常"},
+    }
+    answer = client.post(ITEMS, json=feature, headers=headers)
+    assert answer.status_code == 201, answer.text[:300]
+    props = answer.json()["properties"]
+    assert props["enterprise_credit_code"] == code and props["link_method"] == "credit_code"
+    assert props["geocode_method"] == "register" and props["adcode"] == COUNTY
+    assert answer.json()["geometry"]["coordinates"] == pytest.approx(
+        [float(entry["lon"].iloc[0]), float(entry["lat"].iloc[0])]
+    )
+    assert client.post(ITEMS, json=feature, headers=headers).status_code == 409
+    stored = read_frame(engine, "inspections", None, ["inspection_id", "description"])
+    assert stored["inspection_id"].tolist() == ["PG-1"] and stored["description"][0] == "正常"
+    if backend == "postgis":
+        with engine.connect() as conn:
+            inside = conn.execute(
+                text(
+                    "SELECT ST_Within(i.geom, ST_GeomFromWKB(j.geom_wkb, 4326)) FROM inspections i,"
+                    " jurisdictions j WHERE i.inspection_id = 'PG-1' AND j.adcode = :county"
+                ),
+                {"county": COUNTY},
+            ).scalar_one()
+        assert inside is True
