@@ -118,3 +118,24 @@ def test_an_ended_session_is_told_to_sign_in_again(
     public = page.goto(live_server.url + "/maps/hexagons")  # the public view, as a visitor
     assert public is not None and public.status == 200
     assert external == []
+
+
+def test_the_api_docs_offer_the_authorize_button(
+    context: tuple[Any, list[str]], live_server: LiveServer
+) -> None:
+    ctx, external = context
+    page = ctx.new_page()
+    response = page.goto(live_server.url + "/docs")
+    assert response is not None and response.status == 200
+    page.wait_for_selector(".swagger-ui .opblock-tag")
+    tags = page.eval_on_selector_all(
+        ".swagger-ui .opblock-tag", "ts => ts.map(t => t.getAttribute('data-tag'))"
+    )
+    assert "default" not in tags and {"collections", "tiles", "maps", "accounts"} <= set(tags)
+    page.click(".swagger-ui .btn.authorize")
+    page.wait_for_selector(".swagger-ui .auth-container")
+    shown = page.locator(".swagger-ui .dialog-ux").inner_text()
+    for scheme in ("bearerKey", "apiKeyHeader", "basicKey", "sessionCookie"):
+        assert scheme in shown, scheme
+    _screenshot(page, "docs-authorize")
+    assert external == []
