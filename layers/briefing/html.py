@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 
 from layers.briefing.content import Brief
 from layers.briefing.document import (
@@ -18,8 +19,11 @@ from layers.briefing.document import (
     brief_blocks,
 )
 from layers.briefing.fonts import FAMILY, BriefFonts
+from layers.offline import check_offline
 from layers.printable import printable_page
 
+#: A picture's inline data (base64 holds "//", which is no address).
+_INLINE_PNG = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 FONT_URL = "/static/vendor/fonts/NotoSansSC-{}.subset.ttf"
 _CSS = (
     "@font-face{{font-family:'{family}';src:url('{regular}') format('truetype');}}"
@@ -65,4 +69,6 @@ def _picture(picture: Picture) -> str:
 def brief_to_html(brief: Brief, fonts: BriefFonts) -> str:
     """The briefing's page."""
     body = "\n".join(_block(b) for b in brief_blocks(brief, fonts))
-    return printable_page(brief.title, _CSS, body)
+    page = printable_page(brief.title, _CSS, body)
+    check_offline(_INLINE_PNG.sub("data:", page))  # nothing from outside the service
+    return page

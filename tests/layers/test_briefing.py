@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import warnings
 
 import geopandas as gpd
+import numpy as np
 import pytest
+from PIL import Image
 from shapely.geometry import box
 
+from geo_service.core.paths import STATIC_DIR
 from layers.briefing.changes import OUTSIDE, hotspot_changes
+from layers.briefing.charts import hotspot_map_png
+from layers.briefing.content import MapInputs
+from layers.briefing.fonts import BriefFonts
 from layers.briefing.periods import BriefPeriod, BriefPeriodError
 from layers.briefing.text import change_text, value_text
 
@@ -82,3 +90,32 @@ def test_hotspot_changes_are_counted_by_the_place_holding_each_cell() -> None:
         ("intensifying_hot", "乙区", 1),
         ("diminishing_hot", OUTSIDE, 1),
     ]
+
+
+def test_maps_are_drawn_in_the_bundled_font_with_no_glyph_missing() -> None:
+    """Place names set in the bundled font: matplotlib warns of a glyph it has not, which
+    is an error here; the map is not blank."""
+    fonts = BriefFonts.in_directory(STATIC_DIR / "vendor" / "fonts")
+    places = gpd.GeoDataFrame(
+        {"name": ["兴宁区", "青秀区"]},
+        geometry=[box(108.3, 22.8, 108.5, 23.0), box(108.5, 22.8, 108.7, 23.0)],
+        crs=4326,
+    )
+    cells = gpd.GeoDataFrame(
+        {"gi_bin": [3, -2, 0]},
+        geometry=[
+            box(108.35, 22.85, 108.4, 22.9),
+            box(108.6, 22.9, 108.65, 22.95),
+            box(0, 0, 1, 1),
+        ],
+        crs=4326,
+    )
+    outline = gpd.GeoDataFrame({"name": ["南宁市"]}, geometry=[places.union_all()], crs=4326)
+    inputs = MapInputs(outline, places, None, cells)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        png = hotspot_map_png(inputs, fonts)
+    picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    assert picture.std() > 10
+    hot = np.abs(picture - np.array([0xD6, 0x2F, 0x27])).max(axis=-1) <= 12
+    assert hot.mean() > 0.001  # the 99 % hot cell is drawn in its class colour

@@ -246,6 +246,8 @@ def test_http_brief_is_scoped_audited_and_checked(
     pdf = client.get(f"/briefs/{CITY}/{PERIOD}.pdf", headers=headers)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     entries = [e for e in read_audit(built_sample_store) if e["action"] == "brief"]
+    made_by_cli = [e for e in entries if e["account"] == "cli"]
+    assert made_by_cli and made_by_cli[0]["resource"] == f"/briefs/{CITY}/{PERIOD}.pdf"
     assert {e["resource"] for e in entries} >= {
         f"/briefs/{CITY}/{PERIOD}.html",
         f"/briefs/{CITY}/{PERIOD}.pdf",
