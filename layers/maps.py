@@ -6,16 +6,18 @@ inlined, so a page stays small whatever the data. Every script and style is one 
 the service's own ``/static`` files; :func:`build_map` raises :class:`OfflineError` if
 any other ``http(s)://`` reference remains (the configured basemap excepted).
 
-The behaviour (filter picker, month slider, legends, popups) is the service's
-``/static/maps/geo-maps.js``; a page hands it one JSON configuration.
+The behaviour (filter picker, month slider, legends, popups, sign-in prompt, metric
+scale) is the service's ``/static/maps/geo-maps.js``; a page hands it one JSON
+configuration. :func:`render_map` puts a page together from its parts, so that
+:mod:`layers.map_files` can make the same map as one self-contained file.
 """
 
 from __future__ import annotations
 
 import calendar
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from html import escape
 from typing import Any, Final
 from urllib.parse import quote
@@ -226,6 +228,15 @@ class MapContext:
     cell_path: str = "/maps/cell/"
     home: str = "/"
     enterprise_path: str = "/enterprises/"  # + credit code: the enterprise file (一源一档)
+    #: The reader has an account (a log-in session or a key). Without one the page asks
+    #: for no city or county: it shows its sign-in prompt, linking to ``login``.
+    account: bool = False
+    login: str = "/login"
+    #: Where the page's map file is downloaded (``/maps/{name}/file``); None: no link.
+    file_path: str | None = None
+    #: The hexagon resolution of a map with a resolution picker (one of
+    #: :func:`resolution_choices`); None: the map's own start.
+    resolution: int | None = None
 
 
 def tile_url(path: str, params: Mapping[str, Any], filters: Mapping[str, str]) -> str:
@@ -268,7 +279,7 @@ def month_end(month: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Layer:
+class MapLayer:
     """One layer of a page: how it is fetched, drawn, and what a click on it shows."""
 
     id: str
@@ -285,6 +296,23 @@ class _Layer:
     aggregate: dict[str, Any] | None = None  # point records: the popup of aggregated points
     # [property, label, path]: the popup links to path + the property's value (一源一档)
     link: list[str] | None = None
+
+    @property
+    def collection(self) -> str:
+        """The layer (collection) its tiles come from: ``/tiles/{collection}/…``."""
+        return self.path.split("/")[-4]
+
+    def properties(self) -> list[str]:
+        """The properties the page reads: what styles it, its pop-up's fields and lists,
+        the cell id a cell pop-up asks about (a map file keeps these only)."""
+        names = [f[0] for f in self.fields] + [f[0] for f in self.lists]
+        if self.style and "field" in self.style:
+            names.append(str(self.style["field"]))
+        if self.popup == "cell":
+            names.append("h3")
+        if self.aggregate:
+            names += ["aggregated", *(f[0] for f in self.aggregate["fields"])]
+        return list(dict.fromkeys(names))
 
     def config(self) -> dict[str, Any]:
         """What geo-maps.js needs of the layer."""
@@ -327,8 +355,8 @@ def _cell_fields() -> list[list[str]]:
     return [["resolution", "H3 分辨率 Resolution", "int"]]
 
 
-def _heatmap(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
-    kde = _Layer(
+def _heatmap(ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
+    kde = MapLayer(
         "kde",
         "案件密度 Case density",
         f"{ctx.tiles}/kde/{{z}}/{{x}}/{{y}}.png",
@@ -345,7 +373,7 @@ def _heatmap(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [kde], legend
 
 
-def _hexagons(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+def _hexagons(ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
     style = {
         "style": "classes",
         "field": "cases",
@@ -356,7 +384,7 @@ def _hexagons(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     }
     fields = [*_cell_fields(), ["enterprises", "登记污染源 Register sources", "int"]]
     start = {"resolution": ctx.public_resolution or _auto_resolution(_start_bounds(ctx))}
-    layer = _Layer(
+    layer = MapLayer(
         "hexagons", "六边形 Hexagon", _vector(ctx.tiles, "hexagons"), start, style, "cell", fields
     )
     classes = _classes(HEXAGON_BREAKS, YL_OR_RD, "件")
@@ -370,7 +398,7 @@ def _hexagons(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [layer], legend
 
 
-def _hotspots(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+def _hotspots(ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
     colours = {str(value): colour for value, colour, _ in GI_CLASSES}
     style = {
         "style": "categories",
@@ -386,7 +414,7 @@ def _hotspots(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
         ["gi_z", "Gi* z 值", "num"],
         ["gi_p", "p 值（FDR 校正）", "p"],
     ]
-    layer = _Layer(
+    layer = MapLayer(
         "hotspots",
         "热点 Hot spot",
         _vector(ctx.tiles, "hotspots"),
@@ -405,7 +433,7 @@ def _hotspots(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [layer], legend
 
 
-def _local_moran(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+def _local_moran(ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
     colours = {value: colour for value, colour, _ in MORAN_CLASSES}
     style = {
         "style": "categories",
@@ -422,7 +450,7 @@ def _local_moran(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
         ["moran_i", "局部莫兰指数 Local Moran's I", "num"],
         ["moran_p_sim", "置换 p 值 Pseudo p", "p"],
     ]
-    layer = _Layer(
+    layer = MapLayer(
         "local-moran",
         "聚类和异常值 Cluster or outlier",
         _vector(ctx.tiles, "local-moran"),
@@ -452,7 +480,7 @@ def emerging_classes() -> list[dict[str, Any]]:
     return rows
 
 
-def _emerging(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+def _emerging(ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
     classes = emerging_classes()
     colours = {row["value"]: row["colour"] for row in classes}
     style = {
@@ -472,7 +500,7 @@ def _emerging(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
         ["first_step", "起 From", "text"],
         ["last_step", "止 To", "text"],
     ]
-    layer = _Layer(
+    layer = MapLayer(
         "emerging-hotspots",
         "时空热点 Emerging hot spot",
         _vector(ctx.tiles, "emerging-hotspots"),
@@ -497,7 +525,7 @@ CASE_COLOUR: Final = "#b2182b"
 AGGREGATE_COLOUR: Final = "#2166ac"
 
 
-def _case_points(ctx: MapContext) -> _Layer:
+def _case_points(ctx: MapContext) -> MapLayer:
     """The penalty cases as points over the clusters (accounts only). A tile holding more
     cases than the service's cap (``GEO_TILE_MAX_POINTS``) brings aggregated points instead:
     circles sized by their count, whose popup gives the count and the penalties."""
@@ -526,7 +554,7 @@ def _case_points(ctx: MapContext) -> _Layer:
         "note": "此处案件较多，已按网格聚合；放大地图可查看单个案件 "
         "Many cases here: counted on a grid; zoom in for each case",
     }
-    return _Layer(
+    return MapLayer(
         "cases",
         "处罚案件 Penalty case",
         _vector(ctx.tiles, "cases"),
@@ -539,7 +567,7 @@ def _case_points(ctx: MapContext) -> _Layer:
     )
 
 
-def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+def _clusters(ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
     style = {
         "style": "areas",
         "field": "density_per_km2",
@@ -559,7 +587,7 @@ def _clusters(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
         ["top_problem_type_label", "主要问题类型 Problem types"],
         ["top_industry_code", "主要行业 Industries"],
     ]
-    layer = _Layer(
+    layer = MapLayer(
         "clusters",
         "聚集区 Cluster",
         _vector(ctx.tiles, "clusters"),
@@ -617,7 +645,7 @@ def commonality_classes() -> list[dict[str, Any]]:
     return rows
 
 
-def _commonalities(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+def _commonalities(ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
     classes = commonality_classes()
     style = {
         "style": "categories",
@@ -636,7 +664,7 @@ def _commonalities(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
         ["common_zh", "各地共有的问题类型（本地占比）Common to all (share here)", "text"],
         ["dominant_label", "最多的问题类型 Most frequent", "text"],
     ]
-    layer = _Layer(
+    layer = MapLayer(
         "commonalities",
         "共性与差异 Commonalities and differences",
         _vector(ctx.tiles, "commonalities"),
@@ -654,7 +682,7 @@ def _commonalities(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
     return [layer], legend
 
 
-def _planner(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
+def _planner(ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
     colours = {value: colour for value, colour, _ in RISK_TIER_CLASSES}
     style = {
         "style": "categories",
@@ -671,7 +699,7 @@ def _planner(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
         ["expected_findings", "预计每年发现问题 Expected findings a year", "num"],
         ["enterprises", "污染源 Enterprises", "int"],
     ]
-    risk = _Layer(
+    risk = MapLayer(
         "risk", "风险分级 Risk tier", _vector(ctx.tiles, "risk"), {}, style, "properties", fields
     )
     outline = {"style": "outline", "stroke": _PRIORITY_STROKE, "className": "geo-priority"}
@@ -683,7 +711,7 @@ def _planner(ctx: MapContext) -> tuple[list[_Layer], dict[str, Any]]:
         ["enterprises", "污染源 Enterprises", "int"],
         ["score", "平均风险得分 Mean score", "num"],
     ]
-    areas = _Layer(
+    areas = MapLayer(
         "priority-areas",
         "重点检查区域 Priority area",
         _vector(ctx.tiles, "priority-areas"),
@@ -777,6 +805,13 @@ def _resolution(name: str, public: int | None) -> dict[str, Any] | None:
     return {**picker, "choices": [public], "value": public, "auto": None}
 
 
+def _picker(name: str, ctx: MapContext) -> dict[str, Any] | None:
+    picker = _resolution(name, ctx.public_resolution)
+    if picker is None or ctx.resolution is None:
+        return picker
+    return {**picker, "value": ctx.resolution}
+
+
 def _time(name: str, months: Sequence[str]) -> dict[str, Any] | None:
     """The month slider: ``period=YYYY-MM``; for emerging hot spots the analysis runs up to
     the month's end (``end=``), from the second quarter on (a trend needs two steps)."""
@@ -816,7 +851,7 @@ def _boundaries(ctx: MapContext, bounds: list[list[float]]) -> VectorGridProtobu
     return layer
 
 
-def _folium_layer(layer: _Layer, filters: Mapping[str, str], bounds: list[list[float]]) -> Any:
+def _folium_layer(layer: MapLayer, filters: Mapping[str, str], bounds: list[list[float]]) -> Any:
     url = tile_url(layer.path, layer.params, filters)
     if layer.style is None:
         return folium.TileLayer(
@@ -877,7 +912,7 @@ def _start_bounds(ctx: MapContext) -> tuple[float, float, float, float]:
 
 
 def _config(
-    name: str, ctx: MapContext, layers: list[_Layer], legend: dict[str, Any]
+    name: str, ctx: MapContext, layers: list[MapLayer], legend: dict[str, Any]
 ) -> dict[str, Any]:
     spec = MAPS[name]
     public = ctx.public_resolution is not None
@@ -901,22 +936,90 @@ def _config(
         "filter_names": list(ctx.filter_names),
         "periods": [] if name in _UP_TO_MONTH and not public else periods_of(ctx.months),
         "time": None if public and name in _UP_TO_MONTH else _time(name, ctx.months),
-        "resolution": _resolution(name, ctx.public_resolution),
+        "resolution": _picker(name, ctx),
         "jurisdictions": divisions,
         "industries": _industry_groups(ctx.industries),
         "layers": [layer.config() for layer in layers],
         "legend": legend,
         "bounds": list(ctx.bounds),
         "cell_path": ctx.cell_path,
+        "account": ctx.account,
+        "login": ctx.login,
+        "file_path": ctx.file_path,
+        "file": None,
     }
+
+
+def map_layers(name: str, ctx: MapContext) -> tuple[list[MapLayer], dict[str, Any]]:
+    """The layers of map ``name`` (as :func:`build_map` draws them) and its legend; the
+    picker's layer at ``ctx.resolution`` when set."""
+    if name not in _BUILDERS:
+        raise UnknownMapError(f"no map {name!r}; choose from {', '.join(MAPS)}")
+    layers, legend = _BUILDERS[name](ctx)
+    picker = _RESOLUTION.get(name)
+    if ctx.resolution is not None and picker is not None:
+        at = {"resolution": ctx.resolution}
+        layers = [
+            replace(la, params={**la.params, **at}) if la.id == picker["layer"] else la
+            for la in layers
+        ]
+    return layers, legend
+
+
+def resolution_choices(name: str, public_resolution: int | None = None) -> list[int]:
+    """The hexagon resolutions map ``name`` offers (none: it has no picker).
+
+    >>> resolution_choices("hotspots"), resolution_choices("hexagons", 6)
+    ([6, 7, 8], [6])
+    """
+    picker = _resolution(name, public_resolution)
+    return [] if picker is None else [c for c in picker["choices"] if isinstance(c, int)]
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """How :func:`render_map` puts a page together: ``head`` adds its scripts and styles to
+    the map, ``layer`` makes the Leaflet layer of a :class:`MapLayer` and ``boundaries``
+    the divisions' outlines (each given the service area as ``[[south, west], [north,
+    east]]``); ``legend`` and ``config`` may change the legend and the configuration."""
+
+    head: Callable[[folium.Map], None]
+    layer: Callable[[MapLayer, list[list[float]]], Any]
+    boundaries: Callable[[list[list[float]]], Any]
+    legend: Callable[[dict[str, Any]], dict[str, Any]] = lambda legend: legend
+    config: Callable[[dict[str, Any]], dict[str, Any]] = lambda config: config
 
 
 def build_map(name: str, ctx: MapContext, assets: MapAssets | None = None) -> str:
     """The HTML page of map ``name`` (one of :data:`MAPS`); OfflineError if it would reach
     anything but the service and the configured basemap."""
-    if name not in _BUILDERS:
-        raise UnknownMapError(f"no map {name!r}; choose from {', '.join(MAPS)}")
     assets = assets or MapAssets()
+    filters = {k: ctx.filters[k] for k in ctx.filter_names if ctx.filters.get(k)}
+
+    def head(fmap: folium.Map) -> None:
+        fmap.default_js = [
+            ("leaflet", assets.leaflet_js),
+            ("vectorGrid", assets.vectorgrid_js),
+            ("geo_maps", assets.maps_js),
+        ]
+        fmap.default_css = [("leaflet_css", assets.leaflet_css), ("geo_maps_css", assets.maps_css)]
+        favicon = Element(f'<link rel="icon" href="{assets.favicon}">')
+        fmap.get_root().header.add_child(favicon, name="favicon")  # type: ignore[attr-defined]
+
+    parts = MapParts(
+        head=head,
+        layer=lambda layer, bounds: _folium_layer(layer, filters, bounds),
+        boundaries=lambda bounds: _boundaries(ctx, bounds),
+    )
+    html = render_map(name, ctx, parts)
+    check_offline(html, ctx.basemap_url)
+    return html
+
+
+def render_map(name: str, ctx: MapContext, parts: MapParts) -> str:
+    """The HTML of map ``name`` put together from ``parts``: the map, its layers with the
+    boundaries on top, the planner's draw, the layer control and ``GeoMaps.init``."""
+    layers, legend = map_layers(name, ctx)
     west, south, east, north = ctx.bounds
     bounds = [[south, west], [north, east]]
     fmap = folium.Map(
@@ -925,32 +1028,24 @@ def build_map(name: str, ctx: MapContext, assets: MapAssets | None = None) -> st
         tiles=None,
         min_zoom=4,
         max_zoom=14,
-        control_scale=True,
+        control_scale=False,  # geo-maps.js adds a metric one
     )
-    fmap.default_js = [
-        ("leaflet", assets.leaflet_js),
-        ("vectorGrid", assets.vectorgrid_js),
-        ("geo_maps", assets.maps_js),
-    ]
-    fmap.default_css = [("leaflet_css", assets.leaflet_css), ("geo_maps_css", assets.maps_css)]
+    parts.head(fmap)
     root = fmap.get_root()
     assert isinstance(root, Figure)
     root.title = f"{MAPS[name].title} {MAPS[name].subtitle}"
-    root.header.add_child(Element(f'<link rel="icon" href="{assets.favicon}">'), name="favicon")
     if ctx.basemap_url:
         folium.TileLayer(ctx.basemap_url, attr="底图 Basemap", name="底图 Basemap").add_to(fmap)
-    layers, legend = _BUILDERS[name](ctx)
-    filters = {k: ctx.filters[k] for k in ctx.filter_names if ctx.filters.get(k)}
-    refs = [(la.id, _folium_layer(la, filters, bounds).add_to(fmap)) for la in layers]
-    refs.append(("jurisdictions", _boundaries(ctx, bounds).add_to(fmap)))  # lines on top
+    refs = [(la.id, parts.layer(la, bounds).add_to(fmap)) for la in layers]
+    refs.append(("jurisdictions", parts.boundaries(bounds).add_to(fmap)))  # lines on top
     if name == "planner" and ctx.markers:
         refs.append(("draw", _draw_markers(ctx.markers, ctx.enterprise_path).add_to(fmap)))
     control = folium.LayerControl(collapsed=False).add_to(fmap)
-    _Controller(_config(name, ctx, layers, legend), refs, control).add_to(fmap)
+    config = parts.config(_config(name, ctx, layers, parts.legend(legend)))
+    _Controller(config, refs, control).add_to(fmap)
     west, south, east, north = _start_bounds(ctx)
     fmap.fit_bounds([[south, west], [north, east]])
-    html: str = fmap.get_root().render()
-    check_offline(html, ctx.basemap_url)
+    html: str = root.render()
     return html
 
 

@@ -1,9 +1,17 @@
 /*
  * Behaviour of the enforcement maps built by layers/maps.py: the filter picker, the
- * month slider, legends, popups and place names. Every request goes to this service
- * (tiles, legends, cell profiles); nothing here reaches the internet.
+ * month slider, legends, popups, place names and the metric scale. Every request goes to
+ * this service (tiles, legends, cell profiles); nothing here reaches the internet.
+ *
+ * A visitor without an account who picks a city or county, and a page whose log-in
+ * session has ended (any data request answered 401), get a sign-in prompt in place of
+ * the map: no tile is asked for that would be refused.
+ *
+ * A map file (config.file, GET /maps/{name}/file) holds its layers as GeoJSON or an
+ * image in the page itself: its filters are fixed, nothing is fetched.
  *
  *   GeoMaps.vectorOptions(spec)      options of an L.vectorGrid.protobuf layer
+ *   GeoMaps.geojson(data, spec)      an L.geoJSON layer drawn as vectorOptions would
  *   GeoMaps.init(map, config, refs)  wires the controls; refs maps layer ids to layers
  */
 (function (global) {
@@ -138,6 +146,40 @@
     return options;
   }
 
+  /* The same styles for GeoJSON in a map file: each feature styled from its properties
+     at the map's zoom (restyled as it changes, see GeoMap.restyle). */
+  function geojson(data, spec) {
+    var style = STYLES[spec.style](spec);
+    var layer;
+    var zoom = function () { return layer && layer._map ? layer._map.getZoom() : 7; };
+    layer = L.geoJSON(data, {
+      interactive: !!spec.interactive,
+      style: function (feature) { return style(feature.properties, zoom()); },
+      pointToLayer: function (feature, latlng) {
+        return L.circleMarker(latlng, style(feature.properties, zoom()));
+      }
+    });
+    layer.geoRestyle = function () {
+      layer.eachLayer(function (f) { f.setStyle(style(f.feature.properties, zoom())); });
+    };
+    return layer;
+  }
+
+  /* Every fetch of the page: an answer 401 (no account, or the session ended) turns the
+     page to its sign-in prompt, which stops the layers asking for more. */
+  function guardFetch(page) {
+    var original = global.fetch;
+    if (!original || original.geoGuarded) { return; }
+    var guarded = function () {
+      return original.apply(global, arguments).then(function (response) {
+        if (response.status === 401) { page.unauthorized(); }
+        return response;
+      });
+    };
+    guarded.geoGuarded = true;
+    global.fetch = guarded;
+  }
+
   /* ---- the page ------------------------------------------------------------------ */
 
   function GeoMap(map, config, refs) {
@@ -148,7 +190,12 @@
     this.filters = Object.assign({}, config.filters);
     this.resolution = config.resolution ? String(config.resolution.value) : null;
     this.selects = {};
+    this.levels = {};
+    var levels = this.levels;
+    config.jurisdictions.forEach(function (j) { levels[j.adcode] = j.level; });
     map.attributionControl.setPrefix("Leaflet");
+    L.control.scale({ imperial: false }).addTo(map);  // metres and kilometres only
+    if (!config.file) { guardFetch(this); }
     this.addLabels();
     this.addPicker();
     if (config.time) { this.addSlider(); }
@@ -179,9 +226,26 @@
     return layer.path + query(this.layerParams(layer), filters);
   };
 
-  /* Point every filtered layer at the current filters (only those whose URL changed). */
+  /* Is a city or county picked without an account? The service answers 401 below
+     province level. */
+  GeoMap.prototype.belowProvince = function () {
+    var code = this.filters.jurisdiction;
+    return !this.config.account && !!code && this.levels[code] !== "province";
+  };
+
+  /* Would the layers be refused? Below province without an account, once the session
+     has ended, or after a 401 for these filters. */
+  GeoMap.prototype.needsAccount = function () {
+    return this.expired || this.refused || this.belowProvince();
+  };
+
+  /* Point every filtered layer at the current filters (only those whose URL changed);
+     the sign-in prompt instead where they would be refused. */
   GeoMap.prototype.apply = function () {
     var self = this;
+    if (this.config.file) { this.refreshLegend(); return; }  // fixed filters, inline data
+    this.updateFileLink();
+    if (this.needsAccount()) { this.showSignIn(); return; }
     var state = JSON.stringify([this.filters, this.config.layers.map(function (layer) {
       return self.layerUrl(layer);
     })]);
@@ -194,6 +258,7 @@
       if (layer.legend) { return; }  // set once its legend says there is a surface
       if (ref && ref._url !== url) { ref.setUrl(url); }
     });
+    this.hideSignIn();  // the layers come back pointed at the filters
     this.refreshLegend();
     var shown = Object.assign({}, this.filters);
     if (global.history && global.history.replaceState) {
@@ -206,7 +271,85 @@
     var zoom = this.map.getZoom();
     L.DomUtil[zoom < 9 ? "addClass" : "removeClass"](container, "geo-hide-county");
     L.DomUtil[zoom < 6 ? "addClass" : "removeClass"](container, "geo-hide-city");
+    if (this.config.file) { this.restyle(); return; }
     if (this.resolution === "auto") { this.apply(); }
+  };
+
+  /* A map file's GeoJSON layers: styles that depend on the zoom, redone. */
+  GeoMap.prototype.restyle = function () {
+    var refs = this.refs;
+    Object.keys(refs).forEach(function (k) { if (refs[k] && refs[k].geoRestyle) { refs[k].geoRestyle(); } });
+  };
+
+  /* ---- sign-in prompt ------------------------------------------------------------ */
+
+  /* The data layers (the boundaries, served to everyone, stay). */
+  GeoMap.prototype.dataLayers = function () {
+    var self = this;
+    return this.config.layers.map(function (l) { return self.refs[l.id]; })
+      .concat(this.refs.draw ? [this.refs.draw] : [])
+      .filter(function (ref) { return !!ref; });
+  };
+
+  GeoMap.prototype.signInHref = function () {
+    var here = global.location.pathname + query({}, this.filters);
+    return this.config.login + "?next=" + encodeURIComponent(here);
+  };
+
+  /* In place of the map: why it is empty and a link to log in that comes back here. The
+     data layers leave the map (no more tiles asked for) and the legend is hidden. */
+  GeoMap.prototype.showSignIn = function () {
+    var self = this;
+    this.map.closePopup();
+    if (!this.hiddenLayers) {
+      this.hiddenLayers = this.dataLayers().filter(function (ref) { return self.map.hasLayer(ref); });
+      this.hiddenLayers.forEach(function (ref) { self.map.removeLayer(ref); });
+    }
+    this.state = null;  // redraw when the prompt goes
+    if (this.legendDiv) { this.legendDiv.style.display = "none"; }
+    var text = this.expired ?
+      "登录已过期或已退出，请重新登录后查看。<br>Your session has ended: log in again to see the map." :
+      this.belowProvince() ? "查看市、县（区）级数据需要登录。<br>Log in to see a city or county." :
+      "查看这些数据需要登录。<br>Log in to see these data.";
+    if (!this.signIn) {
+      this.signIn = el("div", "geo-signin");
+      L.DomEvent.disableClickPropagation(this.signIn);
+      L.DomEvent.disableScrollPropagation(this.signIn);
+      this.map.getContainer().appendChild(this.signIn);
+    }
+    this.signIn.innerHTML = '<div class="geo-signin-box"><p>' + text + '</p><a class="geo-login" href="' +
+      esc(this.signInHref()) + '">登录 Log in</a>' +
+      (this.expired ? "" : '<p class="geo-note">或选择全区查看公开的统计 Or pick the whole region ' +
+      "for the public view</p>") + "</div>";
+    this.signIn.style.display = "";
+  };
+
+  GeoMap.prototype.hideSignIn = function () {
+    var self = this;
+    if (this.signIn) { this.signIn.style.display = "none"; }
+    if (this.legendDiv) { this.legendDiv.style.display = ""; }
+    (this.hiddenLayers || []).forEach(function (ref) { ref.addTo(self.map); });
+    this.hiddenLayers = null;
+  };
+
+  /* A data request answered 401: the session has ended, or (without an account) these
+     filters need one; the prompt stays until the filters change. */
+  GeoMap.prototype.unauthorized = function () {
+    if (this.config.account) { this.expired = true; } else { this.refused = true; }
+    this.stop();
+    this.showSignIn();
+  };
+
+  /* ---- the map file link --------------------------------------------------------- */
+
+  GeoMap.prototype.updateFileLink = function () {
+    if (!this.fileLink) { return; }
+    var res = this.config.resolution;
+    var params = {};
+    if (res) {
+      params.resolution = this.resolution === "auto" ? this.autoResolution() : this.resolution;
+    }
+    this.fileLink.href = this.config.file_path + query(params, this.filters);
   };
 
   /* ---- place names --------------------------------------------------------------- */
@@ -293,10 +436,17 @@
     picker.onAdd = function () {
       var div = el("div", "geo-panel geo-picker");
       div.appendChild(el("h1", null, esc(config.title)));
+      if (config.file) {
+        div.appendChild(el("p", "geo-sub", esc(config.subtitle)));
+        div.appendChild(el("table", "geo-fixed", self.fixedFilters()));
+        div.appendChild(el("p", "geo-note", esc(config.file.note)));
+        return div;
+      }
       div.appendChild(el("p", "geo-sub", esc(config.subtitle) +
         ' · <a href="' + esc(config.home) + '">首页 Home</a>'));
       var filterChange = function (event) {
         self.filters[event.target.name] = event.target.value;
+        self.refused = false;  // new filters: asked again (an ended session stays ended)
         if (event.target.name === "jurisdiction") { self.fitJurisdiction(); }
         if (event.target.name === "period") { self.syncSlider(); }
         self.apply();
@@ -309,11 +459,37 @@
         self.addSelect(div, "period", "时期 Period", self.periodOptions(), filterChange);
       }
       if (config.resolution) { self.addResolution(div); }
+      if (config.file_path) {
+        var p = el("p", "geo-download");
+        self.fileLink = el("a", null, "下载地图文件 Download map file (HTML)");
+        self.fileLink.setAttribute("download", "");
+        p.appendChild(self.fileLink);
+        div.appendChild(p);
+        self.updateFileLink();
+      }
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
       return div;
     };
     picker.addTo(this.map);
+  };
+
+  /* What a map file was cut for: its jurisdiction, industry, period and hexagon size. */
+  GeoMap.prototype.fixedFilters = function () {
+    var f = this.filters;
+    var place = "全区 All of the region";
+    this.config.jurisdictions.forEach(function (j) { if (j.adcode === f.jurisdiction) { place = j.name; } });
+    var industry = f.industry || "全部行业 All industries";
+    this.config.industries.forEach(function (g) {
+      if (g.code === f.industry) { industry = g.label; }
+      g.classes.forEach(function (c) { if (c[0] === f.industry) { industry = c[1]; } });
+    });
+    var rows = [["辖区 Jurisdiction", place], ["行业 Industry", industry],
+      ["时期 Period", f.period || (f.end ? "截至 " + f.end : "全部时期 All periods")]];
+    if (this.config.resolution) { rows.push(["H3 分辨率 Resolution", this.resolution]); }
+    return rows.map(function (r) {
+      return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
+    }).join("");
   };
 
   GeoMap.prototype.addResolution = function (div) {
@@ -453,6 +629,7 @@
      pointed at the filters only when there is a surface (no case: no tiles asked for). */
   GeoMap.prototype.refreshSurfaceLegend = function (legend) {
     var self = this;
+    if (legend.doc) { this.showSurfaceLegend(legend, legend.doc); return; }  // a map file
     var layer = this.config.layers.filter(function (l) { return l.id === legend.layer; })[0];
     var ref = this.refs[layer.id];
     var url = legend.path + query(this.layerParams(layer), this.filters);
@@ -467,16 +644,20 @@
         self.legendDiv.innerHTML = legendRows(legend.title, [], "该条件下没有案件 No cases match");
         return;
       }
-      var classes = doc.classes.map(function (c) {
-        var from = Math.abs(c.from) < 0.01 ? Number(c.from).toPrecision(2) : number(c.from, 3);
-        return { colour: c.colour, opacity: c.opacity, label: "≥ " + from };
-      }).reverse();
-      self.legendDiv.innerHTML = legendRows(doc.title || legend.title, classes, legend.note);
+      self.showSurfaceLegend(legend, doc);
       var tiles = self.layerUrl(layer);
       if (ref._url !== tiles) { ref.setUrl(tiles); }
     }).catch(function () {
       self.legendDiv.innerHTML = legendRows(legend.title, [], "图例加载失败 Legend unavailable");
     });
+  };
+
+  GeoMap.prototype.showSurfaceLegend = function (legend, doc) {
+    var classes = doc.classes.map(function (c) {
+      var from = Math.abs(c.from) < 0.01 ? Number(c.from).toPrecision(2) : number(c.from, 3);
+      return { colour: c.colour, opacity: c.opacity, label: "≥ " + from };
+    }).reverse();
+    this.legendDiv.innerHTML = legendRows(doc.title || legend.title, classes, legend.note);
   };
 
   /* ---- popups -------------------------------------------------------------------- */
@@ -517,7 +698,8 @@
       var ref = self.refs[layer.id];
       if (!layer.popup || !ref) { return; }
       ref.on("click", function (e) {
-        var props = e.layer && e.layer.properties ? e.layer.properties : {};
+        var props = e.layer && (e.layer.properties ||  // a vector tile's or a GeoJSON feature's
+          (e.layer.feature && e.layer.feature.properties)) || {};
         if (layer.popup === "cell") { self.cellPopup(layer, props, e.latlng); return; }
         var aggregated = props.aggregated && layer.aggregate;  // a crowded tile's aggregate
         var title = aggregated ? layer.aggregate.title : layer.title;
@@ -528,7 +710,7 @@
         (layer.lists || []).forEach(function (l) {
           html += topList(l[1], parseList(props[l[0]]));
         });
-        if (layer.link && !aggregated && props[layer.link[0]]) {  // the record's enterprise file
+        if (layer.link && !aggregated && props[layer.link[0]] && !self.config.file) {  // the record's enterprise file
           var href = layer.link[2] + encodeURIComponent(props[layer.link[0]]) + ".html";
           html += '<div class="geo-link"><a href="' + esc(href) + '" target="_blank" rel="noopener">' +
             esc(layer.link[1]) + "</a></div>";
@@ -546,6 +728,12 @@
     var head = '<div class="geo-popup"><h3>' + esc(layer.title) + "</h3>" +
       "<div>H3 " + esc(props.h3) + "</div><table>" +
       fieldRows(layer.fields || [], props, this.classLabels());
+    if (this.config.file) {  // no service to ask: what the file holds
+      var held = props.cases === undefined ? "" : fieldRows([["cases", "案件数 Cases", "int"]], props, {});
+      popup.setContent(head + held +
+        '</table><div class="geo-note">明细请在线查看 Details online only</div></div>');
+      return;
+    }
     fetch(this.config.cell_path + encodeURIComponent(props.h3) + query({}, this.filters))
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (cell) {
@@ -565,6 +753,7 @@
 
   global.GeoMaps = {
     vectorOptions: vectorOptions,
+    geojson: geojson,
     query: query,
     init: function (map, config, refs) {
       var page = new GeoMap(map, config, refs);
