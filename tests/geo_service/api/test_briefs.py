@@ -5,6 +5,7 @@ ledger endpoints for the same filters; and ``GET /briefs/...`` scoped and audite
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,8 +23,10 @@ from sqlalchemy import Engine
 from geo_service.access.policy import read_audit
 from geo_service.api.app import create_app
 from geo_service.core.settings import Settings
+from geo_service.store.draws import jurisdiction_prefix, list_draws
 from layers.maps import GI_CLASSES, YL_OR_RD
 from tests.conftest import account_headers
+from tests.geo_service.draw_store import store_example_draws
 
 CITY, PERIOD, PREVIOUS, YEAR_AGO = "450100", "2024-Q2", "2024-Q1", "2023-Q2"
 #: The headline rows as printed: ledger, column, label.
@@ -265,3 +268,15 @@ def test_http_brief_is_scoped_audited_and_checked(
     assert client.get(f"/briefs/{CITY}/{PERIOD}.html", headers=inspector).status_code == 403
     county = account_headers(built_sample_store, "leader", "450102")
     assert client.get(f"/briefs/{CITY}/{PERIOD}.html", headers=county).status_code == 403
+
+
+def test_it_states_the_latest_draw_within_the_jurisdiction(
+    made: dict[str, Any], built_sample_store: Engine
+) -> None:
+    store_example_draws(built_sample_store, ("450102",))  # a county of the city
+    latest = list_draws(built_sample_store, [jurisdiction_prefix(CITY)])[-1]
+    selected = json.loads(latest.record_json)["selected"]
+    page = made["client"].get(f"/briefs/{CITY}/{PERIOD}.html", headers=made["headers"]).text
+    assert f"最近一次双随机抽查：{latest.quarter}" in page
+    assert f"抽取企业 {len(selected)} 家" in page and f"编号 {latest.draw_id}" in page
+    assert f"GET /draws?jurisdiction={CITY}" in page
