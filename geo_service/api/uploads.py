@@ -180,9 +180,9 @@ def ingest_rejects(
 ) -> Response:
     """A batch's rejected rows with their reasons, as the CLI's rejects file (admins whose
     jurisdiction covers the batch's)."""
-    _own_batch(engine, caller, batch_id)
+    batch = _own_batch(engine, caller, batch_id)
     return Response(
-        rejects_csv(read_rejects(engine, batch_id)),
+        rejects_csv(read_rejects(engine, batch_id), batch["kind"]),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}.rejects.csv"'},
     )

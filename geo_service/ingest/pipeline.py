@@ -224,8 +224,9 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
             summary["dry_run"] = True
             del summary["batch_id"]
         else:
+            columns = {canonical: header for header, canonical in mapping.items()}
             rejects = write_rejects_csv(
-                prepared.rejects(), source.headers, _rejects_path(path, options)
+                prepared.rejects(), source.headers, _rejects_path(path, options), columns
             )
             summary["rejects_path"] = str(rejects)
     summary["seconds"] = clock.laps

@@ -16,11 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo_service.core.errors import InputFileError
+from geo_service.ingest.columns import map_headers
 from geo_service.ingest.locate import Outcome
 from geo_service.ingest.readers import RawTable
+from geo_service.ingest.reject_text import EXPLANATION_COLUMN, Headers, explain
 from layers.spreadsheets import safe_row
 
-REJECT_COLUMNS = ("row_number", "reason", "detail")
+REJECT_COLUMNS = ("row_number", "reason", "detail", EXPLANATION_COLUMN)
 
 
 def rejected_frame(raw: RawTable, outcome: Outcome) -> pd.DataFrame:
@@ -39,12 +42,16 @@ def rejected_frame(raw: RawTable, outcome: Outcome) -> pd.DataFrame:
 
 
 def write_rejects_csv(
-    rejected: pd.DataFrame | Iterable[pd.DataFrame], headers: list[str], path: Path
+    rejected: pd.DataFrame | Iterable[pd.DataFrame],
+    headers: list[str],
+    path: Path,
+    columns: Headers,
 ) -> Path:
     """Write the rejects file (UTF-8 with BOM so that Excel shows Chinese correctly).
 
     ``rejected`` is a frame of :func:`rejected_frame`, or such frames one after the
-    other (a file's chunks, in file order).
+    other (a file's chunks, in file order); ``columns`` maps the service's column names
+    to the file's headers, which the Chinese explanation names.
     """
     parts = [rejected] if isinstance(rejected, pd.DataFrame) else rejected
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +62,7 @@ def write_rejects_csv(
             rows = zip(
                 part["row_number"], part["reason"], part["detail"], part["values"], strict=True
             )
-            writer.writerows(_csv_rows(headers, rows))
+            writer.writerows(_csv_rows(headers, rows, columns))
     return path
 
 
@@ -63,9 +70,10 @@ def write_rejects_csv(
 StoredReject = tuple[int, str, str | None, Mapping[str, Any]]
 
 
-def rejects_csv(rejects: Iterable[StoredReject]) -> bytes:
-    """Stored rejects (in row order) as the rejects file of ``geo-service ingest``
-    (UTF-8 with BOM): the original columns under their headers in the order first seen."""
+def rejects_csv(rejects: Iterable[StoredReject], kind: str) -> bytes:
+    """Stored rejects (in row order) of a batch of ``kind`` as the rejects file of
+    ``geo-service ingest`` (UTF-8 with BOM): the original columns under their headers in
+    the order first seen."""
     rejects = list(rejects)
     headers: dict[str, None] = {}
     for _, _, _, values in rejects:
@@ -73,15 +81,28 @@ def rejects_csv(rejects: Iterable[StoredReject]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(safe_row([*REJECT_COLUMNS, *headers]))
-    writer.writerows(_csv_rows(list(headers), rejects))
+    writer.writerows(_csv_rows(list(headers), rejects, file_columns(kind, list(headers))))
     return out.getvalue().encode("utf-8-sig")
 
 
-def _csv_rows(headers: list[str], rejects: Iterable[StoredReject]) -> Iterator[list[Any]]:
-    """One row per reject: number, reason, detail, then its values under ``headers``; no
-    cell starts like a formula."""
+def file_columns(kind: str, headers: list[str]) -> dict[str, str]:
+    """The service's column names → the file's headers for them (its own where unknown)."""
+    try:
+        mapping = map_headers(kind, headers)
+    except InputFileError:  # a kind no longer known, or headers that clash: as they are
+        return {}
+    return {canonical: header for header, canonical in mapping.items()}
+
+
+def _csv_rows(
+    headers: list[str], rejects: Iterable[StoredReject], columns: Headers
+) -> Iterator[list[Any]]:
+    """One row per reject: number, reason, detail, its explanation in Chinese, then its
+    values under ``headers``; no cell starts like a formula."""
     for number, reason, detail, values in rejects:
-        yield safe_row([number, reason, detail or "", *(values.get(h, "") for h in headers)])
+        said = explain(reason, detail, columns)
+        cells = (values.get(h, "") for h in headers)
+        yield safe_row([number, reason, detail or "", said, *cells])
 
 
 def reject_non_points(raw: RawTable, rows: pd.DataFrame, outcome: Outcome) -> None:

@@ -62,7 +62,7 @@ def test_ingest_prints_the_summary_and_writes_rejects(loaded, workdir: Path) -> 
     assert summary["rows"] == exp.rows and summary["rejected"] == len(exp.reasons)
     assert summary["by_method"] == {"address": 2, "coordinates": 17, "register": 2}
     rejects = pd.read_csv(workdir / "rej.csv", encoding="utf-8-sig", dtype=str)
-    assert list(rejects.columns[:4]) == ["row_number", "reason", "detail", "案件编号"]
+    assert list(rejects.columns[:5]) == ["row_number", "reason", "detail", "原因说明", "案件编号"]
     assert len(rejects) == len(exp.reasons)
 
 
