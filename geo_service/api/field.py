@@ -101,13 +101,16 @@ async def finding_create(
 ) -> Response:
     """Create one inspection finding (inspector, admin, leader, planner) within the
     account's jurisdiction: 201 with ``Location`` and the stored feature."""
-    _require_writer(caller)
+    if not caller.authenticated:
+        _require_writer(caller)  # 401: no account to audit
     assert caller.jurisdiction is not None
-    body = await _feature_body(request)
     limits = InputLimits.from_settings(request.app.state.settings)
     options = FindingOptions(account=caller.name, within=caller.jurisdiction, limits=limits)
-    finding_id = body.get("id") if isinstance(body, dict) else None
+    finding_id: Any = None
     try:
+        _require_writer(caller)
+        body = await _feature_body(request)
+        finding_id = body.get("id") if isinstance(body, dict) else None
         finding = parse_feature(body, limits)
         finding_id = finding.inspection_id
         stored = await run_in_threadpool(ingest_finding, engine, finding, options)

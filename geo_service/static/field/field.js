@@ -16,6 +16,7 @@
 
   /* -- the map ------------------------------------------------------------------- */
   var map = L.map("field-map", { zoomControl: true, attributionControl: false });
+  map.setView([23.0, 108.3], 8);  // a view before any layer: Leaflet's vectors need one
   if (data.basemap) L.tileLayer(data.basemap, { maxZoom: 18 }).addTo(map);
   var bounds = null;
   if (data.outline) {
@@ -42,8 +43,7 @@
     state.markers[e.credit_code] = marker;
     bounds = bounds ? bounds.extend(marker.getLatLng()) : L.latLngBounds([marker.getLatLng()]);
   });
-  if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
-  else map.setView([23.0, 108.3], 8);
+  if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12], maxZoom: 15 });
   window.fieldMap = map;
 
   /* -- the drawn enterprises ------------------------------------------------------ */
@@ -159,7 +159,10 @@
       form.elements.inspection_date.value = data.today;
       form.elements.inspectors.value = data.account;
       return render();
-    }).then(send);
+    }).then(function () {
+      $("field-queue").scrollIntoView({ block: "nearest" });  // where it now waits
+      return send();
+    });
   }
 
   /* -- the queue ------------------------------------------------------------------ */

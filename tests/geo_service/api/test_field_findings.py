@@ -273,6 +273,12 @@ def test_every_role_inside_and_outside_at_every_level(
         assert answer.status_code == 403, (role, level, county, answer.text[:300])
         assert set(answer.json()) == {"code", "description"}
         assert _stored(engine, feature["id"]).empty
+    last = next(e for e in read_audit(engine, limit=5) if e["action"] == "finding")
+    assert last["role"] == role  # refusals are audited too
+    expected = "outside_jurisdiction" if role in FINDING_ROLES and outside else "forbidden"
+    assert last["parameters"]["outcome"] == (
+        "created" if not outside and role != "gis" else expected
+    )
     if level == "province" and role in FINDING_ROLES:  # beyond the store's province
         beyond = _feature(world, COUNTY)
         beyond["geometry"]["coordinates"] = [113.26, 23.13]  # Guangzhou, Guangdong
