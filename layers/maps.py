@@ -745,18 +745,18 @@ def _draw_markers(
     markers: Sequence[DrawMarker], enterprise_path: str = "/enterprises/"
 ) -> folium.FeatureGroup:
     """The latest draw's enterprises as circle markers, their inspectors in the popup and a
-    link to each one's file (一源一档)."""
+    link to each one's file (一源一档; none without an ``enterprise_path``: a map file)."""
     group = folium.FeatureGroup(name="双随机抽查企业 Drawn enterprises")
     for m in markers:
         team = "、".join(m.inspectors) or "—"
         href = escape(enterprise_path + quote(m.credit_code, safe="") + ".html")
+        link = f'<a class="geo-file" href="{href}" target="_blank">{FILE_LINK_LABEL}</a>'
         html = (
             f'<div class="geo-popup"><h3>{escape(m.name)}</h3><table>'
             f"<tr><th>统一社会信用代码</th><td>{escape(m.credit_code)}</td></tr>"
             f"<tr><th>检查人员 Inspectors</th><td>{escape(team)}</td></tr>"
             f"<tr><th>风险因素 Reasons</th><td>{escape(m.reasons or '—')}</td></tr>"
-            f'</table><a class="geo-file" href="{href}" target="_blank">{FILE_LINK_LABEL}</a>'
-            "</div>"
+            f"</table>{link if enterprise_path else ''}</div>"
         )
         folium.CircleMarker(
             [m.lat, m.lon],

@@ -1,20 +1,24 @@
 """Maps for leadership (Folium, every asset served locally).
 
 ``/maps/{name}`` pages load their layers as tiles from this service at run time;
-``/maps/cell/{h3}`` is what a click on a hexagon shows. The landing page and ``/docs``
-are :mod:`geo_service.api.landing`'s.
+``/maps/{name}/file`` is the same map as one HTML file holding its data (it opens from
+disk with no network); ``/maps/cell/{h3}`` is what a click on a hexagon shows. The
+landing page and ``/docs`` are :mod:`geo_service.api.landing`'s.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import h3
 import pandas as pd
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
 from analytics.hexagons import RESOLUTIONS
@@ -26,6 +30,7 @@ from geo_service.api.dependencies import (
     get_engine,
     scoped_filters,
 )
+from geo_service.builds.map_files import map_file_data
 from geo_service.builds.public import public_cell, store_secret
 from geo_service.core.errors import (
     AuthenticationRequiredError,
@@ -34,12 +39,14 @@ from geo_service.core.errors import (
     StoreNotReadyError,
 )
 from geo_service.core.filters import FILTER_NAMES, Filters
+from geo_service.core.paths import STATIC_DIR
 from geo_service.disclosure.lattice import PUBLIC_RESOLUTION
 from geo_service.planning.draws import latest_draw_markers
 from geo_service.store.boundaries import read_divisions
 from geo_service.store.queries import data_version, extent, read_frame
 from layers.cell_profile import cell_profile
-from layers.maps import MAPS, Division, MapContext, build_map
+from layers.map_files import FileAssets, build_map_file
+from layers.maps import MAPS, Division, MapContext, build_map, resolution_choices
 
 _CELL_COLUMNS = {
     "cases": ["case_id", "lon", "lat", "penalty_amount", "problem_type_label", "enterprise_name"],
@@ -85,7 +92,63 @@ def map_page(
     commonalities, planner); the filters in the query are where the page starts. The
     planner shows accounts the latest stored draw of the jurisdiction (audited: it names
     enterprises); the clusters map shows accounts the cases as points (their tiles are
-    audited as they are read)."""
+    audited as they are read). Without an account, picking a city or county shows a
+    sign-in prompt in place of the map (nothing is asked that would be refused); the
+    page links to its map file."""
+    ctx = _page_context(name, request, engine, filters, caller)
+    if ctx.markers:
+        audit_log.record(caller, "read", f"/maps/{name}", filters.as_dict(), len(ctx.markers))
+    return HTMLResponse(build_map(name, replace(ctx, file_path=f"/maps/{name}/file")))
+
+
+@router.get(
+    "/maps/{name}/file",
+    operation_id="map_file",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}, "description": "the map as one HTML file"}},
+)
+def map_file(
+    name: str,
+    request: Request,
+    resolution: int | None = Query(
+        None, description="六边形分辨率 H3 resolution of a map with a hexagon-size picker"
+    ),
+    filters: Filters = Depends(scoped_filters),
+    engine: Engine = Depends(get_engine),
+    caller: Caller = Depends(get_caller),
+    audit_log: AuditLog = Depends(get_audit_log),
+) -> Response:
+    """Map ``name`` as one self-contained HTML file to hand on (an attachment): Leaflet,
+    the page's scripts and styles, its layers as GeoJSON for the filters, the density
+    surface as an image and a subset of the bundled font inline; it opens from disk with
+    no network. Scoped as the page: an account's file holds its jurisdiction only, an
+    anonymous caller's the public view. A file holding point records (the clusters map's
+    cases, the planner's drawn enterprises) is audited with their number."""
+    ctx = _page_context(name, request, engine, filters, caller)
+    if resolution is not None:
+        choices = resolution_choices(name, ctx.public_resolution)
+        if resolution not in choices:
+            allowed = ", ".join(map(str, choices)) or "none"
+            raise BadFilterError(f"resolution {resolution} for map {name}; choose from {allowed}")
+        ctx = replace(ctx, resolution=resolution)
+    made = map_file_data(engine, name, ctx, filters, request.app.state.settings)
+    html, _font_bytes = build_map_file(name, made.context, made.data, _file_assets(STATIC_DIR))
+    if made.records:
+        audit_log.record(caller, "read", f"/maps/{name}/file", filters.as_dict(), made.records)
+    filename = _file_name(name, filters)
+    disposition = f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
+    return Response(
+        html.encode("utf-8"),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
+    )
+
+
+def _page_context(
+    name: str, request: Request, engine: Engine, filters: Filters, caller: Caller
+) -> MapContext:
+    """What map ``name`` shows ``caller`` for ``filters``: 404 for an unknown map, 401 for
+    the planner without an account; the planner's latest draw for an account."""
     if name not in MAPS:
         raise NotFoundError(f"no map {name!r}; choose from {', '.join(MAPS)}")
     public = filters.min_count is not None
@@ -94,14 +157,30 @@ def map_page(
     ctx = replace(
         map_context(request, engine, filters),
         records=caller.authenticated,
+        account=caller.authenticated,
         public_resolution=PUBLIC_RESOLUTION if public else None,
     )
     if name == "planner" and caller.authenticated:
         title, markers = latest_draw_markers(engine, filters.jurisdiction)
         if markers:
             ctx = replace(ctx, markers=markers, draw_title=title)
-            audit_log.record(caller, "read", f"/maps/{name}", filters.as_dict(), len(markers))
-    return HTMLResponse(build_map(name, ctx))
+    return ctx
+
+
+def _file_name(name: str, filters: Filters) -> str:
+    """``hexagons-450100-2024.html``: the map and its filters, in ASCII.
+
+    >>> _file_name("hexagons", Filters(jurisdiction="450100", period="2024"))
+    'hexagons-450100-2024.html'
+    """
+    given = [str(v) for v in filters.as_dict().values() if v not in (None, "")]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join([name, *given])) + ".html"
+
+
+@cache
+def _file_assets(static: Path) -> FileAssets:
+    """The scripts, styles and font a map file inlines, read once per process."""
+    return FileAssets.from_folder(static)
 
 
 #: What an H3 cell id looks like (15 hexadecimal digits); h3 overflows on longer text.

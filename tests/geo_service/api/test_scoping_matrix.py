@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,6 +98,15 @@ def _quality_adcodes(answer: Any) -> set[str]:
         *(e for g in doc["duplicates"]["register_names"]["items"] for e in g["entries"]),
     ]
     return {doc["scope"]["jurisdiction"], *(str(item["adcode"]) for item in listed)}
+
+
+def _map_file_adcodes(answer: Any) -> set[str]:
+    """The divisions whose outlines a map file holds (its last inline GeoJSON)."""
+    html, decoder = answer.text, json.JSONDecoder()
+    collections = []
+    for match in re.finditer(r"GeoMaps\.geojson\(\{", html):
+        collections.append(decoder.raw_decode(html, match.end() - 1)[0])
+    return {str(f["properties"]["adcode"]) for f in collections[-1]["features"]}
 
 
 def _ledger_adcodes(answer: Any) -> set[str]:
@@ -190,6 +201,8 @@ PROBES = [
     Probe("map_page", "/maps/local-moran?jurisdiction={j}"),
     Probe("download_qgis_project", "/downloads/project.qgs?jurisdiction={j}"),
     Probe("map_page", "/maps/hexagons?jurisdiction={j}"),
+    # the map as one file: its data inline, the outlines of the divisions within its scope
+    Probe("map_file", "/maps/hexagons/file?jurisdiction={j}", adcodes=_map_file_adcodes),
     # a cell of resolution 8 needs an account; the public cells are of resolution 6
     Probe("map_cell", "/maps/cell/{cell}?jurisdiction={j}", public=False),
     Probe("map_cell", "/maps/cell/{cell6}?jurisdiction={j}"),
