@@ -31,6 +31,7 @@ from geo_service.ingest.columns import SPECS, map_headers
 from geo_service.ingest.locate import Locator
 from geo_service.ingest.pipeline import _located_rows, _Stages, validate
 from geo_service.ingest.readers import InputLimits, RawTable
+from geo_service.ingest.reject_text import explain
 from geo_service.linkage.register import load_register_index
 from geo_service.linkage.reviews import replace_reviews
 from geo_service.store.boundaries import read_divisions
@@ -56,17 +57,6 @@ FIELD_NAMES = {
     "lat": "纬度",
     "crs": "坐标系",
     "adcode": "行政区划代码",
-}
-#: Chinese words for the ingest's reject reasons.
-REASON_NAMES = {
-    "missing_required": "缺少必填项",
-    "bad_date": "日期无效",
-    "bad_coordinates": "坐标无效或不在服务区域内",
-    "unlocatable": "无法定位（无坐标，也无法匹配企业或行政区划）",
-    "not_a_point": "位置不是点",
-    "bad_number": "不是数字",
-    "malformed_row": "格式错误",
-    "duplicate_id": "编号重复",
 }
 #: The fields each reason is about when its detail names none.
 REASON_FIELDS = {
@@ -107,9 +97,12 @@ class RejectReason:
     detail: str
 
     def text(self) -> str:
-        """The reason in Chinese, then English, naming its fields."""
+        """The reason in Chinese (as a file's rejects explain it, :func:`explain`), then
+        in English, naming its fields."""
         names = "、".join(f"{FIELD_NAMES.get(f, f)}（{f}）" for f in self.fields)
-        chinese = REASON_NAMES.get(self.reason, self.reason)
+        if self.reason == "not_a_point":  # a file's advice (--centroids) is not a finding's
+            return f"{names}：须为点 Point ({self.reason}: the geometry must be a Point)"
+        chinese = explain(self.reason, self.detail, FIELD_NAMES)
         return f"{names}：{chinese} ({self.reason}: {self.detail})"
 
 

@@ -40,6 +40,9 @@ function fromNetwork(request, key) {
     if (response.ok) {
       var copy = response.clone();
       caches.open(CACHE).then(function (cache) { cache.put(key, copy); });
+    } else if (response.status === 401 || response.status === 403) {
+      // signed out or another account: the kept page (its enterprises) is not kept longer
+      caches.open(CACHE).then(function (cache) { cache.delete(key); });
     }
     return response;
   });
