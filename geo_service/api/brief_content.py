@@ -133,10 +133,11 @@ def _layer(
     engine: Engine, layer: str, filters: Filters, params: dict[str, Any], settings: Settings | None
 ) -> tuple[gpd.GeoDataFrame | bytes | None, dict[str, Any]]:
     """A stored layer's frame (or GeoTIFF bytes) and parameters; None when the data cannot
-    give it (too few records for the analysis)."""
+    give it (too few records for the analysis, no case placed at a point for a density):
+    the briefing says so rather than failing. The filters were checked before."""
     try:
         stored = analytic_layer(engine, layer, filters, params, settings)
-    except (AnalyticsError, LayerError) as error:
+    except (AnalyticsError, LayerError, BadFilterError) as error:
         return None, {"unavailable": str(error)}
     if stored.media_type.startswith("image/tiff"):
         return stored.payload, stored.parameters

@@ -280,3 +280,12 @@ def test_it_states_the_latest_draw_within_the_jurisdiction(
     assert f"最近一次双随机抽查：{latest.quarter}" in page
     assert f"抽取企业 {len(selected)} 家" in page and f"编号 {latest.draw_id}" in page
     assert f"GET /draws?jurisdiction={CITY}" in page
+
+
+def test_a_period_without_records_is_still_briefed(made: dict[str, Any]) -> None:
+    """No case placed at a point, so no density, no hot spot, no problem type: the
+    briefing says so (a 200), rather than refusing the period."""
+    page = made["client"].get("/briefs/450102/2030-Q1.html", headers=made["headers"])
+    assert page.status_code == 200, page.text[:300]
+    assert "<td>行政处罚案件数</td><td>0 件</td>" in page.text
+    assert "本期无已分类的案件。" in page.text
