@@ -206,12 +206,22 @@ def _load(
     filters: Filters,
     bbox: tuple[float, ...] | None,
     parameters: LayerParameters | None = None,
-) -> gpd.GeoDataFrame:
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """The layer's features (within ``bbox``) and its provenance."""
     engine, settings = request.app.state.engine, request.app.state.settings
-    frame, _ = load_layer(engine, name, filters, parameters, settings)
+    frame, meta = load_layer(engine, name, filters, parameters, settings)
     if bbox is not None and len(frame):
         frame = frame[frame.geometry.intersects(box(*bbox))]
-    return frame
+    return frame, meta
+
+
+def _provenance(name: str, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """What an analytic layer's items say of its build (``provenance``): the layer, the
+    filters and parameters it was built for, the data version and the build time."""
+    if name not in ANALYTIC_LAYERS or "built_at" not in meta:
+        return None
+    keys = ("layer", "filters", "parameters", "data_version", "built_at")
+    return {k: meta[k] for k in keys}
 
 
 class GeoJSONResponse(JSONResponse):
@@ -289,19 +299,16 @@ def items(
     parameters = parse_parameters(collection_id, request.query_params)
     query = _Query.parse(request, collection_id, filters, filter_text, filter_lang, sortby)
     query = replace(query, properties=parse_properties(properties, query.queryables))
+    provenance = None
     if _paged_by_store(collection_id, filters) and response_crs == CRS84:
         features, matched = _record_page(
             request, engine, collection_id, filters, bbox, parameters, offset, limit, after, query
         )
     else:
-        page, matched = _page(
+        page, matched, provenance = _page(
             request, engine, collection_id, filters, bbox, parameters, offset, limit, after, query
         )
-        features = to_geojson_dict(to_response_crs(page, response_crs), {}, to_wgs84=False)[
-            "features"
-        ]
-        for feature, fid in zip(features, page[_id_column(collection_id, page)], strict=True):
-            feature["id"] = str(fid)
+        features = _frame_features(page, collection_id, response_crs)
     keyset = _paged_by_store(collection_id, filters) and len(features) > 0 and not query.sortby
     last = features[-1]["id"] if keyset else None
     base = str(request.base_url)
@@ -318,11 +325,23 @@ def items(
         timeStamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         links=_page_links(request, offset, limit, matched, len(features), last),
     )
+    if provenance is not None:
+        doc["provenance"] = provenance
     if _audited(collection_id, filters, parameters):
         audit_log.record(
             caller, "read", request.url.path, dict(request.query_params), len(features)
         )
     return GeoJSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
+
+
+def _frame_features(page: gpd.GeoDataFrame, name: str, response_crs: str) -> list[dict[str, Any]]:
+    """A page of a frame as GeoJSON features in ``response_crs``, each with its id."""
+    features: list[dict[str, Any]] = to_geojson_dict(
+        to_response_crs(page, response_crs), {}, to_wgs84=False
+    )["features"]
+    for feature, fid in zip(features, page[_id_column(name, page)], strict=True):
+        feature["id"] = str(fid)
+    return features
 
 
 def _record_page(
@@ -476,7 +495,7 @@ def _queryables(request: Request, name: str, filters: Filters) -> dict[str, Quer
 
     if name in RECORD_TABLES:
         return dict(_record_queryables(name))
-    frame = _load(request, name, filters, None)
+    frame, _ = _load(request, name, filters, None)
     out = {
         str(c): Queryable(str(c), _json_type(t), FIELD_LABELS.get(str(c), str(c)))
         for c, t in frame.dtypes.items()
@@ -505,9 +524,9 @@ def _page(
     limit: int,
     after: str | None = None,
     query: _Query | None = None,
-) -> tuple[gpd.GeoDataFrame, int | None]:
-    """One page of the collection and the number matched (None: more than COUNT_LIMIT
-    point records).
+) -> tuple[gpd.GeoDataFrame, int | None, dict[str, Any] | None]:
+    """One page of the collection, the number matched (None: more than COUNT_LIMIT
+    point records) and an analytic layer's provenance (:func:`_provenance`).
 
     Point records are filtered (property and CQL2 filters too), sorted, counted and
     paged by the store; analytic layers are filtered and sorted from the whole layer.
@@ -515,7 +534,7 @@ def _page(
     query = query or _Query({})
     if _paged_by_store(name, filters):
         properties = _property_values(request, skip=set(parameters.given))
-        return read_records_page(
+        page, matched = read_records_page(
             engine,
             name,
             filters,
@@ -528,7 +547,8 @@ def _page(
             cql=query.cql,
             sortby=query.sortby,
         )
-    frame = _load(request, name, filters, bbox, parameters)
+        return page, matched, None
+    frame, meta = _load(request, name, filters, bbox, parameters)
     frame = _property_filters(request, frame, skip=set(parameters.given))
     if query.cql is not None:
         frame = filter_frame(frame, query.cql)
@@ -538,7 +558,7 @@ def _page(
             ascending=[not k.descending for k in query.sortby],
             kind="stable",
         )
-    return frame.iloc[offset : offset + limit], len(frame)
+    return frame.iloc[offset : offset + limit], len(frame), _provenance(name, meta)
 
 
 _RESERVED = {
@@ -659,14 +679,18 @@ def item(
     if _paged_by_store(collection_id, filters):  # one row by its key
         key = {_ID_COLUMN[collection_id]: feature_id}
         frame, _ = read_records_page(engine, collection_id, filters, limit=1, properties=key)
+        provenance = None
     else:
-        frame = _load(request, collection_id, filters, None, parameters)
+        frame, meta = _load(request, collection_id, filters, None, parameters)
+        provenance = _provenance(collection_id, meta)
     match = frame[frame[_id_column(collection_id, frame)].astype(str) == feature_id]
     if match.empty:
         raise UnknownLayerError(f"no feature {feature_id!r} in {collection_id}")
     placed = to_response_crs(match.iloc[:1], response_crs)
     feature = to_geojson_dict(placed, {}, to_wgs84=False)["features"][0]
     feature["id"] = feature_id
+    if provenance is not None:
+        feature["provenance"] = provenance
     _link_file(feature, collection_id, str(request.base_url))
     if _audited(collection_id, filters, parameters):
         audit_log.record(caller, "read", request.url.path, dict(request.query_params), 1)

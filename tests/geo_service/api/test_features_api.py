@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -11,8 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from geo_service.api.app import create_app
+from geo_service.builds.run import analytic_layer
+from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.ingest import IngestOptions, ingest_file
+from geo_service.store.queries import data_version
 from tests.conftest import account_headers
 from tests.geo_service.messy import write_enterprises, write_messy_cases
 
@@ -220,3 +224,29 @@ def test_a_filter_that_leaves_no_cluster_gives_an_empty_page(client: TestClient)
     answer = client.get("/collections/clusters/items?jurisdiction=450100")
     assert answer.status_code == 200
     assert answer.json()["numberMatched"] == 0 and answer.json()["features"] == []
+
+
+def test_analytic_items_say_how_their_layer_was_built(
+    client: TestClient, sqlite_only_store: Engine
+) -> None:
+    """An analytic layer's page and its single items carry the build's provenance: the
+    store's data version, the parameters asked and chosen, the filters and the build time,
+    as the stored build says them; point records and the divisions carry none."""
+    doc = client.get("/collections/hexagons/items?resolution=6&limit=3").json()
+    stored = analytic_layer(sqlite_only_store, "hexagons", Filters(), {"resolution": 6})
+    provenance = doc["provenance"]
+    assert provenance["layer"] == "hexagons" and provenance["filters"] == {}
+    assert provenance["data_version"] == data_version(sqlite_only_store) == stored.data_version
+    assert provenance["parameters"]["resolution"] == 6
+    assert provenance["parameters"] == stored.parameters
+    assert dt.datetime.fromisoformat(provenance["built_at"]) == stored.created_at
+    one = doc["features"][0]["id"]
+    item = client.get(f"/collections/hexagons/items/{one}?resolution=6").json()
+    assert item["provenance"] == provenance
+    nanning = client.get("/collections/hotspots/items?jurisdiction=450100").json()
+    assert nanning["provenance"]["filters"] == {"jurisdiction": "450100"}
+    default = analytic_layer(sqlite_only_store, "hotspots", Filters(jurisdiction="450100"), {})
+    assert nanning["provenance"]["parameters"] == default.parameters  # defaults said too
+    assert "resolution" in default.parameters
+    for records in ("/collections/cases/items", "/collections/jurisdictions/items"):
+        assert "provenance" not in client.get(records).json()
