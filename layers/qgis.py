@@ -2,10 +2,15 @@
 
 OGC API - Features layers (QGIS provider ``OAPIF``), Mapbox vector tiles
 (``vectortile``), XYZ raster tiles (``wms`` with ``type=xyz``) and the KDE
-GeoTIFF streamed by GDAL, each styled, in groups with Chinese names, over a
+GeoTIFF read by GDAL, each styled, in groups with Chinese names, over a
 project in CGCS2000 (EPSG:4490, the national datum the bureaus' own data are in;
 QGIS reprojects the WGS84 features and Web Mercator tiles on the fly) framed on
 the data. Pure: the service's address, the layers and the extent in, XML text out.
+
+An account's project names a QGIS authentication configuration in every data source
+(``authcfg=geosvc1``), never the key: :func:`auth_config_xml` is that configuration
+(QGIS's ``Basic`` method, the key as the password, as the service reads HTTP Basic),
+which the user imports once into QGIS (Settings ▸ Options ▸ Authentication ▸ Import).
 """
 
 from __future__ import annotations
@@ -30,6 +35,14 @@ PROJECT_CRS = "EPSG:4490"
 #: QGIS needs the project file version; 3.22 (Debian 12) and every later 3.x read it.
 QGIS_VERSION = "3.22.16-Białowieża"
 _TILE_ZOOMS = {"vectortile": (0, 14), "xyz": (0, 18)}
+#: Id of the authentication configuration the project's sources name (QGIS ids are 7
+#: characters, letters and digits); :func:`auth_config_xml` makes it.
+AUTH_CONFIG_ID = "geosvc1"
+#: Features per OGC API request QGIS asks for (``limit``): a few requests a view.
+OAPIF_PAGE_SIZE = 1000
+#: Point records are drawn from this scale down (1:250 000, a county or closer): over a
+#: city or the region they are what the hexagons and hot spots summarise.
+POINT_MIN_SCALE = 250_000
 _PROJ4 = {
     "EPSG:4490": "+proj=longlat +ellps=GRS80 +no_defs",
     "EPSG:4326": "+proj=longlat +datum=WGS84 +no_defs",
@@ -99,6 +112,8 @@ class ServiceLayer:
     visible: bool = True
     opacity: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
+    min_scale: int | None = None  # drawn only at this scale denominator or closer
+    abstract: str = ""  # the layer metadata's abstract (provenance of analytic layers)
 
     @property
     def layer_id(self) -> str:
@@ -198,11 +213,15 @@ def density_ramp(peak: float, units: str = "件/km²") -> tuple[StyleClass, ...]
 
 
 def enforcement_layers(
-    hexagon_counts: Sequence[float], kde_peak: float | None = None
+    hexagon_counts: Sequence[float], kde_peak: float | None = None, account: bool = True
 ) -> list[ServiceLayer]:
     """The service's layers for GIS staff: records, analyses and the division outlines.
 
     ``kde_peak`` (cases per km²) adds the KDE GeoTIFF itself, values and all, styled to it.
+    Without an ``account`` the layers a visitor cannot read (point records, risk and
+    priority areas) are left out. The project opens on what renders in seconds: the
+    outlines, the hot spots and the priority areas (tiles or a few polygons); the point
+    records, drawn at :data:`POINT_MIN_SCALE` or closer, and the other analyses are off.
     """
     records, analysis, borders = (
         "执法记录 Enforcement records",
@@ -217,7 +236,7 @@ def enforcement_layers(
             ("county", "县界 County", 0.2),
         )
     )
-    return [
+    point_records = [
         ServiceLayer(
             "cases",
             "行政处罚案件 Penalty cases",
@@ -225,6 +244,8 @@ def enforcement_layers(
             "cases",
             records,
             Symbology("point", (227, 26, 28)),
+            visible=False,
+            min_scale=POINT_MIN_SCALE,
         ),
         ServiceLayer(
             "inspections",
@@ -234,6 +255,7 @@ def enforcement_layers(
             records,
             Symbology("point", (49, 130, 189), size_mm=1.6),
             visible=False,
+            min_scale=POINT_MIN_SCALE,
         ),
         ServiceLayer(
             "enterprises",
@@ -243,7 +265,31 @@ def enforcement_layers(
             records,
             Symbology("point", (99, 99, 99), size_mm=1.4),
             visible=False,
+            min_scale=POINT_MIN_SCALE,
         ),
+    ]
+    accounts_only = [
+        ServiceLayer(
+            "risk",
+            "风险分级 Risk tiers",
+            "vectortile",
+            "tiles/risk/{z}/{x}/{y}.mvt",
+            analysis,
+            Symbology("polygon", attribute="tier", classes=risk_tier_classes(), outline_mm=0.1),
+            visible=False,
+            opacity=0.75,
+        ),
+        ServiceLayer(
+            "priority-areas",
+            "重点检查区域 Priority areas",
+            "oapif",
+            "priority-areas",
+            analysis,
+            Symbology("polygon", (122, 1, 119), outline_only=True, outline_mm=0.8),
+        ),
+    ]
+    return [
+        *(point_records if account else []),
         ServiceLayer(
             "jurisdictions",
             "行政区划 Jurisdictions",
@@ -307,40 +353,64 @@ def enforcement_layers(
             Symbology("polygon", (230, 85, 13), outline_only=True, outline_mm=0.6),
             visible=False,
         ),
-        ServiceLayer(
-            "risk",
-            "风险分级 Risk tiers",
-            "vectortile",
-            "tiles/risk/{z}/{x}/{y}.mvt",
-            analysis,
-            Symbology("polygon", attribute="tier", classes=risk_tier_classes(), outline_mm=0.1),
-            visible=False,
-            opacity=0.75,
-        ),
-        ServiceLayer(
-            "priority-areas",
-            "重点检查区域 Priority areas",
-            "oapif",
-            "priority-areas",
-            analysis,
-            Symbology("polygon", (122, 1, 119), outline_only=True, outline_mm=0.8),
-            visible=False,
-        ),
+        *(accounts_only if account else []),
     ]
 
 
-def layer_source(layer: ServiceLayer, base_url: str, query: dict[str, str]) -> str:
-    """The QGIS data source of ``layer`` on the service at ``base_url``, with ``query``."""
+#: The analytic layer each project layer draws (the GeoTIFF is the kde layer's surface).
+ANALYTIC_SOURCES = {
+    "hotspots": "hotspots",
+    "hexagons": "hexagons",
+    "kde": "kde",
+    "kde-geotiff": "kde",
+    "clusters": "clusters",
+    "risk": "risk",
+    "priority-areas": "priority-areas",
+}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a built layer was made, as the service's answers say it."""
+
+    data_version: int
+    built_at: str  # ISO 8601
+    parameters: dict[str, object]
+    filters: dict[str, object]
+
+    def abstract(self, title: str) -> str:
+        """The layer's abstract: what it is and its provenance, in Chinese and English."""
+        parameters = ", ".join(f"{k}={v}" for k, v in sorted(self.parameters.items())) or "—"
+        filters = ", ".join(f"{k}={v}" for k, v in sorted(self.filters.items())) or "—"
+        return (
+            f"{title}\n"
+            f"数据版本 Data version: {self.data_version}\n"
+            f"生成时间 Built at: {self.built_at}\n"
+            f"生成参数 Build parameters: {parameters}\n"
+            f"筛选条件 Filters: {filters}"
+        )
+
+
+def layer_source(
+    layer: ServiceLayer, base_url: str, query: dict[str, str], authcfg: str | None = None
+) -> str:
+    """The QGIS data source of ``layer`` on the service at ``base_url``, with ``query``;
+    ``authcfg`` names the authentication configuration QGIS signs its requests with."""
     base = base_url.rstrip("/") + "/"
     if layer.kind == "oapif":
         url = base + (f"?{urlencode(query)}" if query else "")
-        return f"url='{url}' typename='{layer.path}' restrictToRequestBBOX='1'"
+        source = (
+            f"url='{url}' typename='{layer.path}' restrictToRequestBBOX='1'"
+            f" pageSize='{OAPIF_PAGE_SIZE}'"
+        )
+        return source + (f" authcfg='{authcfg}'" if authcfg else "")
     parameters = {**query, **layer.extra}
     url = base + layer.path + (f"?{urlencode(parameters)}" if parameters else "")
-    if layer.kind == "gtiff":  # GDAL streams it once (the route answers whole files)
-        return f"/vsicurl_streaming/{url}"
+    if layer.kind == "gtiff":  # GDAL reads it by ranges; QGIS signs /vsicurl/ URLs alone
+        return f"/vsicurl/{url}" + (f" authcfg='{authcfg}'" if authcfg else "")
     zmin, zmax = _TILE_ZOOMS[layer.kind]
-    return f"type=xyz&url={quote(url, safe=':/?=')}&zmin={zmin}&zmax={zmax}"
+    source = f"type=xyz&url={quote(url, safe=':/?=')}&zmin={zmin}&zmax={zmax}"
+    return source + (f"&authcfg={authcfg}" if authcfg else "")
 
 
 def project_xml(
@@ -349,10 +419,12 @@ def project_xml(
     bounds: Bounds,
     query: dict[str, str] | None = None,
     title: str = "环境执法地图 Environmental enforcement",
+    authcfg: str | None = None,
 ) -> str:
     """A QGIS 3 project over ``layers`` of the service at ``base_url``, framed on ``bounds``.
 
-    ``query`` (the service filters) is added to every layer's URL.
+    ``query`` (the service filters) is added to every layer's URL, and ``authcfg`` (the
+    id of an authentication configuration, :data:`AUTH_CONFIG_ID`) to every data source.
     """
     query = {k: str(v) for k, v in (query or {}).items()}
     if query:
@@ -361,10 +433,11 @@ def project_xml(
     ET.SubElement(root, "homePath", path="")
     ET.SubElement(root, "title").text = title
     ET.SubElement(ET.SubElement(root, "projectCrs"), "spatialrefsys").extend(_srs(PROJECT_CRS))
-    root.append(_layer_tree(layers, base_url, query))
+    sources = {layer.layer_id: layer_source(layer, base_url, query, authcfg) for layer in layers}
+    root.append(_layer_tree(layers, sources))
     project_layers = ET.SubElement(root, "projectlayers")
     for layer in layers:
-        project_layers.append(_map_layer(layer, layer_source(layer, base_url, query)))
+        project_layers.append(_map_layer(layer, sources[layer.layer_id]))
     order = ET.SubElement(root, "layerorder")
     for layer in layers:
         ET.SubElement(order, "layer", id=layer.layer_id)
@@ -373,6 +446,26 @@ def project_xml(
     ET.indent(root)
     doctype = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
     return doctype + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def auth_config_xml(base_url: str, key: str, name: str = "geo-service") -> str:
+    """The QGIS authentication configuration :data:`AUTH_CONFIG_ID` for ``key``: an
+    unencrypted export of QGIS ≥ 3.20 (``QgsAuthManager.importAuthenticationConfigsFromXml``,
+    or Settings ▸ Options ▸ Authentication ▸ Import with no password). QGIS's ``Basic``
+    method: QGIS sends ``Authorization: Basic`` with the key as the password."""
+    root = ET.Element("qgis_authentication")
+    config = ET.SubElement(
+        ET.SubElement(root, "configurations"),
+        "AuthMethodConfig",
+        method="Basic",
+        id=AUTH_CONFIG_ID,
+        name=name,
+        uri=base_url.rstrip("/") + "/",
+        version="2",
+    )
+    ET.SubElement(config, "Config", username="gis", password=key, realm="")
+    ET.indent(root)
+    return "<!DOCTYPE qgis_authentication>\n" + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _srs(authid: str) -> list[ET.Element]:
@@ -397,7 +490,7 @@ def _srs(authid: str) -> list[ET.Element]:
     return elements
 
 
-def _layer_tree(layers: Sequence[ServiceLayer], base_url: str, query: dict[str, str]) -> ET.Element:
+def _layer_tree(layers: Sequence[ServiceLayer], sources: dict[str, str]) -> ET.Element:
     tree = ET.Element("layer-tree-group")
     groups: dict[str, ET.Element] = {}
     for layer in layers:
@@ -411,7 +504,7 @@ def _layer_tree(layers: Sequence[ServiceLayer], base_url: str, query: dict[str, 
             id=layer.layer_id,
             name=layer.title,
             providerKey=_PROVIDER[layer.kind],
-            source=layer_source(layer, base_url, query),
+            source=sources[layer.layer_id],
             checked="Qt::Checked" if layer.visible else "Qt::Unchecked",
             expanded="1",
         )
@@ -429,6 +522,10 @@ _MAP_LAYER_TYPE = {
 
 def _map_layer(layer: ServiceLayer, source: str) -> ET.Element:
     element = ET.Element("maplayer", type=_MAP_LAYER_TYPE[layer.kind])
+    if layer.min_scale is not None:  # minScale: the farthest out it is drawn (0: no limit)
+        element.set("hasScaleBasedVisibilityFlag", "1")
+        element.set("minScale", str(layer.min_scale))
+        element.set("maxScale", "0")
     if layer.kind == "oapif" and layer.symbology is not None:
         wkb = "Point" if layer.symbology.geometry == "point" else "MultiPolygon"
         element.set("geometry", "Point" if wkb == "Point" else "Polygon")
@@ -439,6 +536,7 @@ def _map_layer(layer: ServiceLayer, source: str) -> ET.Element:
         _srs(_LAYER_CRS[layer.kind])
     )
     ET.SubElement(element, "provider", encoding="UTF-8").text = _PROVIDER[layer.kind]
+    element.append(_metadata(layer))
     if layer.kind == "gtiff" and layer.symbology is not None:
         element.append(_pseudocolour(layer.symbology.classes, layer.opacity))
     elif layer.kind == "xyz":
@@ -459,6 +557,19 @@ def _map_layer(layer: ServiceLayer, source: str) -> ET.Element:
     ET.SubElement(element, "featureBlendMode").text = "0"
     ET.SubElement(element, "layerOpacity").text = f"{layer.opacity:g}"
     return element
+
+
+def _metadata(layer: ServiceLayer) -> ET.Element:
+    """The layer's metadata (Layer Properties ▸ Metadata): its collection, title and
+    abstract (an analytic layer's provenance)."""
+    metadata = ET.Element("resourceMetadata")
+    ET.SubElement(metadata, "identifier").text = layer.key
+    ET.SubElement(metadata, "parentidentifier")
+    ET.SubElement(metadata, "language").text = "zh"
+    ET.SubElement(metadata, "type").text = "dataset"
+    ET.SubElement(metadata, "title").text = layer.title
+    ET.SubElement(metadata, "abstract").text = layer.abstract or layer.title
+    return metadata
 
 
 def _pseudocolour(stops: Sequence[StyleClass], opacity: float) -> ET.Element:

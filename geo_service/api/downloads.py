@@ -6,6 +6,7 @@ import json
 import re
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,8 +17,10 @@ from fastapi.responses import Response
 from sqlalchemy import Engine
 
 from geo_service.access.audit import AuditLog
+from geo_service.api.byte_ranges import ranged
 from geo_service.api.dependencies import (
     Caller,
+    credentials_of,
     get_audit_log,
     get_caller,
     get_engine,
@@ -31,14 +34,28 @@ from geo_service.builds.parameters import LayerParameters
 from geo_service.builds.registry import PARAMETER_NAMES, parse_parameters
 from geo_service.builds.risk import names_enterprises
 from geo_service.builds.run import analytic_layer
-from geo_service.core.errors import BadFilterError, NotFoundError, UnknownLayerError
+from geo_service.builds.skips import THIN_DATA
+from geo_service.core.errors import (
+    AuthenticationRequiredError,
+    BadFilterError,
+    NotFoundError,
+    UnknownLayerError,
+)
 from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.core.settings import Settings
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import read_jurisdictions
 from layers.errors import UnsupportedFormatError
 from layers.files import LayerNames
-from layers.qgis import enforcement_layers, project_xml
+from layers.qgis import (
+    ANALYTIC_SOURCES,
+    AUTH_CONFIG_ID,
+    Provenance,
+    ServiceLayer,
+    auth_config_xml,
+    enforcement_layers,
+    project_xml,
+)
 from layers.rasters import NODATA, read_geotiff
 
 #: Extension in the URL → (format name of :func:`export_layer`, media type).
@@ -128,15 +145,64 @@ def qgis_project(
     request: Request,
     filters: Filters = Depends(scoped_filters),
     engine: Engine = Depends(get_engine),
-    _caller: Caller = Depends(get_caller),
+    caller: Caller = Depends(get_caller),
 ) -> Response:
-    """A QGIS 3 project over this service's live layers (OGC API - Features and tiles)."""
+    """A QGIS 3 project over this service's live layers (OGC API - Features and tiles).
+
+    An account's project names the authentication configuration of
+    ``/downloads/qgis-auth.xml`` in every source (never the key); a visitor's holds the
+    public layers only. Each analytic layer's metadata says how it was built."""
     base = str(request.base_url)
-    layers = enforcement_layers(_hexagon_counts(engine, filters), _kde_peak(engine, filters))
-    xml = project_xml(base, layers, _bounds(engine, filters), filters.as_dict())
+    account = caller.authenticated
+    layers = enforcement_layers(
+        _hexagon_counts(engine, filters), _kde_peak(engine, filters), account=account
+    )
+    settings = request.app.state.settings
+    layers = [_with_provenance(engine, layer, filters, settings) for layer in layers]
+    authcfg = AUTH_CONFIG_ID if account else None
+    xml = project_xml(base, layers, _bounds(engine, filters), filters.as_dict(), authcfg=authcfg)
     name = _filename("project", "qgs", filters, {})
     headers = {"Content-Disposition": _disposition(name)}
     return Response(xml.encode("utf-8"), media_type=QGS, headers=headers)
+
+
+def _with_provenance(
+    engine: Engine, layer: ServiceLayer, filters: Filters, settings: Settings
+) -> ServiceLayer:
+    """``layer`` with its abstract: the provenance of the build its default view draws
+    (an analytic layer the data cannot give says so)."""
+    name = ANALYTIC_SOURCES.get(layer.key)
+    if name is None:
+        return layer
+    try:
+        meta = analytic_layer(engine, name, filters, {}, settings).provenance()
+    except THIN_DATA as exc:
+        return replace(layer, abstract=f"{layer.title}\n未生成 Not built: {exc}")
+    provenance = Provenance(
+        meta["data_version"], meta["built_at"], meta["parameters"], meta["filters"]
+    )
+    return replace(layer, abstract=provenance.abstract(layer.title))
+
+
+@router.get("/downloads/qgis-auth.xml", operation_id="download_qgis_auth", response_class=Response)
+def qgis_auth(request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    """QGIS 认证配置 The QGIS authentication configuration ``geosvc1`` for the key this
+    request carries (HTTP Basic, the key as the password), for the project's layers:
+    import it once in QGIS (Settings ▸ Options ▸ Authentication ▸ Import). Accounts
+    only, asked with the key itself (a browser's sign-in session carries none)."""
+    credentials = credentials_of(request)
+    if not caller.authenticated or credentials is None or credentials.session:
+        raise AuthenticationRequiredError(
+            "请用 API 密钥请求 QGIS 认证配置（登录会话不含密钥）"
+            " (ask for the QGIS authentication configuration with your API key: a"
+            " sign-in session carries none)"
+        )
+    xml = auth_config_xml(str(request.base_url), credentials.secret)
+    headers = {
+        "Content-Disposition": _disposition(f"{AUTH_CONFIG_ID}.xml"),
+        "Cache-Control": "no-store",  # it holds the key
+    }
+    return Response(xml.encode("utf-8"), media_type="application/xml", headers=headers)
 
 
 def _bounds(engine: Engine, filters: Filters) -> tuple[float, float, float, float]:
@@ -199,4 +265,6 @@ def download(
         # CSV has nowhere inside for it; every format carries it here too (ASCII JSON)
         "X-Provenance": _provenance_header(meta),
     }
+    if ext == "tif":  # GDAL's /vsicurl/ (the QGIS project's GeoTIFF layer) reads by ranges
+        return ranged(data, request.headers.get("range"), FORMATS[ext][1], headers)
     return Response(data, media_type=FORMATS[ext][1], headers=headers)

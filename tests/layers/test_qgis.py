@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
@@ -11,9 +12,15 @@ import pytest
 from pyproj import CRS
 
 from layers.qgis import (
+    ANALYTIC_SOURCES,
+    AUTH_CONFIG_ID,
     GI_BINS,
+    OAPIF_PAGE_SIZE,
+    POINT_MIN_SCALE,
     PROJECT_CRS,
+    Provenance,
     ServiceLayer,
+    auth_config_xml,
     count_classes,
     density_ramp,
     enforcement_layers,
@@ -72,7 +79,9 @@ def test_groups_have_chinese_names() -> None:
 
 def test_sources_point_at_the_service_with_the_filters() -> None:
     root = _project(QUERY)
-    sources = {m.findtext("provider"): [] for m in root.iter("maplayer")}
+    sources: dict[str | None, list[str]] = {
+        m.findtext("provider"): [] for m in root.iter("maplayer")
+    }
     for m in root.iter("maplayer"):
         sources[m.findtext("provider")].append(m.findtext("datasource") or "")
     for source in sources["OAPIF"]:
@@ -173,7 +182,7 @@ def test_count_classes_cover_every_positive_count_once(n_classes: int) -> None:
     classes = count_classes(values.tolist(), n_classes)
     assert 1 <= len(classes) <= n_classes
     for value in np.unique(values[values > 0]):
-        inside = [c for c in classes if c.lower <= value <= (c.upper or np.inf)]  # type: ignore[operator]
+        inside = [c for c in classes if c.lower <= value <= (c.upper or np.inf)]
         assert len(inside) == 1
     assert classes[0].lower == values[values > 0].min() and classes[-1].upper is None
     assert all(c.upper is not None for c in classes[:-1])
@@ -211,7 +220,7 @@ def test_the_kde_geotiff_layer_streams_the_download_in_its_own_crs() -> None:
     tif = _layer(root, "案件核密度值 Case density GeoTIFF (件/km²)")
     assert (tif.get("type"), tif.findtext("provider")) == ("raster", "gdal")
     source = tif.findtext("datasource", "")
-    assert source.startswith("/vsicurl_streaming/" + BASE + "downloads/kde.tif?")
+    assert source.startswith("/vsicurl/" + BASE + "downloads/kde.tif?")  # read by ranges
     assert dict(parse_qsl(urlsplit(source).query)) == QUERY
     wkt = tif.findtext("srs/spatialrefsys/wkt", "")
     assert tif.findtext("srs/spatialrefsys/authid") == DELIVERABLE_CRS == "EPSG:6933"
@@ -225,3 +234,111 @@ def test_the_kde_geotiff_layer_streams_the_download_in_its_own_crs() -> None:
 def test_density_ramp_spans_zero_to_the_peak() -> None:
     stops = density_ramp(3.0)
     assert [s.lower for s in stops][::5] == [0.0, 3.0] and all("件/km²" in s.label for s in stops)
+
+
+# --- authentication, what is on, metadata ----------------------------------------------
+
+KEY = "gs_test-key_0123456789"
+
+
+def _sources(root: ET.Element) -> dict[str, str]:
+    return {
+        m.findtext("layername", ""): m.findtext("datasource", "") for m in root.iter("maplayer")
+    }
+
+
+def test_an_accounts_sources_name_the_auth_configuration_and_never_a_key() -> None:
+    layers = enforcement_layers([1, 2, 3], kde_peak=0.5)
+    text = project_xml(BASE, layers, BOUNDS, QUERY, authcfg=AUTH_CONFIG_ID)
+    root = ET.fromstring(text)
+    sources = _sources(root)
+    assert len(sources) == 11 and re.fullmatch(r"[A-Za-z0-9]{7}", AUTH_CONFIG_ID)
+    for name, source in sources.items():
+        if source.startswith("type=xyz"):  # vector and raster tiles: an encoded URI item
+            assert dict(p.split("=", 1) for p in source.split("&"))["authcfg"] == AUTH_CONFIG_ID
+            assert tile_url(source).startswith(BASE)  # the template is left whole
+        else:  # OAPIF and GDAL: authcfg='…'
+            assert re.search(rf" authcfg='{AUTH_CONFIG_ID}'$", source), name
+    assert "password" not in text and "username" not in text and "Bearer" not in text
+    for element in root.iter("layer-tree-layer"):
+        assert element.get("source") == sources[element.get("name", "")]
+
+
+def test_without_an_auth_configuration_sources_name_none() -> None:
+    text = project_xml(BASE, enforcement_layers([1], kde_peak=0.5), BOUNDS, QUERY)
+    assert "authcfg" not in text
+
+
+def test_oapif_layers_ask_pages_of_a_thousand() -> None:
+    for name, source in _sources(_project()).items():
+        if "typename=" in source:
+            assert f"pageSize='{OAPIF_PAGE_SIZE}'" in source, name
+            oapif_url(source)  # still read as before
+
+
+def _checked(root: ET.Element) -> dict[str, bool]:
+    return {
+        t.get("name", ""): t.get("checked") == "Qt::Checked" for t in root.iter("layer-tree-layer")
+    }
+
+
+def test_the_project_opens_on_outlines_hot_spots_and_priority_areas() -> None:
+    root = ET.fromstring(project_xml(BASE, enforcement_layers([1], kde_peak=0.5), BOUNDS))
+    on = {name for name, checked in _checked(root).items() if checked}
+    assert on == {"行政区划 Jurisdictions", "热点 Gi* hot spots", "重点检查区域 Priority areas"}
+    for name in (
+        "行政处罚案件 Penalty cases",
+        "现场检查 Inspection findings",
+        "污染源 Pollution sources",
+    ):
+        points = _layer(root, name)
+        assert points.get("hasScaleBasedVisibilityFlag") == "1"
+        assert float(points.get("minScale", "0")) == POINT_MIN_SCALE
+        assert points.get("maxScale") == "0"
+    assert _layer(root, "行政区划 Jurisdictions").get("hasScaleBasedVisibilityFlag") is None
+
+
+def test_a_visitors_project_leaves_out_what_needs_an_account() -> None:
+    layers = enforcement_layers([1], kde_peak=0.5, account=False)
+    assert {layer.key for layer in layers} == {
+        "jurisdictions",
+        "hotspots",
+        "hexagons",
+        "kde",
+        "kde-geotiff",
+        "clusters",
+    }
+    root = ET.fromstring(project_xml(BASE, layers, BOUNDS))
+    on = {name for name, checked in _checked(root).items() if checked}
+    assert on == {"行政区划 Jurisdictions", "热点 Gi* hot spots"}
+
+
+def test_layer_metadata_carries_the_abstract() -> None:
+    built = Provenance(7, "2026-11-28T08:00:00+00:00", {"resolution": 8, "alpha": 0.05}, {})
+    abstract = built.abstract("热点 Gi* hot spots")
+    assert "数据版本 Data version: 7" in abstract
+    assert "生成时间 Built at: 2026-11-28T08:00:00+00:00" in abstract
+    assert "alpha=0.05, resolution=8" in abstract and "筛选条件 Filters: —" in abstract
+    layers = [
+        replace(layer, abstract=abstract) if layer.key == "hotspots" else layer
+        for layer in enforcement_layers([1])
+    ]
+    root = ET.fromstring(project_xml(BASE, layers, BOUNDS))
+    hotspots = _layer(root, "热点 Gi* hot spots")
+    assert hotspots.findtext("resourceMetadata/abstract") == abstract
+    assert hotspots.findtext("resourceMetadata/identifier") == "hotspots"
+    cases = _layer(root, "行政处罚案件 Penalty cases")
+    assert cases.findtext("resourceMetadata/abstract") == "行政处罚案件 Penalty cases"
+    keys = {layer.key for layer in enforcement_layers([1], kde_peak=1.0)}
+    assert set(ANALYTIC_SOURCES) <= keys  # every analytic layer of the project is named
+
+
+def test_the_auth_configuration_is_a_qgis_basic_export_of_the_key() -> None:
+    root = ET.fromstring(auth_config_xml(BASE, KEY))
+    assert auth_config_xml(BASE, KEY).startswith("<!DOCTYPE qgis_authentication>")
+    (config,) = root.findall("configurations/AuthMethodConfig")
+    assert config.get("method") == "Basic" and config.get("id") == AUTH_CONFIG_ID
+    assert config.get("uri") == BASE
+    settings = config.find("Config")
+    assert settings is not None and settings.get("password") == KEY
+    assert settings.get("username")  # QGIS sends no Basic header without a user name

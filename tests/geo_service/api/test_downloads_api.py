@@ -3,6 +3,7 @@ project whose every data source answers (and, where QGIS is installed, opens in 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
@@ -31,10 +32,11 @@ from sqlalchemy import Engine, select
 
 from geo_service.api.app import create_app
 from geo_service.builds.exports import EXPORTABLE, export_layer, load_layer
+from geo_service.builds.run import analytic_layer
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.store.models import AuditEntry
-from geo_service.store.queries import read_jurisdictions
+from geo_service.store.queries import data_version, read_jurisdictions
 from layers.rasters import NODATA
 from tests.conftest import LiveServer, account_headers
 from tests.layers.test_qgis import oapif_url, tile_url
@@ -421,8 +423,8 @@ def test_project_sources_all_answer_with_the_filters(
             items = client.get(landing.replace("/?", f"/collections/{collection}/items?"))
             matched = items.json()["numberMatched"]
             assert matched == _expected_count(built_sample_store, collection, filters), name
-        elif provider == "gdal":  # the KDE GeoTIFF, streamed by GDAL
-            tif = client.get(source.removeprefix("/vsicurl_streaming/"))
+        elif provider == "gdal":  # the KDE GeoTIFF, read by GDAL
+            tif = client.get(source.removeprefix("/vsicurl/").split(" authcfg=")[0])
             assert tif.status_code == 200 and tif.content.startswith(b"II*\x00")
             assert json.loads(tif.headers["x-provenance"])["filters"] == filters.as_dict()
         else:
@@ -447,6 +449,124 @@ def test_project_frames_the_filtered_jurisdiction(client: TestClient) -> None:
     assert wide is not None and float(wide.get("xmax", "0")) - float(wide.get("xmin", "0")) > 7
 
 
+def _key(engine: Engine, role: str = "gis", jurisdiction: str = "450100") -> str:
+    return account_headers(engine, role, jurisdiction)["Authorization"].removeprefix("Bearer ")
+
+
+def test_the_auth_configuration_holds_the_key_it_was_asked_with(
+    client: TestClient, built_sample_store: Engine
+) -> None:
+    """``/downloads/qgis-auth.xml``: QGIS's Basic configuration ``geosvc1`` for the key the
+    request carries, however it is carried; never kept by caches."""
+    key = _key(built_sample_store)
+    basic = base64.b64encode(f"anyone:{key}".encode()).decode()
+    client = TestClient(client.app)  # no other credentials than the ones below
+    for headers in (
+        {"Authorization": f"Bearer {key}"},
+        {"Authorization": f"Basic {basic}"},
+        {"X-API-Key": key},
+    ):
+        answer = client.get("/downloads/qgis-auth.xml", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("application/xml")
+        assert answer.headers["cache-control"] == "no-store"
+        assert 'filename="geosvc1.xml"' in answer.headers["content-disposition"]
+        config = ET.fromstring(answer.text).find("configurations/AuthMethodConfig")
+        assert config is not None and config.get("id") == "geosvc1"
+        assert config.get("method") == "Basic"
+        assert config.get("uri") == "http://testserver/"
+        settings = config.find("Config")
+        assert settings is not None and settings.get("password") == key
+        # what QGIS then sends is what the service reads as this account
+        sent = base64.b64encode(f"{settings.get('username')}:{key}".encode()).decode()
+        items = client.get(
+            "/collections/cases/items?limit=1", headers={"Authorization": f"Basic {sent}"}
+        )
+        assert items.status_code == 200
+
+
+def test_the_auth_configuration_needs_the_key_itself(
+    built_sample_store: Engine, client: TestClient
+) -> None:
+    app = client.app
+    anonymous = TestClient(app).get("/downloads/qgis-auth.xml")
+    assert anonymous.status_code == 401 and set(anonymous.json()) == {"code", "description"}
+    wrong = TestClient(app).get("/downloads/qgis-auth.xml", headers={"X-API-Key": "gs_nope"})
+    assert wrong.status_code == 401
+    browser = TestClient(app)  # signed in: a session, whose cookie is not a key
+    signed_in = browser.post("/login", data={"api_key": _key(built_sample_store)})
+    assert signed_in.status_code < 400 and browser.cookies.get("geo_session")
+    session = browser.get("/downloads/qgis-auth.xml", headers={"Accept": "application/json"})
+    assert session.status_code == 401 and "API" in session.json()["description"]
+
+
+def test_an_accounts_project_names_the_auth_configuration_a_visitors_none(
+    client: TestClient, built_sample_store: Engine
+) -> None:
+    key = _key(built_sample_store)
+    text = client.get("/downloads/project.qgs", headers={"X-API-Key": key}).text
+    sources = _sources(text)
+    assert len(sources) == 11 and key not in text
+    assert all("authcfg" in source for _, source in sources.values())
+    visitor = TestClient(client.app).get("/downloads/project.qgs?jurisdiction=450000")
+    assert visitor.status_code == 200 and "authcfg" not in visitor.text
+    assert set(_sources(visitor.text)) == {
+        "行政区划 Jurisdictions",
+        "热点 Gi* hot spots",
+        "H3 六边形案件数 Cases per hexagon",
+        "案件核密度 Case density (KDE)",
+        "案件核密度值 Case density GeoTIFF (件/km²)",
+        "案件聚集区 Case clusters",
+    }
+
+
+def test_the_projects_analytic_layers_say_how_they_were_built(
+    client: TestClient, built_sample_store: Engine
+) -> None:
+    root = ET.fromstring(client.get(f"/downloads/project.qgs?{NANNING_2024}").text)
+    abstracts = {
+        m.findtext("layername", ""): m.findtext("resourceMetadata/abstract", "")
+        for m in root.iter("maplayer")
+    }
+    filters = Filters(jurisdiction="450100", period="2024")
+    hotspots = analytic_layer(built_sample_store, "hotspots", filters, {})
+    text = abstracts["热点 Gi* hot spots"]
+    assert f"数据版本 Data version: {hotspots.data_version}" in text
+    assert f"生成时间 Built at: {hotspots.created_at.isoformat()}" in text
+    assert f"resolution={hotspots.parameters['resolution']}" in text
+    assert "jurisdiction=450100" in text and "period=2024" in text
+    for name in ("风险分级 Risk tiers", "重点检查区域 Priority areas", "案件聚集区 Case clusters"):
+        assert "数据版本 Data version:" in abstracts[name], name
+    assert abstracts["行政处罚案件 Penalty cases"] == "行政处罚案件 Penalty cases"  # records
+
+
+def test_the_kde_geotiff_answers_byte_ranges(client: TestClient) -> None:
+    """GDAL's /vsicurl/ (the project's GeoTIFF layer) reads by ranges."""
+    whole = client.get("/downloads/kde.tif?jurisdiction=450100")
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    data, size = whole.content, len(whole.content)
+    for asked, start, end in (
+        ("bytes=0-16383", 0, 16383),
+        ("bytes=100-", 100, size - 1),
+        ("bytes=-500", size - 500, size - 1),
+        (f"bytes=10-{size + 99}", 10, size - 1),
+    ):
+        part = client.get("/downloads/kde.tif?jurisdiction=450100", headers={"Range": asked})
+        assert part.status_code == 206, asked
+        assert part.content == data[start : end + 1]
+        assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
+        assert json.loads(part.headers["x-provenance"])["layer"] == "kde"
+    beyond = client.get(
+        "/downloads/kde.tif?jurisdiction=450100", headers={"Range": f"bytes={size}-"}
+    )
+    assert beyond.status_code == 416 and beyond.json()["code"] == "range_not_satisfiable"
+    for ignored in ("bytes=0-1,5-9", "lines=1-2", "bytes=9-2"):
+        answer = client.get("/downloads/kde.tif?jurisdiction=450100", headers={"Range": ignored})
+        assert answer.status_code == 200 and answer.content == data, ignored
+    csv_part = client.get(f"/downloads/cases.csv?{NANNING_2024}", headers={"Range": "bytes=0-9"})
+    assert csv_part.status_code == 200  # only the GeoTIFF is read by ranges
+
+
 # --- QGIS itself (Debian python3-qgis, run by the system Python) ---------------------------
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -463,34 +583,56 @@ def _qgis_available() -> str | None:
     return None if probe.returncode == 0 else probe.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.slow
-def test_qgis_opens_the_project_against_the_live_service(
-    live_server: LiveServer, tmp_path: Path
-) -> None:
-    reason = _qgis_available()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"QGIS (python3-qgis) required under CI=true: {reason}")
-        pytest.skip(f"QGIS not installed for {SYSTEM_PYTHON}: {reason}")
-    path = tmp_path / "project.qgs"
-    request = urllib.request.Request(
-        f"{live_server.url}/downloads/project.qgs", headers=live_server.headers
-    )
-    with urllib.request.urlopen(request) as r:
-        xml = r.read().decode("utf-8")
-    # what a person types when QGIS asks for credentials (HTTP Basic, the key as password)
-    xml = xml.replace("typename=", f"username='gis' password='{live_server.api_key}' typename=")
-    path.write_text(xml, encoding="utf-8")
+def _get(url: str, headers: dict[str, str]) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as answer:
+        body: bytes = answer.read()
+    return body
+
+
+def _run_qgis_check(*args: str | Path, tmp_path: Path) -> dict[str, Any]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
     run = subprocess.run(
-        [SYSTEM_PYTHON, str(QGIS_CHECK), str(path)],
+        [SYSTEM_PYTHON, str(QGIS_CHECK), *(str(a) for a in args)],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return report
+
+
+@pytest.mark.slow
+def test_qgis_opens_the_project_against_the_live_service(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """As GIS staff of a city do: download the project and the auth configuration for
+    their key, import it (a fresh QGIS profile, its master password set), open the
+    project: every layer is valid and answers, the layers that are on draw, and the
+    project as it opens renders to an image that is not blank."""
+    reason = _qgis_available()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"QGIS (python3-qgis) required under CI=true: {reason}")
+        pytest.skip(f"QGIS not installed for {SYSTEM_PYTHON}: {reason}")
+    account = account_headers(live_server.engine, "gis", "450100")  # 南宁市 GIS staff
+    key = account["Authorization"].removeprefix("Bearer ")
+    path, auth = tmp_path / "project.qgs", tmp_path / "geosvc1.xml"
+    path.write_bytes(_get(f"{live_server.url}/downloads/project.qgs", account))
+    basic = base64.b64encode(f"gis:{key}".encode()).decode()  # curl -u gis:KEY, as documented
+    auth.write_bytes(
+        _get(f"{live_server.url}/downloads/qgis-auth.xml", {"Authorization": f"Basic {basic}"})
+    )
+    assert key not in path.read_text("utf-8")  # the project names the configuration only
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    log = live_server.log
+    logged = len(log.read_text("utf-8")) if log else 0
+    report = _run_qgis_check(path, auth, profile, tmp_path=tmp_path)
+    assert report["auth"]["imported"] and report["auth"]["master_password_set"]
+    assert report["auth"]["configs"] == ["geosvc1"]
+    assert report["auth"]["database"].startswith(str(profile))  # a fresh one, not the user's
     assert report["read"] and report["crs"] == "EPSG:4490" and report["view_crs"] == "EPSG:4490"
     assert report["groups"] == [
         "执法记录 Enforcement records",
@@ -499,30 +641,40 @@ def test_qgis_opens_the_project_against_the_live_service(
     ]
     layers = {info["name"]: info for info in report["layers"].values()}
     assert len(layers) == 11 and all(info["valid"] for info in layers.values()), layers
-    filters = Filters()
+    filters = Filters(jurisdiction="450100")
     for name, (provider, source) in _sources(path.read_text("utf-8")).items():
         info = layers[name]
         assert info["provider"] == provider
-        if provider == "OAPIF":
+        if provider == "OAPIF":  # every feature the account may see, through the auth
             expected = _expected_count(live_server.engine, oapif_url(source)[1], filters)
-            assert info["feature_count"] == info["features_fetched"] == expected, name
-            assert info["drawn_pixels"] > 0, name
+            assert info["feature_count"] == info["features_fetched"] == expected > 0, name
+    on = {name for name, info in layers.items() if info["visible"]}
+    assert on == {"行政区划 Jurisdictions", "热点 Gi* hot spots", "重点检查区域 Priority areas"}
+    assert all(layers[name]["drawn_pixels"] > 0 for name in on), layers
+    points = [n for n, i in layers.items() if i["provider"] == "OAPIF" and i["scale_based"]]
+    assert len(points) == 3 and all(layers[n]["min_scale"] == 250_000 for n in points)
     assert layers["行政区划 Jurisdictions"]["renderer"] == "categorizedSymbol"
     assert layers["行政处罚案件 Penalty cases"]["renderer"] == "singleSymbol"
     assert len(layers["热点 Gi* hot spots"]["styles"]) == 7
     assert len(layers["风险分级 Risk tiers"]["styles"]) == 3
     density = layers["案件核密度值 Case density GeoTIFF (件/km²)"]
     assert density["renderer"] == "singlebandpseudocolor" and density["drawn_pixels"] > 0
-    if _has_tile_routes(create_app(Settings(database_url=_url(live_server)))):
-        # every layer drawn alone over the default view shows something, tiles included,
-        # but for the risk tiles: an account's, and the project's tile layers carry no
-        # credentials yet (the OAPIF layers above were given them by hand)
-        undrawn = {n: i["drawn_pixels"] for n, i in layers.items() if not i["drawn_pixels"]}
-        assert undrawn == {"风险分级 Risk tiers": 0}
-
-
-def _url(server: LiveServer) -> str:
-    return server.engine.url.render_as_string(hide_password=False)
+    # tiles (risk included: an account's) draw through the auth configuration too
+    for name in (
+        "风险分级 Risk tiers",
+        "H3 六边形案件数 Cases per hexagon",
+        "案件核密度 Case density (KDE)",
+    ):
+        assert layers[name]["drawn_pixels"] > 0, name
+    hotspots = layers["热点 Gi* hot spots"]["abstract"]
+    assert f"数据版本 Data version: {data_version(live_server.engine)}" in hotspots
+    assert "生成时间 Built at: " in hotspots and "jurisdiction=450100" in hotspots
+    rendered = report["render"]
+    assert rendered["errors"] == [] and set(rendered["layers"]) == on
+    assert rendered["drawn_pixels"] > 1000 and rendered["colours"] > 10  # not blank
+    asked = log.read_text("utf-8")[logged:] if log else ""
+    assert "/collections/cases/items?limit=1000" in asked  # pages of 1000 (pageSize)
+    assert '" 401 ' not in asked and '" 403 ' not in asked  # nothing QGIS asked was refused
 
 
 @pytest.mark.parametrize(
