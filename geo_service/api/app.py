@@ -31,6 +31,7 @@ from geo_service.api import (
     plans,
     quality,
     stats,
+    tile_packages,
     tiles,
     uploads,
 )
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         features,
         tiles,
         ogc_tiles,
+        tile_packages,  # /downloads/{layer}.mbtiles|.pmtiles before /downloads/{layer}.{ext}
         downloads,
         maps,
         stats,

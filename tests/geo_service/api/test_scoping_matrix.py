@@ -14,16 +14,20 @@ added to the service without a probe here fails :func:`test_every_operation_is_p
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import h3
+import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
+from pmtiles.reader import MemorySource, all_tiles
 from sqlalchemy import Engine
 
 from geo_service.api.app import create_app
@@ -107,6 +111,23 @@ def _map_file_adcodes(answer: Any) -> set[str]:
     for match in re.finditer(r"GeoMaps\.geojson\(\{", html):
         collections.append(decoder.raw_decode(html, match.end() - 1)[0])
     return {str(f["properties"]["adcode"]) for f in collections[-1]["features"]}
+
+
+def _package_adcodes(answer: Any) -> set[str]:
+    """The counties of the features in a tile package (MBTiles or PMTiles) of records."""
+    if answer.content.startswith(b"PMTiles"):
+        bodies = [body for _, body in all_tiles(MemorySource(answer.content))]
+    else:
+        db = sqlite3.connect(":memory:")
+        db.deserialize(answer.content)
+        bodies = [row[0] for row in db.execute("SELECT tile_data FROM tiles")]
+        db.close()
+    return {
+        str(feature["properties"].get("adcode", ""))  # aggregated points: none
+        for body in bodies
+        for layer in mapbox_vector_tile.decode(gzip.decompress(body)).values()
+        for feature in layer["features"]
+    }
 
 
 def _ledger_adcodes(answer: Any) -> set[str]:
@@ -198,6 +219,20 @@ PROBES = [
     ),
     Probe("download", "/downloads/hexagons.geojson?jurisdiction={j}"),
     Probe("download", "/downloads/local-moran.geojson?jurisdiction={j}&unit=county"),
+    # offline tile packages: the tiles the tile routes serve, over the jurisdiction's box
+    *(
+        Probe(
+            f"download_{ext}",
+            f"/downloads/cases.{ext}?jurisdiction={{j}}&maxzoom=8",
+            points=True,
+            adcodes=_package_adcodes,
+        )
+        for ext in ("mbtiles", "pmtiles")
+    ),
+    *(
+        Probe(f"download_{ext}", f"/downloads/hexagons.{ext}?jurisdiction={{j}}&maxzoom=8")
+        for ext in ("mbtiles", "pmtiles")
+    ),
     Probe("map_page", "/maps/local-moran?jurisdiction={j}"),
     Probe("download_qgis_project", "/downloads/project.qgs?jurisdiction={j}"),
     # the QGIS auth configuration for the key asked with: every account's own, no data in it
