@@ -93,7 +93,8 @@ SECTIONS: Final = (
     Section(
         "downloads",
         ("/downloads",),
-        "下载 Layers as GeoJSON, GeoPackage, CSV, XLSX and GeoTIFF, and a QGIS project",
+        "下载 Layers as GeoJSON, GeoPackage, CSV, XLSX and GeoTIFF, a QGIS project, and "
+        "offline MBTiles and PMTiles packages of their vector tiles",
     ),
     Section(
         "stats",
