@@ -53,6 +53,10 @@ _CELL_COLUMNS = {
     "inspections": ["inspection_id", "lon", "lat", "problem_found", "problem_type_label"],
 }
 
+#: The largest map file handed out: beyond it the filters must narrow (the sample's
+#: files are at most 3.2 MB; a province's hexagons of resolution 10 would not be).
+MAP_FILE_MAX_BYTES = 25_000_000
+
 router = APIRouter()
 
 
@@ -128,17 +132,28 @@ def map_file(
     if resolution is not None:
         choices = resolution_choices(name, ctx.public_resolution)
         if resolution not in choices:
-            allowed = ", ".join(map(str, choices)) or "none"
-            raise BadFilterError(f"resolution {resolution} for map {name}; choose from {allowed}")
+            allowed = ", ".join(map(str, choices)) or "无 none"
+            raise BadFilterError(
+                f"地图 {name} 没有六边形分辨率 {resolution}，可选 {allowed} · "
+                f"map {name} has no hexagon resolution {resolution}; choose from {allowed}"
+            )
         ctx = replace(ctx, resolution=resolution)
     made = map_file_data(engine, name, ctx, filters, request.app.state.settings)
     html, _font_bytes = build_map_file(name, made.context, made.data, _file_assets(STATIC_DIR))
+    body = html.encode("utf-8")
+    if len(body) > MAP_FILE_MAX_BYTES:
+        size, cap = f"{len(body) / 1e6:.0f} MB", f"{MAP_FILE_MAX_BYTES / 1e6:.0f} MB"
+        raise BadFilterError(
+            f"地图文件过大（{size}，上限 {cap}）：请选择较小的辖区或较粗的六边形 · "
+            f"the map file would be {size} (at most {cap}): pick a smaller jurisdiction "
+            "or coarser hexagons"
+        )
     if made.records:
         audit_log.record(caller, "read", f"/maps/{name}/file", filters.as_dict(), made.records)
     filename = _file_name(name, filters)
     disposition = f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
     return Response(
-        html.encode("utf-8"),
+        body,
         media_type="text/html; charset=utf-8",
         headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
     )

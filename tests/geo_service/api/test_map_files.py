@@ -220,3 +220,21 @@ def _bundled_font() -> io.BytesIO:
 
     path = STATIC_DIR / "vendor" / "fonts" / "NotoSansSC-Regular.subset.ttf"
     return io.BytesIO(path.read_bytes())
+
+
+def test_a_file_over_the_bound_is_refused_not_handed_out(
+    admin: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geo_service.api.maps
+
+    def audited() -> int:
+        entries = admin.get("/audit", params={"limit": 1000}).json()["entries"]
+        return sum(e["resource"] == "/maps/clusters/file" for e in entries)
+
+    size = len(admin.get(f"/maps/clusters/file?jurisdiction={COUNTY}").content)
+    before = audited()
+    monkeypatch.setattr(geo_service.api.maps, "MAP_FILE_MAX_BYTES", size - 1)
+    refused = admin.get(f"/maps/clusters/file?jurisdiction={COUNTY}")
+    assert refused.status_code == 400 and set(refused.json()) == {"code", "description"}
+    assert "地图文件过大" in refused.json()["description"]
+    assert audited() == before  # nothing handed out, nothing recorded
