@@ -8,6 +8,7 @@ account is tried (the operation is in the scoping matrix's ``UNSCOPED`` set for 
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,8 @@ def test_created_finding_shows_at_once_and_builds_go_stale(world: dict[str, Any]
     body = answer.json()
     assert body["id"] == fid and body["properties"]["adcode"] == COUNTY
     assert body["properties"]["geocode_method"] == "coordinates"
+    kept = body["properties"]["attributes"]  # what the columns do not hold is kept
+    assert (json.loads(kept) if isinstance(kept, str) else kept)["measures"] == "责令立即整改"
     assert body["geometry"]["coordinates"] == pytest.approx([point.x, point.y])
     # at once: the item, the collection's items, the ledger and the (cached) tile
     assert client.get(answer.headers["location"], headers=headers).status_code == 200
