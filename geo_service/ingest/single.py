@@ -152,7 +152,7 @@ def parse_feature(body: Any, limits: InputLimits | None = None) -> Finding:
     properties = body.get("properties") or {}
     if not isinstance(properties, dict):
         raise InputFileError("properties 须为对象 (properties must be an object)")
-    cells = {str(k).strip(): _cell(k, v, limits) for k, v in properties.items()}
+    cells = {_cell("key", k, limits): _cell(k, v, limits) for k, v in properties.items()}
     mapping = map_headers(KIND, list(cells))
     if {"lon", "lat"} & set(mapping.values()):
         raise InputFileError(
@@ -219,6 +219,8 @@ def _cell(name: object, value: Any, limits: InputLimits) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise InputFileError(f"属性 {name} 不是有限数 (property {name} is not a finite number)")
     text = str(value).strip()
+    if "\x00" in text:  # no store keeps a NUL in text (PostgreSQL refuses it)
+        raise InputFileError(f"属性 {name} 含有 NUL 字符 (property {name} holds a NUL character)")
     if len(text) > limits.max_cell_chars:
         raise InputFileError(
             f"属性 {name} 超过 {limits.max_cell_chars} 个字符 "
@@ -244,7 +246,13 @@ def _geometry_cells(geometry: Any, cells: dict[str, str]) -> str:
         or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coordinates)
     ):
         raise InputFileError("点坐标须为 [经度, 纬度] (Point coordinates must be [lon, lat])")
-    cells["lon"], cells["lat"] = repr(float(coordinates[0])), repr(float(coordinates[1]))
+    try:
+        lon, lat = float(coordinates[0]), float(coordinates[1])
+    except OverflowError:  # an integer beyond any float
+        lon = lat = math.inf
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise InputFileError("点坐标须为有限数 (Point coordinates must be finite numbers)")
+    cells["lon"], cells["lat"] = repr(lon), repr(lat)
     return "Point"
 
 
