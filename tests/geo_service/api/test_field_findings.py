@@ -207,6 +207,9 @@ def test_a_bad_finding_is_400_with_its_reasons(
         b'{"type": "Feature", "geometry": null, "properties": {"inspection_id": "a/b"}}',
         b'{"type": "Feature", "id": "X1", "geometry": null, "properties": {"inspection_id": "X2"}}',
         b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": ["x", 1]}}',
+        b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1'
+        + b"0" * 400
+        + b", 1]}}",
     ],
 )
 def test_what_is_not_a_finding_is_400(world: dict[str, Any], body: bytes) -> None:
@@ -214,6 +217,15 @@ def test_what_is_not_a_finding_is_400(world: dict[str, Any], body: bytes) -> Non
     answer = world["client"].post(ITEMS, content=body, headers={**headers, **GEOJSON})
     assert answer.status_code == 400
     assert set(answer.json()) == {"code", "description"}
+
+
+def test_a_nul_in_a_finding_is_400(world: dict[str, Any]) -> None:
+    """A NUL would pass SQLite and fail PostgreSQL (a 500): refused on every store."""
+    headers = account_headers(world["engine"], "inspector", COUNTY)
+    feature = _feature(world, COUNTY, description="排污口\x00异常")
+    answer = _post(world, feature, headers)
+    assert answer.status_code == 400 and "NUL" in answer.json()["description"]
+    assert _stored(world["engine"], feature["id"]).empty
 
 
 def test_anonymous_is_401_and_other_collections_take_no_posts(world: dict[str, Any]) -> None:
