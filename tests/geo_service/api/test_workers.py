@@ -59,5 +59,19 @@ def test_two_workers_serve_the_store(sample_store) -> None:  # type: ignore[no-u
         ]
         assert len(workers) == 2, [p.cmdline() for p in workers]
     finally:
-        server.terminate()
+        _stop(server)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop the server as a supervisor would (SIGTERM); on a loaded machine its workers
+    may still be importing and take a while to wind down, so the wait is generous. Left
+    running after it, the server and its workers are killed and the test fails."""
+    children = psutil.Process(server.pid).children(recursive=True)
+    server.terminate()
+    try:
+        server.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        for process in [*children, psutil.Process(server.pid)]:
+            process.kill()
         server.wait(timeout=30)
+        raise
