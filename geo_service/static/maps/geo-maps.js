@@ -350,6 +350,7 @@
       params.resolution = this.resolution === "auto" ? this.autoResolution() : this.resolution;
     }
     this.fileLink.href = this.config.file_path + query(params, this.filters);
+    this.fileLink.parentNode.style.display = this.needsAccount() ? "none" : "";  // it would 401
   };
 
   /* ---- place names --------------------------------------------------------------- */

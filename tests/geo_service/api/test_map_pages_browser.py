@@ -181,6 +181,7 @@ def test_an_anonymous_city_pick_shows_the_sign_in_prompt(
     link = page.get_attribute(".geo-signin a.geo-login", "href")
     assert link == "/login?next=" + quote(f"/maps/hexagons?jurisdiction={CITY}", safe="")
     assert not page.locator(".geo-legend").is_visible()  # no legend over an empty map
+    assert not page.locator(".geo-download").is_visible()  # nor a file that would be refused
     assert page.locator("path.geo-hexagon").count() == 0
     assert seen.data_requests(start) == []  # no tile asked for that would be refused
     assert seen.unauthorized() == []
@@ -192,6 +193,7 @@ def test_an_anonymous_city_pick_shows_the_sign_in_prompt(
     page.select_option("select.geo-jurisdiction", "")
     page.wait_for_function("document.querySelectorAll('path.geo-hexagon').length > 0")
     assert not prompt.is_visible() and page.locator(".geo-legend").is_visible()
+    assert page.locator(".geo-download").is_visible()
     # the link logs in and comes back to the city
     page.select_option("select.geo-jurisdiction", CITY)
     prompt.wait_for(state="visible")
