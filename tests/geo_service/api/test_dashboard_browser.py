@@ -22,8 +22,9 @@ import pytest
 
 from geo_service.core.paths import PROJECT_ROOT
 from geo_service.store.boundaries import read_divisions
-from tests.conftest import IN_CI, LiveServer, account_headers
-from tests.geo_service.api.test_maps_browser import ARGS, CHROMIUM, LOCAL_HOSTS
+from tests.conftest import LiveServer, account_headers
+from tests.geo_service.browser import LOCAL_HOSTS
+from tests.geo_service.browser import chromium as launch_chromium
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
 PROVINCE, CITY, COUNTY, OTHER_CITY = "450000", "450100", "450102", "450200"
@@ -38,17 +39,7 @@ document.addEventListener('securitypolicyviolation',
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """One headless Chromium for the module (Debian's, never a downloaded one)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"Chromium required under CI=true: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
+    yield from launch_chromium()
 
 
 @dataclass

@@ -28,8 +28,9 @@ from geo_service.planning.assignments import current_quarter
 from geo_service.store.boundaries import read_divisions
 from geo_service.store.draws import save_draw
 from geo_service.store.queries import read_frame
-from tests.conftest import IN_CI, LiveServer, serve_store
-from tests.geo_service.api.test_maps_browser import ARGS, CHROMIUM, LOCAL_HOSTS
+from tests.conftest import LiveServer, serve_store
+from tests.geo_service.browser import LOCAL_HOSTS
+from tests.geo_service.browser import chromium as launch_chromium
 from tests.geo_service.draw_store import copy_store
 
 COUNTY, NEIGHBOUR = "450102", "450103"
@@ -40,17 +41,7 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "field"
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, headless (never a downloaded one)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"Chromium required under CI=true: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture(scope="module")

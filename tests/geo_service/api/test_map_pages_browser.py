@@ -28,31 +28,13 @@ import pytest
 from PIL import Image
 
 from geo_service.core.paths import PROJECT_ROOT
-from tests.conftest import IN_CI, LiveServer
+from tests.conftest import LiveServer
+from tests.geo_service.browser import LOCAL_HOSTS, launch
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "maps"
-LOCAL_HOSTS = ("127.0.0.1", "localhost")
 CITY = "450100"  # 南宁市
 FONT = '"Noto Sans SC"'
 MISSING = '"No Such Font 7f3a"'  # a family no system has: Chinese in it is .notdef boxes
-
-
-def _launch(playwright: Any, env: dict[str, str] | None = None) -> Any:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"Chromium required under CI=true: {reason}")
-        pytest.skip(reason)
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +48,7 @@ def playwright() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def browser(playwright: Any) -> Iterator[Any]:
     """Debian's Chromium, with the system's fonts."""
-    chromium = _launch(playwright)
+    chromium = launch(playwright)
     yield chromium
     chromium.close()
 
@@ -85,7 +67,7 @@ def latin_only_browser(playwright: Any, tmp_path_factory: pytest.TempPathFactory
         f"<dir>{fonts}</dir><cachedir>{folder / 'cache'}</cachedir></fontconfig>",
         encoding="utf-8",
     )
-    chromium = _launch(playwright, {**os.environ, "FONTCONFIG_FILE": str(conf)})
+    chromium = launch(playwright, {**os.environ, "FONTCONFIG_FILE": str(conf)})
     yield chromium
     chromium.close()
 

@@ -12,7 +12,6 @@ import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,19 +22,11 @@ import pytest
 from geo_service.core.paths import PROJECT_ROOT
 from geo_service.store.queries import read_frame
 from layers.maps import MAPS
-from tests.conftest import IN_CI, LiveServer, serve_store
+from tests.conftest import LiveServer, serve_store
+from tests.geo_service.browser import LOCAL_HOSTS
+from tests.geo_service.browser import chromium as launch_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "maps"
-LOCAL_HOSTS = ("127.0.0.1", "localhost")
 #: What each map draws: the CSS class of its data paths (None: heat raster tiles).
 DRAWN = {
     "heatmap": None,
@@ -52,17 +43,7 @@ DRAWN = {
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the module (Debian's, never a downloaded one)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"Chromium required under CI=true: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch_chromium()
 
 
 @dataclass

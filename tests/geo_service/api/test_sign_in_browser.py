@@ -9,43 +9,24 @@ and recorded; screenshots go to ``test-artifacts/maps/``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from geo_service.core.paths import PROJECT_ROOT
-from tests.conftest import IN_CI, LiveServer
+from tests.conftest import LiveServer
+from tests.geo_service.browser import LOCAL_HOSTS
+from tests.geo_service.browser import chromium as launch_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "maps"
-LOCAL_HOSTS = ("127.0.0.1", "localhost")
 CITY_MAP = "/maps/hexagons?jurisdiction=450100"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the module (Debian's, never a downloaded one)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"Chromium required under CI=true: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture
