@@ -208,7 +208,7 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     if divisions.table.empty:
         raise StoreNotReadyError("no boundaries loaded; run `geo-service init`")
     started = dt.datetime.now(dt.UTC)
-    clock = _Stages(spec.located)
+    clock = Stages(spec.located)
     source = open_table(path, options.limits, centroids=options.centroids)
     clock.lap("read")
     mapping = map_headers(spec.kind, source.headers)
@@ -268,7 +268,7 @@ def _prepare(
     source: TableSource,
     mapping: dict[str, str],
     options: IngestOptions,
-    clock: _Stages,
+    clock: Stages,
     folder: Path,
 ) -> _SetAside:
     """Every chunk of the file validated, located and set aside (read again record by
@@ -301,7 +301,7 @@ def _read_chunks(
     source: TableSource,
     mapping: dict[str, str],
     options: IngestOptions,
-    clock: _Stages,
+    clock: Stages,
     aside: _SetAside,
     stored: StoredPlaces,
 ) -> None:
@@ -323,7 +323,7 @@ def _read_chunks(
             stored.reject_outside(rows, outcome)
             clock.lap("validate")
             if locator is not None:
-                prepared = _located_rows(
+                prepared = located_rows(
                     spec,
                     locator,
                     rows,
@@ -354,14 +354,14 @@ class _Prepared:
     reviews: list[dict[str, Any]] | None = None  # linked kinds: their link_reviews rows
 
 
-def _located_rows(
+def located_rows(
     spec: KindSpec,
     locator: Locator,
     rows: pd.DataFrame,
     outcome: Outcome,
     extra: list[str],
     default_crs: str | None,
-    clock: _Stages,
+    clock: Stages,
     within: str | None = None,
     surface: np.ndarray | None = None,
 ) -> _Prepared:
@@ -558,7 +558,7 @@ class _SetAside:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class _Stages:
+class Stages:
     """Wall-clock seconds per ingest stage (summed over the chunks), reported in the
     summary for large files."""
 

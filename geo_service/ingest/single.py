@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from geo_service.core.errors import ConflictError, ForbiddenError, InputFileError
 from geo_service.ingest.columns import SPECS, map_headers
 from geo_service.ingest.locate import Locator
-from geo_service.ingest.pipeline import _located_rows, _Stages, validate
+from geo_service.ingest.pipeline import Stages, located_rows, validate
 from geo_service.ingest.readers import InputLimits, RawTable
 from geo_service.ingest.reject_text import explain
 from geo_service.linkage.register import load_register_index
@@ -299,8 +299,8 @@ def ingest_finding(engine: Engine, finding: Finding, options: FindingOptions) ->
     locator = cached_locator(engine)
     extra = [mapping[h] for h in raw.headers]
     with _LOCATING:  # one finding at a time through the shared locator
-        prepared = _located_rows(
-            SPEC, locator, rows, outcome, extra, None, _Stages(), options.within, raw.surface_points
+        prepared = located_rows(
+            SPEC, locator, rows, outcome, extra, None, Stages(), options.within, raw.surface_points
         )
     reason = None if pd.isna(outcome.reason.iloc[0]) else str(outcome.reason.iloc[0])
     if reason == "outside_jurisdiction":
