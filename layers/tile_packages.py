@@ -40,6 +40,14 @@ from layers.errors import LayerError
 MAX_PACKAGE_TILES: Final = 10_000
 #: MBTiles 1.3: the SQLite ``application_id`` of an MBTiles file ("MPBX").
 MBTILES_APPLICATION_ID: Final = 0x4D504258
+#: The MBTiles 1.3 tables, and the application id ("MPBX") that marks the file as one.
+_MBTILES_SCHEMA: Final = """
+PRAGMA application_id = 1297105496;
+CREATE TABLE metadata (name TEXT, value TEXT);
+CREATE UNIQUE INDEX name ON metadata (name);
+CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
+CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);
+"""
 _WEB_MERCATOR: Final = morecantile.tms.get("WebMercatorQuad")
 _EPSILON: Final = 1e-9  # degrees: a box ending on a tile's edge does not take the next tile
 
@@ -206,17 +214,7 @@ def mbtiles_bytes(tiles: Mapping[TileIndex, bytes], info: PackageInfo) -> bytes:
     >>> db.close()
     """
     with sqlite3.connect(":memory:") as db:
-        db.executescript(
-            f"""
-            PRAGMA application_id = {MBTILES_APPLICATION_ID};
-            CREATE TABLE metadata (name TEXT, value TEXT);
-            CREATE UNIQUE INDEX name ON metadata (name);
-            CREATE TABLE tiles (
-                zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB
-            );
-            CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);
-            """
-        )
+        db.executescript(_MBTILES_SCHEMA)
         db.executemany("INSERT INTO metadata VALUES (?, ?)", mbtiles_metadata(info).items())
         db.executemany(
             "INSERT INTO tiles VALUES (?, ?, ?, ?)",
