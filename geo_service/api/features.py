@@ -52,6 +52,7 @@ from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import (
     RECORD_KEYS,
+    PageRequest,
     extent,
     read_records_page,
     read_records_rows,
@@ -358,19 +359,8 @@ def _record_page(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of point records in CRS84 as features with their ids, and the number
     matched: :func:`_page`'s records encoded straight from the store's rows."""
-    names, rows, matched = read_records_rows(
-        engine,
-        name,
-        filters,
-        bbox=bbox,
-        offset=offset,
-        limit=limit,
-        properties=_property_values(request, skip=set(parameters.given)),
-        count_limit=COUNT_LIMIT,
-        after=after,
-        cql=query.cql,
-        sortby=query.sortby,
-    )
+    asked = _page_request(request, parameters, bbox, offset, limit, after, query)
+    names, rows, matched = read_records_rows(engine, name, filters, asked)
     features = _record_features(names, rows, _converters(name, tuple(names)))
     key_at = names.index(_ID_COLUMN[name])
     for feature, row in zip(features, rows, strict=True):
@@ -533,20 +523,8 @@ def _page(
     """
     query = query or _Query({})
     if _paged_by_store(name, filters):
-        properties = _property_values(request, skip=set(parameters.given))
-        page, matched = read_records_page(
-            engine,
-            name,
-            filters,
-            bbox=bbox,
-            offset=offset,
-            limit=limit,
-            properties=properties,
-            count_limit=COUNT_LIMIT,
-            after=after,
-            cql=query.cql,
-            sortby=query.sortby,
-        )
+        asked = _page_request(request, parameters, bbox, offset, limit, after, query)
+        page, matched = read_records_page(engine, name, filters, asked)
         return page, matched, None
     frame, meta = _load(request, name, filters, bbox, parameters)
     frame = _property_filters(request, frame, skip=set(parameters.given))
@@ -577,6 +555,29 @@ _RESERVED = {
     "properties",
     *FILTER_NAMES,
 }
+
+
+def _page_request(
+    request: Request,
+    parameters: LayerParameters,
+    bbox: tuple[float, ...] | None,
+    offset: int,
+    limit: int,
+    after: str | None,
+    query: _Query,
+) -> PageRequest:
+    """The page of point records an items request asks the store for, counted up to
+    :data:`COUNT_LIMIT`."""
+    return PageRequest(
+        bbox=bbox,
+        offset=offset,
+        limit=limit,
+        properties=_property_values(request, skip=set(parameters.given)),
+        count_limit=COUNT_LIMIT,
+        after=after,
+        cql=query.cql,
+        sortby=query.sortby,
+    )
 
 
 def _property_values(request: Request, skip: set[str]) -> dict[str, str]:
@@ -678,7 +679,8 @@ def item(
     parameters = parse_parameters(collection_id, request.query_params)
     if _paged_by_store(collection_id, filters):  # one row by its key
         key = {_ID_COLUMN[collection_id]: feature_id}
-        frame, _ = read_records_page(engine, collection_id, filters, limit=1, properties=key)
+        asked = PageRequest(limit=1, properties=key)
+        frame, _ = read_records_page(engine, collection_id, filters, asked)
         provenance = None
     else:
         frame, meta = _load(request, collection_id, filters, None, parameters)

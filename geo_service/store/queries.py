@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -262,22 +263,27 @@ def read_records(
     return _records_frame(rows, names)
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """Which page of a kind's records to read: the WGS84 ``bbox``, the property filters of
+    :func:`property_condition`, a CQL2 filter (Part 3), the order, where the page starts
+    (``offset``, or ``after`` the natural key of the previous page's last record), its
+    size, and how far to count (``count_limit``: beyond it, the count is None)."""
+
+    bbox: tuple[float, ...] | None = None
+    offset: int = 0
+    limit: int = 100
+    properties: Mapping[str, str] | None = None
+    count_limit: int | None = None
+    after: str | None = None
+    cql: CqlFilter | None = None
+    sortby: tuple[SortKey, ...] = ()
+
+
 def read_records_page(
-    engine: Engine,
-    kind: str,
-    filters: Filters | None,
-    *,
-    bbox: tuple[float, ...] | None = None,
-    offset: int = 0,
-    limit: int = 100,
-    properties: Mapping[str, str] | None = None,
-    count_limit: int | None = None,
-    after: str | None = None,
-    cql: CqlFilter | None = None,
-    sortby: tuple[SortKey, ...] = (),
+    engine: Engine, kind: str, filters: Filters | None, page: PageRequest = PageRequest()
 ) -> tuple[gpd.GeoDataFrame, int | None]:
-    """One page of :func:`read_records` (in a WGS84 ``bbox`` if given, with the property
-    filters of :func:`property_condition`), and how many match.
+    """One page of :func:`read_records` (:class:`PageRequest`), and how many match.
 
     The store filters, counts and pages (LIMIT/OFFSET on the natural key): a page of a
     large collection reads that page, not the collection. With ``count_limit`` the
@@ -285,55 +291,32 @@ def read_records_page(
     takes seconds; counting to the limit, milliseconds). With ``after`` (the natural key
     of the last record of the previous page) the page starts after that record, found
     on the key's index, and ``offset`` is not used: a page deep in a large collection
-    costs what the first does (an OFFSET of millions reads them all). ``cql`` is a
-    CQL2 filter (Part 3); ``sortby`` orders the records before the natural key, and
-    then pages by ``offset`` (``after`` follows the natural key only).
+    costs what the first does (an OFFSET of millions reads them all). ``sortby`` orders
+    the records before the natural key, and then pages by ``offset`` (``after`` follows
+    the natural key only).
     """
-    names, rows, matched = read_records_rows(
-        engine,
-        kind,
-        filters,
-        bbox=bbox,
-        offset=offset,
-        limit=limit,
-        properties=properties,
-        count_limit=count_limit,
-        after=after,
-        cql=cql,
-        sortby=sortby,
-    )
+    names, rows, matched = read_records_rows(engine, kind, filters, page)
     return _records_frame(rows, names), matched
 
 
 def read_records_rows(
-    engine: Engine,
-    kind: str,
-    filters: Filters | None,
-    *,
-    bbox: tuple[float, ...] | None = None,
-    offset: int = 0,
-    limit: int = 100,
-    properties: Mapping[str, str] | None = None,
-    count_limit: int | None = None,
-    after: str | None = None,
-    cql: CqlFilter | None = None,
-    sortby: tuple[SortKey, ...] = (),
+    engine: Engine, kind: str, filters: Filters | None, page: PageRequest = PageRequest()
 ) -> tuple[list[str], list[Any], int | None]:
     """:func:`read_records_page` without the frame: the columns' names, the rows as the
     store gives them (``h3_15`` an integer) and the number matched. For a page that is
     encoded at once (the items route), where a GeoDataFrame of 100 rows costs more than
     reading them."""
-    query, names, key = _records_query(engine, kind, filters, bbox, properties, cql)
+    query, names, key = _records_query(engine, kind, filters, page.bbox, page.properties, page.cql)
     table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
-    order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in sortby]
-    keyset = after is not None and not sortby
-    page = query.where(key > after) if keyset else query.offset(offset)
+    order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in page.sortby]
+    keyset = page.after is not None and not page.sortby
+    paged = query.where(key > page.after) if keyset else query.offset(page.offset)
     with engine.connect() as conn:
         # counted on the condition alone: no row read for its columns (an index suffices)
         counted = query.with_only_columns(literal(1), maintain_column_froms=True)
-        matched = bounded_count(conn, counted, count_limit)
-        rows = list(conn.execute(page.order_by(*order, key).limit(limit)).all())
-    if count_limit is not None and matched > count_limit:
+        matched = bounded_count(conn, counted, page.count_limit)
+        rows = list(conn.execute(paged.order_by(*order, key).limit(page.limit)).all())
+    if page.count_limit is not None and matched > page.count_limit:
         return names, rows, None
     return names, rows, int(matched)
 

@@ -20,7 +20,7 @@ from geo_service.api.features import _converters, _record_features
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.store.models import RECORD_TABLES, AuditEntry
-from geo_service.store.queries import _records_frame, read_records_rows
+from geo_service.store.queries import PageRequest, _records_frame, read_records_rows
 from layers.files import to_geojson_dict
 from tests.conftest import SampleStore, account_headers
 
@@ -37,7 +37,9 @@ def test_features_from_rows_are_those_of_the_frame(sample_store: SampleStore, ki
     """Every record of the sample, page by page: the same properties, the same text of
     every value (dates, JSON, H3 ids, numbers), the same point; an integer column stays
     integers where the frame of a page with a gap in it would make them floats."""
-    names, rows, matched = read_records_rows(sample_store.engine, kind, None, limit=100_000)
+    names, rows, matched = read_records_rows(
+        sample_store.engine, kind, None, PageRequest(limit=100_000)
+    )
     assert matched == len(rows) > 0
     integers = _integer_columns(kind) - {"h3_15"}
     for start in range(0, len(rows), 100):
@@ -83,7 +85,7 @@ def test_an_item_page_carries_ids_links_and_counts_as_before(sample_store: Sampl
     assert response.status_code == 200, response.text[:300]
     doc = response.json()
     names, rows, matched = read_records_rows(
-        engine, "cases", Filters(jurisdiction="450100"), limit=7, count_limit=100_000
+        engine, "cases", Filters(jurisdiction="450100"), PageRequest(limit=7, count_limit=100_000)
     )
     frame = to_geojson_dict(_records_frame(rows, names), {})["features"]
     assert doc["numberMatched"] == matched and doc["numberReturned"] == len(rows) == 7

@@ -21,7 +21,7 @@ from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store import make_engine, migrate
-from geo_service.store.queries import read_records_page
+from geo_service.store.queries import PageRequest, read_records_page
 from layers.tiles import vector_tile
 from tests.conftest import account_headers, scratch_postgres
 from tests.geo_service.bulk_cases import Snapshot, snapshot, write_cases_csv
@@ -161,7 +161,7 @@ def both(
 @pytest.mark.postgis
 @pytest.mark.parametrize("kind", KINDS)
 def test_items_in_a_bbox_are_the_same_on_both_backends(both: dict[str, Engine], kind: str) -> None:
-    lite = read_records_page(both["sqlite"], kind, None, offset=0, limit=10_000)[0]
+    lite = read_records_page(both["sqlite"], kind, None, PageRequest(offset=0, limit=10_000))[0]
     # a box whose west and north edges pass exactly through stored points
     west = float(lite["lon"].sort_values().iloc[len(lite) * 3 // 10])
     north = float(lite["lat"].sort_values().iloc[len(lite) * 8 // 10])
@@ -171,9 +171,11 @@ def test_items_in_a_bbox_are_the_same_on_both_backends(both: dict[str, Engine], 
         found = {}
         for name, engine in both.items():
             every, matched = read_records_page(
-                engine, kind, Filters(), bbox=bbox, offset=0, limit=10_000
+                engine, kind, Filters(), PageRequest(bbox=bbox, offset=0, limit=10_000)
             )
-            page, _ = read_records_page(engine, kind, Filters(), bbox=bbox, offset=5, limit=50)
+            page, _ = read_records_page(
+                engine, kind, Filters(), PageRequest(bbox=bbox, offset=5, limit=50)
+            )
             assert matched == len(every)
             assert page[key].tolist() == every[key].iloc[5:55].tolist()  # pages of the whole
             # the order of text keys is the database's collation: compared as sets of rows

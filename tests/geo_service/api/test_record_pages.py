@@ -17,6 +17,7 @@ from geo_service.core.paths import SAMPLE_SLICE
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store.queries import (
     RECORD_KEYS,
+    PageRequest,
     read_records,
     read_records_page,
     record_queryables,
@@ -45,7 +46,7 @@ def test_a_page_is_the_slice_of_the_whole(
     assert len(whole) > 10  # the case is exercised
     for offset, limit in [(0, 7), (5, 100), (len(whole) - 3, 10), (len(whole) + 5, 10)]:
         page, matched = read_records_page(
-            sample_store.engine, kind, filters, bbox=bbox, offset=offset, limit=limit
+            sample_store.engine, kind, filters, PageRequest(bbox=bbox, offset=offset, limit=limit)
         )
         assert matched == len(whole)
         expected = whole.iloc[offset : offset + limit].reset_index(drop=True)
@@ -63,7 +64,7 @@ def test_a_point_on_the_box_edge_is_inside(sample_store: SampleStore) -> None:
     cases = read_records(sample_store.engine, "cases")
     lon, lat = float(cases.lon.iloc[0]), float(cases.lat.iloc[0])
     page, matched = read_records_page(
-        sample_store.engine, "cases", None, bbox=(lon, lat, lon + 0.5, lat + 0.5)
+        sample_store.engine, "cases", None, PageRequest(bbox=(lon, lat, lon + 0.5, lat + 0.5))
     )
     assert cases.case_id.iloc[0] in set(page.case_id) and matched >= 1
 
@@ -103,7 +104,7 @@ def test_property_filters_are_applied_by_the_store(store: Engine) -> None:
         expected = _typed_match(whole, column, value).reset_index(drop=True)
         assert 0 < len(expected) < len(whole), (column, value)  # the filter does filter
         page, matched = read_records_page(
-            store, kind, filters, limit=10_000, properties={column: value}
+            store, kind, filters, PageRequest(limit=10_000, properties={column: value})
         )
         assert matched == len(expected), (column, value)
         assert list(page[RECORD_KEYS[kind]]) == list(expected[RECORD_KEYS[kind]])
@@ -125,12 +126,12 @@ def test_a_bad_property_filter_is_refused(
 ) -> None:
     if not reason:  # a good one for contrast: answered
         page, matched = read_records_page(
-            sample_store.engine, "cases", None, properties={name: value}
+            sample_store.engine, "cases", None, PageRequest(properties={name: value})
         )
         assert matched > 0 and set(page[name]) == {value}
         return
     with pytest.raises(BadFilterError, match=reason):
-        read_records_page(sample_store.engine, "cases", None, properties={name: value})
+        read_records_page(sample_store.engine, "cases", None, PageRequest(properties={name: value}))
 
 
 def test_queryables_of_records_come_from_the_table() -> None:
@@ -153,12 +154,16 @@ def test_pages_after_a_key_equal_pages_at_an_offset(store: Engine) -> None:
     assert len(whole) > 30
     walked, after = [], None
     while True:
-        page, matched = read_records_page(store, "cases", filters, limit=13, after=after)
+        page, matched = read_records_page(
+            store, "cases", filters, PageRequest(limit=13, after=after)
+        )
         assert matched == len(whole)
         if page.empty:
             break
         offset = len(walked)
-        by_offset, _ = read_records_page(store, "cases", filters, limit=13, offset=offset)
+        by_offset, _ = read_records_page(
+            store, "cases", filters, PageRequest(limit=13, offset=offset)
+        )
         assert list(page.case_id) == list(by_offset.case_id)
         walked += list(page.case_id)
         after = str(page.case_id.iloc[-1])
