@@ -20,7 +20,6 @@ every answered audited request must have its entry in the store.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import http.client
 import json
@@ -42,8 +41,8 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.report import Row, best_of
 from benchmarks.serving import (
-    KINDS,
     cpu_seconds,
+    fill_store,
     free_port,
     sample_store,
     server_process,
@@ -193,27 +192,6 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------- the stores
 
 
-def _fill(url: str, folder: Path) -> None:
-    """The sample slice ingested into the (empty) store at ``url``."""
-    from geo_service.core.paths import BUNDLED_DIVISIONS, SAMPLE_SLICE
-    from geo_service.ingest import IngestOptions, ingest_file
-    from geo_service.store import make_engine, migrate
-    from geo_service.store.boundaries import load_divisions, read_divisions_file
-
-    engine = make_engine(url)
-    migrate(engine)
-    load_divisions(engine, read_divisions_file(BUNDLED_DIVISIONS))
-    for kind in KINDS:
-        options = IngestOptions(
-            kind=kind,
-            rejects_path=folder / f"{kind}.rejects.csv",
-            progress=False,
-            today=dt.date(2026, 11, 28),
-        )
-        ingest_file(engine, SAMPLE_SLICE / f"{kind}.csv", options)
-    engine.dispose()
-
-
 @contextmanager
 def _postgis(folder: Path) -> Iterator[str | None]:
     """A database of its own on the PostgreSQL server, filled with the sample; None
@@ -229,7 +207,7 @@ def _postgis(folder: Path) -> Iterator[str | None]:
         return
     url = make_url(POSTGRES_URL).set(database=DATABASE).render_as_string(hide_password=False)
     try:
-        _fill(url, folder)
+        fill_store(url, folder)
         yield url
     finally:
         with admin.connect() as conn:

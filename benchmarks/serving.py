@@ -20,6 +20,16 @@ KINDS = ("enterprises", "cases", "inspections", "exceedances", "complaints", "in
 def sample_store(folder: Path, *, build: bool = False, kinds: tuple[str, ...] = KINDS) -> str:
     """The committed sample slice ingested into a new SQLite store (every layer built
     with ``build``, as ``geo-service demo`` does); its URL."""
+    url = f"sqlite:///{folder / 'geo.db'}"
+    fill_store(url, folder, build=build, kinds=kinds)
+    return url
+
+
+def fill_store(
+    url: str, folder: Path, *, build: bool = False, kinds: tuple[str, ...] = KINDS
+) -> None:
+    """The sample slice ingested into the (empty) store at ``url``, SQLite or PostGIS
+    (every layer built with ``build``); rejects files go to ``folder``."""
     from geo_service.builds.run import build_layers
     from geo_service.core.filters import Filters
     from geo_service.core.paths import BUNDLED_DIVISIONS, SAMPLE_SLICE
@@ -27,7 +37,6 @@ def sample_store(folder: Path, *, build: bool = False, kinds: tuple[str, ...] = 
     from geo_service.store import make_engine, migrate
     from geo_service.store.boundaries import load_divisions, read_divisions_file
 
-    url = f"sqlite:///{folder / 'geo.db'}"
     engine = make_engine(url)
     migrate(engine)
     load_divisions(engine, read_divisions_file(BUNDLED_DIVISIONS))
@@ -42,7 +51,6 @@ def sample_store(folder: Path, *, build: bool = False, kinds: tuple[str, ...] = 
     if build:
         build_layers(engine, Filters())
     engine.dispose()
-    return url
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
