@@ -150,9 +150,10 @@ def build_layers(
         stored, left_out = [], []
         for variant in spec.variant_parameters():
             parameters = configured(variant, settings)
+            if failed is not None:  # a step it needs could not be made
+                left_out.append((parameters.as_dict(), skipped(spec.name, failed)))
+                continue
             try:
-                if failed is not None:
-                    raise failed
                 stored.append(_compute_and_store(inputs, spec, parameters))
             except THIN_DATA as exc:
                 left_out.append((parameters.as_dict(), skipped(spec.name, exc)))

@@ -91,3 +91,29 @@ def test_a_build_with_nothing_skipped_exits_0(store: Run, workdir: Path) -> None
     assert code == 0 and summary["skipped"] == []
     assert len(summary["layers"]["hexagons"]) == len(RECIPES["hexagons"].variants)
     assert "[1/1] hexagons: 已生成 built" in stderr
+
+
+def test_a_step_the_data_cannot_give_skips_the_layers_that_need_it(
+    store: Run, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics.problem_types import ProblemTypeError
+    from geo_service.builds import run as build_run
+    from geo_service.builds.problem_types import LABELS_STEP
+
+    def no_labels(engine: object) -> dict[str, Any]:
+        raise ProblemTypeError("no texts to label")
+
+    monkeypatch.setitem(build_run.STEPS, LABELS_STEP, no_labels)
+    write_cases_csv(workdir / "cases.csv", 6, seed=1, prefix="T")
+    store("ingest", "cases.csv", "--kind", "cases")
+    code, summary, _ = store("build")
+    assert code == 3
+    needing = {name for name, spec in RECIPES.items() if LABELS_STEP in spec.needs}
+    assert needing and LABELS_STEP not in summary["steps"]
+    for layer in needing:  # every variant skipped, for the step's reason
+        assert layer not in summary["layers"]
+        skips = [s for s in summary["skipped"] if s["layer"] == layer]
+        assert len(skips) == len(RECIPES[layer].variants)
+        assert {s["code"] for s in skips} == {"ProblemTypeError"}
+        assert all("no texts to label" in s["reason"] for s in skips)
+    assert "hexagons" in summary["layers"]  # the layers that need no labels are built
