@@ -838,3 +838,7 @@ def brief(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# commands kept in modules of their own register themselves on ``app``
+from geo_service import cli_cluster as _cli_cluster  # noqa: E402, F401
