@@ -8,6 +8,12 @@ set, the tile URL template (``{tileMatrix}/{tileRow}/{tileCol}``), the layer and
 fields. The tiles themselves are the ``/tiles/…`` ones (:mod:`geo_service.api.tiles`):
 the same scope, the same public view for anonymous callers, the same cache and audit.
 ``/styles/{layer}.json`` is a Mapbox GL style drawing a tile layer in the maps' colours.
+
+A vector tile set's metadata also carries ``bounds`` and ``json``, the members of
+tippecanoe's ``metadata.json`` that GDAL's MVT driver reads: Debian's GDAL 3.6 cannot
+read vector tiles through its OGCAPI driver (that build leaves the code out: see
+``docs/gis.md``), but its MVT driver reads the ``/tiles/{layer}/{z}/{x}/{y}.mvt`` tiles
+with this document as ``METADATA_FILE``.
 """
 
 from __future__ import annotations
@@ -235,6 +241,28 @@ def _fields_schema(fields: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def mvt_metadata(
+    layer: str, fields: dict[str, str], bounds: tuple[float, float, float, float], points: bool
+) -> dict[str, str]:
+    """What GDAL's MVT driver reads of a tile directory's ``metadata.json`` (tippecanoe's
+    members): ``bounds`` (``"west,south,east,north"``, degrees) and ``json``, a JSON
+    string with ``vector_layers`` (the fields: ``Number``, ``String``, ``Boolean``) and
+    ``tilestats`` (the geometry type).
+
+    Examples
+    --------
+    >>> meta = mvt_metadata("cases", {"n": "Number"}, (104.5, 21.0, 112.0, 26.5), True)
+    >>> meta["bounds"], json.loads(meta["json"])["vector_layers"][0]["fields"]
+    ('104.5,21.0,112.0,26.5', {'n': 'Number'})
+    """
+    geometry = "Point" if points else "Polygon"
+    content = {
+        "vector_layers": [{"id": layer, "fields": dict(fields)}],
+        "tilestats": {"layerCount": 1, "layers": [{"layer": layer, "geometry": geometry}]},
+    }
+    return {"bounds": ",".join(str(v) for v in bounds), "json": json.dumps(content)}
+
+
 def _tileset_doc(request: Request, layer: str, query: QueryParams) -> dict[str, Any]:
     """The tile set metadata of ``layer`` (made in a worker thread: it may load the layer)."""
     service = tile_service(request)
@@ -257,6 +285,7 @@ def _tileset_doc(request: Request, layer: str, query: QueryParams) -> dict[str, 
             {"id": layer, "title": LAYER_TITLES[layer], "dataType": "map"}
         ]
         provenance = heat.provenance
+        extra: dict[str, str] = {}
     else:
         summary = service.layer_summary(layer, filters, parameters)
         bounds, provenance = summary.bounds, summary.provenance
@@ -279,6 +308,7 @@ def _tileset_doc(request: Request, layer: str, query: QueryParams) -> dict[str, 
                 "propertiesSchema": _fields_schema(summary.fields),
             }
         ]
+        extra = mvt_metadata(layer, summary.fields, bounds, points)
     west, south, east, north = bounds
     doc.update(
         {
@@ -288,6 +318,7 @@ def _tileset_doc(request: Request, layer: str, query: QueryParams) -> dict[str, 
             "tileMatrixSetLimits": _limits(bounds, maxzoom),
             "layers": layers,
             "provenance": provenance,
+            **extra,
         }
     )
     return doc
