@@ -8,11 +8,14 @@ Run by the system Python that has QGIS (Debian ``python3-qgis``), not the projec
 With ``auth.xml`` the documented step comes first: QGIS starts on a fresh profile in
 ``profile-dir`` (its own authentication database), the master password is set, and
 the authentication configuration is imported, as Settings ▸ Options ▸ Authentication
-▸ Import does. For every layer: provider, validity, whether it is on, its scale range
-and metadata abstract, renderer, the features QGIS counts and fetches (vector
-layers), and how many pixels it draws over the project's default view (so styles and
-data sources are exercised, tiles included); then the whole project as it opens (the
-layers that are on) rendered by the parallel renderer, as QGIS's canvas draws it.
+▸ Import does. For every layer, on or off: provider, validity, whether it is on, its
+scale range and metadata abstract, renderer, what data it holds — vector layers: the
+features QGIS counts and fetches; vector tile layers: the features QGIS decodes from
+the tiles over the project's default view, per tile layer; raster layers: the extent
+and statistics of the band over the default view (the pixels drawn and colours of
+an RGBA tile layer) — and how many pixels it draws over the default view (so styles
+and data sources are exercised, tiles included); then the whole project as it opens
+(the layers that are on) rendered by the parallel renderer, as QGIS's canvas draws it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,90 @@ def _drawn_pixels(qgis: Any, project: Any, layer: Any) -> int:
     return sum(
         1 for x in range(0, 256, 2) for y in range(0, 256, 2) if image.pixelColor(x, y).alpha() > 0
     )
+
+
+def _render_alone(qgis: Any, project: Any, layer: Any, size: int) -> None:
+    """Render ``layer`` alone over the project's default view in this thread (so a
+    renderer written in Python runs here, not in a worker thread)."""
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QImage, QPainter
+
+    settings = qgis.QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(project.crs())
+    settings.setOutputSize(QSize(size, size))
+    settings.setExtent(project.viewSettings().defaultViewExtent())
+    image = QImage(QSize(size, size), QImage.Format_ARGB32_Premultiplied)
+    image.fill(0)
+    painter = QPainter(image)
+    qgis.QgsMapRendererCustomPainterJob(settings, painter).renderSynchronously()
+    painter.end()
+
+
+def _counting_renderer(qgis: Any, inner: Any, counts: dict[str, int]) -> Any:
+    """A vector tile renderer that draws nothing and adds up, per tile layer, the
+    features the provider decodes for it; ``inner`` (the layer's own renderer) still
+    chooses which tile layers are needed."""
+
+    class Counter(qgis.QgsVectorTileRenderer):
+        def type(self) -> str:
+            return "feature-counter"
+
+        def clone(self) -> Any:
+            return _counting_renderer(qgis, inner.clone(), counts)
+
+        def startRender(self, context: Any, zoom: int, tiles: Any) -> None:  # noqa: N802
+            inner.startRender(context, zoom, tiles)
+
+        def requiredLayers(self, context: Any, zoom: int) -> Any:  # noqa: N802
+            return inner.requiredLayers(context, zoom)
+
+        def stopRender(self, context: Any) -> None:  # noqa: N802
+            inner.stopRender(context)
+
+        def renderTile(self, tile: Any, context: Any) -> None:  # noqa: N802
+            for name in tile.layers():
+                counts[name] = counts.get(name, 0) + len(tile.layerFeatures(name))
+
+        def writeXml(self, element: Any, context: Any) -> None:  # noqa: N802
+            pass
+
+        def readXml(self, element: Any, context: Any) -> None:  # noqa: N802
+            pass
+
+    return Counter()
+
+
+def _tile_features(qgis: Any, project: Any, layer: Any) -> dict[str, int]:
+    """Features per tile layer that QGIS decodes from the vector tiles over the default
+    view: a copy of ``layer`` (same source, auth configuration and zoom choice) drawn
+    by a renderer that counts what the provider hands it."""
+    counts: dict[str, int] = {}
+    copy = layer.clone()
+    copy.setRenderer(_counting_renderer(qgis, layer.renderer().clone(), counts))
+    _render_alone(qgis, project, copy, 256)
+    return counts
+
+
+def _raster_statistics(qgis: Any, project: Any, layer: Any) -> dict[str, Any]:
+    """Band 1 over the default view: statistics of a data raster (the GeoTIFF), or the
+    pixels with colour and their distinct colours of an RGBA tile layer (XYZ PNG)."""
+    view = project.viewSettings().defaultViewExtent()
+    to_layer = qgis.QgsCoordinateTransform(view.crs(), layer.crs(), project)
+    area = to_layer.transformBoundingBox(qgis.QgsRectangle(view))
+    provider = layer.dataProvider()
+    if provider.dataType(1) in (qgis.Qgis.ARGB32, qgis.Qgis.ARGB32_Premultiplied):
+        block = provider.block(1, area, 64, 64)
+        colours = [block.color(r, c) for r in range(64) for c in range(64)]
+        coloured = [c for c in colours if (c >> 24) & 0xFF]
+        return {"count": len(coloured), "colours": len(set(coloured))}
+    stats = provider.bandStatistics(1, qgis.QgsRasterBandStats.All, area, 4096)
+    return {
+        "count": stats.elementCount,
+        "min": stats.minimumValue,
+        "max": stats.maximumValue,
+        "mean": stats.mean,
+    }
 
 
 def _render_project(qgis: Any, project: Any, out: str | None) -> dict[str, Any]:
@@ -107,8 +194,19 @@ def _describe(qgis: Any, project: Any, layer: Any) -> dict[str, Any]:
     elif isinstance(layer, qgis.QgsVectorTileLayer):
         info["renderer"] = layer.renderer().type()
         info["styles"] = [s.styleName() for s in layer.renderer().styles()]
+        if layer.isValid():
+            info["tile_features"] = _tile_features(qgis, project, layer)
     elif isinstance(layer, qgis.QgsRasterLayer) and layer.isValid():
         info["renderer"] = layer.renderer().type()
+        extent = layer.extent()
+        info["extent"] = [
+            extent.xMinimum(),
+            extent.yMinimum(),
+            extent.xMaximum(),
+            extent.yMaximum(),
+        ]
+        info["extent_empty"] = extent.isEmpty()
+        info["statistics"] = _raster_statistics(qgis, project, layer)
     if layer.isValid():
         info["drawn_pixels"] = _drawn_pixels(qgis, project, layer)
     return info

@@ -609,8 +609,10 @@ def test_qgis_opens_the_project_against_the_live_service(
 ) -> None:
     """As GIS staff of a city do: download the project and the auth configuration for
     their key, import it (a fresh QGIS profile, its master password set), open the
-    project: every layer is valid and answers, the layers that are on draw, and the
-    project as it opens renders to an image that is not blank."""
+    project: every layer, on or off, is valid and holds data (features QGIS fetches,
+    features it decodes from the tiles over the view, raster statistics over the
+    view), the layers that are on draw, and the project as it opens renders to an
+    image that is not blank."""
     reason = _qgis_available()
     if reason:
         if os.environ.get("CI", "").lower() == "true":
@@ -643,11 +645,21 @@ def test_qgis_opens_the_project_against_the_live_service(
     assert len(layers) == 11 and all(info["valid"] for info in layers.values()), layers
     filters = Filters(jurisdiction="450100")
     for name, (provider, source) in _sources(path.read_text("utf-8")).items():
-        info = layers[name]
+        info = layers[name]  # every layer holds data, not only the ones that are on
         assert info["provider"] == provider
         if provider == "OAPIF":  # every feature the account may see, through the auth
             expected = _expected_count(live_server.engine, oapif_url(source)[1], filters)
             assert info["feature_count"] == info["features_fetched"] == expected > 0, name
+        elif provider == "vectortile":  # decoded by QGIS from the tiles over the view
+            tile_layer = source.split("/tiles/")[1].split("/")[0]  # …/tiles/{layer}/{z}…
+            assert info["tile_features"][tile_layer] > 0, (name, info["tile_features"])
+        elif provider == "wms":  # XYZ PNG tiles: pixels with colour over the view
+            assert not info["extent_empty"], name
+            assert info["statistics"]["count"] > 0 and info["statistics"]["colours"] > 1, name
+        else:  # the GeoTIFF: band statistics over the view
+            assert provider == "gdal" and not info["extent_empty"], name
+            stats = info["statistics"]
+            assert stats["count"] > 0 and stats["max"] > stats["min"] >= 0, (name, stats)
     on = {name for name, info in layers.items() if info["visible"]}
     assert on == {"行政区划 Jurisdictions", "热点 Gi* hot spots", "重点检查区域 Priority areas"}
     assert all(layers[name]["drawn_pixels"] > 0 for name in on), layers
