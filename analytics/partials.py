@@ -16,12 +16,16 @@ once on the sum with the same functions as the single-machine build:
   grid and the bandwidth, then binned grids (:func:`analytics.density.bin_points`,
   kept sparse while small: :class:`BinnedGrid`) that add.
 
-Every partial supports ``+``; the empty partial of each kind is its zero.
+Every partial supports ``+``; the empty partial of each kind is its zero. A stream of
+partials (one per chunk of a table, or per partition) is summed by
+:func:`sum_partials` in a balanced tree, so that the cost stays ``n log n`` in the
+chunks rather than growing with the running total at every addition.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,6 +229,32 @@ def month_counts(records: Records, months: ArrayLike, resolution: int) -> MonthC
     return MonthCounts(resolution, counts, int(month.min()), int(month.max()))
 
 
+@dataclass(frozen=True)
+class MonthSpan:
+    """The first and last month ordinal of some records (``None`` for none): the span the
+    time steps of a space-time layer cover when the filters leave the period open.
+
+    Examples
+    --------
+    >>> (MonthSpan.of([24290, 24288]) + MonthSpan.of([]) + MonthSpan.of([24299])).last
+    24299
+    """
+
+    first: int | None = None
+    last: int | None = None
+
+    @classmethod
+    def of(cls, months: ArrayLike) -> MonthSpan:
+        """The span of some month ordinals (:func:`month_ordinals`)."""
+        month = np.asarray(months, dtype=np.int64)
+        return cls(int(month.min()), int(month.max())) if month.size else cls()
+
+    def __add__(self, other: MonthSpan) -> MonthSpan:
+        firsts = [m for m in (self.first, other.first) if m is not None]
+        lasts = [m for m in (self.last, other.last) if m is not None]
+        return MonthSpan(min(firsts, default=None), max(lasts, default=None))
+
+
 def step_labels(first: dt.date, last: dt.date, step: str) -> tuple[int, list[str]]:
     """The first step's ordinal (months, or quarters = months // 3) and every step's label.
 
@@ -410,4 +440,32 @@ def add_partials(*parts: dict[str, Any]) -> dict[str, Any]:
     for part in parts:
         for key, value in part.items():
             out[key] = value if key not in out else out[key] + value
+    return out
+
+
+def sum_partials(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The :func:`add_partials` of a stream of partials, added as they come in a balanced tree.
+
+    Adding each part to one running total costs the total's size at every step (a
+    hexagon partial's groupby runs over all of it); here two sums are added only when
+    they cover as many parts, as a binary counter carries, so that every part is added
+    ``log2(n)`` times, and at most ``log2(n)`` sums are held at once.
+
+    Examples
+    --------
+    >>> sum_partials({"a": k} for k in range(1, 6))["a"]
+    15
+    >>> sum_partials([])
+    {}
+    """
+    stack: list[tuple[int, dict[str, Any]]] = []  # (parts covered, their sum), sizes falling
+    for part in parts:
+        size, total = 1, part
+        while stack and stack[-1][0] == size:
+            below, earlier = stack.pop()
+            size, total = size + below, add_partials(earlier, total)
+        stack.append((size, total))
+    out: dict[str, Any] = {}
+    for _, total in reversed(stack):  # the smallest sums first: earlier parts stay first
+        out = add_partials(total, out)
     return out

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +19,10 @@ from analytics.hexagons import Records
 from geo_service.core.errors import BadFilterError
 from geo_service.core.filters import Filters
 from geo_service.store.boundaries import read_divisions
-from geo_service.store.queries import read_frame
+from geo_service.store.queries import read_chunks, read_frame
+
+if TYPE_CHECKING:
+    from geo_service.builds.streaming import StorePasses
 
 STEPS = ("month", "quarter")
 #: The ``geocode_precision`` of a record placed at its own point (coordinates, or the
@@ -50,6 +56,9 @@ def imprecise_provenance(count: int) -> dict[str, object]:
 #: Most time steps a space-time layer may have (twenty years of months): the trend test
 #: of every cell grows with their square.
 MAX_STEPS = 240
+#: Rows of a table the additive layers read at a time (:mod:`geo_service.builds.streaming`):
+#: what a one-process build holds of the records whatever the size of the store.
+CHUNK_ROWS = int(os.environ.get("GEO_BUILD_CHUNK_ROWS", "200000"))
 
 
 @dataclass
@@ -59,13 +68,26 @@ class Inputs:
     engine: Engine
     filters: Filters
     _frames: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = field(default_factory=dict)
+    #: Rows read at a time by the passes of the additive layers over the store.
+    chunk_rows: int = field(default_factory=lambda: CHUNK_ROWS)
+    #: The layer variants the build will make: the first pass over the store makes the
+    #: partials of all of them at once (:func:`geo_service.builds.streaming.plan_of`).
+    planned: tuple[tuple[str, Any], ...] = ()
+    #: Those passes and their sums, kept for the build (made by the streaming module).
+    passes: StorePasses | None = field(default=None, repr=False, compare=False)
 
     def frame(self, kind: str, columns: list[str]) -> pd.DataFrame:
-        """Columns of the records of ``kind`` matching the filters."""
+        """Columns of the records of ``kind`` matching the filters (the whole table: the
+        layers that are not additive read it so)."""
         key = (kind, tuple(columns))
         if key not in self._frames:
             self._frames[key] = read_frame(self.engine, kind, self.filters, columns)
         return self._frames[key]
+
+    def chunks(self, kind: str, columns: list[str]) -> Iterator[pd.DataFrame]:
+        """The frame of :meth:`frame`, read afresh in pieces of at most :attr:`chunk_rows`
+        rows and kept by no one here."""
+        return read_chunks(self.engine, kind, self.filters, columns, self.chunk_rows)
 
     @cached_property
     def cases(self) -> Records:
@@ -145,22 +167,30 @@ class Inputs:
             else (dates.min() if len(dates) else pd.Timestamp(dt.date.today()))
         )
         last = pd.Timestamp(end) if end else (dates.max() if len(dates) else first)
+        periods = check_time_steps(first, last, step)
         freq = "M" if step == "month" else "Q"
-        periods = pd.period_range(first.to_period(freq), last.to_period(freq), freq=freq)
-        if len(periods) > MAX_STEPS:
-            raise BadFilterError(
-                f"时段 {first.date()}…{last.date()} 含 {len(periods)} 个时间步，最多 {MAX_STEPS} "
-                f"(the period holds {len(periods)} {step}s; at most {MAX_STEPS}: ask for a "
-                "shorter period)"
-            )
-        if periods.empty:
-            raise BadFilterError(
-                f"时段 {first.date()}…{last.date()} 内没有时间步 (the filtered period ends before "
-                "it begins: no time steps to compare)"
-            )
         index = (dates.dt.to_period(freq) - periods[0]).map(lambda d: d.n).to_numpy(np.int64)
         labels = [str(p) if step == "month" else f"{p.year}-Q{p.quarter}" for p in periods]
         return index, labels
+
+
+def check_time_steps(first: pd.Timestamp, last: pd.Timestamp, step: str) -> pd.PeriodIndex:
+    """The time steps (``month`` or ``quarter``) from ``first`` to ``last``; an error the
+    clerk can act on when they are none or more than :data:`MAX_STEPS`."""
+    freq = "M" if step == "month" else "Q"
+    periods = pd.period_range(first.to_period(freq), last.to_period(freq), freq=freq)
+    if len(periods) > MAX_STEPS:
+        raise BadFilterError(
+            f"时段 {first.date()}…{last.date()} 含 {len(periods)} 个时间步，最多 {MAX_STEPS} "
+            f"(the period holds {len(periods)} {step}s; at most {MAX_STEPS}: ask for a "
+            "shorter period)"
+        )
+    if periods.empty:
+        raise BadFilterError(
+            f"时段 {first.date()}…{last.date()} 内没有时间步 (the filtered period ends before "
+            "it begins: no time steps to compare)"
+        )
+    return periods
 
 
 def _subset(records: Records, keep: np.ndarray) -> Records:

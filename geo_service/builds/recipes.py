@@ -5,7 +5,13 @@ The point layers — KDE, clusters and the hot spots, emerging hot spots and loc
 of H3 cells — read only the records placed at their own point
 (:func:`geo_service.builds.inputs.placed_at_point`) and say in their provenance how many
 they left out (``not_placed_precisely``); the county layers count every case by its
-county, those placed at the county's representative point included."""
+county, those placed at the county's representative point included.
+
+The builds make the additive layers (hexagons, hot spots, local Moran, KDE, emerging hot
+spots) from partials streamed from the store (:mod:`geo_service.builds.streaming`),
+with the last steps here (``*_frame``, :func:`kde_payload`); the ``*_layer`` functions of
+those layers compute them from whole tables in memory: the reference the streamed
+build is tested against, and a direct way to make a layer of a small store."""
 
 from __future__ import annotations
 

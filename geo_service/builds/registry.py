@@ -31,15 +31,9 @@ from geo_service.builds.parameters import (
     refuse_unknown,
 )
 from geo_service.builds.problem_types import LABELS_STEP, problem_types_layer
-from geo_service.builds.recipes import (
-    clusters_layer,
-    emerging_layer,
-    hexagons_layer,
-    hotspots_layer,
-    kde_layer,
-    local_moran_layer,
-)
+from geo_service.builds.recipes import clusters_layer
 from geo_service.builds.risk import priority_areas_layer, risk_layer
+from geo_service.builds.streaming import streamed
 from geo_service.core.errors import UnknownLayerError
 
 Compute = Callable[[Inputs, Any], gpd.GeoDataFrame | bytes]  # bytes: a GeoTIFF
@@ -66,25 +60,25 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "hexagons",
             HexagonParameters,
-            hexagons_layer,
+            streamed("hexagons"),
             tuple({"resolution": r} for r in RESOLUTIONS),
         ),
         Recipe(
             "hotspots",
             HotspotParameters,
-            hotspots_layer,
+            streamed("hotspots"),
             ({"resolution": 6}, {"resolution": 7}, {"resolution": 8}, {"unit": "county"}),
         ),
         Recipe(
             "local-moran",
             LocalMoranParameters,
-            local_moran_layer,
+            streamed("local-moran"),
             ({"resolution": 6}, {"resolution": 7}, {"unit": "county"}),
         ),
         Recipe(
             "kde",
             KdeParameters,
-            kde_layer,
+            streamed("kde"),
             ({}, {"weight": "penalty_amount"}, {"ratio_to": "enterprises"}),
         ),
         Recipe("problem-types", ProblemTypeParameters, problem_types_layer, ({},)),
@@ -107,7 +101,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "emerging-hotspots",
             EmergingParameters,
-            emerging_layer,
+            streamed("emerging-hotspots"),
             ({"step": "quarter"}, {"step": "month"}),
         ),
         # the cases' problem types feed the problem_mix component of risk

@@ -132,8 +132,12 @@ def build_layers(
     counts stay), and the rest is built. With ``report``, a line per layer is written to
     it as the build goes.
     """
-    inputs = Inputs(engine, filters)
     recipes = [recipe(name) for name in layers or list(ANALYTIC_LAYERS)]
+    # the additive layers' first pass over the store makes the partials of all of them
+    planned = tuple(
+        (spec.name, configured(v, settings)) for spec in recipes for v in spec.variant_parameters()
+    )
+    inputs = Inputs(engine, filters, planned=planned)
     needed = dict.fromkeys(step for spec in recipes for step in spec.needs)
     steps: dict[str, dict[str, Any]] = {}
     failed_steps: dict[str, Exception] = {}

@@ -7,9 +7,11 @@ worker holds one partition at a time whatever the size of the store (a pass
 costs one Parquet read of every partition). The workers compute additive partials
 (:mod:`analytics.partials`) that are summed on the cluster by a tree of
 additions; the final statistic — the hexagon table, Gi*, the emerging cube's
-Gi* and trends, the KDE's FFT convolution — runs once on the sums with the same
-analytics functions as :func:`geo_service.builds.run.build_layers`, so the layers
-are the same (counts exactly, floats to rounding) and are stored the same way.
+Gi* and trends, the KDE's FFT convolution — runs once on the sums. The steps of
+each pass and the final statistics are those of the one-process build, which
+makes the same partials of chunks of the store (:mod:`geo_service.builds.streaming`),
+so the layers are the same (counts exactly, floats to rounding) and are stored the
+same way.
 
 Computed on the cluster: ``hexagons`` (every resolution), ``hotspots`` and
 ``local-moran`` (over H3 cells and over counties), ``kde`` (every variant; an
@@ -28,73 +30,37 @@ remote cluster must see ``workdir`` (shared storage) and import this package.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
 from distributed import Client, Future, LocalCluster, wait
-from numpy.typing import NDArray
 from sqlalchemy import Engine
 
-from analytics.cells import points_to_cells
-from analytics.density import Grid, bin_points, binned_density
-from analytics.hexagons import Records
-from analytics.partials import (
-    BinnedGrid,
-    MonthCounts,
-    PointMoments,
-    add_partials,
-    counts_on_cells,
-    hexagon_partial,
-    hexagon_table,
-    month_counts,
-    month_cube,
-    month_ordinals,
-    point_moments,
-    silverman_from_distances,
-    step_labels,
-)
-from analytics.projection import lonlat_to_equal_area
-from analytics.weights import cells_in_polygon
-from geo_service.builds.inputs import Inputs, placed_at_point
-from geo_service.builds.parameters import (
-    EmergingParameters,
-    HexagonParameters,
-    HotspotParameters,
-    KdeParameters,
-    LayerParameters,
-    LocalMoranParameters,
-)
-from geo_service.builds.recipes import (
-    NO_POINT_CASES,
-    county_hotspot_frame,
-    county_moran_frame,
-    emerging_frame,
-    geotiff_provenance,
-    hotspot_frame,
-    kde_grid,
-    kde_imprecise,
-    kde_payload,
-    moran_frame,
-)
+from analytics.partials import add_partials, sum_partials
+from geo_service.builds.inputs import Inputs
+from geo_service.builds.parameters import LayerParameters
+from geo_service.builds.recipes import geotiff_provenance
 from geo_service.builds.registry import ANALYTIC_LAYERS, RECIPES
 from geo_service.builds.run import build_layers
-from geo_service.core.errors import BadFilterError, UnknownLayerError
+from geo_service.builds.streaming import (
+    FINISH,
+    STREAMED_LAYERS,
+    Loaded,
+    Plan,
+    first_partials,
+    plan_of,
+    records_of,
+)
+from geo_service.core.errors import UnknownLayerError
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.scale.partitions import (
-    DATE_COLUMNS,
-    ENTITY_COLUMNS,
     KINDS,
     Partition,
     RowFilters,
@@ -104,81 +70,15 @@ from geo_service.scale.partitions import (
     read_partition,
 )
 from geo_service.store.layer_builds import GEOTIFF, save_layer
-from layers.analytic_frames import cells_frame
 
-DASK_LAYERS = ("hexagons", "hotspots", "local-moran", "kde", "emerging-hotspots")
-#: The layers over H3 cells or counties that count cases (Gi*, local Moran).
-_CASE_COUNT_LAYERS = ("hotspots", "local-moran")
+DASK_LAYERS = STREAMED_LAYERS
 TIMEOUT_S = 600.0
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """One partition's records on a worker: located records, months, equal-area x/y, each
-    record's county adcode, and whether it is placed at a point (the point layers' own)."""
-
-    kind: str
-    records: Records
-    months: NDArray[np.int64]
-    x_m: NDArray[np.float64]
-    y_m: NDArray[np.float64]
-    adcodes: NDArray[np.object_]
-    at_point: NDArray[np.bool_]
-
-    def placed(self) -> Loaded:
-        """The records placed at a point only."""
-        keep = self.at_point
-        records = self.records
-        months = self.months[keep] if self.months.size else self.months
-        return Loaded(
-            self.kind,
-            Records(
-                records.lon[keep],
-                records.lat[keep],
-                records.entity[keep],
-                records.amount[keep],
-                records.flag[keep],
-            ),
-            months,
-            self.x_m[keep],
-            self.y_m[keep],
-            self.adcodes[keep],
-            keep[keep],
-        )
-
-
 def load_partition(part: Partition, rows: RowFilters) -> Loaded:
     """Read a partition into the records the builds use (as :class:`Inputs` does)."""
-    f = read_partition(part, rows)
-    # the register entry a record is linked to; an enterprise is its own
-    entity = f[ENTITY_COLUMNS[part.kind]].to_numpy(object)
-    if part.kind == "cases":
-        records = Records.of(
-            f["lon"], f["lat"], entity=entity, amount=f["penalty_amount"].astype(float).to_numpy()
-        )
-    elif part.kind == "inspections":
-        found = f["problem_found"].astype("boolean").fillna(False).to_numpy(bool)
-        records = Records.of(f["lon"], f["lat"], entity=entity, flag=found)
-    else:
-        records = Records.of(f["lon"], f["lat"], entity=entity)
-    dated = part.kind in DATE_COLUMNS and len(f)
-    months = month_ordinals(f[DATE_COLUMNS[part.kind]]) if dated else np.empty(0, np.int64)
-    x, y = lonlat_to_equal_area(records.lon, records.lat)
-    at_point = (
-        placed_at_point(f["geocode_precision"])
-        if "geocode_precision" in f
-        else np.ones(len(f), dtype=bool)
-    )
-    return Loaded(
-        part.kind,
-        records,
-        months,
-        np.asarray(x, float),
-        np.asarray(y, float),
-        f["adcode"].to_numpy(object),
-        at_point,
-    )
+    return records_of(part.kind, read_partition(part, rows))
 
 
 def on_partition(part: Partition, rows: RowFilters, step: Callable[..., T], **kwargs: Any) -> T:
@@ -191,90 +91,10 @@ def on_partitions(
     parts: list[Partition], rows: RowFilters, step: Callable[..., dict[str, Any]], **kwargs: Any
 ) -> dict[str, Any]:
     """A task of one additive pass over a group of partitions: each read in turn, its
-    partials made (``step``) and added to the group's, so that a worker holds one
-    partition and one running sum, not a partial per partition."""
-    total: dict[str, Any] = {}
-    for part in parts:
-        total = add_partials(total, on_partition(part, rows, step, **kwargs))
-    return total
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What the partials must cover: resolutions, county counts, and the KDE weightings.
-
-    ``point_resolutions``: the resolutions of the cell counts of the cases placed at a
-    point (Gi* and local Moran of H3 cells)."""
-
-    hexagon_resolutions: tuple[int, ...]
-    emerging_resolutions: tuple[int, ...]
-    kde_weights: tuple[str, ...]
-    county_counts: bool = False
-    point_resolutions: tuple[int, ...] = ()
-
-
-def _weights(loaded: Loaded, weight: str) -> NDArray[np.float64]:
-    if weight == "penalty_amount":
-        return np.nan_to_num(loaded.records.amount)
-    return np.ones(len(loaded.records))
-
-
-def _cell_counts(records: Records, resolution: int) -> Counter[int]:
-    """Records per H3 cell at ``resolution`` (additive: Counters add)."""
-    cells, counts = np.unique(
-        points_to_cells(records.lon, records.lat, resolution), return_counts=True
-    )
-    return Counter(dict(zip(cells.tolist(), counts.tolist(), strict=True)))
-
-
-def first_partials(loaded: Loaded, plan: Plan) -> dict[str, Any]:
-    """Hexagon, space-time, county-count, point-count and KDE-moment partials of one
-    partition, and its records not placed at a point (``imprecise:<kind>``)."""
-    kind = {"cases": "cases", "inspections": "inspections", "enterprises": "register"}
-    out: dict[str, Any] = {
-        f"hex{r}": hexagon_partial(r, **{kind[loaded.kind]: loaded.records})
-        for r in plan.hexagon_resolutions
-    }
-    placed = loaded.placed()
-    out[f"imprecise:{loaded.kind}"] = int((~loaded.at_point).sum())
-    if loaded.kind == "enterprises":
-        out["register_n"] = len(placed.records)
-    if loaded.kind == "cases":
-        if plan.county_counts:
-            # value_counts leaves out the missing adcodes (None or NaN) as the single build's
-            out["counties"] = Counter(pd.Series(loaded.adcodes).value_counts().to_dict())
-        for r in plan.point_resolutions:
-            out[f"point{r}"] = _cell_counts(placed.records, r)
-        for r in plan.emerging_resolutions:
-            out[f"months{r}"] = month_counts(placed.records, placed.months, r)
-        for weight in plan.kde_weights:
-            out[f"moments:{weight}"] = point_moments(
-                placed.x_m, placed.y_m, _weights(placed, weight)
-            )
-    return out
-
-
-def centre_distances(
-    loaded: Loaded, centre: tuple[float, float], weight: str
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Squared distances of the partition's cases placed at a point to ``centre``, and
-    their weights."""
-    if loaded.kind != "cases":
-        return np.empty(0), np.empty(0)
-    placed = loaded.placed()
-    d2 = (placed.x_m - centre[0]) ** 2 + (placed.y_m - centre[1]) ** 2
-    return d2, _weights(placed, weight)
-
-
-def binned_grids(loaded: Loaded, grids: dict[str, tuple[str, str, Grid]]) -> dict[str, Any]:
-    """The partition's points placed at a point, binned on each grid (``key → (kind,
-    weight, grid)``)."""
-    placed = loaded.placed()
-    return {
-        key: BinnedGrid.of(bin_points(placed.x_m, placed.y_m, _weights(placed, weight), grid))
-        for key, (kind, weight, grid) in grids.items()
-        if kind == loaded.kind
-    }
+    partials made (``step``) and added to the group's as the one-process build adds its
+    chunks' (:func:`~analytics.partials.sum_partials`), so that a worker holds one
+    partition and a few running sums, not a partial per partition."""
+    return sum_partials(on_partition(part, rows, step, **kwargs) for part in parts)
 
 
 @contextmanager
@@ -322,19 +142,8 @@ def _variants(name: str) -> list[Any]:
 
 
 def _plan(names: list[str]) -> Plan:
-    hexagons = {p.resolution for p in _variants("hexagons")} if "hexagons" in names else set()
-    counted = [p for n in _CASE_COUNT_LAYERS if n in names for p in _variants(n)]
-    points = {p.resolution for p in counted if p.unit == "h3"}
-    emerging = {p.resolution for p in _variants("emerging-hotspots")}
-    weights = {p.weight for p in _variants("kde")} if "kde" in names else set()
-    counties = any(p.unit == "county" for p in counted)
-    return Plan(
-        tuple(sorted(hexagons)),
-        tuple(sorted(emerging)) if "emerging-hotspots" in names else (),
-        tuple(sorted(weights)),
-        counties,
-        tuple(sorted(points)),
-    )
+    """The plan of the first pass: every variant of the additive layers among ``names``."""
+    return plan_of((n, p) for n in names if n in FINISH for p in _variants(n))
 
 
 def _store(
@@ -398,129 +207,12 @@ class _Run:
         )
         return _summed(self.client, futures, self.timeout_s)
 
+    def gathered(self, step: Callable[..., Any], **kwargs: Any) -> list[Any]:
+        """One pass: what ``step`` makes of every partition, brought to the client."""
+        return _gather(self.client, self.map(step, **kwargs), self.timeout_s)
+
     def first_pass(self, plan: Plan) -> None:
         self.partials = self.summed(first_partials, plan=plan)
-
-
-def _hexagons(run: _Run, parameters: HexagonParameters) -> gpd.GeoDataFrame:
-    resolution = parameters.resolution
-    partial = run.partials.get(f"hex{resolution}", hexagon_partial(resolution))
-    return cells_frame(hexagon_table(partial), parameters.as_dict())
-
-
-def _county_counts(run: _Run) -> pd.Series:
-    return pd.Series(run.partials.get("counties", Counter()), dtype=np.int64)
-
-
-def _point_counts(run: _Run, resolution: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Every cell of the area and its count of cases placed at a point."""
-    counted: Counter[int] = run.partials.get(f"point{resolution}", Counter())
-    cells = cells_in_polygon(run.inputs.area, resolution)
-    return cells, counts_on_cells(cells, pd.Series(counted, dtype=np.int64))
-
-
-def _imprecise(run: _Run, kind: str = "cases") -> int:
-    return int(run.partials.get(f"imprecise:{kind}", 0))
-
-
-def _hotspots(run: _Run, parameters: HotspotParameters) -> gpd.GeoDataFrame:
-    if parameters.unit == "county":
-        by_county = _county_counts(run)
-        return county_hotspot_frame(run.inputs.engine, run.inputs.area, by_county, parameters)
-    resolution = parameters.resolution
-    cells, counts = _point_counts(run, resolution)
-    return hotspot_frame(cells, counts, resolution, parameters, imprecise=_imprecise(run))
-
-
-def _local_moran(run: _Run, parameters: LocalMoranParameters) -> gpd.GeoDataFrame:
-    if parameters.unit == "county":
-        by_county = _county_counts(run)
-        return county_moran_frame(run.inputs.engine, run.inputs.area, by_county, parameters)
-    resolution = parameters.resolution
-    cells, counts = _point_counts(run, resolution)
-    return moran_frame(cells, counts, resolution, parameters, imprecise=_imprecise(run))
-
-
-def _month_date(ordinal: int) -> dt.date:
-    return dt.date(ordinal // 12, ordinal % 12 + 1, 1)
-
-
-def _emerging(run: _Run, parameters: EmergingParameters) -> gpd.GeoDataFrame:
-    resolution, step = parameters.resolution, parameters.step
-    empty = month_counts(Records.of([], []), [], resolution)
-    partial: MonthCounts = run.partials.get(f"months{resolution}", empty)
-    start, end = run.inputs.filters.date_range()
-    today = dt.date.today()
-    first = start or (
-        _month_date(partial.first_month) if partial.first_month is not None else today
-    )
-    last = end or (_month_date(partial.last_month) if partial.last_month is not None else first)
-    first_step, labels = step_labels(first, last, step)
-    cells = cells_in_polygon(run.inputs.area, resolution)
-    cube = month_cube(partial, cells, first_step, len(labels), step)
-    return emerging_frame(cells, cube, labels, resolution, parameters, imprecise=_imprecise(run))
-
-
-def _bandwidth(run: _Run, parameters: KdeParameters, moments: PointMoments) -> float:
-    """The variant's bandwidth: fixed, or Silverman's from distances gathered once."""
-    if parameters.bandwidth_m is not None:
-        return parameters.bandwidth_m
-    weight = parameters.weight
-    futures = run.map(centre_distances, centre=moments.centre, weight=weight)
-    parts = [p for p in _gather(run.client, futures, run.timeout_s) if p[0].size]
-    return silverman_from_distances(
-        np.concatenate([d for d, _ in parts]), np.concatenate([w for _, w in parts])
-    )
-
-
-def _kde(run: _Run, parameters: KdeParameters) -> bytes:
-    weight = parameters.weight
-    moments: PointMoments = run.partials.get(f"moments:{weight}", PointMoments())
-    if moments.n == 0:
-        raise BadFilterError(NO_POINT_CASES)
-    h = _bandwidth(run, parameters, moments)
-    kernel = parameters.kernel
-    grid = kde_grid(moments.bounds, h, kernel, parameters.cell_m)
-    grids = {"cases": ("cases", weight, grid)}
-    if parameters.ratio_to == "enterprises":
-        grids["sources"] = ("enterprises", "none", grid)
-    binned = run.summed(binned_grids, grids=grids)
-    zeros = BinnedGrid.of(np.zeros((grid.ny, grid.nx)))
-    cases = binned.get("cases", zeros).to_array()
-    surface = binned_density(
-        cases,
-        grid,
-        bandwidth_m=h,
-        kernel=kernel,
-        n_points=moments.n,
-        total_weight=moments.weight,
-        fixed_bandwidth=parameters.bandwidth_m is not None,
-        weighted=weight == "penalty_amount",
-    )
-    sources = None
-    if parameters.ratio_to == "enterprises":
-        n_sources = int(run.partials.get("register_n", 0))
-        sources = binned_density(
-            binned.get("sources", zeros).to_array(),
-            grid,
-            bandwidth_m=h,
-            kernel=kernel,
-            n_points=n_sources,
-            total_weight=float(n_sources),
-        )
-    ratio = parameters.ratio_to == "enterprises"
-    imprecise = kde_imprecise(_imprecise(run), _imprecise(run, "enterprises") if ratio else None)
-    return kde_payload(surface, weight, sources, imprecise)
-
-
-#: The last step of each additive layer, from the summed partials and its parameters.
-_FINISH: dict[str, Callable[[_Run, Any], gpd.GeoDataFrame | bytes]] = {
-    "hexagons": _hexagons,
-    "hotspots": _hotspots,
-    "local-moran": _local_moran,
-    "kde": _kde,
-    "emerging-hotspots": _emerging,
-}
 
 
 def _exported(engine: Engine, filters: Filters, root: Path) -> tuple[list[Partition], RowFilters]:
@@ -607,14 +299,14 @@ def _build(
     skipped: list[dict[str, Any]] = []
     single: list[str] = []
     for name in names:
-        if name not in _FINISH:  # thin data skips these as the local build does
+        if name not in FINISH:  # thin data skips these as the local build does
             local = build_layers(engine, filters, [name], settings)
             built.update(local["layers"])
             skipped += local["skipped"]
             single.append(name)
             continue
         built[name] = [
-            _store(engine, name, filters, parameters, _FINISH[name](run, parameters))
+            _store(engine, name, filters, parameters, FINISH[name](run, parameters))
             for parameters in _variants(name)
         ]
     return {

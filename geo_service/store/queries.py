@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -342,6 +342,25 @@ def read_frame(
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(table.c.id)).all()
     return pd.DataFrame(rows, columns=columns)
+
+
+def read_chunks(
+    engine: Engine, kind: str, filters: Filters | None, columns: list[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The frame of :func:`read_frame` in pieces of at most ``chunk_rows`` rows, in row-id
+    order, read through one streaming cursor (``yield_per``: a server-side cursor on
+    PostgreSQL): a pass over a table larger than memory holds one piece at a time."""
+    if kind not in INGEST_TABLES:
+        raise UnknownLayerError(f"no record kind {kind!r}")
+    table: Table = INGEST_TABLES[kind].__table__  # type: ignore[assignment]
+    filters = filters or Filters()
+    if kind in _UNDATED:
+        filters = Filters(jurisdiction=filters.jurisdiction, industry=filters.industry)
+    query = select(*(table.c[c] for c in columns)).where(_conditions(engine, kind, table, filters))
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=chunk_rows).execute(query.order_by(table.c.id))
+        for rows in result.partitions(chunk_rows):
+            yield pd.DataFrame(rows, columns=columns)
 
 
 def read_jurisdictions(engine: Engine, filters: Filters | None = None) -> gpd.GeoDataFrame:

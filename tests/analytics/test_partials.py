@@ -20,6 +20,7 @@ from analytics.hexagons import Records, hexagon_aggregates
 from analytics.partials import (
     BinnedGrid,
     HexagonPartial,
+    MonthSpan,
     PartialsError,
     PointMoments,
     add_partials,
@@ -32,6 +33,7 @@ from analytics.partials import (
     point_moments,
     silverman_from_distances,
     step_labels,
+    sum_partials,
 )
 
 RNG = np.random.default_rng(7)
@@ -192,3 +194,32 @@ def test_binned_grids_add_sparse_then_dense() -> None:
     assert_allclose((total + full).to_array(), a + b + 1)
     with pytest.raises(PartialsError):
         _ = total + BinnedGrid.of(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 7, 16, 13])
+def test_sum_partials_of_a_stream_of_pieces_makes_the_whole(pieces: int) -> None:
+    """The balanced tree adds every piece once: the chunks of a table, summed as they are
+    read, give the whole table's hexagons, moments and month span."""
+    cases = _records(700, amounts=True)
+    months = RNG.integers(24_200, 24_300, len(cases))
+    consumed = []
+
+    def stream():  # type: ignore[no-untyped-def]
+        for index in np.array_split(np.arange(len(cases)), pieces):
+            consumed.append(index.size)
+            part = _take(cases, index)
+            yield {
+                "hex": hexagon_partial(8, cases=part),
+                "moments": point_moments(part.lon, part.lat, np.ones(len(part))),
+                "span": MonthSpan.of(months[index]),
+                "n": len(part),
+            }
+
+    total = sum_partials(stream())
+    assert sum(consumed) == len(cases) and len(consumed) == pieces
+    assert total["n"] == len(cases)
+    whole = hexagon_aggregates(cases, Records.of([], []), Records.of([], []), 8)
+    assert_frame_equal(hexagon_table(total["hex"]), whole, check_exact=False, rtol=1e-12)
+    assert total["moments"].n == len(cases)
+    assert (total["span"].first, total["span"].last) == (months.min(), months.max())
+    assert sum_partials(iter([])) == {}
