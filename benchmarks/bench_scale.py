@@ -23,7 +23,13 @@ docs/scaling.json from the phases a run has finished (its progress file), when t
 was stopped before its last step, the H3 aggregation against resolution: that table is
 then the earlier run's. ``--store DIR --phases build-dask`` runs phases again on a
 stopped run's store folder (``geo.db``; the size from its progress file) and adds them to
-that file.
+that file; ``--progress FILE`` keeps a run's progress in a file of its own (default one
+in the temporary folder).
+
+The one-process build streams the additive layers from the store in chunks
+(``GEO_BUILD_CHUNK_ROWS`` rows, :mod:`geo_service.builds.streaming`), as the Dask
+workers stream partitions. Each phase records the 1-minute load average when it
+started and ended (2 shared cores: the times are only comparable at like loads).
 """
 
 from __future__ import annotations
@@ -139,6 +145,7 @@ def run_phase(name: str, folder: Path, n: int) -> dict[str, Any]:
         if "%(" in _PHASES[name]
         else _PHASES[name]
     )
+    load_started = round(os.getloadavg()[0], 2)
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", program, str(folder), str(n)], stdout=subprocess.PIPE, text=True
@@ -158,7 +165,12 @@ def run_phase(name: str, folder: Path, n: int) -> dict[str, Any]:
     watcher.start()
     out, _ = proc.communicate()
     watcher.join()
-    result = {"seconds": time.perf_counter() - started, "peak_mib": peak[0], "out": out.strip()}
+    result = {
+        "seconds": time.perf_counter() - started,
+        "peak_mib": peak[0],
+        "out": out.strip(),
+        "load": [load_started, round(os.getloadavg()[0], 2)],
+    }
     if capped.is_set():
         result["error"] = f"stopped at the {MEMORY_CAP_MIB:,.0f} MiB memory cap"
     elif proc.returncode != 0:  # recorded, not raised: the table says what did not finish
@@ -209,8 +221,9 @@ def resolution_costs(n: int) -> list[dict[str, Any]]:
     return costs
 
 
-def measure(sizes: tuple[int, ...]) -> dict[str, Any]:
-    """Every phase at every size, in a temporary folder per size."""
+def measure(sizes: tuple[int, ...], progress: Path = PROGRESS) -> dict[str, Any]:
+    """Every phase at every size, in a temporary folder per size (``progress``: where the
+    phases finished are written as they finish)."""
     results: dict[str, Any] = {"sizes": list(sizes), "phases": {}}
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="geo-scale-") as tmp:
@@ -219,7 +232,7 @@ def measure(sizes: tuple[int, ...]) -> dict[str, Any]:
                 result = run_phase(phase, folder, n)
                 results["phases"].setdefault(phase, {})[n] = result
                 _report(phase, n, result)
-                PROGRESS.write_text(json.dumps(results, indent=1, default=str))
+                progress.write_text(json.dumps(results, indent=1, default=str))
                 if "error" in result and phase in _NEEDED:
                     break  # the later phases need this one
     results["resolution"] = resolution_costs(max(sizes))
@@ -280,7 +293,9 @@ def _phase_text(result: dict[str, Any] | None, what: str) -> str:
             f"{what}: failed after {result['seconds']:.0f} s ({result['error']}, "
             f"peak {result['peak_mib']:,.0f} MiB)"
         )
-    return f"{what} {result['seconds']:.0f} s (peak {result['peak_mib']:,.0f} MiB)"
+    load = result.get("load")
+    at = f", load {load[0]:.1f}→{load[1]:.1f}" if load else ""
+    return f"{what} {result['seconds']:.0f} s (peak {result['peak_mib']:,.0f} MiB{at})"
 
 
 def rows(results: dict[str, Any], quick: bool) -> list[Row]:
@@ -303,7 +318,7 @@ def rows(results: dict[str, Any], quick: bool) -> list[Row]:
                 + " with its workers",
                 target="—",
                 met=None,
-                baseline="the same build in one process (build_layers)",
+                baseline="the same build in one process (build_layers, streamed in chunks)",
                 baseline_figure=_phase_text(phases.get("build-local", {}).get(n), "build"),
                 note=f"{(ingest or {}).get('out', '?')} accepted; generating the CSV took "
                 f"{generate['seconds']:.0f} s"
@@ -342,7 +357,7 @@ def load_results(path: Path = RESULTS) -> dict[str, Any]:
 def merged(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The earlier results with the new sizes' phases added (a size measured again replaced);
     the resolution costs of whichever run had the most points."""
-    out = {"sizes": sorted(set(earlier["sizes"]) | set(new["sizes"])), "phases": {}}
+    out: dict[str, Any] = {"sizes": sorted(set(earlier["sizes"]) | set(new["sizes"])), "phases": {}}
     for phase in [*earlier["phases"], *(p for p in new["phases"] if p not in earlier["phases"])]:
         out["phases"][phase] = {**earlier["phases"].get(phase, {}), **new["phases"].get(phase, {})}
     bigger = "resolution" in new and max(new["sizes"]) >= max(earlier["sizes"])
@@ -377,6 +392,7 @@ def run(
     sizes: tuple[int, ...] | None = None,
     merge: bool = False,
     progress: bool = False,
+    progress_file: Path = PROGRESS,
 ) -> list[Row]:
     """The scaling benchmark (``make bench``): the default sizes, or small ones with ``quick``;
     ``merge`` adds them to the results in docs/scaling.json; ``progress``: a stopped run's
@@ -384,9 +400,9 @@ def run(
     if progress:
         if not merge or not RESULTS.exists():
             raise SystemExit("--from-progress needs --merge and docs/scaling.json")
-        results = from_progress()
+        results = from_progress(progress_file)
     else:
-        results = measure(sizes or (QUICK_SIZES if quick else SIZES))
+        results = measure(sizes or (QUICK_SIZES if quick else SIZES), progress_file)
     if merge and RESULTS.exists():
         results = merged(load_results(), results)
     if not quick:
@@ -408,12 +424,15 @@ def main() -> None:
     )
     parser.add_argument("--store", type=Path, help="a stopped run's store folder")
     parser.add_argument("--phases", help="comma-separated phases to run again (with --store)")
+    parser.add_argument(
+        "--progress", type=Path, default=PROGRESS, help=f"the progress file (default {PROGRESS})"
+    )
     args = parser.parse_args()
     if args.store:
-        rerun_phases(args.store, args.phases.split(","))
+        rerun_phases(args.store, args.phases.split(","), args.progress)
         return
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
-    table = run(args.quick, sizes, args.merge, args.from_progress)
+    table = run(args.quick, sizes, args.merge, args.from_progress, args.progress)
     print(f"\n## scale\n\n{markdown(table)}\n", flush=True)
     if not args.no_doc and not args.quick:
         update_doc("scale", table)
