@@ -15,7 +15,10 @@ the records are counted per cell of the tile's grid by one ``GROUP BY`` on
 ``width_bucket`` of ``lon``/``lat`` against the edges of
 :func:`layers.tiles.tile_grid` (the float comparisons :func:`layers.tiles.bin_points`
 makes, so both stores find the same cells and counts), and the few bins are encoded
-by :func:`layers.tiles.aggregated_vector_tile`, as for SQLite.
+by :func:`layers.tiles.aggregated_vector_tile`, as for SQLite. For cases, inspections and
+enterprises the count and the ``GROUP BY`` read the H3 ranges covering the tile
+(:mod:`geo_service.store.spatial_pages`), one index-only scan of the covering H3 index
+each (revision 0012): the wide rows are not read.
 """
 
 from __future__ import annotations
@@ -23,7 +26,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Date, Engine, Table, bindparam, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Engine,
+    Table,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION
 
 from geo_service.core.filters import Filters
@@ -31,10 +45,11 @@ from geo_service.store.models import RECORD_TABLES
 from geo_service.store.queries import (
     GEOM_COLUMNS,
     RECORD_KEYS,
-    bounded_count,
     record_columns,
     record_filter,
 )
+from geo_service.store.spatial_pages import INDEXED_KINDS, Ranges, cover_ranges
+from geo_service.store.spatial_pages import bounded_count as ranged_count
 from layers.tiles import (
     AGGREGATE_CELL,
     BUFFER,
@@ -128,20 +143,26 @@ def record_tile_mvt(
     return bytes(body) if body else b""
 
 
-_Inside = tuple[Table, ColumnElement[bool], list[float], list[float]]
+_Inside = tuple[Table, ColumnElement[bool], list[float], list[float], Ranges | None]
 
 
 def _in_tile(
     engine: Engine, kind: str, filters: Filters, z: int, x: int, y: int, cell: int = AGGREGATE_CELL
 ) -> _Inside:
     """The records inside tile ``z/x/y`` (not its buffer): west ≤ lon < east and south ≤ lat
-    < north of :func:`tile_grid`'s edges, on the GiST index first; the table, the condition
-    and the lower edges of the grid's columns and rows."""
+    < north of :func:`tile_grid`'s edges; the table, the condition, the lower edges of the
+    grid's columns and rows, and the H3 ranges covering the tile (None for a kind without
+    the H3 index, :data:`~geo_service.store.spatial_pages.INDEXED_KINDS`). The condition has
+    no GiST term: it is read over the ranges, on the covering index alone (revision 0012)."""
     lon_edges, lat_edges = tile_grid(z, x, y, cell)
-    box = (lon_edges[0], lat_edges[0], lon_edges[-1], lat_edges[-1])
-    table, cond = record_filter(engine, kind, filters, box)
-    cond &= (table.c.lon < float(lon_edges[-1])) & (table.c.lat < float(lat_edges[-1]))
-    return table, cond, lon_edges[:-1].tolist(), lat_edges[:-1].tolist()
+    box = (float(lon_edges[0]), float(lat_edges[0]), float(lon_edges[-1]), float(lat_edges[-1]))
+    table, cond = record_filter(engine, kind, filters)
+    cond &= table.c.lon.between(box[0], box[2]) & table.c.lat.between(box[1], box[3])
+    cond &= (table.c.lon < box[2]) & (table.c.lat < box[3])
+    ranges = cover_ranges(box) if kind in INDEXED_KINDS else None
+    if ranges is None:  # no ranges: the GiST index finds the tile's records
+        cond &= record_filter(engine, kind, None, box)[1]
+    return table, cond, lon_edges[:-1].tolist(), lat_edges[:-1].tolist(), ranges
 
 
 def aggregated_bins(
@@ -165,20 +186,22 @@ def aggregated_bins(
     kind) per occupied cell.
     """
     sums = AGGREGATE_SUMS.get(kind, {}) if sums is None else sums
-    table, cond, lon_lower, lat_lower = _in_tile(engine, kind, filters, z, x, y, cell)
+    table, cond, lon_lower, lat_lower, ranges = _in_tile(engine, kind, filters, z, x, y, cell)
     edges = ARRAY(DOUBLE_PRECISION)
     column = func.width_bucket(table.c.lon, bindparam("lon_edges", lon_lower, type_=edges)) - 1
     from_south = func.width_bucket(table.c.lat, bindparam("lat_edges", lat_lower, type_=edges)) - 1
+    binned = select(
+        column.label("col"),
+        from_south.label("south"),
+        table.c.lon,
+        table.c.lat,
+        *(table.c[c].label(f"v{i}") for i, c in enumerate(sums.values())),
+    ).where(cond)
+    h3_15 = table.c.h3_15
     inner = (
-        select(
-            column.label("col"),
-            from_south.label("south"),
-            table.c.lon,
-            table.c.lat,
-            *(table.c[c].label(f"v{i}") for i, c in enumerate(sums.values())),
-        )
-        .where(cond)
-        .subquery("r")
+        union_all(*(binned.where(h3_15.between(lo, hi)) for lo, hi in ranges)).subquery("r")
+        if ranges
+        else binned.subquery("r")
     )
     query = select(
         inner.c.col,
@@ -189,7 +212,8 @@ def aggregated_bins(
         *(func.sum(inner.c[f"v{i}"]) for i in range(len(sums))),
     ).group_by(inner.c.col, inner.c.south)
     with engine.connect() as conn:
-        if bounded_count(conn, select(table.c.id).where(cond), max_points) <= max_points:
+        counted = select(literal(1)).select_from(table).where(cond)
+        if ranged_count(conn, counted, table, ranges, max_points) <= max_points:
             return None
         rows = conn.execute(query).all()
     n = len(lon_lower)

@@ -33,6 +33,7 @@ from analytics.cells import cells_to_strings
 from geo_service.core.cql2 import CqlFilter, Queryable, SortKey
 from geo_service.core.errors import BadFilterError, UnknownLayerError
 from geo_service.core.filters import Filters
+from geo_service.store import spatial_pages
 from geo_service.store.cql2_sql import filter_condition
 from geo_service.store.models import (
     INGEST_TABLES,
@@ -306,16 +307,22 @@ def read_records_rows(
     store gives them (``h3_15`` an integer) and the number matched. For a page that is
     encoded at once (the items route), where a GeoDataFrame of 100 rows costs more than
     reading them."""
-    query, names, key = _records_query(engine, kind, filters, page.bbox, page.properties, page.cql)
+    spatial = page.bbox is not None and not page.sortby  # by H3 cell, then key: spatial_pages
+    query, names, key = _records_query(
+        engine, kind, filters, None if spatial else page.bbox, page.properties, page.cql
+    )
     table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
     order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in page.sortby]
     keyset = page.after is not None and not page.sortby
     paged = query.where(key > page.after) if keyset else query.offset(page.offset)
     with engine.connect() as conn:
-        # counted on the condition alone: no row read for its columns (an index suffices)
-        counted = query.with_only_columns(literal(1), maintain_column_froms=True)
-        matched = bounded_count(conn, counted, page.count_limit)
-        rows = list(conn.execute(paged.order_by(*order, key).limit(page.limit)).all())
+        if spatial:  # the query without its box: read_page adds it, on the H3 ranges
+            rows, matched = spatial_pages.read_page(conn, kind, table, query, key, page)
+        else:
+            # counted on the condition alone: no row read for its columns (an index suffices)
+            counted = query.with_only_columns(literal(1), maintain_column_froms=True)
+            matched = bounded_count(conn, counted, page.count_limit)
+            rows = list(conn.execute(paged.order_by(*order, key).limit(page.limit)).all())
     if page.count_limit is not None and matched > page.count_limit:
         return names, rows, None
     return names, rows, int(matched)

@@ -115,6 +115,11 @@ def test_a_clustered_store_pages_a_bbox_as_before(
             assert after == sorted(after) == sorted(before)  # on disk by cell now
             assert _content(engine) == content  # the same rows, the same ids
             walked = _walk(client, limit=70)
+            gone = client.get(
+                "/collections/cases/items",
+                params={"bbox": ",".join(str(v) for v in BOX), "after": "BOX-none"},
+            )
+            assert gone.status_code == 400  # a next link from a key no longer stored
         assert walked == walked_before  # the same pages in the same order
         assert len(walked) == len(set(walked))  # no record on two pages
         assert set(walked) == expected  # and every record of the box on one

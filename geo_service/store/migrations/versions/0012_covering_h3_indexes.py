@@ -1,0 +1,48 @@
+"""Covering H3 indexes: bbox pages, their counts and aggregated tiles on the index alone
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-05
+
+The B-trees on ``h3_15`` of revision 0005 (PostgreSQL only) are made again with the
+columns a bbox page's count and an aggregated point tile read besides the cell
+(``INCLUDE``): lon/lat, the three division adcodes of the scope filters, the date, and
+for cases the penalty summed per aggregated point. Over the H3 ranges covering a box
+(``geo_service.store.spatial_pages``) PostgreSQL then counts the records and bins a
+tile by an index-only scan, without reading the wide rows (about 800 bytes each). The
+indexes keep their names (``geo-service cluster`` orders the tables by them). On
+SQLite this revision does nothing.
+"""
+
+from alembic import op
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+_DIVISIONS = ("lon", "lat", "province_adcode", "city_adcode", "adcode")
+#: Columns each table's H3 index carries besides the cell.
+COVERED = {
+    "cases": (*_DIVISIONS, "decision_date", "penalty_amount"),
+    "inspections": (*_DIVISIONS, "inspection_date"),
+    "enterprises": _DIVISIONS,
+}
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table, columns in COVERED.items():
+        op.execute(f"DROP INDEX IF EXISTS pgix_{table}_h3_15")
+        op.execute(
+            f"CREATE INDEX pgix_{table}_h3_15 ON {table} (h3_15) INCLUDE ({', '.join(columns)})"
+        )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table in COVERED:
+        op.execute(f"DROP INDEX IF EXISTS pgix_{table}_h3_15")
+        op.execute(f"CREATE INDEX pgix_{table}_h3_15 ON {table} (h3_15)")
