@@ -32,7 +32,7 @@ SORT_MEMORY: Final = "512MB"
 
 @dataclass(frozen=True)
 class Clustered:
-    """One table rewritten: its kind, rows and how long the rewrite and ANALYZE took."""
+    """One table rewritten: its kind, rows and how long the rewrite and VACUUM took."""
 
     kind: str
     rows: int
@@ -42,7 +42,7 @@ class Clustered:
 def cluster_records(
     engine: Engine, kinds: Sequence[str] = tuple(CLUSTER_INDEXES)
 ) -> list[Clustered]:
-    """Rewrite the tables of ``kinds`` in H3 order and analyse them (PostgreSQL); on any
+    """Rewrite the tables of ``kinds`` in H3 order, vacuum and analyse them (PostgreSQL); on any
     other database nothing is done and the list is empty. ValueError for a kind with no
     clustering index."""
     unknown = [k for k in kinds if k not in CLUSTER_INDEXES]
@@ -61,7 +61,9 @@ def cluster_records(
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(sql.SQL("CLUSTER {} USING {}").format(table, index))
-                cursor.execute(sql.SQL("ANALYZE {}").format(table))
+                # VACUUM too: the rewrite leaves no page marked all-visible, and the
+                # index-only scans of bbox counts and aggregated tiles need them so
+                cursor.execute(sql.SQL("VACUUM ANALYZE {}").format(table))
                 cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
                 row = cursor.fetchone()
             finally:
