@@ -269,7 +269,7 @@ class KdeParameters(LayerParameters):
 
 @dataclass(frozen=True)
 class ProblemTypeParameters(LayerParameters):
-    """Word clusters (their number chosen by silhouette in the range unless given) grouped
+    """Word clusters (their number chosen by stability in the range unless given) grouped
     into types by violation category (:mod:`analytics.problem_types`)."""
 
     layer: ClassVar[str] = "problem-types"

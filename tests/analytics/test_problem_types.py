@@ -1,5 +1,6 @@
 """Problem types from Chinese texts: planted families recovered, whole-word labels mapped
-to violation categories, the number of clusters chosen by a stated criterion."""
+to violation categories, the number of clusters chosen by a stated criterion (stability)
+that finds a planted number of families inside the range, not at its top."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from analytics.problem_types import (
     K_CRITERION,
+    STABILITY_TOLERANCE,
     ProblemTypeError,
+    _choose_k,
     find_problem_types,
     problem_type_mix,
 )
@@ -100,16 +103,75 @@ def test_planted_families_are_recovered_without_hints(found) -> None:  # type: i
         assert types.categories[t] == CATEGORY[planted], types.type_labels[t]
 
 
-def test_the_number_of_clusters_is_chosen_by_silhouette_and_reported(found) -> None:  # type: ignore[no-untyped-def]
+def _stated_rule(parameters: dict[str, object]) -> int:
+    """The number of clusters the recorded stabilities give by the stated rule."""
+    scores = {int(k): float(v) for k, v in parameters["stability_by_k"].items()}  # type: ignore[attr-defined]
+    best = max(scores.values())
+    tolerance = float(parameters["stability_tolerance"])  # type: ignore[arg-type]
+    return min(k for k, v in scores.items() if v >= best - tolerance)
+
+
+def test_the_number_of_clusters_is_chosen_by_stability_and_reported(found) -> None:  # type: ignore[no-untyped-def]
+    """Six families told in 18 fixed wordings: silhouette kept rising to the range's top
+    (20); stability stops where more clusters are no more reproducible."""
     _, _, types = found
-    scores = {int(k): v for k, v in types.parameters["silhouette_by_k"].items()}
+    scores = {int(k): v for k, v in types.parameters["stability_by_k"].items()}
     assert sorted(scores) == list(range(3, 21))
-    assert types.parameters["n_clusters"] == max(scores, key=lambda k: (scores[k], -k))
+    assert 3 < types.parameters["n_clusters"] < 20
+    assert all(-1.0 <= v <= 1.0 for v in scores.values())
+    assert types.parameters["n_clusters"] == _stated_rule(types.parameters)
     assert types.parameters["k_criterion"] == K_CRITERION
-    assert types.quality == pytest.approx(scores[types.parameters["n_clusters"]], abs=1e-4)
+    assert types.parameters["stability_tolerance"] == STABILITY_TOLERANCE
+    assert -1.0 <= types.quality <= 1.0  # the chosen clustering's silhouette, for information
     # the clusters of one category are one type, and its sub-types
     assert sum(len(s) for s in types.subtypes) == types.parameters["n_clusters"]
     assert [sum(s["size"] for s in sub) for sub in types.subtypes] == types.sizes
+
+
+#: Six offences, each told in any four of its eight words: no wording of a family recurs
+#: enough to be a group of its own, so the texts hold six groups, planted.
+POOLS = {
+    "wastewater": "废水 化学需氧量 氨氮 总磷 排污口 污水处理设施 外排 超标排放",
+    "dust": "扬尘 施工工地 抑尘 覆盖 洒水 渣土 围挡 冲洗",
+    "hazardous": "危险废物 贮存 转移联单 危废 台账 处置 防渗 标志",
+    "monitoring": "自动监测 监测数据 篡改 伪造 在线监测 数据 逃避监管 设备",
+    "eia": "环境影响评价 未批先建 报批 环评文件 开工 建设项目 主体工程 验收",
+    "noise": "噪声 夜间施工 隔声 减振 扰民 分贝 降噪 厂界噪声",
+}
+
+
+def _pooled(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    names = list(POOLS)
+    family = rng.integers(0, len(names), n)
+    texts = []
+    for f in family:
+        said = rng.choice(POOLS[names[f]].split(), size=4, replace=False)
+        texts.append(f"{BOILER[rng.integers(0, 3)]}{'，'.join(said)}。")
+    return texts, family
+
+
+def test_stability_finds_the_planted_number_of_families_inside_the_range() -> None:
+    """Six planted families, a range of 3…15: the number of clusters chosen lies inside
+    the range, and its clusters, taken as types (no grouping by category), are the
+    families."""
+    texts, family = _pooled(600)
+    types = find_problem_types(texts, n_clusters_range=(3, 15), by_category=False, seed=0)
+    params = types.parameters
+    assert sorted(int(k) for k in params["stability_by_k"]) == list(range(3, 16))
+    k = params["n_clusters"]
+    assert 3 < k < 15 and k == _stated_rule(params)
+    assert adjusted_rand_score(family, types.labels) >= 0.75
+    assert types.n_types == k  # types are the clusters here: what the criterion chose
+
+
+def test_the_rule_takes_the_fewest_clusters_within_the_tolerance_of_the_best() -> None:
+    """Stabilities closer than the tolerance are not told apart: the fewer clusters win;
+    a k clearly less stable than the best is never chosen."""
+    near = 0.86 - STABILITY_TOLERANCE / 2
+    assert _choose_k({4: 0.5, 5: 0.7, 6: near, 7: 0.86, 8: 0.84}) == 6
+    assert _choose_k({4: 0.5, 5: 0.7, 6: 0.86 - 2 * STABILITY_TOLERANCE, 7: 0.86}) == 7
+    assert _choose_k({4: 1.0, 5: 1.0}) == 4
 
 
 def test_labels_are_whole_words_and_name_the_category(found) -> None:  # type: ignore[no-untyped-def]
@@ -154,6 +216,7 @@ def test_clusters_as_types_when_asked() -> None:
     types = find_problem_types(texts, n_clusters=8, by_category=False, seed=2)
     assert types.n_types == 8 and types.parameters["types_by"] == "cluster"
     assert types.parameters["k_criterion"] == "given (n_clusters)"
+    assert types.parameters["stability_by_k"] == {}  # nothing chosen, nothing measured
     assert all(len(s) == 1 for s in types.subtypes)
 
 
