@@ -146,7 +146,8 @@ def leadership() -> nbformat.NotebookNode:
             "## 6. Recurring problem types (问题类型)\n\njieba cuts the Chinese text of every "
             "case and problem finding into whole words, with a bundled dictionary of "
             "enforcement terms (未批先建, 危险废物转移联单, 扬尘污染 …); k-means clusters the words "
-            "and phrases, the number of clusters chosen by silhouette; clusters of one violation "
+            "and phrases, the number of clusters chosen by stability (the fewest whose "
+            "clusterings of subsamples agree about as well as the best's); clusters of one violation "
             "category (`analytics/vocabulary/violation_categories.tsv`, sourced) make one type, "
             "named by the category and its three most characteristic phrases."
         ),
