@@ -18,8 +18,9 @@ one process (:func:`kernel_density`):
   address many records share, that make a peak) is taken out of the lattice and summed
   exactly as four stand-in points with its weight, centroid and covariance: exact for
   points at one place.
-- exact: each point's kernel evaluated at the centres it reaches, for kernels too
-  narrow for a lattice of reasonable size.
+- exact: each point's kernel evaluated at the centres it reaches (compiled loops,
+  :mod:`analytics._kde_loops`), for kernels too narrow for a lattice of reasonable size
+  or where that costs less than the lattice would (:func:`lattice_for`).
 
 Bandwidths under :data:`MIN_BANDWIDTH_CELLS` cells are refused: the centres would
 sample such a kernel at a handful of places, and the surface would show dots, not a
@@ -49,19 +50,26 @@ METHODS: Final = ("auto", "binned", "exact")
 MIN_BANDWIDTH_CELLS: Final = 2.0
 _GAUSSIAN_RADIUS: Final = 4.0  # the gaussian kernel is truncated at 4 σ (mass lost < 0.04 %)
 _M2_PER_KM2: Final = 1e6
+#: Each kernel's value at its centre, for a bandwidth of 1 (K(0) of :func:`_kernel`).
+_KERNEL_PEAK: Final = {"quartic": 3.0 / np.pi, "epanechnikov": 2.0 / np.pi, "gaussian": 0.5 / np.pi}
 #: Lattice steps per bandwidth that linear binning needs to stay well within the 0.2 % of
 #: the peak; the epanechnikov kernel's kink at its radius needs many more.
 _STEPS_PER_BANDWIDTH: Final = {"quartic": 11.0, "epanechnikov": 48.0, "gaussian": 6.0}
 #: The finest lattice, in steps per cell side; a narrower kernel is summed exactly.
 _MAX_PER_CELL: Final = 4
+#: What a surface costs, in CPU ns per grid cell at one point a cell (the plan cannot look
+#: at the points: the parts of a split build plan alone), from benchmarks/bench_kde.py:
+#: summed exactly, a fixed part per point plus one per kernel value in the square its
+#: support spans (:mod:`analytics._kde_loops`); binned, by lattice steps per cell.
+_EXACT_NS_PER_POINT: Final = 19.0
+_EXACT_NS_PER_VALUE: Final = {"quartic": 0.55, "epanechnikov": 0.55, "gaussian": 1.5}
+_BINNED_NS: Final = {1: 29.0, 2: 73.0, 3: 200.0, 4: 400.0}
 #: A lattice cell whose binning error could reach this share of the peak is summed exactly.
 _HEAVY_SHARE: Final = 2.5e-4
-#: Points binned at a time: their arrays stay in the processor's cache.
+#: Points binned at a time (the parts of a split build): their arrays stay in the cache.
 _CHUNK: Final = 1 << 15
 #: The provenance of a surface summed exactly.
 _EXACT_METHOD: Final = "exact kernel sum at the cell centres"
-#: Points at one place are summed once when the exact sum has at most this many points.
-_DEDUPE_MAX: Final = 200_000
 #: The most nodes a lattice finer than the cells may have (memory of the FFT); past it the
 #: kernel is summed exactly.
 _MAX_FINE_NODES: Final = 16_000_000
@@ -212,20 +220,29 @@ def _reach(bandwidth_m: float, step_m: float, kernel: str) -> int:
     return math.ceil(kernel_radius_m(bandwidth_m, kernel) / step_m - 1e-9) + 1
 
 
+def _exact_is_cheaper(cells: float, per_cell: int, kernel: str) -> bool:
+    """Whether summing exactly should cost less than binning on a lattice of ``per_cell``
+    steps a cell, for a bandwidth of ``cells`` cells (:data:`_BINNED_NS`)."""
+    width = math.ceil(2.0 * kernel_radius_m(cells, kernel) - 1e-9)
+    exact = _EXACT_NS_PER_POINT + _EXACT_NS_PER_VALUE[kernel] * width**2
+    return exact <= _BINNED_NS[per_cell]
+
+
 def lattice_for(bandwidth_m: float, cell_m: float, kernel: str, method: str = "auto") -> Lattice:
     """How points are taken for ``bandwidth_m`` under cells of ``cell_m``.
 
     Binned on a lattice fine enough for the kernel's steps per bandwidth
     (:data:`_STEPS_PER_BANDWIDTH`) and padded by its reach; summed exactly when that lattice
-    would need more than :data:`_MAX_PER_CELL` steps per cell, or when ``method`` says so.
-    A bandwidth under :data:`MIN_BANDWIDTH_CELLS` cells is refused.
+    would need more than :data:`_MAX_PER_CELL` steps per cell or would cost more
+    (:func:`_exact_is_cheaper`), or when ``method`` says so. A bandwidth under
+    :data:`MIN_BANDWIDTH_CELLS` cells is refused.
 
     Examples
     --------
     >>> lattice = lattice_for(10_000.0, 1_000.0, "quartic")
     >>> lattice.per_cell, lattice.pad, lattice.exact
     (2, 21, False)
-    >>> lattice_for(2_000.0, 1_000.0, "quartic").exact
+    >>> lattice_for(4_000.0, 1_000.0, "quartic").exact  # a 3× lattice costs more
     True
     """
     if kernel not in KERNELS:
@@ -236,7 +253,10 @@ def lattice_for(bandwidth_m: float, cell_m: float, kernel: str, method: str = "a
     if not cells >= MIN_BANDWIDTH_CELLS * (1 - 1e-9):
         raise BandwidthError(bandwidth_m, cell_m)
     per_cell = max(1, math.ceil(_STEPS_PER_BANDWIDTH[kernel] / cells - 1e-9))
-    if method == "exact" or (method == "auto" and per_cell > _MAX_PER_CELL):
+    if method == "exact" or (
+        method == "auto"
+        and (per_cell > _MAX_PER_CELL or _exact_is_cheaper(cells, per_cell, kernel))
+    ):
         return Lattice(exact=True, bandwidth_m=bandwidth_m, kernel=kernel)
     pad = _reach(bandwidth_m, cell_m / per_cell, kernel)
     return Lattice(per_cell, pad, bandwidth_m=bandwidth_m, kernel=kernel)
@@ -303,16 +323,25 @@ def _binned_lattice(
     x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64] | None, grid: Grid
 ) -> NDArray[np.float64]:
     """Linear binning on the grid's lattice: each point's weight shared by the corners of its
-    lattice cell (:func:`_in_cells`), chunk by chunk, added in place (``np.add.at``)."""
-    rows, cols = grid.lattice.shape(grid)
-    size = rows * cols
-    binned = np.zeros(size + cols + 2)  # past the end: the points out of reach
-    for start in range(0, x.size, _CHUNK):
-        part = slice(start, start + _CHUNK)
-        cell, dx, dy = _in_cells(x[part], y[part], grid)
-        for offset, share in zip((0, 1, cols, cols + 1), _shares(dx, dy), strict=True):
-            np.add.at(binned, cell + offset, share if w is None else share * w[part])
-    return binned[:size].reshape(rows, cols)
+    lattice cell as :func:`_in_cells` and :func:`_shares` say, in one compiled pass
+    (:func:`analytics._kde_loops.bin_linear`)."""
+    from analytics import _kde_loops as loops  # numba: only when a surface is binned
+
+    lattice = grid.lattice
+    rows, cols = lattice.shape(grid)
+    scale, shift = lattice.per_cell / grid.cell_m, lattice.pad - lattice.per_cell / 2.0
+    binned = loops.bin_linear(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64),
+        w is not None,
+        scale,
+        shift - grid.x_min_m * scale,
+        shift + grid.y_max_m * scale,
+        rows,
+        cols,
+    )
+    return binned.reshape(rows, cols)
 
 
 def _channels(
@@ -356,27 +385,26 @@ def _stencil(bandwidth_m: float, step_m: float, kernel: str) -> NDArray[np.float
     return (k - laplacian / 12.0)[1:-1, 1:-1]  # the outer ring, zero, was for the Laplacian
 
 
-def _spectrum(stencil: NDArray[np.float64], shape: tuple[int, int]) -> NDArray[np.complex128]:
-    """The real FFT of the stencil centred on node (0, 0) of a periodic lattice of ``shape``."""
-    q = stencil.shape[0] // 2
-    wrapped = np.zeros(shape)
-    for to_rows, from_rows in ((slice(0, q + 1), slice(q, None)), (slice(-q, None), slice(0, q))):
-        for to_cols, from_cols in (
-            (slice(0, q + 1), slice(q, None)),
-            (slice(-q, None), slice(0, q)),
-        ):
-            wrapped[to_rows, to_cols] = stencil[from_rows, from_cols]
-    return np.asarray(scipy.fft.rfft2(wrapped), np.complex128)
+def _spectrum(part: NDArray[np.float64], shape: tuple[int, int]) -> NDArray[np.complex128]:
+    """The real FFT of a small array placed at node (0, 0) of a periodic lattice of
+    ``shape``: along its few rows, then down the columns."""
+    rows = scipy.fft.rfft(part, n=shape[1], axis=1)
+    return np.asarray(scipy.fft.fft(rows, n=shape[0], axis=0), np.complex128)
 
 
 def _convolve(
     binned: NDArray[np.float64], grid: Grid, bandwidth_m: float, kernel: str
 ) -> NDArray[np.float64]:
-    """The binned lattice convolved with the stencil (FFT), at the cell centres, per km².
+    """The binned lattice convolved with the stencil, at the cell centres, per km².
 
-    The periodic FFT lattice starts at the first binned weight and is long enough that no
-    weight reaches a centre the long way round (a centre's slot holds its value even when
-    centres far from every weight share it).
+    Only the centres are wanted, one lattice node in ``per_cell`` a side, so the lattice
+    is taken apart into its ``per_cell``² phases (every ``per_cell``-th node from an
+    offset), each convolved with the stencil's nodes that reach centres from it; the
+    phases' spectra are summed and one inverse FFT at the cells' resolution gives the
+    centres: ``per_cell``² forward FFTs and one inverse of the grid's size, where the
+    whole lattice would take two FFTs ``per_cell``² times as large. Each phase is taken
+    from the first binned weight and the FFT is long enough for no weight to reach a
+    centre the long way round.
     """
     lattice = grid.lattice
     r, p = lattice.per_cell, lattice.pad
@@ -387,36 +415,37 @@ def _convolve(
         return np.zeros((grid.ny, grid.nx))
     first = [int(u[0]) for u in occupied]
     last = [int(u[-1]) for u in occupied]
-    spans = (r * (grid.ny - 1) + 1, r * (grid.nx - 1) + 1)  # of the centres on the lattice
+    # centre i takes node n = first + phase + r·m through stencil node p + q − first −
+    # phase + r·(i − m); k = i − m runs from low to high over the phases
+    low = [-((p + q - a) // r) for a in first]
+    high = [(a + r - 1 - p + q) // r for a in first]
+    nodes = [-((a - b - 1) // r) for a, b in zip(first, last, strict=True)]  # phase 0's
     shape = (
-        scipy.fft.next_fast_len(max(last[0] + 1 - p + q, p + spans[0] + q - first[0]), True),
-        scipy.fft.next_fast_len(max(last[1] + 1 - p + q, p + spans[1] + q - first[1]), True),
+        scipy.fft.next_fast_len(nodes[0] + high[0] - low[0], True),
+        scipy.fft.next_fast_len(nodes[1] + high[1] - low[1], True),
     )
-    spectrum = scipy.fft.rfft2(binned[first[0] : last[0] + 1, first[1] : last[1] + 1], s=shape)
-    spectrum *= _spectrum(stencil, shape)
+    padded = np.zeros((2 * q + 1 + 2 * r, 2 * q + 1 + 2 * r))
+    padded[r:-r, r:-r] = stencil  # stencil node s at padded[s + r]: zero past its ends
+    spectrum: NDArray[np.complex128] | None = None
+    for py, px in itertools.product(range(r), repeat=2):
+        part = binned[first[0] + py : last[0] + 1 : r, first[1] + px : last[1] + 1 : r]
+        if part.size == 0:
+            continue
+        taps = [  # stencil node of each k, clipped into the zero margin where out of reach
+            np.clip(p + q - a - phase + r * np.arange(lo, hi + 1), -r, 2 * q + r) + r
+            for a, phase, lo, hi in zip(first, (py, px), low, high, strict=True)
+        ]
+        term = scipy.fft.rfft2(part, s=shape) * _spectrum(padded[np.ix_(*taps)], shape)
+        spectrum = term if spectrum is None else spectrum + term
     full = scipy.fft.irfft2(spectrum, s=shape)
-    if all(
-        a <= p and p - a + span <= size for a, span, size in zip(first, spans, shape, strict=True)
-    ):
-        rows, cols = (slice(p - a, p - a + span, r) for a, span in zip(first, spans, strict=True))
-        return np.maximum(full[rows, cols], 0.0)  # the centres in one piece of the lattice
-    rows, cols = (  # centres past the end wrap (where no weight reaches them from the start)
-        (p - a + r * np.arange(n)) % size
-        for a, n, size in zip(first, (grid.ny, grid.nx), shape, strict=True)
-    )
-    return np.maximum(full[np.ix_(rows, cols)], 0.0)
-
-
-def _offsets(bandwidth_m: float, cell_m: float, kernel: str) -> list[tuple[int, int]]:
-    """Cell offsets from a point's nearest centre at which its kernel may be nonzero."""
-    reach = kernel_radius_m(bandwidth_m, kernel) / cell_m
-    m = math.floor(reach + 0.5)
-    return [
-        (a, b)
-        for b in range(-m, m + 1)
-        for a in range(-m, m + 1)
-        if max(abs(a) - 0.5, 0.0) ** 2 + max(abs(b) - 0.5, 0.0) ** 2 < reach**2
-    ]
+    reads = [np.arange(n) - lo for n, lo in zip((grid.ny, grid.nx), low, strict=True)]
+    if all(t[0] >= 0 and t[-1] < size for t, size in zip(reads, shape, strict=True)):
+        rows, cols = (slice(int(t[0]), int(t[-1]) + 1) for t in reads)
+        return np.maximum(full[rows, cols], 0.0)
+    inside = [(t >= 0) & (t < size) for t, size in zip(reads, shape, strict=True)]
+    values = np.zeros((grid.ny, grid.nx))  # centres no weight reaches stay at zero
+    values[np.ix_(*inside)] = full[np.ix_(reads[0][inside[0]], reads[1][inside[1]])]
+    return np.maximum(values, 0.0)
 
 
 def _exact(
@@ -427,39 +456,29 @@ def _exact(
     bandwidth_m: float,
     kernel: str,
 ) -> NDArray[np.float64]:
-    """Each point's kernel at the cell centres it reaches, summed (per km²).
+    """Each point's kernel at the cell centres it reaches, summed (per km²): compiled
+    loops (:mod:`analytics._kde_loops`) over the points bucketed by rows, each adding its
+    kernel to the square of cells its support spans."""
+    from analytics import _kde_loops as loops  # numba: only when a surface is summed
 
-    Points at one place are taken once with their summed weight (up to
-    :data:`_DEDUPE_MAX` points: it takes a sort); each kernel evaluation covers every
-    point at once, offset by offset from its nearest centre.
-    """
-    cell, step = grid.cell_m, grid.cell_m / bandwidth_m
-    offsets = _offsets(bandwidth_m, cell, kernel)
-    m = max(max(abs(a), abs(b)) for a, b in offsets)
-    fx = (x - grid.x_min_m) / cell - 0.5
-    fy = (grid.y_max_m - y) / cell - 0.5
-    near = (fx > -m - 0.5) & (fx < grid.nx + m - 0.5) & (fy > -m - 0.5) & (fy < grid.ny + m - 0.5)
-    fx, fy = fx[near], fy[near]
-    weight = np.ones(fx.size) if w is None else w[near]
-    if fx.size <= _DEDUPE_MAX:
-        places, where = np.unique(fx + 1j * fy, return_inverse=True)
-        weight = np.asarray(np.bincount(where.ravel(), weights=weight), np.float64)
-        fx, fy = places.real, places.imag
-    ix, iy = np.rint(fx), np.rint(fy)
-    ex, ey = (ix - fx) * step, (iy - fy) * step  # to the nearest centre, in bandwidths
-    width = grid.nx + 4 * m  # nearest centres up to m cells out, and their offsets m more
-    size = (grid.ny + 4 * m) * width
-    nearest = ((iy + 2 * m) * width + ix + 2 * m).astype(np.intp)
-    taken = np.bincount(nearest, minlength=size) > 0
-    sites, site = np.flatnonzero(taken), (np.cumsum(taken) - 1)[nearest]
-    out = np.zeros(size)
-    for a, b in offsets:
-        u2 = (ex + a * step) ** 2 + (ey + b * step) ** 2
-        out[sites + (b * width + a)] += np.bincount(
-            site, weights=_kernel(u2, kernel) * weight, minlength=sites.size
-        )
-    values = out.reshape(grid.ny + 4 * m, width)[2 * m : 2 * m + grid.ny, 2 * m : 2 * m + grid.nx]
-    return values * (_M2_PER_KM2 / bandwidth_m**2)
+    cell = grid.cell_m
+    fx, fy, fw = loops.bucketed(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64),
+        w is not None,
+        grid.x_min_m + cell / 2,
+        grid.y_max_m - cell / 2,
+        cell,
+        grid.ny,
+        grid.nx,
+        kernel_radius_m(bandwidth_m, kernel) / cell,
+    )
+    scale = _KERNEL_PEAK[kernel] * _M2_PER_KM2 / bandwidth_m**2
+    h = bandwidth_m / cell
+    if kernel == "gaussian":
+        return loops.scatter_gaussian(fx, fy, fw, grid.ny, grid.nx, h, _GAUSSIAN_RADIUS, scale)
+    return loops.scatter_polynomial(fx, fy, fw, grid.ny, grid.nx, h, kernel == "quartic", scale)
 
 
 def _binning_error(kernel: str, steps: float) -> float:

@@ -1,0 +1,203 @@
+"""Compiled loops of :mod:`analytics.density`: the exact kernel sum, point by point, and
+linear binning on a lattice.
+
+Private to :mod:`analytics.density`, which imports it only when it sums or bins points,
+so that importing the package stays light (numba compiles each loop on its first call
+in a process and keeps the machine code on disk, ``cache=True``).
+
+The exact sum takes the points in buckets of a few grid rows (a counting sort), so that
+consecutive points add into the same few rows of the surface, which stay in the
+processor's cache. Each point adds its kernel to a fixed square of cells around it, as
+wide as its support: the same loop for every point, which the compiler unrolls and
+vectorises; cells of the square outside the support add zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+Floats = NDArray[np.float64]
+
+#: Grid rows a bucket of points spans in :func:`bucketed`.
+_BUCKET_ROWS = 4
+
+
+@numba.njit(cache=True, nogil=True)
+def bucketed(
+    x: Floats,
+    y: Floats,
+    w: Floats,
+    weighted: bool,
+    x0: float,
+    y0: float,
+    cell: float,
+    ny: int,
+    nx: int,
+    reach: float,
+) -> tuple[Floats, Floats, Floats]:
+    """The points within ``reach`` cells of a centre, in cells from the centre of cell (0, 0)
+    (x east, y south: ``(x - x0) / cell``, ``(y0 - y) / cell``), bucketed by rows, with
+    their weights (1 unless ``weighted``). Points that are not numbers are left out."""
+    n = x.size
+    low_x, high_x = -reach, nx - 1 + reach
+    low_y, high_y = -reach, ny - 1 + reach
+    buckets = int((high_y - low_y) // _BUCKET_ROWS) + 2
+    counts = np.zeros(buckets + 1, np.int64)
+    key = np.empty(n, np.int32)
+    for i in range(n):
+        px = (x[i] - x0) / cell
+        py = (y0 - y[i]) / cell
+        if low_x < px < high_x and low_y < py < high_y:
+            k = int((py - low_y) // _BUCKET_ROWS)
+            key[i] = k
+            counts[k + 1] += 1
+        else:
+            key[i] = -1
+    for k in range(1, buckets + 1):
+        counts[k] += counts[k - 1]
+    m = counts[buckets]
+    sx, sy, sw = np.empty(m), np.empty(m), np.empty(m)
+    for i in range(n):
+        k = key[i]
+        if k >= 0:
+            at = counts[k]
+            sx[at] = (x[i] - x0) / cell
+            sy[at] = (y0 - y[i]) / cell
+            sw[at] = w[i] if weighted else 1.0
+            counts[k] = at + 1
+    return sx, sy, sw
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish(out: Floats, pad: int, ny: int, nx: int, scale: float) -> Floats:
+    """The grid's cells of the padded sum, times ``scale``."""
+    values = np.empty((ny, nx))
+    for r in range(ny):
+        for c in range(nx):
+            values[r, c] = out[r + pad, c + pad] * scale
+    return values
+
+
+@numba.njit(cache=True, nogil=True)
+def scatter_polynomial(
+    fx: Floats,
+    fy: Floats,
+    w: Floats,
+    ny: int,
+    nx: int,
+    bandwidth: float,
+    squared: bool,
+    scale: float,
+) -> Floats:
+    """Σ w·(1 − u²)² (``squared``: quartic) or Σ w·(1 − u²) (epanechnikov) over the points
+    (from :func:`bucketed`) at every cell centre, u = distance / ``bandwidth`` (in cells)
+    under 1, times ``scale``."""
+    width = math.ceil(2.0 * bandwidth)
+    pad = width + 1
+    out = np.zeros((ny + 2 * pad, nx + 2 * pad))
+    inv = 1.0 / (bandwidth * bandwidth)
+    dx2 = np.empty(width)
+    for i in range(fx.size):
+        px, py, wi = fx[i] + pad, fy[i] + pad, w[i]
+        c0 = math.floor(px - bandwidth) + 1
+        r0 = math.floor(py - bandwidth) + 1
+        for k in range(width):
+            d = c0 + k - px
+            dx2[k] = d * d * inv
+        for j in range(width):
+            dy = r0 + j - py
+            a = 1.0 - dy * dy * inv
+            if a <= 0.0:
+                continue
+            row = r0 + j
+            if squared:
+                for k in range(width):
+                    t = max(a - dx2[k], 0.0)
+                    out[row, c0 + k] += wi * (t * t)
+            else:
+                for k in range(width):
+                    out[row, c0 + k] += wi * max(a - dx2[k], 0.0)
+    return _finish(out, pad, ny, nx, scale)
+
+
+@numba.njit(cache=True, nogil=True)
+def scatter_gaussian(
+    fx: Floats,
+    fy: Floats,
+    w: Floats,
+    ny: int,
+    nx: int,
+    sigma: float,
+    radius: float,
+    scale: float,
+) -> Floats:
+    """Σ w·exp(−u²/2) over the points (from :func:`bucketed`) at every cell centre,
+    u = distance / ``sigma`` (in cells), cut where u reaches ``radius``; times ``scale``."""
+    reach = radius * sigma
+    width = math.ceil(2.0 * reach)
+    pad = width + 1
+    out = np.zeros((ny + 2 * pad, nx + 2 * pad))
+    inv = 1.0 / (sigma * sigma)
+    limit = radius * radius
+    dx2 = np.empty(width)
+    for i in range(fx.size):
+        px, py, wi = fx[i] + pad, fy[i] + pad, w[i]
+        c0 = math.floor(px - reach) + 1
+        r0 = math.floor(py - reach) + 1
+        for k in range(width):
+            d = c0 + k - px
+            dx2[k] = d * d * inv
+        for j in range(width):
+            dy = r0 + j - py
+            dy2 = dy * dy * inv
+            if dy2 >= limit:
+                continue
+            row = r0 + j
+            for k in range(width):
+                u2 = dy2 + dx2[k]
+                if u2 < limit:
+                    out[row, c0 + k] += wi * math.exp(-0.5 * u2)
+    return _finish(out, pad, ny, nx, scale)
+
+
+@numba.njit(cache=True, nogil=True)
+def bin_linear(
+    x: Floats,
+    y: Floats,
+    w: Floats,
+    weighted: bool,
+    scale: float,
+    shift_x: float,
+    shift_y: float,
+    rows: int,
+    cols: int,
+) -> Floats:
+    """Linear binning on a lattice of ``rows`` × ``cols`` nodes: a point at lattice
+    coordinates (x·scale + shift_x, y·−scale + shift_y) shares its weight among the four
+    nodes around it; points outside the lattice's last row and column, or not numbers,
+    are left out. The same sums as :func:`analytics.density._binned_lattice`'s."""
+    out = np.zeros(rows * cols)
+    for i in range(x.size):
+        fx = x[i] * scale + shift_x
+        fy = y[i] * -scale + shift_y
+        if not (0.0 <= fx < cols - 1 and 0.0 <= fy < rows - 1):
+            continue
+        ix, iy = int(fx), int(fy)
+        dx, dy = fx - ix, fy - iy
+        south_east = dx * dy
+        east = dx - south_east
+        south = dy - south_east
+        own = 1.0 - dx - south
+        cell = iy * cols + ix
+        if weighted:
+            wi = w[i]
+            own, east, south, south_east = own * wi, east * wi, south * wi, south_east * wi
+        out[cell] += own
+        out[cell + 1] += east
+        out[cell + cols] += south
+        out[cell + cols + 1] += south_east
+    return out
