@@ -113,14 +113,14 @@ def scatter_polynomial(
             a = 1.0 - dy * dy * inv
             if a <= 0.0:
                 continue
-            row = r0 + j
+            row = out[r0 + j, c0 : c0 + width]  # one contiguous run: vectorised
             if squared:
                 for k in range(width):
                     t = max(a - dx2[k], 0.0)
-                    out[row, c0 + k] += wi * (t * t)
+                    row[k] += wi * (t * t)
             else:
                 for k in range(width):
-                    out[row, c0 + k] += wi * max(a - dx2[k], 0.0)
+                    row[k] += wi * max(a - dx2[k], 0.0)
     return _finish(out, pad, ny, nx, scale)
 
 
@@ -156,11 +156,11 @@ def scatter_gaussian(
             dy2 = dy * dy * inv
             if dy2 >= limit:
                 continue
-            row = r0 + j
+            row = out[r0 + j, c0 : c0 + width]
             for k in range(width):
                 u2 = dy2 + dx2[k]
                 if u2 < limit:
-                    out[row, c0 + k] += wi * math.exp(-0.5 * u2)
+                    row[k] += wi * math.exp(-0.5 * u2)
     return _finish(out, pad, ny, nx, scale)
 
 

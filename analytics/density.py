@@ -61,9 +61,9 @@ _MAX_PER_CELL: Final = 4
 #: at the points: the parts of a split build plan alone), from benchmarks/bench_kde.py:
 #: summed exactly, a fixed part per point plus one per kernel value in the square its
 #: support spans (:mod:`analytics._kde_loops`); binned, by lattice steps per cell.
-_EXACT_NS_PER_POINT: Final = 19.0
-_EXACT_NS_PER_VALUE: Final = {"quartic": 0.55, "epanechnikov": 0.55, "gaussian": 1.5}
-_BINNED_NS: Final = {1: 29.0, 2: 73.0, 3: 200.0, 4: 400.0}
+_EXACT_NS_PER_POINT: Final = 16.0
+_EXACT_NS_PER_VALUE: Final = {"quartic": 0.2, "epanechnikov": 0.2, "gaussian": 1.0}
+_BINNED_NS: Final = {1: 28.0, 2: 70.0, 3: 200.0, 4: 400.0}
 #: A lattice cell whose binning error could reach this share of the peak is summed exactly.
 _HEAVY_SHARE: Final = 2.5e-4
 #: Points binned at a time (the parts of a split build): their arrays stay in the cache.
@@ -242,7 +242,7 @@ def lattice_for(bandwidth_m: float, cell_m: float, kernel: str, method: str = "a
     >>> lattice = lattice_for(10_000.0, 1_000.0, "quartic")
     >>> lattice.per_cell, lattice.pad, lattice.exact
     (2, 21, False)
-    >>> lattice_for(4_000.0, 1_000.0, "quartic").exact  # a 3× lattice costs more
+    >>> lattice_for(5_000.0, 1_000.0, "quartic").exact  # a 3× lattice costs more
     True
     """
     if kernel not in KERNELS:

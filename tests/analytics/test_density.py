@@ -292,19 +292,19 @@ def test_the_exact_sum_is_the_reference_to_rounding(kernel: str) -> None:
 
 
 def test_auto_takes_the_cheaper_way_and_says_which() -> None:
-    """The cost model: exact at 2 to 5 cells (a 3× or 4× lattice costs more), a 2× lattice
-    at 8, the cells themselves from 11; the provenance says which."""
+    """The cost model: exact from 2 to 8 cells (a 2× to 4× lattice costs more), a 2×
+    lattice at 9, the cells themselves from 11; the provenance says which."""
     grid = Grid(0.0, 60_000.0, 1_000.0, 60, 60)
     x, y = _clustered(3_000)
-    for cells, how in ((2.0, "exact"), (3.0, "exact"), (5.0, "exact"), (8.0, "2×"), (12.0, "1×")):
+    for cells, how in ((2.0, "exact"), (3.0, "exact"), (8.0, "exact"), (9.0, "2×"), (12.0, "1×")):
         surface = kernel_density(x, y, bandwidth_m=cells * 1_000.0, grid=grid)
         method = surface.parameters["method"]
         assert (method == density._EXACT_METHOD) if how == "exact" else (f"{how} lattice" in method)
 
 
-@pytest.mark.parametrize("cells_per_bandwidth", [3.0, 8.0])
+@pytest.mark.parametrize("cells_per_bandwidth", [3.0, 9.0])
 def test_parts_make_the_whole_at_narrow_bandwidths(cells_per_bandwidth: float) -> None:
-    """A split build at 3 cells (each part summed exactly) and at 8 (each part binned on a
+    """A split build at 3 cells (each part summed exactly) and at 9 (each part binned on a
     2× lattice) gets the surface one process makes."""
     rng = np.random.default_rng(12)
     x, y = rng.normal(4e5, 6e3, 5_000), rng.normal(2.6e6, 6e3, 5_000)
