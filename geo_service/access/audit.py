@@ -78,14 +78,18 @@ def journaled_entries(engine: Engine) -> int:
 
 
 class _Batch:
-    """Entries committed together, and whether (and how) their commit ended."""
+    """Entries committed together, whether (and how) their commit ended, and where their
+    callers wait for it: a condition of the batch's own, so that a commit wakes the
+    callers it concerns (its own, and one of the next batch to write that one), not
+    every caller waiting."""
 
-    __slots__ = ("done", "entries", "error")
+    __slots__ = ("done", "entries", "error", "ready")
 
-    def __init__(self) -> None:
+    def __init__(self, lock: threading.Lock) -> None:
         self.entries: list[dict[str, Any]] = []
         self.done = False
         self.error: BaseException | None = None
+        self.ready = threading.Condition(lock)
 
 
 class AuditLog:
@@ -97,8 +101,7 @@ class AuditLog:
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # the journal's writer and flush()
-        self._turn = threading.Condition(self._lock)  # requests waiting for a shared commit
-        self._open = _Batch()  # the batch entries join while another is written
+        self._open = _Batch(self._lock)  # the batch entries join while another is written
         self._writing = False
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -173,29 +176,33 @@ class AuditLog:
 
     def _commit_with_others(self, entry: dict[str, Any]) -> None:
         """Join the open batch; the first caller to find no batch being written writes the
-        open one (its own entry and every one that joined before), the others wait."""
-        with self._turn:
+        open one (its own entry and every one that joined before), the others wait. The
+        writer then wakes its batch's callers and one caller of the batch opened meanwhile,
+        which writes that one (a caller arriving first may take it instead: the woken one
+        then waits again)."""
+        with self._lock:
             batch = self._open
             batch.entries.append(entry)
             while self._writing and not batch.done:
-                self._turn.wait()
+                batch.ready.wait()
             if batch.done:  # written by the caller that took it
                 if batch.error is not None:
                     raise batch.error
                 return
             self._writing = True
-            self._open = _Batch()
+            self._open = _Batch(self._lock)
         try:
             self._write_batch(batch.entries)
         except BaseException as exc:
             batch.error = exc
             raise
         finally:
-            with self._turn:
+            with self._lock:
                 batch.done = True
                 self._writing = False
                 self.batches += 1
-                self._turn.notify_all()
+                batch.ready.notify_all()
+                self._open.ready.notify()  # its first waiter, if any, writes it
 
     def _write_batch(self, entries: list[dict[str, Any]]) -> None:
         """Into the store now; on SQLite into the journal if the lock is not free soon."""

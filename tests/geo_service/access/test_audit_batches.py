@@ -357,3 +357,59 @@ def test_readers_of_the_store_are_told_of_entries_waiting_in_a_journal(
         holder.close()
         log.close()
         get_settings.cache_clear()
+
+
+def test_a_commit_wakes_each_waiting_caller_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callers waiting for a shared commit wait on their batch: when the batch being
+    written ends, one caller of the next batch wakes to write it and the others sleep on
+    until it is stored, so seven waiting callers wake seven times, not once per commit."""
+    import geo_service.access.audit as audit
+
+    wakes: list[int] = []
+
+    class Counted(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            woken = super().wait(timeout)
+            wakes.append(threading.get_ident())
+            return woken
+
+    class Batch(audit._Batch):
+        def __init__(self, lock: threading.Lock) -> None:
+            super().__init__(lock)
+            self.ready = Counted(lock)
+
+    monkeypatch.setattr(audit, "_Batch", Batch)
+    log = AuditLog(engine)
+    real_insert = AuditLog._insert
+    first_write = threading.Event()
+    others_joined = threading.Event()
+
+    def insert(self: AuditLog, entries: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+        if not first_write.is_set():
+            first_write.set()
+            assert others_joined.wait(60)
+        real_insert(self, entries, *args, **kwargs)
+
+    monkeypatch.setattr(AuditLog, "_insert", insert)
+    threads = [
+        threading.Thread(target=log.record, args=(CALLER, "read", f"/w/{i}", {}, i))
+        for i in range(8)
+    ]
+    threads[0].start()
+    assert first_write.wait(60)
+    for thread in threads[1:]:
+        thread.start()
+    while True:  # the other seven wait in the open batch
+        with log._lock:
+            if len(log._open.entries) == 7:
+                break
+        time.sleep(0.001)
+    time.sleep(0.05)  # and are asleep on its condition
+    others_joined.set()
+    for thread in threads:
+        thread.join()
+    assert log.batches == 2 and len(_stored(engine)) == 8
+    assert len(wakes) == 7 and len(set(wakes)) == 7
+    log.close()
