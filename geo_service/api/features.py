@@ -15,7 +15,7 @@ import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from shapely.geometry import box
-from sqlalchemy import Boolean, Date, Engine, Float, Integer, String
+from sqlalchemy import JSON, Boolean, Date, Engine, Float, Integer, String
 
 from geo_service.access.audit import AuditLog
 from geo_service.api.crs import CRS84, SUPPORTED, bbox_to_crs84, parse_crs, to_response_crs
@@ -360,8 +360,8 @@ def _record_page(
     """A page of point records in CRS84 as features with their ids, and the number
     matched: :func:`_page`'s records encoded straight from the store's rows."""
     asked = _page_request(request, parameters, bbox, offset, limit, after, query)
-    names, rows, matched = read_records_rows(engine, name, filters, asked)
-    features = _record_features(names, rows, _converters(name, tuple(names)))
+    names, rows, matched = read_records_rows(engine, name, filters, asked, json_text=True)
+    features = _record_features(names, rows, _converters(name, tuple(names), json_text=True))
     key_at = names.index(_ID_COLUMN[name])
     for feature, row in zip(features, rows, strict=True):
         feature["id"] = str(row[key_at])
@@ -379,15 +379,21 @@ def _record_features(
     change; without them every value is looked at."""
     lon_at, lat_at, h3_at = names.index("lon"), names.index("lat"), names.index("h3_15")
     plan = tuple((at, _plain) for at in range(len(names))) if converters is None else converters
-    features = []
+    features: list[dict[str, Any]] = []
+    append, cell = features.append, h3.int_to_str
     for row in rows:
         values = list(row)
         for at, convert in plan:
             values[at] = convert(values[at])
-        values[h3_at] = h3.int_to_str(int(row[h3_at]))
+        values[h3_at] = cell(int(row[h3_at]))
         geometry = {"type": "Point", "coordinates": (float(row[lon_at]), float(row[lat_at]))}
-        properties = dict(zip(names, values, strict=True))
-        features.append({"type": "Feature", "properties": properties, "geometry": geometry})
+        append(
+            {
+                "type": "Feature",
+                "properties": dict(zip(names, values, strict=True)),
+                "geometry": geometry,
+            }
+        )
     return features
 
 
@@ -395,10 +401,11 @@ _Converters = tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
 @functools.cache
-def _converters(name: str, names: tuple[str, ...]) -> _Converters:
+def _converters(name: str, names: tuple[str, ...], json_text: bool = False) -> _Converters:
     """Each column of a record table's rows that can hold a value to change, and how it
     becomes a property value (numbers: NaN to null; dates: ISO text; JSON: text). Text,
-    integers and booleans are kept as the store gives them."""
+    integers and booleans are kept as the store gives them. With ``json_text`` the rows
+    hold a JSON column's stored text (``read_records_rows(json_text=True)``)."""
     types = {c.name: c.type for c in RECORD_TABLES[name].__table__.columns}  # type: ignore[attr-defined]
     out: list[tuple[int, Callable[[Any], Any]]] = []
     for at, column in enumerate(names):
@@ -407,6 +414,8 @@ def _converters(name: str, names: tuple[str, ...]) -> _Converters:
             out.append((at, _number))
         elif isinstance(kind, Date):
             out.append((at, _date))
+        elif json_text and isinstance(kind, JSON):
+            out.append((at, _json_value))
         elif not isinstance(kind, String | Integer | Boolean):
             out.append((at, _plain))
     return tuple(out)
@@ -422,6 +431,26 @@ def _date(value: Any) -> Any:
 
 #: ``json.dumps(value, ensure_ascii=False)`` without making an encoder per value.
 _JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
+
+
+#: Stored JSON texts and the property values :func:`_json_value` made of them, at most
+#: :data:`JSON_VALUES_KEPT`: most records of a table share a few (``{"stated_adcode": …}``).
+_JSON_VALUES: dict[str, Any] = {}
+JSON_VALUES_KEPT = 4096
+
+
+def _json_value(text: Any) -> Any:
+    """A JSON column's stored text as the property value :func:`_plain` makes of the value
+    the store's driver parses from it, each distinct text parsed and written once."""
+    if not isinstance(text, str):
+        return _plain(text)  # SQL NULL (or a value the store did not keep as text)
+    value = _JSON_VALUES.get(text)
+    if value is None:
+        value = _plain(json.loads(text))
+        if len(_JSON_VALUES) >= JSON_VALUES_KEPT:
+            _JSON_VALUES.clear()
+        _JSON_VALUES[text] = value
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -650,11 +679,12 @@ def _page_links(
     links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
     more = offset + limit < matched if matched is not None else returned == limit
     if more:
-        href = at(offset + limit)
         if last is not None:
             href = str(
                 request.url.include_query_params(offset=offset + limit, limit=limit, after=last)
             )
+        else:
+            href = at(offset + limit)
         links.append({"href": href, "rel": "next", "type": GEOJSON})
     if offset > 0:
         links.append({"href": at(max(0, offset - limit)), "rel": "prev", "type": GEOJSON})

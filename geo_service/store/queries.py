@@ -22,6 +22,8 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    Text,
+    cast,
     func,
     literal,
     literal_column,
@@ -281,6 +283,11 @@ class PageRequest:
     sortby: tuple[SortKey, ...] = ()
 
 
+def _json_as_text(columns: Any) -> list[Any]:
+    """``columns`` with each JSON column read as the text the store holds, under its name."""
+    return [cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in columns]
+
+
 def read_records_page(
     engine: Engine, kind: str, filters: Filters | None, page: PageRequest = PageRequest()
 ) -> tuple[gpd.GeoDataFrame, int | None]:
@@ -301,16 +308,25 @@ def read_records_page(
 
 
 def read_records_rows(
-    engine: Engine, kind: str, filters: Filters | None, page: PageRequest = PageRequest()
+    engine: Engine,
+    kind: str,
+    filters: Filters | None,
+    page: PageRequest = PageRequest(),
+    *,
+    json_text: bool = False,
 ) -> tuple[list[str], list[Any], int | None]:
     """:func:`read_records_page` without the frame: the columns' names, the rows as the
     store gives them (``h3_15`` an integer) and the number matched. For a page that is
     encoded at once (the items route), where a GeoDataFrame of 100 rows costs more than
-    reading them."""
+    reading them. With ``json_text`` a JSON column's values are the text the store holds
+    (None for SQL NULL), not parsed: a caller that makes text of them again can skip the
+    parse for a text it has seen."""
     spatial = page.bbox is not None and not page.sortby  # by H3 cell, then key: spatial_pages
     query, names, key = _records_query(
         engine, kind, filters, None if spatial else page.bbox, page.properties, page.cql
     )
+    if json_text:
+        query = query.with_only_columns(*_json_as_text(query.selected_columns))
     table = RECORD_TABLES[kind].__table__  # type: ignore[attr-defined]
     order = [table.c[k.name].desc() if k.descending else table.c[k.name].asc() for k in page.sortby]
     keyset = page.after is not None and not page.sortby

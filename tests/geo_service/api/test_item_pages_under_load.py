@@ -7,13 +7,16 @@ share their audit commits; every one of them has its entry in the store once ans
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from typing import Any
 
+import msgspec
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import null as sql_null
 
 from geo_service.api.app import create_app
 from geo_service.api.features import _converters, _record_features
@@ -141,3 +144,66 @@ def _account_of(engine: Engine, headers: dict[str, str]) -> str:
     from geo_service.access.policy import authenticate
 
     return authenticate(engine, headers["Authorization"].removeprefix("Bearer ")).name
+
+
+def _case(case_id: str, attributes: Any) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "decision_date": dt.date(2025, 3, 1),
+        "lon": 108.3,
+        "lat": 22.8,
+        "geocode_method": "coordinates",
+        "geocode_precision": "point",
+        "h3_15": 0x8F4152156D845B0,
+        "adcode": "450102",
+        "city_adcode": "450100",
+        "province_adcode": "450000",
+        "attributes": attributes,
+    }
+
+
+def test_json_read_as_stored_text_makes_the_same_page(store: Engine) -> None:
+    """The items route reads a JSON column as the text the store holds and makes each
+    distinct text a property value once: the page's bytes are those of the values the
+    driver parses (a dict or a list as JSON text with its Chinese kept, a JSON string as
+    itself, JSON null and SQL NULL as null), on each backend."""
+    attributes = [{"来源": "举报", "n": 3}, ["a", "举报"], "文本", None, sql_null()]
+    table = RECORD_TABLES["cases"].__table__  # type: ignore[attr-defined]
+    with store.begin() as conn:
+        conn.execute(insert(table), [_case(f"J-{i}", a) for i, a in enumerate(attributes)])
+    asked = PageRequest(limit=100)
+    names, parsed, _ = read_records_rows(store, "cases", None, asked)
+    names_text, texts, _ = read_records_rows(store, "cases", None, asked, json_text=True)
+    assert names_text == names and len(texts) == len(parsed) == 5
+    at = names.index("attributes")
+    assert isinstance(texts[0][at], str) and isinstance(parsed[0][at], dict)  # not parsed
+    expected = _record_features(names, parsed, _converters("cases", tuple(names)))
+    for _ in range(2):  # the second time from the remembered values
+        ours = _record_features(names, texts, _converters("cases", tuple(names), json_text=True))
+        assert msgspec.json.encode(ours) == msgspec.json.encode(expected)
+    values = [f["properties"]["attributes"] for f in ours]
+    assert values == ['{"来源": "举报", "n": 3}', '["a", "举报"]', "文本", None, None]
+
+
+def test_json_texts_are_parsed_once_and_kept_within_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A text seen before is not parsed again; at most JSON_VALUES_KEPT texts are kept."""
+    from geo_service.api import features
+
+    parsed: list[str] = []
+    real_loads = json.loads
+
+    def loads(text: str) -> Any:
+        parsed.append(text)
+        return real_loads(text)
+
+    monkeypatch.setattr(features, "_JSON_VALUES", {})
+    monkeypatch.setattr(features, "JSON_VALUES_KEPT", 3)
+    monkeypatch.setattr(features.json, "loads", loads)
+    texts = [f'{{"k": {i}}}' for i in range(5)]
+    assert [features._json_value(t) for t in texts[:2] * 3] == ['{"k": 0}', '{"k": 1}'] * 3
+    assert parsed == texts[:2]
+    for text in texts:
+        assert features._json_value(text) == text
+    assert len(features._JSON_VALUES) <= 3
