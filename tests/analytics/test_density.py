@@ -292,37 +292,37 @@ def test_the_exact_sum_is_the_reference_to_rounding(kernel: str) -> None:
 
 
 def test_auto_takes_the_cheaper_way_and_says_which() -> None:
-    """The cost model: exact from 2 to 8 cells (a 2× to 4× lattice costs more), a 2×
-    lattice at 9, the cells themselves from 11; the provenance says which."""
+    """The cost model: quartic summed exactly under 8 cells (a 2× to 4× lattice costs
+    more), binned on the cells themselves from 8; a gaussian of σ = 4 cells, which
+    reaches 16, on a 2× lattice; the provenance says which."""
     grid = Grid(0.0, 60_000.0, 1_000.0, 60, 60)
     x, y = _clustered(3_000)
-    for cells, how in ((2.0, "exact"), (3.0, "exact"), (8.0, "exact"), (9.0, "2×"), (12.0, "1×")):
-        surface = kernel_density(x, y, bandwidth_m=cells * 1_000.0, grid=grid)
+    cases = [(2.0, "quartic", "exact"), (3.0, "quartic", "exact"), (7.9, "quartic", "exact")]
+    cases += [(8.0, "quartic", "1×"), (12.0, "quartic", "1×"), (4.0, "gaussian", "2×")]
+    for cells, kernel, how in cases:
+        surface = kernel_density(x, y, bandwidth_m=cells * 1_000.0, grid=grid, kernel=kernel)
         method = surface.parameters["method"]
         assert (method == density._EXACT_METHOD) if how == "exact" else (f"{how} lattice" in method)
 
 
-@pytest.mark.parametrize("cells_per_bandwidth", [3.0, 9.0])
-def test_parts_make_the_whole_at_narrow_bandwidths(cells_per_bandwidth: float) -> None:
-    """A split build at 3 cells (each part summed exactly) and at 9 (each part binned on a
-    2× lattice) gets the surface one process makes."""
+@pytest.mark.parametrize(
+    ("kernel", "cells_per_bandwidth"), [("quartic", 3.0), ("quartic", 9.0), ("gaussian", 4.0)]
+)
+def test_parts_make_the_whole_at_narrow_bandwidths(kernel: str, cells_per_bandwidth: float) -> None:
+    """A split build at 3 cells (each part summed exactly), 9 (binned on the cells) and a
+    gaussian at 4 (binned on a 2× lattice) gets the surface one process makes."""
     rng = np.random.default_rng(12)
     x, y = rng.normal(4e5, 6e3, 5_000), rng.normal(2.6e6, 6e3, 5_000)
     w = rng.lognormal(0.0, 1.0, x.size)
     bandwidth = cells_per_bandwidth * 400.0
-    grid = density_grid((x.min(), x.max(), y.min(), y.max()), bandwidth, "quartic", 400.0)
+    grid = density_grid((x.min(), x.max(), y.min(), y.max()), bandwidth, kernel, 400.0)
     parts = np.array_split(rng.permutation(x.size), 4)
     binned = sum(bin_points(x[i], y[i], w[i], grid) for i in parts)
     split = binned_density(
-        binned,
-        grid,
-        bandwidth_m=bandwidth,
-        kernel="quartic",
-        n_points=x.size,
-        total_weight=w.sum(),
+        binned, grid, bandwidth_m=bandwidth, kernel=kernel, n_points=x.size, total_weight=w.sum()
     )
-    whole = kernel_density(x, y, weights=w, bandwidth_m=bandwidth, grid=grid)
+    whole = kernel_density(x, y, weights=w, bandwidth_m=bandwidth, grid=grid, kernel=kernel)
     assert split.parameters["method"] == whole.parameters["method"]
     assert_allclose(split.values, whole.values, rtol=1e-9, atol=1e-12 * whole.values.max())
-    exact = exact_kernel_density(x, y, grid, bandwidth, weights=w)
+    exact = exact_kernel_density(x, y, grid, bandwidth, kernel, weights=w)
     assert np.abs(whole.values - exact).max() / exact.max() <= 0.002
