@@ -278,15 +278,20 @@ def first_partials(loaded: Loaded, plan: Plan) -> dict[str, Any]:
 
 
 def centre_distances(
-    loaded: Loaded, centre: tuple[float, float], weight: str
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Squared distances of the piece's cases placed at a point to ``centre``, and their
-    weights."""
+    loaded: Loaded, centres: dict[str, tuple[float, float]]
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """Per weighting, the squared distances of the piece's cases placed at a point to
+    its mean centre (``centres``: weighting → centre), and their weights."""
     if loaded.kind != "cases":
-        return np.empty(0), np.empty(0)
+        return {}
     placed = loaded.placed()
-    d2 = (placed.x_m - centre[0]) ** 2 + (placed.y_m - centre[1]) ** 2
-    return d2, _weights(placed, weight)
+    return {
+        weight: (
+            (placed.x_m - centre[0]) ** 2 + (placed.y_m - centre[1]) ** 2,
+            _weights(placed, weight),
+        )
+        for weight, centre in centres.items()
+    }
 
 
 def binned_grids(loaded: Loaded, grids: dict[str, tuple[str, str, Grid]]) -> dict[str, Any]:
@@ -425,24 +430,49 @@ def _emerging(run: Passes, parameters: EmergingParameters) -> gpd.GeoDataFrame:
 
 
 def _bandwidth(run: Passes, parameters: KdeParameters, moments: PointMoments) -> float:
-    """The variant's bandwidth: fixed, or Silverman's from distances gathered once per
-    weighting (kept with the partials for the next variant of the same weighting)."""
+    """The variant's bandwidth: fixed, or Silverman's from the distances of the cases to
+    their mean centre, gathered in one pass for every weighting of the first pass and
+    kept with the partials for the variants that follow."""
     if parameters.bandwidth_m is not None:
         return parameters.bandwidth_m
-    weight = parameters.weight
-    key = f"bandwidth:{weight}"
+    key = f"bandwidth:{parameters.weight}"
     if key not in run.partials:
         if moments.n < 2 or moments.weight <= 0:
             raise DensityError("the bandwidth rule needs at least two points with weight")
-        parts = [
-            p
-            for p in run.gathered(centre_distances, centre=moments.centre, weight=weight)
-            if p[0].size
-        ]
-        run.partials[key] = silverman_from_distances(
-            np.concatenate([d for d, _ in parts]), np.concatenate([w for _, w in parts])
-        )
+        centres = {
+            name.split(":", 1)[1]: m.centre
+            for name, m in list(run.partials.items())
+            if name.startswith("moments:") and m.n >= 2 and m.weight > 0
+            if f"bandwidth:{name.split(':', 1)[1]}" not in run.partials
+        }
+        parts = run.gathered(centre_distances, centres=centres)
+        for weight in centres:
+            pieces = [p[weight] for p in parts if weight in p and p[weight][0].size]
+            run.partials[f"bandwidth:{weight}"] = silverman_from_distances(
+                np.concatenate([d for d, _ in pieces]), np.concatenate([w for _, w in pieces])
+            )
+            del pieces
     return float(run.partials[key])
+
+
+def _binned(
+    run: Passes, grids: dict[str, tuple[str, str, Grid]], made_by: str
+) -> dict[str, BinnedGrid]:
+    """The points binned on each grid (``key → (kind, weight, grid)``), in one pass for
+    those not binned yet; kept with the partials under the kind, the weighting and
+    ``made_by``, what chose the grid (the KDE's ratio to the register bins the cases on the
+    grid of the plain KDE: only the register is read again)."""
+
+    def kept(spec: tuple[str, str, Grid]) -> str:
+        return f"binned:{spec[0]}:{spec[1]}:{made_by}"
+
+    missing = {key: spec for key, spec in grids.items() if kept(spec) not in run.partials}
+    if missing:
+        binned = run.summed(binned_grids, grids=missing)
+        for key, spec in missing.items():
+            grid = spec[2]
+            run.partials[kept(spec)] = binned.get(key, BinnedGrid.of(np.zeros((grid.ny, grid.nx))))
+    return {key: run.partials[kept(spec)] for key, spec in grids.items()}
 
 
 def _kde(run: Passes, parameters: KdeParameters) -> bytes:
@@ -460,10 +490,9 @@ def _kde(run: Passes, parameters: KdeParameters) -> bytes:
     grids = {"cases": ("cases", weight, grid)}
     if ratio:
         grids["sources"] = ("enterprises", "none", grid)
-    binned = run.summed(binned_grids, grids=grids)
-    zeros = BinnedGrid.of(np.zeros((grid.ny, grid.nx)))
+    binned = _binned(run, grids, f"{h!r}:{kernel}:{parameters.cell_m!r}")
     surface = binned_density(
-        binned.get("cases", zeros).to_array(),
+        binned["cases"].to_array(),
         grid,
         bandwidth_m=h,
         kernel=kernel,
@@ -475,7 +504,7 @@ def _kde(run: Passes, parameters: KdeParameters) -> bytes:
     sources = None
     if ratio:
         sources = binned_density(
-            binned.get("sources", zeros).to_array(),
+            binned["sources"].to_array(),
             grid,
             bandwidth_m=h,
             kernel=kernel,

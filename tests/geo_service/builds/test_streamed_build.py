@@ -135,9 +135,10 @@ def test_build_reads_the_store_in_bounded_chunks(
     # one first pass for every variant: the inspections (hexagons only) are read once
     assert sum(rows for kind, rows in reads if kind == "inspections") == n_inspections
     assert sum(1 for kind, _ in reads if kind == "inspections") == -(-n_inspections // CHUNK)
-    # the first pass, the bandwidth of each of the two weightings, and a bin per KDE variant
+    # the first pass, the bandwidths of both weightings, a binning per weighting (the
+    # ratio to the register bins the cases on the plain KDE's grid)
     case_rows = sum(rows for kind, rows in reads if kind == "cases")
-    assert case_rows == (1 + 2 + 3) * n_cases
+    assert case_rows == (1 + 1 + 2) * n_cases
     r8 = RECIPES["hexagons"].parameters.of({"resolution": 8}).as_dict()
     stored = load_layer(engine, "hexagons", Filters().as_dict(), r8)
     assert stored is not None and stored.frame()["cases"].sum() == n_cases
