@@ -62,7 +62,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.report import Row, markdown, stopwatch, update_doc
-from benchmarks.serving import tile_of
+from benchmarks.serving import free_port, server_process, tile_of
 
 GUANGXI = (104.45, 20.9, 112.1, 26.4)
 NANNING_BOX = (108.2, 22.7, 108.6, 23.0)
@@ -549,7 +549,6 @@ def _dense_rows(client: Client, held: dict[str, Any]) -> list[Row]:
 def measure_dense(held: dict[str, Any]) -> list[Row]:
     """The rows of :func:`_dense_rows` alone (``--only dense``), on a server of their own
     (nothing cached), with what the store holds and how it was laid out."""
-    from benchmarks import bench_tiles
     from geo_service.store import make_engine, migrate
 
     n_cases = int(held["n_cases"])
@@ -559,8 +558,12 @@ def measure_dense(held: dict[str, Any]) -> list[Row]:
     engine.dispose()
     migrate_s = round(elapsed(), 1)
     load = os.getloadavg()[0]
-    with bench_tiles._server(_server_env(n_cases)) as server:
-        rows = _dense_rows(Client(server[0], _admin_key(n_cases)), held)
+    port = free_port()
+    # the service alone (no bare endpoint: bench_tiles' server loads the hexagon layer first)
+    command = [sys.executable, "-m", "uvicorn", "geo_service.api.app:app_from_environment"]
+    command += ["--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with server_process([*command, "--no-access-log"], _server_env(n_cases), port):
+        rows = _dense_rows(Client(port, _admin_key(n_cases)), held)
     source = held.get("replicated_from")
     made = (
         f"{int(source['accepted']):,} cases loaded the bureau way, written "

@@ -6,10 +6,11 @@ Create Date: 2026-12-05
 
 The B-trees on ``h3_15`` of revision 0005 (PostgreSQL only) are made again with the
 columns a bbox page's count and an aggregated point tile read besides the cell
-(``INCLUDE``): lon/lat, the three division adcodes of the scope filters, the date, and
-for cases the penalty summed per aggregated point. Over the H3 ranges covering a box
-(``geo_service.store.spatial_pages``) PostgreSQL then counts the records and bins a
-tile by an index-only scan, without reading the wide rows (about 800 bytes each). The
+(``INCLUDE``): the natural key, lon/lat, the three division adcodes of the scope
+filters, the date, and for cases the penalty summed per aggregated point. Over the H3
+ranges covering a box (``geo_service.store.spatial_pages``) PostgreSQL then counts the
+records, finds a bbox page's keys and bins a tile by index-only scans, without reading
+the wide rows (about 800 bytes each). The
 indexes keep their names (``geo-service cluster`` orders the tables by them). On
 SQLite this revision does nothing.
 """
@@ -24,9 +25,9 @@ depends_on = None
 _DIVISIONS = ("lon", "lat", "province_adcode", "city_adcode", "adcode")
 #: Columns each table's H3 index carries besides the cell.
 COVERED = {
-    "cases": (*_DIVISIONS, "decision_date", "penalty_amount"),
-    "inspections": (*_DIVISIONS, "inspection_date"),
-    "enterprises": _DIVISIONS,
+    "cases": ("case_id", *_DIVISIONS, "decision_date", "penalty_amount"),
+    "inspections": ("inspection_id", *_DIVISIONS, "inspection_date"),
+    "enterprises": ("credit_code", *_DIVISIONS),
 }
 
 
