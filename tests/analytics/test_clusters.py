@@ -172,20 +172,41 @@ def test_grid_dbscan_is_scikit_learns_on_generated_points(
     _assert_as_scikit_learn(np.array(points, dtype=float) * scale, eps_steps * scale, min_samples)
 
 
-@pytest.mark.parametrize(("small", "spare"), [(0, 0), (10**9, 10**9)])
-def test_grid_dbscan_in_small_blocks(
-    monkeypatch: pytest.MonkeyPatch, small: int, spare: int
+@pytest.mark.parametrize(("flat", "box_from"), [(0, 0), (0, 10**9), (10**9, 0)])
+def test_grid_dbscan_by_cells_boxes_or_runs(
+    monkeypatch: pytest.MonkeyPatch, flat: int, box_from: int
 ) -> None:
-    # the same labels when every block holds a handful of cell pairs and rows, and when
-    # core cells are joined by a first look then pairs of points, or by pairs of points only
-    monkeypatch.setattr(_grid_dbscan, "CELL_PAIRS", 7)
-    monkeypatch.setattr(_grid_dbscan, "ROWS", 5)
-    monkeypatch.setattr(_grid_dbscan, "FLIP", 2)
-    monkeypatch.setattr(_grid_dbscan, "SMALL", small)
-    monkeypatch.setattr(_grid_dbscan, "SPARE", spare)
+    # the same labels whether neighbouring cells are decided by their boxes first, or
+    # compared cell by cell point by point, or as whole runs of points
+    monkeypatch.setattr(_grid_dbscan, "FLAT", flat)
+    monkeypatch.setattr(_grid_dbscan, "BOX_FROM", box_from)
     rng = np.random.default_rng(9)
     for min_samples in (2, 6, 20):
         _assert_as_scikit_learn(_clustered(rng, 2_000, 150.0), 100.0, min_samples)
+    xy = np.round(_clustered(rng, 1_500, 200.0), -1)  # a 10 m lattice: ties at eps
+    t = rng.integers(0, 60, len(xy)).astype(float)
+    _assert_space_time_as_scikit_learn(xy, t, 150.0, 7.0, 4)
+
+
+def _varied_densities(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Blobs from tight (cells far fuller than min_samples) to loose (a point or two a
+    cell), a sparse background, and some points stacked on one spot."""
+    spreads = np.array([5.0, 30.0, 80.0, 200.0, 600.0])
+    blob = rng.integers(0, spreads.size, n)
+    centres = rng.uniform(0, 20_000, (spreads.size, 2))
+    xy = centres[blob] + rng.normal(0, 1, (n, 2)) * spreads[blob, None]
+    xy[rng.random(n) < 0.15] = rng.uniform(0, 20_000, (1, 2))
+    background = rng.random(n) < 0.2
+    xy[background] = rng.uniform(0, 20_000, (int(background.sum()), 2))
+    return xy
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_grid_dbscan_is_scikit_learns_on_varied_densities(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    xy = _varied_densities(rng, 4_000)
+    for eps, min_samples in ((40.0, 5), (100.0, 12), (250.0, 3), (15.0, 30)):
+        _assert_as_scikit_learn(xy, eps, min_samples)
 
 
 def test_too_fine_a_grid_falls_back_to_scikit_learn() -> None:
@@ -231,6 +252,38 @@ def test_space_time_clusters_are_scikit_learns_on_the_space_time_graph(
     )
     expected = _space_time_reference(xy, t, 150.0, eps_days, min_samples)
     np.testing.assert_array_equal(ours, expected)
+
+
+def _assert_space_time_as_scikit_learn(
+    xy: np.ndarray, t: np.ndarray, eps: float, eps_days: float, min_samples: int
+) -> None:
+    """Labels and core points of the grid in space and time are those of scikit-learn's
+    DBSCAN on the graph of neighbours in both."""
+    nn = NearestNeighbors(radius=eps, algorithm="kd_tree").fit(xy)
+    pairs = nn.radius_neighbors_graph(mode="connectivity").tocoo()
+    close = np.abs(t[pairs.row] - t[pairs.col]) <= eps_days
+    rows = np.concatenate([pairs.row[close], np.arange(len(t))])
+    cols = np.concatenate([pairs.col[close], np.arange(len(t))])
+    graph = sp.csr_matrix((np.full(rows.size, 0.5), (rows, cols)), shape=(len(t), len(t)))
+    model = DBSCAN(eps=1.0, min_samples=min_samples, metric="precomputed").fit(graph)
+    core = np.zeros(len(t), dtype=bool)
+    core[model.core_sample_indices_] = True
+    metric = _grid_dbscan.Metric(eps, eps_days)
+    found = _grid_dbscan.dbscan([xy[:, 0], xy[:, 1], t], metric, min_samples)
+    assert found is not None
+    np.testing.assert_array_equal(found.core, core)
+    np.testing.assert_array_equal(found.labels, model.labels_)
+
+
+@pytest.mark.parametrize("min_samples", [1, 2, 6])
+def test_space_time_grid_core_points_are_scikit_learns_on_varied_densities(
+    min_samples: int,
+) -> None:
+    rng = np.random.default_rng(12)
+    xy = np.round(_varied_densities(rng, 3_000), -1)
+    t = np.round(rng.gamma(2.0, 20.0, len(xy)))  # crowded early days, sparse later ones
+    for eps_days in (0.5, 3.0, 20.0):
+        _assert_space_time_as_scikit_learn(xy, t, 60.0, eps_days, min_samples)
 
 
 def test_space_time_clusters_with_missing_times_use_the_graph() -> None:
