@@ -15,7 +15,8 @@ from the machine's other work; p50 and p99 are of every request of the rounds.
 
 Besides requests per second, the server's CPU time per request is read from /proc (what
 one worker serves on a core of its own), and the audit log is counted after the run:
-every answered audited request must have its entry in the store.
+every answered audited request must have its entry in the store. Where that CPU goes:
+``python -m benchmarks.profile_items`` samples the same server under the same load.
 """
 
 from __future__ import annotations
