@@ -201,3 +201,30 @@ def bin_linear(
         out[cell + cols] += south
         out[cell + cols + 1] += south_east
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def heaviest_cell(
+    x: Floats,
+    y: Floats,
+    w: Floats,
+    weighted: bool,
+    scale: float,
+    shift_x: float,
+    shift_y: float,
+    rows: int,
+    cols: int,
+) -> float:
+    """The largest weight of the points in one lattice cell, cells and points taken as in
+    :func:`bin_linear`."""
+    weight = np.zeros(rows * cols)
+    top = 0.0
+    for i in range(x.size):
+        fx = x[i] * scale + shift_x
+        fy = y[i] * -scale + shift_y
+        if not (0.0 <= fx < cols - 1 and 0.0 <= fy < rows - 1):
+            continue
+        cell = int(fy) * cols + int(fx)
+        weight[cell] += w[i] if weighted else 1.0
+        top = max(top, weight[cell])
+    return top

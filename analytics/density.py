@@ -323,18 +323,16 @@ def _shares(
     return 1.0 - dx - south, east, south, south_east
 
 
-def _binned_lattice(
+def _lattice_arguments(
     x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64] | None, grid: Grid
-) -> NDArray[np.float64]:
-    """Linear binning on the grid's lattice: each point's weight shared by the corners of its
-    lattice cell as :func:`_in_cells` and :func:`_shares` say, in one compiled pass
-    (:func:`analytics._kde_loops.bin_linear`)."""
-    from analytics import _kde_loops as loops  # numba: only when a surface is binned
-
+) -> tuple[Any, ...]:
+    """The arguments of the compiled loops over a lattice (:mod:`analytics._kde_loops`):
+    the points, their weights and how they map onto the grid's lattice, as in
+    :func:`_in_cells`."""
     lattice = grid.lattice
     rows, cols = lattice.shape(grid)
     scale, shift = lattice.per_cell / grid.cell_m, lattice.pad - lattice.per_cell / 2.0
-    binned = loops.bin_linear(
+    return (
         np.ascontiguousarray(x, dtype=np.float64),
         np.ascontiguousarray(y, dtype=np.float64),
         np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64),
@@ -345,7 +343,17 @@ def _binned_lattice(
         rows,
         cols,
     )
-    return binned.reshape(rows, cols)
+
+
+def _binned_lattice(
+    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64] | None, grid: Grid
+) -> NDArray[np.float64]:
+    """Linear binning on the grid's lattice: each point's weight shared by the corners of its
+    lattice cell as :func:`_in_cells` and :func:`_shares` say, in one compiled pass
+    (:func:`analytics._kde_loops.bin_linear`)."""
+    from analytics import _kde_loops as loops  # numba: only when a surface is binned
+
+    return loops.bin_linear(*_lattice_arguments(x, y, w, grid)).reshape(grid.lattice.shape(grid))
 
 
 def _channels(
@@ -520,7 +528,11 @@ def _heavy_points(
     threshold: float,
 ) -> tuple[_Heavy, NDArray[np.bool_]] | None:
     """The lattice cells heavier than ``threshold`` with their sums, from the points, and
-    which points are in them; None if no cell is."""
+    which points are in them; None if no cell is (a compiled pass tells, most often)."""
+    from analytics import _kde_loops as loops  # numba: only when a surface is binned
+
+    if loops.heaviest_cell(*_lattice_arguments(x, y, w, grid)) <= threshold:
+        return None
     size = int(np.prod(grid.lattice.shape(grid)))
     cell, dx, dy = _in_cells(x, y, grid)
     weight = np.bincount(cell, weights=w, minlength=size + 1)[:size]
