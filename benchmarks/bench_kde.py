@@ -36,6 +36,8 @@ from benchmarks.report import Row, stopwatch
 TARGET_S = 0.25
 TARGET_ERROR = 0.002
 TARGET_RATIO = 1.3
+#: The narrower bandwidths of the 1M-point grid, in cells: the narrowest accepted, the middle.
+NARROWER_CELLS = (MIN_BANDWIDTH_CELLS, 3.0, 5.0, 8.0)
 
 
 def _floor(
@@ -125,7 +127,7 @@ def _million(quick: bool) -> list[Row]:
         f"kernel sum of all points at {cells.size} cells (random and around the peak); "
         f"load average {load} at the start on {os.cpu_count()} cores"
     )
-    narrow = _narrowest(x, y, grid, quick, rng)
+    narrower = [_narrower(x, y, grid, cells, quick, rng) for cells in NARROWER_CELLS]
     return [
         Row(
             work=work,
@@ -150,26 +152,30 @@ def _million(quick: bool) -> list[Row]:
             f"{sample.size} random cells ({sk_time():.2f} s) and scaled to "
             f"{grid.nx * grid.ny:,} cells",
         ),
-        narrow,
+        *narrower,
     ]
 
 
-def _narrowest(
+def _narrower(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
     grid: Grid,
+    cells_per_bandwidth: float,
     quick: bool,
     rng: np.random.Generator,
 ) -> Row:
-    """The same points and grid at the narrowest accepted bandwidth, 2 cells: what the
-    accuracy costs where the floor is furthest off."""
+    """The same points and grid at a narrower bandwidth: the narrowest accepted, 2 cells,
+    where the floor is furthest off, and the middle ones, where the surface is summed
+    exactly or binned on a lattice finer than the cells."""
     load = _load()
-    bandwidth = MIN_BANDWIDTH_CELLS * grid.cell_m
+    bandwidth = cells_per_bandwidth * grid.cell_m
 
     def ours() -> DensitySurface:
         return kernel_density(x, y, bandwidth_m=bandwidth, kernel="quartic", grid=grid)
 
-    repeats = 2
+    with stopwatch() as wall:
+        ours()
+    repeats = 2 if quick else 5
     seconds, floor_seconds = _best_in_blocks(
         repeats, ours, lambda: _floor(x, y, grid, bandwidth, "quartic")
     )
@@ -178,17 +184,20 @@ def _narrowest(
     exact = exact_kernel_density(x, y, grid, bandwidth, "quartic", cells=cells)
     error = _error(surface.values, exact, cells)
     floor_error = _error(_floor(x, y, grid, bandwidth, "quartic"), exact, cells)
+    ratio = seconds / floor_seconds
+    which = ", the narrowest accepted" if cells_per_bandwidth == MIN_BANDWIDTH_CELLS else ""
     return Row(
         work=f"{x.size:,} points → {grid.nx}×{grid.ny} quartic KDE, h = "
-        f"{bandwidth / 1000:g} km (2 cells, the narrowest accepted)",
+        f"{bandwidth / 1000:g} km ({cells_per_bandwidth:g} cells{which})",
         figure=f"{seconds:.3f} s; max error {error:.3%} of peak",
-        target=f"≤ {TARGET_ERROR:.1%} of peak",
-        met=None if quick else error <= TARGET_ERROR,
+        target=f"≤ {TARGET_RATIO}× the floor, ≤ {TARGET_ERROR:.1%} of peak",
+        met=None if quick else (ratio <= TARGET_RATIO and error <= TARGET_ERROR),
         baseline="numpy floor: bincount per cell + scipy fftconvolve, same grid",
-        baseline_figure=f"{floor_seconds:.3f} s (ours {seconds / floor_seconds:.1f}×); max "
+        baseline_figure=f"{floor_seconds:.3f} s (ours {ratio:.2f}×); max "
         f"error {floor_error:.3%} of peak",
-        note=f"{surface.parameters['method']}; CPU time, best of 2 blocks of {repeats} in turns; "
-        f"error at {cells.size} cells; load average {load}",
+        note=f"{surface.parameters['method']}; CPU time, best of 2 blocks of {repeats} in "
+        f"turns (first call {wall():.3f} s wall); error at {cells.size} cells; load "
+        f"average {load}",
     )
 
 
