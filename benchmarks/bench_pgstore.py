@@ -670,7 +670,8 @@ def measure(held: dict[str, Any], quick: bool) -> list[Row]:
         )
     note = (
         f"store loaded {held.get('loaded_at', '?')}: generating {held.get('generate_s')} s, "
-        f"ingest in ≤ 1M-row batches {held.get('ingest_s')} s, hexagon + KDE build "
+        f"ingest in ≤ 1M-row batches {held.get('ingest_s')} s, clustering in H3 order "
+        f"{held.get('cluster_s', 'not done')} s, hexagon + KDE build "
         f"{held.get('build_s')} s; migrating it to the current schema before serving: "
         f"{held['migrate_s']} s; 1-min load average at the start {load:.1f} "
         f"on {os.cpu_count()} cores"
