@@ -56,14 +56,14 @@ def run(
     """
     keys, order = _radix_sort(_keys(cs, lows, sides, extents))
     p = _gather(cs, order)
-    start, cell_of, ukey = _cells(keys)
+    start, ukey = _cells(keys)
     near = _neighbour_ranges(ukey, extents)
     lo, hi = _boxes(p, start)
     core = _core(p, start, near, lo, hi, eps2, eps_t, min_samples, flat, box_from)
     cp, cstart = _core_points(p, start, core)
     clo, chi = _boxes(cp, cstart)
     parent = _join(cp, cstart, near, clo, chi, eps2, eps_t, box_from)
-    cell_label = _numbers(order, core, cell_of, cstart, parent)
+    cell_label = _numbers(order, core, start, cstart, parent)
     return _labels(
         p, order, start, core, cp, cstart, near, clo, chi, cell_label, eps2, eps_t, flat, box_from
     )
@@ -116,23 +116,20 @@ def _core_points(p: Floats, start: Ints, core: Mask) -> tuple[Floats, Ints]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _numbers(order: Ints, core: Mask, cell_of: Ints, cstart: Ints, parent: Ints) -> Ints:
+def _numbers(order: Ints, core: Mask, start: Ints, cstart: Ints, parent: Ints) -> Ints:
     """Per cell, the cluster number of its core points (_NONE without any): clusters
     numbered by their lowest input index among core points, scikit-learn's order."""
-    n = order.size
     ncell = cstart.size - 1
-    position = np.empty(n, np.int64)
-    for i in range(n):
-        position[order[i]] = i
-    number = np.full(ncell, -1, np.int64)
-    clusters = 0
-    for i in range(n):
-        q = position[i]
-        if core[q]:
-            r = _find(parent, cell_of[q])
-            if number[r] < 0:
-                number[r] = clusters
-                clusters += 1
+    lowest = np.full(ncell, _NONE, np.int64)  # per component (its root), then per cell
+    for c in range(ncell):
+        if cstart[c + 1] > cstart[c]:
+            r = _find(parent, c)
+            for i in range(start[c], start[c + 1]):
+                if core[i] and order[i] < lowest[r]:
+                    lowest[r] = order[i]
+    roots = np.flatnonzero(lowest != _NONE)
+    number = np.empty(ncell, np.int64)
+    number[roots[np.argsort(lowest[roots])]] = np.arange(roots.size)
     cell_label = np.full(ncell, _NONE, np.int64)
     for c in range(ncell):
         if cstart[c + 1] > cstart[c]:
@@ -221,25 +218,22 @@ def _radix_sort(key: Ints) -> tuple[Ints, Ints]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _cells(keys: Ints) -> tuple[Ints, Ints, Ints]:
-    """Of sorted keys: each cell's first point (and one past the last), each point's
-    cell, each cell's key."""
+def _cells(keys: Ints) -> tuple[Ints, Ints]:
+    """Of sorted keys: each cell's first point (and one past the last), each cell's key."""
     n = keys.size
-    cell_of = np.empty(n, np.int64)
-    c = -1
+    ncell = 0
     for i in range(n):
-        if i == 0 or keys[i] != keys[i - 1]:
-            c += 1
-        cell_of[i] = c
-    ncell = c + 1
+        ncell += i == 0 or keys[i] != keys[i - 1]
     start = np.empty(ncell + 1, np.int64)
     ukey = np.empty(ncell, np.int64)
+    c = 0
     for i in range(n):
         if i == 0 or keys[i] != keys[i - 1]:
-            start[cell_of[i]] = i
-            ukey[cell_of[i]] = keys[i]
+            start[c] = i
+            ukey[c] = keys[i]
+            c += 1
     start[ncell] = n
-    return start, cell_of, ukey
+    return start, ukey
 
 
 @numba.njit(cache=True, nogil=True)
@@ -366,29 +360,63 @@ def _core(
     ncell = start.size - 1
     core = np.zeros(p.shape[1], np.bool_)
     by_distance = _nearest_first(near.shape[1])
+    counts = np.zeros(max(min_samples, 1), np.int64)  # of a cell's points, fewer than that
     for c in range(ncell):
         s, e = start[c], start[c + 1]
         if e - s >= min_samples:
             core[s:e] = True
             continue
-        bound = 0  # every point of the neighbouring cells: too few, none core
-        for k in range(near.shape[1]):
-            bound += start[near[c, k, 1]] - start[near[c, k, 0]]
-        if bound < min_samples:
+        if _around(start, near, c) < min_samples:  # too few, none core
             continue
-        for i in range(s, e):
-            count = 0
-            for k in by_distance:
-                first, last = near[c, k, 0], near[c, k, 1]
-                if start[last] - start[first] <= flat:  # one run of points, no cells
-                    count += _count_near(p, i, p, start[first], start[last], eps2, eps_t)
+        counts[: e - s] = 0
+        for k in by_distance:  # the cell's points together, run by run
+            first, last = near[c, k, 0], near[c, k, 1]
+            j0, j1 = start[first], start[last]
+            done = True
+            for i in range(s, e):
+                if counts[i - s] >= min_samples:
+                    continue
+                if j1 - j0 <= flat:  # one run of points, no cells
+                    counts[i - s] += _count_near(p, i, p, j0, j1, eps2, eps_t)
                 else:
-                    for d in range(first, last):
-                        count += _count_cell(p, i, p, start, lo, hi, d, eps2, eps_t, box_from)
-                if count >= min_samples:
-                    break
-            core[i] = count >= min_samples
+                    counts[i - s] += _count_cells(
+                        p, i, start, lo, hi, first, last, eps2, eps_t, box_from
+                    )
+                done &= counts[i - s] >= min_samples
+            if done:
+                break
+        for i in range(s, e):
+            core[i] = counts[i - s] >= min_samples
     return core
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _around(start: Ints, near: NDArray[np.int32], c: int) -> int:
+    """The points of cell c's neighbouring cells, its own included."""
+    count = 0
+    for k in range(near.shape[1]):
+        count += start[near[c, k, 1]] - start[near[c, k, 0]]
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_cells(
+    p: Floats,
+    i: int,
+    start: Ints,
+    lo: Floats,
+    hi: Floats,
+    first: int,
+    last: int,
+    eps2: float,
+    eps_t: float,
+    box_from: int,
+) -> int:
+    """How many points of the cells ``first…last-1`` are near point i, cell by cell."""
+    count = 0
+    for d in range(first, last):
+        count += _count_cell(p, i, p, start, lo, hi, d, eps2, eps_t, box_from)
+    return count
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

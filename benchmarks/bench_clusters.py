@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -26,7 +30,39 @@ EPS_M, MIN_SAMPLES = 500.0, 10
 
 def run(quick: bool = False) -> list[Row]:
     sizes = (20_000, 100_000) if quick else (100_000, 1_000_000)
-    return [*(_row(n, quick) for n in sizes), _space_time_row(50_000 if quick else 200_000)]
+    first_call = _first_call()  # before anything else compiles the loops in this process
+    rows = [*(_row(n, quick) for n in sizes), _space_time_row(50_000 if quick else 200_000)]
+    rows[0] = dataclasses.replace(rows[0], note=f"{rows[0].note}; {first_call}")
+    return rows
+
+
+_FIRST_CALL = """
+import time
+import numpy as np
+from analytics import _grid_dbscan
+started = time.perf_counter()
+for coords, metric in (([np.zeros(3)] * 2, _grid_dbscan.Metric(1.0)),
+                       ([np.zeros(3)] * 3, _grid_dbscan.Metric(1.0, 1.0))):
+    _grid_dbscan.dbscan(coords, metric, 2)
+print(time.perf_counter() - started)
+"""
+
+
+def _first_call() -> str:
+    """The first clustering in a process, plane and space-time, apart from the timed runs:
+    numba compiles the loops (an empty cache) or loads them from its cache on disk."""
+    seconds = []
+    with tempfile.TemporaryDirectory() as empty:
+        for _ in range(2):  # compiled into an empty cache, then loaded from it
+            env = {**os.environ, "NUMBA_CACHE_DIR": empty}
+            done = subprocess.run(
+                [sys.executable, "-c", _FIRST_CALL], env=env, capture_output=True, check=True
+            )
+            seconds.append(float(done.stdout))
+    return (
+        f"first call in a process, apart (numba): {seconds[0]:.1f} s compiling, "
+        f"{seconds[1]:.2f} s from its cache on disk (load average {_load_average()})"
+    )
 
 
 def _row(n: int, quick: bool) -> Row:
