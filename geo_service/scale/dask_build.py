@@ -48,6 +48,8 @@ from geo_service.builds.parameters import LayerParameters
 from geo_service.builds.recipes import geotiff_provenance
 from geo_service.builds.registry import ANALYTIC_LAYERS, RECIPES
 from geo_service.builds.run import build_layers
+from geo_service.builds.skips import THIN_DATA
+from geo_service.builds.skips import skipped as skip_reason
 from geo_service.builds.streaming import (
     FINISH,
     STREAMED_LAYERS,
@@ -305,10 +307,17 @@ def _build(
             skipped += local["skipped"]
             single.append(name)
             continue
-        built[name] = [
-            _store(engine, name, filters, parameters, FINISH[name](run, parameters))
-            for parameters in _variants(name)
-        ]
+        stored = []
+        for parameters in _variants(name):
+            try:
+                stored.append(
+                    _store(engine, name, filters, parameters, FINISH[name](run, parameters))
+                )
+            except THIN_DATA as exc:  # skipped, with its reason, as the local build skips it
+                reason = skip_reason(name, exc).as_dict()
+                skipped.append({"layer": name, "parameters": parameters.as_dict(), **reason})
+        if stored:
+            built[name] = stored
     return {
         "filters": filters.as_dict(),
         "layers": built,

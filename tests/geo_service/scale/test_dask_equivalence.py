@@ -161,6 +161,30 @@ def test_dask_build_equals_the_single_machine_build(
     assert imprecise > 0  # the sample has cases placed only at a county or city
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(period="2021-01", violation_type="篡改、伪造自动监测数据"), Filters(period="1999")],
+    ids=["one-month-one-type", "no-cases"],
+)
+def test_dask_build_skips_what_the_single_machine_build_skips(
+    stores: tuple[Engine, Engine], client: Client, filters: Filters
+) -> None:
+    """Thin data: the layers (variants) one build cannot make, the other skips too, for
+    the same reason, and builds the rest."""
+    single, dask = stores
+    local = build_layers(single, filters, list(DASK_LAYERS))
+    summary = build_layers_dask(dask, filters, list(DASK_LAYERS), client=client, timeout_s=300)
+
+    def skips(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return sorted((s["layer"], str(s["parameters"]), s["code"]) for s in result["skipped"])
+
+    assert skips(local), "the filters should leave too little for some layer"
+    assert skips(summary) == skips(local)
+    assert {n: len(v) for n, v in summary["layers"].items()} == {
+        n: len(v) for n, v in local["layers"].items()
+    }
+
+
 def test_partitions_hold_every_record_once(stores: tuple[Engine, Engine], tmp_path: Path) -> None:
     single, _ = stores
     root = export_partitions(single, tmp_path / "parts", chunk_rows=1000)
