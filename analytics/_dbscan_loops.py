@@ -163,8 +163,9 @@ def _labels(
     labels = np.empty(n, np.int64)
     core_out = np.empty(n, np.bool_)
     for c in range(ncell):
+        none_around = _around(cstart, near, c) == 0  # no core point: noise
         for i in range(start[c], start[c + 1]):
-            if core[i]:
+            if core[i] or none_around:
                 best = cell_label[c]
             else:
                 best = _border(
@@ -420,6 +421,27 @@ def _count_cells(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _lowest_near(
+    p: Floats, i: int, cp: Floats, label: Ints, j0: int, j1: int, eps2: float, eps_t: float
+) -> int:
+    """The lowest ``label`` of the points ``cp[:, j0:j1]`` near point i of ``p`` (_NONE
+    without any): a loop without branches."""
+    best = _NONE
+    if p.shape[0] < 3:
+        for j in range(j0, j1):
+            dx = p[0, i] - cp[0, j]
+            dy = p[1, i] - cp[1, j]
+            best = min(best, label[j] if dx * dx + dy * dy <= eps2 else _NONE)
+    else:
+        for j in range(j0, j1):
+            dx = p[0, i] - cp[0, j]
+            dy = p[1, i] - cp[1, j]
+            ok = (dx * dx + dy * dy <= eps2) & (abs(p[2, i] - cp[2, j]) <= eps_t)
+            best = min(best, label[j] if ok else _NONE)
+    return best
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _count_near(p: Floats, i: int, q: Floats, j0: int, j1: int, eps2: float, eps_t: float) -> int:
     """How many points ``q[:, j0:j1]`` are near point i of ``p``: a loop without branches."""
     count = 0
@@ -500,21 +522,19 @@ def _join(
     The core points of one cell are all near each other."""
     ncell = cstart.size - 1
     parent = np.arange(ncell)
+    by_distance = _nearest_first(near.shape[1])
     for c in range(ncell):
         if cstart[c + 1] == cstart[c]:
             continue
-        for k in range(near.shape[1]):
+        rc = _find(parent, c)  # roots only ever move down: the lower one is kept
+        for k in by_distance:  # nearest first: more pairs found joined already
             for d in range(max(near[c, k, 0], c + 1), near[c, k, 1]):  # each pair once
                 if cstart[d + 1] == cstart[d]:
                     continue
-                rc, rd = _find(parent, c), _find(parent, d)
-                if rc == rd:
-                    continue
-                if _cells_near(cp, cstart, clo, chi, c, d, eps2, eps_t, box_from):
-                    if rc < rd:
-                        parent[rd] = rc
-                    else:
-                        parent[rc] = rd
+                rd = _find(parent, d)
+                if rc != rd and _cells_near(cp, cstart, clo, chi, c, d, eps2, eps_t, box_from):
+                    parent[max(rc, rd)] = min(rc, rd)
+                    rc = min(rc, rd)
     return parent
 
 
@@ -542,9 +562,9 @@ def _border(
     for k in range(near.shape[1]):
         first, last = near[c, k, 0], near[c, k, 1]
         if cstart[last] - cstart[first] <= flat:  # one run of core points, no cells
-            for j in range(cstart[first], cstart[last]):
-                if core_label[j] < best and _near(p, i, cp, j, eps2, eps_t):
-                    best = core_label[j]
+            best = min(
+                best, _lowest_near(p, i, cp, core_label, cstart[first], cstart[last], eps2, eps_t)
+            )
             continue
         for d in range(first, last):
             if cell_label[d] >= best:  # also skips cells without core points
