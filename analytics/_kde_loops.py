@@ -96,7 +96,8 @@ def scatter_polynomial(
     """Σ w·(1 − u²)² (``squared``: quartic) or Σ w·(1 − u²) (epanechnikov) over the points
     (from :func:`bucketed`) at every cell centre, u = distance / ``bandwidth`` (in cells)
     under 1, times ``scale``."""
-    width = math.ceil(2.0 * bandwidth)
+    rows = math.ceil(2.0 * bandwidth)
+    width = (rows + 3) // 4 * 4  # whole vectors of four: no loop remainder
     pad = width + 1
     out = np.zeros((ny + 2 * pad, nx + 2 * pad))
     inv = 1.0 / (bandwidth * bandwidth)
@@ -108,7 +109,7 @@ def scatter_polynomial(
         for k in range(width):
             d = c0 + k - px
             dx2[k] = d * d * inv
-        for j in range(width):
+        for j in range(rows):
             dy = r0 + j - py
             a = 1.0 - dy * dy * inv
             if a <= 0.0:
