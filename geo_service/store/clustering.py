@@ -39,6 +39,17 @@ class Clustered:
     seconds: float
 
 
+def _statements(kind: str) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
+    """The CLUSTER, VACUUM ANALYZE and count of ``kind``'s table (a checked kind), its
+    names quoted as identifiers by psycopg."""
+    table, index = sql.Identifier(kind), sql.Identifier(CLUSTER_INDEXES[kind])
+    return (
+        sql.SQL("CLUSTER {} USING {}").format(table, index),
+        sql.SQL("VACUUM ANALYZE {}").format(table),
+        sql.SQL("SELECT count(*) FROM {}").format(table),
+    )
+
+
 def cluster_records(
     engine: Engine, kinds: Sequence[str] = tuple(CLUSTER_INDEXES)
 ) -> list[Clustered]:
@@ -56,15 +67,15 @@ def cluster_records(
             text("SELECT set_config('maintenance_work_mem', :mem, false)"), {"mem": SORT_MEMORY}
         )
         for kind in kinds:
-            table, index = sql.Identifier(kind), sql.Identifier(CLUSTER_INDEXES[kind])
+            cluster, vacuum, count = _statements(kind)
             started = time.perf_counter()
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                cursor.execute(sql.SQL("CLUSTER {} USING {}").format(table, index))
+                cursor.execute(cluster)
                 # VACUUM too: the rewrite leaves no page marked all-visible, and the
                 # index-only scans of bbox counts and aggregated tiles need them so
-                cursor.execute(sql.SQL("VACUUM ANALYZE {}").format(table))
-                cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
+                cursor.execute(vacuum)
+                cursor.execute(count)
                 row = cursor.fetchone()
             finally:
                 cursor.close()

@@ -31,19 +31,34 @@ COVERED = {
 }
 
 
+#: The statements of each way, fixed here from the constants above.
+UPGRADE = tuple(
+    statement
+    for table, columns in COVERED.items()
+    for statement in (
+        f"DROP INDEX IF EXISTS pgix_{table}_h3_15",
+        f"CREATE INDEX pgix_{table}_h3_15 ON {table} (h3_15) INCLUDE ({', '.join(columns)})",
+    )
+)
+DOWNGRADE = tuple(
+    statement
+    for table in COVERED
+    for statement in (
+        f"DROP INDEX IF EXISTS pgix_{table}_h3_15",
+        f"CREATE INDEX pgix_{table}_h3_15 ON {table} (h3_15)",
+    )
+)
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for table, columns in COVERED.items():
-        op.execute(f"DROP INDEX IF EXISTS pgix_{table}_h3_15")
-        op.execute(
-            f"CREATE INDEX pgix_{table}_h3_15 ON {table} (h3_15) INCLUDE ({', '.join(columns)})"
-        )
+    for statement in UPGRADE:
+        op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for table in COVERED:
-        op.execute(f"DROP INDEX IF EXISTS pgix_{table}_h3_15")
-        op.execute(f"CREATE INDEX pgix_{table}_h3_15 ON {table} (h3_15)")
+    for statement in DOWNGRADE:
+        op.execute(statement)
