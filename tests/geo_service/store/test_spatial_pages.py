@@ -1,14 +1,23 @@
-"""The H3 ranges a bbox page is read over hold every record in the box."""
+"""Bbox pages by H3 cell: the ranges they are read over hold every record in the box,
+and SQLite pages them in the same order."""
 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+import geopandas as gpd
 import h3
 import numpy as np
 import pytest
 
+from geo_service.core.errors import BadFilterError
+from geo_service.ingest import IngestOptions, ingest_file
+from geo_service.store import make_engine, migrate
+from geo_service.store.boundaries import load_divisions
+from geo_service.store.queries import PageRequest, read_records_page
 from geo_service.store.spatial_pages import COVER_MAX_DEG, cover_ranges
+from tests.geo_service.bulk_cases import CENTRE, write_cases_csv
 
 
 def _inside(ranges: list[tuple[int, int]], cell: int) -> bool:
@@ -53,3 +62,40 @@ def test_the_ranges_are_few_and_narrow() -> None:
 def test_a_box_too_large_is_not_covered() -> None:
     assert cover_ranges((0.0, 0.0, COVER_MAX_DEG + 1, 1.0)) is None
     assert cover_ranges((100.0, 0.0, 99.0, 1.0)) is None  # west of its west edge
+
+
+def test_sqlite_pages_a_bbox_by_next_keys_in_cell_order(
+    tmp_path: Path, divisions_gdf: gpd.GeoDataFrame
+) -> None:
+    csv = tmp_path / "cases.csv"
+    write_cases_csv(csv, 1_500, seed=3, prefix="LITE")
+    engine = make_engine(f"sqlite:///{tmp_path / 'geo.db'}")
+    try:
+        migrate(engine)
+        load_divisions(engine, divisions_gdf)
+        options = IngestOptions(kind="cases", progress=False, rejects_path=tmp_path / "r.csv")
+        ingest_file(engine, csv, options)
+        box = (CENTRE[0] - 0.1, CENTRE[1] - 0.1, CENTRE[0] + 0.1, CENTRE[1] + 0.05)
+        every, matched = read_records_page(
+            engine, "cases", None, PageRequest(bbox=box, limit=10_000)
+        )
+        assert matched == len(every) > 100
+        cells = [h3.str_to_int(c) for c in every["h3_15"]]
+        assert list(zip(cells, every["case_id"], strict=True)) == sorted(
+            zip(cells, every["case_id"], strict=True)
+        )
+        walked: list[str] = []
+        after = None
+        while True:
+            page, _ = read_records_page(
+                engine, "cases", None, PageRequest(bbox=box, limit=40, after=after)
+            )
+            if page.empty:
+                break
+            walked += page["case_id"].tolist()
+            after = walked[-1]
+        assert walked == every["case_id"].tolist()
+        with pytest.raises(BadFilterError):
+            read_records_page(engine, "cases", None, PageRequest(bbox=box, after="LITE-none"))
+    finally:
+        engine.dispose()
