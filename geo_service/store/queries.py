@@ -301,7 +301,9 @@ def read_records_page(
     on the key's index, and ``offset`` is not used: a page deep in a large collection
     costs what the first does (an OFFSET of millions reads them all). ``sortby`` orders
     the records before the natural key, and then pages by ``offset`` (``after`` follows
-    the natural key only).
+    the natural key only). A ``bbox`` page without ``sortby`` is in the order of the H3
+    cell, then the natural key (:mod:`geo_service.store.spatial_pages`), ``after``
+    included; unlike :func:`read_records`, which stays in key order.
     """
     names, rows, matched = read_records_rows(engine, kind, filters, page)
     return _records_frame(rows, names), matched
