@@ -710,7 +710,10 @@ def run(quick: bool = False, fresh: bool = False) -> list[Row]:
     if held is None:
         held = prepare(n)
     if "replicated_from" in held:  # its layers are its source's: only --only dense fits it
-        raise SystemExit("the kept store is a replica: measure it with --only dense")
+        raise SystemExit(
+            "the kept store is a stand-in (--replicate): measure it with --only dense, or "
+            "load the real one with --fresh"
+        )
     return measure(held, quick)
 
 
