@@ -41,45 +41,48 @@ def bucketed(
 ) -> tuple[Floats, Floats, Floats]:
     """The points within ``reach`` cells of a centre, in cells from the centre of cell (0, 0)
     (x east, y south: ``(x - x0) / cell``, ``(y0 - y) / cell``), bucketed by rows, with
-    their weights (1 unless ``weighted``). Points that are not numbers are left out."""
+    their weights (none unless ``weighted``: each weighs 1). Points that are not numbers
+    are left out. Two passes rather than a stored key: less memory to fault in."""
     n = x.size
     low_x, high_x = -reach, nx - 1 + reach
     low_y, high_y = -reach, ny - 1 + reach
     buckets = int((high_y - low_y) // _BUCKET_ROWS) + 2
     counts = np.zeros(buckets + 1, np.int64)
-    key = np.empty(n, np.int32)
+    for i in range(n):
+        px = (x[i] - x0) / cell
+        py = (y0 - y[i]) / cell
+        if low_x < px < high_x and low_y < py < high_y:
+            counts[int((py - low_y) // _BUCKET_ROWS) + 1] += 1
+    for k in range(1, buckets + 1):
+        counts[k] += counts[k - 1]
+    m = counts[buckets]
+    sx, sy, sw = np.empty(m), np.empty(m), np.empty(m if weighted else 0)
     for i in range(n):
         px = (x[i] - x0) / cell
         py = (y0 - y[i]) / cell
         if low_x < px < high_x and low_y < py < high_y:
             k = int((py - low_y) // _BUCKET_ROWS)
-            key[i] = k
-            counts[k + 1] += 1
-        else:
-            key[i] = -1
-    for k in range(1, buckets + 1):
-        counts[k] += counts[k - 1]
-    m = counts[buckets]
-    sx, sy, sw = np.empty(m), np.empty(m), np.empty(m)
-    for i in range(n):
-        k = key[i]
-        if k >= 0:
             at = counts[k]
-            sx[at] = (x[i] - x0) / cell
-            sy[at] = (y0 - y[i]) / cell
-            sw[at] = w[i] if weighted else 1.0
+            sx[at] = px
+            sy[at] = py
+            if weighted:
+                sw[at] = w[i]
             counts[k] = at + 1
     return sx, sy, sw
 
 
 @numba.njit(cache=True, nogil=True)
 def _finish(out: Floats, pad: int, ny: int, nx: int, scale: float) -> Floats:
-    """The grid's cells of the padded sum, times ``scale``."""
-    values = np.empty((ny, nx))
+    """The grid's cells of the padded sum, times ``scale``, moved to the front of its own
+    memory (every cell moves towards the start, so none is overwritten before it is
+    read): no second array to fault in."""
+    flat = out.reshape(-1)
+    width = nx + 2 * pad
     for r in range(ny):
+        source, target = (r + pad) * width + pad, r * nx
         for c in range(nx):
-            values[r, c] = out[r + pad, c + pad] * scale
-    return values
+            flat[target + c] = flat[source + c] * scale
+    return flat[: ny * nx].reshape((ny, nx))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -94,16 +97,18 @@ def scatter_polynomial(
     scale: float,
 ) -> Floats:
     """Σ w·(1 − u²)² (``squared``: quartic) or Σ w·(1 − u²) (epanechnikov) over the points
-    (from :func:`bucketed`) at every cell centre, u = distance / ``bandwidth`` (in cells)
-    under 1, times ``scale``."""
+    (from :func:`bucketed`; no weights: each weighs 1) at every cell centre,
+    u = distance / ``bandwidth`` (in cells) under 1, times ``scale``."""
     rows = math.ceil(2.0 * bandwidth)
     width = (rows + 3) // 4 * 4  # whole vectors of four: no loop remainder
     pad = width + 1
     out = np.zeros((ny + 2 * pad, nx + 2 * pad))
     inv = 1.0 / (bandwidth * bandwidth)
     dx2 = np.empty(width)
+    weighted = w.size > 0
     for i in range(fx.size):
-        px, py, wi = fx[i] + pad, fy[i] + pad, w[i]
+        px, py = fx[i] + pad, fy[i] + pad
+        wi = w[i] if weighted else 1.0
         c0 = math.floor(px - bandwidth) + 1
         r0 = math.floor(py - bandwidth) + 1
         for k in range(width):
@@ -145,8 +150,10 @@ def scatter_gaussian(
     inv = 1.0 / (sigma * sigma)
     limit = radius * radius
     dx2 = np.empty(width)
+    weighted = w.size > 0
     for i in range(fx.size):
-        px, py, wi = fx[i] + pad, fy[i] + pad, w[i]
+        px, py = fx[i] + pad, fy[i] + pad
+        wi = w[i] if weighted else 1.0
         c0 = math.floor(px - reach) + 1
         r0 = math.floor(py - reach) + 1
         for k in range(width):
