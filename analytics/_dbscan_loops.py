@@ -361,7 +361,7 @@ def _core(
     ncell = start.size - 1
     core = np.zeros(p.shape[1], np.bool_)
     by_distance = _nearest_first(near.shape[1])
-    counts = np.zeros(max(min_samples, 1), np.int64)  # of a cell's points, fewer than that
+    counts = np.zeros(min(max(min_samples, 1), p.shape[1]), np.int64)  # a sparse cell's
     for c in range(ncell):
         s, e = start[c], start[c + 1]
         if e - s >= min_samples:

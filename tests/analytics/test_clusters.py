@@ -156,6 +156,8 @@ def test_grid_dbscan_edge_cases() -> None:
     for min_samples in (1, 2, 3, 9, 10, 26, 29):
         _assert_as_scikit_learn(dup, 30.0, min_samples)  # duplicates, one pair at eps
     assert density_clusters([], [], eps_m=10).size == 0
+    huge = density_clusters([0.0, 1.0], [0.0, 0.0], eps_m=10, min_samples=10**12)
+    assert huge.tolist() == [-1, -1]  # min_samples above any count: all noise
 
 
 @settings(max_examples=150, deadline=None)
