@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 import shapely
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, event, func, inspect, select, text
+from sqlalchemy.pool import QueuePool
 
 from geo_service.core.errors import StoreNotReadyError
 from geo_service.store import is_postgres, migrate, require_schema
 from geo_service.store.boundaries import read_divisions
-from geo_service.store.db import make_engine
+from geo_service.store.db import SQLITE_POOL_SIZE, make_engine
 from geo_service.store.models import Jurisdiction
 from tests.geo_service.messy import write_enterprises
 
@@ -94,3 +95,20 @@ def test_migrations_match_the_models(store: Engine) -> None:
     from geo_service.store.db import alembic_config
 
     command.check(alembic_config(store))  # raises when the models need a new migration
+
+
+def test_a_sqlite_files_pool_keeps_its_connections_open(tmp_path: Path) -> None:
+    """Concurrent readers of a SQLite store reuse connections instead of opening the file
+    again on every request past the fifth (the default pool closed its overflow)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'pooled.db'}")
+    opened: list[object] = []
+    event.listen(engine, "connect", lambda dbapi, _record: opened.append(dbapi))
+    for _ in range(3):  # three bursts of 12 connections held at once
+        held = [engine.connect() for _ in range(12)]
+        for conn in held:
+            conn.close()
+    assert len(opened) == 12
+    assert isinstance(engine.pool, QueuePool) and engine.pool.size() == SQLITE_POOL_SIZE
+    memory = make_engine("sqlite://")  # an in-memory store keeps SQLAlchemy's own pool
+    with memory.connect() as conn:
+        assert conn.exec_driver_sql("select 1").scalar() == 1
