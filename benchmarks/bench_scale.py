@@ -16,8 +16,9 @@ memory cap (``GEO_BENCH_MEMORY_CAP_MIB``, default 20,480 MiB of the machine's 24
 stopped and recorded as such.
 
 ``python -m benchmarks.bench_scale [--sizes 1000000,3000000,10000000] [--merge]``;
-``make bench`` runs the default sizes; ``--quick`` small ones; ``--merge`` adds the sizes
-measured to those in docs/scaling.json (the earlier runs' figures are kept as they were).
+``make bench`` runs the default sizes, 300k and 1M (``--large``: 10M too), and adds them
+to docs/scaling.json; ``--quick`` small ones; ``--merge`` adds the sizes given to those in
+docs/scaling.json (the earlier runs' figures, 10M and 50M, are kept as they were).
 The plot goes to docs/scaling.png. ``--from-progress`` makes the table, plot and
 docs/scaling.json from the phases a run has finished (its progress file), when the run
 was stopped before its last step, the H3 aggregation against resolution: that table is
@@ -47,7 +48,9 @@ from typing import Any
 
 from benchmarks.report import DOC, Row, markdown, update_doc
 
-SIZES = (300_000, 1_000_000, 10_000_000)
+SIZES = (300_000, 1_000_000)
+#: Sizes ``make bench`` measures only with ``--large`` (benchmarks/README.md).
+LARGE_SIZES = (10_000_000,)
 PART_CASES = int(os.environ.get("GEO_BENCH_PART_CASES", 10_000_000))  # cases of one sample
 QUICK_SIZES = (20_000, 60_000)
 LAYERS = ["hexagons", "hotspots", "kde", "emerging-hotspots"]
@@ -395,16 +398,21 @@ def run(
     merge: bool = False,
     progress: bool = False,
     progress_file: Path = PROGRESS,
+    large: bool = False,
 ) -> list[Row]:
-    """The scaling benchmark (``make bench``): the default sizes, or small ones with ``quick``;
-    ``merge`` adds them to the results in docs/scaling.json; ``progress``: a stopped run's
-    finished phases instead of a new run (merged: the resolution costs are the earlier's)."""
+    """The scaling benchmark (``make bench``): the default sizes (with ``large``, 10M too),
+    or small ones with ``quick``; ``merge`` adds them to the results in docs/scaling.json
+    (always for the default sizes, so the larger sizes' figures stay); ``progress``: a
+    stopped run's finished phases instead of a new run (merged: the resolution costs are
+    the earlier's)."""
     if progress:
         if not merge or not RESULTS.exists():
             raise SystemExit("--from-progress needs --merge and docs/scaling.json")
         results = from_progress(progress_file)
     else:
-        results = measure(sizes or (QUICK_SIZES if quick else SIZES), progress_file)
+        default = SIZES + LARGE_SIZES if large else SIZES
+        merge = merge or (sizes is None and not quick)
+        results = measure(sizes or (QUICK_SIZES if quick else default), progress_file)
     if merge and RESULTS.exists():
         results = merged(load_results(), results)
     if not quick:

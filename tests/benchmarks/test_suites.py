@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -27,3 +28,10 @@ def test_the_readme_has_one_line_per_suite_with_its_duration() -> None:
     for name, what, duration in rows:
         assert re.search(r"\d+ min", duration), f"{name}: no duration"
         assert ("opt-in" in what) == (name in LARGE), f"{name}: opt-in said wrongly"
+
+
+def test_the_scale_suite_measures_10m_cases_only_when_large() -> None:
+    from benchmarks import bench_scale
+
+    assert max(bench_scale.SIZES) < 10_000_000 <= min(bench_scale.LARGE_SIZES)
+    assert "large" in inspect.signature(bench_scale.run).parameters
