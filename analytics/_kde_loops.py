@@ -212,7 +212,7 @@ def bin_linear(
 
 
 @numba.njit(cache=True, nogil=True)
-def heaviest_cell(
+def heavy_sums(
     x: Floats,
     y: Floats,
     w: Floats,
@@ -222,17 +222,94 @@ def heaviest_cell(
     shift_y: float,
     rows: int,
     cols: int,
-) -> float:
-    """The largest weight of the points in one lattice cell, cells and points taken as in
-    :func:`bin_linear`."""
-    weight = np.zeros(rows * cols)
-    top = 0.0
+    binned: Floats,
+    threshold: float,
+) -> tuple[NDArray[np.int64], Floats]:
+    """The lattice cells whose points weigh more than ``threshold`` (ascending), and over
+    each one's points the sums of w, w·dx, w·dy, w·dx·dy, w·dx² and w·dy² (dx, dy: the
+    offsets from the cell's node, in steps), cells and points taken as in
+    :func:`bin_linear`. Weights not below zero: a cell weighs at most its four corners in
+    ``binned`` (the lattice of :func:`bin_linear`), so only cells whose corners pass the
+    threshold are summed, in one pass over the points."""
+    slot = np.zeros(rows * cols, np.int32)  # a candidate cell's index + 1
+    count = 0
+    for r in range(rows - 1):
+        for c in range(r * cols, r * cols + cols - 1):
+            corners = binned[c] + binned[c + 1] + binned[c + cols] + binned[c + cols + 1]
+            if corners * (1.0 + 1e-9) > threshold:
+                count += 1
+                slot[c] = count
+    candidates = np.empty(count, np.int64)
+    for c in range(slot.size):
+        if slot[c] > 0:
+            candidates[slot[c] - 1] = c
+    # a candidate's sums in one cache line; row 0 the other cells' (no branch to mispredict)
+    sums = np.zeros((count + 1, 6))
     for i in range(x.size):
         fx = x[i] * scale + shift_x
         fy = y[i] * -scale + shift_y
         if not (0.0 <= fx < cols - 1 and 0.0 <= fy < rows - 1):
             continue
-        cell = int(fy) * cols + int(fx)
-        weight[cell] += w[i] if weighted else 1.0
-        top = max(top, weight[cell])
-    return top
+        ix, iy = int(fx), int(fy)
+        dx, dy = fx - ix, fy - iy
+        wi = w[i] if weighted else 1.0
+        cell = sums[slot[iy * cols + ix]]
+        cell[0] += wi
+        cell[1] += wi * dx
+        cell[2] += wi * dy
+        cell[3] += wi * dx * dy
+        cell[4] += wi * dx * dx
+        cell[5] += wi * dy * dy
+    keep = sums[1:, 0] > threshold
+    return candidates[keep], np.ascontiguousarray(sums[1:][keep].T)
+
+
+@numba.njit(cache=True, nogil=True)
+def corner_nodes(
+    cells: NDArray[np.int64], corners: Floats, size: int, cols: int
+) -> tuple[Floats, NDArray[np.int64]]:
+    """The lattice of ``size`` nodes holding the ``corners`` (own, east, south, south-east:
+    four rows) of lattice ``cells`` and, once each, the nodes they fall on."""
+    lattice = np.zeros(size)
+    seen = np.zeros(size, np.bool_)
+    nodes = np.empty(4 * cells.size, np.int64)
+    count = 0
+    for k in range(cells.size):
+        for corner, offset in enumerate((0, 1, cols, cols + 1)):
+            node = cells[k] + offset
+            if not seen[node]:
+                seen[node] = True
+                nodes[count] = node
+                count += 1
+            lattice[node] += corners[corner, k]
+    return lattice, nodes[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def scatter_stencil(
+    values: Floats,
+    lattice: Floats,
+    nodes: NDArray[np.int64],
+    stencil: Floats,
+    cols: int,
+    per_cell: int,
+    pad: int,
+) -> None:
+    """Take each node's weight in ``lattice`` (flat, ``cols`` a row) times the stencil,
+    centred on it, from ``values`` at the cell centres, in place: the centre of cell
+    (i, j) is node (per_cell·i + pad, per_cell·j + pad), as in
+    :func:`analytics.density._convolve`. The stencil is symmetric: indexed by the centre
+    minus the node, runs along a row are contiguous."""
+    ny, nx = values.shape
+    q = stencil.shape[0] // 2
+    r = per_cell
+    for n in range(nodes.size):
+        nr, nc = nodes[n] // cols - pad, nodes[n] % cols - pad
+        i0, i1 = max(0, -((q - nr) // r)), min(ny - 1, (nr + q) // r)
+        j0, j1 = max(0, -((q - nc) // r)), min(nx - 1, (nc + q) // r)
+        wn = lattice[nodes[n]]
+        for i in range(i0, i1 + 1):
+            taps = stencil[q + r * i - nr]
+            row = values[i]
+            for j in range(j0, j1 + 1):
+                row[j] -= wn * taps[q + r * j - nc]

@@ -54,22 +54,27 @@ _M2_PER_KM2: Final = 1e6
 _KERNEL_PEAK: Final = {"quartic": 3.0 / np.pi, "epanechnikov": 2.0 / np.pi, "gaussian": 0.5 / np.pi}
 #: Lattice steps per bandwidth that linear binning, with the heavy lattice cells summed
 #: apart, needs to stay well within the 0.2 % of the peak (quartic: worst 0.11 % over 260
-#: random surfaces at 8 to 11 steps); the epanechnikov kernel's kink at its radius needs
-#: many more.
-_STEPS_PER_BANDWIDTH: Final = {"quartic": 8.0, "epanechnikov": 48.0, "gaussian": 6.0}
+#: random surfaces at 8 to 11 steps, 0.088 % over 200 at 5 to 8); the epanechnikov
+#: kernel's kink at its radius needs many more.
+_STEPS_PER_BANDWIDTH: Final = {"quartic": 6.0, "epanechnikov": 48.0, "gaussian": 6.0}
 #: The finest lattice, in steps per cell side; a narrower kernel is summed exactly.
 _MAX_PER_CELL: Final = 4
 #: What a surface costs, in CPU ns per grid cell at one point a cell (the plan cannot look
 #: at the points: the parts of a split build plan alone), from benchmarks/bench_kde.py:
 #: summed exactly, a fixed part per point plus one per kernel value in the square its
-#: support spans (:mod:`analytics._kde_loops`); binned, by lattice steps per cell.
+#: support spans (:mod:`analytics._kde_loops`); binned, by lattice steps per cell, with
+#: the heavy lattice cells of clustered points at 6 to 8 cells taken apart (one lattice
+#: cell in 30 to 450 heavy).
 _EXACT_NS_PER_POINT: Final = 16.0
 _EXACT_NS_PER_VALUE: Final = {"quartic": 0.2, "epanechnikov": 0.2, "gaussian": 1.0}
-_BINNED_NS: Final = {1: 28.0, 2: 70.0, 3: 200.0, 4: 400.0}
+_BINNED_NS: Final = {1: 45.0, 2: 70.0, 3: 200.0, 4: 400.0}
 #: A lattice cell whose binning error could reach this share of the peak is summed exactly.
 _HEAVY_SHARE: Final = 2.5e-4
 #: Points binned at a time (the parts of a split build): their arrays stay in the cache.
 _CHUNK: Final = 1 << 15
+#: Stencil taps per lattice node a direct scatter of the heavy cells' corner nodes may cost
+#: before a second FFT of the lattice costs less (:func:`_apart`).
+_SCATTER_PER_NODE: Final = 8.0
 #: The provenance of a surface summed exactly.
 _EXACT_METHOD: Final = "exact kernel sum at the cell centres"
 #: The most nodes a lattice finer than the cells may have (memory of the FFT); past it the
@@ -405,9 +410,10 @@ def _spectrum(part: NDArray[np.float64], shape: tuple[int, int]) -> NDArray[np.c
 
 
 def _convolve(
-    binned: NDArray[np.float64], grid: Grid, bandwidth_m: float, kernel: str
+    binned: NDArray[np.float64], grid: Grid, bandwidth_m: float, kernel: str, clamp: bool = True
 ) -> NDArray[np.float64]:
-    """The binned lattice convolved with the stencil, at the cell centres, per km².
+    """The binned lattice convolved with the stencil, at the cell centres, per km²; with
+    ``clamp``, its round-off below zero set to zero.
 
     Only the centres are wanted, one lattice node in ``per_cell`` a side, so the lattice
     is taken apart into its ``per_cell``² phases (every ``per_cell``-th node from an
@@ -453,11 +459,11 @@ def _convolve(
     reads = [np.arange(n) - lo for n, lo in zip((grid.ny, grid.nx), low, strict=True)]
     if all(t[0] >= 0 and t[-1] < size for t, size in zip(reads, shape, strict=True)):
         rows, cols = (slice(int(t[0]), int(t[-1]) + 1) for t in reads)
-        return np.maximum(full[rows, cols], 0.0)
+        return np.maximum(full[rows, cols], 0.0) if clamp else full[rows, cols].copy()
     inside = [(t >= 0) & (t < size) for t, size in zip(reads, shape, strict=True)]
     values = np.zeros((grid.ny, grid.nx))  # centres no weight reaches stay at zero
     values[np.ix_(*inside)] = full[np.ix_(reads[0][inside[0]], reads[1][inside[1]])]
-    return np.maximum(values, 0.0)
+    return np.maximum(values, 0.0) if clamp else values
 
 
 def _exact(
@@ -525,31 +531,19 @@ def _heavy_points(
     y: NDArray[np.float64],
     w: NDArray[np.float64] | None,
     grid: Grid,
+    binned: NDArray[np.float64],
     threshold: float,
-) -> tuple[_Heavy, NDArray[np.bool_]] | None:
-    """The lattice cells heavier than ``threshold`` with their sums, from the points, and
-    which points are in them; None if no cell is (a compiled pass tells, most often)."""
+) -> _Heavy | None:
+    """The lattice cells heavier than ``threshold`` with their sums, from the points and
+    their ``binned`` lattice, in one compiled pass (:func:`analytics._kde_loops.heavy_sums`);
+    None if no cell is."""
     from analytics import _kde_loops as loops  # numba: only when a surface is binned
 
-    if loops.heaviest_cell(*_lattice_arguments(x, y, w, grid)) <= threshold:
+    arguments = (*_lattice_arguments(x, y, w, grid), binned.ravel(), threshold)
+    cells, sums = loops.heavy_sums(*arguments)
+    if cells.size == 0:
         return None
-    size = int(np.prod(grid.lattice.shape(grid)))
-    cell, dx, dy = _in_cells(x, y, grid)
-    weight = np.bincount(cell, weights=w, minlength=size + 1)[:size]
-    heavy = np.flatnonzero(weight > threshold)
-    if heavy.size == 0:
-        return None
-    chosen = np.zeros(size + 1, bool)
-    chosen[heavy] = True
-    inside = chosen[cell]
-    where = np.searchsorted(heavy, cell[inside])
-    dx, dy = dx[inside], dy[inside]
-    parts = (np.ones(dx.size), dx, dy, dx * dy, dx * dx, dy * dy)
-    sums = [
-        np.bincount(where, weights=part if w is None else part * w[inside], minlength=heavy.size)
-        for part in parts
-    ]
-    return _Heavy(heavy, np.array(sums, dtype=np.float64)), inside
+    return _Heavy(cells.astype(np.intp), sums)
 
 
 def _heavy_channels(channels: list[NDArray[np.float64]], threshold: float) -> _Heavy | None:
@@ -595,20 +589,42 @@ def _stand_ins(
 
 
 def _apart(
-    light: NDArray[np.float64], heavy: _Heavy, grid: Grid, bandwidth_m: float, kernel: str
+    whole: NDArray[np.float64], heavy: _Heavy, grid: Grid, bandwidth_m: float, kernel: str
 ) -> NDArray[np.float64]:
-    """The lattice without the heavy cells' points convolved, plus those summed exactly as
-    four stand-ins a cell with their weight, centroid and covariance (:func:`_stand_ins`),
-    which the whole and the parts of a split build alike know."""
+    """The surface with the heavy cells' points taken out of the lattice and summed
+    exactly as four stand-ins a cell with their weight, centroid and covariance
+    (:func:`_stand_ins`), which the whole and the parts of a split build alike know.
+
+    ``whole`` is the whole lattice convolved, unclamped (:func:`_convolve`). The
+    convolution is linear, so the heavy cells' binned weights, on their corner nodes
+    alone, are taken out of it by scattering the stencil from those nodes onto the
+    centres (:func:`analytics._kde_loops.scatter_stencil`): a few operations per heavy
+    node where a second FFT of the lattice would cost as much as the first.
+    """
+    from analytics import _kde_loops as loops  # numba: only when a surface is binned
+
+    lattice = grid.lattice
     weight, sx, sy, sxy, sxx, syy = heavy.sums
+    corners = (weight - sx - sy + sxy, sx - sxy, sy - sxy, sxy)  # own, east, south, south-east
+    rows, cols = lattice.shape(grid)
+    values = np.ascontiguousarray(whole, dtype=np.float64)
+    binned, nodes = loops.corner_nodes(
+        heavy.cells.astype(np.int64), np.array(corners), rows * cols, cols
+    )
+    stencil = _stencil(bandwidth_m, grid.cell_m / lattice.per_cell, kernel)
+    if nodes.size * (stencil.shape[0] / lattice.per_cell) ** 2 < _SCATTER_PER_NODE * rows * cols:
+        loops.scatter_stencil(values, binned, nodes, stencil, cols, lattice.per_cell, lattice.pad)
+    else:  # so many heavy nodes that a second FFT costs less
+        values -= _convolve(binned.reshape(rows, cols), grid, bandwidth_m, kernel, clamp=False)
     mx, my = sx / weight, sy / weight
     cov = (sxx / weight - mx**2, syy / weight - my**2, sxy / weight - mx * my)
-    row, col = np.divmod(heavy.cells, grid.lattice.shape(grid)[1])
+    row, col = np.divmod(heavy.cells, cols)
     fx, fy, w = _stand_ins(col + mx, row + my, cov, weight)
-    scale = grid.lattice.per_cell / grid.cell_m
-    shift = grid.lattice.pad - grid.lattice.per_cell / 2
+    scale = lattice.per_cell / grid.cell_m
+    shift = lattice.pad - lattice.per_cell / 2
     x, y = grid.x_min_m + (fx - shift) / scale, grid.y_max_m - (fy - shift) / scale
-    return _convolve(light, grid, bandwidth_m, kernel) + _exact(x, y, w, grid, bandwidth_m, kernel)
+    values += _exact(x, y, w, grid, bandwidth_m, kernel)
+    return np.maximum(values, 0.0)
 
 
 def _may_be_heavy(binned: NDArray[np.float64], threshold: float) -> bool:
@@ -643,14 +659,16 @@ def _values(
         return _exact(x, y, w, grid, grid.lattice.bandwidth_m, kernel), _EXACT_METHOD
     _check_lattice(grid)
     binned = _binned_lattice(x, y, w, grid)
-    values = _convolve(binned, grid, bandwidth_m, kernel)
-    threshold = _heavy_threshold(float(values.max()), grid, bandwidth_m, kernel)
-    found = _heavy_points(x, y, w, grid, threshold) if _may_be_heavy(binned, threshold) else None
-    if found is None:
-        return values, _binned_method(grid.lattice, 0)
-    heavy, inside = found
-    binned -= _binned_lattice(x[inside], y[inside], None if w is None else w[inside], grid)
-    values = _apart(binned, heavy, grid, bandwidth_m, kernel)
+    whole = _convolve(binned, grid, bandwidth_m, kernel, clamp=False)
+    threshold = _heavy_threshold(float(whole.max()), grid, bandwidth_m, kernel)
+    heavy = (
+        _heavy_points(x, y, w, grid, binned, threshold)
+        if _may_be_heavy(binned, threshold)
+        else None
+    )
+    if heavy is None:
+        return np.maximum(whole, 0.0, out=whole), _binned_method(grid.lattice, 0)
+    values = _apart(whole, heavy, grid, bandwidth_m, kernel)
     return values, _binned_method(grid.lattice, heavy.cells.size)
 
 
@@ -816,15 +834,12 @@ def _binned_parts(
     rows, cols = grid.lattice.shape(grid)
     channels = list(np.array(binned, dtype=np.float64).reshape(6, -1))
     combined = _combine(channels, cols)
-    values = _convolve(combined.reshape(rows, cols), grid, bandwidth_m, kernel)
-    threshold = _heavy_threshold(float(values.max()), grid, bandwidth_m, kernel)
+    whole = _convolve(combined.reshape(rows, cols), grid, bandwidth_m, kernel, clamp=False)
+    threshold = _heavy_threshold(float(whole.max()), grid, bandwidth_m, kernel)
     heavy = _heavy_channels(channels, threshold) if _may_be_heavy(combined, threshold) else None
     if heavy is None:
-        return values, 0
-    for corner in channels[:4]:
-        corner[heavy.cells] = 0.0
-    light = _combine(channels, cols).reshape(rows, cols)
-    return _apart(light, heavy, grid, bandwidth_m, kernel), int(heavy.cells.size)
+        return np.maximum(whole, 0.0, out=whole), 0
+    return _apart(whole, heavy, grid, bandwidth_m, kernel), int(heavy.cells.size)
 
 
 def _surface(

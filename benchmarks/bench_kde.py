@@ -37,7 +37,8 @@ TARGET_S = 0.25
 TARGET_ERROR = 0.002
 TARGET_RATIO = 1.3
 #: The narrower bandwidths of the 1M-point grid, in cells: the narrowest accepted, the middle
-#: (7: near the widest bandwidth summed exactly, 8, where that is slowest against the floor).
+#: (5: summed exactly, near the slowest of that against the floor; 7: binned on the cells,
+#: near the narrowest bandwidth that is, with thousands of heavy lattice cells taken apart).
 NARROWER_CELLS = (MIN_BANDWIDTH_CELLS, 3.0, 5.0, 7.0, 8.0)
 
 
