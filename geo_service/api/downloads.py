@@ -44,7 +44,7 @@ from geo_service.core.errors import (
 from geo_service.core.filters import FILTER_NAMES, Filters
 from geo_service.core.settings import Settings
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.queries import read_jurisdictions
+from geo_service.store.queries import jurisdiction_bounds
 from layers.errors import UnsupportedFormatError
 from layers.files import LayerNames
 from layers.qgis import (
@@ -160,7 +160,9 @@ def qgis_project(
     settings = request.app.state.settings
     layers = [_with_provenance(engine, layer, filters, settings) for layer in layers]
     authcfg = AUTH_CONFIG_ID if account else None
-    xml = project_xml(base, layers, _bounds(engine, filters), filters.as_dict(), authcfg=authcfg)
+    xml = project_xml(
+        base, layers, jurisdiction_bounds(engine, filters), filters.as_dict(), authcfg=authcfg
+    )
     name = _filename("project", "qgs", filters, {})
     headers = {"Content-Disposition": _disposition(name)}
     return Response(xml.encode("utf-8"), media_type=QGS, headers=headers)
@@ -203,15 +205,6 @@ def qgis_auth(request: Request, caller: Caller = Depends(get_caller)) -> Respons
         "Cache-Control": "no-store",  # it holds the key
     }
     return Response(xml.encode("utf-8"), media_type="application/xml", headers=headers)
-
-
-def _bounds(engine: Engine, filters: Filters) -> tuple[float, float, float, float]:
-    """Lon/lat box of the jurisdictions the filters cover (the whole service area by default)."""
-    divisions = read_jurisdictions(engine, filters)
-    if divisions.empty:
-        raise BadFilterError(f"jurisdiction {filters.jurisdiction} is not a loaded division")
-    west, south, east, north = (float(v) for v in divisions.total_bounds)
-    return west, south, east, north
 
 
 def _hexagon_counts(engine: Engine, filters: Filters) -> list[float]:

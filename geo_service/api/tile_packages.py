@@ -35,10 +35,10 @@ from geo_service.api.ogc_tiles import LAYER_MAX_ZOOM, RECORD_MAX_ZOOM
 from geo_service.api.tile_cache import TileService, is_point_records, tile_service
 from geo_service.api.tiles import TileRequest, layer_parameters
 from geo_service.builds.risk import names_enterprises
-from geo_service.core.errors import BadFilterError, NotFoundError, UnknownLayerError
+from geo_service.core.errors import NotFoundError, UnknownLayerError
 from geo_service.core.filters import Filters
 from geo_service.store.models import RECORD_TABLES
-from geo_service.store.queries import read_jurisdictions
+from geo_service.store.queries import jurisdiction_bounds
 from layers.tile_packages import (
     PackageInfo,
     TileIndex,
@@ -97,15 +97,6 @@ def package_request(
     rest = QueryParams([(k, v) for k, v in query.multi_items() if k not in ZOOM_NAMES])
     parameters = layer_parameters(layer, rest)
     return PackageRequest(layer, zooms, tuple(sorted(parameters.items())), filters)
-
-
-def jurisdiction_bounds(engine: Engine, filters: Filters) -> tuple[float, float, float, float]:
-    """Lon/lat box of the jurisdictions the filters cover (the whole service area by default)."""
-    divisions = read_jurisdictions(engine, filters)
-    if divisions.empty:
-        raise BadFilterError(f"jurisdiction {filters.jurisdiction} is not a loaded division")
-    west, south, east, north = (float(v) for v in divisions.total_bounds)
-    return west, south, east, north
 
 
 def package_tiles(

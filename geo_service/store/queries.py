@@ -409,6 +409,15 @@ def read_jurisdictions(engine: Engine, filters: Filters | None = None) -> gpd.Ge
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
 
+def jurisdiction_bounds(engine: Engine, filters: Filters) -> tuple[float, float, float, float]:
+    """Lon/lat box of the jurisdictions the filters cover (the whole service area by default)."""
+    divisions = read_jurisdictions(engine, filters)
+    if divisions.empty:
+        raise BadFilterError(f"jurisdiction {filters.jurisdiction} is not a loaded division")
+    west, south, east, north = (float(v) for v in divisions.total_bounds)
+    return west, south, east, north
+
+
 def provenance(engine: Engine, layer: str, filters: Filters, **params: Any) -> dict[str, Any]:
     """How a layer was made: its name, filters, parameters and the store's data version."""
     return {
