@@ -1,11 +1,15 @@
 """The audit log's writer: an entry is stored before its answer is sent, and none is lost.
 
-Requests recording at the same time share one transaction (group commit): the first
-to arrive while no batch is being written writes every entry waiting, the others wait
-for that commit. :meth:`AuditLog.record` returns once its entry is committed, and the
-route answers after it, so an answer that was sent has its entry in the store, and a
-crash before the commit loses only answers never sent. Thirty-two concurrent reads
-cost one write, not thirty-two turns of SQLite's write lock.
+A writer thread of the log stores entries in shared transactions (group commit): each
+commit holds every entry recorded while the one before it was written, so thirty-two
+concurrent reads cost a few writes, not thirty-two turns of SQLite's write lock. A route
+waits for its entry in one of two ways. :meth:`AuditLog.record` returns once the entry is
+committed (the calling thread sleeps until then). With ``answer=`` (an :class:`Answer`
+from the :func:`audit_before_answer` dependency) it returns at once, and the answer's
+bytes, made by then, are held on the event loop until the commit ends: no worker thread
+sleeps for it. Either way an answer is sent only after its entry is committed (or
+journaled, below), so an answer that was sent has its entry, and a crash before the
+commit loses only answers never sent; a commit that fails fails each answer of its batch.
 
 On SQLite one writer holds the database at a time, and an ingest's batch is one
 transaction that can hold it for minutes. If the lock is not free within 250 ms, the
@@ -22,6 +26,7 @@ commits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import itertools
@@ -29,7 +34,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,9 @@ LOG = logging.getLogger(__name__)
 SHORT_WAIT = text("PRAGMA busy_timeout=250")
 STORE_WAIT = text("PRAGMA busy_timeout=30000")
 RETRY_SECONDS = 0.5
+#: The writer thread of the shared commits ends after this long without entries (a
+#: process that records rarely, or not any more, keeps no thread waiting).
+IDLE_SECONDS = 2.0
 #: Keys looked up per query when a replay checks which entries are already stored.
 KEYS_PER_QUERY = 500
 
@@ -78,18 +86,44 @@ def journaled_entries(engine: Engine) -> int:
 
 
 class _Batch:
-    """Entries committed together, whether (and how) their commit ended, and where their
-    callers wait for it: a condition of the batch's own, so that a commit wakes the
-    callers it concerns (its own, and one of the next batch to write that one), not
-    every caller waiting."""
+    """Entries committed together, whether (and how) their commit ended, and who waits for
+    it: threads on a condition of the batch's own (so that a commit wakes only its own
+    callers), answers held on an event loop by their futures."""
 
-    __slots__ = ("done", "entries", "error", "ready")
+    __slots__ = ("done", "entries", "error", "held", "ready")
 
     def __init__(self, lock: threading.Lock) -> None:
         self.entries: list[dict[str, Any]] = []
         self.done = False
         self.error: BaseException | None = None
         self.ready = threading.Condition(lock)
+        self.held: list[asyncio.Future[None]] = []
+
+
+class Answer:
+    """The audit entries of one answer, recorded without waiting
+    (``AuditLog.record(..., answer=...)``): :meth:`landed` returns once each is committed
+    or journaled, on the event loop, without a thread waiting for it."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[AuditLog, _Batch]] = []
+
+    async def landed(self) -> None:
+        """Wait until every entry is committed or journaled; raise its commit's error."""
+        for log, batch in self._entries:
+            await log._landed(batch)
+
+
+async def audit_before_answer() -> AsyncIterator[Answer]:
+    """A FastAPI dependency with ``scope="function"`` (its end runs after the route and
+    before the answer is sent): the route records with ``answer=`` the value given, and
+    its answer is sent once those entries are committed or journaled, or not at all (an
+    error instead) if their commit fails."""
+    answer = Answer()
+    yield answer
+    await answer.landed()
 
 
 class AuditLog:
@@ -98,11 +132,17 @@ class AuditLog:
     def __init__(self, engine: Engine, journal_dir: Path | None = None) -> None:
         self.engine = engine
         self.journal_dir = journal_dir if journal_dir is not None else journal_dir_for(engine)
-        self._pending: list[dict[str, Any]] = []
+        # the shared commits: the open batch, its writer thread and the callers waiting
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)  # the journal's writer and flush()
+        self._work = threading.Condition(self._lock)  # the commit thread waits for entries
         self._open = _Batch(self._lock)  # the batch entries join while another is written
-        self._writing = False
+        self._committing = False  # a commit thread runs (or is starting)
+        self._committer: threading.Thread | None = None
+        self._stopping = False
+        # the journal: its own lock, held while it is written and fsync'd, which neither
+        # the shared commits nor the event loop waiting for them then wait behind
+        self._pending: list[dict[str, Any]] = []
+        self._wake = threading.Condition(threading.Lock())  # the journal's writer and flush()
         self._thread: threading.Thread | None = None
         self._closed = False
         # entry keys: random per writer, then counted (no system call per entry: under
@@ -127,9 +167,12 @@ class AuditLog:
         resource: str,
         parameters: dict[str, Any],
         records: int | None = None,
+        *,
+        answer: Answer | None = None,
     ) -> None:
         """Store one entry, in a commit shared with the entries recorded meanwhile, or journal
-        it for the background writer if SQLite's write lock stays taken; return after."""
+        it for the background writer if SQLite's write lock stays taken. Return after; with
+        ``answer``, at once, the answer then waiting for it (:func:`audit_before_answer`)."""
         entry = {
             "at": dt.datetime.now(dt.UTC).isoformat(),
             "account": caller.name,
@@ -144,11 +187,19 @@ class AuditLog:
         if self.journal_dir is not None and self.pending():
             self._enqueue([entry])  # keep the order: behind those already waiting
             return
-        self._commit_with_others(entry)
+        batch = self._join(entry)
+        if answer is not None:
+            answer._entries.append((self, batch))
+            return
+        with self._lock:
+            while not batch.done:
+                batch.ready.wait()
+        if batch.error is not None:
+            raise batch.error
 
     def pending(self) -> int:
         """Entries journaled and not yet in the store."""
-        with self._lock:
+        with self._wake:
             return len(self._pending)
 
     def flush(self, timeout: float = 60.0) -> bool:
@@ -164,7 +215,15 @@ class AuditLog:
         return True
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush, then stop the writer; entries still pending stay in the journal file."""
+        """Write the open batch, flush, then stop the writers; entries still pending stay in
+        the journal file. Entries recorded later are still written, each batch by a thread
+        that ends once it is."""
+        with self._lock:
+            self._stopping = True
+            self._work.notify_all()
+            committer = self._committer
+        if committer is not None:
+            committer.join(timeout)
         self.flush(timeout)
         with self._wake:
             self._closed = True
@@ -172,37 +231,71 @@ class AuditLog:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    # -- the shared commit of the request path -----------------------------------------
+    # -- the shared commits of the request path ----------------------------------------
 
-    def _commit_with_others(self, entry: dict[str, Any]) -> None:
-        """Join the open batch; the first caller to find no batch being written writes the
-        open one (its own entry and every one that joined before), the others wait. The
-        writer then wakes its batch's callers and one caller of the batch opened meanwhile,
-        which writes that one (a caller arriving first may take it instead: the woken one
-        then waits again)."""
+    def _join(self, entry: dict[str, Any]) -> _Batch:
+        """Put the entry in the open batch, for the commit thread (started if none runs)."""
         with self._lock:
             batch = self._open
             batch.entries.append(entry)
-            while self._writing and not batch.done:
-                batch.ready.wait()
-            if batch.done:  # written by the caller that took it
-                if batch.error is not None:
-                    raise batch.error
-                return
-            self._writing = True
-            self._open = _Batch(self._lock)
-        try:
-            self._write_batch(batch.entries)
-        except BaseException as exc:
-            batch.error = exc
-            raise
-        finally:
+            if self._committing:
+                self._work.notify()
+                return batch
+            self._committing = True
+            committer = threading.Thread(target=self._commit, name="audit-commits", daemon=True)
+            self._committer = committer
+        committer.start()
+        return batch
+
+    def _commit(self) -> None:
+        """The commit thread: write the open batch (every entry that joined it while the
+        last one was written), wake its waiters, and again; end when idle."""
+        while True:
             with self._lock:
-                batch.done = True
-                self._writing = False
-                self.batches += 1
-                batch.ready.notify_all()
-                self._open.ready.notify()  # its first waiter, if any, writes it
+                while not self._open.entries:
+                    idle = self._stopping or not self._work.wait(IDLE_SECONDS)
+                    if idle and not self._open.entries:
+                        self._committing = False
+                        return
+                batch = self._open
+                self._open = _Batch(self._lock)
+            try:
+                self._write_batch(batch.entries)
+            except Exception as exc:  # each caller of the batch gets it
+                batch.error = exc
+            except BaseException as exc:  # the thread ends: the next entry starts another
+                batch.error = exc
+                with self._lock:
+                    self._committing = False
+                raise
+            finally:
+                self._settle(batch)
+
+    def _settle(self, batch: _Batch) -> None:
+        """The batch is written (or failed): wake its threads, release its held answers."""
+        with self._lock:
+            batch.done = True
+            self.batches += 1
+            batch.ready.notify_all()
+            held, batch.held = batch.held, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for future in held:
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: none waits
+                loop.call_soon_threadsafe(_release, futures)
+
+    async def _landed(self, batch: _Batch) -> None:
+        """Wait on the running event loop until ``batch`` is written; raise its error."""
+        with self._lock:
+            future = None
+            if not batch.done:
+                future = asyncio.get_running_loop().create_future()
+                batch.held.append(future)
+        if future is not None:
+            await future
+        if batch.error is not None:
+            raise batch.error
 
     def _write_batch(self, entries: list[dict[str, Any]]) -> None:
         """Into the store now; on SQLite into the journal if the lock is not free soon."""
@@ -318,6 +411,12 @@ class AuditLog:
                 rows = _not_yet_stored(conn, rows)
             if rows:
                 conn.execute(insert(AuditEntry), rows)
+
+
+def _release(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # not cancelled meanwhile
+            future.set_result(None)
 
 
 def _entry(line: str) -> dict[str, Any] | None:

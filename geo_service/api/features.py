@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from shapely.geometry import box
 from sqlalchemy import JSON, Boolean, Date, Engine, Float, Integer, String
 
-from geo_service.access.audit import AuditLog
+from geo_service.access.audit import Answer, AuditLog, audit_before_answer
 from geo_service.api.crs import CRS84, SUPPORTED, bbox_to_crs84, parse_crs, to_response_crs
 from geo_service.api.dependencies import (
     MAX_LIMIT,
@@ -280,6 +280,8 @@ def items(
         None, max_length=4_000, description="返回的属性 the properties to return, comma-separated"
     ),
     caller: Caller = Depends(get_caller),
+    # the page is sent once its audit entry is committed, awaited on the event loop
+    answer: Answer = Depends(audit_before_answer, scope="function"),
 ) -> JSONResponse:
     # the store and the audit log from the app, not as (sync) dependencies: each of those
     # would cost a hop to a worker thread, and this page is asked at high rates
@@ -330,7 +332,12 @@ def items(
         doc["provenance"] = provenance
     if _audited(collection_id, filters, parameters):
         audit_log.record(
-            caller, "read", request.url.path, dict(request.query_params), len(features)
+            caller,
+            "read",
+            request.url.path,
+            dict(request.query_params),
+            len(features),
+            answer=answer,
         )
     return GeoJSONResponse(doc, media_type=GEOJSON, headers={"Content-Crs": f"<{response_crs}>"})
 

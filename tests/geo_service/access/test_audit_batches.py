@@ -1,13 +1,16 @@
 """The audit writer's shared commits, and its journal across crashes: every entry once.
 
-Requests recording together share one commit; ``record`` returns after it. Entries that
+Requests recording together share one commit; ``record`` returns after it, and an answer
+held for its entry (``record(..., answer=...)``) is released after it. Entries that
 waited in the journal (SQLite's write lock taken) survive a writer killed at any point:
 before the store write, inside the store's transaction, or after the commit but before
-the journal was updated. The next process replays them, each exactly once.
+the journal was updated. The next process replays them, each exactly once. A writer
+killed inside a shared commit loses only entries whose answers were never released.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -25,7 +28,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from geo_service.access.audit import AuditLog, journal_dir_for
+from geo_service.access.audit import Answer, AuditLog, journal_dir_for
 from geo_service.access.policy import Caller, read_audit
 from geo_service.store import make_engine, migrate
 from geo_service.store.models import AuditEntry
@@ -113,6 +116,62 @@ def test_a_failed_shared_commit_fails_every_request_in_it(
     assert log.pending() == 0 and _count(engine) == 0
 
 
+def test_a_held_answer_is_released_only_once_its_entry_is_committed(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``record(..., answer=...)`` hands the entry to the commit thread and returns; the
+    answer's ``landed`` waits on the event loop while the commit is held, and returns
+    with the entry in the store."""
+    log = AuditLog(engine)
+    real_insert = AuditLog._insert
+    writing, release = threading.Event(), threading.Event()
+
+    def insert(self: AuditLog, entries: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+        writing.set()
+        assert release.wait(60)
+        real_insert(self, entries, *args, **kwargs)
+
+    monkeypatch.setattr(AuditLog, "_insert", insert)
+
+    async def answered() -> tuple[bool, int, int]:
+        answer = Answer()
+        await asyncio.to_thread(log.record, CALLER, "read", "/held", {}, 1, answer=answer)
+        assert await asyncio.to_thread(writing.wait, 60)  # the commit has begun, held
+        landed = asyncio.create_task(answer.landed())
+        for _ in range(50):  # the loop's turns: a release not waiting for the commit ends
+            await asyncio.sleep(0)
+        released_early, stored_while_held = landed.done(), _count(engine)
+        release.set()
+        await landed
+        return released_early, stored_while_held, _count(engine)
+
+    assert asyncio.run(answered()) == (False, 0, 1)
+    log.close()
+
+
+def test_a_failed_commit_fails_each_answer_held_for_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held answers of a batch whose commit fails get its error, none a release."""
+    log = AuditLog(engine)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(AuditLog, "_insert", broken)
+
+    async def answered() -> list[BaseException | None]:
+        answers = [Answer() for _ in range(3)]
+        for i, answer in enumerate(answers):
+            log.record(CALLER, "read", f"/r/{i}", {}, i, answer=answer)
+        return await asyncio.gather(*(a.landed() for a in answers), return_exceptions=True)
+
+    results = asyncio.run(answered())
+    assert [type(r) for r in results] == [RuntimeError] * 3
+    assert _count(engine) == 0 and log.pending() == 0
+    log.close()
+
+
 def test_concurrent_entries_all_arrive_once_with_the_lock_taken_half_way(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -171,17 +230,30 @@ if how == "mid-transaction":  # inserted, then the process dies before the commi
         os._exit(9)
     audit._not_yet_stored = dying
 caller = Caller(name="county-staff", role="inspector", jurisdiction="450102")
-for i in range(int(sys.argv[3])):
-    log.record(caller, "read", f"/r/{i}", {"i": str(i)}, i)
+if sys.argv[4] == "thread":  # each record returns once its entry is stored or journaled
+    for i in range(int(sys.argv[3])):
+        log.record(caller, "read", f"/r/{i}", {"i": str(i)}, i)
+else:  # each answer is held on the event loop until then, as the items page is
+    import asyncio
+
+    async def answered():
+        for i in range(int(sys.argv[3])):
+            answer = audit.Answer()
+            await asyncio.to_thread(
+                log.record, caller, "read", f"/r/{i}", {"i": str(i)}, i, answer=answer
+            )
+            await answer.landed()
+
+    asyncio.run(answered())
 print(log.journaled, flush=True)
 sys.stdin.readline()  # the test frees the store (or kills this process) now
 log.flush(timeout=60)
 """
 
 
-def _child(url: str, how: str) -> subprocess.Popen[str]:
+def _child(url: str, how: str, waiting: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(_CHILD), url, how, str(ENTRIES)],
+        [sys.executable, "-c", textwrap.dedent(_CHILD), url, how, str(ENTRIES), waiting],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -196,17 +268,19 @@ def _journaled_keys(engine: Engine) -> list[str]:
     return [json.loads(line)["entry_key"] for line in lines]
 
 
+@pytest.mark.parametrize("waiting", ["thread", "answer"])
 @pytest.mark.parametrize("how", ["killed", "mid-transaction", "after-commit"])
 def test_a_writer_killed_mid_batch_loses_no_entry_and_duplicates_none(
-    engine: Engine, tmp_path: Path, how: str
+    engine: Engine, tmp_path: Path, how: str, waiting: str
 ) -> None:
-    """The child journals its entries while the store is locked, then dies: killed before
-    any store write (SIGKILL), inside the store's transaction, or right after its commit
-    and before its journal was updated. The next process stores each entry once."""
+    """The child journals its entries while the store is locked (each ``record`` returning
+    after, or each answer held until then), then dies: killed before any store write
+    (SIGKILL), inside the store's transaction, or right after its commit and before its
+    journal was updated. The next process stores each entry once."""
     url = engine.url.render_as_string(hide_password=False)
     holder = sqlite3.connect(tmp_path / "geo.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    child = _child(url, how)
+    child = _child(url, how, waiting)
     try:
         assert child.stdout is not None
         assert int(child.stdout.readline()) == ENTRIES  # every entry is in the journal
@@ -242,6 +316,73 @@ def test_a_writer_killed_mid_batch_loses_no_entry_and_duplicates_none(
     again = AuditLog(engine)  # and a later process has nothing left to replay
     assert again.pending() == 0 and len(_stored(engine)) == ENTRIES
     again.close()
+
+
+_DYING_COMMIT = """
+import asyncio, contextlib, os, sys, threading, time
+import geo_service.access.audit as audit
+from geo_service.access.audit import Answer, AuditLog
+from geo_service.access.policy import Caller
+from geo_service.store import make_engine
+
+n = int(sys.argv[2])
+log = AuditLog(make_engine(sys.argv[1]))
+real_wait, commits, reached, loop_turn = audit._lock_wait, [], [], threading.Event()
+
+@contextlib.contextmanager
+def dying(conn, short_wait):  # ends after the insert, before its transaction commits
+    with real_wait(conn, short_wait):
+        yield
+    commits.append(1)
+    if len(commits) == 2:  # the second shared commit: inserted, then the process dies
+        while len(reached) < n - 1:  # once every later answer waits (or was sent)
+            time.sleep(0.001)
+        loop.call_soon_threadsafe(loop_turn.set)  # and the loop has had its turn
+        loop_turn.wait()
+        os._exit(9)
+
+audit._lock_wait = dying
+caller = Caller(name="county-staff", role="inspector", jurisdiction="450102")
+
+async def one(i):
+    answer = Answer()
+    await asyncio.to_thread(log.record, caller, "read", f"/r/{i}", {}, i, answer=answer)
+    reached.append(i)
+    await answer.landed()
+    print(f"/r/{i}", flush=True)  # the answer is sent
+
+async def main():
+    global loop
+    loop = asyncio.get_running_loop()
+    await one(0)  # the first commit
+    reached.clear()
+    await asyncio.gather(*(one(i) for i in range(1, n)))
+
+asyncio.run(main())
+"""
+
+
+def test_a_commit_thread_killed_mid_batch_loses_no_answered_entry(engine: Engine) -> None:
+    """The commit thread dies inside its second shared commit, entries inserted and not
+    committed, while answers wait for them: every answer released has its entry in the
+    store (after the next process's replay too), and the entries of the commit that
+    died were never answered."""
+    url = engine.url.render_as_string(hide_password=False)
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_DYING_COMMIT), url, str(ENTRIES)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    answered = child.stdout.split()
+    replaying = AuditLog(engine)  # the next process on the store
+    assert replaying.flush(timeout=60)
+    stored = [r for r, _ in _stored(engine)]
+    assert set(answered) <= set(stored)  # no answer was sent without its entry
+    assert child.returncode == 9, child.stderr[-2000:]
+    assert answered == ["/r/0"] and stored == ["/r/0"]  # the dying commit's: never answered
+    replaying.close()
 
 
 def _dead_pid() -> int:
@@ -362,9 +503,9 @@ def test_readers_of_the_store_are_told_of_entries_waiting_in_a_journal(
 def test_a_commit_wakes_each_waiting_caller_once(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Callers waiting for a shared commit wait on their batch: when the batch being
-    written ends, one caller of the next batch wakes to write it and the others sleep on
-    until it is stored, so seven waiting callers wake seven times, not once per commit."""
+    """Callers waiting for a shared commit wait on their batch, and the commit thread
+    wakes only the callers of the batch it wrote: the first caller once when the first
+    batch is stored, the seven of the second once when theirs is, not once per commit."""
     import geo_service.access.audit as audit
 
     wakes: list[int] = []
@@ -411,5 +552,5 @@ def test_a_commit_wakes_each_waiting_caller_once(
     for thread in threads:
         thread.join()
     assert log.batches == 2 and len(_stored(engine)) == 8
-    assert len(wakes) == 7 and len(set(wakes)) == 7
+    assert len(wakes) == 8 and set(wakes) == {t.ident for t in threads}
     log.close()
