@@ -72,9 +72,10 @@ def main() -> None:
     parser.add_argument("--unaudited", action="store_true", help="the audit writer stores nothing")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--raw", type=Path, help="keep py-spy's raw samples (stacks) here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        raw = Path(folder) / "profile.txt"
+        raw = args.raw or Path(folder) / "profile.txt"
         if args.postgres:
             with _postgis(Path(folder)) as url:
                 if url is None:

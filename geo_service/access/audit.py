@@ -1,15 +1,18 @@
 """The audit log's writer: an entry is stored before its answer is sent, and none is lost.
 
-A writer thread of the log stores entries in shared transactions (group commit): each
-commit holds every entry recorded while the one before it was written, so thirty-two
-concurrent reads cost a few writes, not thirty-two turns of SQLite's write lock. A route
-waits for its entry in one of two ways. :meth:`AuditLog.record` returns once the entry is
-committed (the calling thread sleeps until then). With ``answer=`` (an :class:`Answer`
-from the :func:`audit_before_answer` dependency) it returns at once, and the answer's
-bytes, made by then, are held on the event loop until the commit ends: no worker thread
-sleeps for it. Either way an answer is sent only after its entry is committed (or
-journaled, below), so an answer that was sent has its entry, and a crash before the
-commit loses only answers never sent; a commit that fails fails each answer of its batch.
+Entries recorded at the same time share one transaction (group commit): a caller that
+finds no batch being written writes the open one at once in its own thread, and the
+entries that join while it does are handed to a commit thread of the log, which writes
+batch after batch until none is left. Thirty-two concurrent reads cost a few writes,
+not thirty-two turns of SQLite's write lock, and a thread is woken only at a hand-over.
+A route waits for its entry in one of two ways. :meth:`AuditLog.record` returns once the
+entry is committed (the calling thread sleeps until then, if another writes it). With
+``answer=`` (an :class:`Answer` from the :func:`audit_before_answer` dependency) it
+returns at once, and the answer's bytes, made by then, are held on the event loop until
+the commit ends: no worker thread sleeps for it. Either way an answer is sent only
+after its entry is committed (or journaled, below), so an answer that was sent has its
+entry, and a crash before the commit loses only answers never sent; a commit that fails
+fails each answer of its batch.
 
 On SQLite one writer holds the database at a time, and an ingest's batch is one
 transaction that can hold it for minutes. If the lock is not free within 250 ms, the
@@ -136,6 +139,8 @@ class AuditLog:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the commit thread waits for entries
         self._open = _Batch(self._lock)  # the batch entries join while another is written
+        self._writing = False  # a thread writes batches: it takes the open one next
+        self._handed = False  # that thread is the commit thread
         self._committing = False  # a commit thread runs (or is starting)
         self._committer: threading.Thread | None = None
         self._stopping = False
@@ -234,42 +239,72 @@ class AuditLog:
     # -- the shared commits of the request path ----------------------------------------
 
     def _join(self, entry: dict[str, Any]) -> _Batch:
-        """Put the entry in the open batch, for the commit thread (started if none runs)."""
+        """Put the entry in the open batch. If no batch is being written, this thread
+        writes it at once (no other thread to wake); the entries that joined meanwhile
+        are then handed to the commit thread, which writes batch after batch until none
+        is left, so that this caller's answer does not wait for theirs."""
         with self._lock:
             batch = self._open
             batch.entries.append(entry)
+            if self._writing:  # the writer takes it next
+                return batch
+            self._writing = True
+            self._open = _Batch(self._lock)
+        try:
+            self._write(batch)
+        finally:
+            self._hand_over()
+        return batch
+
+    def _hand_over(self) -> None:
+        """After a caller's own write: the open batch to the commit thread, if it has
+        entries; otherwise the next entry's caller writes it."""
+        with self._lock:
+            if not self._open.entries:
+                self._writing = False
+                return
+            self._handed = True
             if self._committing:
                 self._work.notify()
-                return batch
+                return
             self._committing = True
             committer = threading.Thread(target=self._commit, name="audit-commits", daemon=True)
             self._committer = committer
         committer.start()
-        return batch
 
     def _commit(self) -> None:
-        """The commit thread: write the open batch (every entry that joined it while the
-        last one was written), wake its waiters, and again; end when idle."""
+        """The commit thread: once handed the open batch, write it (every entry that joined
+        while the last one was written), and again until none is left; end when idle."""
         while True:
             with self._lock:
-                while not self._open.entries:
+                while not self._handed:
                     idle = self._stopping or not self._work.wait(IDLE_SECONDS)
-                    if idle and not self._open.entries:
+                    if idle and not self._handed:
                         self._committing = False
                         return
                 batch = self._open
+                if not batch.entries:  # none left: the next entry's caller writes it
+                    self._handed = self._writing = False
+                    continue
                 self._open = _Batch(self._lock)
             try:
-                self._write_batch(batch.entries)
-            except Exception as exc:  # each caller of the batch gets it
-                batch.error = exc
-            except BaseException as exc:  # the thread ends: the next entry starts another
-                batch.error = exc
+                self._write(batch)
+            except BaseException:  # the thread ends: the next entry's caller writes
                 with self._lock:
-                    self._committing = False
+                    self._handed = self._writing = self._committing = False
                 raise
-            finally:
-                self._settle(batch)
+
+    def _write(self, batch: _Batch) -> None:
+        """Write a batch; its callers get its error, if any, when it is settled."""
+        try:
+            self._write_batch(batch.entries)
+        except Exception as exc:
+            batch.error = exc
+        except BaseException as exc:
+            batch.error = exc
+            raise
+        finally:
+            self._settle(batch)
 
     def _settle(self, batch: _Batch) -> None:
         """The batch is written (or failed): wake its threads, release its held answers."""

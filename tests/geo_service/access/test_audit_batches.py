@@ -119,9 +119,9 @@ def test_a_failed_shared_commit_fails_every_request_in_it(
 def test_a_held_answer_is_released_only_once_its_entry_is_committed(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``record(..., answer=...)`` hands the entry to the commit thread and returns; the
-    answer's ``landed`` waits on the event loop while the commit is held, and returns
-    with the entry in the store."""
+    """While another caller's commit is held, ``record(..., answer=...)`` puts its entry in
+    the next batch and returns; the answer's ``landed`` waits on the event loop until that
+    batch is committed, and returns with the entry in the store."""
     log = AuditLog(engine)
     real_insert = AuditLog._insert
     writing, release = threading.Event(), threading.Event()
@@ -132,11 +132,13 @@ def test_a_held_answer_is_released_only_once_its_entry_is_committed(
         real_insert(self, entries, *args, **kwargs)
 
     monkeypatch.setattr(AuditLog, "_insert", insert)
+    first = threading.Thread(target=log.record, args=(CALLER, "read", "/first", {}, 1))
+    first.start()  # it writes its own batch, held
+    assert writing.wait(60)
 
     async def answered() -> tuple[bool, int, int]:
         answer = Answer()
         await asyncio.to_thread(log.record, CALLER, "read", "/held", {}, 1, answer=answer)
-        assert await asyncio.to_thread(writing.wait, 60)  # the commit has begun, held
         landed = asyncio.create_task(answer.landed())
         for _ in range(50):  # the loop's turns: a release not waiting for the commit ends
             await asyncio.sleep(0)
@@ -145,7 +147,9 @@ def test_a_held_answer_is_released_only_once_its_entry_is_committed(
         await landed
         return released_early, stored_while_held, _count(engine)
 
-    assert asyncio.run(answered()) == (False, 0, 1)
+    assert asyncio.run(answered()) == (False, 0, 2)
+    first.join()
+    assert log.batches == 2
     log.close()
 
 
@@ -335,8 +339,8 @@ def dying(conn, short_wait):  # ends after the insert, before its transaction co
         yield
     commits.append(1)
     if len(commits) == 2:  # the second shared commit: inserted, then the process dies
-        while len(reached) < n - 1:  # once every later answer waits (or was sent)
-            time.sleep(0.001)
+        while len(reached) < n - 2:  # once every later answer but this caller's own
+            time.sleep(0.001)  # waits (or was sent)
         loop.call_soon_threadsafe(loop_turn.set)  # and the loop has had its turn
         loop_turn.wait()
         os._exit(9)
@@ -362,11 +366,11 @@ asyncio.run(main())
 """
 
 
-def test_a_commit_thread_killed_mid_batch_loses_no_answered_entry(engine: Engine) -> None:
-    """The commit thread dies inside its second shared commit, entries inserted and not
-    committed, while answers wait for them: every answer released has its entry in the
-    store (after the next process's replay too), and the entries of the commit that
-    died were never answered."""
+def test_a_writer_killed_inside_a_shared_commit_loses_no_answered_entry(engine: Engine) -> None:
+    """The writer dies inside the second shared commit, its entries inserted and not
+    committed, while answers wait on the event loop for theirs: every answer released has
+    its entry in the store (after the next process's replay too), and the entries of the
+    commit that died, and of those behind it, were never answered."""
     url = engine.url.render_as_string(hide_password=False)
     child = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(_DYING_COMMIT), url, str(ENTRIES)],
@@ -503,9 +507,9 @@ def test_readers_of_the_store_are_told_of_entries_waiting_in_a_journal(
 def test_a_commit_wakes_each_waiting_caller_once(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Callers waiting for a shared commit wait on their batch, and the commit thread
-    wakes only the callers of the batch it wrote: the first caller once when the first
-    batch is stored, the seven of the second once when theirs is, not once per commit."""
+    """The first caller writes its own batch; the seven that join meanwhile wait on
+    theirs, which the commit thread writes next, and each wakes once, when it is stored,
+    not once per commit."""
     import geo_service.access.audit as audit
 
     wakes: list[int] = []
@@ -552,5 +556,5 @@ def test_a_commit_wakes_each_waiting_caller_once(
     for thread in threads:
         thread.join()
     assert log.batches == 2 and len(_stored(engine)) == 8
-    assert len(wakes) == 8 and set(wakes) == {t.ident for t in threads}
+    assert len(wakes) == 7 and set(wakes) == {t.ident for t in threads[1:]}
     log.close()
