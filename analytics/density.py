@@ -75,6 +75,9 @@ _BINNED_NS: Final = {1: 45.0, 2: 70.0, 3: 200.0, 4: 400.0}
 _HEAVY_SHARE: Final = 2.5e-4
 #: Points binned at a time (the parts of a split build): their arrays stay in the cache.
 _CHUNK: Final = 1 << 15
+#: Stand-ins of heavy cells, per grid cell, that :func:`_apart` adds one by one (clipped to
+#: the grid, in place); more go through the exact sum's loops, which have a surface to fill.
+_FEW_STAND_INS: Final = 16
 #: Stencil taps per lattice node a direct scatter of the heavy cells' corner nodes may cost
 #: before a second FFT of the lattice costs less (:func:`_apart`).
 _SCATTER_PER_NODE: Final = 8.0
@@ -580,8 +583,9 @@ def _stand_ins(
     weight: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Four points with each cell's weight, centroid and covariance ``(xx, yy, xy)``: two
-    on each principal axis at √(λ₁ + λ₂) from the centroid, weighted as the λ. The same
-    place for points at one place; the points themselves for two of equal weight."""
+    on each principal axis at √(λ₁ + λ₂) from the centroid, weighted as the λ. For points
+    at one place (a lone point among them), one point there with the weight; the points
+    themselves for two of equal weight."""
     xx, yy, xy = cov
     half = (xx + yy) / 2
     root = np.sqrt(np.maximum(half**2 - (xx * yy - xy**2), 0.0))
@@ -591,10 +595,12 @@ def _stand_ins(
     share = np.divide(first, spread, out=np.full_like(spread, 0.5), where=spread > 0)
     angle = np.arctan2(2 * xy, xx - yy) / 2
     ux, uy = np.sqrt(spread) * np.cos(angle), np.sqrt(spread) * np.sin(angle)
-    x = np.concatenate([fx + ux, fx - ux, fx - uy, fx + uy])
-    y = np.concatenate([fy + uy, fy - uy, fy + ux, fy - ux])
-    w = np.concatenate([weight * share, weight * share, weight * (1 - share), weight * (1 - share)])
-    return x, y, w / 2
+    apart = spread > 0  # the other three stand-ins of a place coincide with the first
+    x = np.concatenate([fx + ux, (fx - ux)[apart], (fx - uy)[apart], (fx + uy)[apart]])
+    y = np.concatenate([fy + uy, (fy - uy)[apart], (fy + ux)[apart], (fy - ux)[apart]])
+    rest = weight[apart] * share[apart] / 2, weight[apart] * (1 - share[apart]) / 2
+    w = np.concatenate([np.where(apart, weight * share / 2, weight), *rest, rest[1]])
+    return x, y, w
 
 
 def _apart(
@@ -629,16 +635,15 @@ def _apart(
     cov = (sxx / weight - mx**2, syy / weight - my**2, sxy / weight - mx * my)
     row, col = np.divmod(heavy.cells, cols)
     fx, fy, w = _stand_ins(col + mx, row + my, cov, weight)
-    loops.add_kernels(  # node (pad + per_cell·j, pad + per_cell·i) is cell (i, j)'s centre
-        values,
-        (fx - lattice.pad) / lattice.per_cell,
-        (fy - lattice.pad) / lattice.per_cell,
-        w,
-        bandwidth_m / grid.cell_m,
-        KERNELS.index(kernel),
-        _GAUSSIAN_RADIUS,
-        _KERNEL_PEAK[kernel] * _M2_PER_KM2 / bandwidth_m**2,
-    )
+    # node (pad + per_cell·j, pad + per_cell·i) is the centre of cell (i, j)
+    cx, cy = (fx - lattice.pad) / lattice.per_cell, (fy - lattice.pad) / lattice.per_cell
+    if w.size * _FEW_STAND_INS < grid.nx * grid.ny:  # added in place, each clipped to the grid
+        scale = _KERNEL_PEAK[kernel] * _M2_PER_KM2 / bandwidth_m**2
+        h, kind = bandwidth_m / grid.cell_m, KERNELS.index(kernel)
+        loops.add_kernels(values, cx, cy, w, h, kind, _GAUSSIAN_RADIUS, scale)
+    else:  # so many that the exact sum's bucketed loops cost less
+        x = grid.x_min_m + (cx + 0.5) * grid.cell_m
+        values += _exact(x, grid.y_max_m - (cy + 0.5) * grid.cell_m, w, grid, bandwidth_m, kernel)
     return np.maximum(values, 0.0, out=values)
 
 
