@@ -223,7 +223,8 @@ def scatter_polynomial(
     ring = np.zeros(ring_x.size)
     low_c = -math.ceil(bandwidth) - 2  # below the lowest column of a cell with points
     cols = nx - 2 * low_c + 1
-    counts = np.zeros(5 * cols + 1, np.int64)  # a bucket's points lie in 5 rows of cells
+    # a bucket's 4 rows of points lie in 5 rows of cells, 6 if rounding moved one over
+    counts = np.zeros(6 * cols + 1, np.int64)
     largest = 0
     for b in range(ends.size):
         largest = max(largest, ends[b] - (ends[b - 1] if b > 0 else 0))
@@ -271,7 +272,7 @@ def _by_cell(
     qy: Floats,
     qw: Floats,
 ) -> int:
-    """Points (some) in at most 5 rows of cells, with their weights if ``w`` has them,
+    """Points (some) in at most 6 rows of cells, with their weights if ``w`` has them,
     sorted by cell into ``qx``, ``qy``, ``qw`` (a counting sort), and their lowest row of
     cells, low_r: then cell (low_r + k // cols, low_c + k % cols) holds the points from
     where cell k − 1's end up to ``counts[k]``."""
