@@ -724,10 +724,25 @@ def _unreadable_geo(path: Path, exc: Exception) -> InputFileError:
 
 
 def _has_line_break(batch: Any) -> bool:
-    """Whether a cell of an Arrow record batch holds a line feed."""
-    import pyarrow.compute as pc
+    """Whether a cell of an Arrow record batch (all columns text) holds a line feed: one
+    byte search over each column's text buffer, not a match per cell."""
+    return any(_text_has_line_feed(column) for column in batch.columns)
 
-    return any(bool(pc.any(pc.match_substring(col, "\n")).as_py()) for col in batch.columns)
+
+def _text_has_line_feed(column: Any) -> bool:
+    """Whether an Arrow string array's cells hold a line feed (searched in the bytes of
+    its data buffer that its offsets span; a null cell spans none)."""
+    import pyarrow as pa
+
+    if len(column) == 0:
+        return False
+    _, offsets, data = column.buffers()
+    if data is None:
+        return False
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    bounds = np.frombuffer(offsets, dtype=width)
+    start, end = int(bounds[column.offset]), int(bounds[column.offset + len(column)])
+    return b"\n" in memoryview(data)[start:end].tobytes()
 
 
 class _LineChunks:

@@ -497,3 +497,21 @@ def test_the_fast_read_hands_over_to_the_careful_one(tmp_path: Path) -> None:
     numbers = [int(n) for c in again for n in c.row_numbers]
     assert numbers == list(range(2, n_rows + 2)) == read_csv(path).row_numbers.tolist()
     assert again[-1].data["备注"].tolist()[-10] == "两\n行"
+
+
+def test_line_feed_search_spans_only_the_cells_of_a_slice() -> None:
+    """The fast read's early check looks at the bytes a column's cells span: a line feed
+    in a cell is found, one in a sliced-off cell or a null is not."""
+    import pyarrow as pa
+
+    from geo_service.ingest.readers import _has_line_break, _text_has_line_feed
+
+    cells = pa.array(["甲\n乙", "丙", None, "丁"])
+    assert _text_has_line_feed(cells)
+    assert not _text_has_line_feed(cells.slice(1))
+    assert _text_has_line_feed(pa.array(["a", "b\r\nc"], pa.large_string()))
+    assert not _text_has_line_feed(pa.array([None, None], pa.string()))
+    assert not _text_has_line_feed(pa.array([], pa.string()))
+    batch = pa.RecordBatch.from_arrays([cells.slice(1), pa.array(["x", "y", "z\n"])], ["a", "b"])
+    assert _has_line_break(batch)
+    assert not _has_line_break(batch.slice(0, 2))
