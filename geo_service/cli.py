@@ -146,6 +146,8 @@ def ingest(
         crs=crs,
         rejects_path=rejects,
         chunk_rows=settings.ingest_chunk_rows,
+        workers=settings.ingest_workers,
+        group_chunks=settings.ingest_group_chunks,
         progress=settings.progress and sys.stderr.isatty(),
         limits=InputLimits.from_settings(settings),
         centroids=centroids,

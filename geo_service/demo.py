@@ -92,6 +92,8 @@ def _load(engine: Engine, settings: Settings, kind: str, out: TextIO) -> bool:
         kind=kind,
         rejects_path=settings.data_dir / "rejects" / f"{kind}.rejects.csv",
         chunk_rows=settings.ingest_chunk_rows,
+        workers=settings.ingest_workers,
+        group_chunks=settings.ingest_group_chunks,
         progress=settings.progress and out.isatty(),
         source_name=f"sample/{path.name}",
     )

@@ -32,6 +32,21 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = Field(
         100_000, ge=1000, description="Rows processed per chunk inside one ingest transaction"
     )
+    ingest_workers: int | None = Field(
+        None,
+        ge=0,
+        description="Processes that locate an ingest's chunks while it reads the next ones "
+        "(unset: one fewer than the cores, at most 2, for files of 250,000 records or "
+        "more; 0: none)",
+    )
+    ingest_group_chunks: int | None = Field(
+        None,
+        ge=0,
+        description="Chunks of records an ingest writes at a time while it reads the rest "
+        "of its file (unset: for files of 250,000 records or more, in at most 8 groups; "
+        "0: the batch is written once the file is read, holding SQLite's write lock for "
+        "less time)",
+    )
     progress: bool = Field(True, description="Show a progress bar on long ingests (stderr)")
     max_cell_chars: int = Field(
         32_767,

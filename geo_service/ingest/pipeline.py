@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import math
 import os
 import shutil
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-from sqlalchemy import Engine, Table, false, func, insert, not_, or_, select, update
+from sqlalchemy import Engine, Table, false, func, not_, or_, select
 from tqdm import tqdm
 
 from analytics.cells import points_to_cells
@@ -25,6 +24,13 @@ from analytics.coords import CRS_NAMES, UnknownCRSError, normalize_crs_name
 from geo_service.core.errors import InputFileError, StoreNotReadyError
 from geo_service.core.processes import pid_alive
 from geo_service.ingest import records, roster
+from geo_service.ingest.batch import BatchOrigin, EarlyBatch, store_batch
+from geo_service.ingest.chunk_workers import (
+    ChunkWorkers,
+    large_file,
+    worker_locator,
+    workers_for,
+)
 from geo_service.ingest.columns import (
     SPECS,
     KindSpec,
@@ -33,48 +39,18 @@ from geo_service.ingest.columns import (
     unknown_kind,
 )
 from geo_service.ingest.locate import Locator, Outcome
+from geo_service.ingest.options import IngestOptions
 from geo_service.ingest.parsing import blank, parse_amounts, parse_dates, parse_numbers
-from geo_service.ingest.readers import (
-    CarefulReadNeeded,
-    InputLimits,
-    RawTable,
-    TableSource,
-    open_table,
-)
+from geo_service.ingest.readers import CarefulReadNeeded, RawTable, TableSource, open_table
 from geo_service.ingest.rejects import reject_non_points, rejected_frame, write_rejects_csv
-from geo_service.ingest.staging import Staging
-from geo_service.ingest.writer import (
-    begin_batch,
-    bulk_indexes,
-    count_rows,
-    to_arrow,
-    write_staged,
-)
+from geo_service.ingest.set_aside import ChunkRecords, SetAside
+from geo_service.ingest.writer import MOST_ATTACHED, to_arrow
 from geo_service.linkage.codes import BAD_CHECK, BAD_FORMAT, credit_code_flags
 from geo_service.linkage.register import load_register_index
-from geo_service.linkage.relink import relink
-from geo_service.linkage.reviews import has_reviews, replace_reviews, review_rows
+from geo_service.linkage.reviews import review_rows
 from geo_service.store.boundaries import Divisions, read_divisions
 from geo_service.store.db import require_schema
-from geo_service.store.models import INGEST_TABLES, LINKED_TABLES, IngestBatch, RejectedRow
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    """How to read one file."""
-
-    kind: str
-    crs: str | None = None  # default CRS of rows without a ``crs`` cell
-    rejects_path: Path | None = None
-    chunk_rows: int = 100_000  # records read, validated, located and written at a time
-    progress: bool = True
-    today: dt.date | None = None  # latest acceptable date (default: today)
-    source_name: str | None = None  # what the batch records as its source (default: the path)
-    within: str | None = None  # adcode rows must be placed in (an uploading account's scope)
-    account: str | None = None  # the uploading account, recorded with the batch
-    limits: InputLimits = field(default_factory=InputLimits)  # what a file may hold (GEO_MAX_*)
-    centroids: bool = False  # GIS files: place lines and polygons at a point on their surface
-    dry_run: bool = False  # say what would be inserted, updated and rejected; store nothing
+from geo_service.store.models import INGEST_TABLES, LINKED_TABLES
 
 
 def validate(
@@ -155,17 +131,17 @@ def _reject_repeated_ids(
     """
     candidates = ids[outcome.ok & ids.ne("")]
     if first_rows and not candidates.empty:
-        earlier = [first_rows.get(i) for i in candidates]
-        seen = pd.Series([n is not None for n in earlier], index=candidates.index)
+        get = first_rows.get
+        earlier = [get(i) for i in candidates.tolist()]  # a list: no Series iteration
+        seen = np.fromiter((n is not None for n in earlier), dtype=bool, count=len(earlier))
         if seen.any():
             detail = pd.Series(
                 [f"also in row {n}" for n in earlier if n is not None],
-                index=candidates.index[seen.to_numpy()],
+                index=candidates.index[seen],
                 dtype=object,
             )
-            outcome.reject(
-                seen.reindex(ids.index, fill_value=False), "duplicate_id", detail.reindex(ids.index)
-            )
+            mask = pd.Series(ids.index.isin(candidates.index[seen]), index=ids.index)
+            outcome.reject(mask, "duplicate_id", detail.reindex(ids.index))
             candidates = candidates[~seen]
     in_file_order = candidates.iloc[
         np.argsort(row_numbers[candidates.index].to_numpy(), kind="stable")
@@ -194,7 +170,11 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     temporary folder (compressed Arrow files, deleted at the end, or by the next
     ingest when this one is killed). Then the batch is written in one transaction,
     chunk by chunk: a failure anywhere stores nothing. What is stored does not depend
-    on the chunk size. CSV and XLSX files are streamed; GeoJSON and GeoPackage files
+    on the chunk size. A large CSV file overlaps its stages: worker processes locate
+    its chunks while the next ones are read (:mod:`~geo_service.ingest.chunk_workers`),
+    and its batch is written group by group while the rest is read
+    (:class:`~geo_service.ingest.batch.EarlyBatch`); what is stored is the same.
+    CSV and XLSX files are streamed; GeoJSON and GeoPackage files
     are read whole, then processed in chunks. Kept in memory across chunks: the
     file's ids with their first row (for ``duplicate_id``), the register, and the
     roster's officer ids and exclusions (the roster is small).
@@ -213,10 +193,16 @@ def ingest_file(engine: Engine, path: Path, options: IngestOptions) -> dict[str,
     clock.lap("read")
     mapping = map_headers(spec.kind, source.headers)
     check_required_headers(spec.kind, source.headers, mapping)
+    origin = BatchOrigin(path, source.sha256, started)
     with _private_folder() as folder:
-        prepared = _prepare(engine, spec, divisions, source, mapping, options, clock, Path(folder))
+        prepared, early = _prepare(
+            engine, spec, divisions, source, mapping, options, clock, Path(folder), origin
+        )
         try:
-            summary = _store(engine, path, spec, prepared, source.sha256, started, options)
+            if early is not None:
+                summary = early.finish(prepared)
+            else:
+                summary = store_batch(engine, spec, prepared, origin, options)
         finally:
             prepared.close()
         clock.lap("store")
@@ -270,9 +256,11 @@ def _prepare(
     options: IngestOptions,
     clock: Stages,
     folder: Path,
-) -> _SetAside:
+    origin: BatchOrigin,
+) -> tuple[SetAside, EarlyBatch | None]:
     """Every chunk of the file validated, located and set aside (read again record by
-    record when the fast read of a CSV file finds it needs that)."""
+    record when the fast read of a CSV file finds it needs that); for a large file,
+    also the batch that is being written meanwhile, to be finished."""
     locator = None
     if spec.located:
         register = load_register_index(engine) if spec.kind in LINKED_TABLES else None
@@ -280,18 +268,50 @@ def _prepare(
         clock.lap("locate")
     table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
     stored = StoredPlaces(engine, table, spec.id_column, options.within)
+    records_hint = source.scan.lines - 1 if source.scan is not None else None
+    workers = workers_for(options.workers, records_hint, options.chunk_rows)
+    pool = ChunkWorkers(locator, workers) if locator is not None and workers > 0 else None
+    group_chunks = _group_chunks(options, records_hint)
     attempt = 0
-    while True:
-        attempt += 1
-        aside = _SetAside(folder / f"read-{attempt}", table)
-        try:
-            _read_chunks(spec, divisions, locator, source, mapping, options, clock, aside, stored)
-            return aside
-        except CarefulReadNeeded:
-            aside.discard()  # the fast read's row numbers drifted: read record by record
-        except BaseException:
-            aside.close()
-            raise
+    try:
+        while True:
+            attempt += 1
+            early = EarlyBatch(engine, spec, origin, options) if group_chunks else None
+            aside = SetAside(
+                folder / f"read-{attempt}",
+                table,
+                group_chunks,
+                on_group=early.write if early is not None else None,
+            )
+            try:
+                _read_chunks(
+                    spec, divisions, locator, source, mapping, options, clock, aside, stored, pool
+                )
+                aside.seal()
+                return aside, early
+            except CarefulReadNeeded:
+                if early is not None:
+                    early.abandon()
+                aside.discard()  # the fast read's row numbers drifted: read record by record
+            except BaseException:
+                if early is not None:
+                    early.abandon()
+                aside.close()
+                raise
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _group_chunks(options: IngestOptions, records: int | None) -> int | None:
+    """Chunks a group of records holds when the batch is written while the file is read
+    (None: written once the file is read): as asked, else for a large file, enough that
+    its groups stay within the staging files one transaction may attach."""
+    if options.group_chunks is not None:
+        return options.group_chunks or None
+    if records is None or not large_file(records, options.chunk_rows):
+        return None
+    return max(1, math.ceil(math.ceil(records / options.chunk_rows) / MOST_ATTACHED))
 
 
 def _read_chunks(
@@ -302,15 +322,30 @@ def _read_chunks(
     mapping: dict[str, str],
     options: IngestOptions,
     clock: Stages,
-    aside: _SetAside,
+    aside: SetAside,
     stored: StoredPlaces,
+    pool: ChunkWorkers | None = None,
 ) -> None:
+    """Each chunk read, validated, located and set aside. With ``pool``, chunks are
+    located by its workers while the next ones are read; they are set aside in file
+    order, at most one per worker waiting besides the one being located."""
     extra = [mapping[h] for h in source.headers]
     default_crs = options.crs or source.file_crs
     first_rows: dict[str, int] = {}  # id → the row it first appears in, across chunks
     bar = tqdm(
         desc=f"read {spec.kind}", unit="rows", disable=not options.progress or None, leave=False
     )
+    table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
+    pending: deque[tuple[RawTable, Future[_Located]]] = deque()
+
+    def set_aside_oldest() -> None:
+        raw, future = pending.popleft()
+        located = future.result()
+        clock.lap("locate")  # the wait for the worker
+        aside.add(located.records, rejected_frame(raw, located.outcome))
+        clock.lap("prepare")
+        bar.update(len(raw.row_numbers))
+
     chunks = source.chunks(options.chunk_rows)
     try:
         while True:
@@ -322,6 +357,14 @@ def _read_chunks(
             outcome = validate(spec, raw, rows, options.today, first_rows)
             stored.reject_outside(rows, outcome)
             clock.lap("validate")
+            if pool is not None:
+                task = _LocateTask(
+                    spec.kind, rows, outcome, extra, default_crs, options.within, raw.surface_points
+                )
+                pending.append((raw, pool.submit(_locate_in_worker, task)))
+                while len(pending) > pool.workers:
+                    set_aside_oldest()
+                continue
             if locator is not None:
                 prepared = located_rows(
                     spec,
@@ -336,10 +379,14 @@ def _read_chunks(
                 )
             else:
                 prepared = _roster_rows(spec, divisions, rows, outcome, extra, options.within)
-            aside.add(prepared, rejected_frame(raw, outcome), spec.id_column)
+            aside.add(chunk_records(prepared, spec, table), rejected_frame(raw, outcome))
             clock.lap("prepare")
             bar.update(len(raw.row_numbers))
+        while pending:
+            set_aside_oldest()
     finally:
+        for _, future in pending:
+            future.cancel()
         chunks.close()
         bar.close()
 
@@ -352,6 +399,63 @@ class _Prepared:
     methods: pd.Series  # geocode method per row (empty for the roster)
     exclusions: list[dict[str, str]] | None = None  # the roster's (inspector_id, credit_code)
     reviews: list[dict[str, Any]] | None = None  # linked kinds: their link_reviews rows
+
+
+def chunk_records(prepared: _Prepared, spec: KindSpec, table: Table) -> ChunkRecords:
+    """A prepared chunk as it is set aside."""
+    table_rows = prepared.table_rows
+    keep_ids = prepared.exclusions is not None or prepared.reviews is not None
+    by_link = None
+    if prepared.reviews is not None:
+        by_link = Counter(table_rows["link_method"].fillna("none").astype(str).tolist())
+    return ChunkRecords(
+        table=to_arrow(table_rows, table) if len(table_rows) else None,
+        rows=len(table_rows),
+        ids=table_rows[spec.id_column].astype(str).tolist() if keep_ids else [],
+        by_method=Counter(str(m) for m in prepared.methods),
+        by_link=by_link,
+        reviews=prepared.reviews,
+        exclusions=prepared.exclusions,
+    )
+
+
+@dataclass
+class _LocateTask:
+    """A validated chunk for a worker process to locate."""
+
+    kind: str
+    rows: pd.DataFrame
+    outcome: Outcome
+    extra: list[str]
+    default_crs: str | None
+    within: str | None
+    surface: np.ndarray | None
+
+
+@dataclass
+class _Located:
+    """A worker's answer: the chunk's records and its verdicts, located rows' included."""
+
+    records: ChunkRecords
+    outcome: Outcome
+
+
+def _locate_in_worker(task: _LocateTask) -> _Located:
+    """In a worker process: locate and prepare one chunk with the worker's locator."""
+    spec = SPECS[task.kind]
+    table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
+    prepared = located_rows(
+        spec,
+        worker_locator(),
+        task.rows,
+        task.outcome,
+        task.extra,
+        task.default_crs,
+        Stages(),
+        task.within,
+        surface=task.surface,
+    )
+    return _Located(chunk_records(prepared, spec, table), task.outcome)
 
 
 def located_rows(
@@ -466,101 +570,10 @@ class StoredPlaces:
             outcome.reject(ids.isin(outside), "outside_jurisdiction", detail)
 
 
-class _SetAside:
-    """A file's prepared records (a :class:`Staging` file) and rejects (Arrow IPC files,
-    chunk by chunk) in a private temporary folder, with the counts the batch records;
-    memory stays bounded however long the file. The records are written and the
-    rejects stored and listed from these files, in file order."""
-
-    def __init__(self, folder: Path, table: Table) -> None:
-        self.folder = folder
-        folder.mkdir()
-        self.table = table
-        self.accepted = 0
-        self.rejected = 0
-        self.by_method: Counter[str] = Counter()
-        self.by_reason: Counter[str] = Counter()
-        self.by_link: Counter[str] = Counter()  # linked kinds: records by link method
-        self.reviews: list[dict[str, Any]] | None = None  # linked kinds: the review list
-        self.record_ids: list[str] = []  # linked kinds: every record's id (their reviews)
-        self.ids: list[str] | None = None  # the roster's officers, for their exclusions
-        self.exclusions: list[dict[str, str]] | None = None
-        self.staging = Staging(folder / "rows.sqlite", table)
-        self._rejects: list[Path] = []
-
-    def add(self, prepared: _Prepared, rejected: pd.DataFrame, id_column: str) -> None:
-        """Set aside one chunk's records and rejects."""
-        table_rows = prepared.table_rows
-        if prepared.exclusions is not None:
-            self.ids = self.ids or []
-            self.ids.extend(table_rows[id_column].astype(str).tolist())
-            self.exclusions = self.exclusions or []
-            self.exclusions.extend(prepared.exclusions)
-        if prepared.reviews is not None:
-            self.reviews = self.reviews or []
-            self.reviews.extend(prepared.reviews)
-            self.record_ids.extend(table_rows[id_column].astype(str).tolist())
-            methods = table_rows["link_method"].fillna("none").astype(str)
-            self.by_link.update(methods.tolist())
-        if len(table_rows):
-            self.staging.append(to_arrow(table_rows, self.table))
-        self.accepted += len(table_rows)
-        self.by_method.update(str(m) for m in prepared.methods)
-        if len(rejected):
-            values = [json.dumps(v, ensure_ascii=False) for v in rejected["values"]]
-            arrow = pa.table(
-                {
-                    "row_number": pa.array(rejected["row_number"].to_numpy(), pa.int64()),
-                    "reason": pa.array(rejected["reason"].tolist(), pa.string()),
-                    "detail": pa.array(rejected["detail"], pa.string(), from_pandas=True),
-                    "values": pa.array(values, pa.string()),
-                }
-            )
-            self._rejects.append(self._write("rejects", arrow))
-        self.rejected += len(rejected)
-        self.by_reason.update(str(r) for r in rejected["reason"])
-
-    def _write(self, name: str, table: pa.Table) -> Path:
-        path = self.folder / f"{name}-{len(self._rejects):07d}.arrow"
-        options = pa.ipc.IpcWriteOptions(compression="zstd")
-        with (
-            pa.OSFile(str(path), "wb") as sink,
-            pa.ipc.new_file(sink, table.schema, options=options) as out,
-        ):
-            out.write_table(table)
-        return path
-
-    @staticmethod
-    def _read(path: Path) -> pa.Table:
-        with pa.OSFile(str(path), "rb") as source:
-            return pa.ipc.open_file(source).read_all()
-
-    def rejects(self) -> Iterator[pd.DataFrame]:
-        """The rejects chunk by chunk, as :func:`rejected_frame` gave them."""
-        for path in self._rejects:
-            frame = self._read(path).to_pandas(types_mapper=None)
-            yield pd.DataFrame(
-                {
-                    "row_number": frame["row_number"].to_numpy(),
-                    "reason": frame["reason"].to_numpy(dtype=object),
-                    "detail": frame["detail"].astype(object).where(frame["detail"].notna(), None),
-                    "values": [json.loads(v) for v in frame["values"]],
-                }
-            )
-
-    def close(self) -> None:
-        """Close the staging file (the folder goes with the ingest's)."""
-        self.staging.close()
-
-    def discard(self) -> None:
-        """Delete what was set aside (a read that starts again)."""
-        self.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
 class Stages:
     """Wall-clock seconds per ingest stage (summed over the chunks), reported in the
-    summary for large files."""
+    summary for large files. When worker processes locate the chunks, ``locate`` is
+    the time spent waiting for them: the stages still add up to the ingest's time."""
 
     def __init__(self, located: bool = True) -> None:
         names = ("read", "validate", "locate", "prepare", "store")
@@ -578,102 +591,12 @@ class Stages:
         return {name: round(seconds, 3) for name, seconds in self._seconds.items()}
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
 def _rejects_path(path: Path, options: IngestOptions) -> Path:
     """The rejects file: as given, else beside the file, after its full name
     (``cases.xlsx`` → ``cases.xlsx.rejects.csv``: two files never share one)."""
     if options.rejects_path is not None:
         return options.rejects_path
     return path.with_name(f"{path.name}.rejects.csv")
-
-
-def _store(
-    engine: Engine,
-    path: Path,
-    spec: KindSpec,
-    prepared: _SetAside,
-    sha256: str,
-    started: dt.datetime,
-    options: IngestOptions,
-) -> dict[str, Any]:
-    table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
-    accepted, rejected = prepared.accepted, prepared.rejected
-    by_method = {k: int(v) for k, v in sorted(prepared.by_method.items())}
-    by_reason = {k: int(v) for k, v in sorted(prepared.by_reason.items())}
-    n_rows = accepted + rejected
-    with begin_batch(engine, commit=not options.dry_run) as conn:
-        batch_id = conn.execute(
-            insert(IngestBatch).returning(IngestBatch.id),
-            {
-                "kind": spec.kind,
-                "source_name": options.source_name or str(path),
-                "file_sha256": sha256,
-                "rows": n_rows,
-                "accepted": accepted,
-                "rejected": rejected,
-                "inserted": 0,
-                "updated": 0,
-                "by_method": by_method,
-                "by_reason": by_reason,
-                "started_at": started,
-                "finished_at": started,
-                "account": options.account,
-                "jurisdiction": options.within,
-            },
-        ).scalar_one()
-        before = count_rows(conn, table)
-        bar = tqdm(
-            total=accepted,
-            desc=f"ingest {spec.kind}",
-            unit="rows",
-            disable=not options.progress or None,
-            leave=False,
-        )
-        with bulk_indexes(conn, table, accepted, existing=before):
-            staged = write_staged(conn, table, spec.id_column, prepared.staging, batch_id)
-            for written in staged:
-                bar.update(written)
-        bar.close()
-        if prepared.exclusions is not None:
-            roster.replace_exclusions(conn, prepared.ids or [], prepared.exclusions)
-        if prepared.reviews is not None:
-            for review in prepared.reviews:
-                review["batch_id"] = batch_id
-            # a new file's records have no reviews to drop when the kind has none yet
-            earlier = prepared.record_ids if has_reviews(conn, spec.kind) else []
-            replace_reviews(conn, spec.kind, earlier, prepared.reviews)
-        relinked = None
-        if spec.kind == "enterprises":  # the register changed: every record is linked again
-            relinked = relink(conn, load_register_index(conn), progress=options.progress)
-        # ids are unique within a batch (repeats are rejected), so the growth is the inserts
-        inserted = count_rows(conn, table) - before
-        updated = accepted - inserted
-        for part in prepared.rejects():
-            conn.execute(insert(RejectedRow), _records(part.assign(batch_id=batch_id)))
-        conn.execute(
-            update(IngestBatch)
-            .where(IngestBatch.id == batch_id)
-            .values(inserted=inserted, updated=updated, finished_at=dt.datetime.now(dt.UTC)),
-        )
-    return {
-        "rows": n_rows,
-        "accepted": accepted,
-        "rejected": rejected,
-        "inserted": inserted,
-        "updated": updated,
-        "by_method": by_method,
-        "by_reason": by_reason,
-        "batch_id": int(batch_id),
-        **(
-            {"by_link": dict(sorted(prepared.by_link.items()))}
-            if prepared.reviews is not None
-            else {}
-        ),
-        **({"relinked": relinked} if relinked is not None else {}),
-    }
 
 
 __all__ = ["IngestOptions", "ingest_file"]

@@ -206,16 +206,27 @@ def _csv(part: pa.Table, start: int) -> bytes:
     return sink.getvalue()
 
 
-#: The schema name of the attached staging file (written out in ATTACH and DETACH).
+#: The schema name of an attached staging file (written out in ATTACH and DETACH); a
+#: batch written in groups attaches ``staging``, ``staging1``, ``staging2`` …
 ATTACHED = "staging"
+#: Staging files one transaction may attach: SQLite's usual build allows 10.
+MOST_ATTACHED = 8
+
+
+def attached_name(group: int) -> str:
+    """The schema name of a batch's ``group``-th staging file (0, 1, …)."""
+    if not 0 <= group < MOST_ATTACHED:
+        raise ValueError(f"a batch attaches at most {MOST_ATTACHED} staging files")
+    return ATTACHED if group == 0 else f"{ATTACHED}{group}"
 
 
 @contextmanager
 def begin_batch(engine: Engine, commit: bool = True) -> Iterator[Connection]:
     """A connection in a transaction, like ``engine.begin()`` (rolled back at the end
-    instead when not ``commit``: a dry run); a staging file that :func:`write_staged`
-    attached is detached after the transaction ends (SQLite keeps a file read in a
+    instead when not ``commit``: a dry run); the staging files that :func:`write_staged`
+    attached are detached after the transaction ends (SQLite keeps a file read in a
     transaction locked until then), whether it committed or not."""
+    names = {attached_name(k) for k in range(MOST_ATTACHED)}
     with engine.connect() as conn:
         try:
             with conn.begin() as transaction:
@@ -225,13 +236,13 @@ def begin_batch(engine: Engine, commit: bool = True) -> Iterator[Connection]:
         finally:
             if conn.dialect.name == "sqlite":
                 listed = conn.exec_driver_sql("PRAGMA database_list").all()
-                if any(row[1] == ATTACHED for row in listed):
-                    conn.exec_driver_sql("DETACH DATABASE staging")
+                for name in sorted(names & {str(row[1]) for row in listed}):
+                    conn.exec_driver_sql(f"DETACH DATABASE {name}")  # one of ours, no input
                 conn.rollback()  # end the transaction the pragma began (nothing to undo)
 
 
 def write_staged(
-    conn: Connection, table: Table, key: str, staging: Staging, batch_id: int
+    conn: Connection, table: Table, key: str, staging: Staging, batch_id: int, group: int = 0
 ) -> Iterator[int]:
     """Upsert the records set aside in ``staging`` into ``table``, in file order, with
     their batch; yields the rows written as it goes.
@@ -239,7 +250,8 @@ def write_staged(
     SQLite (:data:`BULK_ON_SQLITE`): the staging file is attached and its records go in
     by an ``INSERT … SELECT … ON CONFLICT`` per prepared chunk (the ``WHERE`` clause
     keeps SQLite's parser from reading ``ON`` as a join); ``conn`` must come from
-    :func:`begin_batch`, which detaches the file once the transaction has ended.
+    :func:`begin_batch`, which detaches the file once the transaction has ended. A
+    batch written in groups (one staging file each) numbers them by ``group``.
     Otherwise they are read back chunk by chunk and given to :func:`write_rows`.
     """
     staging.finish()
@@ -247,13 +259,14 @@ def write_staged(
         return
     if conn.dialect.name == "sqlite" and BULK_ON_SQLITE:
         columns = [*staging.columns, "batch_id"]
-        staged = staged_table(table, staging.columns, schema=ATTACHED)
+        schema = attached_name(group)
+        staged = staged_table(table, staging.columns, schema=schema)
         rows = select(*(staged.c[c] for c in staging.columns), literal(batch_id))
         chunk = rows.where(bindparam("start") < ROWID, bindparam("end") >= ROWID)
         insert_ = sqlite.insert(table).from_select(columns, chunk.order_by(ROWID))
         update = {c: insert_.excluded[c] for c in columns if c != key}
         statement = insert_.on_conflict_do_update(index_elements=[key], set_=update)
-        conn.exec_driver_sql("ATTACH DATABASE ? AS staging", (str(staging.path),))
+        conn.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (str(staging.path),))
         start = 0
         for end in staging.ends:  # one statement per chunk the ingest prepared
             conn.execute(statement, {"start": start, "end": end})

@@ -15,6 +15,8 @@ import struct
 import subprocess
 import sys
 import termios
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +126,15 @@ class Ingest:
                     return int(done), int(total)
         pytest.fail(f"the ingest ended before it was seen writing: {seen[-500:]!r}")
 
+    def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Poll ``condition`` while the process runs, reading what its bar draws."""
+        while self.process.poll() is None:
+            self.drain()
+            if condition():
+                return
+            time.sleep(0.02)
+        pytest.fail("the ingest ended before the condition held")
+
     def drain(self) -> None:
         """Read what the progress bar drew since last time (the terminal never fills up)."""
         while select.select([self.terminal], [], [], 0)[0]:
@@ -156,9 +167,11 @@ def _ingest_command(path: Path, rejects: Path) -> list[str]:
     ]
 
 
-def start_ingest(url: str, path: Path, rejects: Path) -> Ingest:
+def start_ingest(
+    url: str, path: Path, rejects: Path, settings: dict[str, str] | None = None
+) -> Ingest:
     """Start ``geo-service ingest PATH --kind cases`` on the store at ``url``, its progress bar
-    drawn on a pseudo terminal of 120 columns."""
+    drawn on a pseudo terminal of 120 columns (``settings``: more GEO_* variables)."""
     terminal, tty = pty.openpty()
     fcntl.ioctl(tty, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     env = {
@@ -166,6 +179,7 @@ def start_ingest(url: str, path: Path, rejects: Path) -> Ingest:
         "GEO_DATABASE_URL": url,
         "GEO_PROGRESS": "true",
         "GEO_INGEST_CHUNK_ROWS": str(CHUNK_ROWS),
+        **(settings or {}),
     }
     process = subprocess.Popen(
         _ingest_command(path, rejects),

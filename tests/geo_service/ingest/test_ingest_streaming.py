@@ -24,12 +24,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, Table, func, select
 
+import geo_service.ingest.batch as batch
 import geo_service.ingest.pipeline as pipeline
 from geo_service.core.paths import SAMPLE_SLICE
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.ingest.locate import Locator
 from geo_service.ingest.readers import CarefulReadNeeded, TableSource, open_table, read_csv
-from geo_service.ingest.writer import count_rows
+from geo_service.ingest.writer import MOST_ATTACHED, count_rows
 from geo_service.store.models import (
     INGEST_TABLES,
     IngestBatch,
@@ -305,20 +306,20 @@ def test_a_failure_after_records_are_written_rolls_the_batch_back(
 ) -> None:
     _earlier_batches(store, tmp_path, divisions_gdf)
     before = _stored(store)
-    real = pipeline.write_staged
+    real = batch.write_staged
     written: list[int] = []
 
     def write_staged(
-        conn: Any, table: Table, key: str, staging: Any, batch_id: int
+        conn: Any, table: Table, key: str, staging: Any, batch_id: int, group: int = 0
     ) -> Iterator[int]:
         start = count_rows(conn, table)
-        for n in real(conn, table, key, staging, batch_id):
+        for n in real(conn, table, key, staging, batch_id, group):
             yield n
             written.append(count_rows(conn, table) - start)
             if len(written) == 1:
                 raise RuntimeError("the disk filled up after the first part")
 
-    monkeypatch.setattr(pipeline, "write_staged", write_staged)
+    monkeypatch.setattr(batch, "write_staged", write_staged)
     rejects = tmp_path / "again.rejects.csv"
     with pytest.raises(RuntimeError, match="first part"):
         _ingest(store, SAMPLE_SLICE / "cases.csv", "cases", 1_000, rejects)
@@ -515,3 +516,110 @@ def test_line_feed_search_spans_only_the_cells_of_a_slice() -> None:
     batch = pa.RecordBatch.from_arrays([cells.slice(1), pa.array(["x", "y", "z\n"])], ["a", "b"])
     assert _has_line_break(batch)
     assert not _has_line_break(batch.slice(0, 2))
+
+
+# --- a large file's stages overlap: worker processes, a batch written while reading ----
+
+
+def test_worker_processes_and_an_early_batch_store_the_same(
+    store: Engine, tmp_path: Path, sample_files: list[tuple[str, Path]]
+) -> None:
+    """Chunks located by a worker process, and the batch written group by group while
+    the file is read, store what one process writing at the end stores."""
+    files = sample_files[:2]  # the register, then the cases linked to it
+    whole = _run(store, files, WHOLE, tmp_path / "whole", workers=0, group_chunks=0)
+    overlapped = _run(store, files, 300, tmp_path / "overlapped", workers=1, group_chunks=1)
+    _assert_same(whole, overlapped)
+    assert whole["summaries"][1]["rows"] > MOST_ATTACHED * 300  # more chunks than groups
+
+
+def test_worker_processes_apply_a_jurisdiction_and_a_default_crs(
+    sqlite_only_store: Engine, tmp_path: Path, sample_files: list[tuple[str, Path]]
+) -> None:
+    files = sample_files[:3]
+    kw = {"within": "450100", "crs": "GCJ02"}
+    whole = _run(sqlite_only_store, files, WHOLE, tmp_path / "whole", workers=0, **kw)
+    overlapped = _run(
+        sqlite_only_store, files, 700, tmp_path / "overlapped", workers=2, group_chunks=2, **kw
+    )
+    _assert_same(whole, overlapped)
+
+
+def test_a_file_read_again_rolls_back_what_its_early_batch_wrote(
+    sqlite_only_store: Engine, tmp_path: Path
+) -> None:
+    """A blank line found only at the end sends the file to the careful read: the groups
+    written meanwhile are rolled back and the file is stored once, as it is read."""
+    files = [("inspections", _big_csv(tmp_path / "blank.csv", 3_000, blank_line=True))]
+    whole = _run(sqlite_only_store, files, WHOLE, tmp_path / "whole", group_chunks=0)
+    early = _run(sqlite_only_store, files, 400, tmp_path / "early", group_chunks=1)
+    _assert_same(whole, early)
+    assert len(early["store"]["inspections"]) == 3_000
+
+
+def test_a_failure_in_a_worker_process_stores_nothing(
+    store: Engine,
+    tmp_path: Path,
+    divisions_gdf: gpd.GeoDataFrame,
+    private_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.geo_service.ingest.failing_locator import ThirdChunkFails
+
+    _earlier_batches(store, tmp_path, divisions_gdf)
+    before = _stored(store)
+    monkeypatch.setattr(pipeline, "Locator", ThirdChunkFails)
+    rejects = tmp_path / "again.rejects.csv"
+    with pytest.raises(RuntimeError, match="third chunk"):
+        _ingest(store, SAMPLE_SLICE / "cases.csv", "cases", 500, rejects, workers=1, group_chunks=1)
+    assert _stored(store) == before
+    assert not rejects.exists()
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_a_failure_writing_an_early_group_stores_nothing(
+    store: Engine,
+    tmp_path: Path,
+    divisions_gdf: gpd.GeoDataFrame,
+    private_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _earlier_batches(store, tmp_path, divisions_gdf)
+    before = _stored(store)
+    real = batch.write_staged
+    groups: list[int] = []
+
+    def write_staged(
+        conn: Any, table: Table, key: str, staging: Any, batch_id: int, group: int = 0
+    ) -> Iterator[int]:
+        groups.append(group)
+        if group == 2:
+            raise RuntimeError("the disk filled up at the third group")
+        yield from real(conn, table, key, staging, batch_id, group)
+
+    monkeypatch.setattr(batch, "write_staged", write_staged)
+    rejects = tmp_path / "again.rejects.csv"
+    with pytest.raises(RuntimeError, match="third group"):
+        _ingest(store, SAMPLE_SLICE / "cases.csv", "cases", 500, rejects, group_chunks=1)
+    assert groups == [0, 1, 2]  # the error reached the reading thread at its next hand-over
+    assert _stored(store) == before
+    assert not rejects.exists()
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_large_files_get_workers_and_an_early_batch_by_their_size() -> None:
+    from geo_service.ingest.chunk_workers import PARALLEL_ROWS, workers_for
+    from geo_service.ingest.options import IngestOptions
+
+    cores = len(os.sched_getaffinity(0))
+    third = PARALLEL_ROWS // 3
+    assert workers_for(None, PARALLEL_ROWS, third) == min(2, cores - 1)
+    assert workers_for(None, PARALLEL_ROWS - 1, third) == 0  # small: sooner without
+    assert workers_for(None, PARALLEL_ROWS, PARALLEL_ROWS // 2) == 0  # two chunks only
+    assert workers_for(None, None, 100_000) == 0  # length unknown before reading
+    assert workers_for(3, 10, 100_000) == 3 and workers_for(0, 10**7, 100_000) == 0
+    options = IngestOptions(kind="cases")
+    assert pipeline._group_chunks(options, 1_000_000) == 2  # 10 chunks in at most 8 groups
+    assert pipeline._group_chunks(options, 10_000_000) == 13
+    assert pipeline._group_chunks(options, 100_000) is None
+    assert pipeline._group_chunks(IngestOptions(kind="cases", group_chunks=0), 10**7) is None

@@ -41,9 +41,15 @@ def kill_midway_then_rerun(
     transaction_open: Callable[[], bool],
     settle: Callable[[], None],
     n_rows: int = N_ROWS,
+    early: bool = False,
 ) -> None:
     """The whole check on one store (``engine``): an earlier batch, the large batch killed
-    while it writes, the store compared with before, the large batch run again."""
+    while it writes, the store compared with before, the large batch run again.
+
+    ``early``: the batch is written group by group while the file is still read; it is
+    killed as soon as its transaction is open (no bar counts those rows). Otherwise it
+    is written once the file is read, and killed when its bar shows some rows written.
+    """
     earlier, big = folder / "earlier.csv", folder / "big.csv"
     earlier_ok = write_cases_csv(earlier, N_EARLIER, seed=1, prefix="K", bad_every=BAD_EVERY)
     big_ok = write_cases_csv(big, n_rows, seed=2, prefix="K", bad_every=BAD_EVERY)
@@ -59,16 +65,22 @@ def kill_midway_then_rerun(
     assert before.counts["cases"] == earlier_ok and before.counts["rejected_rows"] > 0
 
     url = engine.url.render_as_string(hide_password=False)
-    ingest = start_ingest(url, big, folder / "big.rejects.csv")
+    groups = {"GEO_INGEST_GROUP_CHUNKS": "2" if early else "0"}
+    ingest = start_ingest(url, big, folder / "big.rejects.csv", groups)
     try:
-        done, total = ingest.wait_until_writing()
+        if early:
+            ingest.wait_until(transaction_open)
+        else:
+            done, total = ingest.wait_until_writing()
         os.kill(ingest.process.pid, signal.SIGSTOP)
         # stopped: what is true now is true when it dies
+        assert ingest.process.poll() is None, "the ingest ended before it was killed"
         assert transaction_open(), "the batch's transaction is not open at the kill"
         assert snapshot(engine) == before  # nothing of the open batch is visible
     finally:
         ingest.end()
-    assert 0 < done < total == big_ok
+    if not early:
+        assert 0 < done < total == big_ok
     settle()
 
     reopened = make_engine(url)
@@ -89,9 +101,11 @@ def kill_midway_then_rerun(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("early", [False, True], ids=["after-reading", "while-reading"])
 def test_sqlite_ingest_killed_midway_leaves_the_store_as_before(
     tmp_path: Path,
     divisions_gdf,  # type: ignore[no-untyped-def]
+    early: bool,
 ) -> None:
     path = tmp_path / "geo.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -117,14 +131,16 @@ def test_sqlite_ingest_killed_midway_leaves_the_store_as_before(
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
-    kill_midway_then_rerun(engine, tmp_path, write_locked, settle, n_rows=SQLITE_ROWS)
+    n_rows = N_ROWS if early else SQLITE_ROWS  # no bar to catch: the lock is caught instead
+    kill_midway_then_rerun(engine, tmp_path, write_locked, settle, n_rows=n_rows, early=early)
     engine.dispose()
 
 
 @pytest.mark.slow
 @pytest.mark.postgis
+@pytest.mark.parametrize("early", [False, True], ids=["after-reading", "while-reading"])
 def test_postgis_ingest_killed_midway_leaves_the_store_as_before(
-    postgis_only_store: Engine, tmp_path: Path
+    postgis_only_store: Engine, tmp_path: Path, early: bool
 ) -> None:
     engine = postgis_only_store
     others = text(
@@ -146,4 +162,4 @@ def test_postgis_ingest_killed_midway_leaves_the_store_as_before(
                 conn.execute(text("SELECT pg_sleep(0.05)"))
         pytest.fail("the killed ingest's transaction is still open on the server")
 
-    kill_midway_then_rerun(engine, tmp_path, lambda: writing() == 1, settle)
+    kill_midway_then_rerun(engine, tmp_path, lambda: writing() == 1, settle, early=early)
