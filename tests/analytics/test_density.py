@@ -429,3 +429,24 @@ def test_heavy_cells_from_counts_and_from_weights_of_one_agree(kernel: str) -> N
     assert_allclose(plain.values, ones.values, rtol=1e-9, atol=1e-12 * peak)
     exact = exact_kernel_density(x, y, grid, bandwidth, kernel)
     assert np.abs(plain.values - exact).max() / exact.max() <= 0.002
+
+
+@pytest.mark.parametrize("kernel", ["quartic", "epanechnikov"])
+def test_points_on_cell_edges_and_centres_are_summed_exactly(kernel: str) -> None:
+    """Points on the cells' edges and centres, many at each (where rounding decides a
+    point's cell and bucket), past the grid's edges too: the sum by cells is still the
+    direct kernel sum to rounding."""
+    rng = np.random.default_rng(23)
+    grid = Grid(0.0, 24_000.0, 300.0, 80, 80)
+    k = rng.integers(
+        -12, 2 * 80 + 12, (20_000, 2)
+    )  # half cells, from past one edge to past the other
+    x, y = k[:, 0] * 150.0, grid.y_max_m - k[:, 1] * 150.0
+    cells = np.unique((k + 1) // 2, axis=0, return_counts=True)[1]  # cells, edges rounded up
+    assert cells.max() >= 8  # crowded enough to be summed by moments
+    for bandwidth in (1_500.0, 1_950.0):  # 5 and 6.5 cells: summed by cells
+        surface = kernel_density(
+            x, y, bandwidth_m=bandwidth, grid=grid, kernel=kernel, method="exact"
+        )
+        exact = exact_kernel_density(x, y, grid, bandwidth, kernel)
+        assert_allclose(surface.values, exact, rtol=1e-9, atol=1e-12 * exact.max())
