@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, text
+from sqlalchemy import Engine, and_, insert, or_, select
 from sqlalchemy.exc import OperationalError
 
 from geo_service.access.policy import Caller
@@ -52,8 +52,8 @@ LOG = logging.getLogger(__name__)
 
 #: A batch waits 250 ms for SQLite's write lock before journaling its entries instead;
 #: then the store's own lock wait (geo_service.store.db) is restored.
-SHORT_WAIT = text("PRAGMA busy_timeout=250")
-STORE_WAIT = text("PRAGMA busy_timeout=30000")
+SHORT_WAIT = "PRAGMA busy_timeout=250"
+STORE_WAIT = "PRAGMA busy_timeout=30000"
 RETRY_SECONDS = 0.5
 #: The writer thread of the shared commits ends after this long without entries (a
 #: process that records rarely, or not any more, keeps no thread waiting).
@@ -445,7 +445,10 @@ class AuditLog:
             if skip_existing:
                 rows = _not_yet_stored(conn, rows)
             if rows:
-                conn.execute(insert(AuditEntry), rows)
+                conn.execute(_INSERT, rows)
+
+
+_INSERT = insert(AuditEntry)  # built once: each batch only executes it
 
 
 def _release(futures: list[asyncio.Future[None]]) -> None:
@@ -471,11 +474,12 @@ def _lock_wait(conn: Any, short_wait: bool) -> Iterator[None]:
     if not short_wait or conn.dialect.name != "sqlite":
         yield
         return
-    conn.execute(SHORT_WAIT)
+    raw = conn.connection.driver_connection  # a pragma of the connection, not a statement
+    raw.execute(SHORT_WAIT)  # of the transaction: no need of SQLAlchemy's execution path
     try:
         yield
     finally:
-        conn.execute(STORE_WAIT)
+        raw.execute(STORE_WAIT)
 
 
 def _not_yet_stored(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
