@@ -65,6 +65,16 @@ def validate(
     ``first_rows`` maps each id seen in the file's earlier chunks to the row it was first
     seen in; this chunk's new ids are added to it.
     """
+    outcome = validate_order(spec, raw, rows, first_rows)
+    validate_values(spec, rows, outcome, today)
+    return outcome
+
+
+def validate_order(
+    spec: KindSpec, raw: RawTable, rows: pd.DataFrame, first_rows: dict[str, int] | None = None
+) -> Outcome:
+    """The checks up to the repeated ids, which depend on the chunks before this one:
+    the part of :func:`validate` that follows the file's order."""
     outcome = Outcome.empty(rows.index)
     width = len(raw.headers)
     detail = pd.Series(
@@ -91,6 +101,14 @@ def validate(
     rows[spec.id_column] = ids
     numbers = pd.Series(raw.row_numbers, index=rows.index)
     _reject_repeated_ids(ids, numbers, outcome, {} if first_rows is None else first_rows)
+    return outcome
+
+
+def validate_values(
+    spec: KindSpec, rows: pd.DataFrame, outcome: Outcome, today: dt.date | None
+) -> None:
+    """The checks after the repeated ids, each on the chunk's own values (dates, amounts,
+    numbers, parsed in place): the part of :func:`validate` a worker may do."""
     if spec.date_column is not None:
         parsed = parse_dates(rows[spec.date_column], today=today)
         outcome.reject(parsed.isna(), "bad_date", f"{spec.date_column} is not a date in 1990–today")
@@ -107,7 +125,6 @@ def validate(
         outcome.reject(bad, "bad_amount", "penalty_amount is not a non-negative amount")
         rows["penalty_amount"] = amount
     _check_numbers(spec, rows, outcome)
-    return outcome
 
 
 def _check_numbers(spec: KindSpec, rows: pd.DataFrame, outcome: Outcome) -> None:
@@ -354,17 +371,28 @@ def _read_chunks(
             if raw is None:
                 break
             rows = raw.data.rename(columns=mapping)
-            outcome = validate(spec, raw, rows, options.today, first_rows)
-            stored.reject_outside(rows, outcome)
-            clock.lap("validate")
-            if pool is not None:
+            if pool is not None:  # the worker checks the values, places and links
+                outcome = validate_order(spec, raw, rows, first_rows)
+                outside = stored.outside_of(rows, outcome)
+                clock.lap("validate")
                 task = _LocateTask(
-                    spec.kind, rows, outcome, extra, default_crs, options.within, raw.surface_points
+                    spec.kind,
+                    rows,
+                    outcome,
+                    options.today,
+                    outside,
+                    extra,
+                    default_crs,
+                    options.within,
+                    raw.surface_points,
                 )
                 pending.append((raw, pool.submit(_locate_in_worker, task)))
                 while len(pending) > pool.workers:
                     set_aside_oldest()
                 continue
+            outcome = validate(spec, raw, rows, options.today, first_rows)
+            stored.reject_outside(rows, outcome)
+            clock.lap("validate")
             if locator is not None:
                 prepared = located_rows(
                     spec,
@@ -421,11 +449,14 @@ def chunk_records(prepared: _Prepared, spec: KindSpec, table: Table) -> ChunkRec
 
 @dataclass
 class _LocateTask:
-    """A validated chunk for a worker process to locate."""
+    """A chunk for a worker process to finish validating (from its values on), place
+    and link; ``outside``: its ids stored outside ``within``, looked up by the reader."""
 
     kind: str
     rows: pd.DataFrame
     outcome: Outcome
+    today: dt.date | None
+    outside: set[str]
     extra: list[str]
     default_crs: str | None
     within: str | None
@@ -441,9 +472,12 @@ class _Located:
 
 
 def _locate_in_worker(task: _LocateTask) -> _Located:
-    """In a worker process: locate and prepare one chunk with the worker's locator."""
+    """In a worker process: the value checks, then locate and prepare one chunk with
+    the worker's locator (the same steps, in the same order, as one process takes)."""
     spec = SPECS[task.kind]
     table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
+    validate_values(spec, task.rows, task.outcome, task.today)
+    reject_stored_outside(task.rows, task.outcome, spec.id_column, task.within, task.outside)
     prepared = located_rows(
         spec,
         worker_locator(),
@@ -557,17 +591,30 @@ class StoredPlaces:
 
     def reject_outside(self, rows: pd.DataFrame, outcome: Outcome) -> None:
         """Reject the rows of this chunk whose id is stored outside ``within``."""
+        outside = self.outside_of(rows, outcome)
+        reject_stored_outside(rows, outcome, self.id_column, self.within, outside)
+
+    def outside_of(self, rows: pd.DataFrame, outcome: Outcome) -> set[str]:
+        """The ids of this chunk's rows not rejected so far that are stored outside
+        ``within`` (rows rejected later keep that reason: see :func:`reject_stored_outside`)."""
         if not self.within:
-            return
+            return set()
         ids = rows[self.id_column].astype(str)
-        outside = self.outside(sorted(set(ids[outcome.ok & ids.ne("")])))
-        if outside:
-            detail = (
-                f"该编号的记录属于本账号辖区 {self.within} 以外，未作更改 "
-                f"(a record with this id is stored outside {self.within}, the "
-                "jurisdiction of the uploading account; it was left unchanged)"
-            )
-            outcome.reject(ids.isin(outside), "outside_jurisdiction", detail)
+        return self.outside(sorted(set(ids[outcome.ok & ids.ne("")])))
+
+
+def reject_stored_outside(
+    rows: pd.DataFrame, outcome: Outcome, id_column: str, within: str | None, outside: set[str]
+) -> None:
+    """Reject the rows not rejected so far whose id is among ``outside``."""
+    if not within or not outside:
+        return
+    detail = (
+        f"该编号的记录属于本账号辖区 {within} 以外，未作更改 "
+        f"(a record with this id is stored outside {within}, the "
+        "jurisdiction of the uploading account; it was left unchanged)"
+    )
+    outcome.reject(rows[id_column].astype(str).isin(outside), "outside_jurisdiction", detail)
 
 
 class Stages:

@@ -225,3 +225,30 @@ def test_the_audit_log_is_read_within_the_admins_jurisdiction(sqlite_only_store:
     assert seen("450000") == {name(a) for a in keys}
     every = {e["account"] for e in read_audit(engine, limit=10_000)}  # the command line
     assert {name(a) for a in keys} <= every
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["one-process", "worker"])
+def test_a_record_stored_outside_keeps_the_order_of_the_checks(
+    sqlite_only_store: Engine, divisions_gdf: gpd.GeoDataFrame, workers: int
+) -> None:
+    """Stored outside the uploader's county: rejected as such, unless a check that comes
+    first (a bad date) rejects the row, when a worker process checks the values too."""
+    store = sqlite_only_store
+    point = _point_in(divisions_gdf, COUNTY)
+    rows = [_case(f"CITY-{i}", point) for i in range(3)]
+    ingest_file(store, _write(store, _csv(*rows)), IngestOptions(kind="cases", progress=False))
+    with store.begin() as conn:  # placed only at city level: outside each of its counties
+        city_level = PenaltyCase.case_id.in_(["CITY-0", "CITY-1"])
+        conn.execute(update(PenaltyCase).where(city_level).values(adcode=None))
+    again = [
+        _case("CITY-0", point),
+        _case("CITY-1", point, decision_date="2024-13-40"),
+        _case("CITY-2", point, penalty_amount=2000),
+    ]
+    county = IngestOptions(
+        kind="cases", progress=False, within=COUNTY, chunk_rows=2, workers=workers
+    )
+    summary = ingest_file(store, _write(store, _csv(*again)), county)
+    assert summary["by_reason"] == {"outside_jurisdiction": 1, "bad_date": 1}
+    assert summary["updated"] == 1 and _stored(store, "CITY-2")["penalty_amount"] == 2000
+    assert _stored(store, "CITY-1")["adcode"] is None
