@@ -33,6 +33,9 @@ _GROUP_POINTS = 4
 #: How many times its ring a point's square must hold for cells' points to be summed
 #: together at all (the sorting by cells costs; at 4 cells a bandwidth it does not pay).
 _RING_SHARE = 2.5
+#: Points a bucket must hold per grid cell of its rows to be sorted by cells: sparser, few
+#: of its cells hold :data:`_GROUP_POINTS` points and the sort costs more than it saves.
+_SORTED_PER_CELL = 1.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -201,7 +204,8 @@ def scatter_polynomial(
     (from :func:`bucketed`, its buckets ending at ``ends``; no weights: each weighs 1) at
     every cell centre, u = distance / ``bandwidth`` (in cells) under 1, times ``scale``.
 
-    Each bucket's points are sorted by cell (:func:`_by_cell`). A cell of
+    Each bucket's points, if they are not sparser than :data:`_SORTED_PER_CELL` a cell of
+    its rows, are sorted by cell (:func:`_by_cell`). A cell of
     :data:`_GROUP_POINTS` points or more adds its sum at the centres all its points reach
     from their moments (:func:`_add_inner`: exact, the kernel being a polynomial there)
     and point by point only on the ring of centres its supports' edge crosses
@@ -216,9 +220,7 @@ def scatter_polynomial(
     weighted = w.size > 0
     ring_x, ring_y, ring_at, half = _cell_offsets(bandwidth, stride)
     if ring_x.size * _RING_SHARE > rows * width:  # too narrow for moments to pay
-        for i in range(fx.size):
-            wi = w[i] if weighted else 1.0
-            _add_square(out, fx[i] + pad, fy[i] + pad, wi, bandwidth, squared, dx2)
+        _add_squares(out, fx, fy, w, 0, fx.size, pad, bandwidth, squared, dx2)
         return _finish(out, pad, ny, nx, scale)
     ring = np.zeros(ring_x.size)
     low_c = -math.ceil(bandwidth) - 2  # below the lowest column of a cell with points
@@ -235,6 +237,9 @@ def scatter_polynomial(
         part = slice(start, ends[b])
         start = ends[b]
         if part.stop == part.start:
+            continue
+        if part.stop - part.start < _SORTED_PER_CELL * _BUCKET_ROWS * nx:  # sparse: as is
+            _add_squares(out, fx, fy, w, part.start, part.stop, pad, bandwidth, squared, dx2)
             continue
         low_r = _by_cell(
             fx[part], fy[part], w[part] if weighted else w, low_c, cols, counts, key, qx, qy, qw
@@ -365,6 +370,27 @@ def _add_square(
         else:
             for k in range(width):
                 row[k] += wi * max(a - dx2[k], 0.0)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _add_squares(
+    out: Floats,
+    fx: Floats,
+    fy: Floats,
+    w: Floats,
+    start: int,
+    stop: int,
+    pad: int,
+    bandwidth: float,
+    squared: bool,
+    dx2: Floats,
+) -> None:
+    """Points ``start`` to ``stop`` each add their kernel to the square of cells their
+    support spans (:func:`_add_square`), in the order they come."""
+    weighted = w.size > 0
+    for i in range(start, stop):
+        wi = w[i] if weighted else 1.0
+        _add_square(out, fx[i] + pad, fy[i] + pad, wi, bandwidth, squared, dx2)
 
 
 @numba.njit(cache=True, nogil=True)
