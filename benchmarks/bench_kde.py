@@ -40,6 +40,10 @@ TARGET_RATIO = 1.3
 #: whole cell to 8 (up to 6 summed exactly, the slowest of that against the floor at 6;
 #: from 7 binned on the cells, with thousands of heavy lattice cells taken apart at 7).
 NARROWER_CELLS = (MIN_BANDWIDTH_CELLS, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+#: The same grid under 1M points spread evenly, one a cell: at 5 cells summed exactly
+#: with few crowded cells to sum by moments, at 7 binned with nearly every occupied
+#: lattice cell heavy.
+EVEN_CELLS = (5.0, 7.0)
 
 
 def _floor(
@@ -130,6 +134,11 @@ def _million(quick: bool) -> list[Row]:
         f"load average {load} at the start on {os.cpu_count()} cores"
     )
     narrower = [_narrower(x, y, grid, cells, quick, rng) for cells in NARROWER_CELLS]
+    even = np.random.default_rng(7).uniform((-20_000.0, -20_000.0), (820_000.0, 820_000.0), (n, 2))
+    narrower += [
+        _narrower(even[:, 0], even[:, 1], grid, cells, quick, rng, "evenly spread ")
+        for cells in EVEN_CELLS
+    ]
     return [
         Row(
             work=work,
@@ -165,10 +174,12 @@ def _narrower(
     cells_per_bandwidth: float,
     quick: bool,
     rng: np.random.Generator,
+    data: str = "",
 ) -> Row:
     """The same points and grid at a narrower bandwidth: the narrowest accepted, 2 cells,
     where the floor is furthest off, and the middle ones, where the surface is summed
-    exactly or binned on a lattice finer than the cells."""
+    exactly or binned on a lattice finer than the cells (``data``: how the points lie,
+    for the row's label)."""
     load = _load()
     bandwidth = cells_per_bandwidth * grid.cell_m
 
@@ -189,7 +200,7 @@ def _narrower(
     ratio = seconds / floor_seconds
     which = ", the narrowest accepted" if cells_per_bandwidth == MIN_BANDWIDTH_CELLS else ""
     return Row(
-        work=f"{x.size:,} points → {grid.nx}×{grid.ny} quartic KDE, h = "
+        work=f"{x.size:,} {data}points → {grid.nx}×{grid.ny} quartic KDE, h = "
         f"{bandwidth / 1000:g} km ({cells_per_bandwidth:g} cells{which})",
         figure=f"{seconds:.3f} s; max error {error:.3%} of peak",
         target=f"≤ {TARGET_RATIO}× the floor, ≤ {TARGET_ERROR:.1%} of peak",
