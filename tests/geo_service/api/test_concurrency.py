@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -74,6 +75,19 @@ def _counter(client: TestClient, paths: tuple[str, ...], engine: Engine) -> Call
     return lambda: [count(path) for path in paths]
 
 
+def _write_locked(engine: Engine) -> bool:
+    """Whether another connection holds the SQLite store's write lock."""
+    probe = sqlite3.connect(str(engine.url.database), timeout=0)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.rollback()
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
+
+
 def _expected(paths: tuple[str, ...], path: Path, accepted: int) -> list[int]:
     """What each path counts once the file at ``path`` is stored (it holds every case then):
     its accepted cases in ``BBOX`` for the items, all of them for the ledger."""
@@ -86,20 +100,30 @@ def _expected(paths: tuple[str, ...], path: Path, accepted: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("backend", "paths"),
+    ("backend", "paths", "early"),
     [
-        pytest.param("sqlite", ("/stats/cases",), id="sqlite-ledger"),
-        pytest.param("sqlite", BOTH, id="sqlite-items-and-ledger"),
-        pytest.param("postgis", BOTH, marks=pytest.mark.postgis, id="postgis-items-and-ledger"),
+        pytest.param("sqlite", ("/stats/cases",), False, id="sqlite-ledger"),
+        pytest.param("sqlite", BOTH, False, id="sqlite-items-and-ledger"),
+        pytest.param("sqlite", BOTH, True, id="sqlite-items-and-ledger-while-reading"),
+        pytest.param(
+            "postgis", BOTH, False, marks=pytest.mark.postgis, id="postgis-items-and-ledger"
+        ),
     ],
 )
 def test_reads_during_an_ingest_see_its_batch_whole_or_not_at_all(
-    request: pytest.FixtureRequest, backend: str, paths: tuple[str, ...], tmp_path: Path
+    request: pytest.FixtureRequest,
+    backend: str,
+    paths: tuple[str, ...],
+    early: bool,
+    tmp_path: Path,
 ) -> None:
+    """``early``: the batch is written while its file is read (stopped as soon as its
+    transaction holds the write lock); otherwise once the file is read (stopped when
+    its bar shows rows written)."""
     fixture = "sqlite_engine" if backend == "sqlite" else "postgis_only_store"
     store_engine: Engine = request.getfixturevalue(fixture)
     earlier, big = tmp_path / "earlier.csv", tmp_path / "big.csv"
-    n_rows = SQLITE_ROWS if backend == "sqlite" else N_ROWS
+    n_rows = SQLITE_ROWS if backend == "sqlite" and not early else N_ROWS
     accepted = write_cases_csv(earlier, N_EARLIER, seed=1, prefix="K", bad_every=1000)
     before = _expected(paths, earlier, accepted)
     accepted = write_cases_csv(big, n_rows, seed=2, prefix="K", bad_every=1000)
@@ -118,9 +142,13 @@ def test_reads_during_an_ingest_see_its_batch_whole_or_not_at_all(
     seen = [counts()]
     assert seen == [before]
 
-    ingest = start_ingest(url, big, tmp_path / "big.rejects.csv")
+    groups = {"GEO_INGEST_GROUP_CHUNKS": "2" if early else "0"}
+    ingest = start_ingest(url, big, tmp_path / "big.rejects.csv", groups)
     try:
-        ingest.wait_until_writing()
+        if early:
+            ingest.wait_until(lambda: _write_locked(store_engine))
+        else:
+            ingest.wait_until_writing()
         os.kill(ingest.process.pid, signal.SIGSTOP)  # half written, its transaction open
         seen += [counts() for _ in range(READS_WHILE_STOPPED)]
         os.kill(ingest.process.pid, signal.SIGCONT)
