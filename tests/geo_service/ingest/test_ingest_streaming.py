@@ -297,13 +297,18 @@ def test_a_failure_locating_a_later_chunk_stores_nothing(
     assert list(private_tmp.iterdir()) == []  # what was set aside is deleted
 
 
+@pytest.mark.parametrize("group_chunks", [0, 1], ids=["after-reading", "while-reading"])
 def test_a_failure_after_records_are_written_rolls_the_batch_back(
     store: Engine,
     tmp_path: Path,
     divisions_gdf: gpd.GeoDataFrame,
     private_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
+    group_chunks: int,
 ) -> None:
+    """The third part written fails: after the file is read (its batch written chunk by
+    chunk), or while it is read (a group a chunk, the failure found by the reader at its
+    next hand-over)."""
     _earlier_batches(store, tmp_path, divisions_gdf)
     before = _stored(store)
     real = batch.write_staged
@@ -312,18 +317,19 @@ def test_a_failure_after_records_are_written_rolls_the_batch_back(
     def write_staged(
         conn: Any, table: Table, key: str, staging: Any, batch_id: int, group: int = 0
     ) -> Iterator[int]:
-        start = count_rows(conn, table)
         for n in real(conn, table, key, staging, batch_id, group):
             yield n
-            written.append(count_rows(conn, table) - start)
-            if len(written) == 1:
-                raise RuntimeError("the disk filled up after the first part")
+            written.append(count_rows(conn, table))
+            if len(written) == 3:
+                raise RuntimeError("the disk filled up after the third part")
 
     monkeypatch.setattr(batch, "write_staged", write_staged)
     rejects = tmp_path / "again.rejects.csv"
-    with pytest.raises(RuntimeError, match="first part"):
-        _ingest(store, SAMPLE_SLICE / "cases.csv", "cases", 1_000, rejects)
-    assert written[0] > 0  # new cases were written inside the batch's transaction
+    with pytest.raises(RuntimeError, match="third part"):
+        _ingest(
+            store, SAMPLE_SLICE / "cases.csv", "cases", 1_000, rejects, group_chunks=group_chunks
+        )
+    assert written[0] > len(before["cases"])  # new cases written inside the transaction
     assert _stored(store) == before
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(PenaltyCase)).scalar() == len(
@@ -572,36 +578,6 @@ def test_a_failure_in_a_worker_process_stores_nothing(
     rejects = tmp_path / "again.rejects.csv"
     with pytest.raises(RuntimeError, match="third chunk"):
         _ingest(store, SAMPLE_SLICE / "cases.csv", "cases", 500, rejects, workers=1, group_chunks=1)
-    assert _stored(store) == before
-    assert not rejects.exists()
-    assert list(private_tmp.iterdir()) == []
-
-
-def test_a_failure_writing_an_early_group_stores_nothing(
-    store: Engine,
-    tmp_path: Path,
-    divisions_gdf: gpd.GeoDataFrame,
-    private_tmp: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _earlier_batches(store, tmp_path, divisions_gdf)
-    before = _stored(store)
-    real = batch.write_staged
-    groups: list[int] = []
-
-    def write_staged(
-        conn: Any, table: Table, key: str, staging: Any, batch_id: int, group: int = 0
-    ) -> Iterator[int]:
-        groups.append(group)
-        if group == 2:
-            raise RuntimeError("the disk filled up at the third group")
-        yield from real(conn, table, key, staging, batch_id, group)
-
-    monkeypatch.setattr(batch, "write_staged", write_staged)
-    rejects = tmp_path / "again.rejects.csv"
-    with pytest.raises(RuntimeError, match="third group"):
-        _ingest(store, SAMPLE_SLICE / "cases.csv", "cases", 500, rejects, group_chunks=1)
-    assert groups == [0, 1, 2]  # the error reached the reading thread at its next hand-over
     assert _stored(store) == before
     assert not rejects.exists()
     assert list(private_tmp.iterdir()) == []
