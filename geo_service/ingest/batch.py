@@ -212,20 +212,21 @@ class EarlyBatch:
 
     def _run(self) -> None:
         table, key = _table(self.spec), self.spec.id_column
-        ended = False  # the reading thread said the file is set aside, or abandoned
+        item = self._work.get()  # the transaction opens with the first group, not before
+        ended = item is None or isinstance(item, _Done)  # no more will be handed over
         try:
+            if item is None:
+                return
             with begin_batch(self.engine, commit=not self.options.dry_run) as conn:
                 batch_id = _open(conn, self.spec, self.origin, self.options)
                 before = count_rows(conn, table)
-                while True:
-                    item = self._work.get()
-                    ended = item is None or isinstance(item, _Done)
+                while not isinstance(item, _Done):
                     if item is None:
                         raise _Stop
-                    if isinstance(item, _Done):
-                        break
                     for _ in write_staged(conn, table, key, item[0], batch_id, item[1]):
                         pass
+                    item = self._work.get()
+                    ended = item is None or isinstance(item, _Done)
                 prepared = item.prepared
                 self._summary = _close(conn, self.spec, prepared, batch_id, before, self.options)
         except _Stop:
