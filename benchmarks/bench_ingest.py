@@ -304,8 +304,8 @@ def _throughput(root: Path, quick: bool) -> tuple[Row, dict[str, Any]]:
     note = (
         f"{summary['accepted']:,} accepted, {summary['rejected']:,} rejected; "
         f"×{seconds / baseline_s:.2f} the baseline; stage seconds {summary['seconds']}; "
-        f"stages overlapped ({workers_for(None, summary['rows'], 100_000)} worker "
-        "process locating chunks, the batch written while the file is read); the same "
+        "stages overlapped (the batch written while the file is read; worker processes "
+        f"locating chunks: {workers_for(None, summary['rows'], 100_000)}); the same "
         f"ingest one stage at a time in one process took {serial:.1f} s; "
         f"the row-wise store path (executemany, the earlier code) took {row_wise:.1f} s; "
         f"links {summary.get('by_link')}; CRS shares {crs}; methods {summary['by_method']}; "

@@ -36,8 +36,8 @@ class Settings(BaseSettings):
         None,
         ge=0,
         description="Processes that locate an ingest's chunks while it reads the next ones "
-        "(unset: one fewer than the cores, at most 2, for files of 250,000 records or "
-        "more; 0: none)",
+        "(unset: for files of 250,000 records or more, the cores beyond 2, at most 2; "
+        "0: none)",
     )
     ingest_group_chunks: int | None = Field(
         None,

@@ -26,6 +26,9 @@ PARALLEL_ROWS = 250_000
 PARALLEL_CHUNKS = 3
 #: Most workers chosen when none is asked for: the reading process is then the limit.
 MOST_WORKERS = 2
+#: Cores the reading process keeps when workers are chosen: its reading and validating,
+#: and the thread writing its batch (on 2 cores a worker made a large ingest slower).
+READER_CORES = 2
 
 _locator: Any = None  # in a worker: the ingest's locator, given once at its start
 
@@ -53,14 +56,15 @@ def large_file(records: int, chunk_rows: int) -> bool:
 def workers_for(asked: int | None, records: int | None, chunk_rows: int) -> int:
     """How many worker processes an ingest uses: ``asked`` when given; else, for a file
     of at least :data:`PARALLEL_ROWS` records in :data:`PARALLEL_CHUNKS` chunks or more,
-    one fewer than the cores this process may use (at most :data:`MOST_WORKERS`), and
-    none for a smaller file or one whose length is not known before it is read."""
+    the cores this process may use beyond :data:`READER_CORES` (at most
+    :data:`MOST_WORKERS`), and none for a smaller file or one whose length is not known
+    before it is read."""
     if asked is not None:
         return max(asked, 0)
     if records is None or not large_file(records, chunk_rows):
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(MOST_WORKERS, (cores or 1) - 1))
+    return max(0, min(MOST_WORKERS, (cores or 1) - READER_CORES))
 
 
 class ChunkWorkers:

@@ -589,7 +589,7 @@ def test_large_files_get_workers_and_an_early_batch_by_their_size() -> None:
 
     cores = len(os.sched_getaffinity(0))
     third = PARALLEL_ROWS // 3
-    assert workers_for(None, PARALLEL_ROWS, third) == min(2, cores - 1)
+    assert workers_for(None, PARALLEL_ROWS, third) == max(0, min(2, cores - 2))
     assert workers_for(None, PARALLEL_ROWS - 1, third) == 0  # small: sooner without
     assert workers_for(None, PARALLEL_ROWS, PARALLEL_ROWS // 2) == 0  # two chunks only
     assert workers_for(None, None, 100_000) == 0  # length unknown before reading
