@@ -206,18 +206,28 @@ def _csv(part: pa.Table, start: int) -> bytes:
     return sink.getvalue()
 
 
-#: The schema name of an attached staging file (written out in ATTACH and DETACH); a
-#: batch written in groups attaches ``staging``, ``staging1``, ``staging2`` …
-ATTACHED = "staging"
-#: Staging files one transaction may attach: SQLite's usual build allows 10.
-MOST_ATTACHED = 8
+#: The schema names of a batch's staging files, group by group, with their ATTACH and
+#: DETACH statements written out (no SQL is built from strings); SQLite's usual build
+#: lets a connection attach 10 files.
+_STAGING_SCHEMAS = (
+    ("staging", "ATTACH DATABASE ? AS staging", "DETACH DATABASE staging"),
+    ("staging1", "ATTACH DATABASE ? AS staging1", "DETACH DATABASE staging1"),
+    ("staging2", "ATTACH DATABASE ? AS staging2", "DETACH DATABASE staging2"),
+    ("staging3", "ATTACH DATABASE ? AS staging3", "DETACH DATABASE staging3"),
+    ("staging4", "ATTACH DATABASE ? AS staging4", "DETACH DATABASE staging4"),
+    ("staging5", "ATTACH DATABASE ? AS staging5", "DETACH DATABASE staging5"),
+    ("staging6", "ATTACH DATABASE ? AS staging6", "DETACH DATABASE staging6"),
+    ("staging7", "ATTACH DATABASE ? AS staging7", "DETACH DATABASE staging7"),
+)
+#: Staging files one transaction may attach.
+MOST_ATTACHED = len(_STAGING_SCHEMAS)
 
 
-def attached_name(group: int) -> str:
-    """The schema name of a batch's ``group``-th staging file (0, 1, …)."""
+def _staging_schema(group: int) -> tuple[str, str, str]:
+    """Schema name, ATTACH and DETACH of a batch's ``group``-th staging file (0, 1, …)."""
     if not 0 <= group < MOST_ATTACHED:
         raise ValueError(f"a batch attaches at most {MOST_ATTACHED} staging files")
-    return ATTACHED if group == 0 else f"{ATTACHED}{group}"
+    return _STAGING_SCHEMAS[group]
 
 
 @contextmanager
@@ -226,7 +236,7 @@ def begin_batch(engine: Engine, commit: bool = True) -> Iterator[Connection]:
     instead when not ``commit``: a dry run); the staging files that :func:`write_staged`
     attached are detached after the transaction ends (SQLite keeps a file read in a
     transaction locked until then), whether it committed or not."""
-    names = {attached_name(k) for k in range(MOST_ATTACHED)}
+    detach = {name: statement for name, _, statement in _STAGING_SCHEMAS}
     with engine.connect() as conn:
         try:
             with conn.begin() as transaction:
@@ -236,8 +246,8 @@ def begin_batch(engine: Engine, commit: bool = True) -> Iterator[Connection]:
         finally:
             if conn.dialect.name == "sqlite":
                 listed = conn.exec_driver_sql("PRAGMA database_list").all()
-                for name in sorted(names & {str(row[1]) for row in listed}):
-                    conn.exec_driver_sql(f"DETACH DATABASE {name}")  # one of ours, no input
+                for name in sorted(detach.keys() & {str(row[1]) for row in listed}):
+                    conn.exec_driver_sql(detach[name])
                 conn.rollback()  # end the transaction the pragma began (nothing to undo)
 
 
@@ -259,14 +269,14 @@ def write_staged(
         return
     if conn.dialect.name == "sqlite" and BULK_ON_SQLITE:
         columns = [*staging.columns, "batch_id"]
-        schema = attached_name(group)
+        schema, attach, _ = _staging_schema(group)
         staged = staged_table(table, staging.columns, schema=schema)
         rows = select(*(staged.c[c] for c in staging.columns), literal(batch_id))
         chunk = rows.where(bindparam("start") < ROWID, bindparam("end") >= ROWID)
         insert_ = sqlite.insert(table).from_select(columns, chunk.order_by(ROWID))
         update = {c: insert_.excluded[c] for c in columns if c != key}
         statement = insert_.on_conflict_do_update(index_elements=[key], set_=update)
-        conn.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (str(staging.path),))
+        conn.exec_driver_sql(attach, (str(staging.path),))
         start = 0
         for end in staging.ends:  # one statement per chunk the ingest prepared
             conn.execute(statement, {"start": start, "end": end})
