@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from geo_service.core.clock import china_today
 from geo_service.core.errors import ServiceError
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings, get_settings
@@ -788,7 +789,7 @@ def plan(
             weights=settings.risk_weights,
             tiers=settings.risk_tier_quantiles,
         )
-        default_as_of = latest_record_date(engine) or dt.date.today()
+        default_as_of = latest_record_date(engine) or china_today()
         chosen, areas = plan_inspections(engine, asked, default_as_of)
         doc = plan_document(
             chosen, areas, jurisdiction=jurisdiction, data_version=data_version(engine)

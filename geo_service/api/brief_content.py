@@ -17,8 +17,9 @@ from sqlalchemy import Engine
 
 from analytics.density import DensitySurface
 from analytics.errors import AnalyticsError
-from geo_service.api.stats import CHINA_TIME, ledger_table
+from geo_service.api.stats import ledger_table
 from geo_service.builds.run import analytic_layer
+from geo_service.core.clock import china_now
 from geo_service.core.errors import BadFilterError, NotFoundError
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
@@ -234,7 +235,7 @@ def _quality(engine: Engine, jurisdiction: str) -> tuple[QualityNote, ...]:
 
 def _beijing(moment: dt.datetime) -> str:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return aware.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M（北京时间）")
+    return china_now(aware).strftime("%Y-%m-%d %H:%M（北京时间）")
 
 
 def gather_brief(engine: Engine, request: BriefRequest, settings: Settings | None = None) -> Brief:

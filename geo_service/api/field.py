@@ -11,7 +11,6 @@ service worker, served under ``/field`` so that its scope covers the page.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 from dataclasses import asdict
@@ -34,6 +33,7 @@ from geo_service.api.dependencies import (
     scoped_filters,
 )
 from geo_service.api.tile_cache import tile_service
+from geo_service.core.clock import china_today
 from geo_service.core.errors import (
     AuthenticationRequiredError,
     ForbiddenError,
@@ -204,7 +204,7 @@ def field_page(
         "role": caller.role,
         "jurisdiction": where,
         "quarter": quarter,
-        "today": dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date(),
+        "today": china_today(),
         "post": "/collections/inspections/items",
         "worker": WORKER_PATH,
         "scope": WORKER_SCOPE,

@@ -23,6 +23,7 @@ from geo_service.api.dependencies import (
     scoped_filters,
 )
 from geo_service.builds.risk import latest_record_date
+from geo_service.core.clock import china_today
 from geo_service.core.filters import Filters
 from geo_service.planning.plans import (
     PlanRequest,
@@ -84,4 +85,4 @@ def plan(
 def _default_as_of(engine: Engine, filters: Filters) -> dt.date:
     """The filters' last day, else the latest record in the store, else today."""
     _, end = filters.date_range()
-    return end or latest_record_date(engine) or dt.date.today()
+    return end or latest_record_date(engine) or china_today()

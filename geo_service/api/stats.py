@@ -4,7 +4,6 @@ county, city or industry (:func:`analytics.ledgers.commonality_ledger`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 from typing import Any
@@ -28,6 +27,7 @@ from analytics.ledgers import (
 from geo_service.api.dependencies import Caller, get_caller, get_engine, scoped_filters
 from geo_service.builds.problem_types import label_records
 from geo_service.builds.public import public_ledger, store_secret
+from geo_service.core.clock import china_now
 from geo_service.core.errors import AuthenticationRequiredError, BadFilterError, UnknownLayerError
 from geo_service.core.filters import FILTER_FIELDS, Filters
 from geo_service.store.boundaries import read_divisions
@@ -35,8 +35,6 @@ from geo_service.store.queries import data_version, read_frame
 from layers.spreadsheets import ledger_workbook, safe_frame
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-#: The time a ledger says it was made in (Beijing time).
-CHINA_TIME = dt.timezone(dt.timedelta(hours=8))
 _DATE = {"cases": "decision_date", "inspections": "inspection_date"}
 _ID = {"cases": "case_id", "inspections": "inspection_id"}
 _TYPE = {"cases": "violation_type", "inspections": "problem_category"}
@@ -228,7 +226,7 @@ def _cover(
             value = f"{names.get(value, '')} {value}".strip()
         shown.append(f"{label}：{value}")
     version = data_version(engine)
-    now = dt.datetime.now(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S（北京时间）")
+    now = china_now().strftime("%Y-%m-%d %H:%M:%S（北京时间）")
     public = filters.min_count is not None
     source = {"kind": kind, "group_by": groups, "filters": given, "data_version": version}
     return title, [

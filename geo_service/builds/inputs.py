@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine
 
 from analytics.hexagons import Records
+from geo_service.core.clock import china_today
 from geo_service.core.errors import BadFilterError
 from geo_service.core.filters import Filters
 from geo_service.store.boundaries import read_divisions
@@ -164,7 +164,7 @@ class Inputs:
         first = (
             pd.Timestamp(start)
             if start
-            else (dates.min() if len(dates) else pd.Timestamp(dt.date.today()))
+            else (dates.min() if len(dates) else pd.Timestamp(china_today()))
         )
         last = pd.Timestamp(end) if end else (dates.max() if len(dates) else first)
         periods = check_time_steps(first, last, step)

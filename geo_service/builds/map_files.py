@@ -9,7 +9,6 @@ by :func:`layers.map_files.build_map_file`.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -17,6 +16,7 @@ from sqlalchemy import Engine
 
 from geo_service.builds.exports import load_layer
 from geo_service.builds.run import analytic_layer
+from geo_service.core.clock import china_now
 from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.store.models import RECORD_TABLES
@@ -80,7 +80,7 @@ def map_file_data(
     inside = {str(code) for code in divisions["adcode"]} if len(divisions) else set()
     note = (
         f"地图文件 Map file · 数据版本 data version {data_version(engine)} · "
-        f"生成于 made {dt.datetime.now(dt.UTC).astimezone(_BEIJING):%Y-%m-%d %H:%M} (北京时间)"
+        f"生成于 made {china_now():%Y-%m-%d %H:%M} (北京时间)"
     )
     picked = [la.params["resolution"] for la in layers if "resolution" in la.params]
     narrowed = replace(
@@ -93,6 +93,3 @@ def map_file_data(
         months=(),
     )
     return MapFile(MapFileData(collections, boundaries, heat, note), narrowed, records)
-
-
-_BEIJING: Final = dt.timezone(dt.timedelta(hours=8))

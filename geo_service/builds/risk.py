@@ -47,6 +47,7 @@ from geo_service.builds.risk_inputs import (
     last_inspections,
     read_risk_records,
 )
+from geo_service.core.clock import china_today
 from geo_service.core.errors import BadFilterError
 from geo_service.core.settings import Settings
 from geo_service.store.models import INGEST_TABLES
@@ -110,7 +111,7 @@ def risk_as_of(inputs: Inputs, parameters: RiskParameters | PriorityAreaParamete
         raise BadFilterError(
             f"risk is scored at a day within {AS_OF.text()}; the filters end {end}"
         )
-    return end or latest_record_date(inputs.engine) or dt.date.today()
+    return end or latest_record_date(inputs.engine) or china_today()
 
 
 def _records(inputs: Inputs, parameters: RiskParameters | PriorityAreaParameters) -> RiskRecords:

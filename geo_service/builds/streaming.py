@@ -74,6 +74,7 @@ from geo_service.builds.recipes import (
     kde_payload,
     moran_frame,
 )
+from geo_service.core.clock import china_today
 from geo_service.core.errors import BadFilterError
 from layers.analytic_frames import cells_frame
 
@@ -420,7 +421,7 @@ def _emerging(run: Passes, parameters: EmergingParameters) -> gpd.GeoDataFrame:
     partial: MonthCounts = run.partials.get(f"months{resolution}", empty)
     span: MonthSpan = run.partials.get("case_months", MonthSpan())
     start, end = run.inputs.filters.date_range()
-    first = start or (_month_date(span.first) if span.first is not None else dt.date.today())
+    first = start or (_month_date(span.first) if span.first is not None else china_today())
     last = end or (_month_date(span.last) if span.last is not None else first)
     check_time_steps(pd.Timestamp(first), pd.Timestamp(last), step)
     first_step, labels = step_labels(first, last, step)

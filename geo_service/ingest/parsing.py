@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from geo_service.core.clock import china_today
+
 EARLIEST_DATE = pd.Timestamp("1990-01-01")
 
 _DATE_SEPARATORS = {"年": "-", "月": "-", "日": "", "/": "-", ".": "-", "号": ""}
@@ -19,7 +21,7 @@ def parse_dates(values: pd.Series, *, today: dt.date | None = None) -> pd.Series
     """Parse dates written as 2023-05-04, 2023/5/4, 2023年5月4日, 20230504 or 2023-05-04 10:00.
 
     Returns a ``datetime64`` column with ``NaT`` where the text is no real date,
-    is before 1990 or after ``today``.
+    is before 1990 or after ``today`` (default: today in Beijing).
 
     Examples
     --------
@@ -27,7 +29,7 @@ def parse_dates(values: pd.Series, *, today: dt.date | None = None) -> pd.Series
     >>> parse_dates(s, today=dt.date(2026, 1, 1)).dt.strftime("%Y-%m-%d").tolist()
     ['2023-05-04', '2023-05-04', '2023-05-04', '2023-05-04', nan, nan]
     """
-    latest = pd.Timestamp(today or dt.date.today())
+    latest = pd.Timestamp(today or china_today())
     parsed = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")  # the common case
     for fmt in _DATE_FORMATS:  # each vectorised, tried only on what is still unparsed
         rest = parsed.isna()

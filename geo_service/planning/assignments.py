@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from geo_service.core.clock import china_now
 from geo_service.core.filters import Filters
 from geo_service.store.draws import StoredDraw, jurisdiction_prefix, list_draws
 from geo_service.store.queries import read_frame
 
 #: China Standard Time, in which quarters begin and end.
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def current_quarter(now: dt.datetime | None = None) -> str:
     >>> current_quarter(dt.datetime(2026, 3, 31, 17, tzinfo=dt.UTC))
     '2026-Q2'
     """
-    local = (now or dt.datetime.now(dt.UTC)).astimezone(BEIJING)
+    local = china_now(now)
     return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
 
 

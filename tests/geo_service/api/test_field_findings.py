@@ -8,6 +8,7 @@ account is tried (the operation is in the scoping matrix's ``UNSCOPED`` set for 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy import Engine, select, text
 from geo_service.access.policy import read_audit
 from geo_service.api.app import create_app
 from geo_service.api.field import FINDING_ROLES
+from geo_service.core import clock
 from geo_service.core.filters import Filters
 from geo_service.core.paths import SAMPLE_SLICE
 from geo_service.core.settings import Settings
@@ -315,6 +317,25 @@ def test_the_field_page_and_its_worker(world: dict[str, Any], tmp_path: Path) ->
     assert client.get("/field").status_code == 401
     gis = account_headers(engine, "gis", COUNTY)
     assert client.get("/field", headers=gis).status_code == 403
+
+
+def test_today_is_beijing_today_while_the_host_clock_is_a_day_behind(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """00:30 in Beijing is 16:30 the day before in UTC: the field page dates a finding
+    on the Beijing day, and the ingest takes that date as today, not as the future."""
+    monkeypatch.setattr(clock, "utc_now", lambda: dt.datetime(2026, 12, 5, 16, 30, tzinfo=dt.UTC))
+    engine = world["engine"]
+    headers = account_headers(engine, "inspector", COUNTY)
+    page = world["client"].get("/field", headers=headers)
+    assert page.status_code == 200
+    assert '"today": "2026-12-06"' in page.text
+    taken = _post(world, _feature(world, COUNTY, inspection_date="2026-12-06"), headers)
+    assert taken.status_code == 201, taken.text[:300]
+    late = _feature(world, COUNTY, inspection_date="2026-12-07")
+    refused = _post(world, late, headers)
+    assert refused.status_code == 400 and "bad_date" in refused.json()["description"]
+    assert _stored(engine, late["id"]).empty
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
