@@ -7,6 +7,14 @@
   var state = { position: null, markers: {} };
   var $ = function (id) { return document.getElementById(id); };
 
+  /* a moment (ISO, UTC) as the phone's own clock shows it: 2026-12-06 00:30 */
+  function stamp(iso) {
+    var d = new Date(iso);
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+
   function text(tag, content, cls) {
     var el = document.createElement(tag);
     if (cls) el.className = cls;
@@ -179,7 +187,7 @@
         li.dataset.id = item.id;
         li.appendChild(text("span", LABELS[item.state] || item.state, "field-state"));
         li.appendChild(text("strong", item.title.trim() || item.id));
-        li.appendChild(text("div", item.id + " · " + item.created.slice(0, 16).replace("T", " "), "field-meta"));
+        li.appendChild(text("div", item.id + " · " + stamp(item.created), "field-meta"));
         if (item.account !== data.account) {
           li.appendChild(text("div", "属于账号 " + item.account + "，请用该账号登录后发送", "field-meta"));
         }

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import Engine
 
 from geo_service.access.policy import add_account
+from geo_service.core.clock import china_now
 from geo_service.core.filters import Filters
 from geo_service.core.paths import PROJECT_ROOT
 from geo_service.planning.assignments import current_quarter
@@ -114,6 +115,7 @@ def test_a_finding_waits_offline_is_sent_online_and_a_refused_one_stays(
         is_mobile=True,
         has_touch=True,
         locale="zh-CN",
+        timezone_id="Asia/Shanghai",
         permissions=["geolocation"],
         geolocation={"latitude": inside.y, "longitude": inside.x, "accuracy": 10},
     )
@@ -150,10 +152,15 @@ def test_a_finding_waits_offline_is_sent_online_and_a_refused_one_stays(
     # no signal: the finding waits in the queue, and the service has not got it
     context.set_offline(True)
     page.locator("#field-signal[data-online=false]").wait_for()
+    recorded = [china_now()]
     _record(page, "废水", "雨水排口有污水排出")
     waiting = page.locator("#field-queue li[data-state=waiting]")
     waiting.wait_for()
+    recorded.append(china_now())
     assert "等待发送" in waiting.inner_text()
+    # when it was recorded, by the phone's clock (Beijing), not in UTC
+    shown = waiting.locator(".field-meta").first.inner_text()
+    assert any(f"{moment:%Y-%m-%d %H:%M}" in shown for moment in recorded), shown
     first = waiting.get_attribute("data-id")
     assert first and first.startswith("FIELD-")
     assert _get(server, key, f"/collections/inspections/items/{first}")[0] == 404
