@@ -11,9 +11,13 @@ service worker, served under ``/field`` so that its scope covers the page.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import html
 import json
+import re
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -311,7 +315,28 @@ _PAGE = """<!DOCTYPE html>
 
 @router.get(WORKER_PATH, include_in_schema=False)
 def field_worker() -> Response:
-    """The page's service worker: under ``/field`` and allowed the scope ``/field``."""
-    script = (STATIC_DIR / "field" / "sw.js").read_bytes()
+    """The page's service worker: under ``/field`` and allowed the scope ``/field``, its
+    cache named after what it keeps (:func:`worker_script`)."""
     headers = {"Service-Worker-Allowed": WORKER_SCOPE, "Cache-Control": "no-cache"}
-    return Response(script, media_type="text/javascript", headers=headers)
+    return Response(worker_script(STATIC_DIR), media_type="text/javascript", headers=headers)
+
+
+#: The cache name the worker's file is written with; served as ``geo-field-<digest>``.
+_WORKER_CACHE = b'"geo-field-v1"'
+_SHELL_FILE = re.compile(rb'"/static/([^"]+)"')
+
+
+@functools.cache
+def worker_script(static: Path) -> bytes:
+    """sw.js with its cache named by a digest of the static files it keeps (its SHELL
+    list): a phone keeps those files and serves them before the network, so a new
+    field.js reaches it only with a new worker, which a changed name makes. The old
+    cache is deleted when the new worker takes over."""
+    script = (static / "field" / "sw.js").read_bytes()
+    digest = hashlib.sha256()
+    for name in _SHELL_FILE.findall(script):
+        digest.update(name + b"\0" + (static / name.decode()).read_bytes())
+    named = f'"geo-field-{digest.hexdigest()[:12]}"'.encode()
+    if script.count(_WORKER_CACHE) != 1:
+        raise RuntimeError("sw.js names its cache once, as geo-field-v1")
+    return script.replace(_WORKER_CACHE, named)

@@ -3,7 +3,7 @@
    signal. It never answers a POST: findings are queued by the page (queue.js) and sent
    by it when there is signal. */
 "use strict";
-var CACHE = "geo-field-v1";
+var CACHE = "geo-field-v1";  // served named by a digest of SHELL's files (api/field.py)
 var SHELL = [
   "/field",
   "/static/field/field.js",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,10 @@ from sqlalchemy import Engine, select, text
 
 from geo_service.access.policy import read_audit
 from geo_service.api.app import create_app
-from geo_service.api.field import FINDING_ROLES
+from geo_service.api.field import FINDING_ROLES, worker_script
 from geo_service.core import clock
 from geo_service.core.filters import Filters
-from geo_service.core.paths import SAMPLE_SLICE
+from geo_service.core.paths import SAMPLE_SLICE, STATIC_DIR
 from geo_service.core.settings import Settings
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store.batches import read_batch
@@ -314,6 +316,15 @@ def test_the_field_page_and_its_worker(world: dict[str, Any], tmp_path: Path) ->
     assert worker.status_code == 200
     assert worker.headers["service-worker-allowed"] == "/field"
     assert worker.headers["content-type"].startswith("text/javascript")
+    # the phone's cache is named after the files it keeps: a changed field.js, a new name
+    (name,) = re.findall(r'var CACHE = "(geo-field-[0-9a-f]{12})"', worker.text)
+    for folder in ("same", "changed"):
+        for kept in [*re.findall(r'"/static/([^"]+)"', worker.text), "field/sw.js"]:
+            (tmp_path / folder / kept).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(STATIC_DIR / kept, tmp_path / folder / kept)
+    (tmp_path / "changed" / "field" / "field.js").write_text("/* new */", encoding="utf-8")
+    assert name in worker_script(tmp_path / "same").decode()
+    assert name not in worker_script(tmp_path / "changed").decode()
     assert client.get("/field").status_code == 401
     gis = account_headers(engine, "gis", COUNTY)
     assert client.get("/field", headers=gis).status_code == 403
