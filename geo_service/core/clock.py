@@ -15,7 +15,7 @@ CHINA_TIME: Final = dt.timezone(dt.timedelta(hours=8))
 
 
 def utc_now() -> dt.datetime:
-    """The present, aware, in UTC (the one place the service reads the wall clock)."""
+    """The present, aware, in UTC: what the Beijing clock reads (a test may set it)."""
     return dt.datetime.now(dt.UTC)
 
 
