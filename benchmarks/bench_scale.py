@@ -53,6 +53,8 @@ SIZES = (300_000, 1_000_000)
 LARGE_SIZES = (10_000_000,)
 PART_CASES = int(os.environ.get("GEO_BENCH_PART_CASES", 10_000_000))  # cases of one sample
 QUICK_SIZES = (20_000, 60_000)
+#: Issue 20's bound on the one-process build's peak memory, by size (MiB).
+LOCAL_PEAK_MIB = {10_000_000: 3 * 1024, 50_000_000: 8 * 1024}
 LAYERS = ["hexagons", "hotspots", "kde", "emerging-hotspots"]
 PLOT = DOC.parent / "scaling.png"
 RESULTS = DOC.parent / "scaling.json"
@@ -320,8 +322,12 @@ def rows(results: dict[str, Any], quick: bool) -> list[Row]:
                 + "; "
                 + _phase_text(phases.get("build-dask", {}).get(n), "Dask build")
                 + " with its workers",
-                target="—",
-                met=None,
+                target=f"one-process build ≤ {LOCAL_PEAK_MIB[n]:,} MiB"
+                if n in LOCAL_PEAK_MIB
+                else "—",
+                met=None
+                if quick or n not in LOCAL_PEAK_MIB or local is None
+                else ("error" not in local and local["peak_mib"] <= LOCAL_PEAK_MIB[n]),
                 baseline="the same build in one process (build_layers)",
                 baseline_figure=_phase_text(local, "build"),
                 note=f"{(ingest or {}).get('out', '?')} accepted; generating the CSV took "
