@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, insert, update
+from sqlalchemy import Connection, Engine, insert, update
 from tqdm import tqdm
 
 from geo_service.ingest import roster
@@ -29,7 +29,7 @@ from geo_service.ingest.writer import begin_batch, bulk_indexes, count_rows, wri
 from geo_service.linkage.register import load_register_index
 from geo_service.linkage.relink import relink
 from geo_service.linkage.reviews import has_reviews, replace_reviews
-from geo_service.store.models import INGEST_TABLES, IngestBatch, RejectedRow
+from geo_service.store.models import IngestBatch, RejectedRow
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,6 @@ class BatchOrigin:
     path: Path
     sha256: str
     started: dt.datetime
-
-
-def _table(spec: KindSpec) -> Table:
-    return INGEST_TABLES[spec.kind].__table__  # type: ignore[return-value]
 
 
 def _open(conn: Connection, spec: KindSpec, origin: BatchOrigin, options: IngestOptions) -> int:
@@ -79,7 +75,7 @@ def _close(
 ) -> dict[str, Any]:
     """After the records: exclusions or reviews, the relink of a register, the rejects
     and the batch row's counts; the summary."""
-    table = _table(spec)
+    table = spec.table
     accepted, rejected = prepared.accepted, prepared.rejected
     by_method = {k: int(v) for k, v in sorted(prepared.by_method.items())}
     by_reason = {k: int(v) for k, v in sorted(prepared.by_reason.items())}
@@ -143,7 +139,7 @@ def store_batch(
     options: IngestOptions,
 ) -> dict[str, Any]:
     """Write a file's batch once the whole file is set aside; the summary."""
-    table = _table(spec)
+    table = spec.table
     with begin_batch(engine, commit=not options.dry_run) as conn:
         batch_id = _open(conn, spec, origin, options)
         before = count_rows(conn, table)
@@ -211,7 +207,7 @@ class EarlyBatch:
             raise self._error
 
     def _run(self) -> None:
-        table, key = _table(self.spec), self.spec.id_column
+        table, key = self.spec.table, self.spec.id_column
         item = self._work.get()  # the transaction opens with the first group, not before
         ended = item is None or isinstance(item, _Done)  # no more will be handed over
         try:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from sqlalchemy import Table
+
 from geo_service.core.errors import InputFileError
+from geo_service.store.models import INGEST_TABLES
 
 KINDS = (
     "enterprises",
@@ -100,6 +103,11 @@ class KindSpec:
     numbers: tuple[str, ...] = ()  # plain numbers: a cell with text but no number is rejected
     located: bool = True  # placed on the map by the geocoding chain (the roster is not)
     optional_dates: tuple[str, ...] = ()  # dates that may be empty (a bad one is rejected)
+
+    @property
+    def table(self) -> Table:
+        """The store's table the kind's records go into."""
+        return INGEST_TABLES[self.kind].__table__  # type: ignore[return-value]
 
 
 SPECS: dict[str, KindSpec] = {

@@ -50,7 +50,7 @@ from geo_service.linkage.register import load_register_index
 from geo_service.linkage.reviews import review_rows
 from geo_service.store.boundaries import Divisions, read_divisions
 from geo_service.store.db import require_schema
-from geo_service.store.models import INGEST_TABLES, LINKED_TABLES
+from geo_service.store.models import LINKED_TABLES
 
 
 def validate(
@@ -283,7 +283,7 @@ def _prepare(
         register = load_register_index(engine) if spec.kind in LINKED_TABLES else None
         locator = Locator(divisions, register)  # the register loaded once per file
         clock.lap("locate")
-    table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
+    table = spec.table
     stored = StoredPlaces(engine, table, spec.id_column, options.within)
     records_hint = source.scan.lines - 1 if source.scan is not None else None
     workers = workers_for(options.workers, records_hint, options.chunk_rows)
@@ -352,7 +352,6 @@ def _read_chunks(
     bar = tqdm(
         desc=f"read {spec.kind}", unit="rows", disable=not options.progress or None, leave=False
     )
-    table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
     pending: deque[tuple[RawTable, Future[_Located]]] = deque()
 
     def set_aside_oldest() -> None:
@@ -407,7 +406,7 @@ def _read_chunks(
                 )
             else:
                 prepared = _roster_rows(spec, divisions, rows, outcome, extra, options.within)
-            aside.add(chunk_records(prepared, spec, table), rejected_frame(raw, outcome))
+            aside.add(chunk_records(prepared, spec), rejected_frame(raw, outcome))
             clock.lap("prepare")
             bar.update(len(raw.row_numbers))
         while pending:
@@ -429,7 +428,7 @@ class _Prepared:
     reviews: list[dict[str, Any]] | None = None  # linked kinds: their link_reviews rows
 
 
-def chunk_records(prepared: _Prepared, spec: KindSpec, table: Table) -> ChunkRecords:
+def chunk_records(prepared: _Prepared, spec: KindSpec) -> ChunkRecords:
     """A prepared chunk as it is set aside."""
     table_rows = prepared.table_rows
     keep_ids = prepared.exclusions is not None or prepared.reviews is not None
@@ -437,7 +436,7 @@ def chunk_records(prepared: _Prepared, spec: KindSpec, table: Table) -> ChunkRec
     if prepared.reviews is not None:
         by_link = Counter(table_rows["link_method"].fillna("none").astype(str).tolist())
     return ChunkRecords(
-        table=to_arrow(table_rows, table) if len(table_rows) else None,
+        table=to_arrow(table_rows, spec.table) if len(table_rows) else None,
         rows=len(table_rows),
         ids=table_rows[spec.id_column].astype(str).tolist() if keep_ids else [],
         by_method=Counter(str(m) for m in prepared.methods),
@@ -475,7 +474,6 @@ def _locate_in_worker(task: _LocateTask) -> _Located:
     """In a worker process: the value checks, then locate and prepare one chunk with
     the worker's locator (the same steps, in the same order, as one process takes)."""
     spec = SPECS[task.kind]
-    table: Table = INGEST_TABLES[spec.kind].__table__  # type: ignore[assignment]
     validate_values(spec, task.rows, task.outcome, task.today)
     reject_stored_outside(task.rows, task.outcome, spec.id_column, task.within, task.outside)
     prepared = located_rows(
@@ -489,7 +487,7 @@ def _locate_in_worker(task: _LocateTask) -> _Located:
         task.within,
         surface=task.surface,
     )
-    return _Located(chunk_records(prepared, spec, table), task.outcome)
+    return _Located(chunk_records(prepared, spec), task.outcome)
 
 
 def located_rows(
