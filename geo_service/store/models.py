@@ -69,11 +69,26 @@ class LocatedMixin:
     geocode_precision: Mapped[str] = mapped_column(String(8))  # point|county|city
     coord_flags: Mapped[str | None] = mapped_column(String(64))  # e.g. "swapped"
     h3_15: Mapped[int] = mapped_column(BigInteger)  # H3 cell at resolution 15 (integer id)
-    adcode: Mapped[str | None] = mapped_column(String(6), index=True)  # county
-    city_adcode: Mapped[str | None] = mapped_column(String(6), index=True)
+    adcode: Mapped[str | None] = mapped_column(String(6))  # county: indexed by _division_indexes
+    city_adcode: Mapped[str | None] = mapped_column(String(6))
     province_adcode: Mapped[str | None] = mapped_column(String(6))
     attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # unknown input columns
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_batches.id"))
+
+
+def _division_indexes(table: str, key: str | None = None) -> tuple[Index, Index]:
+    """The county and city indexes of a located table. With the natural ``key`` of a
+    table served in pages: (division, key), so that a jurisdiction's page in key order
+    reads its rows in that order and stops at the page's end, where an index on the
+    division alone makes the store read and sort every record of the division."""
+    if key is None:
+        return Index(f"ix_{table}_adcode", "adcode"), Index(
+            f"ix_{table}_city_adcode", "city_adcode"
+        )
+    return (
+        Index(f"ix_{table}_adcode_by_key", "adcode", key),
+        Index(f"ix_{table}_city_adcode_by_key", "city_adcode", key),
+    )
 
 
 class LinkedMixin:
@@ -101,6 +116,7 @@ class Enterprise(LocatedMixin, Base):
     """A pollution source in the register ("one file per source")."""
 
     __tablename__ = "enterprises"
+    __table_args__ = _division_indexes("enterprises", "credit_code")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     credit_code: Mapped[str] = mapped_column(String(18), unique=True)
@@ -117,6 +133,7 @@ class PenaltyCase(LinkedMixin, LocatedMixin, Base):
     """An administrative penalty case."""
 
     __tablename__ = "cases"
+    __table_args__ = _division_indexes("cases", "case_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(String(100), unique=True)
@@ -139,6 +156,7 @@ class Inspection(LinkedMixin, LocatedMixin, Base):
     """An on-site inspection finding from a mobile enforcement terminal."""
 
     __tablename__ = "inspections"
+    __table_args__ = _division_indexes("inspections", "inspection_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     inspection_id: Mapped[str] = mapped_column(String(100), unique=True)
@@ -159,6 +177,7 @@ class Exceedance(LinkedMixin, LocatedMixin, Base):
     """An exceedance reported by online (automatic) monitoring of a source (在线监测超标)."""
 
     __tablename__ = "exceedances"
+    __table_args__ = _division_indexes("exceedances")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     exceedance_id: Mapped[str] = mapped_column(String(100), unique=True)
@@ -177,6 +196,7 @@ class Complaint(LinkedMixin, LocatedMixin, Base):
     """A public complaint (信访投诉) about pollution, with the unit complained about if named."""
 
     __tablename__ = "complaints"
+    __table_args__ = _division_indexes("complaints")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     complaint_id: Mapped[str] = mapped_column(String(100), unique=True)
@@ -198,6 +218,7 @@ class Project(LinkedMixin, LocatedMixin, Base):
     """
 
     __tablename__ = "projects"
+    __table_args__ = _division_indexes("projects", "project_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project_id: Mapped[str] = mapped_column(String(100), unique=True)  # 项目编号
