@@ -28,7 +28,6 @@ from sqlalchemy import (
     JSON,
     Connection,
     Engine,
-    Index,
     Table,
     bindparam,
     func,
@@ -294,15 +293,26 @@ def write_staged(
 def bulk_indexes(conn: Connection, table: Table, rows: int, existing: int = 0) -> Iterator[None]:
     """On SQLite, drop ``table``'s non-unique indexes for a batch of ``rows`` that is large
     (:data:`BULK_ROWS`) and at least the ``existing`` rows of the table, and rebuild them
-    after.
+    after: the models' and those a migration made alone (``sqlix_…``), each made again by
+    the statement the store kept for it.
 
     Runs inside the caller's transaction: a failed batch rolls the drop back too.
     """
-    indexes: list[Index] = []
+    indexes: list[tuple[str, str]] = []
     if conn.dialect.name == "sqlite" and rows >= max(BULK_ROWS, existing):
-        indexes = [ix for ix in table.indexes if not ix.unique]
-    for index in indexes:
-        index.drop(conn)
+        kept = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+            " AND sql IS NOT NULL",  # an index SQLite made for a constraint keeps no sql
+            (table.name,),
+        )
+        indexes = [(name, made) for name, made in kept if not _unique(made)]
+    for name, _ in indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
     yield
-    for index in indexes:
-        index.create(conn)
+    for _, made in indexes:
+        conn.exec_driver_sql(made)
+
+
+def _unique(statement: str) -> bool:
+    """Whether a kept ``CREATE … INDEX`` statement makes a unique index."""
+    return statement.split(None, 2)[1].upper() == "UNIQUE"

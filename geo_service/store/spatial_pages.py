@@ -4,12 +4,14 @@ Ordered by the natural key alone, a bbox page has to look at every record in the
 before it knows which come first (half a million over dense Nanning on the 10M store:
 seconds a page). In the order of ``h3_15`` (the records' res-15 H3 cells, an integer
 whose bits are the cell's path down the hierarchy), the B-tree on ``h3_15`` gives them
-already in page order. On PostgreSQL the box is covered by a few H3 cells
+already in page order. The box is covered by a few H3 cells
 (:func:`cover_ranges`), each the contiguous range of the res-15 ids of its
 descendants; one ordered index scan per range, merged under ``ORDER BY … LIMIT``
-(Merge Append), reads the page and the offset before it and stops. The count
-(``numberMatched``, bounded) runs on the same ranges, on the index alone where it
-covers the condition (revision 0012). SQLite sorts the matches in the same order.
+(PostgreSQL's Merge Append), reads the page and the offset before it and stops. The
+count (``numberMatched``, bounded) runs on the same ranges, on the index alone where it
+covers the condition (PostgreSQL: revision 0012). SQLite's indexes (revision 0014) are
+on (``h3_15``, key, lon, lat); each range is a subquery of its own there (SQLite takes
+no LIMIT on a member of a UNION), and it sorts the few rows they give.
 
 The next page starts after the previous page's last record: its cell is read back by
 its key, so next links still carry the key alone (``after``); a key that is no longer
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import h3
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Connection,
     Select,
     Table,
@@ -45,7 +48,8 @@ COVER_CELLS: Final = 32
 #: Boxes wider or taller than this (degrees) are not covered by cells: most of the
 #: store is in them anyway, and H3's polygons take the short way round the globe.
 COVER_MAX_DEG: Final = 20.0
-#: The kinds whose tables have the B-tree on ``h3_15`` (PostgreSQL, revisions 0005, 0012).
+#: The kinds whose tables have a B-tree on ``h3_15`` (PostgreSQL: revisions 0005, 0012;
+#: SQLite: 0014).
 INDEXED_KINDS: Final = frozenset({"cases", "inspections", "enterprises"})
 _RES_BITS: Final = 0xF << 52
 #: Sorted, disjoint (lowest, highest) ranges of res-15 H3 ids.
@@ -119,7 +123,7 @@ def page_rows(
     limit: int,
 ) -> list[Any]:
     """Rows ``offset`` to ``offset + limit`` of ``query`` in (cell, key) order. With
-    ``ranges`` (PostgreSQL) in two steps: the page's keys by one ordered scan per range,
+    ``ranges`` in two steps: the page's keys by one ordered scan per range,
     merged, on the covering index alone (revision 0012: an index scan would read the row
     of every record it passes, in the box or not), then the page's rows by their keys."""
     cell = table.c.h3_15
@@ -130,12 +134,20 @@ def page_rows(
         keyed.where(cell.between(low, high)).order_by(cell, key).limit(offset + limit)
         for low, high in ranges
     ]
-    merged = union_all(*parts).subquery("inbox")
+    merged = _union(conn, parts).subquery("inbox")
     ordered = select(merged.c[key.name]).order_by(merged.c.h3_15, merged.c[key.name])
     keys = list(conn.execute(ordered.offset(offset).limit(limit)).scalars())
     if not keys:
         return []
     return list(conn.execute(query.where(key.in_(keys)).order_by(cell, key)).all())
+
+
+def _union(conn: Connection, parts: list[Select[Any]]) -> CompoundSelect[Any]:
+    """``UNION ALL`` of ``parts``; on SQLite each one a subquery, where it may keep its
+    ORDER BY and LIMIT."""
+    if conn.dialect.name == "sqlite":
+        return union_all(*(select(part.subquery()) for part in parts))
+    return union_all(*parts)
 
 
 def bounded_count(
@@ -154,7 +166,7 @@ def bounded_count(
     parts = [counted.where(cell.between(low, high)) for low, high in ranges]
     if limit is not None:
         parts = [p.limit(limit + 1) for p in parts]
-    every = union_all(*parts).subquery("inbox")
+    every = _union(conn, parts).subquery("inbox")
     capped_all = select(every).limit(None if limit is None else limit + 1).subquery("capped")
     return int(conn.execute(select(func.count()).select_from(capped_all)).scalar_one())
 
@@ -170,12 +182,11 @@ def read_page(
     """The rows of the bbox ``page`` of ``query`` (its conditions but the box) in (cell,
     key) order and how many match (up to ``page.count_limit + 1``): from ``page.after``
     when given, else ``offset``. The box is matched on lon/lat (edges included); on
-    PostgreSQL within the H3 ranges covering it when ``kind``'s table has the index."""
+    within the H3 ranges covering it when ``kind``'s table has the index."""
     assert page.bbox is not None
     west, south, east, north = (float(v) for v in page.bbox)
     query = query.where(table.c.lon.between(west, east), table.c.lat.between(south, north))
-    indexed = conn.dialect.name == "postgresql" and kind in INDEXED_KINDS
-    ranges = cover_ranges(page.bbox) if indexed else None
+    ranges = cover_ranges(page.bbox) if kind in INDEXED_KINDS else None
     counted = query.with_only_columns(literal(1), maintain_column_froms=True)
     matched = bounded_count(conn, counted, table, ranges, page.count_limit)
     offset = page.offset

@@ -11,11 +11,12 @@ target_metadata = Base.metadata
 
 def include_object(obj, name, type_, reflected, compare_to):
     """Leave PostGIS's own table, the geometry columns/indexes migrations add by hand and
-    the PostgreSQL-only serving indexes (``pgix_*``, revision 0005)."""
+    the serving indexes of one dialect alone (PostgreSQL's ``pgix_*``, revision 0005;
+    SQLite's ``sqlix_*``, revision 0014)."""
     if type_ == "table" and name == "spatial_ref_sys":
         return False
     named = name or ""
-    return not (name == "geom" or named.endswith("_geom") or named.startswith("pgix_"))
+    return not (name == "geom" or named.endswith("_geom") or named.startswith(("pgix_", "sqlix_")))
 
 
 def run_migrations_offline() -> None:

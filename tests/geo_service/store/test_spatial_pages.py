@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import h3
 import numpy as np
 import pytest
+from alembic import command
+from sqlalchemy import Engine, event, inspect
 
 from geo_service.core.errors import BadFilterError
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store import make_engine, migrate
 from geo_service.store.boundaries import load_divisions
+from geo_service.store.db import alembic_config
 from geo_service.store.queries import PageRequest, read_records_page
 from geo_service.store.spatial_pages import COVER_MAX_DEG, cover_ranges
+from tests.conftest import scratch_postgres
 from tests.geo_service.bulk_cases import CENTRE, write_cases_csv
 
 
@@ -80,6 +85,9 @@ def test_sqlite_pages_a_bbox_by_next_keys_in_cell_order(
             engine, "cases", None, PageRequest(bbox=box, limit=10_000)
         )
         assert matched == len(every) > 100
+        stored = read_records_page(engine, "cases", None, PageRequest(limit=10_000))[0]
+        inside = stored["lon"].between(box[0], box[2]) & stored["lat"].between(box[1], box[3])
+        assert sorted(every["case_id"]) == sorted(stored.loc[inside, "case_id"])
         cells = [h3.str_to_int(c) for c in every["h3_15"]]
         assert list(zip(cells, every["case_id"], strict=True)) == sorted(
             zip(cells, every["case_id"], strict=True)
@@ -99,3 +107,64 @@ def test_sqlite_pages_a_bbox_by_next_keys_in_cell_order(
             read_records_page(engine, "cases", None, PageRequest(bbox=box, after="LITE-none"))
     finally:
         engine.dispose()
+
+
+def test_sqlite_reads_a_bbox_page_over_its_h3_index_alone(
+    tmp_path: Path, divisions_gdf: gpd.GeoDataFrame
+) -> None:
+    """The count and the page's keys are range scans of the (h3_15, key, lon, lat) index
+    of revision 0014, not a scan of the table."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'geo.db'}")
+    try:
+        migrate(engine)
+        load_divisions(engine, divisions_gdf)
+        seen: list[tuple[str, Any]] = []
+        event.listen(engine, "before_cursor_execute", lambda *a: seen.append((a[2], a[3])))
+        box = (CENTRE[0] - 0.1, CENTRE[1] - 0.1, CENTRE[0] + 0.1, CENTRE[1] + 0.05)
+        read_records_page(engine, "cases", None, PageRequest(bbox=box, limit=10))
+        statements = list(seen)
+        with engine.connect() as conn:
+            plans = [
+                " | ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {s}", p))
+                for s, p in statements
+                if "h3_15 BETWEEN" in s
+            ]
+    finally:
+        engine.dispose()
+    assert len(plans) == 2  # the count and the page's keys
+    for plan in plans:
+        assert "USING COVERING INDEX sqlix_cases_h3_15 (h3_15>? AND h3_15<?)" in plan, plan
+        assert "SCAN cases" not in plan, plan
+
+
+def _h3_indexes(engine: Engine) -> dict[str, list[str]]:
+    names = inspect(engine)
+    return {
+        str(ix["name"]): [str(c) for c in ix["column_names"]]
+        for table in ("cases", "inspections", "enterprises")
+        for ix in names.get_indexes(table)
+        if str(ix["name"]).startswith("sqlix_")
+    }
+
+
+def test_revision_0014_indexes_sqlite_and_comes_down(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'geo.db'}")
+    try:
+        migrate(engine)
+        command.check(alembic_config(engine))  # not model drift: the environment skips them
+        assert _h3_indexes(engine) == {
+            "sqlix_cases_h3_15": ["h3_15", "case_id", "lon", "lat"],
+            "sqlix_inspections_h3_15": ["h3_15", "inspection_id", "lon", "lat"],
+            "sqlix_enterprises_h3_15": ["h3_15", "credit_code", "lon", "lat"],
+        }
+        command.downgrade(alembic_config(engine), "0013")
+        assert _h3_indexes(engine) == {}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgis
+def test_revision_0014_leaves_postgis_alone(worker_id: str) -> None:
+    with scratch_postgres(worker_id, "_0014") as engine:
+        migrate(engine)
+        assert _h3_indexes(engine) == {}  # PostgreSQL has its own (pgix_…_h3_15)
