@@ -81,14 +81,9 @@ def _division_indexes(table: str, key: str | None = None) -> tuple[Index, Index]
     table served in pages: (division, key), so that a jurisdiction's page in key order
     reads its rows in that order and stops at the page's end, where an index on the
     division alone makes the store read and sort every record of the division."""
-    if key is None:
-        return Index(f"ix_{table}_adcode", "adcode"), Index(
-            f"ix_{table}_city_adcode", "city_adcode"
-        )
-    return (
-        Index(f"ix_{table}_adcode_by_key", "adcode", key),
-        Index(f"ix_{table}_city_adcode_by_key", "city_adcode", key),
-    )
+    suffix, by = ("_by_key", (key,)) if key else ("", ())
+    county, city = (Index(f"ix_{table}_{c}{suffix}", c, *by) for c in ("adcode", "city_adcode"))
+    return county, city
 
 
 class LinkedMixin:
