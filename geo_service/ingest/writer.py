@@ -28,6 +28,7 @@ from sqlalchemy import (
     JSON,
     Connection,
     Engine,
+    Index,
     Table,
     bindparam,
     func,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import DropIndex
 from sqlalchemy.sql.dml import Insert
 
 from geo_service.ingest.staging import ROWID, Staging, staged_table
@@ -307,7 +309,7 @@ def bulk_indexes(conn: Connection, table: Table, rows: int, existing: int = 0) -
         )
         indexes = [(name, made) for name, made in kept if not _unique(made)]
     for name, _ in indexes:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        conn.execute(DropIndex(Index(name)))  # the name quoted by the dialect
     yield
     for _, made in indexes:
         conn.exec_driver_sql(made)

@@ -34,6 +34,15 @@ KEYS = {
     "projects": "project_id",
 }
 _DIVISIONS = ("adcode", "city_adcode")
+#: PostgreSQL's (division, key) indexes: their names before and after this revision.
+NAMES = {
+    (table, column): (f"pgix_{table}_{column}_by_key", f"ix_{table}_{column}_by_key")
+    for table in KEYS
+    for column in _DIVISIONS
+}
+#: The renames of each way, fixed here from the constants above.
+RENAMES_UP = {k: f"ALTER INDEX {old} RENAME TO {new}" for k, (old, new) in NAMES.items()}
+RENAMES_DOWN = {k: f"ALTER INDEX {new} RENAME TO {old}" for k, (old, new) in NAMES.items()}
 
 
 def upgrade() -> None:
@@ -42,9 +51,7 @@ def upgrade() -> None:
         for column in _DIVISIONS:
             op.drop_index(f"ix_{table}_{column}", table_name=table)
             if postgres:
-                op.execute(
-                    f"ALTER INDEX pgix_{table}_{column}_by_key RENAME TO ix_{table}_{column}_by_key"
-                )
+                op.execute(RENAMES_UP[table, column])
             else:
                 op.create_index(f"ix_{table}_{column}_by_key", table, [column, key])
         if postgres:
@@ -58,9 +65,7 @@ def downgrade() -> None:
             op.create_index(f"pgix_{table}_province_adcode", table, ["province_adcode"])
         for column in reversed(_DIVISIONS):
             if postgres:
-                op.execute(
-                    f"ALTER INDEX ix_{table}_{column}_by_key RENAME TO pgix_{table}_{column}_by_key"
-                )
+                op.execute(RENAMES_DOWN[table, column])
             else:
                 op.drop_index(f"ix_{table}_{column}_by_key", table_name=table)
             op.create_index(f"ix_{table}_{column}", table, [column])
