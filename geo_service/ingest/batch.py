@@ -171,13 +171,22 @@ class _Done:
 class EarlyBatch:
     """A batch written by a thread of its own, group by group as the file is set aside
     (:meth:`write` is :class:`SetAside`'s ``on_group``), then finished with
-    :meth:`finish`; :meth:`abandon` rolls back what it wrote. The table's indexes stay
-    in place: each group goes through them while the next is prepared."""
+    :meth:`finish`; :meth:`abandon` rolls back what it wrote. ``rows`` is about how many
+    records the file holds. Each group goes through the table's indexes while the next
+    is prepared, except where :func:`~geo_service.ingest.writer.bulk_write` chooses the
+    batch (on PostgreSQL, a large first load): its secondary indexes are dropped and
+    rebuilt after the last group."""
 
     def __init__(
-        self, engine: Engine, spec: KindSpec, origin: BatchOrigin, options: IngestOptions
+        self,
+        engine: Engine,
+        spec: KindSpec,
+        origin: BatchOrigin,
+        options: IngestOptions,
+        rows: int = 0,
     ) -> None:
         self.engine, self.spec, self.origin, self.options = engine, spec, origin, options
+        self.rows = rows
         self._work: queue.Queue[tuple[Staging, int] | _Done | None] = queue.Queue()
         self._summary: dict[str, Any] | None = None
         self._error: BaseException | None = None
@@ -216,13 +225,14 @@ class EarlyBatch:
             with begin_batch(self.engine, commit=not self.options.dry_run) as conn:
                 batch_id = _open(conn, self.spec, self.origin, self.options)
                 before = count_rows(conn, table)
-                while not isinstance(item, _Done):
-                    if item is None:
-                        raise _Stop
-                    for _ in write_staged(conn, table, key, item[0], batch_id, item[1]):
-                        pass
-                    item = self._work.get()
-                    ended = item is None or isinstance(item, _Done)
+                with bulk_indexes(conn, table, self.rows, before, overlapped=True):
+                    while not isinstance(item, _Done):
+                        if item is None:
+                            raise _Stop
+                        for _ in write_staged(conn, table, key, item[0], batch_id, item[1]):
+                            pass
+                        item = self._work.get()
+                        ended = item is None or isinstance(item, _Done)
                 prepared = item.prepared
                 self._summary = _close(conn, self.spec, prepared, batch_id, before, self.options)
         except _Stop:

@@ -293,7 +293,9 @@ def _prepare(
     try:
         while True:
             attempt += 1
-            early = EarlyBatch(engine, spec, origin, options) if group_chunks else None
+            early = None
+            if group_chunks:
+                early = EarlyBatch(engine, spec, origin, options, rows=records_hint or 0)
             aside = SetAside(
                 folder / f"read-{attempt}",
                 table,

@@ -42,8 +42,9 @@ from sqlalchemy.sql.dml import Insert
 from geo_service.ingest.staging import ROWID, Staging, staged_table
 
 #: Batches at least this large, and at least as large as the table already is, are
-#: written with the table's secondary indexes dropped and rebuilt afterwards (SQLite):
-#: sorting once beats a million random inserts into a small table. Into a large table
+#: written with the table's secondary indexes dropped and rebuilt afterwards (on
+#: PostgreSQL only into an empty table, :func:`bulk_write`): sorting once beats a
+#: million random inserts into a small table. Into a large table
 #: the batch goes through the indexes: a rebuild sorts the whole table again, and one
 #: per batch made the national loads quadratic (the 50M benchmark's batches slowed from
 #: 1 to 2.4 minutes by 10M rows).
@@ -291,22 +292,48 @@ def write_staged(
     yield from write_rows(conn, table, key, parts)
 
 
+def bulk_write(dialect: str, rows: int, existing: int, overlapped: bool = False) -> bool:
+    """Whether a batch of ``rows`` into a table of ``existing`` rows is written with the
+    table's secondary indexes dropped and rebuilt after (:func:`bulk_indexes`).
+
+    SQLite: a batch large (:data:`BULK_ROWS`) and at least as large as the table; its
+    readers keep reading the committed table meanwhile. Not a batch ``overlapped`` with
+    the reading of its file: SQLite keeps the indexes up on a core the reading leaves
+    free, where a rebuild would only add to the end. PostgreSQL: a large batch into an
+    empty table only, since a dropped index holds the table's exclusive lock until the
+    batch commits, and the readers of a table that holds rows must not wait for it.
+    """
+    if rows < BULK_ROWS:
+        return False
+    if dialect == "sqlite":
+        return rows >= existing and not overlapped
+    return dialect == "postgresql" and existing == 0
+
+
+#: The secondary indexes of a table with the statements that made them, on each store.
+_INDEX_STATEMENTS = {
+    "sqlite": "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+    " AND sql IS NOT NULL",  # an index SQLite made for a constraint keeps no sql
+    "postgresql": "SELECT indexname, indexdef FROM pg_indexes"
+    " WHERE schemaname = current_schema() AND tablename = %s",
+}
+
+
 @contextmanager
-def bulk_indexes(conn: Connection, table: Table, rows: int, existing: int = 0) -> Iterator[None]:
-    """On SQLite, drop ``table``'s non-unique indexes for a batch of ``rows`` that is large
-    (:data:`BULK_ROWS`) and at least the ``existing`` rows of the table, and rebuild them
-    after: the models' and those a migration made alone (``sqlix_…``), each made again by
-    the statement the store kept for it.
+def bulk_indexes(
+    conn: Connection, table: Table, rows: int, existing: int = 0, overlapped: bool = False
+) -> Iterator[None]:
+    """Drop ``table``'s non-unique indexes for a batch of ``rows`` that :func:`bulk_write`
+    chooses, and rebuild them after: the models' and those a migration made alone
+    (``sqlix_…``, ``pgix_…``), each made again by the statement the store kept for it.
+    Unique indexes stay: the upsert finds its rows by them.
 
     Runs inside the caller's transaction: a failed batch rolls the drop back too.
     """
     indexes: list[tuple[str, str]] = []
-    if conn.dialect.name == "sqlite" and rows >= max(BULK_ROWS, existing):
-        kept = conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
-            " AND sql IS NOT NULL",  # an index SQLite made for a constraint keeps no sql
-            (table.name,),
-        )
+    dialect = conn.dialect.name
+    if bulk_write(dialect, rows, existing, overlapped):
+        kept = conn.exec_driver_sql(_INDEX_STATEMENTS[dialect], (table.name,))
         indexes = [(name, made) for name, made in kept if not _unique(made)]
     for name, _ in indexes:
         conn.execute(DropIndex(Index(name)))  # the name quoted by the dialect

@@ -539,6 +539,44 @@ def test_worker_processes_and_an_early_batch_store_the_same(
     assert whole["summaries"][1]["rows"] > MOST_ATTACHED * 300  # more chunks than groups
 
 
+def test_a_large_first_load_is_written_without_its_indexes_and_stores_the_same(
+    store: Engine,
+    tmp_path: Path,
+    sample_files: list[tuple[str, Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On PostgreSQL a first load written while it is read goes into tables without
+    their secondary indexes (here every batch counts as large), made again after its
+    last group; SQLite keeps them up beside the reading. The same records on both, and
+    the same indexes after."""
+    from geo_service.ingest import writer
+    from tests.geo_service.store.test_bulk_indexes import _secondary
+
+    files = sample_files[:2]  # the register, then the cases linked to it
+    whole = _run(store, files, WHOLE, tmp_path / "whole", workers=0, group_chunks=0)
+    tables = [INGEST_TABLES[kind].__table__ for kind, _ in files]  # type: ignore[attr-defined]
+    with store.connect() as conn:
+        indexes = {t.name: _secondary(conn, t) for t in tables}
+    seen: list[tuple[str, dict[str, str]]] = []
+    write_staged = batch.write_staged
+
+    def spy(conn: Any, table: Table, *args: Any) -> Iterator[int]:
+        seen.append((table.name, _secondary(conn, table)))
+        return write_staged(conn, table, *args)
+
+    monkeypatch.setattr(batch, "write_staged", spy)
+    monkeypatch.setattr(writer, "BULK_ROWS", 1)
+    bulk = _run(store, files, 300, tmp_path / "bulk", workers=0, group_chunks=1)
+    _assert_same(whole, bulk)
+    assert {name for name, _ in seen} == set(indexes)
+    dropped = store.dialect.name == "postgresql"
+    assert len(seen) > 2
+    for name, kept in seen:  # as each group was written
+        assert kept == ({} if dropped else indexes[name])
+    with store.connect() as conn:
+        assert {t.name: _secondary(conn, t) for t in tables} == indexes
+
+
 def test_worker_processes_apply_a_jurisdiction_and_a_default_crs(
     sqlite_only_store: Engine, tmp_path: Path, sample_files: list[tuple[str, Path]]
 ) -> None:
