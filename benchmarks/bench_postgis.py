@@ -6,9 +6,12 @@ test server ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the figures 
 into a database of their own (``geo_bench_postgis``), dropped at the end. Without
 a server the suite reports that and measures nothing.
 
-1. 500,000 generated WGS84 case rows ingested twice into an empty store, through
-   the whole pipeline: first with the earlier ``executemany`` upsert (baseline),
-   then with COPY into a staging table and one upsert per chunk.
+1. 500,000 generated WGS84 case rows ingested into an empty store, through the whole
+   pipeline: with the earlier ``executemany`` upsert through the table's indexes
+   (baseline); with COPY into a staging table and one upsert per chunk, through the
+   indexes (the path before first loads dropped them); with COPY as the service writes
+   a first load, the secondary indexes dropped and rebuilt after; then once more into
+   the full table (every row updated in place, through the indexes).
 2. The store doubled to 1,000,000 cases in SQL; tiles of the cases layer around
    Nanning at zooms 10–16 as the service makes them, with the default
    ``GEO_TILE_MAX_POINTS`` cap: a tile with more cases inside it than the cap is
@@ -44,6 +47,7 @@ from layers.tiles import TileSource, vector_tile
 URL = os.environ.get("GEO_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DATABASE = "geo_bench_postgis"
 NANNING = (108.37, 22.82)
+TARGET_ROWS_S = 40_000
 
 
 def _cases_csv(path: Path, n_rows: int, seed: int = 7) -> None:
@@ -87,41 +91,57 @@ def _restart(engine: Engine) -> None:
         conn.execute(text("TRUNCATE rejected_rows, cases, ingest_batches RESTART IDENTITY CASCADE"))
 
 
-def _ingest(engine: Engine, path: Path, copy: bool) -> tuple[float, float, int]:
-    """Seconds of the whole ingest and of its store stage, and the rows read."""
+def _ingest(
+    engine: Engine, path: Path, copy: bool, indexed: bool = False
+) -> tuple[float, float, int]:
+    """Seconds of the whole ingest and of its store stage, and the rows read; with
+    ``indexed`` every batch goes through the table's indexes (none counts as bulk)."""
     writer.COPY_ON_POSTGRES = copy
+    bulk_rows = writer.BULK_ROWS
+    if indexed:
+        writer.BULK_ROWS = 2**62
     try:
         with stopwatch() as elapsed:
             summary = ingest_file(engine, path, IngestOptions(kind="cases", progress=False))
     finally:
-        writer.COPY_ON_POSTGRES = True
+        writer.COPY_ON_POSTGRES, writer.BULK_ROWS = True, bulk_rows
     return elapsed(), float(summary["seconds"]["store"]), int(summary["rows"])
 
 
 def _ingest_rows(engine: Engine, path: Path) -> list[Row]:
-    base_s, base_store_s, rows = _ingest(engine, path, copy=False)
+    base_s, base_store_s, rows = _ingest(engine, path, copy=False, indexed=True)
+    _restart(engine)
+    indexed_s, indexed_store_s, _ = _ingest(engine, path, copy=True, indexed=True)
     _restart(engine)
     copy_s, copy_store_s, _ = _ingest(engine, path, copy=True)
     again_s, again_store_s, _ = _ingest(engine, path, copy=True)  # every row updated in place
+    rate = rows / copy_s
     return [
         Row(
-            work=f"ingest {rows:,} case rows (CSV, WGS84) into PostGIS: whole ingest",
-            figure=f"{copy_s:.1f} s ({rows / copy_s:,.0f} rows/s)",
-            target="—",
-            met=None,
-            baseline="the same ingest writing with executemany (the previous path)",
+            work=f"ingest {rows:,} case rows (CSV, WGS84) into an empty PostGIS store:"
+            " whole ingest",
+            figure=f"{copy_s:.1f} s ({rate:,.0f} rows/s)",
+            target=f"≥ {TARGET_ROWS_S:,} rows/s (issue 20)",
+            met=rate >= TARGET_ROWS_S,
+            baseline="the same ingest writing with executemany through the indexes (the"
+            " earliest path)",
             baseline_figure=f"{base_s:.1f} s ({rows / base_s:,.0f} rows/s)",
-            note=f"re-ingest of the same file (every row updated in place, COPY): {again_s:.1f} s",
+            note=f"COPY through the indexes (the path before a first load dropped them):"
+            f" {indexed_s:.1f} s ({rows / indexed_s:,.0f} rows/s); re-ingest of the same file"
+            f" into the full table (every row updated in place, COPY through the indexes):"
+            f" {again_s:.1f} s",
         ),
         Row(
-            work=f"… its write stage: {rows:,} rows upserted in one transaction",
-            figure=f"{copy_store_s:.1f} s ({rows / copy_store_s:,.0f} rows/s)",
+            work=f"… its store stage (what is left to write once the file is read): {rows:,}"
+            " rows upserted in one transaction",
+            figure=f"{copy_store_s:.1f} s",
             target="—",
             met=None,
-            baseline="executemany of INSERT … ON CONFLICT DO UPDATE",
-            baseline_figure=f"{base_store_s:.1f} s ({rows / base_store_s:,.0f} rows/s)",
-            note=f"COPY into a staging table + one upsert per 100,000-row chunk, ×"
-            f"{base_store_s / copy_store_s:.1f}; updating all rows: {again_store_s:.1f} s",
+            baseline="executemany of INSERT … ON CONFLICT DO UPDATE through the indexes",
+            baseline_figure=f"{base_store_s:.1f} s",
+            note=f"COPY into a staging table + one upsert per 100,000-row chunk, the secondary"
+            f" indexes dropped and rebuilt after; through the indexes: {indexed_store_s:.1f} s;"
+            f" updating all rows: {again_store_s:.1f} s",
         ),
     ]
 
