@@ -30,6 +30,7 @@ from geo_service.api.dependencies import (
 )
 from geo_service.api.enterprises import file_link
 from geo_service.api.limits import check_bbox
+from geo_service.api.page_threads import make_page
 from geo_service.api.tile_links import CONFORMANCE as TILES_CONFORMANCE
 from geo_service.api.tile_links import tileset_links
 from geo_service.builds.exports import load_layer
@@ -237,7 +238,7 @@ _ENCODER = msgspec.json.Encoder()
 
 
 @router.get("/collections/{collection_id}/items", operation_id="items", response_class=JSONResponse)
-def items(
+async def items(
     collection_id: str,
     request: Request,
     limit: int = Query(100, ge=1, le=MAX_LIMIT),
@@ -283,6 +284,52 @@ def items(
     # the page is sent once its audit entry is committed, awaited on the event loop
     answer: Answer = Depends(audit_before_answer, scope="function"),
 ) -> JSONResponse:
+    # made on a worker thread (SQLite's pages of point records one at a time): no
+    # docstring here, the route's OpenAPI text is its section's
+    page = functools.partial(
+        _items_page,
+        request,
+        collection_id,
+        limit=limit,
+        offset=offset,
+        after=after,
+        bbox=bbox,
+        interval=interval,
+        filters=filters,
+        crs=crs,
+        bbox_crs=bbox_crs,
+        filter_text=filter_text,
+        filter_lang=filter_lang,
+        filter_crs=filter_crs,
+        sortby=sortby,
+        properties=properties,
+        caller=caller,
+        answer=answer,
+    )
+    return await make_page(get_engine(request), page, _paged_by_store(collection_id, filters))
+
+
+def _items_page(
+    request: Request,
+    collection_id: str,
+    *,
+    limit: int,
+    offset: int,
+    after: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    interval: tuple[dt.date | None, dt.date | None],
+    filters: Filters,
+    crs: str | None,
+    bbox_crs: str | None,
+    filter_text: str | None,
+    filter_lang: str | None,
+    filter_crs: str | None,
+    sortby: str | None,
+    properties: str | None,
+    caller: Caller,
+    answer: Answer,
+) -> JSONResponse:
+    """:func:`items`' page, made from its parsed parameters."""
     # the store and the audit log from the app, not as (sync) dependencies: each of those
     # would cost a hop to a worker thread, and this page is asked at high rates
     engine, audit_log = get_engine(request), get_audit_log(request)

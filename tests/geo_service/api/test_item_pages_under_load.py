@@ -207,3 +207,103 @@ def test_json_texts_are_parsed_once_and_kept_within_a_bound(
     for text in texts:
         assert features._json_value(text) == text
     assert len(features._JSON_VALUES) <= 3
+
+
+def _pages_at_once(
+    store: Engine, monkeypatch: pytest.MonkeyPatch, inside: Any, asked: int
+) -> list[int]:
+    """``asked`` pages of cases asked at once through one event loop, ``inside()`` run
+    while each is read from the store; their statuses."""
+    from geo_service.api import features
+
+    with store.begin() as conn:
+        table = RECORD_TABLES["cases"].__table__  # type: ignore[attr-defined]
+        conn.execute(insert(table), [_case(f"T-{i}", None) for i in range(3)])
+    read = features.read_records_rows
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        inside()
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(features, "read_records_rows", reading)
+    headers = account_headers(store)
+    statuses: list[int] = []
+    with TestClient(create_app(Settings(database_url=str(store.url)))) as client:
+
+        def ask() -> None:
+            response = client.get("/collections/cases/items?limit=2", headers=headers)
+            statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=ask) for _ in range(asked)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return statuses
+
+
+def test_sqlite_pages_of_point_records_are_made_one_at_a_time(
+    sqlite_only_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads making SQLite pages at once cost each about twice the CPU: the pages are
+    made one after the other, on a worker thread."""
+    lock, now, most = threading.Lock(), [0], [0]
+    loop_thread = threading.get_ident()
+
+    def inside() -> None:
+        assert threading.get_ident() != loop_thread
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        threading.Event().wait(0.02)  # long enough for the others to ask meanwhile
+        with lock:
+            now[0] -= 1
+
+    assert _pages_at_once(sqlite_only_store, monkeypatch, inside, 6) == [200] * 6
+    assert most[0] == 1
+
+
+@pytest.mark.postgis
+def test_postgres_pages_are_made_side_by_side(
+    postgis_only_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the store works in its own processes: pages keep the framework's
+    threads, two of them inside the store at once."""
+    both = threading.Barrier(2, timeout=30)  # broken unless two pages meet inside
+    assert _pages_at_once(postgis_only_store, monkeypatch, both.wait, 2) == [200] * 2
+
+
+def test_the_service_answers_while_a_sqlite_page_is_made(
+    sqlite_only_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page held inside the store holds the pages asked after it, not the event loop:
+    the health check is answered meanwhile."""
+    from geo_service.api import features
+
+    entered, release = threading.Event(), threading.Event()
+    read = features.read_records_rows
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(30)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(features, "read_records_rows", held)
+    headers = account_headers(sqlite_only_store)
+    settings = Settings(database_url=str(sqlite_only_store.url))
+    with TestClient(create_app(settings)) as client:
+        page: list[int] = []
+        asking = threading.Thread(
+            target=lambda: page.append(
+                client.get("/collections/cases/items", headers=headers).status_code
+            )
+        )
+        asking.start()
+        assert entered.wait(30)
+        try:
+            assert client.get("/healthz").status_code == 200  # while the page is held
+            assert not page
+        finally:
+            release.set()
+            asking.join()
+    assert page == [200]
