@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -575,6 +576,49 @@ def test_a_large_first_load_is_written_without_its_indexes_and_stores_the_same(
         assert kept == ({} if dropped else indexes[name])
     with store.connect() as conn:
         assert {t.name: _secondary(conn, t) for t in tables} == indexes
+
+
+@pytest.mark.postgis
+def test_a_scoped_first_load_keeps_its_indexes_and_finishes(
+    postgis_only_store: Engine,
+    tmp_path: Path,
+    sample_files: list[tuple[str, Path]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An ingest scoped to a jurisdiction reads the table while its batch is written
+    (which ids are stored elsewhere): a dropped index would lock that read out until
+    the batch commits, and the batch waits for the read. Its first load goes through
+    the indexes, and ends."""
+    from geo_service.ingest import writer
+    from tests.geo_service.store.test_bulk_indexes import _secondary
+
+    files = sample_files[:2]
+    kw = {"within": "450100"}
+    whole = _run(postgis_only_store, files, WHOLE, tmp_path / "whole", group_chunks=0, **kw)
+    monkeypatch.setattr(writer, "BULK_ROWS", 1)
+    tables = {kind: INGEST_TABLES[kind].__table__ for kind, _ in files}  # type: ignore[attr-defined]
+    seen: list[dict[str, str]] = []
+    write_staged = batch.write_staged
+
+    def spy(conn: Any, table: Table, *args: Any) -> Iterator[int]:
+        seen.append(_secondary(conn, table))
+        return write_staged(conn, table, *args)
+
+    monkeypatch.setattr(batch, "write_staged", spy)
+    done: list[dict[str, Any]] = []
+    ingest = threading.Thread(
+        target=lambda: done.append(
+            _run(postgis_only_store, files, 300, tmp_path / "scoped", group_chunks=1, **kw)
+        ),
+        daemon=True,
+    )
+    ingest.start()
+    ingest.join(600)  # a lock-out would hold it for ever
+    assert done, "the scoped first load did not end"
+    _assert_same(whole, done[0])
+    assert len(seen) > 2 and all(kept for kept in seen)  # each group through the indexes
+    with postgis_only_store.connect() as conn:
+        assert all(_secondary(conn, t) for t in tables.values())
 
 
 def test_worker_processes_apply_a_jurisdiction_and_a_default_crs(
