@@ -46,11 +46,21 @@ from geo_service.core.settings import Settings, get_settings
 from geo_service.store.db import make_engine
 from geo_service.store.queries import data_version
 
+#: How long a request waits for a lock in PostgreSQL before it answers 503: the first
+#: load of a table holds the table's exclusive lock until it commits (DESIGN, Ingest),
+#: and each request waiting for it holds one of the service's worker threads.
+LOCK_TIMEOUT_MS = 30_000
+
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the application from explicit settings."""
     # /docs is served by the landing router with Swagger UI from /static (no CDN)
-    engine = make_engine(settings.database_url, echo=settings.sql_echo, settings=settings)
+    engine = make_engine(
+        settings.database_url,
+        echo=settings.sql_echo,
+        settings=settings,
+        lock_timeout_ms=LOCK_TIMEOUT_MS,
+    )
     audit_log = AuditLog(engine)
 
     @contextlib.asynccontextmanager

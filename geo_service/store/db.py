@@ -81,13 +81,19 @@ def pool_options(settings: Settings) -> dict[str, Any]:
 
 
 def make_engine(
-    database_url: str, *, echo: bool = False, settings: Settings | None = None
+    database_url: str,
+    *,
+    echo: bool = False,
+    settings: Settings | None = None,
+    lock_timeout_ms: int | None = None,
 ) -> Engine:
     """Create an engine for ``database_url``; a SQLite file (and its folder) is created if
     missing, here only: connections open the file that is there (see
     :func:`_open_existing_file`). A PostgreSQL engine pools its connections as
     :func:`pool_options` of ``settings`` say (SQLAlchemy's pool, pinged, when None: the
-    store reads no environment of its own; callers pass their settings)."""
+    store reads no environment of its own; callers pass their settings); with
+    ``lock_timeout_ms`` its statements give up waiting for a lock after that long (the
+    driver's OperationalError)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         file = url.database if url.database != ":memory:" and not url.query.get("uri") else None
@@ -99,7 +105,11 @@ def make_engine(
             _open_existing_file(engine, file)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    pooling = pool_options(settings) if settings is not None else {"pool_pre_ping": True}
+    pooling: dict[str, Any] = (
+        pool_options(settings) if settings is not None else {"pool_pre_ping": True}
+    )
+    if lock_timeout_ms is not None:  # a session setting, from the connection's start
+        pooling["connect_args"] = {"options": f"-c lock_timeout={int(lock_timeout_ms)}"}
     return create_engine(url, echo=echo, **pooling)
 
 

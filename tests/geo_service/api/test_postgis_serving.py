@@ -428,3 +428,44 @@ def test_point_tilejson_from_postgis_without_loading_the_layer(
     assert differ <= {"problem_type"}
     assert fields["h3_15"].startswith("String") and fields["lon"].startswith("Number")
     assert got["provenance"]["filters"] == {"jurisdiction": "450100"}
+
+
+@pytest.mark.postgis
+def test_a_page_of_a_locked_table_gives_up_with_503(
+    postgis_only_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a first load holds the cases table (its dropped indexes' exclusive lock), a
+    page of cases waits for it at most the service's lock timeout, then answers 503
+    with a JSON reason, and frees its worker thread; other tables still answer."""
+    import geo_service.api.app as app_module
+
+    monkeypatch.setattr(app_module, "LOCK_TIMEOUT_MS", 300)
+    headers = account_headers(postgis_only_store)
+    client = TestClient(create_app(Settings(database_url=str(postgis_only_store.url))))
+    with postgis_only_store.connect() as holder:
+        holder.execute(text("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE"))
+        try:
+            response = client.get("/collections/cases/items?limit=5", headers=headers)
+            assert response.status_code == 503, response.text[:300]
+            assert response.json()["code"] == "store_unavailable"
+            other = client.get("/collections/inspections/items?limit=5", headers=headers)
+            assert other.status_code == 200
+        finally:
+            holder.rollback()
+    assert client.get("/collections/cases/items?limit=5", headers=headers).status_code == 200
+
+
+@pytest.mark.postgis
+def test_only_the_service_gives_up_waiting_for_locks(postgis_only_store: Engine) -> None:
+    """The service's engine sets a lock timeout on its connections; an ingest's engine
+    (made without one) waits, as a batch behind another batch should."""
+    service = create_app(Settings(database_url=str(postgis_only_store.url))).state.engine
+    plain = make_engine(str(postgis_only_store.url))
+    try:
+        with service.connect() as conn:
+            assert conn.execute(text("SHOW lock_timeout")).scalar() == "30s"
+        with plain.connect() as conn:
+            assert conn.execute(text("SHOW lock_timeout")).scalar() == "0"
+    finally:
+        service.dispose()
+        plain.dispose()
