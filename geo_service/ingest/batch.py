@@ -9,6 +9,7 @@ store's write lock until the batch ends. Either way a failure anywhere stores no
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import queue
 import threading
@@ -174,8 +175,8 @@ class EarlyBatch:
     :meth:`finish`; :meth:`abandon` rolls back what it wrote. ``rows`` is about how many
     records the file holds. Each group goes through the table's indexes while the next
     is prepared, except where :func:`~geo_service.ingest.writer.bulk_write` chooses the
-    batch (on PostgreSQL, a large first load): its secondary indexes are dropped and
-    rebuilt after the last group."""
+    batch (on PostgreSQL, a large first load not scoped to a jurisdiction): its
+    secondary indexes are dropped and rebuilt after the last group."""
 
     def __init__(
         self,
@@ -225,7 +226,15 @@ class EarlyBatch:
             with begin_batch(self.engine, commit=not self.options.dry_run) as conn:
                 batch_id = _open(conn, self.spec, self.origin, self.options)
                 before = count_rows(conn, table)
-                with bulk_indexes(conn, table, self.rows, before, overlapped=True):
+                # a scoped ingest reads the table while it writes (StoredPlaces, on a
+                # connection of its own): a dropped index's lock would hold that read,
+                # and this batch waiting for it, for ever
+                indexes = (
+                    bulk_indexes(conn, table, self.rows, before, overlapped=True)
+                    if self.options.within is None
+                    else contextlib.nullcontext()
+                )
+                with indexes:
                     while not isinstance(item, _Done):
                         if item is None:
                             raise _Stop

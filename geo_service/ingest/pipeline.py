@@ -295,11 +295,7 @@ def _prepare(
             attempt += 1
             early = None
             if group_chunks:
-                # a scoped ingest reads the table while it writes (StoredPlaces, from a
-                # connection of its own): a dropped index's lock would hold that read,
-                # and the batch waiting for it, for ever
-                rows = (records_hint or 0) if options.within is None else 0
-                early = EarlyBatch(engine, spec, origin, options, rows=rows)
+                early = EarlyBatch(engine, spec, origin, options, rows=records_hint or 0)
             aside = SetAside(
                 folder / f"read-{attempt}",
                 table,
