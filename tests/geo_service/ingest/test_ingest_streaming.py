@@ -41,6 +41,7 @@ from geo_service.store.models import (
 )
 from tests.conftest import _clear_records
 from tests.geo_service.messy import write_enterprises, write_messy_cases
+from tests.geo_service.store.test_bulk_indexes import _secondary
 
 TODAY = dt.date(2026, 11, 28)
 WHOLE = 10_000_000  # a chunk larger than any file here: the whole file at once
@@ -540,6 +541,20 @@ def test_worker_processes_and_an_early_batch_store_the_same(
     assert whole["summaries"][1]["rows"] > MOST_ATTACHED * 300  # more chunks than groups
 
 
+def _indexes_as_written(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, str]]]:
+    """Filled as each group of a batch is written: its table and the secondary indexes
+    the table has at that moment (in the batch's transaction)."""
+    seen: list[tuple[str, dict[str, str]]] = []
+    write_staged = batch.write_staged
+
+    def spy(conn: Any, table: Table, *args: Any) -> Iterator[int]:
+        seen.append((table.name, _secondary(conn, table)))
+        return write_staged(conn, table, *args)
+
+    monkeypatch.setattr(batch, "write_staged", spy)
+    return seen
+
+
 def test_a_large_first_load_is_written_without_its_indexes_and_stores_the_same(
     store: Engine,
     tmp_path: Path,
@@ -551,21 +566,13 @@ def test_a_large_first_load_is_written_without_its_indexes_and_stores_the_same(
     last group; SQLite keeps them up beside the reading. The same records on both, and
     the same indexes after."""
     from geo_service.ingest import writer
-    from tests.geo_service.store.test_bulk_indexes import _secondary
 
     files = sample_files[:2]  # the register, then the cases linked to it
     whole = _run(store, files, WHOLE, tmp_path / "whole", workers=0, group_chunks=0)
     tables = [INGEST_TABLES[kind].__table__ for kind, _ in files]  # type: ignore[attr-defined]
     with store.connect() as conn:
         indexes = {t.name: _secondary(conn, t) for t in tables}
-    seen: list[tuple[str, dict[str, str]]] = []
-    write_staged = batch.write_staged
-
-    def spy(conn: Any, table: Table, *args: Any) -> Iterator[int]:
-        seen.append((table.name, _secondary(conn, table)))
-        return write_staged(conn, table, *args)
-
-    monkeypatch.setattr(batch, "write_staged", spy)
+    seen = _indexes_as_written(monkeypatch)
     monkeypatch.setattr(writer, "BULK_ROWS", 1)
     bulk = _run(store, files, 300, tmp_path / "bulk", workers=0, group_chunks=1)
     _assert_same(whole, bulk)
@@ -590,21 +597,13 @@ def test_a_scoped_first_load_keeps_its_indexes_and_finishes(
     the batch commits, and the batch waits for the read. Its first load goes through
     the indexes, and ends."""
     from geo_service.ingest import writer
-    from tests.geo_service.store.test_bulk_indexes import _secondary
 
     files = sample_files[:2]
     kw = {"within": "450100"}
     whole = _run(postgis_only_store, files, WHOLE, tmp_path / "whole", group_chunks=0, **kw)
     monkeypatch.setattr(writer, "BULK_ROWS", 1)
     tables = {kind: INGEST_TABLES[kind].__table__ for kind, _ in files}  # type: ignore[attr-defined]
-    seen: list[dict[str, str]] = []
-    write_staged = batch.write_staged
-
-    def spy(conn: Any, table: Table, *args: Any) -> Iterator[int]:
-        seen.append(_secondary(conn, table))
-        return write_staged(conn, table, *args)
-
-    monkeypatch.setattr(batch, "write_staged", spy)
+    seen = _indexes_as_written(monkeypatch)
     done: list[dict[str, Any]] = []
     ingest = threading.Thread(
         target=lambda: done.append(
@@ -616,7 +615,7 @@ def test_a_scoped_first_load_keeps_its_indexes_and_finishes(
     ingest.join(600)  # a lock-out would hold it for ever
     assert done, "the scoped first load did not end"
     _assert_same(whole, done[0])
-    assert len(seen) > 2 and all(kept for kept in seen)  # each group through the indexes
+    assert len(seen) > 2 and all(kept for _, kept in seen)  # each group through the indexes
     with postgis_only_store.connect() as conn:
         assert all(_secondary(conn, t) for t in tables.values())
 
