@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, select
 
 from geo_service.geocoding.names import normalize_company_names
+from geo_service.store.frames import rows_frame
 from geo_service.store.models import Enterprise, Jurisdiction
 
 #: The register columns the linkage reads.
@@ -158,7 +159,7 @@ def read_register_frame(conn: Connection) -> pd.DataFrame:
     """The stored register's :data:`COLUMNS`."""
     table = Enterprise.__table__
     rows = conn.execute(select(*(table.c[c] for c in COLUMNS))).all()
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    return rows_frame(rows, COLUMNS)
 
 
 def read_place_words(conn: Connection) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from geo_service.linkage.inherit import FILLED, inherit
 from geo_service.linkage.matching import LINK_COLUMNS, LinkRules, Located, link
 from geo_service.linkage.register import RegisterIndex
 from geo_service.linkage.reviews import has_reviews, replace_reviews, review_rows
+from geo_service.store.frames import rows_frame
 from geo_service.store.models import LINKED_TABLES, NATURAL_KEYS
 
 #: The natural key of each linked table.
@@ -89,8 +90,7 @@ def _read(conn: Connection, table: Table, after: int, limit: int) -> pd.DataFram
         .order_by(table.c.id)
         .limit(limit)
     )
-    rows = [tuple(r) for r in conn.execute(query).all()]
-    return pd.DataFrame(rows, columns=names, dtype=object)
+    return rows_frame(conn.execute(query).all(), names, dtype=object)
 
 
 def _relink_chunk(

@@ -15,8 +15,10 @@ does in SQL.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -24,6 +26,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, Table, select
 
 from geo_service.core.filters import Filters
+from geo_service.store.frames import rows_frame
 from geo_service.store.models import RECORD_TABLES, Jurisdiction
 
 KINDS = ("cases", "inspections", "enterprises")
@@ -89,9 +92,9 @@ class Partition:
     month: str | None  # "2024-03"; None for the undated register
 
 
-def _chunk_table(kind: str, rows: list[tuple[object, ...]]) -> pa.Table:
+def _chunk_table(kind: str, rows: Sequence[Any]) -> pa.Table:
     schema = SCHEMAS[kind]
-    frame = pd.DataFrame(rows, columns=schema.names)
+    frame = rows_frame(rows, schema.names)
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     province = frame["province_adcode"].fillna(NO_VALUE).astype(str)
     table = table.append_column("province", pa.array(province.to_numpy(), pa.string()))
@@ -116,7 +119,7 @@ def export_partitions(engine: Engine, root: Path, *, chunk_rows: int = 100_000) 
             result = conn.execution_options(yield_per=chunk_rows).execute(query)
             for number, rows in enumerate(result.partitions(chunk_rows)):
                 pq.write_to_dataset(
-                    _chunk_table(kind, [tuple(r) for r in rows]),
+                    _chunk_table(kind, rows),
                     root / kind,
                     partition_cols=keys,
                     basename_template=f"chunk-{number:06d}-{{i}}.parquet",

@@ -37,6 +37,7 @@ from geo_service.core.errors import BadFilterError, UnknownLayerError
 from geo_service.core.filters import Filters
 from geo_service.store import spatial_pages
 from geo_service.store.cql2_sql import filter_condition
+from geo_service.store.frames import rows_frame
 from geo_service.store.models import (
     INGEST_TABLES,
     NATURAL_KEYS,
@@ -235,7 +236,7 @@ def _records_query(
 
 
 def _records_frame(rows: Any, names: list[str]) -> gpd.GeoDataFrame:
-    frame = pd.DataFrame(rows, columns=names)
+    frame = rows_frame(rows, names)
     frame["h3_15"] = cells_to_strings(frame["h3_15"].to_numpy()) if len(frame) else []
     geometry = shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
@@ -366,7 +367,7 @@ def read_frame(
     query = select(*(table.c[c] for c in columns)).where(_conditions(engine, kind, table, filters))
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(table.c.id)).all()
-    return pd.DataFrame(rows, columns=columns)
+    return rows_frame(rows, columns)
 
 
 def read_chunks(
@@ -385,7 +386,7 @@ def read_chunks(
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=chunk_rows).execute(query.order_by(table.c.id))
         for rows in result.partitions(chunk_rows):
-            yield pd.DataFrame(rows, columns=columns)
+            yield rows_frame(rows, columns)
 
 
 def read_jurisdictions(engine: Engine, filters: Filters | None = None) -> gpd.GeoDataFrame:
