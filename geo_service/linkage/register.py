@@ -109,6 +109,21 @@ class NameCores:
         return names_norm.fillna("").map(unique)
 
 
+def _positions_by(values: NDArray[np.object_]) -> dict[str, list[int]]:
+    """Each value but the empty one with its positions in ``values``, in order (a group-by
+    to lists, without a Series a group)."""
+    codes, uniques = pd.factorize(values)
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes[codes >= 0], minlength=len(uniques)))
+    starts = ends - np.diff(ends, prepend=0)
+    skipped = int(np.count_nonzero(codes < 0))  # missing values sort first
+    return {
+        str(value): order[skipped + start : skipped + end].tolist()
+        for value, start, end in zip(uniques, starts, ends, strict=True)
+        if value
+    }
+
+
 class RegisterIndex:
     """The register entries with the look-ups the linkage makes.
 
@@ -131,8 +146,7 @@ class RegisterIndex:
         self.position = {c: i for i, c in enumerate(self.codes)}
         self.code_index = pd.Index(self.codes)
         named = frame["name_norm"].fillna("").astype(str)
-        groups = pd.Series(np.arange(len(frame))).groupby(named.to_numpy()).agg(list)
-        self.by_name: dict[str, list[int]] = {str(k): v for k, v in groups.items() if k}
+        self.by_name = _positions_by(named.to_numpy(object))
         self.by_county = self._groups("adcode")
         self.by_city = self._groups("city_adcode")
         lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(np.float64)
@@ -142,8 +156,7 @@ class RegisterIndex:
 
     def _groups(self, column: str) -> dict[str, list[int]]:
         values = self.frame[column].astype(object).where(self.frame[column].notna(), "")
-        groups = pd.Series(np.arange(len(self.frame))).groupby(values.to_numpy()).agg(list)
-        return {str(k): v for k, v in groups.items() if k}
+        return _positions_by(values.to_numpy(object))
 
     def __len__(self) -> int:
         return len(self.frame)

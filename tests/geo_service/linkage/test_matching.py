@@ -231,3 +231,13 @@ def test_an_empty_register_links_nothing() -> None:
     links = link(records, where, empty).frame
     assert links["enterprise_credit_code"].isna().all()
     assert np.isnan(links.loc[0, "link_score"])
+
+
+def test_register_groups_positions_as_a_group_by_would() -> None:
+    from geo_service.linkage.register import _positions_by
+
+    values = np.array(["乙", None, "甲", "", "乙", None, "甲", "丙"], dtype=object)
+    grouped = pd.Series(np.arange(len(values))).groupby(values).agg(list)
+    expected = {str(k): v for k, v in grouped.items() if k}
+    assert _positions_by(values) == expected == {"乙": [0, 4], "甲": [2, 6], "丙": [7]}
+    assert _positions_by(np.array([], dtype=object)) == {}
