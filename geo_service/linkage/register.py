@@ -114,8 +114,9 @@ def _positions_by(values: NDArray[np.object_]) -> dict[str, list[int]]:
     to lists, without a Series a group)."""
     codes, uniques = pd.factorize(values)
     order = np.argsort(codes, kind="stable")
-    ends = np.cumsum(np.bincount(codes[codes >= 0], minlength=len(uniques)))
-    starts = ends - np.diff(ends, prepend=0)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    ends = np.cumsum(counts)
+    starts = ends - counts
     skipped = int(np.count_nonzero(codes < 0))  # missing values sort first
     return {
         str(value): order[skipped + start : skipped + end].tolist()
