@@ -15,6 +15,12 @@ _DATE_SEPARATORS = {"年": "-", "月": "-", "日": "", "/": "-", ".": "-", "号"
 _DATE_FORMATS = ("%Y/%m/%d", "%Y年%m月%d日", "%Y%m%d", "%Y.%m.%d")
 _YES = {"是", "有", "yes", "y", "true", "1", "发现问题", "存在问题"}
 _NO = {"否", "无", "no", "n", "false", "0", "未发现问题", "未发现", "不存在问题"}
+#: Python's ``\s``, spelled out (every character ``str.isspace`` takes, the last U+3000):
+#: pandas hands a pattern with ``\s`` to Python's ``re`` a cell at a time, since pyarrow's
+#: ``\s`` takes fewer; spelled out, pyarrow matches the same characters over the column.
+_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+#: What an amount carries besides its number: spaces, separators, currency.
+_AMOUNT_NOISE = f"[{_SPACES},，¥￥]|人民币|元整?$"
 
 
 def parse_dates(values: pd.Series, *, today: dt.date | None = None) -> pd.Series:
@@ -76,7 +82,7 @@ def parse_amounts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     ([50000.0, 50000.0], [False, False, False, True, True])
     """
     text = values.fillna("").astype(str).str.strip()
-    text = text.str.replace(r"[\s,，¥￥]|人民币|元整?$", "", regex=True)
+    text = text.str.replace(_AMOUNT_NOISE, "", regex=True)
     wan = text.str.endswith("万")
     number = pd.to_numeric(text.str.removesuffix("万"), errors="coerce")
     amount = number * np.where(wan, 10_000.0, 1.0)

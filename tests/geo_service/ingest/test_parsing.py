@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from geo_service.ingest.parsing import parse_amounts, parse_dates, parse_yes_no
+from geo_service.ingest.parsing import _SPACES, parse_amounts, parse_dates, parse_yes_no
 
 TODAY = dt.date(2026, 11, 28)
 
@@ -60,6 +62,17 @@ def test_amounts(text: str, amount: float | None, bad: bool) -> None:
         assert np.isnan(got.iloc[0])
     else:
         assert got.iloc[0] == pytest.approx(amount)
+
+
+def test_amounts_drop_every_space_python_knows() -> None:
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(c))]
+    assert "".join(spaces) == _SPACES  # the spelled-out class is Python's \s, no more
+    cells = [f"1{space}200{space}元" for space in spaces] + ["1\u3000200元整", "1\xa0200"]
+    amount, bad = parse_amounts(pd.Series(cells, dtype="str"))
+    assert not bad.any()
+    assert amount.tolist() == [1200.0] * len(cells)
+    amount, bad = parse_amounts(pd.Series(["1\u200b200元"], dtype="str"))  # not a space
+    assert bad.tolist() == [True] and np.isnan(amount.iloc[0])
 
 
 def test_yes_no() -> None:
