@@ -30,6 +30,7 @@ from geo_service.linkage.relink import relink
 from geo_service.sample import write_sample
 from geo_service.store import make_engine, migrate
 from geo_service.store.boundaries import load_divisions, read_divisions_file
+from geo_service.store.frames import rows_frame
 from geo_service.store.models import PenaltyCase
 
 
@@ -69,9 +70,9 @@ def _measure(root: Path, n_cases: int) -> list[Row]:
         *(table.c[c] for c in columns), table.c.geocode_method, table.c.geocode_precision
     )
     query = query.add_columns(table.c.adcode, table.c.city_adcode)
+    names = [*columns, "geocode_method", "geocode_precision", "adcode", "city_adcode"]
     with engine.connect() as conn:
-        stored = pd.DataFrame([tuple(r) for r in conn.execute(query)], dtype=object)
-    stored.columns = [*columns, "geocode_method", "geocode_precision", "adcode", "city_adcode"]
+        stored = rows_frame(conn.execute(query), names, dtype=object)
     placed = stored.copy()
     by_register = placed["geocode_method"].eq("register")
     placed.loc[by_register, ["lon", "lat", "geocode_precision"]] = None
