@@ -205,12 +205,13 @@ def scatter_polynomial(
     every cell centre, u = distance / ``bandwidth`` (in cells) under 1, times ``scale``.
 
     Each bucket's points, if they are not sparser than :data:`_SORTED_PER_CELL` a cell of
-    its rows, are sorted by cell (:func:`_by_cell`). A cell of
+    its rows, are sorted by cell, else by column (:func:`_by_cell`). A cell of
     :data:`_GROUP_POINTS` points or more adds its sum at the centres all its points reach
     from their moments (:func:`_add_inner`: exact, the kernel being a polynomial there)
     and point by point only on the ring of centres its supports' edge crosses
     (:func:`_add_ring`); the other points add their kernel to the square of cells their
-    support spans, a row at a time (:func:`_add_square`)."""
+    support spans, a row at a time (:func:`_add_square`), in order of column: consecutive
+    points then add into the same few columns, which stay in the fastest cache."""
     rows = math.ceil(2.0 * bandwidth)
     width = (rows + 3) // 4 * 4  # whole vectors of four: no loop remainder
     pad = width + 2
@@ -236,14 +237,15 @@ def scatter_polynomial(
     for b in range(ends.size):
         part = slice(start, ends[b])
         start = ends[b]
-        if part.stop == part.start:
+        n = part.stop - part.start
+        if n == 0:
             continue
-        if part.stop - part.start < _SORTED_PER_CELL * _BUCKET_ROWS * nx:  # sparse: as is
-            _add_squares(out, fx, fy, w, part.start, part.stop, pad, bandwidth, squared, dx2)
+        part_w = w[part] if weighted else w
+        if n < _SORTED_PER_CELL * _BUCKET_ROWS * nx:  # sparse: by column alone
+            _by_cell(fx[part], fy[part], part_w, low_c, cols, False, counts, key, qx, qy, qw)
+            _add_squares(out, qx, qy, qw if weighted else w, 0, n, pad, bandwidth, squared, dx2)
             continue
-        low_r = _by_cell(
-            fx[part], fy[part], w[part] if weighted else w, low_c, cols, counts, key, qx, qy, qw
-        )
+        low_r = _by_cell(fx[part], fy[part], part_w, low_c, cols, True, counts, key, qx, qy, qw)
         begin = 0  # counts are now where each cell's points end
         for k in range(counts.size - 1):
             end = counts[k]
@@ -271,6 +273,7 @@ def _by_cell(
     w: Floats,
     low_c: int,
     cols: int,
+    by_row: bool,
     counts: NDArray[np.int64],
     key: NDArray[np.int64],
     qx: Floats,
@@ -278,15 +281,18 @@ def _by_cell(
     qw: Floats,
 ) -> int:
     """Points (some) in at most 6 rows of cells, with their weights if ``w`` has them,
-    sorted by cell into ``qx``, ``qy``, ``qw`` (a counting sort), and their lowest row of
-    cells, low_r: then cell (low_r + k // cols, low_c + k % cols) holds the points from
-    where cell k − 1's end up to ``counts[k]``."""
+    sorted by cell (``by_row``) or by column alone into ``qx``, ``qy``, ``qw`` (a counting
+    sort), and their lowest row of cells, low_r: then cell (low_r + k // cols, low_c + k %
+    cols), or column low_c + k, holds the points from where k − 1's end up to
+    ``counts[k]``."""
     low_r = math.floor(fy[0] + 0.5)
     for i in range(fy.size):
         low_r = min(low_r, math.floor(fy[i] + 0.5))
     counts[:] = 0
     for i in range(fx.size):
-        k = (math.floor(fy[i] + 0.5) - low_r) * cols + math.floor(fx[i] + 0.5) - low_c
+        k = math.floor(fx[i] + 0.5) - low_c
+        if by_row:
+            k += (math.floor(fy[i] + 0.5) - low_r) * cols
         key[i] = k
         counts[k + 1] += 1
     for k in range(1, counts.size):  # where each cell's points begin

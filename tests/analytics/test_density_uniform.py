@@ -46,8 +46,8 @@ def test_evenly_spread_points_are_within_0_2_percent_of_peak(
 @pytest.mark.parametrize("cells_per_bandwidth", [5.0, 6.0])
 def test_sparse_and_crowded_rows_are_summed_exactly(cells_per_bandwidth: float) -> None:
     """Rows of two points a cell (their buckets sorted by cells, crowded cells summed by
-    moments) above rows of a point in four cells (their buckets summed point by point, as
-    they come): the direct kernel sum to rounding either way."""
+    moments) above rows of a point in four cells (their buckets sorted by column, summed
+    point by point): the direct kernel sum to rounding either way, weighted or not."""
     rng = np.random.default_rng(31)
     grid = Grid(0.0, 40_000.0, 500.0, 70, 80)
     top = Grid(0.0, 40_000.0, 500.0, 70, 40)
@@ -56,6 +56,9 @@ def test_sparse_and_crowded_rows_are_summed_exactly(cells_per_bandwidth: float) 
     x2, y2 = _even(rng, bottom, 0.25)
     x, y = np.concatenate([x1, x2]), np.concatenate([y1, y2])
     bandwidth = cells_per_bandwidth * grid.cell_m
-    surface = kernel_density(x, y, bandwidth_m=bandwidth, grid=grid, method="exact")
-    exact = exact_kernel_density(x, y, grid, bandwidth)
-    assert_allclose(surface.values, exact, rtol=1e-9, atol=1e-12 * exact.max())
+    for weights in (None, rng.lognormal(0.0, 0.5, x.size)):
+        surface = kernel_density(
+            x, y, weights=weights, bandwidth_m=bandwidth, grid=grid, method="exact"
+        )
+        exact = exact_kernel_density(x, y, grid, bandwidth, weights=weights)
+        assert_allclose(surface.values, exact, rtol=1e-9, atol=1e-12 * exact.max())
