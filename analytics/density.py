@@ -67,10 +67,15 @@ _MAX_PER_CELL: Final = 4
 #: summed exactly, a fixed part per point plus one per kernel value in the square its
 #: support spans (:mod:`analytics._kde_loops`); binned, by lattice steps per cell, with
 #: the heavy lattice cells of clustered points at 6 to 8 cells taken apart (one lattice
-#: cell in 30 to 450 heavy).
+#: cell in 30 to 450 heavy). Binned on the cells, clustered points cost about 45 ns, but
+#: evenly spread ones several times that at 7 to 9 cells, where most occupied lattice
+#: cells are heavy; it is counted as 60 ns, so that the quartic is summed exactly up to 7
+#: cells (modelled 55 ns; measured 52 ns under clustered points and 84 under evenly
+#: spread ones, against 40 and 230 binned) and binned past 7 (summed exactly at 8 cells:
+#: modelled 67 ns, measured 56 and 92).
 _EXACT_NS_PER_POINT: Final = 16.0
 _EXACT_NS_PER_VALUE: Final = {"quartic": 0.2, "epanechnikov": 0.2, "gaussian": 1.0}
-_BINNED_NS: Final = {1: 45.0, 2: 70.0, 3: 200.0, 4: 400.0}
+_BINNED_NS: Final = {1: 60.0, 2: 70.0, 3: 200.0, 4: 400.0}
 #: A lattice cell whose binning error could reach this share of the peak is summed exactly.
 _HEAVY_SHARE: Final = 2.5e-4
 #: Points binned at a time (the parts of a split build): their arrays stay in the cache.

@@ -37,13 +37,13 @@ TARGET_S = 0.25
 TARGET_ERROR = 0.002
 TARGET_RATIO = 1.3
 #: The narrower bandwidths of the 1M-point grid, in cells: the narrowest accepted, then every
-#: whole cell to 8 (up to 6 summed exactly, the slowest of that against the floor at 6;
-#: from 7 binned on the cells, with thousands of heavy lattice cells taken apart at 7).
+#: whole cell to 8 (up to 7 summed exactly, the slowest of that against the floor at 7;
+#: from 8 binned on the cells, with thousands of heavy lattice cells taken apart).
 NARROWER_CELLS = (MIN_BANDWIDTH_CELLS, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
-#: The same grid under 1M points spread evenly, one a cell: at 5 cells summed exactly
-#: with few crowded cells to sum by moments, at 7 binned with nearly every occupied
-#: lattice cell heavy.
-EVEN_CELLS = (5.0, 7.0)
+#: The same grid under 1M points spread evenly, one a cell: at 5 to 7 cells summed exactly
+#: with few crowded cells to sum by moments, at 8 binned with most occupied lattice
+#: cells heavy.
+EVEN_CELLS = (5.0, 6.0, 7.0, 8.0)
 
 
 def _floor(

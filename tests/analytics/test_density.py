@@ -81,18 +81,18 @@ def test_the_surface_is_within_0_2_percent_of_peak_of_the_exact_sum(
 def test_heavy_cells_taken_out_by_scatter_or_by_a_second_fft_agree(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Clustered points at 7 cells, binned on the cells with many heavy lattice cells: their
+    """Clustered points at 7.5 cells, binned on the cells with many heavy lattice cells: their
     binned weights are taken out of the convolved lattice by scattering the stencil from
     their corner nodes, or, when there are very many, by a second FFT. The same surface
     (to round-off), within 0.2 % of the exact sum."""
     x, y = _clustered(20_000)
     x, y = np.concatenate([x, np.full(400, 20_000.0)]), np.concatenate([y, np.full(400, 9e3)])
     monkeypatch.setattr(density, "_SCATTER_PER_NODE", np.inf)
-    scattered = kernel_density(x, y, bandwidth_m=7_000.0, cell_m=1_000.0)
+    scattered = kernel_density(x, y, bandwidth_m=7_500.0, cell_m=1_000.0)
     assert "1× lattice" in scattered.parameters["method"]
     assert "heavy lattice cells summed exactly" in scattered.parameters["method"]
     monkeypatch.setattr(density, "_SCATTER_PER_NODE", 0.0)
-    convolved = kernel_density(x, y, bandwidth_m=7_000.0, grid=scattered.grid)
+    convolved = kernel_density(x, y, bandwidth_m=7_500.0, grid=scattered.grid)
     peak = float(scattered.values.max())
     np.testing.assert_allclose(convolved.values, scattered.values, rtol=0, atol=1e-9 * peak)
     flat = scattered.values.ravel()
@@ -100,7 +100,7 @@ def test_heavy_cells_taken_out_by_scatter_or_by_a_second_fft_agree(
     cells = np.unique(
         np.concatenate([rng.choice(flat.size, 1500, replace=False), np.argsort(flat)[-200:]])
     )
-    exact = exact_kernel_density(x, y, scattered.grid, 7_000.0, cells=cells)
+    exact = exact_kernel_density(x, y, scattered.grid, 7_500.0, cells=cells)
     assert np.abs(flat[cells] - exact).max() / exact.max() <= 0.002
 
 
@@ -319,13 +319,15 @@ def test_the_exact_sum_is_the_reference_to_rounding(kernel: str) -> None:
 
 
 def test_auto_takes_the_cheaper_way_and_says_which() -> None:
-    """The cost model: quartic summed exactly up to 6 cells (a 2× to 4× lattice costs
-    more), binned on the cells themselves past 6; a gaussian of σ = 4 cells, which
-    reaches 16, on a 2× lattice; the provenance says which."""
+    """The cost model: quartic summed exactly up to 7 cells (a 2× to 4× lattice costs
+    more, and the cells themselves cost more under evenly spread points), binned on the
+    cells themselves past 7; a gaussian of σ = 4 cells, which reaches 16, on a 2×
+    lattice; the provenance says which."""
     grid = Grid(0.0, 60_000.0, 1_000.0, 60, 60)
     x, y = _clustered(3_000)
     cases = [(2.0, "quartic", "exact"), (3.0, "quartic", "exact"), (6.0, "quartic", "exact")]
-    cases += [(6.1, "quartic", "1×"), (7.0, "quartic", "1×"), (8.0, "quartic", "1×")]
+    cases += [(6.1, "quartic", "exact"), (7.0, "quartic", "exact"), (7.1, "quartic", "1×")]
+    cases += [(7.5, "quartic", "1×"), (8.0, "quartic", "1×")]
     cases += [(12.0, "quartic", "1×"), (4.0, "gaussian", "2×")]
     for cells, kernel, how in cases:
         surface = kernel_density(x, y, bandwidth_m=cells * 1_000.0, grid=grid, kernel=kernel)
