@@ -154,11 +154,16 @@ class Grid:
     def covering(
         cls, x_m: NDArray[np.float64], y_m: NDArray[np.float64], cell_m: float, pad_m: float
     ) -> Grid:
-        """The grid of ``cell_m`` cells covering the points' extent plus ``pad_m``."""
+        """The grid of ``cell_m`` cells covering the points' extent plus ``pad_m``.
+
+        A side within a billionth of a cell of a whole number of cells takes that number:
+        the automatic cell is a fraction of the extent, so the count sits on a whole number,
+        and the last bit of a bandwidth computed two ways (one process, a split build)
+        must not add a column."""
         x_min, x_max = float(np.min(x_m)) - pad_m, float(np.max(x_m)) + pad_m
         y_min, y_max = float(np.min(y_m)) - pad_m, float(np.max(y_m)) + pad_m
-        nx = max(1, int(np.ceil((x_max - x_min) / cell_m)))
-        ny = max(1, int(np.ceil((y_max - y_min) / cell_m)))
+        nx = max(1, int(np.ceil((x_max - x_min) / cell_m - 1e-9)))
+        ny = max(1, int(np.ceil((y_max - y_min) / cell_m - 1e-9)))
         return cls(x_min, y_max, cell_m, nx, ny)
 
     @property

@@ -452,3 +452,16 @@ def test_points_on_cell_edges_and_centres_are_summed_exactly(kernel: str) -> Non
         )
         exact = exact_kernel_density(x, y, grid, bandwidth, kernel)
         assert_allclose(surface.values, exact, rtol=1e-9, atol=1e-12 * exact.max())
+
+
+def test_a_grid_side_on_a_whole_number_of_cells_does_not_turn_on_the_last_bit() -> None:
+    """The automatic cell divides the extent, so a grid's side sits on a whole number of
+    cells: a cell one bit apart (its bandwidth summed over partitions, or in one process)
+    gives the same grid, which still covers the extent but for a billionth of a cell."""
+    side, n = 821_234.567891, 2_002
+    cell = side / n
+    cells = (cell, np.nextafter(cell, 0.0), np.nextafter(cell, np.inf))
+    grids = [Grid.covering(np.array([0.0, side]), np.array([0.0, side / 2]), c, 0.0) for c in cells]
+    assert {(g.nx, g.ny) for g in grids} == {(n, n // 2)}
+    for g in grids:
+        assert g.nx * g.cell_m >= side * (1 - 1e-12)
