@@ -153,7 +153,9 @@ def store_batch(
         )
         with bulk_indexes(conn, table, prepared.accepted, existing=before):
             for group, staging in enumerate(prepared.groups):
-                staged = write_staged(conn, table, spec.id_column, staging, batch_id, group)
+                staged = write_staged(
+                    conn, table, spec.id_column, staging, batch_id, group, fresh=before == 0
+                )
                 for written in staged:
                     bar.update(written)
         bar.close()
@@ -238,7 +240,10 @@ class EarlyBatch:
                     while not isinstance(item, _Done):
                         if item is None:
                             raise _Stop
-                        for _ in write_staged(conn, table, key, item[0], batch_id, item[1]):
+                        staged = write_staged(
+                            conn, table, key, item[0], batch_id, item[1], fresh=before == 0
+                        )
+                        for _ in staged:
                             pass
                         item = self._work.get()
                         ended = item is None or isinstance(item, _Done)

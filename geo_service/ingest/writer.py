@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
@@ -101,17 +102,18 @@ def _python_column(values: pa.ChunkedArray, table: Table, name: str, dialect: st
 
 
 def write_rows(
-    conn: Connection, table: Table, key: str, parts: Iterable[pa.Table]
+    conn: Connection, table: Table, key: str, parts: Iterable[pa.Table], fresh: bool = False
 ) -> Iterator[int]:
     """Upsert ``parts`` (tables from :func:`to_arrow`, all with the same columns) into
-    ``table`` one after the other; yields the rows written after each part.
+    ``table`` one after the other; yields the rows written after each part. ``fresh``:
+    the table held no row when the batch began (the parts' keys are unique in a batch).
 
     The next part's Python values are prepared (and the part read, when ``parts`` reads
     it) on a worker thread while the driver writes the current one (sqlite3 and psycopg
     release the GIL while the database works), so conversion and writing overlap.
     """
     if conn.dialect.name == "postgresql" and COPY_ON_POSTGRES:
-        yield from copy_rows(conn, table, key, parts)
+        yield from copy_rows(conn, table, key, parts, fresh)
         return
     source = iter(parts)
     first = next(source, None)
@@ -171,26 +173,51 @@ def _staging_statements(table: Table, key: str, columns: list[str]) -> tuple[Any
     return create, copy, upsert, sql.SQL("TRUNCATE {stage}").format(stage=stage)
 
 
-def copy_rows(conn: Connection, table: Table, key: str, parts: Iterable[pa.Table]) -> Iterator[int]:
+def _direct_copy(table: Table, columns: list[str]) -> Any:
+    """The COPY of rows straight into ``table``."""
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    return sql.SQL("COPY {target} ({names}) FROM STDIN (FORMAT csv)").format(
+        target=sql.Identifier(table.name), names=names
+    )
+
+
+_SAVEPOINT = "SAVEPOINT direct_copy"
+_RELEASE = "RELEASE SAVEPOINT direct_copy"
+_ROLL_BACK = "ROLLBACK TO SAVEPOINT direct_copy"
+
+
+def copy_rows(
+    conn: Connection, table: Table, key: str, parts: Iterable[pa.Table], fresh: bool = False
+) -> Iterator[int]:
     """:func:`write_rows` on PostgreSQL: each part COPY'd into a staging table, then
-    upserted from it in row order (ids are given as ``executemany`` gives them)."""
+    upserted from it in row order (ids are given as ``executemany`` gives them).
+
+    Into a table that was empty when the batch began (``fresh``), whose keys are unique
+    in the batch, the parts are COPY'd straight in, in the same order: a first load does
+    not move every row twice. Should a part still meet a key already there (another
+    batch committed meanwhile), its COPY is undone to a savepoint, and it and the parts
+    after it go through the staging table's upsert.
+    """
     source = iter(parts)
     part = next(source, None)
     if part is None:
         return
     columns = list(part.column_names)
     create, copy, upsert, truncate = _staging_statements(table, key, columns)
+    direct, copy_direct = fresh, _direct_copy(table, columns)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(create)
         start = 0
         while part is not None:
             if part.column_names != columns:
                 raise ValueError("the parts of one batch must have the same columns")
-            with cursor.copy(copy) as stream:
-                stream.write(_csv(part, start))
-            cursor.execute(upsert)
-            cursor.execute(truncate)
+            direct = direct and _copy_direct(cursor, copy_direct, part)
+            if not direct:
+                cursor.execute(create)
+                with cursor.copy(copy) as stream:
+                    stream.write(_csv(part, start))
+                cursor.execute(upsert)
+                cursor.execute(truncate)
             start += part.num_rows
             yield part.num_rows
             part = next(source, None)
@@ -198,13 +225,29 @@ def copy_rows(conn: Connection, table: Table, key: str, parts: Iterable[pa.Table
         cursor.close()
 
 
-def _csv(part: pa.Table, start: int) -> bytes:
-    """``part`` as COPY's CSV, its row numbers first: strings always quoted (an empty
-    string stays one), nulls as nothing (NULL)."""
-    numbers = pa.array(range(start, start + part.num_rows), pa.int64())
+def _copy_direct(cursor: Any, copy: Any, part: pa.Table) -> bool:
+    """COPY ``part`` straight into its table; False, with nothing written, if one of its
+    keys is there already."""
+    cursor.execute(_SAVEPOINT)
+    try:
+        with cursor.copy(copy) as stream:
+            stream.write(_csv(part))
+    except psycopg.errors.UniqueViolation:
+        cursor.execute(_ROLL_BACK)
+        return False
+    cursor.execute(_RELEASE)
+    return True
+
+
+def _csv(part: pa.Table, start: int | None = None) -> bytes:
+    """``part`` as COPY's CSV, its row numbers first from ``start`` (None: none): strings
+    always quoted (an empty string stays one), nulls as nothing (NULL)."""
+    if start is not None:
+        numbers = pa.array(range(start, start + part.num_rows), pa.int64())
+        part = part.add_column(0, "_n", numbers)
     sink = io.BytesIO()
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-    pa_csv.write_csv(part.add_column(0, "_n", numbers), sink, options)
+    pa_csv.write_csv(part, sink, options)
     return sink.getvalue()
 
 
@@ -254,7 +297,13 @@ def begin_batch(engine: Engine, commit: bool = True) -> Iterator[Connection]:
 
 
 def write_staged(
-    conn: Connection, table: Table, key: str, staging: Staging, batch_id: int, group: int = 0
+    conn: Connection,
+    table: Table,
+    key: str,
+    staging: Staging,
+    batch_id: int,
+    group: int = 0,
+    fresh: bool = False,
 ) -> Iterator[int]:
     """Upsert the records set aside in ``staging`` into ``table``, in file order, with
     their batch; yields the rows written as it goes.
@@ -264,7 +313,8 @@ def write_staged(
     keeps SQLite's parser from reading ``ON`` as a join); ``conn`` must come from
     :func:`begin_batch`, which detaches the file once the transaction has ended. A
     batch written in groups (one staging file each) numbers them by ``group``.
-    Otherwise they are read back chunk by chunk and given to :func:`write_rows`.
+    Otherwise they are read back chunk by chunk and given to :func:`write_rows` (with
+    ``fresh``: the table held no row when the batch began).
     """
     staging.finish()
     if staging.columns is None:
@@ -289,7 +339,7 @@ def write_staged(
         p.append_column("batch_id", pa.array([batch_id] * p.num_rows, pa.int64()))
         for p in staging.parts()
     )
-    yield from write_rows(conn, table, key, parts)
+    yield from write_rows(conn, table, key, parts, fresh)
 
 
 def bulk_write(dialect: str, rows: int, existing: int, overlapped: bool = False) -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mapbox_vector_tile
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 from pandas.testing import assert_frame_equal
@@ -21,6 +23,7 @@ from geo_service.core.filters import Filters
 from geo_service.core.settings import Settings
 from geo_service.ingest import IngestOptions, ingest_file
 from geo_service.store import make_engine, migrate
+from geo_service.store.models import PenaltyCase
 from geo_service.store.queries import PageRequest, read_records_page
 from layers.tiles import vector_tile
 from tests.conftest import account_headers, scratch_postgres
@@ -77,6 +80,53 @@ def _two_ingests(engine: Engine, tmp_path: Path) -> tuple[Snapshot, str, list[di
 
 
 @pytest.mark.postgis
+def test_copy_into_an_empty_table_falls_back_where_a_key_is_there_already(
+    postgis_only_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts COPY'd straight into a table empty at the batch's start, until one meets a
+    key already stored (as when another batch commits meanwhile): that part's COPY is
+    undone and it and the rest are upserted through the staging table, the later values
+    winning and the first ids kept, as executemany leaves them (but for the ids the
+    undone COPY took from the sequence, which PostgreSQL does not give back)."""
+    engine = postgis_only_store
+    table = PenaltyCase.__table__
+
+    def part(ids: range, amount: int) -> pa.Table:
+        n = len(ids)
+        return pa.table(
+            {
+                "case_id": [f"FB-{i}" for i in ids],
+                "decision_date": pa.array([dt.date(2024, 5, 1)] * n),
+                "lon": [108.3 + i * 1e-4 for i in ids],
+                "lat": [22.8] * n,
+                "geocode_method": ["coordinates"] * n,
+                "geocode_precision": ["point"] * n,
+                "h3_15": [644733610451478528 + i for i in ids],
+                "penalty_amount": [float(amount)] * n,
+            }
+        )
+
+    parts = [part(range(0, 300), 1), part(range(300, 600), 2), part(range(500, 900), 3)]
+    parts.append(part(range(900, 1000), 4))
+    stored = {}
+    for copy in (False, True):
+        _restart(engine)
+        monkeypatch.setattr(writer, "COPY_ON_POSTGRES", copy)
+        with engine.begin() as conn:
+            written = list(writer.write_rows(conn, table, "case_id", parts, fresh=True))
+        with engine.connect() as conn:
+            stored[copy] = conn.execute(
+                text("SELECT id, case_id, penalty_amount, ST_X(geom) FROM cases ORDER BY id")
+            ).all()
+        assert written == [300, 300, 400, 100]
+    # the same rows in the same id order; the undone COPY's ids are not given again
+    assert [row[1:] for row in stored[True]] == [row[1:] for row in stored[False]]
+    amounts = {case_id: amount for _, case_id, amount, _ in stored[True]}
+    assert len(amounts) == 1000
+    assert (amounts["FB-499"], amounts["FB-500"], amounts["FB-999"]) == (2.0, 3.0, 4.0)
+
+
+@pytest.mark.postgis
 def test_copy_ingest_stores_what_executemany_stored(
     postgis_only_store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,7 +138,16 @@ def test_copy_ingest_stores_what_executemany_stored(
         kept = dict(conn.execute(text("SELECT case_id, id FROM cases")).all())
     _restart(engine)
     monkeypatch.setattr(writer, "COPY_ON_POSTGRES", True)
+    direct: list[bool] = []
+    real = writer._copy_direct
+
+    def spied(*args: Any) -> bool:
+        direct.append(real(*args))
+        return direct[-1]
+
+    monkeypatch.setattr(writer, "_copy_direct", spied)
     new = _two_ingests(engine, tmp_path / "new")
+    assert direct == [True, True, True]  # the first file's parts straight in; none of the second's
     assert new == old  # same rows, ids, batches and rejects; the same content, column by column
     snap, _, summaries = new
     assert summaries == [
