@@ -5,8 +5,9 @@ The ingest prepares the records of a file chunk by chunk as Arrow tables
 SQLite takes them all in one ``INSERT … SELECT … ON CONFLICT (key) DO UPDATE`` from
 the attached staging file, in C. On PostgreSQL each chunk is streamed with ``COPY …
 FROM STDIN`` (CSV written by Arrow) into a temporary staging table, then moved by one
-``INSERT … SELECT … ON CONFLICT`` (the PostGIS ``geom`` column is generated from
-lon/lat in that statement). The row-wise ``executemany`` of the same upsert is kept as
+``INSERT … SELECT … ON CONFLICT``, or, into a table empty when the batch began, COPY'd
+straight into it (the PostGIS ``geom`` column is generated from lon/lat as the rows are
+stored). The row-wise ``executemany`` of the same upsert is kept as
 the baseline the bulk paths are measured and tested against. Every path runs inside
 the caller's transaction: a batch is written whole or not at all.
 """
