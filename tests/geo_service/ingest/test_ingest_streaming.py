@@ -317,9 +317,9 @@ def test_a_failure_after_records_are_written_rolls_the_batch_back(
     written: list[int] = []
 
     def write_staged(
-        conn: Any, table: Table, key: str, staging: Any, batch_id: int, group: int = 0
+        conn: Any, table: Table, key: str, staging: Any, batch_id: int, *args: Any, **kw: Any
     ) -> Iterator[int]:
-        for n in real(conn, table, key, staging, batch_id, group):
+        for n in real(conn, table, key, staging, batch_id, *args, **kw):
             yield n
             written.append(count_rows(conn, table))
             if len(written) == 3:
@@ -547,9 +547,9 @@ def _indexes_as_written(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict
     seen: list[tuple[str, dict[str, str]]] = []
     write_staged = batch.write_staged
 
-    def spy(conn: Any, table: Table, *args: Any) -> Iterator[int]:
+    def spy(conn: Any, table: Table, *args: Any, **kw: Any) -> Iterator[int]:
         seen.append((table.name, _secondary(conn, table)))
-        return write_staged(conn, table, *args)
+        return write_staged(conn, table, *args, **kw)
 
     monkeypatch.setattr(batch, "write_staged", spy)
     return seen
