@@ -79,6 +79,19 @@ def _two_ingests(engine: Engine, tmp_path: Path) -> tuple[Snapshot, str, list[di
     return snapshot(engine), _content(engine), summaries
 
 
+def _direct_copies(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Filled as the COPY ingest writes each part: whether it went straight into its table."""
+    direct: list[bool] = []
+    real = writer._copy_direct
+
+    def spied(*args: Any) -> bool:
+        direct.append(real(*args))
+        return direct[-1]
+
+    monkeypatch.setattr(writer, "_copy_direct", spied)
+    return direct
+
+
 @pytest.mark.postgis
 def test_copy_into_an_empty_table_falls_back_where_a_key_is_there_already(
     postgis_only_store: Engine, monkeypatch: pytest.MonkeyPatch
@@ -108,6 +121,7 @@ def test_copy_into_an_empty_table_falls_back_where_a_key_is_there_already(
 
     parts = [part(range(0, 300), 1), part(range(300, 600), 2), part(range(500, 900), 3)]
     parts.append(part(range(900, 1000), 4))
+    direct = _direct_copies(monkeypatch)
     stored = {}
     for copy in (False, True):
         _restart(engine)
@@ -119,6 +133,7 @@ def test_copy_into_an_empty_table_falls_back_where_a_key_is_there_already(
                 text("SELECT id, case_id, penalty_amount, ST_X(geom) FROM cases ORDER BY id")
             ).all()
         assert written == [300, 300, 400, 100]
+    assert direct == [True, True, False]  # the third part met stored keys: the rest staged
     # the same rows in the same id order; the undone COPY's ids are not given again
     assert [row[1:] for row in stored[True]] == [row[1:] for row in stored[False]]
     amounts = {case_id: amount for _, case_id, amount, _ in stored[True]}
@@ -138,14 +153,7 @@ def test_copy_ingest_stores_what_executemany_stored(
         kept = dict(conn.execute(text("SELECT case_id, id FROM cases")).all())
     _restart(engine)
     monkeypatch.setattr(writer, "COPY_ON_POSTGRES", True)
-    direct: list[bool] = []
-    real = writer._copy_direct
-
-    def spied(*args: Any) -> bool:
-        direct.append(real(*args))
-        return direct[-1]
-
-    monkeypatch.setattr(writer, "_copy_direct", spied)
+    direct = _direct_copies(monkeypatch)
     new = _two_ingests(engine, tmp_path / "new")
     assert direct == [True, True, True]  # the first file's parts straight in; none of the second's
     assert new == old  # same rows, ids, batches and rejects; the same content, column by column
