@@ -206,6 +206,7 @@ def copy_rows(
     columns = list(part.column_names)
     create, copy, upsert, truncate = _staging_statements(table, key, columns)
     direct, copy_direct = fresh, _direct_copy(table, columns)
+    staged = False  # the staging table made (once, by the first part that needs it)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         start = 0
@@ -214,7 +215,9 @@ def copy_rows(
                 raise ValueError("the parts of one batch must have the same columns")
             direct = direct and _copy_direct(cursor, copy_direct, part)
             if not direct:
-                cursor.execute(create)
+                if not staged:
+                    cursor.execute(create)
+                    staged = True
                 with cursor.copy(copy) as stream:
                     stream.write(_csv(part, start))
                 cursor.execute(upsert)
