@@ -1,4 +1,5 @@
-"""`geo-service serve --workers N`: several processes answer on one port, each its own app."""
+"""`geo-service serve --workers N`: several processes answer on one port, each its own app
+and its own audit writer, and no audited read goes without its entry."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from uuid import uuid4
 
 import psutil
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
-from tests.conftest import account_headers, free_port
+from geo_service.access.policy import add_account
+from geo_service.store.models import AuditEntry
+from tests.conftest import free_port
+
+#: Audited pages asked at once, each on a connection of its own (the kernel hands new
+#: connections to whichever worker accepts first).
+PAGES = 24
 
 
 def test_two_workers_serve_the_store(sample_store) -> None:  # type: ignore[no-untyped-def]
     engine: Engine = sample_store.engine
     url = engine.url.render_as_string(hide_password=False)
-    headers = account_headers(engine, "gis", "450000")
+    account = f"test-workers-{uuid4().hex[:10]}"
+    headers = {"Authorization": f"Bearer {add_account(engine, account, 'gis', '450000')}"}
     port = free_port()
     env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_PROGRESS": "false"}
     server = subprocess.Popen(
@@ -58,6 +68,20 @@ def test_two_workers_serve_the_store(sample_store) -> None:  # type: ignore[no-u
             if "spawn_main" in " ".join(p.cmdline())
         ]
         assert len(workers) == 2, [p.cmdline() for p in workers]
+
+        def page(_: int) -> int:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                answer.read()
+                return int(answer.status)
+
+        with ThreadPoolExecutor(6) as pool:
+            statuses = list(pool.map(page, range(PAGES)))
+        assert statuses == [200] * PAGES
+        # every audited read's entry was committed before its answer left, by its worker
+        with engine.connect() as conn:
+            query = select(func.count()).select_from(AuditEntry)
+            logged = conn.execute(query.where(AuditEntry.account == account)).scalar_one()
+        assert logged == 1 + PAGES
     finally:
         _stop(server)
 
