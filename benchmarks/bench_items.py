@@ -56,6 +56,9 @@ POSTGRES_URL = os.environ.get(
 DATABASE = "geo_bench_items"
 PAGE = "/collections/cases/items?limit=100&jurisdiction=450100"
 CONCURRENCY = 32
+#: Worker processes of the second audited server (``geo-service serve --workers 2``): one
+#: a core of this machine.
+WORKERS = 2
 TARGET_RPS = 200.0
 TARGET_P99_MS = 250.0
 ROUNDS = 3
@@ -83,19 +86,24 @@ def server_app() -> Any:
     return app
 
 
-def _serve(port: int) -> None:
-    """uvicorn as ``geo-service serve`` runs it: one worker, its log configuration."""
+def _serve(port: int, workers: int = 1) -> None:
+    """uvicorn as ``geo-service serve [--workers N]`` runs it, with its log configuration:
+    one worker, or ``workers`` processes each building the service from the environment."""
     import uvicorn
 
-    from geo_service.cli import server_options
+    from geo_service.cli import serve, server_options
     from geo_service.core.settings import get_settings
 
+    if workers > 1:
+        serve(host="127.0.0.1", port=port, workers=workers)
+        return
     uvicorn.run(server_app(), host="127.0.0.1", port=port, **server_options(get_settings()))
 
 
 @contextmanager
-def _server(url: str, unaudited: bool) -> Iterator[tuple[int, int]]:
-    """A server over the store at ``url`` on a free loopback port: port, pid."""
+def _server(url: str, unaudited: bool, workers: int = 1) -> Iterator[tuple[int, int]]:
+    """A server over the store at ``url`` on a free loopback port: port, pid (with several
+    ``workers``, of the process that started them)."""
     port = free_port()
     env = {
         **os.environ,
@@ -105,7 +113,7 @@ def _server(url: str, unaudited: bool) -> Iterator[tuple[int, int]]:
         "GEO_TILE_RATE_LIMIT_PER_MINUTE": "0",
         "BENCH_UNAUDITED": "1" if unaudited else "",
     }
-    code = f"from benchmarks.bench_items import _serve; _serve({port})"
+    code = f"from benchmarks.bench_items import _serve; _serve({port}, {workers})"
     with server_process([sys.executable, "-c", code], env, port) as pid:
         yield port, pid
 
@@ -249,11 +257,21 @@ def measure(url: str, seconds: float, rounds: int, tile: bool) -> dict[str, Any]
     account, key = _account(url)
     z, x, y = tile_of(108.37, 22.82, 8)
     tile_path = f"/tiles/hexagons/{z}/{x}/{y}.mvt"
-    runs: dict[str, list[dict[str, Any]]] = {"audited": [], "unaudited": [], "gzip": [], "tile": []}
-    with _server(url, unaudited=False) as audited, _server(url, unaudited=True) as bare:
-        for port, pid in (audited, bare):
-            for _ in range(3):  # the division caches and the first page
-                _client(port, pid, PAGE, key, 0.3)
+    runs: dict[str, list[dict[str, Any]]] = {
+        "audited": [],
+        "unaudited": [],
+        "gzip": [],
+        "workers": [],
+        "tile": [],
+    }
+    with (
+        _server(url, unaudited=False) as audited,
+        _server(url, unaudited=True) as bare,
+        _server(url, unaudited=False, workers=WORKERS) as several,
+    ):
+        for port, pid in (audited, bare, several):
+            for _ in range(3):  # the division caches and the first page (of each worker)
+                _client(port, pid, PAGE, key, 0.3 if port != several[0] else 1.0)
         levels = _gzip_levels(audited[0], key)
         warm = _entries(url, account)  # the entries of the reads above
         if tile:
@@ -263,6 +281,7 @@ def measure(url: str, seconds: float, rounds: int, tile: bool) -> dict[str, Any]
                 ("audited", audited, PAGE, key, False),
                 ("unaudited", bare, PAGE, key, False),
                 ("gzip", audited, PAGE, key, True),
+                ("workers", several, PAGE, key, False),
             ]
             if tile:
                 turns.append(("tile", audited, tile_path, "", False))
@@ -300,9 +319,10 @@ def _rows(store: str, result: dict[str, Any] | None, quick: bool, seconds: float
                 baseline_figure="—",
             )
         ]
-    a, u, g = result["audited"], result["unaudited"], result["gzip"]
+    a, u, g, w = result["audited"], result["unaudited"], result["gzip"], result["workers"]
     levels = result["gzip_levels"]
-    logged = result["entries"] == a["ok"] + g["ok"]  # every answered audited read
+    audited = a["ok"] + g["ok"] + w["ok"]
+    logged = result["entries"] == audited  # every answered audited read
     met = a["rps"] >= TARGET_RPS and a["p99"] <= TARGET_P99_MS and a["ok"] == a["requests"]
     setting = (
         f"{len(a['round_rps'])} rounds of {seconds:.0f} s in turns, {CONCURRENCY} keep-alive "
@@ -320,7 +340,7 @@ def _rows(store: str, result: dict[str, Any] | None, quick: bool, seconds: float
             baseline_figure=f"{u['rps']:,.0f} req/s; p50 {u['p50']:.0f} ms, p99 {u['p99']:.0f} ms",
             note=f"{a['requests']:,} requests, statuses {a['statuses']}, {a['kib']:.0f} KiB "
             f"each (identity); audit entries stored for the audited reads of the run: "
-            f"{result['entries']:,} of {a['ok'] + g['ok']:,}; server CPU {a['cpu_ms']:.1f} ms "
+            f"{result['entries']:,} of {audited:,}; server CPU {a['cpu_ms']:.1f} ms "
             f"per request (unaudited {u['cpu_ms']:.1f} ms), i.e. {1000 / a['cpu_ms']:.0f} "
             f"req/s on a core of its own; rounds (req/s) "
             f"{', '.join(f'{v:.0f}' for v in a['round_rps'])} vs "
@@ -340,6 +360,29 @@ def _rows(store: str, result: dict[str, Any] | None, quick: bool, seconds: float
             f"KiB); measured in turns with the row above",
         ),
     ]
+    rows.append(
+        Row(
+            work=f"… the same, served by {WORKERS} worker processes (`geo-service serve "
+            f"--workers {WORKERS}`), {store}",
+            figure=f"{w['rps']:,.0f} req/s; p50 {w['p50']:.0f} ms, p99 {w['p99']:.0f} ms",
+            target=f"≥ {TARGET_RPS:.0f} req/s, p99 ≤ {TARGET_P99_MS:.0f} ms",
+            met=None
+            if quick
+            else (
+                w["rps"] >= TARGET_RPS
+                and w["p99"] <= TARGET_P99_MS
+                and w["ok"] == w["requests"]
+                and logged
+            ),
+            baseline="the one-worker audited server, the first row of this store",
+            baseline_figure=f"{a['rps']:,.0f} req/s; p50 {a['p50']:.0f} ms, p99 {a['p99']:.0f} ms",
+            note=f"{w['requests']:,} requests, statuses {w['statuses']}; each worker its own "
+            f"audit writer, its entries counted in the first row's; server CPU "
+            f"{w['cpu_ms']:.1f} ms per request (the workers' and the process that started "
+            f"them); rounds (req/s) {', '.join(f'{v:.0f}' for v in w['round_rps'])}; the "
+            f"clients share the {os.cpu_count()} cores; measured in turns with the rows above",
+        )
+    )
     if "tile" in result:
         t = result["tile"]
         rows.append(
