@@ -2,20 +2,22 @@
 with a key, 32 keep-alive connections, on SQLite and on PostGIS (issue 20).
 
 Each store holds the bundled sample slice (PostGIS: a database of its own on
-``GEO_BENCH_POSTGRES_URL``, dropped at the end; without a server its rows say so). Two
-servers run side by side over the store, each uvicorn with one worker as
-``geo-service serve`` runs it (access log on, rate limits off): the service, and the
-service with its audit writer replaced by one that stores nothing, the baseline of the
-same route unaudited. The first server is also asked for the page with
+``GEO_BENCH_POSTGRES_URL``, dropped at the end; without a server its rows say so). Three
+servers run side by side over the store, as ``geo-service serve`` runs them (access log
+on, rate limits off): the service in one uvicorn worker; the same with its audit writer
+replaced by one that stores nothing, the baseline of the same route unaudited; and the
+service in two worker processes (``--workers 2``, one a core of this machine), each
+with its own audit writer. The first server is also asked for the page with
 ``Accept-Encoding: gzip`` (as browsers and GDAL ask), and on SQLite for the cached z8
 hexagon tile, the figure the issue compared with. The load comes from another process:
 32 threads, each on a keep-alive ``http.client`` connection sending the request back to
-back. The two servers are measured in turns over several rounds, against drifting load
+back. The servers are measured in turns over several rounds, against drifting load
 from the machine's other work; p50 and p99 are of every request of the rounds.
 
-Besides requests per second, the server's CPU time per request is read from /proc (what
-one worker serves on a core of its own), and the audit log is counted after the run:
-every answered audited request must have its entry in the store. Where that CPU goes:
+Besides requests per second, the server's CPU time per request is read from /proc, of
+all its processes together (what one worker serves on a core of its own), and the
+audit log is counted after the run: every answered audited request must have its entry
+in the store. Where that CPU goes:
 ``python -m benchmarks.profile_items`` samples the same server under the same load.
 """
 
