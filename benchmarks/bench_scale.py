@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import DOC, Row, markdown, update_doc
+from benchmarks.serving import process_tree
 
 SIZES = (300_000, 1_000_000)
 #: Sizes ``make bench`` measures only with ``--large`` (benchmarks/README.md).
@@ -137,13 +138,8 @@ def _tree_rss_mib(pid: int) -> float:
     """Resident memory of a process and all its descendants (MiB)."""
     import psutil
 
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
     total = 0
-    for proc in procs:
+    for proc in process_tree(pid) or []:
         try:
             total += proc.memory_info().rss
         except psutil.Error:
@@ -200,15 +196,10 @@ def _report(phase: str, n: int, result: dict[str, Any]) -> None:
 
 
 def _kill_tree(pid: int) -> None:
-    """Kill a process and all its descendants (the Dask workers included)."""
+    """Kill a process and all its descendants (the Dask workers included), children first."""
     import psutil
 
-    try:
-        root = psutil.Process(pid)
-        procs = [*root.children(recursive=True), root]
-    except psutil.Error:
-        return
-    for proc in procs:
+    for proc in reversed(process_tree(pid) or []):
         try:
             proc.kill()
         except psutil.Error:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 #: The sample slice's kinds, in the order an ingest needs them (register first).
 KINDS = ("enterprises", "cases", "inspections", "exceedances", "complaints", "inspectors")
@@ -101,15 +102,25 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def process_tree(pid: int) -> list[Any] | None:
+    """A process and the processes it started that are alive (psutil handles, the root
+    first); None when the process has ended."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and of the processes it started that are alive
     (a server's worker processes); NaN where it cannot be read."""
     import psutil
 
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.Error:
+    processes = process_tree(pid)
+    if processes is None:
         return float("nan")
     total = 0.0
     for process in processes:
