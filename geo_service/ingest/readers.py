@@ -51,6 +51,13 @@ _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 _GEO_SUFFIXES = {".geojson", ".json", ".gpkg"}
 _BOM = b"\xef\xbb\xbf"
 _BLOCK = 1 << 20  # bytes read at a time by the scan of a CSV file
+#: Blocks of a GB18030 file the scan decodes: enough to refuse a file that is not text
+#: at once. The rest is decoded by the read, which decodes it anyway (a second pass
+#: cost about 1.5 s per 1M case rows); a failure there is handed back to a full scan.
+_GB18030_BLOCKS = 1
+#: An empty line after another ("\n\n" or "\n\r\n"): one regular-expression search
+#: of a block, where two substring searches took about three times as long.
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 _GEO_BATCH = 65_536  # features OGR hands over at a time (at most a chunk's)
 _RATIO_FLOOR = 1 << 20  # zip parts smaller than this unpack as they like
 _TAG_MAX = 64  # bytes after a "<" that may still be the start of a tag being looked for
@@ -203,11 +210,12 @@ def _not_text(position: int) -> InputFileError:
 class _CsvScan:
     """What one pass over a CSV file's bytes tells before its records are read."""
 
-    encoding: str  # utf-8-sig, utf-8 or gb18030: every byte of the file decodes
+    encoding: str  # utf-8-sig, utf-8 or gb18030 (see decoded)
     sha256: str
     lines: int  # lines of the text (a last line without a line break counts)
     blank_line: bool  # an empty line after the first ("\n\n" or "\n\r\n")
     lone_cr: bool  # a carriage return not followed by a line feed
+    decoded: bool = True  # every byte decoded (else the first _GB18030_BLOCKS only)
 
 
 class _NotUtf8(Exception):  # noqa: N818 (a finding of the scan, handled by _scan_csv)
@@ -255,9 +263,11 @@ def _scan_csv(path: Path) -> _CsvScan:
 
 
 def _scan_gb18030(path: Path) -> tuple[_CsvScan, int | None]:
-    """The GB18030 scan, and the first line (if any) that is UTF-8 Chinese text instead."""
+    """The GB18030 scan (the file's head decoded), and the first line (if any) that is
+    UTF-8 Chinese text instead."""
     found: list[int] = []
-    return _scan(path, "gb18030", found), (found[0] if found else None)
+    scan = _scan(path, "gb18030", found, decode_blocks=_GB18030_BLOCKS)
+    return scan, (found[0] if found else None)
 
 
 def _utf8_chinese(line: bytes) -> bool:
@@ -269,57 +279,102 @@ def _utf8_chinese(line: bytes) -> bool:
         return False
 
 
-def _scan(path: Path, encoding: str, utf8_lines: list[int] | None = None) -> _CsvScan:
+@dataclass
+class _LineStructure:
+    """Line feeds, carriage returns and blank lines of a text given a block at a time."""
+
+    newlines: int = 0
+    returns: int = 0
+    crlf: int = 0
+    blank: bool = False
+    tail: bytes = b""  # the last two bytes given
+
+    def feed(self, text: bytes) -> None:
+        joined = self.tail + text
+        self.newlines += text.count(b"\n")
+        if b"\r" in joined:  # most files have none: their count is then not needed
+            self.returns += text.count(b"\r")
+            self.crlf += text.count(b"\r\n")
+            self.crlf += self.tail.endswith(b"\r") and text.startswith(b"\n")
+        self.blank = self.blank or _BLANK_LINE.search(joined) is not None
+        self.tail = joined[-2:]
+
+    @property
+    def lines(self) -> int:
+        """Lines of the text (a last line without a line break counts)."""
+        return self.newlines + (0 if self.tail.endswith(b"\n") else 1)
+
+
+def _first_utf8_line(partial: bytes, text: bytes, number: int) -> tuple[int | None, bytes]:
+    """The first whole line of ``partial + text`` that is UTF-8 Chinese text (its line
+    number, the first being ``number``), and the start of the line left unfinished."""
+    pieces = (partial + text).split(b"\n")
+    rest = pieces.pop()[:_BLOCK]  # enough of a long line to judge it
+    for n, line in enumerate(pieces, start=number):
+        if _utf8_chinese(line):
+            return n, rest
+    return None, rest
+
+
+def _scan(
+    path: Path,
+    encoding: str,
+    utf8_lines: list[int] | None = None,
+    decode_blocks: int | None = None,
+) -> _CsvScan:
     """One pass in ``encoding``; raises :class:`_NotUtf8` (UTF-8) or an InputFileError
     (GB18030) at the first byte that does not decode. With ``utf8_lines``, the GB18030
-    pass also notes there the first line that is UTF-8 Chinese text."""
+    pass also notes there the first line that is UTF-8 Chinese text. With
+    ``decode_blocks``, only the file's first blocks are decoded."""
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
     partial = b""  # the GB18030 pass: the line being read (its start), for utf8_lines
     decoder = codecs.getincrementaldecoder(codec)("strict")
     digest = hashlib.sha256()
-    newlines = returns = crlf = 0
-    blank = False
+    structure = _LineStructure()
     offset = 0  # bytes of text given to the decoder so far
-    tail = b""  # the last two bytes of text before this block
-    first = True
+    blocks = 0
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(_BLOCK), b""):
             digest.update(block)
-            text = block[3:] if first and encoding == "utf-8-sig" else block
-            first = False
-            pending = len(decoder.getstate()[0])
-            try:
-                decoder.decode(text)
-            except UnicodeDecodeError as exc:
-                if codec != "gb18030":
-                    start = max(exc.start - pending, 0)
-                    raise _NotUtf8(newlines + text[:start].count(b"\n") + 1) from None
-                raise _not_text(offset - pending + exc.start) from exc
+            text = block[3:] if blocks == 0 and encoding == "utf-8-sig" else block
+            blocks += 1
+            if decode_blocks is None or blocks <= decode_blocks:
+                _decode(decoder, codec, text, offset, structure.newlines)
             if utf8_lines is not None and not utf8_lines:
-                pieces = (partial + text).split(b"\n")
-                partial = pieces.pop()[:_BLOCK]  # enough of a long line to judge it
-                for number, line in enumerate(pieces, start=newlines + 1):
-                    if _utf8_chinese(line):
-                        utf8_lines.append(number)
-                        break
-            joined = tail + text
-            newlines += text.count(b"\n")
-            returns += text.count(b"\r")
-            crlf += text.count(b"\r\n") + (tail.endswith(b"\r") and text.startswith(b"\n"))
-            blank = blank or b"\n\n" in joined or b"\n\r\n" in joined
+                found, partial = _first_utf8_line(partial, text, structure.newlines + 1)
+                utf8_lines.extend([found] if found is not None else [])
+            structure.feed(text)
             offset += len(text)
-            tail = joined[-2:]
+    decoded = decode_blocks is None or blocks <= decode_blocks
+    if decoded:
+        _decode(decoder, codec, b"", offset, structure.newlines, final=True)
+    if utf8_lines is not None and not utf8_lines and _utf8_chinese(partial):
+        utf8_lines.append(structure.newlines + 1)
+    lone_cr = structure.returns > structure.crlf
+    return _CsvScan(
+        encoding, digest.hexdigest(), structure.lines, structure.blank, lone_cr, decoded
+    )
+
+
+def _decode(
+    decoder: codecs.IncrementalDecoder,
+    codec: str,
+    text: bytes,
+    offset: int,
+    newlines: int,
+    final: bool = False,
+) -> None:
+    """Decode the next block of a scan (``offset`` bytes and ``newlines`` line feeds
+    before it); raises :class:`_NotUtf8` with the line (UTF-8) or the refusal naming
+    the byte (GB18030) where it does not decode."""
     pending = len(decoder.getstate()[0])
     try:
-        decoder.decode(b"", final=True)
+        decoder.decode(text, final=final)
     except UnicodeDecodeError as exc:
         if codec != "gb18030":
-            raise _NotUtf8(newlines + 1) from None
+            start = max(exc.start - pending, 0)
+            raise _NotUtf8(newlines + text[:start].count(b"\n") + 1) from None
         raise _not_text(offset - pending + exc.start) from exc
-    if utf8_lines is not None and not utf8_lines and _utf8_chinese(partial):
-        utf8_lines.append(newlines + 1)
-    lines = newlines + (0 if tail.endswith(b"\n") else 1)
-    return _CsvScan(encoding, digest.hexdigest(), lines, blank, returns > crlf)
 
 
 #: A table's parts: frame, row numbers, malformed mask, fields of the malformed records.
@@ -410,6 +465,7 @@ class TableSource:
             raise ValueError("chunk_rows must be at least 1")
         if self.format == "csv":
             parts = self._careful_csv(chunk_rows) if self.careful else self._fast_csv(chunk_rows)
+            parts = self._decoded(parts)
         elif self.format == "xlsx":
             parts = self._xlsx(chunk_rows)
         else:
@@ -428,6 +484,18 @@ class TableSource:
             parts.close()
         if empty:
             yield self._chunk(*_assemble(self.headers, _frame(self.headers, []), [], [], []))
+
+    def _decoded(self, parts: Generator[RawTable, None, None]) -> Generator[RawTable, None, None]:
+        """A CSV file's records; bytes past the head of a GB18030 file that do not decode
+        refuse the file as the scan would have, naming the first such byte."""
+        try:
+            yield from parts
+        except UnicodeDecodeError:
+            if self.scan is not None and not self.scan.decoded:
+                _scan(self.path, self.scan.encoding)  # raises the refusal
+            raise
+        finally:
+            parts.close()
 
     def _chunk(
         self, frame: pd.DataFrame, numbers: np.ndarray, malformed: np.ndarray, raw: list[list[str]]
@@ -1015,8 +1083,12 @@ def _open_csv(path: Path, limits: InputLimits | None = None) -> TableSource:
     limits = limits or InputLimits()
     scan = _scan_csv(path)
     dialect: type[csv.Dialect] = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
-    with path.open(encoding=scan.encoding, newline="") as fh:
-        text = fh.read(1 << 16)
+    try:
+        with path.open(encoding=scan.encoding, newline="") as fh:
+            text = fh.read(1 << 16)
+    except UnicodeDecodeError:  # past the head the scan decoded
+        _scan(path, scan.encoding)  # raises the refusal
+        raise
     first = next(_csv_records(csv.reader(io.StringIO(text, newline=""), dialect), path.name), None)
     headers = _headers(first, path)
     source = TableSource(path, "csv", headers, scan.sha256, scan.encoding, scan=scan, limits=limits)

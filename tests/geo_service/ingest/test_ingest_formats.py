@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from pathlib import Path
+from unittest.mock import patch
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from geo_service.core.errors import InputFileError
-from geo_service.ingest import IngestOptions, ingest_file
+from geo_service.ingest import IngestOptions, ingest_file, readers
 from geo_service.store.models import Enterprise, Inspection
 from tests.geo_service.messy import county_points
 
@@ -207,3 +211,54 @@ def test_fast_path_numbers_malformed_rows_like_the_careful_path(tmp_path: Path) 
     assert fast.malformed.tolist() == careful.malformed.tolist()
     assert fast.raw_lines == careful.raw_lines == [["9", "x", "y", "extra"], ["only", "two"]]
     pd.testing.assert_frame_equal(fast.data.astype(object), careful.data.astype(object))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b",", b"\n", b"\r", "案".encode("gb18030")]), max_size=40))
+def test_the_scan_reads_line_structure_across_blocks(pieces: list[bytes]) -> None:
+    """Lines, blank lines and lone carriage returns as a plain reading of the whole text
+    finds them, whatever the block boundaries (blocks of 3 bytes cut every pattern)."""
+    data = b"".join(pieces)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.csv"
+        path.write_bytes(data)
+        with patch.object(readers, "_BLOCK", 3):
+            scan = readers._scan(path, "gb18030")
+    assert scan.lines == data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    assert scan.blank_line == (b"\n\n" in data or b"\n\r\n" in data)
+    assert scan.lone_cr == (data.count(b"\r") > data.count(b"\r\n"))
+
+
+@pytest.mark.parametrize(
+    ("careful", "share"),
+    [(False, 0.75), (True, 0.75), (False, 0.02)],
+    ids=["fast", "careful", "header"],
+)
+def test_bytes_past_the_scanned_head_that_do_not_decode_refuse_the_file(
+    sqlite_only_store: Engine,
+    tmp_path: Path,
+    divisions_gdf: gpd.GeoDataFrame,
+    careful: bool,
+    share: float,
+) -> None:
+    """The scan decodes a GB18030 file's head only; a byte further on that does not
+    decode is found by the read (the fast one, record by record, or that of the header)
+    and refuses the file as a full scan would, naming the same byte; nothing is stored."""
+    frame, _ = _inspections_frame(divisions_gdf)
+    frame = pd.concat([frame] * 1000, ignore_index=True)  # past the header's read
+    frame["检查编号"] = [f"JC-2025-{i:04d}" for i in range(len(frame))]
+    text = frame.to_csv(index=False, lineterminator="\n") + ("\n" if careful else "")
+    data = text.encode("gb18030")
+    at = data.index(b"\n", int(len(data) * share)) + 1  # the start of a line
+    path = tmp_path / "inspections.csv"
+    path.write_bytes(data[:at] + b"\xff" + data[at:])
+    with pytest.raises(InputFileError) as whole:
+        readers._scan(path, "gb18030")  # what decoding every byte at once says
+    assert f"第 {at} 字节" in str(whole.value)
+    with patch.object(readers, "_BLOCK", 4096):
+        scan = readers._scan_csv(path)
+        assert scan.encoding == "gb18030" and not scan.decoded and scan.blank_line == careful
+        with pytest.raises(InputFileError) as read:
+            _ingest(sqlite_only_store, path, "inspections")
+    assert str(read.value) == str(whole.value)
+    assert _stored(sqlite_only_store).empty
