@@ -8,6 +8,7 @@ a record is; they never stop it from being linked.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,24 +214,23 @@ def _fuzzy(
     point = np.array([p == "point" for p in precision]) & rows.isin(xyz.index)
     points = np.stack(xyz[rows[point]].to_list()) if point.any() else np.empty((0, 3))
     tree = index.tree
-    near = iter(tree.query_ball_point(points, r=rules.search_km) if tree and len(points) else [])
+    near = iter(
+        tree.query_ball_point(points, r=rules.search_km, return_sorted=True)
+        if tree and len(points)
+        else []
+    )
     names_norm = index.frame["name_norm"].fillna("").astype(str).to_numpy(object)
     entry_addresses = index.frame["address"].to_numpy(object)
     links: list[tuple[Any, str | None, str, float]] = []
-    for k, row in enumerate(rows):
-        if point[k]:
-            block = np.asarray(sorted(next(near)), dtype=np.int64)
-        elif precision[k] == "county":
-            block = np.asarray(index.by_county.get(counties[k], []), dtype=np.int64)
-        elif precision[k] == "city":
-            block = np.asarray(index.by_city.get(cities[k], []), dtype=np.int64)
-        else:
-            continue  # nowhere to look: a name alone is matched exactly or not at all
+    blocks = _search_blocks(point, precision, counties, cities, near, index)
+    for k, (row, block) in enumerate(zip(rows, blocks, strict=True)):
         if not block.size:
             continue
         by_name = process.cdist([names[k]], names_norm[block], scorer=fuzz.ratio)[0]
         by_core = process.cdist([cores[k]], index.core[block], scorer=fuzz.ratio)[0]
         name_sim = np.maximum(by_name, by_core).astype(np.float64) / 100.0
+        if name_sim.max() < rules.min_name:
+            continue  # whichever entry scores best, its name is too unlike
         km: np.ndarray | None = None
         if point[k]:
             km = distance_km(index.xyz[block], np.asarray(xyz[row]))
@@ -238,15 +238,15 @@ def _fuzzy(
         else:
             place = _address_similarity(addresses[k], entry_addresses[block])
         score = rules.name_weight * name_sim + (1 - rules.name_weight) * place
-        order = np.argsort(-score, kind="stable")
-        best = order[0]
+        best = int(np.argmax(score))  # the first of the best, as a stable sort has it
         if score[best] < rules.min_score or name_sim[best] < rules.min_name:
             continue
-        close = order[score[best] - score[order] < rules.margin]
         rounded = round(float(score[best]), 4)
-        if len(close) == 1:
+        if np.count_nonzero(score[best] - score < rules.margin) == 1:
             links.append((row, str(index.codes[block[best]]), FUZZY, rounded))
             continue
+        order = np.argsort(-score, kind="stable")
+        close = order[score[best] - score[order] < rules.margin]
         links.append((row, None, AMBIGUOUS, rounded))
         candidates[row] = [
             _candidate(index, int(block[c]), float(score[c]), None if km is None else float(km[c]))
@@ -257,6 +257,29 @@ def _fuzzy(
         out.loc[list(found), "enterprise_credit_code"] = list(codes)
         out.loc[list(found), "link_method"] = list(methods)
         out.loc[list(found), "link_score"] = list(scores)
+
+
+def _search_blocks(
+    point: np.ndarray,
+    precision: list[str],
+    counties: list[str],
+    cities: list[str],
+    near: Iterator[list[int]],
+    index: RegisterIndex,
+) -> Iterator[np.ndarray]:
+    """Per record, the register entries to search: those near its point, else those of
+    its county or city; none where it is placed no finer (a name alone is matched
+    exactly or not at all)."""
+    for k, at_point in enumerate(point):
+        if at_point:
+            block = next(near, [])  # none when the register has no points
+        elif precision[k] == "county":
+            block = index.by_county.get(counties[k], [])
+        elif precision[k] == "city":
+            block = index.by_city.get(cities[k], [])
+        else:
+            block = []
+        yield np.asarray(block, dtype=np.int64)
 
 
 def _address_similarity(address: str, others: np.ndarray) -> np.ndarray:
