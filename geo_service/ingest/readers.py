@@ -52,11 +52,10 @@ _GEO_SUFFIXES = {".geojson", ".json", ".gpkg"}
 _BOM = b"\xef\xbb\xbf"
 _BLOCK = 1 << 20  # bytes read at a time by the scan of a CSV file
 #: Blocks of a GB18030 file the scan decodes: enough to refuse a file that is not text
-#: at once. The rest is decoded by the read, which decodes it anyway (a second pass
-#: cost about 1.5 s per 1M case rows); a failure there is handed back to a full scan.
+#: at once. The read decodes the rest anyway, so the scan does not decode it twice; a
+#: byte that fails there is handed back to a full scan, which names it.
 _GB18030_BLOCKS = 1
-#: An empty line after another ("\n\n" or "\n\r\n"): one regular-expression search
-#: of a block, where two substring searches took about three times as long.
+#: An empty line after another ("\n\n" or "\n\r\n"), found by one search of a block.
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _GEO_BATCH = 65_536  # features OGR hands over at a time (at most a chunk's)
 _RATIO_FLOOR = 1 << 20  # zip parts smaller than this unpack as they like
