@@ -12,7 +12,11 @@ from geo_service.core.clock import china_today
 EARLIEST_DATE = pd.Timestamp("1990-01-01")
 
 _DATE_SEPARATORS = {"年": "-", "月": "-", "日": "", "/": "-", ".": "-", "号": ""}
-_DATE_FORMATS = ("%Y/%m/%d", "%Y年%m月%d日", "%Y%m%d", "%Y.%m.%d")
+#: The formats tried after "%Y-%m-%d", in order, each with a character a text must hold
+#: to match it (None: no such character). A format is not tried on texts without its
+#: character: they cannot match it, and a failed match costs pandas several times a
+#: successful one.
+_DATE_FORMATS = (("%Y/%m/%d", "/"), ("%Y年%m月%d日", "年"), ("%Y%m%d", None), ("%Y.%m.%d", "."))
 _YES = {"是", "有", "yes", "y", "true", "1", "发现问题", "存在问题"}
 _NO = {"否", "无", "no", "n", "false", "0", "未发现问题", "未发现", "不存在问题"}
 #: Python's ``\s``, spelled out (every character ``str.isspace`` takes, the last U+3000):
@@ -36,16 +40,28 @@ def parse_dates(values: pd.Series, *, today: dt.date | None = None) -> pd.Series
     ['2023-05-04', '2023-05-04', '2023-05-04', '2023-05-04', nan, nan]
     """
     latest = pd.Timestamp(today or china_today())
-    parsed = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")  # the common case
-    for fmt in _DATE_FORMATS:  # each vectorised, tried only on what is still unparsed
+    parsed = pd.to_datetime(_holding(values, "-"), format="%Y-%m-%d", errors="coerce")
+    for fmt, literal in _DATE_FORMATS:  # each vectorised, tried only on what is unparsed
         rest = parsed.isna()
         if not rest.any():
             break
-        parsed[rest] = pd.to_datetime(values[rest], format=fmt, errors="coerce")
+        parsed[rest] = pd.to_datetime(_holding(values[rest], literal), format=fmt, errors="coerce")
     rest = parsed.isna()
     if rest.any():  # dates with a time part, stray spaces, …
         parsed[rest] = _parse_loose_dates(values[rest])
     return parsed.where((parsed >= EARLIEST_DATE) & (parsed <= latest))
+
+
+def _holding(values: pd.Series, literal: str | None) -> pd.Series:
+    """``values`` with the texts that do not hold ``literal`` made missing (values that
+    are not text are kept as they are)."""
+    if literal is None:
+        return values
+    try:
+        holds = values.str.contains(literal, regex=False)
+    except AttributeError:  # no text at all
+        return values
+    return values.where(holds.astype(object).fillna(True).astype(bool))
 
 
 def _parse_loose_dates(values: pd.Series) -> pd.Series:

@@ -9,7 +9,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from geo_service.ingest import parsing
 from geo_service.ingest.parsing import _SPACES, parse_amounts, parse_dates, parse_yes_no
 
 TODAY = dt.date(2026, 11, 28)
@@ -78,3 +81,53 @@ def test_amounts_drop_every_space_python_knows() -> None:
 def test_yes_no() -> None:
     got = parse_yes_no(pd.Series(["是", "否", "YES", "no", "1", "0", "未发现问题", "", "不详"]))
     assert got.tolist() == [True, False, True, False, True, False, False, None, None]
+
+
+def _each_format_on_every_rest(values: pd.Series, today: dt.date) -> pd.Series:
+    """Dates as :func:`parse_dates` read them before it skipped the formats a text
+    cannot match: every format tried on every text still unparsed."""
+    parsed = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")
+    for fmt, _ in parsing._DATE_FORMATS:
+        rest = parsed.isna()
+        if not rest.any():
+            break
+        parsed[rest] = pd.to_datetime(values[rest], format=fmt, errors="coerce")
+    rest = parsed.isna()
+    if rest.any():
+        parsed[rest] = parsing._parse_loose_dates(values[rest])
+    return parsed.where((parsed >= parsing.EARLIEST_DATE) & (parsed <= pd.Timestamp(today)))
+
+
+@st.composite
+def _date_texts(draw: st.DrawFn) -> str:
+    year = draw(st.sampled_from(["1989", "1990", "2023", "2024", "2026", "2027", "0000", "9999"]))
+    month, day = draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    pad = draw(st.booleans())
+    m, d = (f"{month:02d}", f"{day:02d}") if pad else (str(month), str(day))
+    shape = draw(st.sampled_from(["{y}-{m}-{d}", "{y}/{m}/{d}", "{y}年{m}月{d}日", "{y}{m}{d}",
+                                  "{y}.{m}.{d}", "{y}年{m}月{d}号", "{y}-{m}/{d}"]))  # fmt: skip
+    text = shape.format(y=year, m=m, d=d)
+    text += draw(st.sampled_from(["", " 10:30", "T10:30:00", " ", "x"]))
+    return draw(st.sampled_from(["", " "])) + text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            _date_texts(),
+            st.text(alphabet="0123456789-/.年月日号T :x２０", max_size=14),
+            st.none(),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from(["str", "object"]),
+)
+def test_dates_skip_only_formats_a_text_cannot_match(texts: list[str | None], dtype: str) -> None:
+    """Skipping a format for texts without its character gives the same dates, missing
+    values and dtype as trying every format on every text still unparsed."""
+    values = pd.Series(texts, dtype=dtype)
+    pd.testing.assert_series_equal(
+        parse_dates(values, today=TODAY), _each_format_on_every_rest(values, TODAY)
+    )
