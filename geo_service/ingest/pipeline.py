@@ -168,9 +168,9 @@ def _reject_repeated_ids(
     first_rows.update(zip(first.tolist(), row_numbers[first.index].tolist(), strict=True))
     if not repeated.any():
         return
-    first_row = pd.Series(row_numbers[first.index].to_numpy(), index=first.to_numpy())
     again = in_file_order[repeated]
-    detail = "also in row " + again.map(first_row).astype(str)
+    rows = [f"also in row {first_rows[i]}" for i in again.tolist()]  # few: no hash of all
+    detail = pd.Series(rows, index=again.index, dtype=object)
     mask = pd.Series(ids.index.isin(again.index), index=ids.index)
     outcome.reject(mask, "duplicate_id", detail.reindex(ids.index))
 
