@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -83,7 +84,20 @@ def normalize_company_name(name: str) -> str:
 
 
 def normalize_company_names(names: pd.Series) -> pd.Series:
-    """:func:`normalize_company_name` over a column; empty or missing names give ``""``."""
-    unique = pd.unique(names.fillna("").astype(str))
-    lookup = {n: (normalize_company_name(n) if n.strip() else "") for n in unique}
-    return names.fillna("").astype(str).map(lookup)
+    """:func:`normalize_company_name` over a column; empty or missing names give ``""``.
+
+    Each distinct name is normalised once per process (while it stays among the most
+    recent :data:`_REMEMBERED`): a file's chunks and the register repeat their names.
+    """
+    codes, uniques = pd.factorize(names.fillna("").astype(str))
+    normalized = pd.array(list(map(_normalized, uniques.tolist())), dtype="str")
+    return pd.Series(normalized.take(codes), index=names.index, name=names.name)
+
+
+#: Distinct names whose normal form a process keeps (a few tens of MB at most).
+_REMEMBERED = 1 << 17
+
+
+@functools.lru_cache(maxsize=_REMEMBERED)
+def _normalized(name: str) -> str:
+    return normalize_company_name(name) if name.strip() else ""

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine
 
 from geo_service.geocoding import Gazetteer, normalize_company_name
+from geo_service.geocoding.names import normalize_company_names
 from geo_service.store.boundaries import read_divisions
 
 
@@ -68,3 +69,30 @@ def test_different_companies_keep_different_keys() -> None:
     assert normalize_company_name("广西糖业(集团)股份有限公司") == normalize_company_name(
         "糖业集团股份公司"
     )
+
+
+def test_a_column_of_names_is_normalised_name_by_name() -> None:
+    """The column form gives each name's own key ("" where missing or blank), twice in
+    a row (the second time from the names it remembers), keeping index, name and dtype."""
+    names = pd.Series(
+        [
+            "广西 南宁（青秀）化工有限责任公司",
+            None,
+            "  ",
+            "南宁(青秀)化工有限公司",
+            "甲公司",
+            "甲公司",
+        ],
+        index=[5, 3, 9, 1, 2, 8],
+        name="enterprise_name",
+        dtype="str",
+    )
+    expected = [
+        normalize_company_name(n) if isinstance(n, str) and n.strip() else "" for n in names
+    ]
+    for _ in range(2):
+        got = normalize_company_names(names)
+        assert got.tolist() == expected
+        assert got.index.tolist() == [5, 3, 9, 1, 2, 8]
+        assert got.name == "enterprise_name" and got.dtype == "str"
+    assert expected[0] == expected[3] == "南宁青秀化工有限公司"
