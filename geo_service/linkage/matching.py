@@ -131,14 +131,14 @@ def link(
     named = ~known & norm.ne("")
     if not named.any():
         return Links(_missing_as_none(out), candidates)
-    hits = norm[named].map(index.by_name)
-    one = hits.map(lambda h: isinstance(h, list) and len(h) == 1)
+    hits = _name_hits(norm[named], index)
+    one = hits.map(len).eq(1)
     rows = one[one].index
     out.loc[rows, "enterprise_credit_code"] = [index.codes[h[0]] for h in hits[rows]]
     out.loc[rows, "link_method"] = BY_NAME
     out.loc[rows, "link_score"] = 1.0
     xyz = _points(where)
-    several = hits.map(lambda h: isinstance(h, list) and len(h) > 1)
+    several = hits.map(len).gt(1)
     for row in several[several].index:
         _namesakes(row, hits[row], where, xyz, index, rules, out, candidates)
     todo = named & out["link_method"].isna()
@@ -146,6 +146,16 @@ def link(
         _fuzzy(records, norm, todo, where, xyz, index, rules, out, candidates)
     out.loc[named & out["link_method"].isna(), "link_method"] = UNMATCHED
     return Links(_missing_as_none(out), candidates)
+
+
+def _name_hits(norm: pd.Series, index: RegisterIndex) -> pd.Series:
+    """The register entries (positions) of each record's normalised name, an empty list
+    where none has it; each distinct name looked up once."""
+    codes, names = pd.factorize(norm)
+    found = [index.by_name.get(name, []) for name in names.tolist()]
+    hits = np.empty(len(found), dtype=object)
+    hits[:] = found
+    return pd.Series(hits[codes], index=norm.index, dtype=object)
 
 
 def _missing_as_none(out: pd.DataFrame) -> pd.DataFrame:
