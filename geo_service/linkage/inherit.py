@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from geo_service.linkage.register import RegisterIndex
@@ -24,9 +25,10 @@ def inherit(own: pd.DataFrame, codes: pd.Series, index: RegisterIndex) -> pd.Dat
     position = codes.map(index.position)
     linked = position.notna()
     out = pd.DataFrame(index=own.index)
-    notes = pd.Series("", index=own.index, dtype=object)
+    fields = {**FILLED, **TAKEN}
+    took = np.zeros(len(own), dtype=np.int64)  # bit k: the k-th field came from the entry
     frame = index.frame
-    for field, source in {**FILLED, **TAKEN}.items():
+    for bit, (field, source) in enumerate(fields.items()):
         values = pd.Series(None, index=own.index, dtype=object)
         values[linked] = frame[source].to_numpy(object)[position[linked].astype(int).to_numpy()]
         values = values.where(values.notna() & values.astype(str).ne(""), None)
@@ -34,6 +36,10 @@ def inherit(own: pd.DataFrame, codes: pd.Series, index: RegisterIndex) -> pd.Dat
         mine = mine.astype(object).where(mine.notna() & mine.astype(str).str.strip().ne(""), None)
         take = values.notna() & (mine.isna() if field in FILLED else True)
         out[field] = mine.where(~take, values) if field in FILLED else values
-        notes[take] = notes[take] + "," + field
-    out["inherited"] = notes.str.lstrip(",").where(notes.ne(""), None)
+        took |= take.to_numpy(dtype=bool).astype(np.int64) << bit
+    notes = np.empty(1 << len(fields), dtype=object)  # the note of each set of fields taken
+    notes[:] = [
+        ",".join(f for k, f in enumerate(fields) if s >> k & 1) or None for s in range(len(notes))
+    ]
+    out["inherited"] = pd.Series(notes[took], index=own.index, dtype=object)
     return out

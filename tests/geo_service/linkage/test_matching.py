@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geo_service.linkage.codes import credit_code_flags
 from geo_service.linkage.inherit import inherit
@@ -207,6 +209,51 @@ def test_linked_records_inherit_what_they_lack_and_say_so() -> None:
         "supervision_category",
         None,
     ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([A, B, E, "91450000UNKNOWN00X", None]),
+            st.sampled_from([None, "", " ", "C3000"]),
+        ),
+        max_size=10,
+    ),
+    st.booleans(),
+)
+def test_each_record_inherits_as_its_own_entry_says(
+    rows: list[tuple[str | None, str | None]], blank_entry: bool
+) -> None:
+    """Record by record: a linked record takes the entry's category, and its industry
+    where it states none; ``inherited`` names what it took, in order."""
+    index = _register()
+    if blank_entry:  # an entry with no industry and no category gives nothing
+        index.frame.loc[0, ["industry_code", "category"]] = [None, ""]
+    own = pd.DataFrame({"industry_code": [i for _, i in rows]}, dtype=object)
+    codes = pd.Series([c for c, _ in rows], dtype=object)
+    got = inherit(own, codes, index)
+    for k, (code, industry) in enumerate(rows):
+        entry = index.frame.iloc[index.position[code]] if code in index.position else None
+        theirs = (
+            {}
+            if entry is None
+            else {
+                "industry_code": entry["industry_code"],
+                "supervision_category": entry["category"],
+            }
+        )
+        theirs = {f: v for f, v in theirs.items() if v is not None and str(v) != ""}
+        mine = industry if industry is not None and industry.strip() else None
+        fill = "industry_code" in theirs and mine is None
+        assert got.at[k, "industry_code"] == (theirs["industry_code"] if fill else mine)
+        assert got.at[k, "supervision_category"] == theirs.get("supervision_category")
+        taken = [
+            f
+            for f in ("industry_code", "supervision_category")
+            if f in theirs and (f != "industry_code" or fill)
+        ]
+        assert got.at[k, "inherited"] == (",".join(taken) or None)
 
 
 @pytest.mark.parametrize(
