@@ -125,6 +125,12 @@ def attributes_json(rows: pd.DataFrame, names: dict[str, str]) -> pd.Series:
         parts.append(values.map(lookup).astype(object))  # None where the cell is empty
     if not parts:
         return pd.Series(None, index=rows.index, dtype=object)
+    if len(parts) == 1:  # the common case (a stated adcode): no row-by-row join
+        pair = parts[0]
+        given = pair.notna().to_numpy(dtype=bool)
+        out = np.full(len(pair), None, dtype=object)
+        out[given] = ("{" + pair[given] + "}").to_numpy(dtype=object)
+        return pd.Series(out, index=rows.index, dtype=object)
     pairs = pd.concat(parts, axis=1)
     joined = [
         ", ".join(p for p in row if isinstance(p, str)) for row in pairs.itertuples(False, None)

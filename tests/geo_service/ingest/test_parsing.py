@@ -1,8 +1,9 @@
-"""Dates, amounts and yes/no as bureau files write them."""
+"""Dates, amounts, yes/no and extra cells as bureau files write them."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import sys
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo_service.ingest import parsing
+from geo_service.ingest import parsing, records
 from geo_service.ingest.parsing import _SPACES, parse_amounts, parse_dates, parse_yes_no
 
 TODAY = dt.date(2026, 11, 28)
@@ -131,3 +132,35 @@ def test_dates_skip_only_formats_a_text_cannot_match(texts: list[str | None], dt
     pd.testing.assert_series_equal(
         parse_dates(values, today=TODAY), _each_format_on_every_rest(values, TODAY)
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.text(alphabet='ab 1"\\,：备注\u3000', max_size=6)),
+            st.one_of(st.none(), st.text(alphabet="45 0x", max_size=6)),
+        ),
+        max_size=12,
+    ),
+    st.integers(1, 2),
+)
+def test_extra_cells_become_one_json_object_per_row(
+    cells: list[tuple[str | None, str | None]], width: int
+) -> None:
+    """Each row's non-empty extra cells (stripped) as a JSON object, None when it has
+    none; with one extra column (the common case) as with several."""
+    names = {"备注": "备注", "adcode": "stated_adcode"}
+    frame = pd.DataFrame(cells, columns=list(names), dtype=object).iloc[:, :width]
+    names = dict(list(names.items())[:width])
+    got = records.attributes_json(frame, names)
+    expected = []
+    for row in frame.itertuples(index=False):
+        kept = {
+            n: v.strip() if isinstance(v, str) else v
+            for n, v in zip(names.values(), row, strict=True)
+        }
+        kept = {k: v for k, v in kept.items() if isinstance(v, str) and v}
+        expected.append(json.dumps(kept, ensure_ascii=False) if kept else None)
+    assert got.tolist() == expected
+    assert got.index.equals(frame.index) and got.dtype == object
