@@ -341,7 +341,8 @@ def _scan(
                 _decode(decoder, codec, text, offset, structure.newlines)
             if utf8_lines is not None and not utf8_lines:
                 found, partial = _first_utf8_line(partial, text, structure.newlines + 1)
-                utf8_lines.extend([found] if found is not None else [])
+                if found is not None:
+                    utf8_lines.append(found)
             structure.feed(text)
             offset += len(text)
     decoded = decode_blocks is None or blocks <= decode_blocks
