@@ -315,6 +315,13 @@ def _first_utf8_line(partial: bytes, text: bytes, number: int) -> tuple[int | No
     return None, rest
 
 
+def _refuse_undecodable(path: Path, scan: _CsvScan | None) -> None:
+    """A read met a byte past the head the scan decoded that does not decode: scan the
+    whole file, which raises the refusal naming the first such byte."""
+    if scan is not None and not scan.decoded:
+        _scan(path, scan.encoding)
+
+
 def _scan(
     path: Path,
     encoding: str,
@@ -491,8 +498,7 @@ class TableSource:
         try:
             yield from parts
         except UnicodeDecodeError:
-            if self.scan is not None and not self.scan.decoded:
-                _scan(self.path, self.scan.encoding)  # raises the refusal
+            _refuse_undecodable(self.path, self.scan)
             raise
         finally:
             parts.close()
@@ -1086,8 +1092,8 @@ def _open_csv(path: Path, limits: InputLimits | None = None) -> TableSource:
     try:
         with path.open(encoding=scan.encoding, newline="") as fh:
             text = fh.read(1 << 16)
-    except UnicodeDecodeError:  # past the head the scan decoded
-        _scan(path, scan.encoding)  # raises the refusal
+    except UnicodeDecodeError:
+        _refuse_undecodable(path, scan)
         raise
     first = next(_csv_records(csv.reader(io.StringIO(text, newline=""), dialect), path.name), None)
     headers = _headers(first, path)

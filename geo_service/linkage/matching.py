@@ -132,14 +132,13 @@ def link(
     if not named.any():
         return Links(_missing_as_none(out), candidates)
     hits = _name_hits(norm[named], index)
-    one = hits.map(len).eq(1)
-    rows = one[one].index
+    lengths = hits.map(len)
+    rows = lengths[lengths.eq(1)].index
     out.loc[rows, "enterprise_credit_code"] = [index.codes[h[0]] for h in hits[rows]]
     out.loc[rows, "link_method"] = BY_NAME
     out.loc[rows, "link_score"] = 1.0
     xyz = _points(where)
-    several = hits.map(len).gt(1)
-    for row in several[several].index:
+    for row in lengths[lengths.gt(1)].index:
         _namesakes(row, hits[row], where, xyz, index, rules, out, candidates)
     todo = named & out["link_method"].isna()
     if todo.any():
