@@ -288,18 +288,18 @@ def _prepare(
     records_hint = source.scan.lines - 1 if source.scan is not None else None
     workers = workers_for(options.workers, records_hint, options.chunk_rows)
     pool = ChunkWorkers(locator, workers) if locator is not None and workers > 0 else None
-    group_chunks = _group_chunks(options, records_hint)
+    group_plan = _group_plan(options, records_hint)
     attempt = 0
     try:
         while True:
             attempt += 1
             early = None
-            if group_chunks:
+            if group_plan:
                 early = EarlyBatch(engine, spec, origin, options, rows=records_hint or 0)
             aside = SetAside(
                 folder / f"read-{attempt}",
                 table,
-                group_chunks,
+                group_plan,
                 on_group=early.write if early is not None else None,
             )
             try:
@@ -322,15 +322,21 @@ def _prepare(
             pool.close()
 
 
-def _group_chunks(options: IngestOptions, records: int | None) -> int | None:
-    """Chunks a group of records holds when the batch is written while the file is read
-    (None: written once the file is read): as asked, else for a large file, enough that
-    its groups stay within the staging files one transaction may attach."""
+def _group_plan(options: IngestOptions, records: int | None) -> tuple[int, ...] | None:
+    """Chunks each group of records holds when the batch is written while the file is
+    read, the last size kept for any further group (None: written once the file is
+    read). As asked, every group alike; else, for a large file, its chunks spread over
+    the staging files one transaction may attach, the larger groups first: the group
+    written after the file is read is then the smallest, and the wait for it the
+    shortest (1M records: 2, 2, 1, 1, 1, 1, 1, 1 chunks rather than five groups of 2)."""
     if options.group_chunks is not None:
-        return options.group_chunks or None
+        return (options.group_chunks,) if options.group_chunks else None
     if records is None or not large_file(records, options.chunk_rows):
         return None
-    return max(1, math.ceil(math.ceil(records / options.chunk_rows) / MOST_ATTACHED))
+    chunks = math.ceil(records / options.chunk_rows)
+    groups = min(chunks, MOST_ATTACHED)
+    size, larger = divmod(chunks, groups)
+    return tuple(size + 1 if g < larger else size for g in range(groups))
 
 
 def _read_chunks(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,17 +43,18 @@ class SetAside:
     memory stays bounded however long the file. The records are written and the
     rejects stored and listed from these files, in file order.
 
-    With ``group_chunks``, the records go into a new staging file after every that many
-    chunks (at most :data:`~geo_service.ingest.writer.MOST_ATTACHED` files), and each
-    full one is given to ``on_group`` so that it can be written while the rest of the
-    file is read; :meth:`seal` gives the last one.
+    With a ``group_plan`` (the chunks each group holds, its last size kept for any
+    further group), the records go into a new staging file once a group is full (at
+    most :data:`~geo_service.ingest.writer.MOST_ATTACHED` files), and each full one is
+    given to ``on_group`` so that it can be written while the rest of the file is read;
+    :meth:`seal` gives the last one.
     """
 
     def __init__(
         self,
         folder: Path,
         table: Table,
-        group_chunks: int | None = None,
+        group_plan: Sequence[int] | None = None,
         on_group: GroupReady | None = None,
     ) -> None:
         self.folder = folder
@@ -69,7 +70,7 @@ class SetAside:
         self.ids: list[str] | None = None  # the roster's officers, for their exclusions
         self.exclusions: list[dict[str, str]] | None = None
         self.groups: list[Staging] = []
-        self._group_chunks = group_chunks
+        self._group_plan = group_plan
         self._on_group = on_group
         self._rejects: list[Path] = []
         self.staging = self._new_group()
@@ -83,6 +84,13 @@ class SetAside:
         self.staging.finish()
         if self._on_group is not None and self.staging.columns is not None:
             self._on_group(self.staging, len(self.groups) - 1)
+
+    def _full(self) -> bool:
+        """Whether the group being set aside holds the chunks its plan gives it."""
+        plan = self._group_plan
+        if not plan:
+            return False
+        return len(self.staging.ends) >= plan[min(len(self.groups), len(plan)) - 1]
 
     def add(self, records: ChunkRecords, rejected: pd.DataFrame) -> None:
         """Set aside one chunk's records and rejects."""
@@ -99,8 +107,7 @@ class SetAside:
             self.by_link.update(records.by_link)
         if records.table is not None:
             self.staging.append(records.table)
-            full = self._group_chunks is not None and len(self.staging.ends) >= self._group_chunks
-            if full and len(self.groups) < MOST_ATTACHED:
+            if self._full() and len(self.groups) < MOST_ATTACHED:
                 self._hand_over()
                 self.staging = self._new_group()
         self.accepted += records.rows

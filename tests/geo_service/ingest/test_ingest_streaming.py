@@ -676,7 +676,10 @@ def test_large_files_get_workers_and_an_early_batch_by_their_size() -> None:
     assert workers_for(None, None, 100_000) == 0  # length unknown before reading
     assert workers_for(3, 10, 100_000) == 3 and workers_for(0, 10**7, 100_000) == 0
     options = IngestOptions(kind="cases")
-    assert pipeline._group_chunks(options, 1_000_000) == 2  # 10 chunks in at most 8 groups
-    assert pipeline._group_chunks(options, 10_000_000) == 13
-    assert pipeline._group_chunks(options, 100_000) is None
-    assert pipeline._group_chunks(IngestOptions(kind="cases", group_chunks=0), 10**7) is None
+    # 10 chunks over the 8 staging files, larger groups first: the last is one chunk
+    assert pipeline._group_plan(options, 1_000_000) == (2, 2, 1, 1, 1, 1, 1, 1)
+    assert pipeline._group_plan(options, 10_000_000) == (13, 13, 13, 13, 12, 12, 12, 12)
+    assert pipeline._group_plan(options, 300_000) == (1, 1, 1)
+    assert pipeline._group_plan(options, 100_000) is None
+    assert pipeline._group_plan(IngestOptions(kind="cases", group_chunks=0), 10**7) is None
+    assert pipeline._group_plan(IngestOptions(kind="cases", group_chunks=3), 10**7) == (3,)
