@@ -123,19 +123,18 @@ def attributes_json(rows: pd.DataFrame, names: dict[str, str]) -> pd.Series:
         key = json.dumps(name, ensure_ascii=False)
         lookup = {v: f"{key}: {json.dumps(v, ensure_ascii=False)}" for v in pd.unique(values) if v}
         parts.append(values.map(lookup).astype(object))  # None where the cell is empty
-    if not parts:
-        return pd.Series(None, index=rows.index, dtype=object)
-    if len(parts) == 1:  # the common case (a stated adcode): no row-by-row join
-        pair = parts[0]
+    body = np.full(len(rows), "", dtype=object)  # each row's pairs, joined column by column
+    started = np.zeros(len(rows), dtype=bool)
+    for pair in parts:
+        texts = pair.to_numpy(dtype=object)
         given = pair.notna().to_numpy(dtype=bool)
-        out = np.full(len(pair), None, dtype=object)
-        out[given] = ("{" + pair[given] + "}").to_numpy(dtype=object)
-        return pd.Series(out, index=rows.index, dtype=object)
-    pairs = pd.concat(parts, axis=1)
-    joined = [
-        ", ".join(p for p in row if isinstance(p, str)) for row in pairs.itertuples(False, None)
-    ]
-    return pd.Series([f"{{{j}}}" if j else None for j in joined], index=rows.index, dtype=object)
+        more = given & started
+        body[more] = body[more] + ", " + texts[more]
+        body[given & ~started] = texts[given & ~started]
+        started |= given
+    out = np.full(len(rows), None, dtype=object)
+    out[started] = "{" + body[started] + "}"
+    return pd.Series(out, index=rows.index, dtype=object)
 
 
 def _kind_columns(spec: KindSpec, rows: pd.DataFrame, out: pd.DataFrame) -> None:
