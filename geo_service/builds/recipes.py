@@ -254,7 +254,7 @@ def kde_layer(inputs: Inputs, parameters: KdeParameters) -> bytes:
         weights=weights,
         kernel=parameters.kernel,
         bandwidth_m=parameters.bandwidth_m,
-        grid=kde_grid(bounds, h, parameters.kernel, parameters.cell_m),
+        grid=kde_grid(bounds, h, parameters.kernel, parameters.cell_m, int(x.size)),
     )
     sources = None
     if parameters.ratio_to == "enterprises":  # cases per register enterprise, locally
@@ -277,12 +277,14 @@ def kde_grid(
     bandwidth_m: float,
     kernel: str,
     cell_m: float | None,
+    points: int,
 ) -> Grid:
-    """The KDE layer's grid (:func:`analytics.density.density_grid`), chosen alike by both
-    builds: from the bandwidth to 9 significant digits. An automatic bandwidth comes out
-    of the two builds a few units in the last place apart (sums in another order), and
-    the grid's width is a ceiling that such a difference can tip by one cell."""
-    return density_grid(bounds_m, float(f"{bandwidth_m:.9g}"), kernel, cell_m)
+    """The KDE layer's grid for ``points`` cases (:func:`analytics.density.density_grid`),
+    chosen alike by both builds: from the bandwidth to 9 significant digits. An automatic
+    bandwidth comes out of the two builds a few units in the last place apart (sums in
+    another order), and the grid's width is a ceiling that such a difference can tip by
+    one cell."""
+    return density_grid(bounds_m, float(f"{bandwidth_m:.9g}"), kernel, cell_m, points)
 
 
 #: The KDE's answer when no case is placed at a point.

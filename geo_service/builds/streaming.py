@@ -487,7 +487,7 @@ def _kde(run: Passes, parameters: KdeParameters) -> bytes:
         raise BadFilterError(NO_POINT_REGISTER)
     h = _bandwidth(run, parameters, moments)
     kernel = parameters.kernel
-    grid = kde_grid(moments.bounds, h, kernel, parameters.cell_m)
+    grid = kde_grid(moments.bounds, h, kernel, parameters.cell_m, moments.n)
     grids = {"cases": ("cases", weight, grid)}
     if ratio:
         grids["sources"] = ("enterprises", "none", grid)

@@ -322,9 +322,9 @@ def test_auto_takes_the_cheaper_way_and_says_which() -> None:
     """The cost model: quartic summed exactly up to 7 cells (a 2× to 4× lattice costs
     more, and the cells themselves cost more under evenly spread points), binned on the
     cells themselves past 7; a gaussian of σ = 4 cells, which reaches 16, on a 2×
-    lattice; the provenance says which."""
+    lattice; the provenance says which. At least a point a cell, as the model counts."""
     grid = Grid(0.0, 60_000.0, 1_000.0, 60, 60)
-    x, y = _clustered(3_000)
+    x, y = _clustered(4_000)
     cases = [(2.0, "quartic", "exact"), (3.0, "quartic", "exact"), (6.0, "quartic", "exact")]
     cases += [(6.1, "quartic", "exact"), (7.0, "quartic", "exact"), (7.1, "quartic", "1×")]
     cases += [(7.5, "quartic", "1×"), (8.0, "quartic", "1×")]
@@ -333,6 +333,34 @@ def test_auto_takes_the_cheaper_way_and_says_which() -> None:
         surface = kernel_density(x, y, bandwidth_m=cells * 1_000.0, grid=grid, kernel=kernel)
         method = surface.parameters["method"]
         assert (method == density._EXACT_METHOD) if how == "exact" else (f"{how} lattice" in method)
+
+
+def test_sparse_points_are_summed_exactly_by_the_whole_and_its_parts() -> None:
+    """2,000 points on a grid of 35,916 cells at 12 cells a bandwidth: their kernels cost
+    less than binning and convolving the grid, so the plan that counts the points sums
+    them exactly, and the split build given the same count plans alike; planned for a
+    point a cell, the same grid is binned."""
+    x, y = _clustered(2_000)
+    bounds = (float(x.min()), float(x.max()), float(y.min()), float(y.max()))
+    grid = density_grid(bounds, 3_000.0, "quartic", 250.0, points=x.size)
+    assert grid.lattice.exact and grid.nx * grid.ny == 35_916
+    assert not density_grid(bounds, 3_000.0, "quartic", 250.0).lattice.exact
+    whole = kernel_density(x, y, bandwidth_m=3_000.0, cell_m=250.0)
+    assert whole.parameters["method"] == density._EXACT_METHOD
+    assert (whole.grid.nx, whole.grid.ny) == (grid.nx, grid.ny)
+    parts = np.array_split(np.arange(x.size), 3)
+    split = binned_density(
+        np.sum([bin_points(x[i], y[i], np.ones(i.size), grid) for i in parts], axis=0),
+        grid,
+        bandwidth_m=3_000.0,
+        kernel="quartic",
+        n_points=x.size,
+        total_weight=float(x.size),
+    )
+    assert split.parameters["method"] == density._EXACT_METHOD
+    assert_allclose(split.values, whole.values, rtol=1e-9, atol=1e-12 * whole.values.max())
+    exact = exact_kernel_density(x, y, grid, 3_000.0)
+    assert_allclose(whole.values, exact, rtol=1e-9, atol=1e-12 * exact.max())
 
 
 @pytest.mark.parametrize(

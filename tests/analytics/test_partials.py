@@ -151,7 +151,7 @@ def test_kde_partials_make_the_whole_surface(weighted: bool) -> None:
     d2 = np.concatenate([(x[i] - cx) ** 2 + (y[i] - cy) ** 2 for i in pieces])
     h = silverman_from_distances(d2, np.concatenate([w[i] for i in pieces]))
     assert h == pytest.approx(silverman(x, y, w), rel=1e-12)
-    grid = density_grid(moments.bounds, h, "quartic")
+    grid = density_grid(moments.bounds, h, "quartic", points=moments.n)
     grids = [BinnedGrid.of(bin_points(x[i], y[i], w[i], grid)) for i in pieces]
     binned = functools.reduce(operator.add, grids).to_array()
     assert_allclose(binned, bin_points(x, y, w, grid), rtol=1e-12, atol=1e-12 * w.max())
