@@ -128,9 +128,9 @@ def attributes_json(rows: pd.DataFrame, names: dict[str, str]) -> pd.Series:
     for pair in parts:
         texts = pair.to_numpy(dtype=object)
         given = pair.notna().to_numpy(dtype=bool)
-        more = given & started
+        more, first = given & started, given & ~started
         body[more] = body[more] + ", " + texts[more]
-        body[given & ~started] = texts[given & ~started]
+        body[first] = texts[first]
         started |= given
     out = np.full(len(rows), None, dtype=object)
     out[started] = "{" + body[started] + "}"
